@@ -1,0 +1,31 @@
+# Sourced by Arbor's scripts: installs what the tests and the local runtime need from Debian's packages.
+
+arbor_apt_install() { # arbor_apt_install PACKAGE... : installs when root, otherwise says how
+  if [[ "$(id -u)" != 0 ]]; then
+    echo "missing: $* — install with: sudo apt-get install -y $*" >&2
+    return 1
+  fi
+  echo "installing $* (apt-get)..."
+  # Debian's postgresql-common would create and start a 'main' cluster on port 5432; Arbor runs its
+  # own servers, so switch that off before the package is installed.
+  mkdir -p /etc/postgresql-common/createcluster.d
+  [[ -f /etc/postgresql-common/createcluster.d/arbor.conf ]] || \
+    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/arbor.conf
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+arbor_require_postgres() { # arbor_require_postgres MAJOR
+  local major=$1
+  if [[ -x "/usr/lib/postgresql/$major/bin/postgres" && -x "/usr/lib/postgresql/$major/bin/pg_waldump" ]]; then
+    return 0
+  fi
+  arbor_apt_install "postgresql-$major"
+}
+
+arbor_require_go() {
+  command -v go >/dev/null && return 0
+  echo "missing: go (>= 1.23), needed to build the Kubernetes test binaries from Go module sources." >&2
+  echo "Install it from https://go.dev/doc/install or 'apt-get install golang' (Debian trixie)." >&2
+  return 1
+}

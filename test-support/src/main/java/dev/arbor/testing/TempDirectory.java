@@ -1,0 +1,61 @@
+package dev.arbor.testing;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+/**
+ * A directory under {@code /tmp} (short paths: unix socket paths are limited to 107 bytes) that is
+ * removed with everything in it on {@link #close()}.
+ */
+public final class TempDirectory implements AutoCloseable {
+  private final Path path;
+
+  private TempDirectory(Path path) {
+    this.path = path;
+  }
+
+  public static TempDirectory create(String prefix) {
+    try {
+      Path dir = Files.createTempDirectory(Path.of("/tmp"), prefix,
+          PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+      return new TempDirectory(dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create a temporary directory in /tmp", e);
+    }
+  }
+
+  public Path path() {
+    return path;
+  }
+
+  public Path resolve(String name) {
+    return path.resolve(name);
+  }
+
+  @Override
+  public void close() {
+    deleteRecursively(path);
+  }
+
+  static void deleteRecursively(Path dir) {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> paths = Files.walk(dir)) {
+      paths.sorted(Comparator.reverseOrder()).forEach(p -> {
+        try {
+          Files.deleteIfExists(p);
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        }
+      });
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot remove " + dir, e);
+    }
+  }
+}
