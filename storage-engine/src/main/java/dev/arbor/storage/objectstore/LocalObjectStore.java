@@ -1,0 +1,164 @@
+package dev.arbor.storage.objectstore;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.channels.FileChannel;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.stream.Stream;
+
+/**
+ * Object storage on a local filesystem (the default). An object is a file under the root; writes go to
+ * a temporary file in the same directory, are fsynced, then renamed over the target and the directory is
+ * fsynced, so a crash leaves the old object or the new one.
+ */
+public final class LocalObjectStore implements ObjectStore {
+
+  private static final String TMP_SUFFIX = ".arbor-tmp";
+  private final Path root;
+
+  public LocalObjectStore(Path root) throws IOException {
+    this.root = root.toAbsolutePath().normalize();
+    Files.createDirectories(this.root);
+  }
+
+  public Path root() {
+    return root;
+  }
+
+  @Override
+  public void put(String key, byte[] bytes) throws IOException {
+    Path target = pathOf(key);
+    Path tmp = tempFor(target);
+    try {
+      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+           OutputStream out = java.nio.channels.Channels.newOutputStream(ch)) {
+        out.write(bytes);
+        out.flush();
+        ch.force(true);
+      }
+      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      fsyncDirectory(target.getParent());
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  @Override
+  public void putFile(String key, Path file) throws IOException {
+    Path target = pathOf(key);
+    Path tmp = tempFor(target);
+    try {
+      Files.copy(file, tmp);
+      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+        ch.force(true);
+      }
+      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      fsyncDirectory(target.getParent());
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  @Override
+  public boolean putIfAbsent(String key, byte[] bytes) throws IOException {
+    Path target = pathOf(key);
+    if (Files.exists(target)) {
+      return false;
+    }
+    Path tmp = tempFor(target);
+    try {
+      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+        var buf = java.nio.ByteBuffer.wrap(bytes);
+        while (buf.hasRemaining()) {
+          ch.write(buf);
+        }
+        ch.force(true);
+      }
+      try {
+        // A hard link fails when the target exists: the no-replace rename a filesystem offers.
+        Files.createLink(target, tmp);
+      } catch (FileAlreadyExistsException e) {
+        return false;
+      }
+      fsyncDirectory(target.getParent());
+      return true;
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  @Override
+  public Optional<InputStream> get(String key) throws IOException {
+    try {
+      return Optional.of(Files.newInputStream(pathOf(key)));
+    } catch (NoSuchFileException e) {
+      return Optional.empty();
+    }
+  }
+
+  @Override
+  public boolean exists(String key) {
+    return Files.isRegularFile(pathOf(key));
+  }
+
+  @Override
+  public Optional<Long> size(String key) throws IOException {
+    try {
+      return Optional.of(Files.size(pathOf(key)));
+    } catch (NoSuchFileException e) {
+      return Optional.empty();
+    }
+  }
+
+  @Override
+  public List<String> list(String prefix) throws IOException {
+    // Walk only the deepest directory the prefix names, not the whole store.
+    int slash = prefix.lastIndexOf('/');
+    Path start = slash < 0 ? root : root.resolve(prefix.substring(0, slash));
+    if (!Files.isDirectory(start)) {
+      return List.of();
+    }
+    List<String> keys = new ArrayList<>();
+    try (Stream<Path> paths = Files.walk(start)) {
+      paths.filter(Files::isRegularFile)
+          .map(p -> root.relativize(p).toString())
+          .filter(k -> k.startsWith(prefix) && !k.endsWith(TMP_SUFFIX))
+          .forEach(keys::add);
+    }
+    keys.sort(null);
+    return keys;
+  }
+
+  @Override
+  public void delete(String key) throws IOException {
+    Files.deleteIfExists(pathOf(key));
+  }
+
+  private Path pathOf(String key) {
+    if (key.isEmpty() || key.startsWith("/") || key.contains("..") || key.contains("//") || key.endsWith(TMP_SUFFIX)) {
+      throw new IllegalArgumentException("invalid object key '" + key + "'");
+    }
+    return root.resolve(key);
+  }
+
+  private static Path tempFor(Path target) throws IOException {
+    Files.createDirectories(target.getParent());
+    return target.resolveSibling(target.getFileName() + "." + UUID.randomUUID() + TMP_SUFFIX);
+  }
+
+  private static void fsyncDirectory(Path dir) throws IOException {
+    try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+      ch.force(true);
+    }
+  }
+}
