@@ -9,8 +9,9 @@ import java.util.Set;
  * <ul>
  *   <li>{@code pg_wal/} contents: WAL comes from the WAL archive through {@code restore_command}, so
  *       recovery replays the timeline's WAL, never a stale copy of it; a leftover segment of another
- *       branch or generation would even be replayed in its place. The directories {@code pg_wal/} and
- *       {@code pg_wal/archive_status/} are kept: PostgreSQL refuses to start without them.
+ *       branch or generation would even be replayed in its place. The directories {@code pg_wal/},
+ *       {@code pg_wal/archive_status/} and {@code pg_wal/summaries/} are kept (empty), as PostgreSQL's
+ *       base backup keeps them: the server needs {@code pg_wal} to start.
  *   <li>{@code standby.signal}, {@code recovery.signal}: how the server starts is decided by the
  *       basebackup, which writes the signal and recovery settings for the requested LSN.
  *   <li>{@code postmaster.pid}, {@code postmaster.opts}: state of a server process, not of the data;
@@ -36,7 +37,8 @@ final class PgdataExclusions {
   private static final Set<String> EMPTIED_DIRECTORIES = Set.of(
       "pg_wal", "pg_replslot", "pg_stat_tmp", "pg_dynshmem", "pg_notify", "pg_serial", "pg_snapshots", "pg_subtrans");
 
-  private static final String KEPT_WAL_DIRECTORY = "pg_wal/archive_status";
+  /** Kept empty, as PostgreSQL's base backup does ({@code summaries} exists from PostgreSQL 17 on). */
+  private static final Set<String> KEPT_WAL_DIRECTORIES = Set.of("pg_wal/archive_status", "pg_wal/summaries");
 
   private PgdataExclusions() {}
 
@@ -48,7 +50,7 @@ final class PgdataExclusions {
     }
     int slash = path.indexOf('/');
     if (slash > 0 && EMPTIED_DIRECTORIES.contains(path.substring(0, slash))) {
-      return !(directory && path.equals(KEPT_WAL_DIRECTORY));
+      return !(directory && KEPT_WAL_DIRECTORIES.contains(path));
     }
     return !directory && (FILES.contains(name) || name.startsWith("pg_internal.init"));
   }

@@ -49,7 +49,8 @@ class ImageWriterTest {
     }
     for (String runtime : new String[] {"postmaster.pid", "postmaster.opts", "standby.signal", "recovery.signal",
         "backup_label", "tablespace_map", "pg_wal/000000010000000000000001", "pg_wal/00000002.history",
-        "pg_wal/archive_status/000000010000000000000001.done", "pg_replslot/slot1/state", "pg_stat_tmp/global.stat",
+        "pg_wal/archive_status/000000010000000000000001.done",
+        "pg_wal/summaries/0000000100000000010000280000000001000100.summary", "pg_replslot/slot1/state", "pg_stat_tmp/global.stat",
         "pg_subtrans/0000", "pg_notify/0000", "global/pg_internal.init", "base/1/pg_internal.init",
         "base/1/pg_internal.init.4242", "base/pgsql_tmp/pgsql_tmp4242.0"}) {
       file(pgdata, runtime, page, 0600);
@@ -61,7 +62,7 @@ class ImageWriterTest {
         "PG_VERSION", "base/1/1259", "global/pg_control", "pg_stat/pgstat.stat", "postgresql.auto.conf");
     assertThat(manifest.directories()).extracting(ImageManifest.DirectoryEntry::path).containsExactly(
         "base", "base/1", "global", "pg_notify", "pg_replslot", "pg_stat", "pg_stat_tmp", "pg_subtrans", "pg_wal",
-        "pg_wal/archive_status");
+        "pg_wal/archive_status", "pg_wal/summaries");
   }
 
   @Test
