@@ -16,8 +16,8 @@ import java.util.Set;
  *       basebackup, which writes the signal and recovery settings for the requested LSN.
  *   <li>{@code postmaster.pid}, {@code postmaster.opts}: state of a server process, not of the data;
  *       a copied pid file makes the next start refuse or guess.
- *   <li>{@code pg_internal.init*}: relation cache init files, rebuilt on demand and invalid after
- *       recovery.
+ *   <li>{@code pg_internal.init*}: relation cache init files, which every server start removes and
+ *       backends rebuild; a copy may not match the catalogs as of the LSN the server recovers to.
  * </ul>
  *
  * The rest is the list PostgreSQL's own base backup leaves out (basebackup.c), for the same reasons:
