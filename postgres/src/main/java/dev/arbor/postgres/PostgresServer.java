@@ -184,6 +184,32 @@ public final class PostgresServer implements AutoCloseable {
     return DriverManager.getConnection(jdbcUrl(database), props);
   }
 
+  /**
+   * Runs SQL through {@code psql} over the unix socket as {@code user} (the socket directory is private to
+   * this server, and pg_hba decides how local connections authenticate). Returns psql's unaligned,
+   * tuples-only output. Used for setup that must happen before any TCP password exists.
+   */
+  public String psql(String user, String database, String sql) throws IOException {
+    List<String> cmd = List.of(installation.binary("psql").toString(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+        "-h", socketDir.toString(), "-p", Integer.toString(port), "-U", user, "-d", database, "-c", sql);
+    Process p = new ProcessBuilder(ServerUser.current().wrap(cmd)).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    try {
+      if (!p.waitFor(2, TimeUnit.MINUTES)) {
+        p.destroyForcibly();
+        throw new IOException("psql did not finish within 2 minutes");
+      }
+    } catch (InterruptedException e) {
+      p.destroyForcibly();
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while running psql", e);
+    }
+    if (p.exitValue() != 0) {
+      throw new IOException("psql on port " + port + " failed (exit " + p.exitValue() + "): " + out.strip());
+    }
+    return out.strip();
+  }
+
   /** The last lines of the server log, for error messages. */
   public String logTail() {
     try {

@@ -1,0 +1,324 @@
+package dev.arbor.compute.start;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.PostgresServer;
+import dev.arbor.postgres.ServerUser;
+import dev.arbor.postgres.WalFileName;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.http.HttpJson;
+import dev.arbor.storage.safekeeper.FenceResult;
+import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.storage.safekeeper.TimelineWalStatus;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The start sequence of a read-write compute (ARCHITECTURE.md, "End of WAL on restart" and "Start path"):
+ * <ol>
+ *   <li>elect a new generation: a majority of safekeepers accepts it, and from then on follows no older
+ *       compute (fencing);</li>
+ *   <li>reserve the generation with the pageserver, which allocates the PostgreSQL TLI to promote into;</li>
+ *   <li>take the end of WAL as the highest (TLI, flush LSN) among the accepting majority and fetch that
+ *       tail segment from the safekeeper that holds it;</li>
+ *   <li>fetch the basebackup (image + recovery configuration), configure synchronous replication to the
+ *       safekeepers, start PostgreSQL, wait until it replayed everything and promoted;</li>
+ *   <li>set the replication role's password, create a slot per safekeeper, report the generation started,
+ *       and tell the safekeepers to follow.</li>
+ * </ol>
+ */
+public final class ComputeStart {
+  private static final Logger log = LoggerFactory.getLogger(ComputeStart.class);
+  public static final String REPLICATION_ROLE = "arbor_replication";
+  public static final String SUPERUSER = "postgres";
+  private static final int ELECTION_ATTEMPTS = 10;
+
+  private final ComputeSpec spec;
+  private final SafekeeperSet safekeepers;
+  private final HttpJson http = new HttpJson(Duration.ofSeconds(30));
+
+  public ComputeStart(ComputeSpec spec) {
+    this.spec = spec;
+    this.safekeepers = new SafekeeperSet(List.copyOf(spec.safekeepers().values()), Duration.ofSeconds(10));
+  }
+
+  public RunningCompute start() throws IOException {
+    Election election = elect();
+    log.info("event=generation_elected tenant={} timeline={} generation={} pg_tli={} end_tli={} end_lsn={} from={}",
+        spec.tenant(), spec.timeline(), election.generation, election.pgTli, election.end.tli(), election.end.flushLsn(),
+        election.end.safekeeperId());
+
+    Path dataDir = spec.dataDir();
+    prepareDataDir(dataDir);
+    fetchBasebackup(dataDir, election);
+    fetchWalTail(dataDir, election);
+    configure(dataDir);
+
+    PostgresServer server = PostgresServer.builder(spec.postgres(), dataDir).port(spec.port())
+        .socketDir(spec.workDir().resolve("socket")).logFile(spec.workDir().resolve("postgres.log"))
+        .setting("listen_addresses", spec.listenHost())
+        .build();
+    try {
+      server.start();
+      awaitPromotion(server);
+      return finishStart(server, election);
+    } catch (IOException | RuntimeException e) {
+      server.stop();
+      throw e;
+    }
+  }
+
+  private record Election(long generation, int pgTli, TimelineWalStatus end) {}
+
+  /**
+   * Raft-style election of the new generation. A safekeeper accepts generation g only if g is above all it
+   * accepted before; once a majority accepted, the old compute can never again collect a quorum of flush
+   * acknowledgements, so the highest position among the acceptors covers every acknowledged commit.
+   */
+  private Election elect() throws IOException {
+    long candidate = 0;
+    for (int attempt = 1; attempt <= ELECTION_ATTEMPTS; attempt++) {
+      List<TimelineWalStatus> known = safekeepers.statuses(spec.tenant(), spec.timeline());
+      if (known.size() < safekeepers.quorum()) {
+        throw new ComputeStartException("only " + known.size() + " of " + safekeepers.size() + " safekeepers are reachable; "
+            + "a majority (" + safekeepers.quorum() + ") is needed to start a compute without losing acknowledged commits");
+      }
+      candidate = Math.max(candidate, known.stream().mapToLong(TimelineWalStatus::generation).max().orElse(0)) + 1;
+      long g = candidate;
+      List<FenceResult> accepted = safekeepers.onEach(url -> http.post(url + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline())
+          + "/fence", Map.of("generation", g), FenceResult.class));
+      if (accepted.size() < safekeepers.quorum()) {
+        log.info("event=election_retry generation={} accepted={} quorum={}", g, accepted.size(), safekeepers.quorum());
+        sleep(Duration.ofMillis(100L * attempt));
+        continue;
+      }
+      Reservation reservation;
+      try {
+        reservation = http.post(spec.pageserverUrl() + timelineApi() + "/generation", Map.of("generation", g), Reservation.class);
+      } catch (ApiProblem p) {
+        if (p.status() == 409) { // the pageserver saw a higher generation: run again above it
+          log.info("event=election_retry generation={} reason=\"{}\"", g, p.getMessage());
+          continue;
+        }
+        throw new ComputeStartException("the pageserver refused generation " + g + ": " + p.getMessage(), p);
+      }
+      TimelineWalStatus end = accepted.stream().map(FenceResult::asStatus)
+          .max(Comparator.comparing(s -> s, TimelineWalStatus::comparePositions)).orElseThrow();
+      return new Election(g, reservation.pgTli(), end);
+    }
+    throw new ComputeStartException("could not get a generation accepted by a majority of safekeepers after "
+        + ELECTION_ATTEMPTS + " attempts (another compute may be starting on timeline " + spec.timeline() + ")");
+  }
+
+  /** The pageserver's answer to a reservation. */
+  public record Reservation(long generation, int pgTli, int maxTliBefore) {}
+
+  private void prepareDataDir(Path dataDir) throws IOException {
+    if (Files.exists(dataDir)) {
+      try (var s = Files.list(dataDir)) {
+        if (s.findAny().isPresent()) {
+          throw new ComputeStartException("PGDATA " + dataDir + " is not empty: a compute starts from storage into an empty "
+              + "directory (remove it; its WAL is on the safekeepers)");
+        }
+      }
+    }
+    Files.createDirectories(dataDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+    Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwx------"));
+    ServerUser.current().handOver(spec.workDir());
+  }
+
+  /** Streams the basebackup tar straight into {@code tar -x} running as the PostgreSQL user. */
+  private void fetchBasebackup(Path dataDir, Election election) throws IOException {
+    String url = spec.pageserverUrl() + timelineApi() + "/basebackup"
+        + (election.end.tli() > 0 ? "?pg_tli=" + election.end.tli() : "");
+    HttpResponse<InputStream> resp = send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofMinutes(10)).GET().build());
+    if (resp.statusCode() != 200) {
+      String body;
+      try (InputStream in = resp.body()) {
+        body = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+      }
+      throw new ComputeStartException("basebackup from " + url + " failed with HTTP " + resp.statusCode() + ": " + body);
+    }
+    List<String> cmd = ServerUser.current().wrap(List.of("tar", "-x", "-f", "-", "-C", dataDir.toString()));
+    Process tar = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    try (InputStream in = resp.body(); OutputStream out = tar.getOutputStream()) {
+      in.transferTo(out);
+    }
+    String output = new String(tar.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    try {
+      if (!tar.waitFor(5, TimeUnit.MINUTES) || tar.exitValue() != 0) {
+        throw new ComputeStartException("extracting the basebackup into " + dataDir + " failed: " + output.strip());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while extracting the basebackup", e);
+    }
+  }
+
+  /**
+   * Puts the segment holding the end of WAL into pg_wal. The archive serves only complete segments, so
+   * PostgreSQL, which asks restore_command first, falls back to this copy for the last one.
+   */
+  private void fetchWalTail(Path dataDir, Election election) throws IOException {
+    TimelineWalStatus end = election.end;
+    if (end.tli() == 0) {
+      return; // no compute streamed WAL yet: the archive has all there is
+    }
+    long segSize = Lsn.DEFAULT_SEGMENT_SIZE;
+    String name = WalFileName.segment(end.tli(), end.flushLsn().segmentNumber(segSize), segSize);
+    String url = spec.safekeepers().get(end.safekeeperId());
+    Optional<InputStream> tail = http.download(url + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline()) + "/wal/" + name,
+        Duration.ofMinutes(2));
+    if (tail.isEmpty()) {
+      return; // the end is exactly at a segment boundary: the complete segment before it is in the archive
+    }
+    Path target = dataDir.resolve("pg_wal").resolve(name);
+    try (InputStream in = tail.get()) {
+      Files.copy(in, target);
+    }
+    ServerUser.current().handOver(target);
+  }
+
+  private void configure(Path dataDir) throws IOException {
+    List<String> ids = List.copyOf(spec.safekeepers().keySet());
+    String names = String.join(", ", ids.stream().map(id -> "\"" + id + "\"").toList());
+    StringBuilder conf = new StringBuilder("# written by the Arbor compute start sequence\n");
+    conf.append("wal_level = replica\n");
+    conf.append("max_wal_senders = ").append(ids.size() + 5).append('\n');
+    conf.append("max_replication_slots = ").append(ids.size() + 5).append('\n');
+    conf.append("max_slot_wal_keep_size = '").append(spec.maxSlotWalKeepSize()).append("'\n");
+    conf.append("wal_keep_size = 0\n");
+    // A commit returns only once a majority of safekeepers has flushed it.
+    conf.append("synchronous_standby_names = 'ANY ").append(safekeepers.quorum()).append(" (").append(names).append(")'\n");
+    conf.append("synchronous_commit = on\n");
+    conf.append("password_encryption = 'scram-sha-256'\n");
+    conf.append("hot_standby = on\n");
+    spec.settings().forEach((k, v) -> conf.append(k).append(" = '").append(v.replace("'", "''")).append("'\n"));
+    Files.writeString(dataDir.resolve("arbor-compute.conf"), conf.toString());
+
+    Path main = dataDir.resolve("postgresql.conf");
+    // arbor-recovery.conf comes with the basebackup (restore_command, recovery target); it only matters
+    // while recovery.signal is present.
+    String include = "\ninclude_if_exists = 'arbor-recovery.conf'\ninclude_if_exists = 'arbor-compute.conf'\n";
+    if (!Files.readString(main).contains("arbor-compute.conf")) {
+      Files.writeString(main, include, StandardOpenOption.APPEND);
+    }
+    String hba = """
+        # written by the Arbor compute start sequence
+        # the unix socket lives in a directory only the compute can reach
+        local   all          all                                  trust
+        host    replication  %1$s  0.0.0.0/0   scram-sha-256
+        host    replication  %1$s  ::0/0       scram-sha-256
+        host    all          all                0.0.0.0/0   scram-sha-256
+        host    all          all                ::0/0       scram-sha-256
+        """.formatted(REPLICATION_ROLE);
+    Files.writeString(dataDir.resolve("pg_hba.conf"), hba);
+    ServerUser.current().handOver(dataDir);
+  }
+
+  private void awaitPromotion(PostgresServer server) throws IOException {
+    long deadline = System.nanoTime() + Duration.ofMinutes(30).toNanos();
+    while (System.nanoTime() < deadline) {
+      if (!server.isRunning()) {
+        throw new ComputeStartException("PostgreSQL exited during recovery; its log ends with:\n" + server.logTail());
+      }
+      try {
+        if ("f".equals(server.psql(SUPERUSER, "postgres", "SELECT pg_is_in_recovery()"))) {
+          return;
+        }
+      } catch (IOException notYet) {
+        // not accepting connections until recovery reached consistency
+      }
+      sleep(Duration.ofMillis(100));
+    }
+    throw new ComputeStartException("PostgreSQL did not finish recovery within 30 minutes; its log ends with:\n" + server.logTail());
+  }
+
+  private RunningCompute finishStart(PostgresServer server, Election election) throws IOException {
+    String walFile = server.psql(SUPERUSER, "postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
+    int tli = WalFileName.timelineOf(walFile);
+    if (tli != election.pgTli) {
+      throw new ComputeStartException("PostgreSQL promoted into TLI " + tli + " but the pageserver reserved TLI " + election.pgTli
+          + " for generation " + election.generation + "; refusing to stream WAL that could clash");
+    }
+    String history = Files.readString(spec.dataDir().resolve("pg_wal").resolve(WalFileName.history(tli)));
+    String[] last = history.strip().lines().reduce((a, b) -> b).orElseThrow().split("\t");
+    int parentTli = Integer.parseInt(last[0].trim());
+    Lsn startLsn = Lsn.parse(last[1].trim());
+
+    String superPassword = randomPassword();
+    String replicationPassword = randomPassword();
+    // These commits must not wait for the safekeepers, which cannot connect before the role has a password.
+    server.psql(SUPERUSER, "postgres", "SET synchronous_commit = local; "
+        + "ALTER ROLE " + SUPERUSER + " PASSWORD '" + superPassword + "'; "
+        + "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + REPLICATION_ROLE + "') THEN "
+        + "CREATE ROLE " + REPLICATION_ROLE + " REPLICATION LOGIN; END IF; END $$; "
+        + "ALTER ROLE " + REPLICATION_ROLE + " PASSWORD '" + replicationPassword + "';");
+    for (String id : spec.safekeepers().keySet()) {
+      server.psql(SUPERUSER, "postgres", "SELECT pg_create_physical_replication_slot('" + slotName(id) + "', true)");
+    }
+
+    http.post(spec.pageserverUrl() + timelineApi() + "/generation/" + election.generation + "/started",
+        Map.of("parent_tli", parentTli, "start_lsn", startLsn.toString(), "history", history), Void.class);
+
+    var compute = new RunningCompute(spec, server, safekeepers, election.generation, tli, startLsn,
+        superPassword, replicationPassword);
+    int following = compute.tellSafekeepersToFollow();
+    log.info("event=compute_started tenant={} timeline={} generation={} pg_tli={} start_lsn={} port={} safekeepers_following={}",
+        spec.tenant(), spec.timeline(), election.generation, tli, startLsn, spec.port(), following);
+    compute.startFollowKeeper();
+    return compute;
+  }
+
+  static String slotName(String safekeeperId) {
+    return "arbor_" + safekeeperId.toLowerCase().replaceAll("[^a-z0-9_]", "_");
+  }
+
+  private String timelineApi() {
+    return "/v1/tenant/" + spec.tenant() + "/timeline/" + spec.timeline();
+  }
+
+  private HttpResponse<InputStream> send(HttpRequest req) throws IOException {
+    try {
+      return HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build().send(req, HttpResponse.BodyHandlers.ofInputStream());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted calling " + req.uri(), e);
+    }
+  }
+
+  private static String randomPassword() {
+    byte[] b = new byte[24];
+    new SecureRandom().nextBytes(b);
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(b);
+  }
+
+  private static void sleep(Duration d) {
+    try {
+      Thread.sleep(d);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new ComputeStartException("interrupted", e);
+    }
+  }
+}

@@ -1,0 +1,149 @@
+package dev.arbor.compute.start;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.PostgresServer;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.safekeeper.FollowRequest;
+import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.storage.safekeeper.TimelineWalStatus;
+import java.io.IOException;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A started read-write compute: PostgreSQL streaming to the safekeepers under one generation. A small loop
+ * keeps every reachable safekeeper following this generation, so a safekeeper that was down or restarted
+ * catches up from the compute's slot for it as soon as it is back.
+ */
+public final class RunningCompute implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(RunningCompute.class);
+  private static final Duration FOLLOW_CHECK_INTERVAL = Duration.ofSeconds(1);
+
+  private final ComputeSpec spec;
+  private final PostgresServer server;
+  private final SafekeeperSet safekeepers;
+  private final long generation;
+  private final int pgTli;
+  private final Lsn startLsn;
+  private final String superuserPassword;
+  private final String replicationPassword;
+  private final AtomicBoolean running = new AtomicBoolean(true);
+  private Thread followKeeper;
+
+  RunningCompute(ComputeSpec spec, PostgresServer server, SafekeeperSet safekeepers, long generation, int pgTli, Lsn startLsn,
+      String superuserPassword, String replicationPassword) {
+    this.spec = spec;
+    this.server = server;
+    this.safekeepers = safekeepers;
+    this.generation = generation;
+    this.pgTli = pgTli;
+    this.startLsn = startLsn;
+    this.superuserPassword = superuserPassword;
+    this.replicationPassword = replicationPassword;
+  }
+
+  public long generation() {
+    return generation;
+  }
+
+  public int pgTli() {
+    return pgTli;
+  }
+
+  /** Where this generation's TLI branches off its predecessor. */
+  public Lsn startLsn() {
+    return startLsn;
+  }
+
+  public PostgresServer server() {
+    return server;
+  }
+
+  public int port() {
+    return server.port();
+  }
+
+  public String superuser() {
+    return ComputeStart.SUPERUSER;
+  }
+
+  public String superuserPassword() {
+    return superuserPassword;
+  }
+
+  public Connection connect(String database) throws SQLException {
+    return server.connect(database, ComputeStart.SUPERUSER, superuserPassword);
+  }
+
+  /** Sends the follow request to every safekeeper; returns how many accepted. */
+  int tellSafekeepersToFollow() {
+    List<TimelineWalStatus> statuses = safekeepers.statuses(spec.tenant(), spec.timeline());
+    int following = 0;
+    for (Map.Entry<String, String> sk : spec.safekeepers().entrySet()) {
+      boolean already = statuses.stream().anyMatch(s -> s.safekeeperId().equals(sk.getKey()) && s.following() && s.generation() == generation);
+      if (already) {
+        following++;
+        continue;
+      }
+      var req = new FollowRequest(generation, pgTli, startLsn.segmentStart(Lsn.DEFAULT_SEGMENT_SIZE), spec.listenHost(), server.port(),
+          ComputeStart.REPLICATION_ROLE, replicationPassword, ComputeStart.slotName(sk.getKey()));
+      try {
+        safekeepers.http().post(sk.getValue() + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline()) + "/follow", req, Void.class);
+        following++;
+      } catch (ApiProblem p) {
+        if (p.status() == 409) {
+          log.warn("event=compute_fenced generation={} safekeeper={} detail=\"{}\"", generation, sk.getKey(), p.getMessage());
+        }
+      } catch (IOException unreachable) {
+        // down for now; the follow keeper retries
+      }
+    }
+    return following;
+  }
+
+  void startFollowKeeper() {
+    followKeeper = Thread.ofVirtual().name("follow-keeper-" + spec.timeline()).start(() -> {
+      while (running.get()) {
+        try {
+          Thread.sleep(FOLLOW_CHECK_INTERVAL);
+          if (running.get() && server.isRunning()) {
+            tellSafekeepersToFollow();
+          }
+        } catch (InterruptedException e) {
+          return;
+        } catch (RuntimeException e) {
+          log.warn("event=follow_check_failed timeline={} error=\"{}\"", spec.timeline(), e.getMessage());
+        }
+      }
+    });
+  }
+
+  /** Fast shutdown: PostgreSQL's WAL senders hand the remaining WAL to the connected safekeepers first. */
+  public void stop() {
+    running.set(false);
+    if (followKeeper != null) {
+      followKeeper.interrupt();
+    }
+    server.stop();
+  }
+
+  /** SIGKILL of PostgreSQL and all its processes, as when the compute's machine dies. */
+  public void kill() {
+    running.set(false);
+    if (followKeeper != null) {
+      followKeeper.interrupt();
+    }
+    server.kill();
+  }
+
+  @Override
+  public void close() {
+    stop();
+  }
+}

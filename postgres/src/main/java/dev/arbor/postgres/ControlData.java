@@ -1,0 +1,63 @@
+package dev.arbor.postgres;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/** The fields {@code pg_controldata} prints for a stopped (or running) cluster. */
+public record ControlData(Map<String, String> fields) {
+
+  public static ControlData read(PostgresInstallation installation, Path dataDir) throws IOException {
+    List<String> cmd = ServerUser.current().wrap(List.of(installation.binary("pg_controldata").toString(), "-D", dataDir.toString()));
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    try {
+      if (!p.waitFor(1, TimeUnit.MINUTES) || p.exitValue() != 0) {
+        throw new IOException("pg_controldata -D " + dataDir + " failed: " + out.strip());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while running pg_controldata", e);
+    }
+    Map<String, String> fields = new LinkedHashMap<>();
+    for (String line : out.split("\n")) {
+      int colon = line.indexOf(':');
+      if (colon > 0) {
+        fields.put(line.substring(0, colon).trim(), line.substring(colon + 1).trim());
+      }
+    }
+    return new ControlData(fields);
+  }
+
+  public String get(String field) {
+    String v = fields.get(field);
+    if (v == null) {
+      throw new IllegalStateException("pg_controldata printed no '" + field + "'");
+    }
+    return v;
+  }
+
+  public Lsn latestCheckpoint() {
+    return Lsn.parse(get("Latest checkpoint location"));
+  }
+
+  public int latestCheckpointTli() {
+    return Integer.parseInt(get("Latest checkpoint's TimeLineID"));
+  }
+
+  public String clusterState() {
+    return get("Database cluster state");
+  }
+
+  public long walSegmentSize() {
+    return Long.parseLong(get("Bytes per WAL segment"));
+  }
+
+  public String systemIdentifier() {
+    return get("Database system identifier");
+  }
+}

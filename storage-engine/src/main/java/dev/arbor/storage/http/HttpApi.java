@@ -1,0 +1,154 @@
+package dev.arbor.storage.http;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import dev.arbor.storage.json.Json;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A small JSON-over-HTTP server on the JDK's HTTP server, one virtual thread per request, shared by the
+ * pageserver and the safekeeper. Routes are {@code METHOD /path/{param}}; errors are problem+json.
+ */
+public final class HttpApi implements AutoCloseable {
+
+  @FunctionalInterface
+  public interface Handler {
+    Response handle(Request request) throws Exception;
+  }
+
+  private record Route(String method, String[] segments, Handler handler) {}
+
+  private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
+
+  private final String name;
+  private final List<Route> routes = new ArrayList<>();
+  private HttpServer server;
+  private ExecutorService executor;
+
+  public HttpApi(String name) {
+    this.name = name;
+  }
+
+  public HttpApi route(String method, String pattern, Handler handler) {
+    routes.add(new Route(method, split(pattern), handler));
+    return this;
+  }
+
+  /** Binds to {@code address} (port 0 picks a free one) and starts serving. */
+  public HttpApi start(InetSocketAddress address) throws IOException {
+    server = HttpServer.create(address, 128);
+    executor = Executors.newVirtualThreadPerTaskExecutor();
+    server.setExecutor(executor);
+    server.createContext("/", this::dispatch);
+    server.start();
+    log.info("event=http_listening component={} address={}:{}", name, address.getHostString(), port());
+    return this;
+  }
+
+  public int port() {
+    return server.getAddress().getPort();
+  }
+
+  @Override
+  public void close() {
+    if (server != null) {
+      server.stop(0);
+      executor.shutdownNow();
+      server = null;
+    }
+  }
+
+  private void dispatch(HttpExchange exchange) {
+    String path = exchange.getRequestURI().getPath();
+    String[] parts = split(path);
+    Response response;
+    boolean pathMatched = false;
+    try {
+      Route match = null;
+      Map<String, String> params = null;
+      for (Route r : routes) {
+        Map<String, String> p = match(r.segments, parts);
+        if (p != null) {
+          pathMatched = true;
+          if (r.method.equals(exchange.getRequestMethod())) {
+            match = r;
+            params = p;
+            break;
+          }
+        }
+      }
+      if (match == null) {
+        throw pathMatched
+            ? new ApiProblem(405, "method-not-allowed", "Method not allowed", exchange.getRequestMethod() + " is not supported on " + path, null)
+            : ApiProblem.notFound("no-such-route", null, "no API route " + path + "; the API is described at /v1/openapi.json");
+      }
+      response = match.handler.handle(new Request(exchange, params));
+    } catch (ApiProblem p) {
+      response = problem(p, path);
+      log.info("event=request_refused component={} method={} path={} status={} field={} detail=\"{}\"",
+          name, exchange.getRequestMethod(), path, p.status(), p.field(), p.getMessage());
+    } catch (Exception e) {
+      log.error("event=request_failed component={} method={} path={}", name, exchange.getRequestMethod(), path, e);
+      response = problem(new ApiProblem(500, "internal", "Internal error", e.toString(), null), path);
+    }
+    send(exchange, response, path);
+  }
+
+  private void send(HttpExchange exchange, Response response, String path) {
+    try (exchange) {
+      response.headers.forEach((k, v) -> exchange.getResponseHeaders().set(k, v));
+      if (response.writer != null) {
+        exchange.sendResponseHeaders(response.status, 0);
+        try (OutputStream out = exchange.getResponseBody()) {
+          response.writer.writeTo(out);
+        }
+      } else {
+        boolean empty = response.bytes.length == 0;
+        exchange.sendResponseHeaders(response.status, empty ? -1 : response.bytes.length);
+        if (!empty) {
+          try (OutputStream out = exchange.getResponseBody()) {
+            out.write(response.bytes);
+          }
+        }
+      }
+    } catch (IOException e) {
+      // The client went away mid-response (e.g. restore_command killed by a shutting-down server).
+      log.info("event=response_aborted component={} path={} reason=\"{}\"", name, path, e.getMessage());
+    }
+  }
+
+  private static Response problem(ApiProblem p, String path) {
+    var body = new Problem(p.type(), p.title(), p.status(), p.getMessage(), path, p.field());
+    return Response.bytes(p.status(), "application/problem+json", Json.write(body));
+  }
+
+  private static Map<String, String> match(String[] pattern, String[] path) {
+    if (pattern.length != path.length) {
+      return null;
+    }
+    Map<String, String> params = new HashMap<>();
+    for (int i = 0; i < pattern.length; i++) {
+      String p = pattern[i];
+      if (p.startsWith("{") && p.endsWith("}")) {
+        params.put(p.substring(1, p.length() - 1), path[i]);
+      } else if (!p.equals(path[i])) {
+        return null;
+      }
+    }
+    return params;
+  }
+
+  private static String[] split(String path) {
+    return java.util.Arrays.stream(path.split("/")).filter(s -> !s.isEmpty()).toArray(String[]::new);
+  }
+}

@@ -1,0 +1,124 @@
+package dev.arbor.storage.pageserver;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.image.ImageManifest;
+import dev.arbor.storage.image.ImageMaterializer;
+import dev.arbor.storage.image.ImageStore;
+import dev.arbor.storage.timeline.Catalog;
+import dev.arbor.storage.timeline.TenantMeta;
+import dev.arbor.storage.timeline.TimelineMeta;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * {@code basebackup(timeline, lsn?)}: a tar of a PGDATA that starts PostgreSQL at exactly the requested
+ * point. It is the newest image at or below the point on the timeline or its ancestors (an ancestor only up
+ * to the branch point), plus {@code recovery.signal} and {@code arbor-recovery.conf}: a restore_command that
+ * fetches WAL from this pageserver for this timeline, the TLI to follow, and for a point in the past (or a
+ * branch's first start) {@code recovery_target_lsn} with {@code recovery_target_inclusive = off}, which
+ * stops before the first record starting at or after the target — so a commit that begins exactly at a
+ * branch point is not on the branch. The compute includes {@code arbor-recovery.conf} from postgresql.conf.
+ */
+public final class BasebackupService {
+  public static final String RECOVERY_CONF = "arbor-recovery.conf";
+
+  /** The image to stream and the configuration that goes with it. */
+  public record Plan(ImageManifest image, Map<String, byte[]> extraFiles, int targetTli, Lsn targetLsn) {}
+
+  private final Catalog catalog;
+  private final TimelineService timelines;
+  private final ImageStore images;
+  private final ImageMaterializer materializer;
+  private final String advertisedUrl;
+
+  public BasebackupService(Catalog catalog, TimelineService timelines, String advertisedUrl) {
+    this.catalog = catalog;
+    this.timelines = timelines;
+    this.images = new ImageStore(catalog.store());
+    this.materializer = new ImageMaterializer(catalog.store());
+    this.advertisedUrl = advertisedUrl;
+  }
+
+  /**
+   * @param lsnText a point in the timeline's history to start at (read-only snapshots, explicit starts)
+   * @param pgTliText for a start at the end of WAL: the TLI the starting compute chose as the newest history
+   */
+  public Plan plan(String tenantId, String timelineId, Optional<String> lsnText, Optional<String> pgTliText) throws IOException {
+    TenantMeta tenant = timelines.requireTenant(tenantId);
+    TimelineMeta meta = timelines.requireTimeline(tenant, timelineId, "timeline_id");
+    Lsn target = null;
+    int tli;
+    if (lsnText.isPresent()) {
+      if (!Lsn.isValid(lsnText.get())) {
+        throw ApiProblem.invalid("lsn", "'" + lsnText.get() + "' is not an LSN: expected X/Y in hex (e.g. 0/16B5A50), or omit lsn to start at the end of WAL");
+      }
+      target = Lsn.parse(lsnText.get());
+      Lsn head = timelines.lastDurableLsn(meta);
+      if (target.isAfter(head) || target.isBefore(meta.createdLsn())) {
+        throw new ApiProblem(400, "lsn-out-of-range", "LSN out of range", "lsn " + target + " is outside timeline "
+            + meta.timelineId() + " (" + meta.createdLsn() + " to its last durable LSN " + head + ")", "lsn");
+      }
+      tli = meta.tliAt(target);
+    } else if (meta.latestStarted().isEmpty() && !meta.isRoot()) {
+      target = meta.ancestorLsn(); // a branch's first start: the parent's history up to the branch point
+      tli = meta.ancestorTli();
+    } else {
+      tli = meta.currentTli();
+      if (pgTliText.isPresent()) {
+        try {
+          tli = Integer.parseInt(pgTliText.get());
+        } catch (NumberFormatException e) {
+          throw ApiProblem.invalid("pg_tli", "pg_tli must be a PostgreSQL TLI number");
+        }
+        final int chosen = tli;
+        boolean known = chosen == meta.baseTli() || meta.generationOfTli(chosen).filter(g -> g.started()).isPresent();
+        if (!known) {
+          throw ApiProblem.invalid("pg_tli", "TLI " + chosen + " is not a started generation of timeline " + meta.timelineId());
+        }
+      }
+    }
+    Optional<ImageManifest> found = newestImage(meta, target);
+    if (found.isEmpty()) {
+      throw new IllegalStateException("timeline " + meta.timelineId() + " and its ancestors have no image at or below "
+          + (target == null ? "the end of WAL" : target));
+    }
+    ImageManifest image = found.get();
+
+    String walUrl = advertisedUrl + "/v1/tenant/" + meta.tenantId() + "/timeline/" + meta.timelineId() + "/wal/%f";
+    var conf = new StringBuilder("# written by the Arbor pageserver for this start; read once during recovery\n");
+    // Download to a temporary name: a transfer cut short must not look like a restored segment.
+    conf.append("restore_command = 'curl -sSf --retry 3 -o \"%p.arbor-tmp\" \"").append(walUrl)
+        .append("\" && mv \"%p.arbor-tmp\" \"%p\"'\n");
+    conf.append("recovery_target_timeline = '").append(tli).append("'\n");
+    if (target != null) {
+      conf.append("recovery_target_lsn = '").append(target).append("'\n");
+      conf.append("recovery_target_inclusive = off\n");
+    }
+    conf.append("recovery_target_action = 'promote'\n");
+    Map<String, byte[]> extra = new LinkedHashMap<>();
+    extra.put(RECOVERY_CONF, conf.toString().getBytes(StandardCharsets.UTF_8));
+    extra.put("recovery.signal", new byte[0]);
+    return new Plan(image, extra, tli, target);
+  }
+
+  public void write(Plan plan, OutputStream out) throws IOException {
+    materializer.writeTar(plan.image(), plan.extraFiles(), out);
+  }
+
+  /** The newest image at or below {@code lsn} (any, when null) on the timeline, else on its ancestry up to the branch point. */
+  private Optional<ImageManifest> newestImage(TimelineMeta meta, Lsn lsn) throws IOException {
+    Lsn limit = lsn == null ? new Lsn(-1L) : lsn; // -1 is the highest unsigned LSN
+    Optional<ImageManifest> own = images.newestAtOrBelow(meta.tenantId(), meta.timelineId(), limit);
+    if (own.isPresent() || meta.isRoot()) {
+      return own;
+    }
+    TimelineMeta ancestor = catalog.timeline(meta.tenantId(), meta.ancestorTimelineId()).orElseThrow(() ->
+        new IllegalStateException("ancestor " + meta.ancestorTimelineId() + " of timeline " + meta.timelineId() + " is missing"));
+    return newestImage(ancestor, Lsn.min(limit, meta.ancestorLsn()));
+  }
+}

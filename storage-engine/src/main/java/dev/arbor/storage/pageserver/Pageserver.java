@@ -1,0 +1,122 @@
+package dev.arbor.storage.pageserver;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.http.HttpApi;
+import dev.arbor.storage.http.Response;
+import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.storage.timeline.Catalog;
+import java.io.IOException;
+import java.io.InputStream;
+import java.time.Duration;
+import java.util.Map;
+
+/**
+ * The pageserver: tenants and timelines, basebackups and WAL for computes, over an HTTP/JSON API
+ * described at {@code /v1/openapi.json}. All its state is in object storage, so it can be killed and
+ * restarted at any moment.
+ */
+public final class Pageserver implements AutoCloseable {
+  private final HttpApi api = new HttpApi("pageserver");
+  private final PageserverConfig config;
+  private final TenantService tenants;
+  private final TimelineService timelines;
+  private final GenerationService generations;
+  private final WalService wal;
+  private BasebackupService basebackups;
+
+  public Pageserver(PageserverConfig config) {
+    this.config = config;
+    var catalog = new Catalog(config.objectStore());
+    var safekeepers = new SafekeeperSet(config.safekeeperUrls(), Duration.ofSeconds(5));
+    this.timelines = new TimelineService(catalog, safekeepers);
+    this.tenants = new TenantService(catalog, timelines, safekeepers, config.postgres(), config.workDir());
+    this.generations = new GenerationService(catalog, timelines);
+    this.wal = new WalService(catalog, timelines, safekeepers, Lsn.DEFAULT_SEGMENT_SIZE);
+    routes(catalog);
+  }
+
+  public Pageserver start() throws IOException {
+    api.start(config.listen());
+    String advertised = config.advertisedUrl() != null ? config.advertisedUrl()
+        : "http://" + config.listen().getHostString() + ":" + api.port();
+    basebackups = new BasebackupService(new Catalog(config.objectStore()), timelines, advertised);
+    return this;
+  }
+
+  public int port() {
+    return api.port();
+  }
+
+  public String url() {
+    return "http://" + config.listen().getHostString() + ":" + api.port();
+  }
+
+  @Override
+  public void close() {
+    api.close();
+  }
+
+  private void routes(Catalog catalog) {
+    String tenant = "/v1/tenant/{tenant_id}";
+    String timeline = tenant + "/timeline/{timeline_id}";
+    api.route("GET", "/v1/status", r -> Response.ok(Map.of("component", "pageserver", "status", "ok")))
+        .route("GET", "/v1/openapi.json", r -> openApi())
+        .route("POST", "/v1/tenant", r -> {
+          var result = tenants.create(r.json());
+          return Response.json(result.created() ? 201 : 200, result.info());
+        })
+        .route("GET", "/v1/tenant", r -> Response.ok(tenants.list()))
+        .route("GET", tenant, r -> Response.ok(tenants.get(r.path("tenant_id"))))
+        .route("DELETE", tenant, r -> {
+          tenants.delete(r.path("tenant_id"));
+          return Response.noContent();
+        })
+        .route("POST", tenant + "/timeline", r -> {
+          var result = timelines.createBranch(r.path("tenant_id"), r.json());
+          return Response.json(result.created() ? 201 : 200, result.info());
+        })
+        .route("GET", tenant + "/timeline", r -> Response.ok(timelines.list(r.path("tenant_id"))))
+        .route("GET", timeline, r -> Response.ok(timelines.get(r.path("tenant_id"), r.path("timeline_id"))))
+        .route("DELETE", timeline, r -> {
+          timelines.delete(r.path("tenant_id"), r.path("timeline_id"));
+          return Response.noContent();
+        })
+        .route("POST", timeline + "/generation", r -> Response.ok(generations.reserve(r.path("tenant_id"), r.path("timeline_id"), r.json())))
+        .route("POST", timeline + "/generation/{generation}/started", r -> {
+          long g;
+          try {
+            g = Long.parseLong(r.path("generation"));
+          } catch (NumberFormatException e) {
+            throw ApiProblem.invalid("generation", "generation must be a positive integer");
+          }
+          return Response.ok(generations.started(r.path("tenant_id"), r.path("timeline_id"), g, r.json()));
+        })
+        .route("GET", timeline + "/basebackup", r -> {
+          var plan = basebackups.plan(r.path("tenant_id"), r.path("timeline_id"), r.query("lsn"), r.query("pg_tli"));
+          return Response.stream("application/x-tar", out -> basebackups.write(plan, out))
+              .header("X-Arbor-Image-Lsn", plan.image().lsn().toString())
+              .header("X-Arbor-Target-Tli", Integer.toString(plan.targetTli()));
+        })
+        .route("GET", timeline + "/wal/{file}", r -> {
+          var in = wal.open(r.path("tenant_id"), r.path("timeline_id"), r.path("file"));
+          if (in.isEmpty()) {
+            throw ApiProblem.notFound("wal-not-found", "file", r.path("file") + " is not (yet) in the WAL of this timeline");
+          }
+          return Response.stream("application/octet-stream", out -> {
+            try (InputStream s = in.get()) {
+              s.transferTo(out);
+            }
+          });
+        });
+  }
+
+  private static Response openApi() throws IOException {
+    try (InputStream in = Pageserver.class.getResourceAsStream("/pageserver-openapi.json")) {
+      if (in == null) {
+        throw new IllegalStateException("pageserver-openapi.json is missing from the build");
+      }
+      return Response.bytes(200, "application/json", in.readAllBytes());
+    }
+  }
+}

@@ -1,0 +1,24 @@
+package dev.arbor.storage.pageserver;
+
+import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.storage.objectstore.ObjectStore;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.function.IntFunction;
+
+/**
+ * @param listen where the HTTP API listens (port 0: any free port)
+ * @param advertisedUrl how computes reach this pageserver (goes into restore_command); null: derived from
+ *     the listen address once bound
+ * @param safekeeperUrls base URLs of every safekeeper of the installation
+ * @param postgres the PostgreSQL installation of a major version (for initdb)
+ * @param workDir scratch space (initdb of new tenants)
+ */
+public record PageserverConfig(
+    InetSocketAddress listen,
+    String advertisedUrl,
+    ObjectStore objectStore,
+    List<String> safekeeperUrls,
+    IntFunction<PostgresInstallation> postgres,
+    Path workDir) {}

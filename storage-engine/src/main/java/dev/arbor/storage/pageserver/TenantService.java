@@ -1,0 +1,154 @@
+package dev.arbor.storage.pageserver;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.arbor.postgres.ControlData;
+import dev.arbor.postgres.Initdb;
+import dev.arbor.postgres.MissingPrerequisiteException;
+import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.postgres.WalFileName;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.image.ImageWriter;
+import dev.arbor.storage.objectstore.ObjectKeys;
+import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.storage.timeline.Catalog;
+import dev.arbor.storage.timeline.TenantMeta;
+import dev.arbor.storage.timeline.TimelineMeta;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.IntFunction;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Tenants. Creating one bootstraps its root timeline: {@code initdb} with the tenant's PostgreSQL major
+ * version, stored as the first image, and initdb's WAL stored as the root timeline's first segment (no
+ * safekeeper ever saw it). {@code tenant.json} is written last, so a half-created tenant is invisible.
+ */
+public final class TenantService {
+  private static final Logger log = LoggerFactory.getLogger(TenantService.class);
+
+  public record TenantInfo(TenantId tenantId, int pgVersion, TimelineId rootTimelineId, Instant createdAt) {
+    static TenantInfo of(TenantMeta m) {
+      return new TenantInfo(m.tenantId(), m.pgVersion(), m.rootTimelineId(), m.createdAt());
+    }
+  }
+
+  public record CreateResult(TenantInfo info, boolean created) {}
+
+  private final Catalog catalog;
+  private final TimelineService timelines;
+  private final SafekeeperSet safekeepers;
+  private final IntFunction<PostgresInstallation> postgres;
+  private final Path workDir;
+
+  public TenantService(Catalog catalog, TimelineService timelines, SafekeeperSet safekeepers,
+      IntFunction<PostgresInstallation> postgres, Path workDir) {
+    this.catalog = catalog;
+    this.timelines = timelines;
+    this.safekeepers = safekeepers;
+    this.postgres = postgres;
+    this.workDir = workDir;
+  }
+
+  /** {@code {pg_version, tenant_id?}}; repeating a create with the same id and version returns the tenant. */
+  public CreateResult create(JsonNode body) throws Exception {
+    JsonNode v = body.get("pg_version");
+    if (v == null || !v.canConvertToInt()) {
+      throw ApiProblem.invalid("pg_version", "pg_version is required: the PostgreSQL major version of the tenant, e.g. 15");
+    }
+    int pgVersion = v.asInt();
+    PostgresInstallation installation;
+    try {
+      installation = postgres.apply(pgVersion);
+    } catch (MissingPrerequisiteException e) {
+      throw ApiProblem.invalid("pg_version", "PostgreSQL " + pgVersion + " is not available on this pageserver: " + e.getMessage());
+    }
+    JsonNode idNode = body.get("tenant_id");
+    TenantId tenant;
+    if (idNode == null || idNode.isNull()) {
+      tenant = TenantId.random();
+    } else if (idNode.isTextual() && TenantId.isValid(idNode.asText())) {
+      tenant = new TenantId(idNode.asText());
+    } else {
+      throw ApiProblem.invalid("tenant_id", "'" + idNode.asText() + "' is not a tenant id: expected 32 lowercase hex digits, or omit it");
+    }
+
+    try (var lock = catalog.lock(tenant)) {
+      Optional<TenantMeta> existing = catalog.tenant(tenant);
+      if (existing.isPresent()) {
+        if (existing.get().pgVersion() != pgVersion) {
+          throw ApiProblem.conflict("tenant-exists", "tenant_id", "tenant " + tenant + " already exists with PostgreSQL "
+              + existing.get().pgVersion());
+        }
+        return new CreateResult(TenantInfo.of(existing.get()), false);
+      }
+      TimelineId root = TimelineId.random();
+      Path scratch = Files.createDirectories(workDir.resolve("initdb-" + tenant));
+      try {
+        Path pgdata = scratch.resolve("pgdata");
+        Initdb.with(installation).superuser("postgres").authLocal("trust").authHost("scram-sha-256").run(pgdata);
+        ControlData control = ControlData.read(installation, pgdata);
+        var image = new ImageWriter(catalog.store()).write(tenant, root, control.latestCheckpoint(), pgVersion, pgdata);
+        try (Stream<Path> wal = Files.list(pgdata.resolve("pg_wal"))) {
+          for (Path segment : wal.filter(p -> WalFileName.isSegment(p.getFileName().toString())).toList()) {
+            catalog.store().putFile(ObjectKeys.wal(tenant, root, segment.getFileName().toString()), segment);
+          }
+        }
+        catalog.putTimeline(TimelineMeta.root(tenant, root, pgVersion, control.latestCheckpoint(), control.latestCheckpointTli()));
+        TenantMeta meta = new TenantMeta(TenantMeta.FORMAT_VERSION, tenant, pgVersion, root, Instant.now());
+        catalog.putTenant(meta);
+        log.info("event=tenant_created tenant={} root_timeline={} pg_version={} initdb_lsn={} image_bytes={}",
+            tenant, root, pgVersion, control.latestCheckpoint(), image.totalBytes());
+        return new CreateResult(TenantInfo.of(meta), true);
+      } finally {
+        deleteRecursively(scratch);
+      }
+    }
+  }
+
+  public List<TenantInfo> list() throws IOException {
+    return catalog.tenants().stream().map(TenantInfo::of).toList();
+  }
+
+  public TenantInfo get(String tenantId) throws IOException {
+    return TenantInfo.of(timelines.requireTenant(tenantId));
+  }
+
+  /** Deletes the tenant with all its timelines, WAL, images and chunks, and the safekeepers' copies. */
+  public void delete(String tenantId) throws Exception {
+    TenantMeta tenant = timelines.requireTenant(tenantId);
+    try (var lock = catalog.lock(tenant.tenantId())) {
+      List<TimelineMeta> all = catalog.timelines(tenant.tenantId());
+      // tenant.json first: from here on the tenant is gone for every reader, and a repeated delete finds
+      // nothing half-visible.
+      catalog.store().delete(ObjectKeys.tenant(tenant.tenantId()));
+      for (TimelineMeta t : all) {
+        safekeepers.onEach(url -> {
+          safekeepers.http().delete(url + SafekeeperSet.timelinePath(tenant.tenantId(), t.timelineId()));
+          return Boolean.TRUE;
+        });
+      }
+      catalog.deleteAll(ObjectKeys.tenantPrefix(tenant.tenantId()));
+      log.info("event=tenant_deleted tenant={} timelines={}", tenant.tenantId(), all.size());
+    }
+  }
+
+  private static void deleteRecursively(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(dir)) {
+      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+}

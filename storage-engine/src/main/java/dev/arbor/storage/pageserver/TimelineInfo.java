@@ -1,0 +1,25 @@
+package dev.arbor.storage.pageserver;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.timeline.TimelineState;
+import java.time.Instant;
+
+/**
+ * A timeline as the pageserver API shows it. {@code lastDurableLsn} is null (with {@code walStatus} saying
+ * why) when a majority of safekeepers cannot be asked.
+ */
+public record TimelineInfo(
+    TenantId tenantId,
+    TimelineId timelineId,
+    TimelineId ancestorTimelineId,
+    Lsn ancestorLsn,
+    int pgVersion,
+    TimelineState state,
+    Lsn createdLsn,
+    Lsn lastDurableLsn,
+    Lsn latestImageLsn,
+    int currentPgTli,
+    String walStatus,
+    Instant createdAt) {}

@@ -1,0 +1,99 @@
+package dev.arbor.storage.pageserver;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.WalFileName;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.objectstore.ObjectKeys;
+import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.storage.timeline.Catalog;
+import dev.arbor.storage.timeline.Generation;
+import dev.arbor.storage.timeline.TenantMeta;
+import dev.arbor.storage.timeline.TimelineMeta;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Optional;
+
+/**
+ * Serves WAL files to {@code restore_command}: segments and {@code .history} files of a timeline, resolving
+ * ancestry (a TLI at or below the branch's {@code ancestorTli} is the ancestor's) and PostgreSQL's TLI
+ * history. Only complete segments are served — from object storage, or from a safekeeper that flushed past
+ * the segment's end — because PostgreSQL prefers the archive over pg_wal and must find the partial tail
+ * that the starting compute placed in pg_wal.
+ */
+public final class WalService {
+  private final Catalog catalog;
+  private final TimelineService timelines;
+  private final SafekeeperSet safekeepers;
+  private final long segmentSize;
+
+  public WalService(Catalog catalog, TimelineService timelines, SafekeeperSet safekeepers, long segmentSize) {
+    this.catalog = catalog;
+    this.timelines = timelines;
+    this.safekeepers = safekeepers;
+    this.segmentSize = segmentSize;
+  }
+
+  public Optional<InputStream> open(String tenantId, String timelineId, String fileName) throws IOException {
+    TenantMeta tenant = timelines.requireTenant(tenantId);
+    TimelineMeta meta = timelines.requireTimeline(tenant, timelineId, "timeline_id");
+    if (WalFileName.isHistory(fileName)) {
+      return history(meta, WalFileName.timelineOf(fileName));
+    }
+    if (WalFileName.isSegment(fileName)) {
+      return segment(meta, fileName);
+    }
+    throw ApiProblem.invalid("file", "'" + fileName + "' is neither a WAL segment name (24 hex digits) nor a TLI history file (TTTTTTTT.history)");
+  }
+
+  private Optional<InputStream> history(TimelineMeta meta, int tli) throws IOException {
+    if (tli <= meta.baseTli()) {
+      return meta.isRoot() ? Optional.empty() : history(ancestor(meta), tli);
+    }
+    Optional<InputStream> stored = catalog.store().get(ObjectKeys.wal(meta.tenantId(), meta.timelineId(), WalFileName.history(tli)));
+    if (stored.isPresent()) {
+      return stored;
+    }
+    long newest = meta.generations().stream().mapToLong(Generation::generation).max().orElse(0);
+    boolean abandoned = meta.generationOfTli(tli).filter(g -> !g.started() && g.generation() < newest).isPresent();
+    if (!abandoned) {
+      // Unknown, or reserved by the start in progress: it must look free so PostgreSQL promotes into it.
+      return Optional.empty();
+    }
+    // A TLI reserved by a start that died before promoting: PostgreSQL only probes that such a file exists
+    // (so it skips the TLI when it picks a new one); with recovery_target_timeline explicit it never
+    // follows it. Serve a well-formed history that repeats the current chain.
+    return Optional.of(new java.io.ByteArrayInputStream(placeholderHistory(meta, tli).getBytes(StandardCharsets.UTF_8)));
+  }
+
+  private String placeholderHistory(TimelineMeta meta, int tli) throws IOException {
+    int current = meta.currentTli();
+    String base = "";
+    if (current > 1) {
+      try (InputStream in = history(meta, current).orElse(InputStream.nullInputStream())) {
+        base = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+      }
+    }
+    Lsn at = meta.latestStarted().map(Generation::startLsn).orElse(meta.createdLsn());
+    return base + current + "\t" + at + "\tarbor: TLI " + tli + " reserved by a compute start that did not promote\n";
+  }
+
+  private Optional<InputStream> segment(TimelineMeta meta, String fileName) throws IOException {
+    int tli = WalFileName.timelineOf(fileName);
+    if (tli <= meta.baseTli() && !meta.isRoot()) {
+      return segment(ancestor(meta), fileName);
+    }
+    Optional<InputStream> archived = catalog.store().get(ObjectKeys.wal(meta.tenantId(), meta.timelineId(), fileName));
+    if (archived.isPresent()) {
+      return archived;
+    }
+    long segno = WalFileName.segmentNumberOf(fileName, segmentSize);
+    Lsn segmentEnd = new Lsn((segno + 1) * segmentSize);
+    return safekeepers.walFile(meta.tenantId(), meta.timelineId(), fileName, segmentEnd);
+  }
+
+  private TimelineMeta ancestor(TimelineMeta meta) throws IOException {
+    return catalog.timeline(meta.tenantId(), meta.ancestorTimelineId()).orElseThrow(() -> new IllegalStateException(
+        "timeline " + meta.timelineId() + " names ancestor " + meta.ancestorTimelineId() + ", which is missing"));
+  }
+}

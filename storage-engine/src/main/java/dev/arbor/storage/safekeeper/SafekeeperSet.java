@@ -1,0 +1,118 @@
+package dev.arbor.storage.safekeeper;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.http.HttpJson;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import java.io.IOException;
+import java.io.InputStream;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * The safekeepers of an installation, seen from a client (the pageserver, a starting compute). Holds the
+ * quorum rule: with n safekeepers, a majority is n/2 + 1, and a WAL position is durable once a majority
+ * has flushed it.
+ */
+public final class SafekeeperSet {
+  private final List<String> baseUrls;
+  private final HttpJson http;
+
+  public SafekeeperSet(List<String> baseUrls, Duration timeout) {
+    if (baseUrls.isEmpty()) {
+      throw new IllegalArgumentException("at least one safekeeper is needed");
+    }
+    this.baseUrls = List.copyOf(baseUrls);
+    this.http = new HttpJson(timeout);
+  }
+
+  public List<String> urls() {
+    return baseUrls;
+  }
+
+  public int size() {
+    return baseUrls.size();
+  }
+
+  public int quorum() {
+    return baseUrls.size() / 2 + 1;
+  }
+
+  public static String timelinePath(TenantId tenant, TimelineId timeline) {
+    return "/v1/tenant/" + tenant + "/timeline/" + timeline;
+  }
+
+  /** The status of every safekeeper that answered (in parallel); the unreachable ones are left out. */
+  public List<TimelineWalStatus> statuses(TenantId tenant, TimelineId timeline) {
+    return onEach(url -> http.get(url + timelinePath(tenant, timeline), TimelineWalStatus.class));
+  }
+
+  /**
+   * The newest position durable on a majority: the quorum-th highest (TLI, flush LSN) among the answers.
+   * Fails with 503 when fewer than a majority answer, since then nothing can be said.
+   */
+  public Optional<TimelineWalStatus> durablePosition(TenantId tenant, TimelineId timeline) {
+    List<TimelineWalStatus> answers = new ArrayList<>(statuses(tenant, timeline));
+    if (answers.size() < quorum()) {
+      throw ApiProblem.unavailable("safekeepers-unavailable", "only " + answers.size() + " of " + size()
+          + " safekeepers answered; a majority (" + quorum() + ") is needed to know the durable end of WAL");
+    }
+    answers.sort(Comparator.comparing((TimelineWalStatus s) -> s, TimelineWalStatus::comparePositions).reversed());
+    TimelineWalStatus s = answers.get(quorum() - 1);
+    return s.tli() == 0 ? Optional.empty() : Optional.of(s);
+  }
+
+  /** A complete or partial WAL file from the first safekeeper that has it with flush at or past {@code needFlush}. */
+  public Optional<InputStream> walFile(TenantId tenant, TimelineId timeline, String fileName, Lsn needFlush) {
+    for (String url : baseUrls) {
+      try {
+        String q = needFlush == null ? "" : "?min_flush_lsn=" + needFlush;
+        Optional<InputStream> in = http.download(url + timelinePath(tenant, timeline) + "/wal/" + fileName + q, Duration.ofMinutes(2));
+        if (in.isPresent()) {
+          return in;
+        }
+      } catch (IOException | ApiProblem e) {
+        // try the next one: any safekeeper holding the file serves the same bytes
+      }
+    }
+    return Optional.empty();
+  }
+
+  public HttpJson http() {
+    return http;
+  }
+
+  @FunctionalInterface
+  public interface Call<T> {
+    T call(String baseUrl) throws IOException;
+  }
+
+  /** Calls every safekeeper in parallel and keeps the answers of those that answered. */
+  public <T> List<T> onEach(Call<T> call) {
+    try (var executor = Executors.newVirtualThreadPerTaskExecutor()) {
+      List<Future<T>> futures = baseUrls.stream().map(u -> executor.submit(() -> call.call(u))).toList();
+      List<T> out = new ArrayList<>();
+      for (Future<T> f : futures) {
+        try {
+          T value = f.get();
+          if (value != null) {
+            out.add(value);
+          }
+        } catch (ExecutionException e) {
+          // unreachable or refusing: not part of this answer
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          break;
+        }
+      }
+      return out;
+    }
+  }
+}

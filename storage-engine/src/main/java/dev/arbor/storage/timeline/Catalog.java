@@ -1,0 +1,87 @@
+package dev.arbor.storage.timeline;
+
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.json.Json;
+import dev.arbor.storage.objectstore.ObjectKeys;
+import dev.arbor.storage.objectstore.ObjectStore;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Tenants and timelines as stored in object storage, the system of record: nothing about them lives only
+ * in memory, so a restarted pageserver finds every tenant and timeline again. Changes to one tenant are
+ * serialized with {@link #lock(TenantId)}.
+ */
+public final class Catalog {
+  private final ObjectStore store;
+  private final ConcurrentHashMap<TenantId, ReentrantLock> locks = new ConcurrentHashMap<>();
+
+  public Catalog(ObjectStore store) {
+    this.store = store;
+  }
+
+  public ObjectStore store() {
+    return store;
+  }
+
+  /** Holds the tenant's lock until closed: {@code try (var l = catalog.lock(t)) { ... }}. */
+  public AutoCloseable lock(TenantId tenant) {
+    ReentrantLock lock = locks.computeIfAbsent(tenant, t -> new ReentrantLock());
+    lock.lock();
+    return lock::unlock;
+  }
+
+  public Optional<TenantMeta> tenant(TenantId tenant) throws IOException {
+    return store.getBytes(ObjectKeys.tenant(tenant)).map(b -> Json.read(b, TenantMeta.class));
+  }
+
+  public List<TenantMeta> tenants() throws IOException {
+    List<TenantMeta> out = new ArrayList<>();
+    for (String key : store.list(ObjectKeys.tenantsPrefix())) {
+      if (key.endsWith("/tenant.json") && key.split("/").length == 3) {
+        store.getBytes(key).map(b -> Json.read(b, TenantMeta.class)).ifPresent(out::add);
+      }
+    }
+    return out;
+  }
+
+  public void putTenant(TenantMeta meta) throws IOException {
+    store.put(ObjectKeys.tenant(meta.tenantId()), Json.write(meta));
+  }
+
+  public Optional<TimelineMeta> timeline(TenantId tenant, TimelineId timeline) throws IOException {
+    return store.getBytes(ObjectKeys.timeline(tenant, timeline)).map(b -> Json.read(b, TimelineMeta.class));
+  }
+
+  public List<TimelineMeta> timelines(TenantId tenant) throws IOException {
+    List<TimelineMeta> out = new ArrayList<>();
+    String prefix = ObjectKeys.timelinesPrefix(tenant);
+    for (String key : store.list(prefix)) {
+      if (key.endsWith("/timeline.json") && key.substring(prefix.length()).indexOf('/') == 32) {
+        store.getBytes(key).map(b -> Json.read(b, TimelineMeta.class)).ifPresent(out::add);
+      }
+    }
+    return out;
+  }
+
+  public void putTimeline(TimelineMeta meta) throws IOException {
+    store.put(ObjectKeys.timeline(meta.tenantId(), meta.timelineId()), Json.write(meta));
+  }
+
+  /** Timelines whose ancestor is {@code timeline}. */
+  public List<TimelineMeta> children(TenantId tenant, TimelineId timeline) throws IOException {
+    return timelines(tenant).stream().filter(t -> timeline.equals(t.ancestorTimelineId())).toList();
+  }
+
+  /** Removes every object under the prefix (a timeline's or a tenant's). */
+  public void deleteAll(String prefix) throws IOException {
+    for (String key : store.list(prefix)) {
+      store.delete(key);
+    }
+  }
+}

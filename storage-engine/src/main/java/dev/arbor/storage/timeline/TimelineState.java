@@ -1,0 +1,7 @@
+package dev.arbor.storage.timeline;
+
+public enum TimelineState {
+  ACTIVE,
+  /** Deletion started; the timeline is no longer usable and disappears once its objects are removed. */
+  DELETING
+}
