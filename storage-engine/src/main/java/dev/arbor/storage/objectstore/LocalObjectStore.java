@@ -1,29 +1,25 @@
 package dev.arbor.storage.objectstore;
 
+import dev.arbor.storage.fs.DurableFiles;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.UUID;
 import java.util.stream.Stream;
 
 /**
- * Object storage on a local filesystem (the default). An object is a file under the root; writes go to
- * a temporary file in the same directory, are fsynced, then renamed over the target and the directory is
- * fsynced, so a crash leaves the old object or the new one.
+ * Object storage on a local filesystem (the default). An object is a file under the root, replaced
+ * through {@link DurableFiles}, so a crash leaves the old object or the new one.
  */
 public final class LocalObjectStore implements ObjectStore {
 
-  private static final String TMP_SUFFIX = ".arbor-tmp";
   private final Path root;
 
   public LocalObjectStore(Path root) throws IOException {
@@ -37,33 +33,19 @@ public final class LocalObjectStore implements ObjectStore {
 
   @Override
   public void put(String key, byte[] bytes) throws IOException {
-    Path target = pathOf(key);
-    Path tmp = tempFor(target);
-    try {
-      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-           OutputStream out = java.nio.channels.Channels.newOutputStream(ch)) {
-        out.write(bytes);
-        out.flush();
-        ch.force(true);
-      }
-      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-      fsyncDirectory(target.getParent());
-    } finally {
-      Files.deleteIfExists(tmp);
-    }
+    DurableFiles.write(pathOf(key), bytes);
   }
 
   @Override
   public void putFile(String key, Path file) throws IOException {
     Path target = pathOf(key);
-    Path tmp = tempFor(target);
+    Path tmp = DurableFiles.temporarySibling(target);
     try {
       Files.copy(file, tmp);
       try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
         ch.force(true);
       }
-      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-      fsyncDirectory(target.getParent());
+      DurableFiles.moveIntoPlace(tmp, target);
     } finally {
       Files.deleteIfExists(tmp);
     }
@@ -75,7 +57,7 @@ public final class LocalObjectStore implements ObjectStore {
     if (Files.exists(target)) {
       return false;
     }
-    Path tmp = tempFor(target);
+    Path tmp = DurableFiles.temporarySibling(target);
     try {
       try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
         var buf = java.nio.ByteBuffer.wrap(bytes);
@@ -90,7 +72,7 @@ public final class LocalObjectStore implements ObjectStore {
       } catch (FileAlreadyExistsException e) {
         return false;
       }
-      fsyncDirectory(target.getParent());
+      DurableFiles.fsyncDirectory(target.getParent());
       return true;
     } finally {
       Files.deleteIfExists(tmp);
@@ -132,7 +114,7 @@ public final class LocalObjectStore implements ObjectStore {
     try (Stream<Path> paths = Files.walk(start)) {
       paths.filter(Files::isRegularFile)
           .map(p -> root.relativize(p).toString())
-          .filter(k -> k.startsWith(prefix) && !k.endsWith(TMP_SUFFIX))
+          .filter(k -> k.startsWith(prefix) && !k.endsWith(DurableFiles.TEMP_SUFFIX))
           .forEach(keys::add);
     }
     keys.sort(null);
@@ -145,20 +127,9 @@ public final class LocalObjectStore implements ObjectStore {
   }
 
   private Path pathOf(String key) {
-    if (key.isEmpty() || key.startsWith("/") || key.contains("..") || key.contains("//") || key.endsWith(TMP_SUFFIX)) {
+    if (key.isEmpty() || key.startsWith("/") || key.contains("..") || key.contains("//") || key.endsWith(DurableFiles.TEMP_SUFFIX)) {
       throw new IllegalArgumentException("invalid object key '" + key + "'");
     }
     return root.resolve(key);
-  }
-
-  private static Path tempFor(Path target) throws IOException {
-    Files.createDirectories(target.getParent());
-    return target.resolveSibling(target.getFileName() + "." + UUID.randomUUID() + TMP_SUFFIX);
-  }
-
-  private static void fsyncDirectory(Path dir) throws IOException {
-    try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
-      ch.force(true);
-    }
   }
 }

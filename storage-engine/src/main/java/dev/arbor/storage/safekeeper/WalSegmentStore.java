@@ -1,0 +1,558 @@
+package dev.arbor.storage.safekeeper;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.WalFileName;
+import dev.arbor.storage.fs.DurableFiles;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.TreeSet;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.stream.Stream;
+
+/**
+ * Durable WAL of one Arbor timeline on a safekeeper's local disk. The directory holds:
+ *
+ * <pre>
+ * state.json                         flush LSN per PostgreSQL TLI, system id, segment size ({@link WalStoreState})
+ * wal/TTTTTTTTXXXXXXXXYYYYYYYY       segments, named and sized exactly as in pg_wal, zero-filled when created
+ * wal/TTTTTTTT.history               timeline history files, byte for byte as the compute has them
+ * lock                               held while a store is open, so two processes never write one directory
+ * </pre>
+ *
+ * <p>Rules that readers and the quorum rely on:
+ * <ul>
+ *   <li>The flush LSN of a TLI covers every byte of that TLI below it: those bytes were forced to disk
+ *       and then the flush LSN was recorded in the state file. It never decreases.
+ *   <li>Bytes below a TLI's flush LSN are never rewritten, so a segment entirely below it is immutable.
+ *   <li>The first WAL stored for a TLI begins at a segment boundary, so every stored segment holds its
+ *       WAL from the segment's first byte (PostgreSQL's long page header included).
+ *   <li>WAL is only appended to the newest TLI the store has seen: once a compute has promoted to a new
+ *       TLI, WAL that a stale compute produces on the old one can never enter the store.
+ * </ul>
+ *
+ * <p>One thread writes ({@link #write}, {@link #flush}); any number of threads read concurrently.
+ * Reads see durable WAL only.
+ */
+public final class WalSegmentStore implements AutoCloseable {
+
+  private static final String STATE_FILE = "state.json";
+  private static final String WAL_DIR = "wal";
+  private static final String LOCK_FILE = "lock";
+  private static final long MIN_SEGMENT_SIZE = 1L << 20;
+  private static final long MAX_SEGMENT_SIZE = 1L << 30;
+  private static final int ZERO_FILL_CHUNK = 1 << 20;
+
+  private final Path directory;
+  private final Path walDir;
+  private final Path stateFile;
+  private final long segmentSize;
+  private final FileChannel lockChannel;
+  private final FileLock lock;
+
+  private final ReentrantLock writeLock = new ReentrantLock();
+  /** The state file's content: what readers may see. Replaced only after the file is durable. */
+  private volatile WalStoreState durable;
+  /** Per TLI: the lowest LSN a write may start at (its flush LSN, or its first write before any flush). */
+  private final Map<Integer, Lsn> writeFloor = new HashMap<>();
+  /** Per TLI: the end of the last write, flushed or not. */
+  private final Map<Integer, Lsn> writtenEnd = new HashMap<>();
+  private final Map<WalSegmentId, FileChannel> channels = new HashMap<>();
+  private final TreeSet<WalSegmentId> unflushed = new TreeSet<>();
+  /**
+   * Set when a write or force failed: the kernel may have dropped dirty pages, so nothing written since
+   * the last flush can be trusted, and retrying the force could report success for lost data.
+   */
+  private IOException broken;
+  private boolean closed;
+
+  private WalSegmentStore(Path directory, long segmentSize, FileChannel lockChannel, FileLock lock, WalStoreState state) {
+    this.directory = directory;
+    this.walDir = directory.resolve(WAL_DIR);
+    this.stateFile = directory.resolve(STATE_FILE);
+    this.segmentSize = segmentSize;
+    this.lockChannel = lockChannel;
+    this.lock = lock;
+    this.durable = state;
+    writeFloor.putAll(state.flushLsns());
+    writtenEnd.putAll(state.flushLsns());
+  }
+
+  /** Opens (or creates) a store with PostgreSQL's default 16 MiB segments. */
+  public static WalSegmentStore open(Path directory) throws IOException {
+    return open(directory, Lsn.DEFAULT_SEGMENT_SIZE);
+  }
+
+  /**
+   * Opens the store in {@code directory}, creating it when empty, and recovers the flush positions from
+   * its state file. {@code segmentSize} must be the compute's {@code wal_segment_size} and match what
+   * the store was created with.
+   */
+  public static WalSegmentStore open(Path directory, long segmentSize) throws IOException {
+    if (Long.bitCount(segmentSize) != 1 || segmentSize < MIN_SEGMENT_SIZE || segmentSize > MAX_SEGMENT_SIZE) {
+      throw new IllegalArgumentException("WAL segment size must be a power of two between 1 MiB and 1 GiB, as "
+          + "PostgreSQL's wal_segment_size is; got " + segmentSize);
+    }
+    Path dir = directory.toAbsolutePath().normalize();
+    Files.createDirectories(dir.resolve(WAL_DIR));
+    FileChannel lockChannel = FileChannel.open(dir.resolve(LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+    FileLock lock;
+    try {
+      lock = lockChannel.tryLock();
+    } catch (OverlappingFileLockException e) {
+      lock = null;
+    }
+    if (lock == null) {
+      lockChannel.close();
+      throw new IOException("the WAL store " + dir + " is open in another store instance or process; "
+          + "one safekeeper writes one directory");
+    }
+    try {
+      removeTemporaryFiles(dir);
+      removeTemporaryFiles(dir.resolve(WAL_DIR));
+      WalStoreState state = readState(dir.resolve(STATE_FILE), segmentSize);
+      return new WalSegmentStore(dir, segmentSize, lockChannel, lock, state);
+    } catch (IOException | RuntimeException e) {
+      lockChannel.close();
+      throw e;
+    }
+  }
+
+  private static WalStoreState readState(Path file, long segmentSize) throws IOException {
+    byte[] bytes;
+    try {
+      bytes = Files.readAllBytes(file);
+    } catch (NoSuchFileException e) {
+      return WalStoreState.empty(segmentSize);
+    }
+    WalStoreState state = WalStoreState.fromJson(bytes, file);
+    if (state.segmentSize() != segmentSize) {
+      throw new IOException("the WAL store " + file.getParent() + " holds segments of " + state.segmentSize()
+          + " bytes, not " + segmentSize + ": a store keeps the segment size of the cluster it was created for");
+    }
+    return state;
+  }
+
+  public Path directory() {
+    return directory;
+  }
+
+  public long segmentSize() {
+    return segmentSize;
+  }
+
+  /** The PostgreSQL system identifier (from {@code initdb}) whose WAL this store holds, once bound. */
+  public OptionalLong systemIdentifier() {
+    return durable.systemIdentifier();
+  }
+
+  /**
+   * Binds the store to one PostgreSQL system: the first call records {@code id} durably, later calls
+   * accept only the same id. WAL of another system would be garbage to every reader of this timeline.
+   *
+   * @throws IllegalStateException when the store is bound to a different system
+   */
+  public void bindSystemIdentifier(long id) throws IOException {
+    writeLock.lock();
+    try {
+      checkWritable();
+      OptionalLong bound = durable.systemIdentifier();
+      if (bound.isPresent()) {
+        if (bound.getAsLong() != id) {
+          throw new IllegalStateException("the WAL store " + directory + " holds WAL of PostgreSQL system "
+              + Long.toUnsignedString(bound.getAsLong()) + ", not of system " + Long.toUnsignedString(id));
+        }
+        return;
+      }
+      WalStoreState next = durable.withSystemIdentifier(id);
+      persist(next);
+      durable = next;
+    } finally {
+      writeLock.unlock();
+    }
+  }
+
+  /**
+   * Writes WAL of {@code timeline} starting at {@code start}, across segment boundaries, without forcing
+   * it to disk; {@link #flush()} makes it durable. Consumes {@code data}.
+   *
+   * @throws IllegalArgumentException when the write would leave a hole, rewrite flushed WAL, or start a
+   *     timeline's WAL elsewhere than at a segment boundary
+   * @throws IllegalStateException when {@code timeline} is older than the newest timeline stored
+   */
+  public void write(int timeline, Lsn start, ByteBuffer data) throws IOException {
+    WalSegmentId.checkTimeline(timeline);
+    if (!data.hasRemaining()) {
+      return;
+    }
+    writeLock.lock();
+    try {
+      checkWritable();
+      checkAppendable(timeline, start);
+      long position = start.value();
+      try {
+        while (data.hasRemaining()) {
+          var segment = new WalSegmentId(timeline, Long.divideUnsigned(position, segmentSize));
+          long offset = Long.remainderUnsigned(position, segmentSize);
+          int length = (int) Math.min(data.remaining(), segmentSize - offset);
+          ByteBuffer part = data.slice(data.position(), length);
+          FileChannel channel = channelFor(segment);
+          unflushed.add(segment);
+          while (part.hasRemaining()) {
+            channel.write(part, offset + part.position());
+          }
+          data.position(data.position() + length);
+          position += length;
+        }
+      } catch (IOException e) {
+        broken = e;
+        throw e;
+      }
+      writeFloor.putIfAbsent(timeline, start);
+      writtenEnd.put(timeline, new Lsn(position));
+    } finally {
+      writeLock.unlock();
+    }
+  }
+
+  private void checkAppendable(int timeline, Lsn start) {
+    int newest = writtenEnd.keySet().stream().mapToInt(Integer::intValue).max().orElse(0);
+    if (timeline < newest) {
+      throw new IllegalStateException("cannot append WAL of timeline " + timeline + " to " + directory
+          + ": timeline " + newest + " has begun, and its history supersedes the older timeline from its switch point");
+    }
+    Lsn end = writtenEnd.get(timeline);
+    if (end == null) {
+      if (start.segmentOffset(segmentSize) != 0) {
+        throw new IllegalArgumentException("the first WAL of timeline " + timeline + " must start at a segment "
+            + "boundary, got " + start + " (segment start " + start.segmentStart(segmentSize) + ")");
+      }
+      return;
+    }
+    Lsn floor = writeFloor.get(timeline);
+    if (start.isBefore(floor) || start.isAfter(end)) {
+      throw new IllegalArgumentException("WAL of timeline " + timeline + " written at " + start + " must start between "
+          + floor + " (flushed WAL is never rewritten) and " + end + " (the end of what was written: no holes)");
+    }
+  }
+
+  private FileChannel channelFor(WalSegmentId segment) throws IOException {
+    FileChannel channel = channels.get(segment);
+    if (channel != null) {
+      return channel;
+    }
+    Path file = walDir.resolve(segment.fileName(segmentSize));
+    if (!Files.exists(file)) {
+      createZeroFilled(file);
+    } else if (Files.size(file) != segmentSize) {
+      throw new IOException("WAL segment " + file + " has " + Files.size(file) + " bytes, expected " + segmentSize);
+    }
+    channel = FileChannel.open(file, StandardOpenOption.WRITE);
+    channels.put(segment, channel);
+    return channel;
+  }
+
+  /**
+   * Creates a segment at full size, as PostgreSQL does: readers can tell the end of WAL by the zeros
+   * after it, and the file never changes size again, so forcing its data ({@code fdatasync}) suffices.
+   * The zeros are durable before the file gets its name, so a segment name always means a full file.
+   */
+  private void createZeroFilled(Path file) throws IOException {
+    Path tmp = DurableFiles.temporarySibling(file);
+    try {
+      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+        ByteBuffer zeros = ByteBuffer.allocate((int) Math.min(ZERO_FILL_CHUNK, segmentSize));
+        for (long written = 0; written < segmentSize; ) {
+          zeros.clear();
+          written += ch.write(zeros, written);
+        }
+        ch.force(true);
+      }
+      DurableFiles.moveIntoPlace(tmp, file);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  /**
+   * Makes everything written so far durable: forces every segment written since the last flush, then
+   * records the new flush LSNs in the state file (atomically), and only then returns. A flush LSN
+   * returned here, or seen by a reader afterwards, survives a crash.
+   *
+   * @return the flush LSN of the newest timeline, or {@link Lsn#ZERO} when the store holds no WAL
+   */
+  public Lsn flush() throws IOException {
+    writeLock.lock();
+    try {
+      checkWritable();
+      if (!unflushed.isEmpty()) {
+        WalStoreState next = durable.withFlushLsns(writtenEnd);
+        try {
+          for (WalSegmentId segment : unflushed) {
+            channels.get(segment).force(false);
+          }
+          persist(next);
+        } catch (IOException e) {
+          broken = e;
+          throw e;
+        }
+        durable = next;
+        writeFloor.putAll(next.flushLsns());
+        unflushed.clear();
+        closeAllChannelsBut(newestWrittenSegment());
+      }
+      return durable.newest().map(WalPosition::lsn).orElse(Lsn.ZERO);
+    } finally {
+      writeLock.unlock();
+    }
+  }
+
+  private void persist(WalStoreState next) throws IOException {
+    DurableFiles.write(stateFile, next.toJson());
+  }
+
+  /** The segment the next write most likely goes to; its channel stays open across flushes. */
+  private WalSegmentId newestWrittenSegment() {
+    int tli = writtenEnd.keySet().stream().mapToInt(Integer::intValue).max().orElseThrow();
+    Lsn end = writtenEnd.get(tli);
+    return new WalSegmentId(tli, end.segmentNumber(segmentSize));
+  }
+
+  private void closeAllChannelsBut(WalSegmentId keep) throws IOException {
+    for (Iterator<Map.Entry<WalSegmentId, FileChannel>> it = channels.entrySet().iterator(); it.hasNext(); ) {
+      Map.Entry<WalSegmentId, FileChannel> e = it.next();
+      if (!e.getKey().equals(keep)) {
+        e.getValue().close();
+        it.remove();
+      }
+    }
+  }
+
+  private void checkWritable() throws IOException {
+    if (closed) {
+      throw new IllegalStateException("the WAL store " + directory + " is closed");
+    }
+    if (broken != null) {
+      throw new IOException("the WAL store " + directory + " failed to write or force WAL (" + broken.getMessage()
+          + "); the kernel may have dropped written pages, so this instance accepts no more writes: reopen the "
+          + "store, which resumes from the last recorded flush LSN", broken);
+    }
+  }
+
+  /** The newest timeline's flush position, or empty when the store holds no durable WAL. */
+  public Optional<WalPosition> flushPosition() {
+    return durable.newest();
+  }
+
+  /** The flush LSN of {@code timeline}, or empty when the store holds no durable WAL of it. */
+  public Optional<Lsn> flushLsn(int timeline) {
+    return Optional.ofNullable(durable.flushLsns().get(timeline));
+  }
+
+  /** The timelines the store holds durable WAL of, oldest first. */
+  public List<Integer> timelines() {
+    return List.copyOf(durable.flushLsns().keySet());
+  }
+
+  /** The segments of {@code timeline} that hold durable WAL (including the one the flush LSN is in), in order. */
+  public List<WalSegmentId> segments(int timeline) throws IOException {
+    Lsn flush = durable.flushLsns().get(timeline);
+    if (flush == null) {
+      return List.of();
+    }
+    return storedSegments().stream()
+        .filter(s -> s.timeline() == timeline && s.start(segmentSize).isBefore(flush))
+        .toList();
+  }
+
+  /**
+   * Segments whose every byte is below their timeline's flush LSN, of every timeline, in order. They
+   * never change again: an offloader can upload {@link #segmentFile} as it is.
+   */
+  public List<WalSegmentId> completedSegments() throws IOException {
+    Map<Integer, Lsn> flush = durable.flushLsns();
+    return storedSegments().stream()
+        .filter(s -> flush.containsKey(s.timeline()) && s.end(segmentSize).compareTo(flush.get(s.timeline())) <= 0)
+        .toList();
+  }
+
+  private List<WalSegmentId> storedSegments() throws IOException {
+    var found = new TreeSet<WalSegmentId>();
+    try (Stream<Path> files = Files.list(walDir)) {
+      files.map(p -> p.getFileName().toString())
+          .filter(WalFileName::isSegment)
+          .forEach(name -> found.add(new WalSegmentId(WalFileName.timelineOf(name),
+              WalFileName.segmentNumberOf(name, segmentSize))));
+    }
+    return new ArrayList<>(found);
+  }
+
+  /**
+   * The segment's file, when it holds durable WAL. Its bytes at and beyond the timeline's flush LSN may
+   * be written but not yet durable: serve the file as it is only for {@link #completedSegments()}, and
+   * read others through {@link #openSegment}.
+   */
+  public Optional<Path> segmentFile(int timeline, long segmentNumber) {
+    var segment = new WalSegmentId(timeline, segmentNumber);
+    Lsn flush = durable.flushLsns().get(timeline);
+    Path file = walDir.resolve(segment.fileName(segmentSize));
+    if (flush == null || !segment.start(segmentSize).isBefore(flush) || !Files.isRegularFile(file)) {
+      return Optional.empty();
+    }
+    return Optional.of(file);
+  }
+
+  /**
+   * Reads a segment as a reader may see it: always {@link #segmentSize()} bytes, with the durable WAL
+   * as stored and <b>zeros</b> from the timeline's flush LSN on (what was written but not flushed is
+   * never served). Zeros rather than a shorter stream keep the result a valid pg_wal segment: PostgreSQL
+   * and {@code pg_waldump} read the zeros as the end of WAL, as in a {@code .partial} segment.
+   * Empty when the segment holds no durable WAL.
+   */
+  public Optional<InputStream> openSegment(int timeline, long segmentNumber) throws IOException {
+    Lsn flush = durable.flushLsns().get(timeline);
+    Optional<Path> file = segmentFile(timeline, segmentNumber);
+    if (file.isEmpty()) {
+      return Optional.empty();
+    }
+    long durableBytes = Math.min(segmentSize, flush.value() - segmentNumber * segmentSize);
+    return Optional.of(new DurablePrefixInputStream(FileChannel.open(file.get(), StandardOpenOption.READ),
+        durableBytes, segmentSize));
+  }
+
+  /**
+   * Stores PostgreSQL's history file of {@code timeline} (from {@code TIMELINE_HISTORY}) durably.
+   * Storing the same content again does nothing.
+   *
+   * @throws IllegalStateException when a different history of that timeline is stored: the compute
+   *     is not of this store's lineage
+   */
+  public void putHistoryFile(int timeline, byte[] content) throws IOException {
+    if (timeline < 2) {
+      throw new IllegalArgumentException("timeline 1 has no history file; got a history file for timeline " + timeline);
+    }
+    writeLock.lock();
+    try {
+      checkWritable();
+      Optional<byte[]> existing = historyFile(timeline);
+      if (existing.isPresent()) {
+        if (!Arrays.equals(existing.get(), content)) {
+          throw new IllegalStateException("the WAL store " + directory + " already holds a different history of "
+              + "timeline " + timeline + "; a compute with this history is not of this timeline's lineage");
+        }
+        return;
+      }
+      DurableFiles.write(walDir.resolve(WalFileName.history(timeline)), content);
+    } finally {
+      writeLock.unlock();
+    }
+  }
+
+  public Optional<byte[]> historyFile(int timeline) throws IOException {
+    try {
+      return Optional.of(Files.readAllBytes(walDir.resolve(WalFileName.history(timeline))));
+    } catch (NoSuchFileException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** Closes open segments and releases the directory; WAL written but not flushed is not durable. */
+  @Override
+  public void close() throws IOException {
+    writeLock.lock();
+    try {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      IOException first = null;
+      for (FileChannel channel : channels.values()) {
+        try {
+          channel.close();
+        } catch (IOException e) {
+          first = first == null ? e : first;
+        }
+      }
+      channels.clear();
+      lock.release();
+      lockChannel.close();
+      if (first != null) {
+        throw first;
+      }
+    } finally {
+      writeLock.unlock();
+    }
+  }
+
+  private static void removeTemporaryFiles(Path dir) throws IOException {
+    try (Stream<Path> files = Files.list(dir)) {
+      for (Path p : (Iterable<Path>) files::iterator) {
+        if (p.getFileName().toString().endsWith(DurableFiles.TEMP_SUFFIX)) {
+          Files.delete(p);
+        }
+      }
+    }
+  }
+
+  /** A segment's durable prefix followed by zeros up to the segment size. */
+  private static final class DurablePrefixInputStream extends InputStream {
+    private final FileChannel channel;
+    private final long durableBytes;
+    private final long size;
+    private long position;
+
+    DurablePrefixInputStream(FileChannel channel, long durableBytes, long size) {
+      this.channel = channel;
+      this.durableBytes = durableBytes;
+      this.size = size;
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] one = new byte[1];
+      return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      if (len == 0) {
+        return 0;
+      }
+      if (position >= size) {
+        return -1;
+      }
+      int n;
+      if (position < durableBytes) {
+        n = channel.read(ByteBuffer.wrap(b, off, (int) Math.min(len, durableBytes - position)), position);
+        if (n < 0) {
+          throw new IOException("WAL segment ended before its durable prefix of " + durableBytes + " bytes");
+        }
+      } else {
+        n = (int) Math.min(len, size - position);
+        Arrays.fill(b, off, off + n, (byte) 0);
+      }
+      position += n;
+      return n;
+    }
+
+    @Override
+    public void close() throws IOException {
+      channel.close();
+    }
+  }
+}

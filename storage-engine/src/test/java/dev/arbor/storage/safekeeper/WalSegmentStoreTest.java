@@ -1,0 +1,240 @@
+package dev.arbor.storage.safekeeper;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.arbor.postgres.Lsn;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class WalSegmentStoreTest {
+
+  private static final long SEG = 1L << 20; // PostgreSQL's smallest wal_segment_size keeps files small
+  private static final Lsn SEGMENT_3 = new Lsn(3 * SEG);
+
+  @TempDir
+  Path dir;
+
+  @Test
+  void writeCrossingASegmentBoundaryLandsInBothSegmentsAtTheirOffsets() throws Exception {
+    byte[] wal = randomBytes(SEG - 1000 + 3000, 1);
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(wal, 0, (int) SEG - 1000));
+      store.write(1, SEGMENT_3.plus(SEG - 1000), ByteBuffer.wrap(wal, (int) SEG - 1000, 3000));
+      assertThat(store.flush()).isEqualTo(SEGMENT_3.plus(wal.length));
+
+      byte[] first = Files.readAllBytes(dir.resolve("wal/000000010000000000000003"));
+      byte[] second = Files.readAllBytes(dir.resolve("wal/000000010000000000000004"));
+      assertThat(first).isEqualTo(Arrays.copyOfRange(wal, 0, (int) SEG));
+      assertThat(second).hasSize((int) SEG);
+      assertThat(Arrays.copyOfRange(second, 0, 2000)).isEqualTo(Arrays.copyOfRange(wal, (int) SEG, wal.length));
+      assertThat(Arrays.copyOfRange(second, 2000, (int) SEG)).isEqualTo(new byte[(int) SEG - 2000]);
+
+      assertThat(store.segments(1)).containsExactly(new WalSegmentId(1, 3), new WalSegmentId(1, 4));
+      assertThat(store.completedSegments()).containsExactly(new WalSegmentId(1, 3));
+    }
+  }
+
+  @Test
+  void oneWriteLargerThanASegmentSpansThreeSegments() throws Exception {
+    byte[] wal = randomBytes(2 * SEG + SEG / 2, 2);
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(wal));
+      store.flush();
+      assertThat(store.completedSegments()).containsExactly(new WalSegmentId(1, 3), new WalSegmentId(1, 4));
+      assertThat(concat(read(store, 1, 3), read(store, 1, 4), Arrays.copyOf(read(store, 1, 5), (int) SEG / 2)))
+          .isEqualTo(wal);
+    }
+  }
+
+  @Test
+  void readersSeeZerosWhereWalIsWrittenButNotFlushed() throws Exception {
+    byte[] wal = randomBytes(8192, 3);
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(wal, 0, 4096));
+      store.flush();
+      store.write(1, SEGMENT_3.plus(4096), ByteBuffer.wrap(wal, 4096, 4096));
+
+      byte[] served = read(store, 1, 3);
+      assertThat(served).hasSize((int) SEG);
+      assertThat(Arrays.copyOf(served, 4096)).isEqualTo(Arrays.copyOf(wal, 4096));
+      assertThat(Arrays.copyOfRange(served, 4096, (int) SEG)).isEqualTo(new byte[(int) SEG - 4096]);
+      assertThat(store.completedSegments()).isEmpty();
+      assertThat(store.openSegment(1, 4)).as("a segment without durable WAL is not served").isEmpty();
+      assertThat(store.segmentFile(1, 4)).isEmpty();
+    }
+  }
+
+  @Test
+  void flushPositionSurvivesReopeningAndWalWrittenAfterTheLastFlushDoesNot() throws Exception {
+    byte[] wal = randomBytes(12000, 4);
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(wal, 0, 10000));
+      store.flush();
+      store.write(1, SEGMENT_3.plus(10000), ByteBuffer.wrap(wal, 10000, 2000));
+    }
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      assertThat(store.flushPosition()).contains(new WalPosition(1, SEGMENT_3.plus(10000)));
+      assertThat(Arrays.copyOf(read(store, 1, 3), 10000)).isEqualTo(Arrays.copyOf(wal, 10000));
+      // A receiver resumes exactly at the flush LSN; the unflushed tail is written again.
+      store.write(1, SEGMENT_3.plus(10000), ByteBuffer.wrap(wal, 10000, 2000));
+      assertThat(store.flush()).isEqualTo(SEGMENT_3.plus(12000));
+    }
+  }
+
+  @Test
+  void stateFileRecordsItsFormatVersionAndIsReplacedWholeOnEveryFlush() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.bindSystemIdentifier(-2L); // 2^64 - 2: identifiers are unsigned 64-bit
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(100, 5)));
+      store.flush();
+    }
+    String json = Files.readString(dir.resolve("state.json"));
+    assertThat(json).contains("\"format_version\" : 1", "\"segment_size\" : 1048576",
+        "\"system_identifier\" : \"18446744073709551614\"", "\"timeline\" : 1", "\"flush_lsn\" : \"0/300064\"");
+    try (var files = Files.list(dir)) {
+      assertThat(files.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("state.json", "wal", "lock");
+    }
+  }
+
+  @Test
+  void readsAStateFileOfFormatVersion1() throws Exception {
+    Files.createDirectories(dir.resolve("wal"));
+    Files.writeString(dir.resolve("state.json"), """
+        {
+          "format_version" : 1,
+          "segment_size" : 16777216,
+          "system_identifier" : "7412345678901234567",
+          "timelines" : [ { "timeline" : 1, "flush_lsn" : "0/3000000" }, { "timeline" : 2, "flush_lsn" : "0/5000148" } ]
+        }
+        """);
+    try (var store = WalSegmentStore.open(dir)) {
+      assertThat(store.systemIdentifier()).hasValue(7412345678901234567L);
+      assertThat(store.flushPosition()).contains(new WalPosition(2, Lsn.parse("0/5000148")));
+      assertThat(store.flushLsn(1)).contains(Lsn.parse("0/3000000"));
+      assertThat(store.timelines()).containsExactly(1, 2);
+    }
+  }
+
+  @Test
+  void refusesAStateFileOfANewerFormatOrAnotherSegmentSize() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(100, 6)));
+      store.flush();
+    }
+    assertThatThrownBy(() -> WalSegmentStore.open(dir, 2 * SEG)).isInstanceOf(IOException.class)
+        .hasMessageContaining("holds segments of 1048576 bytes, not 2097152");
+
+    Files.writeString(dir.resolve("state.json"),
+        Files.readString(dir.resolve("state.json")).replace("\"format_version\" : 1", "\"format_version\" : 2"));
+    assertThatThrownBy(() -> WalSegmentStore.open(dir, SEG)).isInstanceOf(IOException.class)
+        .hasMessageContaining("format version 2, written by a newer Arbor");
+  }
+
+  @Test
+  void refusesHolesRewritesOfFlushedWalAndTimelinesThatDoNotStartAtASegment() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      assertThatThrownBy(() -> store.write(1, SEGMENT_3.plus(8), ByteBuffer.wrap(new byte[8])))
+          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("must start at a segment boundary");
+
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(200, 7)));
+      store.flush();
+      store.write(1, SEGMENT_3.plus(200), ByteBuffer.wrap(randomBytes(100, 8)));
+
+      assertThatThrownBy(() -> store.write(1, SEGMENT_3.plus(301), ByteBuffer.wrap(new byte[8])))
+          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no holes");
+      assertThatThrownBy(() -> store.write(1, SEGMENT_3.plus(199), ByteBuffer.wrap(new byte[8])))
+          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("flushed WAL is never rewritten");
+      // Unflushed WAL may be written again, e.g. when streaming restarts at the flush LSN.
+      store.write(1, SEGMENT_3.plus(200), ByteBuffer.wrap(randomBytes(50, 9)));
+      assertThat(store.flush()).isEqualTo(SEGMENT_3.plus(250));
+    }
+  }
+
+  @Test
+  void aNewerTimelineFreezesTheOlderOneAndKeepsItsFlushLsn() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes((int) SEG + 500, 10)));
+      store.flush();
+      Lsn tli2Start = new Lsn(4 * SEG);
+      store.write(2, tli2Start, ByteBuffer.wrap(randomBytes(300, 11)));
+      assertThat(store.flush()).isEqualTo(tli2Start.plus(300));
+
+      assertThat(store.flushPosition()).contains(new WalPosition(2, tli2Start.plus(300)));
+      assertThat(store.flushLsn(1)).contains(SEGMENT_3.plus(SEG + 500));
+      assertThat(store.timelines()).containsExactly(1, 2);
+      assertThat(store.completedSegments()).containsExactly(new WalSegmentId(1, 3));
+      assertThat(store.segments(2)).containsExactly(new WalSegmentId(2, 4));
+      assertThat(dir.resolve("wal/000000020000000000000004")).exists();
+      assertThatThrownBy(() -> store.write(1, SEGMENT_3.plus(SEG + 500), ByteBuffer.wrap(new byte[8])))
+          .isInstanceOf(IllegalStateException.class).hasMessageContaining("timeline 2 has begun");
+    }
+  }
+
+  @Test
+  void bindsToOnePostgresSystem() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.bindSystemIdentifier(42);
+      store.bindSystemIdentifier(42);
+      assertThatThrownBy(() -> store.bindSystemIdentifier(43)).isInstanceOf(IllegalStateException.class)
+          .hasMessageContaining("holds WAL of PostgreSQL system 42, not of system 43");
+    }
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      assertThat(store.systemIdentifier()).hasValue(42);
+    }
+  }
+
+  @Test
+  void keepsHistoryFilesDurablyAndRefusesADifferentHistoryOfTheSameTimeline() throws Exception {
+    byte[] history = "1\t0/3000148\tno recovery target specified\n".getBytes(StandardCharsets.US_ASCII);
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.putHistoryFile(2, history);
+      store.putHistoryFile(2, history);
+      assertThatThrownBy(() -> store.putHistoryFile(2, "1\t0/4000000\tother\n".getBytes(StandardCharsets.US_ASCII)))
+          .isInstanceOf(IllegalStateException.class).hasMessageContaining("different history of timeline 2");
+    }
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      assertThat(store.historyFile(2)).hasValueSatisfying(b -> assertThat(b).isEqualTo(history));
+      assertThat(store.historyFile(3)).isEmpty();
+      assertThat(dir.resolve("wal/00000002.history")).exists();
+    }
+  }
+
+  @Test
+  void oneDirectoryIsOpenInOneStoreAtATime() throws Exception {
+    var store = WalSegmentStore.open(dir, SEG);
+    assertThatThrownBy(() -> WalSegmentStore.open(dir, SEG)).isInstanceOf(IOException.class)
+        .hasMessageContaining("is open in another store instance or process");
+    store.close();
+    WalSegmentStore.open(dir, SEG).close();
+  }
+
+  private static byte[] read(WalSegmentStore store, int timeline, long segment) throws IOException {
+    try (InputStream in = store.openSegment(timeline, segment).orElseThrow()) {
+      return in.readAllBytes();
+    }
+  }
+
+  private static byte[] randomBytes(long n, long seed) {
+    byte[] b = new byte[(int) n];
+    new Random(seed).nextBytes(b);
+    return b;
+  }
+
+  private static byte[] concat(byte[]... parts) {
+    int length = Arrays.stream(parts).mapToInt(p -> p.length).sum();
+    ByteBuffer all = ByteBuffer.allocate(length);
+    for (byte[] p : parts) {
+      all.put(p);
+    }
+    return all.array();
+  }
+}
