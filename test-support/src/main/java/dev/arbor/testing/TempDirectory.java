@@ -10,7 +10,8 @@ import java.util.stream.Stream;
 
 /**
  * A directory under {@code /tmp} (short paths: unix socket paths are limited to 107 bytes) that is
- * removed with everything in it on {@link #close()}.
+ * removed with everything in it on {@link #close()}. Mode 0711: others cannot list it but can pass
+ * through, which the {@code postgres} OS user needs to reach data directories inside when tests run as root.
  */
 public final class TempDirectory implements AutoCloseable {
   private final Path path;
@@ -22,7 +23,7 @@ public final class TempDirectory implements AutoCloseable {
   public static TempDirectory create(String prefix) {
     try {
       Path dir = Files.createTempDirectory(Path.of("/tmp"), prefix,
-          PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+          PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx--x--x")));
       return new TempDirectory(dir);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot create a temporary directory in /tmp", e);

@@ -204,8 +204,10 @@ public final class ComputeStart {
     String names = String.join(", ", ids.stream().map(id -> "\"" + id + "\"").toList());
     StringBuilder conf = new StringBuilder("# written by the Arbor compute start sequence\n");
     conf.append("wal_level = replica\n");
-    conf.append("max_wal_senders = ").append(ids.size() + 5).append('\n');
-    conf.append("max_replication_slots = ").append(ids.size() + 5).append('\n');
+    // Never below PostgreSQL's defaults: recovery refuses settings lower than those the WAL was written with.
+    int senders = Math.max(10, ids.size() + 5);
+    conf.append("max_wal_senders = ").append(senders).append('\n');
+    conf.append("max_replication_slots = ").append(senders).append('\n');
     conf.append("max_slot_wal_keep_size = '").append(spec.maxSlotWalKeepSize()).append("'\n");
     conf.append("wal_keep_size = 0\n");
     // A commit returns only once a majority of safekeepers has flushed it.

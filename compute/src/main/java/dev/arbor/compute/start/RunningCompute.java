@@ -34,6 +34,7 @@ public final class RunningCompute implements AutoCloseable {
   private final String superuserPassword;
   private final String replicationPassword;
   private final AtomicBoolean running = new AtomicBoolean(true);
+  private final AtomicBoolean fenced = new AtomicBoolean(false);
   private Thread followKeeper;
 
   RunningCompute(ComputeSpec spec, PostgresServer server, SafekeeperSet safekeepers, long generation, int pgTli, Lsn startLsn,
@@ -46,6 +47,11 @@ public final class RunningCompute implements AutoCloseable {
     this.startLsn = startLsn;
     this.superuserPassword = superuserPassword;
     this.replicationPassword = replicationPassword;
+  }
+
+  /** True once a safekeeper said a newer generation took over this timeline. */
+  public boolean fenced() {
+    return fenced.get();
   }
 
   public long generation() {
@@ -97,8 +103,10 @@ public final class RunningCompute implements AutoCloseable {
         safekeepers.http().post(sk.getValue() + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline()) + "/follow", req, Void.class);
         following++;
       } catch (ApiProblem p) {
-        if (p.status() == 409) {
-          log.warn("event=compute_fenced generation={} safekeeper={} detail=\"{}\"", generation, sk.getKey(), p.getMessage());
+        if (p.status() == 409 && fenced.compareAndSet(false, true)) {
+          // A newer generation took over: this compute can never again get a commit acknowledged.
+          log.warn("event=compute_fenced timeline={} generation={} safekeeper={} detail=\"{}\"", spec.timeline(), generation,
+              sk.getKey(), p.getMessage());
         }
       } catch (IOException unreachable) {
         // down for now; the follow keeper retries

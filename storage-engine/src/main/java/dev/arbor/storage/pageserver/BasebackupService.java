@@ -19,10 +19,12 @@ import java.util.Optional;
  * {@code basebackup(timeline, lsn?)}: a tar of a PGDATA that starts PostgreSQL at exactly the requested
  * point. It is the newest image at or below the point on the timeline or its ancestors (an ancestor only up
  * to the branch point), plus {@code recovery.signal} and {@code arbor-recovery.conf}: a restore_command that
- * fetches WAL from this pageserver for this timeline, the TLI to follow, and for a point in the past (or a
- * branch's first start) {@code recovery_target_lsn} with {@code recovery_target_inclusive = off}, which
- * stops before the first record starting at or after the target — so a commit that begins exactly at a
- * branch point is not on the branch. The compute includes {@code arbor-recovery.conf} from postgresql.conf.
+ * fetches WAL from this pageserver for this timeline, and the TLI to follow. For a point in the past (or a
+ * branch's first start) the restore_command asks for WAL cut at that LSN ({@code until_lsn}): replay ends
+ * exactly there, so a commit whose record begins at the branch point — or is not complete by then — is not
+ * on the branch. (PostgreSQL's own {@code recovery_target_lsn} is not used: when the point is the very end
+ * of the parent's WAL, no record at or after it exists yet and recovery fails "before the target".)
+ * The compute includes {@code arbor-recovery.conf} from postgresql.conf.
  */
 public final class BasebackupService {
   public static final String RECOVERY_CONF = "arbor-recovery.conf";
@@ -89,16 +91,13 @@ public final class BasebackupService {
     }
     ImageManifest image = found.get();
 
-    String walUrl = advertisedUrl + "/v1/tenant/" + meta.tenantId() + "/timeline/" + meta.timelineId() + "/wal/%f";
+    String walUrl = advertisedUrl + "/v1/tenant/" + meta.tenantId() + "/timeline/" + meta.timelineId() + "/wal/%f"
+        + (target == null ? "" : "?until_lsn=" + target);
     var conf = new StringBuilder("# written by the Arbor pageserver for this start; read once during recovery\n");
     // Download to a temporary name: a transfer cut short must not look like a restored segment.
     conf.append("restore_command = 'curl -sSf --retry 3 -o \"%p.arbor-tmp\" \"").append(walUrl)
         .append("\" && mv \"%p.arbor-tmp\" \"%p\"'\n");
     conf.append("recovery_target_timeline = '").append(tli).append("'\n");
-    if (target != null) {
-      conf.append("recovery_target_lsn = '").append(target).append("'\n");
-      conf.append("recovery_target_inclusive = off\n");
-    }
     conf.append("recovery_target_action = 'promote'\n");
     Map<String, byte[]> extra = new LinkedHashMap<>();
     extra.put(RECOVERY_CONF, conf.toString().getBytes(StandardCharsets.UTF_8));

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * The pageserver: tenants and timelines, basebackups and WAL for computes, over an HTTP/JSON API
@@ -99,7 +100,13 @@ public final class Pageserver implements AutoCloseable {
               .header("X-Arbor-Target-Tli", Integer.toString(plan.targetTli()));
         })
         .route("GET", timeline + "/wal/{file}", r -> {
-          var in = wal.open(r.path("tenant_id"), r.path("timeline_id"), r.path("file"));
+          Optional<Lsn> until = r.query("until_lsn").map(text -> {
+            if (!Lsn.isValid(text)) {
+              throw ApiProblem.invalid("until_lsn", "'" + text + "' is not an LSN: expected X/Y in hex");
+            }
+            return Lsn.parse(text);
+          });
+          var in = wal.open(r.path("tenant_id"), r.path("timeline_id"), r.path("file"), until);
           if (in.isEmpty()) {
             throw ApiProblem.notFound("wal-not-found", "file", r.path("file") + " is not (yet) in the WAL of this timeline");
           }

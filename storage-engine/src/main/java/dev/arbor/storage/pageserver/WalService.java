@@ -34,14 +34,30 @@ public final class WalService {
     this.segmentSize = segmentSize;
   }
 
-  public Optional<InputStream> open(String tenantId, String timelineId, String fileName) throws IOException {
+  /**
+   * @param until when present, WAL from this LSN on is served as zeros (and segments starting at or after it
+   *     not at all): PostgreSQL then finds the end of WAL exactly there, which is how a start at a point in
+   *     the past (a branch's first start, a snapshot) ends its replay
+   */
+  public Optional<InputStream> open(String tenantId, String timelineId, String fileName, Optional<Lsn> until) throws IOException {
     TenantMeta tenant = timelines.requireTenant(tenantId);
     TimelineMeta meta = timelines.requireTimeline(tenant, timelineId, "timeline_id");
     if (WalFileName.isHistory(fileName)) {
       return history(meta, WalFileName.timelineOf(fileName));
     }
     if (WalFileName.isSegment(fileName)) {
-      return segment(meta, fileName);
+      long segno = WalFileName.segmentNumberOf(fileName, segmentSize);
+      Lsn start = new Lsn(segno * segmentSize);
+      Lsn end = new Lsn((segno + 1) * segmentSize);
+      if (until.isPresent() && !until.get().isAfter(start)) {
+        return Optional.empty();
+      }
+      Lsn needed = until.map(u -> Lsn.min(u, end)).orElse(end);
+      Optional<InputStream> in = segment(meta, fileName, needed);
+      if (until.isPresent() && until.get().isBefore(end)) {
+        return in.map(s -> new ZeroedFrom(s, until.get().value() - start.value(), segmentSize));
+      }
+      return in;
     }
     throw ApiProblem.invalid("file", "'" + fileName + "' is neither a WAL segment name (24 hex digits) nor a TLI history file (TTTTTTTT.history)");
   }
@@ -78,18 +94,60 @@ public final class WalService {
     return base + current + "\t" + at + "\tarbor: TLI " + tli + " reserved by a compute start that did not promote\n";
   }
 
-  private Optional<InputStream> segment(TimelineMeta meta, String fileName) throws IOException {
+  /**
+   * @param neededUpTo how far the segment must hold WAL: its end for the timeline's own history; for an
+   *     ancestor, no further than the branch point, since the child's recovery stops before it — so the
+   *     ancestor's segment that is still being written (or ended with a TLI switch) serves as it is
+   */
+  private Optional<InputStream> segment(TimelineMeta meta, String fileName, Lsn neededUpTo) throws IOException {
     int tli = WalFileName.timelineOf(fileName);
     if (tli <= meta.baseTli() && !meta.isRoot()) {
-      return segment(ancestor(meta), fileName);
+      return segment(ancestor(meta), fileName, Lsn.min(neededUpTo, meta.ancestorLsn()));
     }
     Optional<InputStream> archived = catalog.store().get(ObjectKeys.wal(meta.tenantId(), meta.timelineId(), fileName));
     if (archived.isPresent()) {
       return archived;
     }
-    long segno = WalFileName.segmentNumberOf(fileName, segmentSize);
-    Lsn segmentEnd = new Lsn((segno + 1) * segmentSize);
-    return safekeepers.walFile(meta.tenantId(), meta.timelineId(), fileName, segmentEnd);
+    return safekeepers.walFile(meta.tenantId(), meta.timelineId(), fileName, neededUpTo);
+  }
+
+  /** A segment whose bytes from {@code keep} on read as zeros: WAL cut at a point, as if never written past it. */
+  private static final class ZeroedFrom extends java.io.FilterInputStream {
+    private final long keep;
+    private final long total;
+    private long pos;
+
+    ZeroedFrom(InputStream in, long keep, long total) {
+      super(in);
+      this.keep = keep;
+      this.total = total;
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] one = new byte[1];
+      return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      if (pos >= total) {
+        return -1;
+      }
+      int n = (int) Math.min(len, total - pos);
+      if (pos < keep) {
+        n = (int) Math.min(n, keep - pos);
+        int got = in.read(b, off, n);
+        if (got < 0) {
+          throw new IOException("WAL segment ended after " + pos + " bytes, before the " + keep + " bytes it must hold");
+        }
+        pos += got;
+        return got;
+      }
+      java.util.Arrays.fill(b, off, off + n, (byte) 0);
+      pos += n;
+      return n;
+    }
   }
 
   private TimelineMeta ancestor(TimelineMeta meta) throws IOException {

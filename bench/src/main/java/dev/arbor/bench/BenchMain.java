@@ -1,0 +1,28 @@
+package dev.arbor.bench;
+
+import java.util.Arrays;
+
+/** Entry point of {@code bench/run NAME [options]}. */
+public final class BenchMain {
+  private BenchMain() {}
+
+  public static void main(String[] args) throws Exception {
+    String name = args.length == 0 ? "" : args[0];
+    String[] rest = args.length == 0 ? args : Arrays.copyOfRange(args, 1, args.length);
+    switch (name) {
+      case "branch-latency" -> BranchLatency.run(Options.parse(rest));
+      case "pgbench" -> PgbenchQuorum.run(Options.parse(rest));
+      default -> {
+        System.err.println("""
+            usage: bench/run NAME [--option value ...]
+              branch-latency  [--small-mb 10] [--large-mb 1024] [--repeat 20]
+                  branch-creation latency for a small and a large database, and the bytes a branch adds
+              pgbench         [--scale 10] [--clients 8] [--seconds 60]
+                  pgbench TPC-B TPS of a compute with 3 safekeepers beside the same PostgreSQL with no replication
+            """);
+        System.exit(2);
+      }
+    }
+    System.exit(0);
+  }
+}

@@ -1,0 +1,37 @@
+package dev.arbor.compute.start;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.arbor.compute.testing.Computes;
+import dev.arbor.compute.testing.Sql;
+import dev.arbor.compute.testing.StorageProcesses;
+import dev.arbor.storage.pageserver.TenantService.TenantInfo;
+import dev.arbor.testing.TempDirectory;
+import org.junit.jupiter.api.Test;
+
+/** The start sequence end to end: a compute starts from storage, and each start is a new generation and TLI. */
+class ComputeStartTest {
+
+  @Test
+  void startsFromStorageAgainAndAgainWithItsData() throws Exception {
+    try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-start-")) {
+      TenantInfo tenant = storage.createTenant(15);
+      int previousTli;
+      try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c1"))) {
+        assertThat(c.pgTli()).isEqualTo(2); // initdb wrote TLI 1
+        Sql.exec(c, "CREATE TABLE t (v int)");
+        Sql.exec(c, "INSERT INTO t SELECT generate_series(1, 1000)");
+        previousTli = c.pgTli();
+      }
+      RunningCompute killed = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c2"));
+      assertThat(killed.pgTli()).isEqualTo(previousTli + 1);
+      assertThat(Sql.one(killed, "SELECT sum(v) FROM t")).isEqualTo("500500");
+      Sql.exec(killed, "INSERT INTO t VALUES (-1)");
+      killed.kill();
+      try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c3"))) {
+        assertThat(Sql.one(c, "SELECT sum(v) FROM t")).isEqualTo("500499");
+        assertThat(c.generation()).isGreaterThan(killed.generation());
+      }
+    }
+  }
+}

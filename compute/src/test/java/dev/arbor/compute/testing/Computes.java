@@ -1,0 +1,28 @@
+package dev.arbor.compute.testing;
+
+import dev.arbor.compute.start.ComputeSpec;
+import dev.arbor.compute.start.ComputeStart;
+import dev.arbor.compute.start.RunningCompute;
+import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.testing.FreePort;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
+
+/** Starts read-write computes against a {@link StorageProcesses} storage engine, each in a fresh directory. */
+public final class Computes {
+  private Computes() {}
+
+  public static RunningCompute start(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir) throws IOException {
+    return start(storage, tenant, timeline, workDir, Map.of());
+  }
+
+  public static RunningCompute start(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
+      Map<String, String> settings) throws IOException {
+    var spec = new ComputeSpec(tenant, timeline, storage.pageserverUrl(), storage.safekeeperUrls(), PostgresInstallation.find(15),
+        workDir, "127.0.0.1", FreePort.pick(), settings, "256MB");
+    return new ComputeStart(spec).start();
+  }
+}

@@ -1,0 +1,98 @@
+package dev.arbor.storage;
+
+import dev.arbor.postgres.MissingPrerequisiteException;
+import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.storage.objectstore.LocalObjectStore;
+import dev.arbor.storage.pageserver.Pageserver;
+import dev.arbor.storage.pageserver.PageserverConfig;
+import dev.arbor.storage.safekeeper.Safekeeper;
+import dev.arbor.storage.safekeeper.SafekeeperConfig;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * Runs one storage-engine component as a process:
+ * <pre>
+ * pageserver --listen HOST:PORT --object-store DIR --work-dir DIR --safekeepers URL,URL,... [--advertise URL]
+ * safekeeper --id ID --listen HOST:PORT --data-dir DIR --object-store DIR
+ * </pre>
+ * Prints {@code listening on http://HOST:PORT} once serving (port 0 picks a free port) and runs until
+ * SIGTERM/SIGINT.
+ */
+public final class StorageMain {
+  private StorageMain() {}
+
+  public static void main(String[] args) throws Exception {
+    if (args.length == 0 || !(args[0].equals("pageserver") || args[0].equals("safekeeper"))) {
+      System.err.println("usage: StorageMain pageserver|safekeeper --option value ...");
+      System.exit(2);
+    }
+    Map<String, String> opts = options(Arrays.copyOfRange(args, 1, args.length));
+    AutoCloseable component;
+    String url;
+    try {
+      if (args[0].equals("pageserver")) {
+        var config = new PageserverConfig(address(require(opts, "listen")), opts.get("advertise"),
+            new LocalObjectStore(Path.of(require(opts, "object-store"))),
+            List.of(require(opts, "safekeepers").split(",")), PostgresInstallation::find, Path.of(require(opts, "work-dir")));
+        var ps = new Pageserver(config).start();
+        component = ps;
+        url = ps.url();
+      } else {
+        var config = new SafekeeperConfig(require(opts, "id"), address(require(opts, "listen")), Path.of(require(opts, "data-dir")),
+            new LocalObjectStore(Path.of(require(opts, "object-store"))));
+        var sk = new Safekeeper(config).start();
+        component = sk;
+        url = sk.url();
+      }
+    } catch (IllegalArgumentException | MissingPrerequisiteException e) {
+      System.err.println(args[0] + ": " + e.getMessage());
+      System.exit(2);
+      return;
+    }
+    System.out.println("listening on " + url);
+    System.out.flush();
+    var stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        component.close();
+      } catch (Exception ignored) {
+        // exiting anyway
+      }
+      stopped.countDown();
+    }));
+    stopped.await();
+  }
+
+  private static Map<String, String> options(String[] args) {
+    Map<String, String> out = new HashMap<>();
+    for (int i = 0; i < args.length; i++) {
+      if (!args[i].startsWith("--") || i + 1 >= args.length) {
+        throw new IllegalArgumentException("expected --option value pairs, got '" + args[i] + "'");
+      }
+      out.put(args[i].substring(2), args[++i]);
+    }
+    return out;
+  }
+
+  private static String require(Map<String, String> opts, String name) {
+    String v = opts.get(name);
+    if (v == null || v.isBlank()) {
+      throw new IllegalArgumentException("--" + name + " is required");
+    }
+    return v;
+  }
+
+  private static InetSocketAddress address(String hostPort) {
+    int colon = hostPort.lastIndexOf(':');
+    if (colon < 0) {
+      throw new IllegalArgumentException("--listen must be HOST:PORT, got '" + hostPort + "'");
+    }
+    return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
+  }
+}

@@ -1,0 +1,194 @@
+package dev.arbor.storage.safekeeper;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.http.HttpApi;
+import dev.arbor.storage.http.Request;
+import dev.arbor.storage.http.Response;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.json.Json;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A safekeeper: durable WAL for the timelines whose computes it follows, an HTTP control API (fence,
+ * follow, status, WAL files) and an offloader that copies finished segments to object storage. Its state
+ * per timeline lives under {@code dataDir/<tenant>/<timeline>/} and survives restarts; after a restart it
+ * follows again when the compute's follow keeper asks.
+ */
+public final class Safekeeper implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Safekeeper.class);
+  private static final Duration OFFLOAD_INTERVAL = Duration.ofSeconds(1);
+
+  private final SafekeeperConfig config;
+  private final HttpApi api;
+  private final Map<String, SafekeeperTimeline> timelines = new ConcurrentHashMap<>();
+  private volatile boolean running = true;
+  private Thread offloader;
+
+  public Safekeeper(SafekeeperConfig config) {
+    this.config = config;
+    this.api = new HttpApi("safekeeper-" + config.id());
+    String tl = "/v1/tenant/{tenant_id}/timeline/{timeline_id}";
+    api.route("GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(), "timelines", timelines.size())))
+        .route("GET", tl, r -> Response.ok(existing(r).map(SafekeeperTimeline::status)
+            .orElse(new TimelineWalStatus(config.id(), 0, 0, Lsn.ZERO, false))))
+        .route("POST", tl + "/fence", r -> Response.ok(timeline(r, true).orElseThrow().fence(generation(r.json()))))
+        .route("POST", tl + "/follow", r -> {
+          FollowRequest req = Json.MAPPER.treeToValue(r.json(), FollowRequest.class);
+          SafekeeperTimeline t = timeline(r, false).orElseThrow(() -> ApiProblem.conflict("stale-generation", "generation",
+              "safekeeper " + config.id() + " has accepted no generation of this timeline; fence first"));
+          t.follow(req);
+          return Response.ok(t.status());
+        })
+        .route("GET", tl + "/wal/{file}", r -> {
+          Optional<Lsn> minFlush = r.query("min_flush_lsn").map(Lsn::parse);
+          Optional<InputStream> in = existing(r).isPresent() ? existing(r).get().walFile(r.path("file"), minFlush) : Optional.empty();
+          if (in.isEmpty()) {
+            throw ApiProblem.notFound("wal-not-found", "file", "safekeeper " + config.id() + " holds no durable " + r.path("file")
+                + minFlush.map(l -> " flushed to " + l).orElse(""));
+          }
+          return Response.stream("application/octet-stream", out -> {
+            try (InputStream s = in.get()) {
+              s.transferTo(out);
+            }
+          });
+        })
+        .route("DELETE", tl, r -> {
+          Optional<SafekeeperTimeline> t = existing(r);
+          if (t.isPresent()) {
+            timelines.remove(key(r));
+            t.get().deleteData();
+          }
+          return Response.noContent();
+        });
+  }
+
+  public Safekeeper start() throws IOException {
+    Files.createDirectories(config.dataDir());
+    loadTimelines();
+    api.start(config.listen());
+    offloader = Thread.ofVirtual().name("offloader-" + config.id()).start(this::offloadLoop);
+    log.info("event=safekeeper_started id={} data_dir={} timelines={}", config.id(), config.dataDir(), timelines.size());
+    return this;
+  }
+
+  public String id() {
+    return config.id();
+  }
+
+  public int port() {
+    return api.port();
+  }
+
+  public String url() {
+    return "http://" + config.listen().getHostString() + ":" + api.port();
+  }
+
+  /** Runs one offload pass over every timeline now (the background loop does this every second). */
+  public int offloadNow() throws IOException {
+    int n = 0;
+    for (SafekeeperTimeline t : timelines.values()) {
+      n += t.offload(config.objectStore());
+    }
+    return n;
+  }
+
+  @Override
+  public void close() {
+    running = false;
+    if (offloader != null) {
+      offloader.interrupt();
+    }
+    api.close();
+    timelines.values().forEach(SafekeeperTimeline::close);
+    timelines.clear();
+  }
+
+  private void offloadLoop() {
+    while (running) {
+      try {
+        Thread.sleep(OFFLOAD_INTERVAL);
+        offloadNow();
+      } catch (InterruptedException e) {
+        return;
+      } catch (IOException | RuntimeException e) {
+        log.warn("event=offload_failed safekeeper={} error=\"{}\"", config.id(), e.getMessage());
+      }
+    }
+  }
+
+  private void loadTimelines() throws IOException {
+    try (Stream<Path> tenants = Files.list(config.dataDir())) {
+      for (Path t : tenants.filter(p -> TenantId.isValid(p.getFileName().toString())).toList()) {
+        try (Stream<Path> tls = Files.list(t)) {
+          for (Path tl : tls.filter(p -> TimelineId.isValid(p.getFileName().toString())).toList()) {
+            var tenant = new TenantId(t.getFileName().toString());
+            var timeline = new TimelineId(tl.getFileName().toString());
+            timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl));
+          }
+        }
+      }
+    }
+  }
+
+  private static String key(Request r) {
+    return r.path("tenant_id") + "/" + r.path("timeline_id");
+  }
+
+  private Optional<SafekeeperTimeline> existing(Request r) {
+    ids(r);
+    return Optional.ofNullable(timelines.get(key(r)));
+  }
+
+  /** The timeline's state, created on first use when {@code create} (a fence is how a safekeeper learns of a timeline). */
+  private Optional<SafekeeperTimeline> timeline(Request r, boolean create) throws IOException {
+    if (!create) {
+      return existing(r);
+    }
+    TimelineId[] holder = new TimelineId[1];
+    TenantId tenant = ids(r);
+    holder[0] = new TimelineId(r.path("timeline_id"));
+    try {
+      return Optional.of(timelines.computeIfAbsent(key(r), k -> {
+        try {
+          return SafekeeperTimeline.open(config.id(), tenant, holder[0],
+              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()));
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      }));
+    } catch (java.io.UncheckedIOException e) {
+      throw e.getCause();
+    }
+  }
+
+  private static TenantId ids(Request r) {
+    if (!TenantId.isValid(r.path("tenant_id"))) {
+      throw ApiProblem.invalid("tenant_id", "'" + r.path("tenant_id") + "' is not a tenant id: expected 32 lowercase hex digits");
+    }
+    if (!TimelineId.isValid(r.path("timeline_id"))) {
+      throw ApiProblem.invalid("timeline_id", "'" + r.path("timeline_id") + "' is not a timeline id: expected 32 lowercase hex digits");
+    }
+    return new TenantId(r.path("tenant_id"));
+  }
+
+  private static long generation(JsonNode body) {
+    JsonNode g = body.get("generation");
+    if (g == null || !g.canConvertToLong() || g.asLong() <= 0) {
+      throw ApiProblem.invalid("generation", "generation is required and must be a positive integer");
+    }
+    return g.asLong();
+  }
+}

@@ -1,0 +1,200 @@
+package dev.arbor.storage.safekeeper;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.WalFileName;
+import dev.arbor.storage.fs.DurableFiles;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.objectstore.ObjectKeys;
+import dev.arbor.storage.objectstore.ObjectStore;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Optional;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One timeline on one safekeeper: the WAL it holds, the highest generation it accepted, and the receiver
+ * following that generation's compute. All decisions about which compute to follow are made here, under
+ * this object's lock: accepting generation g stops the receiver of any older compute before the answer
+ * leaves, so an older compute never gets another flush acknowledgement from this safekeeper (fencing).
+ */
+final class SafekeeperTimeline implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(SafekeeperTimeline.class);
+  private static final String GENERATION_FILE = "accepted-generation";
+
+  private final String safekeeperId;
+  private final TenantId tenant;
+  private final TimelineId timeline;
+  private final Path dir;
+  private final WalSegmentStore store;
+  private long acceptedGeneration;
+  private FollowRequest following;
+  private WalReceiver receiver;
+  private final Set<String> offloaded = new HashSet<>();
+
+  private SafekeeperTimeline(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, WalSegmentStore store, long accepted) {
+    this.safekeeperId = safekeeperId;
+    this.tenant = tenant;
+    this.timeline = timeline;
+    this.dir = dir;
+    this.store = store;
+    this.acceptedGeneration = accepted;
+  }
+
+  static SafekeeperTimeline open(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir) throws IOException {
+    Files.createDirectories(dir);
+    long accepted = 0;
+    try {
+      accepted = Long.parseLong(Files.readString(dir.resolve(GENERATION_FILE)).trim());
+    } catch (NoSuchFileException e) {
+      // a timeline this safekeeper has not seen a compute of yet
+    }
+    return new SafekeeperTimeline(safekeeperId, tenant, timeline, dir, WalSegmentStore.open(dir.resolve("wal-store")), accepted);
+  }
+
+  /**
+   * Accepts generation {@code g} if it is above every generation accepted so far: records it durably, stops
+   * following the older compute (waiting until its receiver has ended), and answers with the WAL held.
+   */
+  synchronized FenceResult fence(long g) throws IOException {
+    if (g <= acceptedGeneration) {
+      throw ApiProblem.conflict("stale-generation", "generation", "safekeeper " + safekeeperId + " already accepted generation "
+          + acceptedGeneration + " of timeline " + timeline + "; propose a higher generation");
+    }
+    DurableFiles.write(dir.resolve(GENERATION_FILE), Long.toString(g).getBytes(StandardCharsets.UTF_8));
+    long previous = acceptedGeneration;
+    acceptedGeneration = g;
+    stopReceiver();
+    following = null;
+    WalPosition pos = store.flushPosition().orElse(null);
+    log.info("event=generation_accepted safekeeper={} tenant={} timeline={} generation={} previous={} tli={} flush_lsn={}",
+        safekeeperId, tenant, timeline, g, previous, pos == null ? 0 : pos.timeline(), pos == null ? Lsn.ZERO : pos.lsn());
+    return new FenceResult(safekeeperId, g, pos == null ? 0 : pos.timeline(), pos == null ? Lsn.ZERO : pos.lsn());
+  }
+
+  /** Follows the compute of the accepted generation; a repeated request while streaming changes nothing. */
+  synchronized void follow(FollowRequest req) {
+    if (req.generation() != acceptedGeneration) {
+      throw ApiProblem.conflict("stale-generation", "generation", "safekeeper " + safekeeperId + " accepted generation "
+          + acceptedGeneration + " of timeline " + timeline + ", not " + req.generation()
+          + (req.generation() < acceptedGeneration ? "; this compute was fenced off and must stop" : "; fence first"));
+    }
+    if (receiver != null && following != null && following.generation() == req.generation()
+        && receiver.state() != WalReceiver.State.FAILED && receiver.state() != WalReceiver.State.CLOSED) {
+      return;
+    }
+    stopReceiver();
+    following = req;
+    receiver = WalReceiver.builder(store)
+        .safekeeperId(safekeeperId)
+        .compute(req.host(), req.port())
+        .credentials(req.user(), req.password())
+        .slot(req.slotName())
+        .startLsn(req.startLsn())
+        .start();
+    log.info("event=following_compute safekeeper={} tenant={} timeline={} generation={} tli={} compute={}:{} start_lsn={}",
+        safekeeperId, tenant, timeline, req.generation(), req.tli(), req.host(), req.port(), req.startLsn());
+  }
+
+  synchronized TimelineWalStatus status() {
+    WalPosition pos = store.flushPosition().orElse(null);
+    boolean streaming = receiver != null && receiver.state() != WalReceiver.State.FAILED && receiver.state() != WalReceiver.State.CLOSED;
+    return new TimelineWalStatus(safekeeperId, acceptedGeneration, pos == null ? 0 : pos.timeline(),
+        pos == null ? Lsn.ZERO : pos.lsn(), streaming && following != null && following.generation() == acceptedGeneration);
+  }
+
+  /**
+   * A WAL file as this safekeeper holds it. With {@code minFlush}, a segment is served only when complete up
+   * to that LSN on its TLI (what the archive may hand to restore_command); without, the durable prefix
+   * with zeros after it (the tail a starting compute puts into pg_wal).
+   */
+  Optional<InputStream> walFile(String name, Optional<Lsn> minFlush) throws IOException {
+    if (WalFileName.isHistory(name)) {
+      return store.historyFile(WalFileName.timelineOf(name)).map(ByteArrayInputStream::new);
+    }
+    if (!WalFileName.isSegment(name)) {
+      throw ApiProblem.invalid("file", "'" + name + "' is neither a WAL segment name nor a TLI history file");
+    }
+    int tli = WalFileName.timelineOf(name);
+    long segno = WalFileName.segmentNumberOf(name, store.segmentSize());
+    if (minFlush.isPresent()) {
+      Optional<Lsn> flush = store.flushLsn(tli);
+      if (flush.isEmpty() || flush.get().isBefore(minFlush.get())) {
+        return Optional.empty();
+      }
+    }
+    return store.openSegment(tli, segno);
+  }
+
+  /** Uploads history files and every complete segment not yet in object storage; returns how many it uploaded. */
+  int offload(ObjectStore objects) throws IOException {
+    int uploaded = 0;
+    for (int tli : store.timelines()) {
+      if (tli >= 2) {
+        Optional<byte[]> history = store.historyFile(tli);
+        String key = ObjectKeys.wal(tenant, timeline, WalFileName.history(tli));
+        if (history.isPresent() && !offloaded.contains(key)) {
+          if (objects.putIfAbsent(key, history.get())) {
+            uploaded++;
+          }
+          offloaded.add(key);
+        }
+      }
+    }
+    for (WalSegmentId segment : store.completedSegments()) {
+      String key = ObjectKeys.wal(tenant, timeline, segment.fileName(store.segmentSize()));
+      if (offloaded.contains(key)) {
+        continue;
+      }
+      // Every safekeeper offloads; the first upload wins and the others find it there. A complete segment
+      // of a TLI has the same bytes everywhere (one compute wrote that TLI), so any copy is the copy.
+      if (!objects.exists(key)) {
+        Optional<Path> file = store.segmentFile(segment.timeline(), segment.segmentNumber());
+        if (file.isEmpty()) {
+          continue;
+        }
+        objects.putFile(key, file.get());
+        uploaded++;
+        log.info("event=segment_offloaded safekeeper={} tenant={} timeline={} segment={}", safekeeperId, tenant, timeline,
+            segment.fileName(store.segmentSize()));
+      }
+      offloaded.add(key);
+    }
+    return uploaded;
+  }
+
+  synchronized void deleteData() throws IOException {
+    close();
+    try (var paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+
+  private void stopReceiver() {
+    if (receiver != null) {
+      receiver.close(); // returns once the receiver wrote and acknowledged its last byte
+      receiver = null;
+    }
+  }
+
+  @Override
+  public synchronized void close() {
+    stopReceiver();
+    try {
+      store.close();
+    } catch (Exception e) {
+      log.warn("event=wal_store_close_failed safekeeper={} timeline={} error=\"{}\"", safekeeperId, timeline, e.getMessage());
+    }
+  }
+}
