@@ -61,8 +61,9 @@ public final class TenantService {
   /** {@code {pg_version, tenant_id?}}; repeating a create with the same id and version returns the tenant. */
   public CreateResult create(JsonNode body) throws Exception {
     JsonNode v = body.get("pg_version");
-    if (v == null || !v.canConvertToInt()) {
-      throw ApiProblem.invalid("pg_version", "pg_version is required: the PostgreSQL major version of the tenant, e.g. 15");
+    // isIntegralNumber: canConvertToInt alone lets 15.5 through as 15.
+    if (v == null || !v.isIntegralNumber() || !v.canConvertToInt()) {
+      throw ApiProblem.invalid("pg_version", "pg_version is required: the PostgreSQL major version of the tenant as an integer, e.g. 15");
     }
     int pgVersion = v.asInt();
     PostgresInstallation installation;
