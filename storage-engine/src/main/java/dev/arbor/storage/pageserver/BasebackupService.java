@@ -51,6 +51,22 @@ public final class BasebackupService {
   public Plan plan(String tenantId, String timelineId, Optional<String> lsnText, Optional<String> pgTliText) throws IOException {
     TenantMeta tenant = timelines.requireTenant(tenantId);
     TimelineMeta meta = timelines.requireTimeline(tenant, timelineId, "timeline_id");
+    // Checked before it is known whether the start needs it: a malformed parameter is refused, not ignored.
+    Optional<Integer> pgTli = Optional.empty();
+    if (pgTliText.isPresent()) {
+      int chosen;
+      try {
+        chosen = Integer.parseInt(pgTliText.get());
+      } catch (NumberFormatException e) {
+        throw ApiProblem.invalid("pg_tli", "pg_tli must be a PostgreSQL TLI number, or omitted");
+      }
+      boolean known = chosen == meta.baseTli() || meta.generationOfTli(chosen).filter(g -> g.started()).isPresent();
+      if (!known) {
+        throw ApiProblem.invalid("pg_tli", "TLI " + chosen + " is not a started generation of timeline " + meta.timelineId()
+            + "; omit pg_tli to follow its newest history");
+      }
+      pgTli = Optional.of(chosen);
+    }
     Lsn target = null;
     int tli;
     if (lsnText.isPresent()) {
@@ -68,19 +84,7 @@ public final class BasebackupService {
       target = meta.ancestorLsn(); // a branch's first start: the parent's history up to the branch point
       tli = meta.ancestorTli();
     } else {
-      tli = meta.currentTli();
-      if (pgTliText.isPresent()) {
-        try {
-          tli = Integer.parseInt(pgTliText.get());
-        } catch (NumberFormatException e) {
-          throw ApiProblem.invalid("pg_tli", "pg_tli must be a PostgreSQL TLI number");
-        }
-        final int chosen = tli;
-        boolean known = chosen == meta.baseTli() || meta.generationOfTli(chosen).filter(g -> g.started()).isPresent();
-        if (!known) {
-          throw ApiProblem.invalid("pg_tli", "TLI " + chosen + " is not a started generation of timeline " + meta.timelineId());
-        }
-      }
+      tli = pgTli.orElse(meta.currentTli());
     }
     Optional<ImageManifest> found = newestImage(meta, target);
     if (found.isEmpty()) {
