@@ -99,7 +99,7 @@ public final class BasebackupService {
     conf.append("restore_command = 'curl -sSf --retry 3 -o \"%p.arbor-tmp\" \"").append(walUrl)
         .append("\" && mv \"%p.arbor-tmp\" \"%p\"'\n");
     conf.append("recovery_target_timeline = '").append(tli).append("'\n");
-    if (target != null) {
+    if (target != null && !isEndOfInitdbWal(tenant, tli, target)) {
       conf.append("recovery_target_lsn = '").append(target).append("'\n");
       conf.append("recovery_target_inclusive = off\n");
     }
@@ -108,6 +108,20 @@ public final class BasebackupService {
     extra.put(RECOVERY_CONF, conf.toString().getBytes(StandardCharsets.UTF_8));
     extra.put("recovery.signal", new byte[0]);
     return new Plan(image, extra, tli, target);
+  }
+
+  /**
+   * Whether {@code lsn} on {@code tli} is where initdb's WAL ends. No record ever follows it there: initdb's
+   * TLI ends with its shutdown checkpoint, and every compute start promotes into a new TLI. So replaying to
+   * the end of that TLI stops exactly at the point (the record there is that checkpoint, which changes no
+   * data, and the image is the state it describes), and a recovery target must not be set: PostgreSQL only
+   * reaches a target when it reads a record at or past it, and otherwise fails the start with "recovery
+   * ended before configured recovery target was reached" — every branch of a fresh tenant would.
+   */
+  private boolean isEndOfInitdbWal(TenantMeta tenant, int tli, Lsn lsn) throws IOException {
+    TimelineMeta root = catalog.timeline(tenant.tenantId(), tenant.rootTimelineId()).orElseThrow(() ->
+        new IllegalStateException("root timeline " + tenant.rootTimelineId() + " of tenant " + tenant.tenantId() + " is missing"));
+    return tli == root.baseTli() && lsn.equals(root.createdLsn());
   }
 
   public void write(Plan plan, OutputStream out) throws IOException {
