@@ -72,14 +72,14 @@ public final class HttpApi implements AutoCloseable {
     String path = exchange.getRequestURI().getPath();
     String[] parts = split(path);
     Response response;
-    boolean pathMatched = false;
+    List<String> allowed = new ArrayList<>();
     try {
       Route match = null;
       Map<String, String> params = null;
       for (Route r : routes) {
         Map<String, String> p = match(r.segments, parts);
         if (p != null) {
-          pathMatched = true;
+          allowed.add(r.method);
           if (r.method.equals(exchange.getRequestMethod())) {
             match = r;
             params = p;
@@ -88,13 +88,17 @@ public final class HttpApi implements AutoCloseable {
         }
       }
       if (match == null) {
-        throw pathMatched
-            ? new ApiProblem(405, "method-not-allowed", "Method not allowed", exchange.getRequestMethod() + " is not supported on " + path, null)
+        throw !allowed.isEmpty()
+            ? new ApiProblem(405, "method-not-allowed", "Method not allowed", exchange.getRequestMethod() + " is not supported on "
+                + path + "; use " + String.join(", ", allowed), null)
             : ApiProblem.notFound("no-such-route", null, "no API route " + path + "; the API is described at /v1/openapi.json");
       }
       response = match.handler.handle(new Request(exchange, params));
     } catch (ApiProblem p) {
       response = problem(p, path);
+      if (p.status() == 405) {
+        response.header("Allow", String.join(", ", allowed)); // RFC 9110 15.5.6: a 405 must list the allowed methods
+      }
       log.info("event=request_refused component={} method={} path={} status={} field={} detail=\"{}\"",
           name, exchange.getRequestMethod(), path, p.status(), p.field(), p.getMessage());
     } catch (Exception e) {

@@ -1,6 +1,8 @@
 package dev.arbor.storage.http;
 
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.sun.net.httpserver.HttpExchange;
 import dev.arbor.storage.json.Json;
 import java.io.IOException;
@@ -14,6 +16,7 @@ import java.util.Optional;
 /** One HTTP request as handlers see it: path parameters, query parameters and a JSON body. */
 public final class Request {
   private static final int MAX_JSON_BODY = 1 << 20;
+  private static final ObjectReader STRICT = Json.MAPPER.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private final HttpExchange exchange;
   private final Map<String, String> pathParams;
@@ -55,7 +58,8 @@ public final class Request {
       if (bytes.length == 0) {
         return Json.MAPPER.createObjectNode();
       }
-      JsonNode node = Json.MAPPER.readTree(bytes);
+      // Strict: a body with more after its first value is not JSON, and must not be half-read and acted on.
+      JsonNode node = STRICT.readTree(bytes);
       if (node == null || !node.isObject()) {
         throw ApiProblem.invalid("body", "the request body must be a JSON object");
       }

@@ -53,6 +53,22 @@ public final class BasebackupService {
   public Plan plan(String tenantId, String timelineId, Optional<String> lsnText, Optional<String> pgTliText) throws IOException {
     TenantMeta tenant = timelines.requireTenant(tenantId);
     TimelineMeta meta = timelines.requireTimeline(tenant, timelineId, "timeline_id");
+    // Checked before it is known whether the start needs it: a malformed parameter is refused, not ignored.
+    Optional<Integer> pgTli = Optional.empty();
+    if (pgTliText.isPresent()) {
+      int chosen;
+      try {
+        chosen = Integer.parseInt(pgTliText.get());
+      } catch (NumberFormatException e) {
+        throw ApiProblem.invalid("pg_tli", "pg_tli must be a PostgreSQL TLI number, or omitted");
+      }
+      boolean known = chosen == meta.baseTli() || meta.generationOfTli(chosen).filter(g -> g.started()).isPresent();
+      if (!known) {
+        throw ApiProblem.invalid("pg_tli", "TLI " + chosen + " is not a started generation of timeline " + meta.timelineId()
+            + "; omit pg_tli to follow its newest history");
+      }
+      pgTli = Optional.of(chosen);
+    }
     Lsn target = null;
     int tli;
     if (lsnText.isPresent()) {
@@ -70,19 +86,7 @@ public final class BasebackupService {
       target = meta.ancestorLsn(); // a branch's first start: the parent's history up to the branch point
       tli = meta.ancestorTli();
     } else {
-      tli = meta.currentTli();
-      if (pgTliText.isPresent()) {
-        try {
-          tli = Integer.parseInt(pgTliText.get());
-        } catch (NumberFormatException e) {
-          throw ApiProblem.invalid("pg_tli", "pg_tli must be a PostgreSQL TLI number");
-        }
-        final int chosen = tli;
-        boolean known = chosen == meta.baseTli() || meta.generationOfTli(chosen).filter(g -> g.started()).isPresent();
-        if (!known) {
-          throw ApiProblem.invalid("pg_tli", "TLI " + chosen + " is not a started generation of timeline " + meta.timelineId());
-        }
-      }
+      tli = pgTli.orElse(meta.currentTli());
     }
     Optional<ImageManifest> found = newestImage(meta, target);
     if (found.isEmpty()) {
@@ -105,6 +109,14 @@ public final class BasebackupService {
     return new Plan(image, extra, tli, target);
   }
 
+  /**
+   * Whether {@code lsn} on {@code tli} is where initdb's WAL ends. No record ever follows it there: initdb's
+   * TLI ends with its shutdown checkpoint, and every compute start promotes into a new TLI. So replaying to
+   * the end of that TLI stops exactly at the point (the record there is that checkpoint, which changes no
+   * data, and the image is the state it describes), and a recovery target must not be set: PostgreSQL only
+   * reaches a target when it reads a record at or past it, and otherwise fails the start with "recovery
+   * ended before configured recovery target was reached" — every branch of a fresh tenant would.
+   */
   public void write(Plan plan, OutputStream out) throws IOException {
     materializer.writeTar(plan.image(), plan.extraFiles(), out);
   }

@@ -91,7 +91,7 @@ public final class GenerationService {
 
   private static long positiveLong(JsonNode body, String field) {
     JsonNode n = body.get(field);
-    if (n == null || !n.canConvertToLong() || n.asLong() <= 0) {
+    if (n == null || !n.isIntegralNumber() || !n.canConvertToLong() || n.asLong() <= 0) {
       throw ApiProblem.invalid(field, field + " is required and must be a positive integer");
     }
     return n.asLong();

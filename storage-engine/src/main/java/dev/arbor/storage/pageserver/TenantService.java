@@ -2,6 +2,8 @@ package dev.arbor.storage.pageserver;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.arbor.postgres.ControlData;
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.WalDump;
 import dev.arbor.postgres.Initdb;
 import dev.arbor.postgres.MissingPrerequisiteException;
 import dev.arbor.postgres.PostgresInstallation;
@@ -61,8 +63,9 @@ public final class TenantService {
   /** {@code {pg_version, tenant_id?}}; repeating a create with the same id and version returns the tenant. */
   public CreateResult create(JsonNode body) throws Exception {
     JsonNode v = body.get("pg_version");
-    if (v == null || !v.canConvertToInt()) {
-      throw ApiProblem.invalid("pg_version", "pg_version is required: the PostgreSQL major version of the tenant, e.g. 15");
+    // isIntegralNumber: canConvertToInt alone lets 15.5 through as 15.
+    if (v == null || !v.isIntegralNumber() || !v.canConvertToInt()) {
+      throw ApiProblem.invalid("pg_version", "pg_version is required: the PostgreSQL major version of the tenant as an integer, e.g. 15");
     }
     int pgVersion = v.asInt();
     PostgresInstallation installation;
@@ -96,17 +99,21 @@ public final class TenantService {
         Path pgdata = scratch.resolve("pgdata");
         Initdb.with(installation).superuser("postgres").authLocal("trust").authHost("scram-sha-256").run(pgdata);
         ControlData control = ControlData.read(installation, pgdata);
-        var image = new ImageWriter(catalog.store()).write(tenant, root, control.latestCheckpoint(), pgVersion, pgdata);
+        // The root's history begins right after initdb's shutdown checkpoint: a branch there keeps the
+        // checkpoint record (a start needs it) and nothing else.
+        Lsn initdbEnd = WalDump.nextRecordAfter(installation, pgdata.resolve("pg_wal"), control.latestCheckpointTli(),
+            control.latestCheckpoint(), control.walSegmentSize());
+        var image = new ImageWriter(catalog.store()).write(tenant, root, initdbEnd, pgVersion, pgdata);
         try (Stream<Path> wal = Files.list(pgdata.resolve("pg_wal"))) {
           for (Path segment : wal.filter(p -> WalFileName.isSegment(p.getFileName().toString())).toList()) {
             catalog.store().putFile(ObjectKeys.wal(tenant, root, segment.getFileName().toString()), segment);
           }
         }
-        catalog.putTimeline(TimelineMeta.root(tenant, root, pgVersion, control.latestCheckpoint(), control.latestCheckpointTli()));
+        catalog.putTimeline(TimelineMeta.root(tenant, root, pgVersion, initdbEnd, control.latestCheckpointTli()));
         TenantMeta meta = new TenantMeta(TenantMeta.FORMAT_VERSION, tenant, pgVersion, root, Instant.now());
         catalog.putTenant(meta);
-        log.info("event=tenant_created tenant={} root_timeline={} pg_version={} initdb_lsn={} image_bytes={}",
-            tenant, root, pgVersion, control.latestCheckpoint(), image.totalBytes());
+        log.info("event=tenant_created tenant={} root_timeline={} pg_version={} initdb_end_lsn={} image_bytes={}",
+            tenant, root, pgVersion, initdbEnd, image.totalBytes());
         return new CreateResult(TenantInfo.of(meta), true);
       } finally {
         deleteRecursively(scratch);

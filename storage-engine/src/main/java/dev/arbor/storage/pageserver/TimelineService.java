@@ -101,8 +101,10 @@ public final class TimelineService {
           if (same) {
             return new CreateResult(info(e), false);
           }
-          throw ApiProblem.conflict("timeline-exists", "new_timeline_id", "timeline " + newIdText
-              + " already exists with another ancestry (" + e.ancestorTimelineId() + " at " + e.ancestorLsn() + ")");
+          String ancestry = e.isRoot() ? "as the tenant's root timeline"
+              : "as a branch of " + e.ancestorTimelineId() + " at " + e.ancestorLsn();
+          throw ApiProblem.conflict("timeline-exists", "new_timeline_id", "timeline " + newIdText + " already exists "
+              + ancestry + "; omit new_timeline_id to get a fresh id, or pick another");
         }
       }
       TimelineId id = newIdText != null ? new TimelineId(newIdText) : TimelineId.random();

@@ -11,11 +11,11 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** GNU tar as the independent judge of the archives we write: what it lists and unpacks is what a compute gets. */
-final class SystemTar {
+public final class SystemTar {
 
   /** One line of {@code tar -tv --full-time}: {@code -rw------- 0/0  5 2024-05-01 12:00:00 path}. */
-  record Entry(String permissions, String owner, long size, String mtime, String path) {
-    boolean isDirectory() {
+  public record Entry(String permissions, String owner, long size, String mtime, String path) {
+    public boolean isDirectory() {
       return permissions.startsWith("d");
     }
   }
@@ -24,7 +24,7 @@ final class SystemTar {
 
   private SystemTar() {}
 
-  static List<Entry> list(Path archive) throws IOException {
+  public static List<Entry> list(Path archive) throws IOException {
     String out = run(List.of("tar", "--full-time", "-tvf", archive.toString()));
     List<Entry> entries = new ArrayList<>();
     for (String line : out.split("\n")) {
@@ -41,7 +41,7 @@ final class SystemTar {
   }
 
   /** Unpacks with the archive's modes ({@code -p}), as a compute's agent does. */
-  static void extract(Path archive, Path dir) throws IOException {
+  public static void extract(Path archive, Path dir) throws IOException {
     run(List.of("tar", "-xpf", archive.toString(), "-C", dir.toString()));
   }
 

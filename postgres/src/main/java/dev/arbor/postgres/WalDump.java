@@ -1,0 +1,56 @@
+package dev.arbor.postgres;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Facts about WAL records read with {@code pg_waldump}. */
+public final class WalDump {
+  private static final Pattern RECORD = Pattern.compile("len \\(rec/tot\\):\\s*\\d+/\\s*(\\d+),.*?lsn: ([0-9A-F]+/[0-9A-F]+),");
+  private static final long PAGE_SIZE = 8192;
+  private static final long SHORT_PAGE_HEADER = 24; // MAXALIGN(sizeof(XLogPageHeaderData))
+  private static final long LONG_PAGE_HEADER = 40; // MAXALIGN(sizeof(XLogLongPageHeaderData)), first page of a segment
+
+  private WalDump() {}
+
+  /**
+   * Where the next record after the one starting at {@code lsn} begins: the record's total length laid over
+   * WAL pages (a record continued on the next page skips that page's header), rounded up to 8 bytes.
+   */
+  public static Lsn nextRecordAfter(PostgresInstallation pg, Path walDir, int tli, Lsn lsn, long segmentSize) throws IOException {
+    List<String> cmd = ServerUser.current().wrap(List.of(pg.binary("pg_waldump").toString(), "-p", walDir.toString(),
+        "-t", Integer.toString(tli), "-s", lsn.toString(), "-n", "1"));
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    try {
+      p.waitFor(1, TimeUnit.MINUTES);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while running pg_waldump", e);
+    }
+    Matcher m = RECORD.matcher(out);
+    if (!m.find() || !Lsn.parse(m.group(2)).equals(lsn)) {
+      throw new IOException("pg_waldump found no record at " + lsn + " in " + walDir + ": " + out.strip());
+    }
+    return endOf(lsn, Long.parseLong(m.group(1)), segmentSize);
+  }
+
+  static Lsn endOf(Lsn start, long totalLength, long segmentSize) {
+    long pos = start.value();
+    long remaining = totalLength;
+    while (true) {
+      long pageEnd = (pos / PAGE_SIZE + 1) * PAGE_SIZE;
+      if (remaining <= pageEnd - pos) {
+        pos += remaining;
+        break;
+      }
+      remaining -= pageEnd - pos;
+      pos = pageEnd + (pageEnd % segmentSize == 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER);
+    }
+    return new Lsn((pos + 7) & ~7L);
+  }
+}
