@@ -29,3 +29,8 @@ arbor_require_go() {
   echo "Install it from https://go.dev/doc/install or 'apt-get install golang' (Debian trixie)." >&2
   return 1
 }
+
+arbor_require_tool() { # arbor_require_tool COMMAND DEBIAN_PACKAGE
+  command -v "$1" >/dev/null && return 0
+  arbor_apt_install "$2"
+}
