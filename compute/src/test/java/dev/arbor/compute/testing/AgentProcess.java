@@ -93,12 +93,13 @@ public final class AgentProcess implements AutoCloseable {
 
   /** Waits for phase Running; fails at once, with the agent's output, when the agent exits instead. */
   public AgentStatus awaitRunning() {
-    await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(200)).ignoreExceptions().until(() -> {
-      if (!process.isAlive()) {
-        throw new AssertionError("the agent exited with code " + process.exitValue() + " before Running; its output:\n" + outputText());
-      }
-      return status().phase() == AgentStatus.Phase.RUNNING;
-    });
+    await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
+        .failFast("the agent exited before Running", () -> {
+          if (!process.isAlive()) {
+            throw new AssertionError("the agent exited with code " + process.exitValue() + " before Running; its output:\n" + outputText());
+          }
+        })
+        .until(() -> status().phase() == AgentStatus.Phase.RUNNING);
     try {
       return status();
     } catch (IOException e) {
