@@ -27,6 +27,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -114,7 +115,7 @@ class ComputeAgentTest {
         long postmaster = agent.postmasterPid().orElseThrow();
         assertThat(agent.sigterm()).as("exit code after SIGTERM").isEqualTo(0);
         assertThat(ProcessHandle.of(postmaster).map(ProcessHandle::isAlive)).as("PostgreSQL after the agent exited").isNotEqualTo(
-            java.util.Optional.of(true));
+            Optional.of(true));
         assertThat(agent.postmasterPid()).as("postmaster.pid is removed by a clean shutdown").isEmpty();
         assertThat(agent.output()).as("PostgreSQL's own log lines on the agent's stdout")
             .anyMatch(l -> l.contains("LOG:  database system is ready to accept connections"))
@@ -137,6 +138,34 @@ class ComputeAgentTest {
         assertThat(agent.output()).anyMatch(l -> l.contains("event=catalog_applied roles=2 databases=2 changed=0 unchanged=4"));
         assertThat(agent.sigterm()).isEqualTo(0);
         assertNoSecretsOrStackTraces(agent);
+      }
+    }
+  }
+
+  /** Kubernetes may delete a pod whose compute is still starting: wherever the start is, it stops and exits 0. */
+  @Test
+  void sigtermWhileStartingLeavesNothingRunningAndExitsZero() throws Exception {
+    try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-agent-early-")) {
+      TenantInfo tenant = storage.createTenant(15);
+      ComputeAgentSpec spec = AgentSpecs.readWrite(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("agent"),
+          List.of(), List.of());
+      try (AgentProcess agent = AgentProcess.start(spec, work.resolve("spec.json"), Map.of())) {
+        // The hardest moment: PostgreSQL is starting or recovering, and the start sequence waits for it.
+        await().atMost(Duration.ofMinutes(2)).until(() -> agent.output().stream().anyMatch(l -> l.contains("event=postgres_starting")));
+        assertThat(agent.status().phase()).isEqualTo(Phase.STARTING);
+        assertThat(agent.sigterm()).isEqualTo(0);
+        assertThat(agent.postmasterPid().flatMap(ProcessHandle::of).map(ProcessHandle::isAlive)).as("PostgreSQL left behind")
+            .isNotEqualTo(Optional.of(true));
+        assertThat(agent.output()).anyMatch(l -> l.contains("event=agent_stopped")).noneMatch(l -> l.contains("event=start_failed"));
+        assertNoSecretsOrStackTraces(agent);
+      }
+      // The timeline is not harmed: the next compute starts and writes.
+      try (AgentProcess agent = AgentProcess.start(AgentSpecs.movedTo(spec, work.resolve("agent-2")), work.resolve("spec-2.json"), Map.of())) {
+        agent.awaitRunning();
+        try (Connection su = agent.superuser("postgres"); Statement st = su.createStatement()) {
+          st.execute("CREATE TABLE after_early_stop (id int)");
+        }
+        assertThat(agent.sigterm()).isEqualTo(0);
       }
     }
   }
