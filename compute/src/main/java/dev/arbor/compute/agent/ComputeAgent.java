@@ -93,8 +93,13 @@ public final class ComputeAgent implements AutoCloseable {
       http = new HttpApi("compute-agent")
           .route("GET", "/status", r -> Response.ok(status()))
           .route("GET", "/metrics", r -> Response.bytes(200, AgentMetrics.CONTENT_TYPE,
-              AgentMetrics.render(status(), spec, startDuration).getBytes(StandardCharsets.UTF_8)))
-          .start(new InetSocketAddress(spec.listenHost(), spec.httpPort()));
+              AgentMetrics.render(status(), spec, startDuration).getBytes(StandardCharsets.UTF_8)));
+      try {
+        http.start(new InetSocketAddress(spec.listenHost(), spec.httpPort()));
+      } catch (IOException e) {
+        throw new ComputeStartException("cannot serve the agent's HTTP API on " + spec.listenHost() + ":" + spec.httpPort() + " ("
+            + ComputeStartException.describe(e) + "); pick another http_port or listen_host", e);
+      }
       log.info("event=agent_starting mode={} tenant={} timeline={}{} status_url=http://{}:{}/status", spec.mode().text(),
           spec.tenantId(), spec.timelineId(), spec.lsn() == null ? "" : " lsn=" + spec.lsn(), spec.listenHost(), http.port());
 
@@ -306,7 +311,8 @@ public final class ComputeAgent implements AutoCloseable {
       }
       String reason = e instanceof IOException || e instanceof SQLException ? ComputeStartException.describe(e) : e.getMessage();
       agent.fail(reason);
-      log.error("event=start_failed reason=\"{}\"", reason.replace("\"", "'"));
+      // One line: a quoted value with line breaks would split the event (PostgreSQL's own lines are above anyway).
+      log.error("event=start_failed reason=\"{}\"", reason.replace("\"", "'").replaceAll("\\s*\\R\\s*", " / "));
       exit(1);
     } catch (RuntimeException e) {
       if (agent.stopRequested()) {
