@@ -119,7 +119,9 @@ public final class ComputeAgent implements AutoCloseable {
       monitor = new ComputeMonitor(compute.server(), connection, Instant.now(), this::postgresExited).start();
       startedAt = Instant.now();
       startDuration = Duration.between(createdAt, startedAt);
-      phase = Phase.RUNNING;
+      if (!stopRequested) { // a SIGTERM that came during the last steps has already made it Stopping
+        phase = Phase.RUNNING;
+      }
       log.info("event=compute_running mode={} port={} start_duration_ms={}", spec.mode().text(), spec.port(), startDuration.toMillis());
       return this;
     } finally {
