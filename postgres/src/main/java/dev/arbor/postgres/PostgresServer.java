@@ -185,6 +185,22 @@ public final class PostgresServer implements AutoCloseable {
   }
 
   /**
+   * A JDBC connection over this server's unix socket, which lives in a directory of ours: pg_hba's
+   * {@code local} lines decide how it authenticates (a compute trusts them, so a process beside PostgreSQL
+   * connects as the superuser without a password ever existing on TCP, which a hot standby could not set).
+   */
+  public Connection connectLocal(String database, String user, String applicationName) throws SQLException {
+    var props = new Properties();
+    props.setProperty("user", user);
+    props.setProperty("ApplicationName", applicationName);
+    props.setProperty("sslmode", "disable");
+    props.setProperty("gssEncMode", "disable");
+    props.setProperty("socketFactory", UnixSocketFactory.class.getName());
+    props.setProperty("socketFactoryArg", socketDir.resolve(".s.PGSQL." + port).toString());
+    return DriverManager.getConnection("jdbc:postgresql://localhost:" + port + "/" + database, props);
+  }
+
+  /**
    * Runs SQL through {@code psql} over the unix socket as {@code user} (the socket directory is private to
    * this server, and pg_hba decides how local connections authenticate). Returns psql's unaligned,
    * tuples-only output. Used for setup that must happen before any TCP password exists.

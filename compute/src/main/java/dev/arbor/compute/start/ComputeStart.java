@@ -11,25 +11,16 @@ import dev.arbor.storage.safekeeper.SafekeeperSet;
 import dev.arbor.storage.safekeeper.TimelineWalStatus;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -68,14 +59,15 @@ public final class ComputeStart {
         spec.tenant(), spec.timeline(), election.generation, election.pgTli, election.end.tli(), election.end.flushLsn(),
         election.end.safekeeperId());
 
-    Path dataDir = spec.dataDir();
-    prepareDataDir(dataDir);
-    fetchBasebackup(dataDir, election);
-    fetchWalTail(dataDir, election);
-    configure(dataDir);
+    var pgdata = new ComputePgdata(spec);
+    pgdata.prepareEmpty();
+    pgdata.extractBasebackup(spec.pageserverUrl() + timelineApi() + "/basebackup"
+        + (election.end.tli() > 0 ? "?pg_tli=" + election.end.tli() : ""));
+    fetchWalTail(pgdata.dir(), election);
+    configure(pgdata);
 
-    PostgresServer server = PostgresServer.builder(spec.postgres(), dataDir).port(spec.port())
-        .socketDir(spec.workDir().resolve("socket")).logFile(spec.workDir().resolve("postgres.log"))
+    PostgresServer server = PostgresServer.builder(spec.postgres(), pgdata.dir()).port(spec.port())
+        .socketDir(spec.socketDir()).logFile(spec.logFile())
         .setting("listen_addresses", spec.listenHost())
         .build();
     try {
@@ -133,48 +125,6 @@ public final class ComputeStart {
   /** The pageserver's answer to a reservation. */
   public record Reservation(long generation, int pgTli, int maxTliBefore) {}
 
-  private void prepareDataDir(Path dataDir) throws IOException {
-    if (Files.exists(dataDir)) {
-      try (var s = Files.list(dataDir)) {
-        if (s.findAny().isPresent()) {
-          throw new ComputeStartException("PGDATA " + dataDir + " is not empty: a compute starts from storage into an empty "
-              + "directory (remove it; its WAL is on the safekeepers)");
-        }
-      }
-    }
-    Files.createDirectories(dataDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-    Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwx------"));
-    ServerUser.current().handOver(spec.workDir());
-  }
-
-  /** Streams the basebackup tar straight into {@code tar -x} running as the PostgreSQL user. */
-  private void fetchBasebackup(Path dataDir, Election election) throws IOException {
-    String url = spec.pageserverUrl() + timelineApi() + "/basebackup"
-        + (election.end.tli() > 0 ? "?pg_tli=" + election.end.tli() : "");
-    HttpResponse<InputStream> resp = send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofMinutes(10)).GET().build());
-    if (resp.statusCode() != 200) {
-      String body;
-      try (InputStream in = resp.body()) {
-        body = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-      }
-      throw new ComputeStartException("basebackup from " + url + " failed with HTTP " + resp.statusCode() + ": " + body);
-    }
-    List<String> cmd = ServerUser.current().wrap(List.of("tar", "-x", "-f", "-", "-C", dataDir.toString()));
-    Process tar = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    try (InputStream in = resp.body(); OutputStream out = tar.getOutputStream()) {
-      in.transferTo(out);
-    }
-    String output = new String(tar.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    try {
-      if (!tar.waitFor(5, TimeUnit.MINUTES) || tar.exitValue() != 0) {
-        throw new ComputeStartException("extracting the basebackup into " + dataDir + " failed: " + output.strip());
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted while extracting the basebackup", e);
-    }
-  }
-
   /**
    * Puts the segment holding the end of WAL into pg_wal. The archive serves only complete segments, so
    * PostgreSQL, which asks restore_command first, falls back to this copy for the last one.
@@ -199,43 +149,23 @@ public final class ComputeStart {
     ServerUser.current().handOver(target);
   }
 
-  private void configure(Path dataDir) throws IOException {
+  private void configure(ComputePgdata pgdata) throws IOException {
     List<String> ids = List.copyOf(spec.safekeepers().keySet());
     String names = String.join(", ", ids.stream().map(id -> "\"" + id + "\"").toList());
-    StringBuilder conf = new StringBuilder("# written by the Arbor compute start sequence\n");
-    conf.append("wal_level = replica\n");
+    Map<String, String> managed = new LinkedHashMap<>();
+    managed.put("wal_level", "replica");
     // Never below PostgreSQL's defaults: recovery refuses settings lower than those the WAL was written with.
     int senders = Math.max(10, ids.size() + 5);
-    conf.append("max_wal_senders = ").append(senders).append('\n');
-    conf.append("max_replication_slots = ").append(senders).append('\n');
-    conf.append("max_slot_wal_keep_size = '").append(spec.maxSlotWalKeepSize()).append("'\n");
-    conf.append("wal_keep_size = 0\n");
+    managed.put("max_wal_senders", Integer.toString(senders));
+    managed.put("max_replication_slots", Integer.toString(senders));
+    managed.put("max_slot_wal_keep_size", spec.maxSlotWalKeepSize());
+    managed.put("wal_keep_size", "0");
     // A commit returns only once a majority of safekeepers has flushed it.
-    conf.append("synchronous_standby_names = 'ANY ").append(safekeepers.quorum()).append(" (").append(names).append(")'\n");
-    conf.append("synchronous_commit = on\n");
-    conf.append("password_encryption = 'scram-sha-256'\n");
-    conf.append("hot_standby = on\n");
-    spec.settings().forEach((k, v) -> conf.append(k).append(" = '").append(v.replace("'", "''")).append("'\n"));
-    Files.writeString(dataDir.resolve("arbor-compute.conf"), conf.toString());
-
-    Path main = dataDir.resolve("postgresql.conf");
-    // arbor-recovery.conf comes with the basebackup (restore_command, recovery target); it only matters
-    // while recovery.signal is present.
-    String include = "\ninclude_if_exists = 'arbor-recovery.conf'\ninclude_if_exists = 'arbor-compute.conf'\n";
-    if (!Files.readString(main).contains("arbor-compute.conf")) {
-      Files.writeString(main, include, StandardOpenOption.APPEND);
-    }
-    String hba = """
-        # written by the Arbor compute start sequence
-        # the unix socket lives in a directory only the compute can reach
-        local   all          all                                  trust
-        host    replication  %1$s  0.0.0.0/0   scram-sha-256
-        host    replication  %1$s  ::0/0       scram-sha-256
-        host    all          all                0.0.0.0/0   scram-sha-256
-        host    all          all                ::0/0       scram-sha-256
-        """.formatted(REPLICATION_ROLE);
-    Files.writeString(dataDir.resolve("pg_hba.conf"), hba);
-    ServerUser.current().handOver(dataDir);
+    managed.put("synchronous_standby_names", "ANY " + safekeepers.quorum() + " (" + names + ")");
+    managed.put("synchronous_commit", "on");
+    managed.put("password_encryption", "scram-sha-256");
+    managed.put("hot_standby", "on");
+    pgdata.configure("read-write, streaming to the safekeepers", managed, spec.settings(), true);
   }
 
   private void awaitPromotion(PostgresServer server) throws IOException {
@@ -298,15 +228,6 @@ public final class ComputeStart {
 
   private String timelineApi() {
     return "/v1/tenant/" + spec.tenant() + "/timeline/" + spec.timeline();
-  }
-
-  private HttpResponse<InputStream> send(HttpRequest req) throws IOException {
-    try {
-      return HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build().send(req, HttpResponse.BodyHandlers.ofInputStream());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted calling " + req.uri(), e);
-    }
   }
 
   private static String randomPassword() {

@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
  * keeps every reachable safekeeper following this generation, so a safekeeper that was down or restarted
  * catches up from the compute's slot for it as soon as it is back.
  */
-public final class RunningCompute implements AutoCloseable {
+public final class RunningCompute implements StartedCompute {
   private static final Logger log = LoggerFactory.getLogger(RunningCompute.class);
   private static final Duration FOLLOW_CHECK_INTERVAL = Duration.ofSeconds(1);
 
@@ -67,8 +67,14 @@ public final class RunningCompute implements AutoCloseable {
     return startLsn;
   }
 
+  @Override
   public PostgresServer server() {
     return server;
+  }
+
+  @Override
+  public boolean readOnly() {
+    return false;
   }
 
   public int port() {
@@ -133,6 +139,7 @@ public final class RunningCompute implements AutoCloseable {
   }
 
   /** Fast shutdown: PostgreSQL's WAL senders hand the remaining WAL to the connected safekeepers first. */
+  @Override
   public void stop() {
     running.set(false);
     if (followKeeper != null) {
@@ -142,6 +149,7 @@ public final class RunningCompute implements AutoCloseable {
   }
 
   /** SIGKILL of PostgreSQL and all its processes, as when the compute's machine dies. */
+  @Override
   public void kill() {
     running.set(false);
     if (followKeeper != null) {

@@ -1,0 +1,376 @@
+package dev.arbor.compute.agent;
+
+import dev.arbor.compute.agent.AgentStatus.Phase;
+import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
+import dev.arbor.compute.start.ComputeSpec;
+import dev.arbor.compute.start.ComputeStart;
+import dev.arbor.compute.start.ComputeStartException;
+import dev.arbor.compute.start.RunningCompute;
+import dev.arbor.compute.start.SnapshotStart;
+import dev.arbor.compute.start.StartedCompute;
+import dev.arbor.postgres.MissingPrerequisiteException;
+import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.http.HttpApi;
+import dev.arbor.storage.http.HttpJson;
+import dev.arbor.storage.http.Response;
+import dev.arbor.storage.pageserver.TimelineInfo;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The compute agent: the process beside PostgreSQL in a compute (a pod's main process, or a child of the
+ * {@code arbor} CLI). It runs the start sequence for its spec, applies the spec's roles and databases,
+ * reports status and metrics over HTTP, copies PostgreSQL's log to its stdout, and on SIGTERM shuts
+ * PostgreSQL down cleanly and exits 0.
+ * <pre>
+ * ComputeAgent --spec FILE        (or the spec's JSON in the environment variable ARBOR_COMPUTE_SPEC)
+ *
+ * GET /status    AgentStatus as JSON: phase, mode, tenant, timeline, generation, pg_tli, last_activity, current_lsn, ...
+ * GET /metrics   Prometheus text format: arbor_compute_up, arbor_compute_current_lsn_bytes, arbor_compute_connections, ...
+ * </pre>
+ * Exit codes: 0 after SIGTERM/SIGINT and a clean stop; 1 when the compute cannot start or PostgreSQL exits
+ * on its own; 2 for a spec it cannot run. Expected failures are one log line that says what to do, never a
+ * stack trace.
+ */
+public final class ComputeAgent implements AutoCloseable {
+  static {
+    configureLogging(); // before any logger exists
+  }
+
+  private static final Logger log = LoggerFactory.getLogger(ComputeAgent.class);
+  public static final String SPEC_ENV = "ARBOR_COMPUTE_SPEC";
+  static final String APPLICATION_NAME = "arbor-compute-agent";
+
+  private final ComputeAgentSpec spec;
+  private final Function<String, String> environment;
+  private final Instant createdAt = Instant.now();
+  private final CountDownLatch startEnded = new CountDownLatch(1);
+  private final CompletableFuture<Integer> exitCode = new CompletableFuture<>();
+  private final Object stopLock = new Object();
+  private volatile Phase phase = Phase.STARTING;
+  private volatile String error;
+  private volatile Instant startedAt;
+  private volatile Duration startDuration;
+  private volatile Thread starter;
+  private volatile boolean stopRequested;
+  private boolean stopped;
+  private HttpApi http;
+  private PostgresLogForwarder postgresLog;
+  private volatile StartedCompute compute;
+  private Connection connection;
+  private volatile ComputeMonitor monitor;
+
+  /** @param environment where {@code password_env} names are looked up ({@code System::getenv} in production) */
+  public ComputeAgent(ComputeAgentSpec spec, Function<String, String> environment) {
+    this.spec = spec;
+    this.environment = environment;
+  }
+
+  /**
+   * Serves HTTP, then starts the compute and applies roles and databases; returns once the phase is
+   * Running. On failure the caller reports the exception and {@link #close()}s the agent, which stops
+   * whatever was started.
+   */
+  public ComputeAgent start() throws IOException, SQLException {
+    starter = Thread.currentThread();
+    try {
+      http = new HttpApi("compute-agent")
+          .route("GET", "/status", r -> Response.ok(status()))
+          .route("GET", "/metrics", r -> Response.bytes(200, AgentMetrics.CONTENT_TYPE,
+              AgentMetrics.render(status(), spec, startDuration).getBytes(StandardCharsets.UTF_8)));
+      try {
+        http.start(new InetSocketAddress(spec.listenHost(), spec.httpPort()));
+      } catch (IOException e) {
+        throw new ComputeStartException("cannot serve the agent's HTTP API on " + spec.listenHost() + ":" + spec.httpPort() + " ("
+            + ComputeStartException.describe(e) + "); pick another http_port or listen_host", e);
+      }
+      log.info("event=agent_starting mode={} tenant={} timeline={}{} status_url=http://{}:{}/status", spec.mode().text(),
+          spec.tenantId(), spec.timelineId(), spec.lsn() == null ? "" : " lsn=" + spec.lsn(), spec.listenHost(), http.port());
+
+      // Everything that can be refused without touching the timeline is checked before the start sequence,
+      // which for read_write elects a new generation and so fences the previous compute.
+      RolesAndDatabases catalog = RolesAndDatabases.resolve(spec, environment);
+      checkTimeline();
+      ComputeSpec computeSpec = spec.toComputeSpec(PostgresInstallation.find(spec.postgresVersion()));
+      Files.createDirectories(spec.workDir());
+      postgresLog = new PostgresLogForwarder(computeSpec.logFile(), System.out).start();
+
+      compute = spec.mode() == Mode.READ_WRITE
+          ? new ComputeStart(computeSpec).start()
+          : new SnapshotStart(computeSpec, spec.lsn()).start();
+      connection = compute.server().connectLocal("postgres", ComputeStart.SUPERUSER, APPLICATION_NAME);
+      applyCatalog(catalog);
+      monitor = new ComputeMonitor(compute.server(), connection, Instant.now(), this::postgresExited).start();
+      startedAt = Instant.now();
+      startDuration = Duration.between(createdAt, startedAt);
+      if (!stopRequested) { // a SIGTERM that came during the last steps has already made it Stopping
+        phase = Phase.RUNNING;
+      }
+      log.info("event=compute_running mode={} port={} start_duration_ms={}", spec.mode().text(), spec.port(), startDuration.toMillis());
+      return this;
+    } finally {
+      starter = null;
+      startEnded.countDown();
+    }
+  }
+
+  /** The pageserver must be reachable and know the timeline, with the spec's PostgreSQL version. */
+  private void checkTimeline() {
+    String url = spec.pageserverUrl() + "/v1/tenant/" + spec.tenantId() + "/timeline/" + spec.timelineId();
+    TimelineInfo info;
+    try {
+      info = new HttpJson(Duration.ofSeconds(10)).get(url, TimelineInfo.class);
+    } catch (ApiProblem p) {
+      if (p.status() == 404) {
+        throw new ComputeStartException("the pageserver at " + spec.pageserverUrl() + " has no timeline " + spec.timelineId()
+            + " of tenant " + spec.tenantId() + " (" + p.getMessage() + "); create it first or fix tenant_id / timeline_id");
+      }
+      throw new ComputeStartException("the pageserver at " + spec.pageserverUrl() + " refused to describe timeline "
+          + spec.timelineId() + ": " + p.getMessage());
+    } catch (IOException e) {
+      throw new ComputeStartException("cannot reach the pageserver at " + spec.pageserverUrl() + " ("
+          + ComputeStartException.describe(e) + "); check pageserver_url and that the storage engine is running");
+    }
+    if (info.pgVersion() != spec.postgresVersion()) {
+      throw InvalidSpecException.of("postgres_version", "is " + spec.postgresVersion() + " but timeline " + spec.timelineId()
+          + " holds PostgreSQL " + info.pgVersion() + " data; set postgres_version to " + info.pgVersion());
+    }
+  }
+
+  /**
+   * Read-write: make the roles and databases match the spec. Read-only: a snapshot cannot change, so only
+   * report where it differs from the spec (e.g. a role created after the snapshot's LSN).
+   */
+  private void applyCatalog(RolesAndDatabases catalog) throws SQLException {
+    try {
+      if (compute.readOnly()) {
+        List<RolesAndDatabases.Change> differences = catalog.differences(connection);
+        for (var d : differences) {
+          log.warn("event=snapshot_differs_from_spec kind={} name={} would_be={} attributes={}", d.kind(), d.name(), d.action(),
+              d.attributes());
+        }
+        log.info("event=catalog_checked roles={} databases={} differences={}", catalog.roleCount(), catalog.databaseCount(),
+            differences.size());
+        return;
+      }
+      List<RolesAndDatabases.Change> made = catalog.apply(connection);
+      for (var c : made) {
+        log.info("event={}_{} name={} attributes={}", c.kind(), c.action(), c.name(), c.attributes());
+      }
+      log.info("event=catalog_applied roles={} databases={} changed={} unchanged={}", catalog.roleCount(), catalog.databaseCount(),
+          made.size(), catalog.roleCount() + catalog.databaseCount() - made.size());
+    } finally {
+      catalog.forgetPasswords();
+    }
+  }
+
+  /** What {@code GET /status} answers. */
+  public AgentStatus status() {
+    ComputeMonitor.Sample s = monitor == null ? null : monitor.latest();
+    StartedCompute c = compute;
+    RunningCompute rw = c instanceof RunningCompute r ? r : null;
+    return new AgentStatus(phase, spec.mode(), spec.tenantId(), spec.timelineId(),
+        rw == null ? null : rw.generation(), rw == null ? null : rw.pgTli(), spec.lsn(),
+        s == null ? null : s.lastActivity(), s == null ? null : s.currentLsn(), s == null ? null : s.connections(),
+        startedAt, rw == null ? null : rw.fenced(), error);
+  }
+
+  public int httpPort() {
+    return http.port();
+  }
+
+  public boolean stopRequested() {
+    return stopRequested;
+  }
+
+  /** Records why the compute failed: phase Failed. */
+  void fail(String reason) {
+    error = reason;
+    phase = Phase.FAILED;
+  }
+
+  private void postgresExited() {
+    if (stopRequested) {
+      return;
+    }
+    fail("PostgreSQL exited on its own");
+    log.error("event=postgres_exited reason=\"PostgreSQL exited while the compute was running; see its log above\"");
+    exitCode.complete(1);
+  }
+
+  /** Blocks until the compute ends on its own (PostgreSQL exited) and returns the exit code for that. */
+  public int awaitFailure() throws InterruptedException {
+    try {
+      return exitCode.get();
+    } catch (ExecutionException e) {
+      return 1;
+    }
+  }
+
+  /**
+   * Stops the compute: a start in progress is interrupted (and cleans up after itself), then PostgreSQL gets
+   * a fast shutdown — for read_write its WAL senders hand the remaining WAL to the connected safekeepers
+   * first — and the HTTP server closes. Safe to call more than once and from a shutdown hook.
+   */
+  public void stop() {
+    synchronized (stopLock) {
+      if (stopped) {
+        return;
+      }
+      stopped = true;
+    }
+    stopRequested = true;
+    if (phase != Phase.FAILED) {
+      phase = Phase.STOPPING;
+    }
+    log.info("event=agent_stopping phase={}", phase.text());
+    Thread t = starter;
+    if (t != null) {
+      t.interrupt();
+      try {
+        startEnded.await(2, TimeUnit.MINUTES);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    if (monitor != null) {
+      monitor.close();
+    }
+    if (connection != null) {
+      try {
+        connection.close();
+      } catch (SQLException ignored) {
+        // PostgreSQL is about to stop anyway
+      }
+    }
+    if (compute != null) {
+      compute.stop();
+    }
+    if (postgresLog != null) {
+      postgresLog.close(); // after PostgreSQL exited: its last lines (shutdown checkpoint) are copied too
+    }
+    if (http != null) {
+      http.close();
+    }
+    log.info("event=agent_stopped");
+  }
+
+  @Override
+  public void close() {
+    stop();
+  }
+
+  private static volatile boolean exitingOnOurOwn;
+
+  public static void main(String[] args) throws InterruptedException {
+    ComputeAgentSpec spec;
+    try {
+      spec = ComputeAgentSpec.parse(readSpec(args));
+    } catch (UsageException e) {
+      System.err.println("compute agent: " + e.getMessage());
+      System.err.println("usage: ComputeAgent --spec FILE   (or the spec's JSON in $" + SPEC_ENV + ")");
+      exit(2);
+      return;
+    } catch (InvalidSpecException e) {
+      e.errors().forEach(f -> log.error("event=spec_invalid field={} error=\"{}\"", f.field(), f.message()));
+      exit(2);
+      return;
+    }
+    var agent = new ComputeAgent(spec, System::getenv);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      agent.stop();
+      if (!exitingOnOurOwn) {
+        // A signal (SIGTERM from Kubernetes or the CLI) asked for this stop and it went cleanly: that is
+        // success, but the JVM would report 128 + the signal number.
+        Runtime.getRuntime().halt(0);
+      }
+    }, "agent-shutdown"));
+    try {
+      agent.start();
+    } catch (InvalidSpecException e) {
+      e.errors().forEach(f -> log.error("event=spec_invalid field={} error=\"{}\"", f.field(), f.message()));
+      agent.fail(e.getMessage());
+      exit(2);
+    } catch (ComputeStartException | MissingPrerequisiteException | ApiProblem | IOException | SQLException e) {
+      if (agent.stopRequested()) {
+        return; // interrupted by SIGTERM: the shutdown hook finishes the stop and exits 0
+      }
+      String reason = e instanceof IOException || e instanceof SQLException ? ComputeStartException.describe(e) : e.getMessage();
+      agent.fail(reason);
+      // One line: a quoted value with line breaks would split the event (PostgreSQL's own lines are above anyway).
+      log.error("event=start_failed reason=\"{}\"", reason.replace("\"", "'").replaceAll("\\s*\\R\\s*", " / "));
+      exit(1);
+    } catch (RuntimeException e) {
+      if (agent.stopRequested()) {
+        return;
+      }
+      agent.fail(e.toString());
+      log.error("event=start_failed reason=\"unexpected error\"", e); // a bug: the stack trace is what helps
+      exit(1);
+    }
+    exit(agent.awaitFailure());
+  }
+
+  private static void exit(int code) {
+    exitingOnOurOwn = true;
+    System.exit(code);
+  }
+
+  private static final class UsageException extends Exception {
+    UsageException(String message) {
+      super(message);
+    }
+  }
+
+  private static String readSpec(String[] args) throws UsageException {
+    if (args.length == 2 && args[0].equals("--spec")) {
+      try {
+        return Files.readString(Path.of(args[1]), StandardCharsets.UTF_8);
+      } catch (IOException e) {
+        throw new UsageException("cannot read the spec file " + args[1] + " (" + ComputeStartException.describe(e) + ")");
+      }
+    }
+    if (args.length == 0) {
+      String json = System.getenv(SPEC_ENV);
+      if (json == null || json.isBlank()) {
+        throw new UsageException("no spec: pass --spec FILE or set " + SPEC_ENV + " to the spec's JSON");
+      }
+      return json;
+    }
+    throw new UsageException("unexpected arguments " + String.join(" ", args));
+  }
+
+  /**
+   * The agent logs to stdout, where PostgreSQL's lines go too: one stream in time order, as a container's
+   * log should be. System properties given on the command line win.
+   */
+  private static void configureLogging() {
+    setIfAbsent("org.slf4j.simpleLogger.logFile", "System.out");
+    setIfAbsent("org.slf4j.simpleLogger.showDateTime", "true");
+    setIfAbsent("org.slf4j.simpleLogger.dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX");
+    setIfAbsent("org.slf4j.simpleLogger.showThreadName", "false");
+    setIfAbsent("org.slf4j.simpleLogger.showShortLogName", "true");
+  }
+
+  private static void setIfAbsent(String key, String value) {
+    if (System.getProperty(key) == null) {
+      System.setProperty(key, value);
+    }
+  }
+}

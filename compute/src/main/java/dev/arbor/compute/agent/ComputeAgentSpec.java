@@ -1,0 +1,459 @@
+package dev.arbor.compute.agent;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationContext;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonDeserializer;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonSerializer;
+import com.fasterxml.jackson.databind.ObjectReader;
+import com.fasterxml.jackson.databind.SerializerProvider;
+import com.fasterxml.jackson.databind.annotation.JsonDeserialize;
+import com.fasterxml.jackson.databind.annotation.JsonSerialize;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import com.fasterxml.jackson.databind.ser.std.ToStringSerializer;
+import dev.arbor.compute.agent.InvalidSpecException.FieldError;
+import dev.arbor.compute.start.ComputeSpec;
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.json.Json;
+import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The compute spec: what one compute agent runs, as a JSON document (snake_case, {@code format_version} 1).
+ * The operator renders it from an Endpoint and its Project; the CLI writes it for a local endpoint.
+ * <pre>{@code
+ * {
+ *   "format_version": 1,
+ *   "tenant_id": "9f2c...32 hex", "timeline_id": "01ab...32 hex",
+ *   "mode": "read_write",                       // or "read_only" with "lsn": "0/16B5A50"
+ *   "pageserver_url": "http://127.0.0.1:9898",
+ *   "safekeepers": {"sk-0": "http://127.0.0.1:7676", "sk-1": "...", "sk-2": "..."},
+ *   "postgres_version": 15,
+ *   "listen_host": "127.0.0.1", "port": 55432, "http_port": 3080,
+ *   "work_dir": "/var/lib/arbor/compute",
+ *   "parameters": {"shared_buffers": "128MB"},
+ *   "roles": [{"name": "app", "password_file": "/run/secrets/app", "createdb": true}],
+ *   "databases": [{"name": "app", "owner": "app"}],
+ *   "suspend_timeout": "5m"
+ * }
+ * }</pre>
+ * {@link #parse} refuses unknown fields (a misspelt one would otherwise be silently ignored) and every value
+ * the agent could not run with, naming the field and the fix.
+ *
+ * @param safekeepers safekeeper id → base URL; required for read_write, not used by read_only
+ * @param listenHost where PostgreSQL and the agent's HTTP server listen; for read_write also the address the
+ *     safekeepers connect to, so a concrete address (e.g. the pod IP), never a wildcard
+ * @param httpPort the agent's HTTP port; 0 picks a free one (logged as {@code event=http_listening})
+ * @param parameters PostgreSQL parameters; none the start sequence manages ({@link ComputeSpec#MANAGED_PARAMETERS})
+ * @param suspendTimeout idle time after which the endpoint may be suspended; recorded, not acted on yet
+ */
+public record ComputeAgentSpec(
+    Integer formatVersion,
+    TenantId tenantId,
+    TimelineId timelineId,
+    Mode mode,
+    Lsn lsn,
+    String pageserverUrl,
+    Map<String, String> safekeepers,
+    Integer postgresVersion,
+    String listenHost,
+    Integer port,
+    Integer httpPort,
+    @JsonSerialize(using = ToStringSerializer.class) @JsonDeserialize(using = PathText.class) Path workDir,
+    Map<String, String> parameters,
+    List<Role> roles,
+    List<Database> databases,
+    @JsonSerialize(using = DurationText.Writer.class) @JsonDeserialize(using = DurationText.Reader.class) Duration suspendTimeout) {
+
+  public static final int FORMAT_VERSION = 1;
+  /** The PostgreSQL major versions Arbor runs (15 on build hosts, 17 in the images). */
+  static final Set<Integer> POSTGRES_VERSIONS = Set.of(15, 16, 17);
+  /** Roles the compute itself uses; a spec must not take them over. */
+  static final Set<String> RESERVED_ROLES = Set.of("postgres", "arbor_replication");
+  private static final Pattern PARAMETER_NAME = Pattern.compile("^[a-z_][a-z0-9_.]*$");
+  private static final Pattern SAFEKEEPER_ID = Pattern.compile("^[a-z0-9][a-z0-9_-]*$");
+  private static final int MAX_NAME_BYTES = 63; // PostgreSQL's NAMEDATALEN - 1
+
+  public enum Mode {
+    @JsonProperty("read_write") READ_WRITE,
+    @JsonProperty("read_only") READ_ONLY;
+
+    /** The spelling in the spec and in the agent's status. */
+    public String text() {
+      return this == READ_WRITE ? "read_write" : "read_only";
+    }
+  }
+
+  /**
+   * A role the agent creates or brings in line. The password comes from a file or an environment variable
+   * (never from the spec itself); none given means the agent leaves the role's password as it is.
+   */
+  public record Role(String name, String passwordFile, String passwordEnv, Boolean login, Boolean createdb, Boolean createrole) {
+    public Role {
+      login = login == null || login;
+      createdb = createdb != null && createdb;
+      createrole = createrole != null && createrole;
+    }
+  }
+
+  public record Database(String name, String owner) {}
+
+  public ComputeAgentSpec {
+    safekeepers = safekeepers == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(safekeepers));
+    parameters = parameters == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(parameters));
+    roles = roles == null ? List.of() : List.copyOf(roles);
+    databases = databases == null ? List.of() : List.copyOf(databases);
+    if (pageserverUrl != null) {
+      pageserverUrl = pageserverUrl.replaceAll("/+$", "");
+    }
+  }
+
+  private static final ObjectReader READER = Json.MAPPER.readerFor(ComputeAgentSpec.class)
+      .with(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, DeserializationFeature.FAIL_ON_TRAILING_TOKENS,
+          DeserializationFeature.FAIL_ON_NUMBERS_FOR_ENUMS)
+      .without(DeserializationFeature.ACCEPT_FLOAT_AS_INT);
+
+  /** Reads and validates a spec; an {@link InvalidSpecException} lists what is wrong, field by field. */
+  public static ComputeAgentSpec parse(String json) {
+    ComputeAgentSpec spec;
+    try {
+      spec = READER.readValue(json);
+    } catch (JsonProcessingException e) {
+      throw InvalidSpecException.of(fieldPath(e), jacksonProblem(e));
+    }
+    if (spec == null) {
+      throw InvalidSpecException.of("(document)", "is empty; expected a JSON object with format_version " + FORMAT_VERSION);
+    }
+    List<FieldError> errors = spec.problems();
+    if (!errors.isEmpty()) {
+      throw new InvalidSpecException(errors);
+    }
+    return spec;
+  }
+
+  public String toJson() {
+    return new String(Json.write(this), StandardCharsets.UTF_8);
+  }
+
+  /** The start sequence's view of this spec. */
+  public ComputeSpec toComputeSpec(PostgresInstallation postgres) {
+    return new ComputeSpec(tenantId, timelineId, pageserverUrl, safekeepers, postgres, workDir, listenHost, port, parameters, null);
+  }
+
+  /** Every problem of this spec, in field order; empty when the agent can run it. */
+  public List<FieldError> problems() {
+    List<FieldError> errors = new ArrayList<>();
+    if (formatVersion == null) {
+      errors.add(new FieldError("format_version", "is required; this agent reads format_version " + FORMAT_VERSION));
+    } else if (formatVersion != FORMAT_VERSION) {
+      errors.add(new FieldError("format_version", "is " + formatVersion + " but this agent reads format_version " + FORMAT_VERSION
+          + "; run an agent of the matching version or write the spec in format " + FORMAT_VERSION));
+    }
+    if (tenantId == null) {
+      errors.add(new FieldError("tenant_id", "is required: the tenant (project) id, 32 lowercase hex digits"));
+    }
+    if (timelineId == null) {
+      errors.add(new FieldError("timeline_id", "is required: the timeline (branch) id, 32 lowercase hex digits"));
+    }
+    if (mode == null) {
+      errors.add(new FieldError("mode", "is required: read_write, or read_only with lsn for a static snapshot"));
+    } else if (mode == Mode.READ_WRITE && lsn != null) {
+      errors.add(new FieldError("lsn", "is only allowed with mode read_only (a read-write compute always starts at the end "
+          + "of WAL); remove lsn, or set mode to read_only for a snapshot at " + lsn));
+    } else if (mode == Mode.READ_ONLY && lsn == null) {
+      errors.add(new FieldError("lsn", "is required with mode read_only: the LSN of the snapshot, e.g. \"0/16B5A50\" "
+          + "(read replicas that follow the branch are not supported yet)"));
+    }
+    checkUrl(errors, "pageserver_url", pageserverUrl, true);
+    if (mode == Mode.READ_WRITE) {
+      if (safekeepers.isEmpty()) {
+        errors.add(new FieldError("safekeepers", "is required with mode read_write: safekeeper id → URL of every safekeeper "
+            + "(a commit returns once a majority has it)"));
+      }
+      Set<String> slots = new HashSet<>();
+      safekeepers.forEach((id, url) -> {
+        if (!SAFEKEEPER_ID.matcher(id).matches()) {
+          errors.add(new FieldError("safekeepers." + id, "'" + id + "' is not a safekeeper id: use lowercase letters, digits, '-' and '_' "
+              + "(it names the safekeeper's replication slot)"));
+        } else if (!slots.add(id.replace('-', '_'))) {
+          errors.add(new FieldError("safekeepers." + id, "collides with another id once '-' becomes '_' in its replication slot name; rename one"));
+        }
+        checkUrl(errors, "safekeepers." + id, url, true);
+      });
+    }
+    if (postgresVersion == null) {
+      errors.add(new FieldError("postgres_version", "is required: the PostgreSQL major version of the tenant, one of " + new TreeSet<>(POSTGRES_VERSIONS)));
+    } else if (!POSTGRES_VERSIONS.contains(postgresVersion)) {
+      errors.add(new FieldError("postgres_version", postgresVersion + " is not a PostgreSQL major version Arbor runs; use one of "
+          + new TreeSet<>(POSTGRES_VERSIONS)));
+    }
+    if (listenHost == null || listenHost.isBlank()) {
+      errors.add(new FieldError("listen_host", "is required: the address PostgreSQL and the agent listen on, e.g. 127.0.0.1"));
+    } else if (mode == Mode.READ_WRITE && Set.of("0.0.0.0", "::", "*").contains(listenHost.strip())) {
+      errors.add(new FieldError("listen_host", "is also the address the safekeepers connect to, so it must be a concrete "
+          + "address (e.g. the pod IP), not the wildcard " + listenHost));
+    }
+    checkPort(errors, "port", port, false);
+    checkPort(errors, "http_port", httpPort, true);
+    if (port != null && port.equals(httpPort)) {
+      errors.add(new FieldError("http_port", "is the same as port " + port + "; PostgreSQL and the agent need a port each"));
+    }
+    if (workDir == null) {
+      errors.add(new FieldError("work_dir", "is required: an absolute path to a directory for PGDATA and the PostgreSQL log"));
+    } else if (!workDir.isAbsolute()) {
+      errors.add(new FieldError("work_dir", "'" + workDir + "' is relative; give an absolute path"));
+    }
+    parameters.forEach((name, value) -> {
+      String field = "parameters." + name;
+      if (!PARAMETER_NAME.matcher(name).matches()) {
+        errors.add(new FieldError(field, "'" + name + "' is not a PostgreSQL parameter name (lowercase letters, digits, '_' and '.')"));
+      } else if (ComputeSpec.MANAGED_PARAMETERS.contains(name)) {
+        errors.add(new FieldError(field, "is set by the compute agent itself (Arbor's durability, recovery and listening depend "
+            + "on it); remove it from parameters"));
+      }
+      if (value == null || value.contains("\n") || value.contains("\r") || value.contains("\0")) {
+        errors.add(new FieldError(field, "needs a single-line value"));
+      }
+    });
+    checkRoles(errors);
+    checkDatabases(errors);
+    if (suspendTimeout != null && suspendTimeout.isNegative()) {
+      errors.add(new FieldError("suspend_timeout", "must not be negative; use 0s to never suspend"));
+    }
+    return errors;
+  }
+
+  private void checkRoles(List<FieldError> errors) {
+    Set<String> seen = new HashSet<>();
+    for (int i = 0; i < roles.size(); i++) {
+      Role r = roles.get(i);
+      String at = "roles[" + i + "]";
+      if (r == null) {
+        errors.add(new FieldError(at, "is null; give an object with at least a name"));
+        continue;
+      }
+      checkName(errors, at + ".name", r.name(), "role");
+      if (r.name() != null) {
+        if (r.name().startsWith("pg_")) {
+          errors.add(new FieldError(at + ".name", "'" + r.name() + "': names beginning with pg_ are reserved by PostgreSQL; pick another"));
+        } else if (RESERVED_ROLES.contains(r.name())) {
+          errors.add(new FieldError(at + ".name", "'" + r.name() + "' is used by the compute itself; pick another name"));
+        }
+        if (!seen.add(r.name())) {
+          errors.add(new FieldError(at + ".name", "role '" + r.name() + "' is listed twice; keep one entry"));
+        }
+      }
+      if (r.passwordFile() != null && r.passwordEnv() != null) {
+        errors.add(new FieldError(at, "has both password_file and password_env; keep one"));
+      }
+      if (r.passwordFile() != null && !Path.of(r.passwordFile()).isAbsolute()) {
+        errors.add(new FieldError(at + ".password_file", "'" + r.passwordFile() + "' is relative; give an absolute path"));
+      }
+      if (r.passwordEnv() != null && r.passwordEnv().isBlank()) {
+        errors.add(new FieldError(at + ".password_env", "is empty; give the name of the environment variable that holds the password"));
+      }
+    }
+  }
+
+  private void checkDatabases(List<FieldError> errors) {
+    Set<String> roleNames = new HashSet<>();
+    roles.stream().filter(r -> r != null && r.name() != null).forEach(r -> roleNames.add(r.name()));
+    Set<String> seen = new HashSet<>();
+    for (int i = 0; i < databases.size(); i++) {
+      Database d = databases.get(i);
+      String at = "databases[" + i + "]";
+      if (d == null) {
+        errors.add(new FieldError(at, "is null; give an object with name and owner"));
+        continue;
+      }
+      checkName(errors, at + ".name", d.name(), "database");
+      if (d.name() != null) {
+        if (d.name().equals("template0") || d.name().equals("template1")) {
+          errors.add(new FieldError(at + ".name", "'" + d.name() + "' is PostgreSQL's template database; pick another name"));
+        }
+        if (!seen.add(d.name())) {
+          errors.add(new FieldError(at + ".name", "database '" + d.name() + "' is listed twice; keep one entry"));
+        }
+      }
+      if (d.owner() == null || d.owner().isBlank()) {
+        errors.add(new FieldError(at + ".owner", "is required: one of the roles of this spec"));
+      } else if (!roleNames.contains(d.owner())) {
+        errors.add(new FieldError(at + ".owner", "'" + d.owner() + "' is not among roles; add a role named " + d.owner()
+            + " or pick one of " + new TreeSet<>(roleNames)));
+      }
+    }
+  }
+
+  private static void checkName(List<FieldError> errors, String field, String name, String kind) {
+    if (name == null || name.isEmpty()) {
+      errors.add(new FieldError(field, "is required: the " + kind + "'s name"));
+    } else if (name.getBytes(StandardCharsets.UTF_8).length > MAX_NAME_BYTES || name.indexOf('\0') >= 0) {
+      errors.add(new FieldError(field, "'" + name + "' is not a PostgreSQL " + kind + " name: at most " + MAX_NAME_BYTES + " bytes, no NUL"));
+    }
+  }
+
+  private static void checkPort(List<FieldError> errors, String field, Integer port, boolean zeroAllowed) {
+    if (port == null) {
+      errors.add(new FieldError(field, "is required: a TCP port" + (zeroAllowed ? " (0 picks a free one)" : "")));
+    } else if (port < (zeroAllowed ? 0 : 1) || port > 65535) {
+      errors.add(new FieldError(field, port + " is not a TCP port; use " + (zeroAllowed ? "0" : "1") + " to 65535"));
+    }
+  }
+
+  private static void checkUrl(List<FieldError> errors, String field, String url, boolean required) {
+    if (url == null || url.isBlank()) {
+      if (required) {
+        errors.add(new FieldError(field, "is required: an http:// URL such as http://127.0.0.1:9898"));
+      }
+      return;
+    }
+    try {
+      URI uri = new URI(url);
+      if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme()) || uri.getHost() == null) {
+        errors.add(new FieldError(field, "'" + url + "' is not an http(s) URL with a host, such as http://127.0.0.1:9898"));
+      } else if (uri.getRawQuery() != null || uri.getRawFragment() != null) {
+        errors.add(new FieldError(field, "'" + url + "' has a query or fragment; give the base URL only"));
+      }
+    } catch (URISyntaxException e) {
+      errors.add(new FieldError(field, "'" + url + "' is not a URL: " + e.getReason()));
+    }
+  }
+
+  /** The JSON path of a mapping error, e.g. {@code roles[1].name}. */
+  private static String fieldPath(JsonProcessingException e) {
+    if (!(e instanceof JsonMappingException m) || m.getPath().isEmpty()) {
+      return "(document)";
+    }
+    StringBuilder s = new StringBuilder();
+    for (JsonMappingException.Reference ref : m.getPath()) {
+      if (ref.getFieldName() != null) {
+        if (!s.isEmpty()) {
+          s.append('.');
+        }
+        s.append(ref.getFieldName());
+      } else if (ref.getIndex() >= 0) {
+        s.append('[').append(ref.getIndex()).append(']');
+      }
+    }
+    return s.isEmpty() ? "(document)" : s.toString();
+  }
+
+  private static String jacksonProblem(JsonProcessingException e) {
+    if (e instanceof UnrecognizedPropertyException u) {
+      var known = new TreeSet<String>();
+      if (u.getKnownPropertyIds() != null) {
+        u.getKnownPropertyIds().forEach(k -> known.add(k.toString()));
+      }
+      return "is not a field of the compute spec; known fields here: " + known;
+    }
+    if (e instanceof InvalidFormatException f && f.getTargetType() == Mode.class) {
+      return "'" + f.getValue() + "' is not a mode; use read_write or read_only";
+    }
+    for (Throwable t = e.getCause(); t != null; t = t.getCause()) {
+      if (t instanceof IllegalArgumentException) {
+        return t.getMessage(); // from the id, LSN and duration types: they say what a valid value looks like
+      }
+    }
+    if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
+      return "has the wrong type: expected " + typeName(m.getTargetType());
+    }
+    if (!(e instanceof JsonMappingException)) {
+      var loc = e.getLocation();
+      return "is not valid JSON" + (loc == null ? "" : " (line " + loc.getLineNr() + ", column " + loc.getColumnNr() + ")")
+          + ": " + e.getOriginalMessage().lines().findFirst().orElse("");
+    }
+    return e.getOriginalMessage().lines().findFirst().orElse(e.toString());
+  }
+
+  private static String typeName(Class<?> type) {
+    if (type == Integer.class || type == int.class) {
+      return "a whole number";
+    }
+    if (type == Boolean.class || type == boolean.class) {
+      return "true or false";
+    }
+    if (Map.class.isAssignableFrom(type) || type.isRecord()) {
+      return "an object";
+    }
+    if (List.class.isAssignableFrom(type)) {
+      return "an array";
+    }
+    return "a string";
+  }
+
+  /** A path written as itself, not as a file: URI. */
+  static final class PathText extends JsonDeserializer<Path> {
+    @Override
+    public Path deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+      return Path.of(p.getValueAsString());
+    }
+  }
+
+  /** Durations as people write them in YAML for Kubernetes: {@code 300s}, {@code 5m}, {@code 1h}. */
+  static final class DurationText {
+    private static final Pattern TEXT = Pattern.compile("^(\\d+)(s|m|h)$");
+
+    private DurationText() {}
+
+    static Duration parse(String text) {
+      Matcher m = TEXT.matcher(text == null ? "" : text.strip());
+      if (!m.matches()) {
+        throw new IllegalArgumentException("'" + text + "' is not a duration: write a whole number with s, m or h (e.g. 300s, 5m, 1h)");
+      }
+      long n = Long.parseLong(m.group(1));
+      return switch (m.group(2)) {
+        case "s" -> Duration.ofSeconds(n);
+        case "m" -> Duration.ofMinutes(n);
+        default -> Duration.ofHours(n);
+      };
+    }
+
+    static String format(Duration d) {
+      long s = d.toSeconds();
+      if (s % 3600 == 0 && s > 0) {
+        return s / 3600 + "h";
+      }
+      if (s % 60 == 0 && s > 0) {
+        return s / 60 + "m";
+      }
+      return s + "s";
+    }
+
+    static final class Reader extends JsonDeserializer<Duration> {
+      @Override
+      public Duration deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+        return parse(p.getValueAsString());
+      }
+    }
+
+    static final class Writer extends JsonSerializer<Duration> {
+      @Override
+      public void serialize(Duration value, JsonGenerator gen, SerializerProvider serializers) throws IOException {
+        gen.writeString(format(value));
+      }
+    }
+  }
+}

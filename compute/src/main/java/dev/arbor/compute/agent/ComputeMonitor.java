@@ -1,0 +1,136 @@
+package dev.arbor.compute.agent;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.PostgresServer;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Samples the running PostgreSQL once a second over the agent's own connection: the current LSN, client
+ * connections, and the time of the last client activity (what a suspend decision will rest on). HTTP
+ * requests read the latest sample and never touch PostgreSQL. When PostgreSQL exits on its own, the
+ * monitor reports it once and stops.
+ *
+ * <p>Last activity is the latest of: now, while any client session is running a statement or sits in a
+ * transaction; the last state change of any client session (a pooled connection that ran a query since);
+ * and the sample time whenever the number of sessions ever opened grew (a client that connected, worked
+ * and left between two samples leaves no row in pg_stat_activity, but it was counted in
+ * pg_stat_database.sessions). The agent's own session is excluded throughout: it is one persistent
+ * connection, counted once in {@code sessions} before the first sample.
+ */
+final class ComputeMonitor implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ComputeMonitor.class);
+  static final Duration INTERVAL = Duration.ofSeconds(1);
+
+  private static final String SAMPLE = """
+      SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text,
+             count(a.pid),
+             count(a.pid) FILTER (WHERE a.state IS DISTINCT FROM 'idle'),
+             max(greatest(a.backend_start, a.state_change)),
+             (SELECT coalesce(sum(sessions), 0) FROM pg_stat_database)
+        FROM (SELECT 1) one
+        LEFT JOIN pg_stat_activity a ON a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+      """;
+
+  /** One observation; {@code lastActivity} carries over from sample to sample. */
+  record Sample(Instant at, Lsn currentLsn, int connections, int activeConnections, Instant lastActivity, long sessions) {}
+
+  private final PostgresServer server;
+  private final Connection connection;
+  private final Runnable onPostgresExit;
+  private final AtomicReference<Sample> latest = new AtomicReference<>();
+  private volatile boolean running = true;
+  private Thread thread;
+
+  ComputeMonitor(PostgresServer server, Connection connection, Instant activeSince, Runnable onPostgresExit) throws SQLException {
+    this.server = server;
+    this.connection = connection;
+    this.onPostgresExit = onPostgresExit;
+    latest.set(sample(new Sample(activeSince, null, 0, 0, activeSince, -1)));
+  }
+
+  ComputeMonitor start() {
+    thread = Thread.ofPlatform().daemon().name("compute-monitor").start(this::loop);
+    return this;
+  }
+
+  Sample latest() {
+    return latest.get();
+  }
+
+  private void loop() {
+    boolean failing = false;
+    while (running) {
+      try {
+        Thread.sleep(INTERVAL);
+      } catch (InterruptedException e) {
+        return;
+      }
+      if (!running) {
+        return;
+      }
+      if (!server.isRunning()) {
+        running = false;
+        onPostgresExit.run();
+        return;
+      }
+      try {
+        latest.set(sample(latest.get()));
+        if (failing) {
+          log.info("event=sample_recovered");
+          failing = false;
+        }
+      } catch (SQLException e) {
+        if (!failing) { // once per streak: a busy or briefly unreachable server is not news every second
+          log.warn("event=sample_failed error=\"{}\"", e.getMessage());
+          failing = true;
+        }
+      }
+    }
+  }
+
+  private Sample sample(Sample previous) throws SQLException {
+    try (Statement st = connection.createStatement(); ResultSet rs = st.executeQuery(SAMPLE)) {
+      rs.next();
+      Instant now = Instant.now();
+      String lsn = rs.getString(1);
+      int connections = rs.getInt(2);
+      int active = rs.getInt(3);
+      OffsetDateTime lastChange = rs.getObject(4, OffsetDateTime.class);
+      long sessions = rs.getLong(5);
+
+      Instant activity = previous.lastActivity();
+      if (active > 0) {
+        activity = now;
+      }
+      if (lastChange != null && lastChange.toInstant().isAfter(activity)) {
+        activity = lastChange.toInstant();
+      }
+      if (previous.sessions() >= 0 && sessions > previous.sessions()) {
+        activity = now;
+      }
+      return new Sample(now, lsn == null ? null : Lsn.parse(lsn), connections, active, activity, sessions);
+    }
+  }
+
+  @Override
+  public void close() {
+    running = false;
+    if (thread != null) {
+      thread.interrupt();
+      try {
+        thread.join(Duration.ofSeconds(5));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+}

@@ -1,0 +1,148 @@
+package dev.arbor.compute.start;
+
+import dev.arbor.postgres.ServerUser;
+import dev.arbor.storage.http.Problem;
+import dev.arbor.storage.json.Json;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The PGDATA of a compute, read-write or read-only: an empty directory filled from a pageserver basebackup,
+ * then configured. The start sequences decide what goes into it; this class knows how.
+ */
+final class ComputePgdata {
+  static final String COMPUTE_CONF = "arbor-compute.conf";
+
+  private final ComputeSpec spec;
+
+  ComputePgdata(ComputeSpec spec) {
+    this.spec = spec;
+  }
+
+  Path dir() {
+    return spec.dataDir();
+  }
+
+  /** A compute starts from storage into an empty directory, never on top of an older PGDATA. */
+  void prepareEmpty() throws IOException {
+    Path dataDir = dir();
+    if (Files.exists(dataDir)) {
+      try (var s = Files.list(dataDir)) {
+        if (s.findAny().isPresent()) {
+          throw new ComputeStartException("PGDATA " + dataDir + " is not empty: a compute starts from storage into an empty "
+              + "directory (remove it; its WAL is on the safekeepers)");
+        }
+      }
+    }
+    Files.createDirectories(dataDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+    Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwx------"));
+    ServerUser.current().handOver(spec.workDir());
+  }
+
+  /** Streams the basebackup tar at {@code url} straight into {@code tar -x} running as the PostgreSQL user. */
+  void extractBasebackup(String url) throws IOException {
+    HttpResponse<InputStream> resp;
+    try {
+      resp = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()
+          .send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofMinutes(10)).GET().build(), HttpResponse.BodyHandlers.ofInputStream());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted fetching the basebackup from " + url, e);
+    } catch (IOException e) {
+      throw new ComputeStartException("cannot reach the pageserver for the basebackup (" + url + "): " + ComputeStartException.describe(e), e);
+    }
+    if (resp.statusCode() != 200) {
+      byte[] body;
+      try (InputStream in = resp.body()) {
+        body = in.readAllBytes();
+      }
+      throw new ComputeStartException("the pageserver refused the basebackup " + url + " with HTTP " + resp.statusCode() + ": "
+          + problemDetail(body));
+    }
+    List<String> cmd = ServerUser.current().wrap(List.of("tar", "-x", "-f", "-", "-C", dir().toString()));
+    Process tar = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    try (InputStream in = resp.body(); OutputStream out = tar.getOutputStream()) {
+      in.transferTo(out);
+    }
+    String output = new String(tar.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    try {
+      if (!tar.waitFor(5, TimeUnit.MINUTES) || tar.exitValue() != 0) {
+        throw new ComputeStartException("extracting the basebackup into " + dir() + " failed: " + output.strip());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while extracting the basebackup", e);
+    }
+  }
+
+  /**
+   * Writes {@value #COMPUTE_CONF} — the start sequence's {@code managed} parameters, then the spec's own
+   * {@code settings} (which never name a managed one, see {@link ComputeSpec#MANAGED_PARAMETERS}) — includes
+   * it and the basebackup's recovery configuration from postgresql.conf, and writes pg_hba.conf.
+   *
+   * @param replication whether the safekeepers' replication role may connect (read-write computes only)
+   */
+  void configure(String purpose, Map<String, String> managed, Map<String, String> settings, boolean replication) throws IOException {
+    StringBuilder conf = new StringBuilder("# written by the Arbor compute start sequence: " + purpose + "\n");
+    managed.forEach((k, v) -> conf.append(k).append(" = ").append(quote(v)).append('\n'));
+    settings.forEach((k, v) -> conf.append(k).append(" = ").append(quote(v)).append('\n'));
+    Files.writeString(dir().resolve(COMPUTE_CONF), conf.toString());
+
+    Path main = dir().resolve("postgresql.conf");
+    // arbor-recovery.conf comes with the basebackup (restore_command, TLI to follow); it only matters while
+    // recovery.signal or standby.signal is present.
+    String include = "\ninclude_if_exists = 'arbor-recovery.conf'\ninclude_if_exists = '" + COMPUTE_CONF + "'\n";
+    if (!Files.readString(main).contains(COMPUTE_CONF)) {
+      Files.writeString(main, include, StandardOpenOption.APPEND);
+    }
+    StringBuilder hba = new StringBuilder("""
+        # written by the Arbor compute start sequence
+        # the unix socket lives in a directory only the compute can reach
+        local   all          all                                  trust
+        """);
+    if (replication) {
+      hba.append("""
+          host    replication  %1$s  0.0.0.0/0   scram-sha-256
+          host    replication  %1$s  ::0/0       scram-sha-256
+          """.formatted(ComputeStart.REPLICATION_ROLE));
+    }
+    hba.append("""
+        host    all          all                0.0.0.0/0   scram-sha-256
+        host    all          all                ::0/0       scram-sha-256
+        """);
+    Files.writeString(dir().resolve("pg_hba.conf"), hba.toString());
+    ServerUser.current().handOver(dir());
+  }
+
+  /** Any parameter value may be written as a quoted string in postgresql.conf. */
+  private static String quote(String value) {
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'";
+  }
+
+  /** The detail of a problem+json answer, or the body as text. */
+  private static String problemDetail(byte[] body) {
+    try {
+      Problem p = Json.read(body, Problem.class);
+      if (p.detail() != null) {
+        return p.detail();
+      }
+    } catch (RuntimeException notAProblem) {
+      // fall through to the raw text
+    }
+    return new String(body, StandardCharsets.UTF_8).strip();
+  }
+}

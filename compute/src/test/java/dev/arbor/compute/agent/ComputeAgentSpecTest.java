@@ -1,0 +1,142 @@
+package dev.arbor.compute.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
+import dev.arbor.compute.agent.InvalidSpecException.FieldError;
+import dev.arbor.postgres.Lsn;
+import dev.arbor.storage.json.Json;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.Test;
+
+/** The compute spec: a valid document reads back as written, and each kind of bad input names its field and the fix. */
+class ComputeAgentSpecTest {
+  private static final String TENANT = "0123456789abcdef0123456789abcdef";
+  private static final String TIMELINE = "fedcba9876543210fedcba9876543210";
+
+  private static ObjectNode valid() {
+    return (ObjectNode) Json.MAPPER.valueToTree(Map.ofEntries(
+        Map.entry("format_version", 1),
+        Map.entry("tenant_id", TENANT),
+        Map.entry("timeline_id", TIMELINE),
+        Map.entry("mode", "read_write"),
+        Map.entry("pageserver_url", "http://127.0.0.1:9898/"),
+        Map.entry("safekeepers", Map.of("sk-0", "http://127.0.0.1:7676", "sk-1", "http://127.0.0.1:7677", "sk-2", "http://127.0.0.1:7678")),
+        Map.entry("postgres_version", 15),
+        Map.entry("listen_host", "127.0.0.1"),
+        Map.entry("port", 55432),
+        Map.entry("http_port", 3080),
+        Map.entry("work_dir", "/var/lib/arbor/compute"),
+        Map.entry("parameters", Map.of("shared_buffers", "128MB")),
+        Map.entry("roles", List.of(Map.of("name", "app", "password_file", "/run/secrets/app", "createdb", true))),
+        Map.entry("databases", List.of(Map.of("name", "app", "owner", "app"))),
+        Map.entry("suspend_timeout", "5m")));
+  }
+
+  private static ComputeAgentSpec parse(ObjectNode doc) {
+    return ComputeAgentSpec.parse(doc.toString());
+  }
+
+  private static List<FieldError> errorsOf(Consumer<ObjectNode> change) {
+    ObjectNode doc = valid();
+    change.accept(doc);
+    try {
+      parse(doc);
+    } catch (InvalidSpecException e) {
+      return e.errors();
+    }
+    throw new AssertionError("the spec was accepted: " + doc);
+  }
+
+  @Test
+  void aValidSpecReadsAsWrittenAndRoundTrips() {
+    ComputeAgentSpec spec = parse(valid());
+    assertThat(spec.mode()).isEqualTo(Mode.READ_WRITE);
+    assertThat(spec.tenantId().toString()).isEqualTo(TENANT);
+    assertThat(spec.pageserverUrl()).isEqualTo("http://127.0.0.1:9898");
+    assertThat(spec.safekeepers()).hasSize(3);
+    assertThat(spec.workDir()).isEqualTo(Path.of("/var/lib/arbor/compute"));
+    assertThat(spec.suspendTimeout()).isEqualTo(Duration.ofMinutes(5));
+    assertThat(spec.roles().getFirst().login()).as("login by default").isTrue();
+    assertThat(spec.roles().getFirst().createdb()).isTrue();
+    assertThat(spec.roles().getFirst().createrole()).isFalse();
+    assertThat(ComputeAgentSpec.parse(spec.toJson())).isEqualTo(spec);
+    assertThat(spec.toJson()).contains("\"work_dir\" : \"/var/lib/arbor/compute\"", "\"suspend_timeout\" : \"5m\"", "\"mode\" : \"read_write\"");
+  }
+
+  @Test
+  void aReadOnlySnapshotNeedsAnLsnAndNoSafekeepers() {
+    ObjectNode doc = valid().put("mode", "read_only").put("lsn", "0/16B5A50");
+    doc.remove("safekeepers");
+    ComputeAgentSpec spec = parse(doc);
+    assertThat(spec.mode()).isEqualTo(Mode.READ_ONLY);
+    assertThat(spec.lsn()).isEqualTo(Lsn.parse("0/16B5A50"));
+
+    assertThat(errorsOf(d -> d.put("mode", "read_only"))).singleElement().satisfies(e -> {
+      assertThat(e.field()).isEqualTo("lsn");
+      assertThat(e.message()).contains("is required with mode read_only", "0/16B5A50");
+    });
+  }
+
+  @Test
+  void badInputNamesTheFieldAndTheFix() {
+    assertError(d -> d.put("mode", "rw"), "mode", "'rw' is not a mode; use read_write or read_only");
+    assertError(d -> d.put("lsn", "0/16B5A50"), "lsn", "is only allowed with mode read_only", "remove lsn, or set mode to read_only");
+    assertError(d -> d.put("mode", "read_only").put("lsn", "16B5A50"), "lsn", "'16B5A50' is not an LSN", "e.g. 0/16B5A50");
+    assertError(d -> d.put("tenant_id", "ABC"), "tenant_id", "'ABC' is not a tenant id: expected 32 lowercase hex digits");
+    assertError(d -> d.put("timeline_id", TIMELINE.toUpperCase()), "timeline_id", "is not a timeline id");
+    assertError(d -> d.put("format_version", 2), "format_version", "this agent reads format_version 1");
+    assertError(d -> d.put("safekeeper", "x"), "safekeeper", "is not a field of the compute spec", "safekeepers");
+    assertError(d -> d.remove("safekeepers"), "safekeepers", "is required with mode read_write");
+    assertError(d -> d.put("port", "many"), "port", "expected a whole number");
+    assertError(d -> d.put("port", 70000), "port", "70000 is not a TCP port");
+    assertError(d -> d.put("http_port", 55432), "http_port", "is the same as port");
+    assertError(d -> d.put("listen_host", "0.0.0.0"), "listen_host", "the address the safekeepers connect to");
+    assertError(d -> d.put("work_dir", "relative/dir"), "work_dir", "give an absolute path");
+    assertError(d -> d.put("pageserver_url", "ftp://x"), "pageserver_url", "is not an http(s) URL");
+    assertError(d -> d.put("postgres_version", 9), "postgres_version", "use one of [15, 16, 17]");
+    assertError(d -> d.put("suspend_timeout", "5 minutes"), "suspend_timeout", "write a whole number with s, m or h");
+    assertError(d -> ((ObjectNode) d.get("parameters")).put("synchronous_commit", "off"), "parameters.synchronous_commit",
+        "is set by the compute agent itself");
+    assertError(d -> ((ObjectNode) d.get("roles").get(0)).put("password_env", "APP_PASSWORD"), "roles[0]",
+        "has both password_file and password_env");
+    assertError(d -> {
+      ((ObjectNode) d.get("roles").get(0)).put("name", "postgres");
+      d.remove("databases"); // whose owner would be missing now
+    }, "roles[0].name", "is used by the compute itself");
+    assertError(d -> ((ObjectNode) d.get("roles").get(0)).put("login", "yes please"), "roles[0].login", "expected true or false");
+    assertError(d -> ((ObjectNode) d.get("databases").get(0)).put("owner", "bob"), "databases[0].owner",
+        "'bob' is not among roles; add a role named bob");
+    assertError(d -> ((ObjectNode) d.get("databases").get(0)).put("name", "template1"), "databases[0].name", "template database");
+  }
+
+  @Test
+  void everyProblemOfASpecIsReportedAtOnce() {
+    List<FieldError> errors = errorsOf(d -> {
+      d.remove("tenant_id");
+      d.put("port", 0);
+      d.put("lsn", "0/1");
+    });
+    assertThat(errors).extracting(FieldError::field).containsExactly("tenant_id", "lsn", "port");
+  }
+
+  @Test
+  void notJsonIsRefusedWithWhereItBroke() {
+    assertThatThrownBy(() -> ComputeAgentSpec.parse("{\"format_version\": 1,"))
+        .isInstanceOfSatisfying(InvalidSpecException.class, e -> assertThat(e.errors()).singleElement()
+            .satisfies(f -> assertThat(f.message()).startsWith("is not valid JSON (line 1")));
+  }
+
+  private static void assertError(Consumer<ObjectNode> change, String field, String... fragments) {
+    assertThat(errorsOf(change)).as("errors after changing %s", field).singleElement().satisfies(e -> {
+      assertThat(e.field()).isEqualTo(field);
+      assertThat(e.message()).contains(fragments);
+    });
+  }
+}

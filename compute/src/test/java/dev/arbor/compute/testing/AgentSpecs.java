@@ -1,0 +1,39 @@
+package dev.arbor.compute.testing;
+
+import dev.arbor.compute.agent.ComputeAgentSpec;
+import dev.arbor.compute.agent.ComputeAgentSpec.Database;
+import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
+import dev.arbor.compute.agent.ComputeAgentSpec.Role;
+import dev.arbor.postgres.Lsn;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.testing.FreePort;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+/** Compute specs for agents against a {@link StorageProcesses} storage engine, on fresh loopback ports. */
+public final class AgentSpecs {
+  private AgentSpecs() {}
+
+  public static ComputeAgentSpec readWrite(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
+      List<Role> roles, List<Database> databases) {
+    return new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION, tenant, timeline, Mode.READ_WRITE, null, storage.pageserverUrl(),
+        storage.safekeeperUrls(), 15, "127.0.0.1", FreePort.pick(), FreePort.pick(), workDir, Map.of("work_mem", "8MB"),
+        roles, databases, Duration.ofMinutes(5));
+  }
+
+  public static ComputeAgentSpec readOnly(StorageProcesses storage, TenantId tenant, TimelineId timeline, Lsn lsn, Path workDir,
+      List<Role> roles) {
+    return new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION, tenant, timeline, Mode.READ_ONLY, lsn, storage.pageserverUrl(),
+        Map.of(), 15, "127.0.0.1", FreePort.pick(), FreePort.pick(), workDir, Map.of(), roles, List.of(), null);
+  }
+
+  /** The same spec in another work dir, on fresh ports: a restart of the compute elsewhere. */
+  public static ComputeAgentSpec movedTo(ComputeAgentSpec s, Path workDir) {
+    return new ComputeAgentSpec(s.formatVersion(), s.tenantId(), s.timelineId(), s.mode(), s.lsn(), s.pageserverUrl(), s.safekeepers(),
+        s.postgresVersion(), s.listenHost(), FreePort.pick(), FreePort.pick(), workDir, s.parameters(), s.roles(), s.databases(),
+        s.suspendTimeout());
+  }
+}
