@@ -1,0 +1,25 @@
+package dev.arbor.cli.command;
+
+import dev.arbor.cli.CliException;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "connstr", description = "The connection URI of BRANCH's running endpoint.")
+public final class ConnstrCommand implements Callable<Integer> {
+  @Parameters(index = "0", paramLabel = "BRANCH") String branch;
+  @Mixin ProjectOption project;
+
+  @Override
+  public Integer call() {
+    var inst = new Installation();
+    project.require(inst.state());
+    if (!Endpoints.running(inst, project.name).contains(branch)) {
+      throw new CliException("branch " + branch + " has no running endpoint; start one with: ./arbor endpoint start " + branch
+          + (project.name.equals("default") ? "" : " --project " + project.name));
+    }
+    System.out.println(Endpoints.uri(inst, Endpoints.info(inst, project.name, branch).orElseThrow()));
+    return 0;
+  }
+}

@@ -1,0 +1,210 @@
+package dev.arbor.cli.command;
+
+import dev.arbor.cli.CliException;
+import dev.arbor.cli.home.LocalConfig;
+import dev.arbor.cli.home.LocalState;
+import dev.arbor.cli.process.Daemons;
+import dev.arbor.compute.agent.ComputeAgent;
+import dev.arbor.postgres.ServerUser;
+import dev.arbor.storage.http.HttpJson;
+import dev.arbor.storage.json.Json;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * Local endpoints: one compute agent process per branch, started in the background with a spec the CLI
+ * writes. Each start gets an empty work directory — a compute is stateless; its data is in the storage
+ * engine. People connect as role {@code arbor} to database {@code arbor} with a password kept in the home.
+ */
+final class Endpoints {
+  static final String ROLE = "arbor";
+  static final String DATABASE = "arbor";
+
+  /** What the CLI remembers of a started endpoint ({@code endpoint.json}). */
+  record EndpointInfo(String project, String branch, String mode, String lsn, int port, int httpPort) {}
+
+  private Endpoints() {}
+
+  static String daemonName(String project, String branch) {
+    return "endpoint-" + project + "-" + branch;
+  }
+
+  /** Branch names of the project with a running endpoint. */
+  static List<String> running(Installation inst, String project) {
+    Path dir = inst.home.endpoints().resolve(project);
+    if (!Files.isDirectory(dir)) {
+      return List.of();
+    }
+    var daemons = new Daemons(inst.home);
+    try (Stream<Path> s = Files.list(dir)) {
+      return s.map(p -> p.getFileName().toString())
+          .filter(b -> daemons.pid(daemonName(project, b)).isPresent()).sorted().toList();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  static Optional<EndpointInfo> info(Installation inst, String project, String branch) {
+    Path file = inst.home.endpoint(project, branch).resolve("endpoint.json");
+    try {
+      return Files.exists(file) ? Optional.of(Json.read(Files.readAllBytes(file), EndpointInfo.class)) : Optional.empty();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  static String uri(Installation inst, EndpointInfo e) {
+    return "postgresql://" + ROLE + ":" + password(inst, e.project()) + "@127.0.0.1:" + e.port() + "/" + DATABASE;
+  }
+
+  /** Starts an endpoint for the branch and waits until it serves queries; returns it. */
+  static EndpointInfo start(Installation inst, String project, String branch, boolean readOnly, String lsn, PrintStream progress) {
+    LocalConfig config = inst.config();
+    LocalState.Project p = inst.state().project(project).orElseThrow(() -> new CliException("no project '" + project + "'"));
+    LocalState.Branch b = p.branches().get(branch);
+    if (b == null) {
+      throw new CliException("no branch '" + branch + "' in project " + project + "; branches: " + String.join(", ", p.branches().keySet()));
+    }
+    var daemons = new Daemons(inst.home);
+    String name = daemonName(project, branch);
+    if (daemons.pid(name).isPresent()) {
+      throw new CliException("branch " + branch + " already has a running endpoint: " + uri(inst, info(inst, project, branch).orElseThrow())
+          + "\nstop it first to start another: ./arbor endpoint stop " + branch);
+    }
+    Path dir = inst.home.endpoint(project, branch);
+    Path work = dir.resolve("compute");
+    try {
+      deleteRecursively(work); // a compute starts from storage into an empty directory
+      Files.createDirectories(work);
+      Path passwordFile = passwordFile(inst, project);
+      var info = new EndpointInfo(project, branch, readOnly ? "read_only" : "read_write", lsn, freePort(), freePort());
+      Map<String, Object> spec = new LinkedHashMap<>();
+      spec.put("format_version", 1);
+      spec.put("tenant_id", p.tenantId());
+      spec.put("timeline_id", b.timelineId());
+      spec.put("mode", info.mode());
+      if (lsn != null) {
+        spec.put("lsn", lsn);
+      }
+      spec.put("pageserver_url", config.pageserverUrl());
+      if (!readOnly) {
+        spec.put("safekeepers", config.safekeeperUrls());
+      }
+      spec.put("postgres_version", p.pgVersion());
+      spec.put("listen_host", "127.0.0.1");
+      spec.put("port", info.port());
+      spec.put("http_port", info.httpPort());
+      spec.put("work_dir", work.toString());
+      spec.put("roles", List.of(Map.of("name", ROLE, "password_file", passwordFile.toString(), "createdb", true, "createrole", true)));
+      spec.put("databases", List.of(Map.of("name", DATABASE, "owner", ROLE)));
+      Path specFile = dir.resolve("spec.json");
+      Files.write(specFile, Json.write(spec));
+      Files.write(dir.resolve("endpoint.json"), Json.write(info));
+      ServerUser.current().handOver(work);
+
+      long t0 = System.nanoTime();
+      progress.print("starting endpoint for " + branch + (readOnly ? " (read-only" + (lsn == null ? "" : " at " + lsn) + ")" : "") + " ... ");
+      progress.flush();
+      var http = new HttpJson(Duration.ofSeconds(2));
+      daemons.start(name, Daemons.java(ComputeAgent.class.getName(), List.of("--spec", specFile.toString())), Duration.ofMinutes(10),
+          () -> running(http, info.httpPort()));
+      progress.printf("ok (%.1f s)%n", (System.nanoTime() - t0) / 1e9);
+      return info;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static boolean running(HttpJson http, int httpPort) {
+    try {
+      Map<?, ?> status = http.get("http://127.0.0.1:" + httpPort + "/status", Map.class);
+      if ("Failed".equals(status.get("phase"))) {
+        throw new CliException("the endpoint failed to start: " + status.get("error"));
+      }
+      return "Running".equals(status.get("phase"));
+    } catch (IOException | dev.arbor.storage.http.ApiProblem e) {
+      return false;
+    }
+  }
+
+  static boolean stop(Installation inst, String project, String branch) {
+    return new Daemons(inst.home).stop(daemonName(project, branch), Duration.ofSeconds(90));
+  }
+
+  /** Every endpoint directory of every project, running or not. */
+  static List<EndpointInfo> all(Installation inst) {
+    List<EndpointInfo> out = new ArrayList<>();
+    for (String project : inst.state().projects().keySet()) {
+      for (String branch : inst.state().projects().get(project).branches().keySet()) {
+        info(inst, project, branch).ifPresent(out::add);
+      }
+    }
+    return out;
+  }
+
+  static void removeBranchDirectory(Installation inst, String project, String branch) {
+    deleteRecursively(inst.home.endpoint(project, branch));
+  }
+
+  static void removeProjectDirectories(Installation inst, String project) {
+    deleteRecursively(inst.home.endpoints().resolve(project));
+  }
+
+  private static String password(Installation inst, String project) {
+    try {
+      return Files.readString(passwordFile(inst, project)).strip();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** The project's password for role arbor, generated once, readable by its owner only. */
+  private static Path passwordFile(Installation inst, String project) throws IOException {
+    Path file = inst.home.root().resolve("secrets").resolve(project + ".password");
+    if (!Files.exists(file)) {
+      Files.createDirectories(file.getParent());
+      byte[] b = new byte[18];
+      new SecureRandom().nextBytes(b);
+      Files.writeString(file, Base64.getUrlEncoder().withoutPadding().encodeToString(b) + "\n");
+      Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+    }
+    return file;
+  }
+
+  private static int freePort() {
+    try (var s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new CliException("cannot find a free loopback port: " + e.getMessage());
+    }
+  }
+
+  private static void deleteRecursively(Path dir) {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(dir)) {
+      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}

@@ -1,0 +1,33 @@
+package dev.arbor.cli.command;
+
+import dev.arbor.cli.CliException;
+import dev.arbor.cli.home.LocalState;
+import dev.arbor.storage.pageserver.TimelineInfo;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "lsn", description = "The head LSN of BRANCH: everything committed on it is at or below this LSN.")
+public final class LsnCommand implements Callable<Integer> {
+  @Parameters(index = "0", paramLabel = "BRANCH") String branch;
+  @Mixin ProjectOption project;
+  @Mixin Output output;
+
+  @Override
+  public Integer call() {
+    var inst = new Installation();
+    LocalState.Project p = project.require(inst.state());
+    LocalState.Branch b = p.branches().get(branch);
+    if (b == null) {
+      throw new CliException("no branch '" + branch + "' in project " + project.name);
+    }
+    TimelineInfo t = inst.pageserver().timeline(p.tenantId(), b.timelineId());
+    if (t.lastDurableLsn() == null) {
+      throw new CliException("the head of " + branch + " is unknown: " + t.walStatus());
+    }
+    output.print(System.out, Map.of("branch", branch, "lsn", t.lastDurableLsn().toString()), t.lastDurableLsn().toString());
+    return 0;
+  }
+}

@@ -1,0 +1,68 @@
+package dev.arbor.cli.command;
+
+import dev.arbor.cli.home.LocalConfig;
+import dev.arbor.cli.process.Daemons;
+import dev.arbor.cli.process.LocalStorage;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+
+@Command(name = "status", description = "Processes, ports and health of the local installation.")
+public final class StatusCommand implements Callable<Integer> {
+  @Mixin Output output;
+
+  @Override
+  public Integer call() {
+    var inst = new Installation();
+    if (inst.home.config().isEmpty()) {
+      output.print(System.out, List.of(), "no Arbor installation in " + inst.home.root() + "; start one with: ./arbor up");
+      return 0;
+    }
+    List<Map<String, Object>> rows = rows(inst);
+    if (output.json()) {
+      output.print(System.out, rows, "");
+    } else {
+      print(inst, System.out);
+    }
+    return 0;
+  }
+
+  static List<Map<String, Object>> rows(Installation inst) {
+    LocalConfig config = inst.config();
+    var storage = new LocalStorage(inst.home);
+    Daemons daemons = storage.daemons();
+    List<Map<String, Object>> rows = new ArrayList<>();
+    for (var sk : config.safekeepers().entrySet()) {
+      rows.add(row(sk.getKey(), daemons.pid(sk.getKey()).orElse(null), sk.getValue(), storage.healthy("http://127.0.0.1:" + sk.getValue())));
+    }
+    rows.add(row(LocalStorage.PAGESERVER, daemons.pid(LocalStorage.PAGESERVER).orElse(null), config.pageserverPort(),
+        storage.healthy(config.pageserverUrl())));
+    for (var e : Endpoints.all(inst)) {
+      String name = Endpoints.daemonName(e.project(), e.branch());
+      Long pid = daemons.pid(name).orElse(null);
+      rows.add(row("endpoint " + e.project() + "/" + e.branch() + " (" + e.mode() + ")", pid, e.port(), pid != null));
+    }
+    return rows;
+  }
+
+  private static Map<String, Object> row(String name, Long pid, int port, boolean healthy) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("name", name);
+    m.put("pid", pid);
+    m.put("port", port);
+    m.put("state", pid == null ? "stopped" : healthy ? "running" : "unhealthy");
+    return m;
+  }
+
+  static void print(Installation inst, PrintStream out) {
+    out.printf("%-36s %-8s %-6s %s%n", "PROCESS", "PID", "PORT", "STATE");
+    for (var r : rows(inst)) {
+      out.printf("%-36s %-8s %-6s %s%n", r.get("name"), r.get("pid") == null ? "-" : r.get("pid"), r.get("port"), r.get("state"));
+    }
+  }
+}

@@ -1,0 +1,155 @@
+package dev.arbor.cli.process;
+
+import dev.arbor.cli.CliException;
+import dev.arbor.cli.home.ArborHome;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.BooleanSupplier;
+
+/**
+ * Processes the CLI starts in the background (storage engine components, compute agents). Each runs in its
+ * own session ({@code setsid}), so it outlives the CLI and a closed terminal, writes its output to
+ * {@code logs/<name>.log}, and is remembered by a pid file. A pid is only trusted while the process's
+ * command line still names Arbor, so a recycled pid is never signalled.
+ */
+public final class Daemons {
+  private static final String MARKER = "dev.arbor.";
+  private final ArborHome home;
+
+  public Daemons(ArborHome home) {
+    this.home = home;
+  }
+
+  /** The JVM command that runs {@code mainClass} with the CLI's own classpath. */
+  public static List<String> java(String mainClass, List<String> args) {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(ProcessHandle.current().info().command().orElse("java"));
+    cmd.add("-Xmx256m");
+    cmd.add("-XX:+UseSerialGC");
+    cmd.add("-XX:TieredStopAtLevel=1");
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    cmd.add(mainClass);
+    cmd.addAll(args);
+    return cmd;
+  }
+
+  /** Starts {@code name} in the background and waits until {@code ready} holds (or the process dies). */
+  public long start(String name, List<String> command, Duration timeout, BooleanSupplier ready) {
+    if (pid(name).isPresent()) {
+      throw new IllegalStateException(name + " is already running");
+    }
+    try {
+      Path log = home.log(name);
+      Files.createDirectories(log.getParent());
+      Files.createDirectories(home.pidFile(name).getParent());
+      List<String> cmd = new ArrayList<>(List.of("setsid"));
+      cmd.addAll(command);
+      Process p = new ProcessBuilder(cmd)
+          .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+          .redirectErrorStream(true)
+          .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+          .start();
+      Files.writeString(home.pidFile(name), Long.toString(p.pid()));
+      long deadline = System.nanoTime() + timeout.toNanos();
+      while (System.nanoTime() < deadline) {
+        if (!p.isAlive()) {
+          Files.deleteIfExists(home.pidFile(name));
+          throw new CliException(name + " exited with code " + p.exitValue() + " while starting. Its log (" + log + ") ends with:\n"
+              + tail(log, 15));
+        }
+        if (ready.getAsBoolean()) {
+          return p.pid();
+        }
+        Thread.sleep(100);
+      }
+      stop(name, Duration.ofSeconds(5));
+      throw new CliException(name + " did not become ready within " + timeout.toSeconds() + " s. Its log (" + log + ") ends with:\n"
+          + tail(log, 15));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new CliException("interrupted while starting " + name);
+    }
+  }
+
+  /** The pid of {@code name} if it is running. */
+  public Optional<Long> pid(String name) {
+    Path file = home.pidFile(name);
+    try {
+      if (!Files.exists(file)) {
+        return Optional.empty();
+      }
+      long pid = Long.parseLong(Files.readString(file).trim());
+      Optional<ProcessHandle> h = ProcessHandle.of(pid).filter(ProcessHandle::isAlive);
+      if (h.isPresent() && cmdline(pid).contains(MARKER)) {
+        return Optional.of(pid);
+      }
+      Files.deleteIfExists(file); // stale: the process is gone (or the pid was reused by something else)
+      return Optional.empty();
+    } catch (IOException | NumberFormatException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after {@code grace}. Returns whether it was running. */
+  public boolean stop(String name, Duration grace) {
+    Optional<Long> pid = pid(name);
+    if (pid.isEmpty()) {
+      return false;
+    }
+    ProcessHandle h = ProcessHandle.of(pid.get()).orElseThrow();
+    h.destroy();
+    try {
+      h.onExit().get(grace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    } catch (Exception timeout) {
+      h.descendants().forEach(ProcessHandle::destroyForcibly);
+      h.destroyForcibly();
+    }
+    try {
+      Files.deleteIfExists(home.pidFile(name));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return true;
+  }
+
+  /** Names of every process with a pid file (running or not). */
+  public List<String> known() {
+    Path dir = home.pidFile("x").getParent();
+    if (!Files.isDirectory(dir)) {
+      return List.of();
+    }
+    try (var s = Files.list(dir)) {
+      return s.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".pid"))
+          .map(n -> n.substring(0, n.length() - 4)).sorted().toList();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static String cmdline(long pid) {
+    try {
+      return new String(Files.readAllBytes(Path.of("/proc/" + pid + "/cmdline")), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      return "";
+    }
+  }
+
+  public static String tail(Path log, int lines) {
+    try {
+      List<String> all = Files.readAllLines(log, StandardCharsets.UTF_8);
+      return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+    } catch (IOException e) {
+      return "(no log)";
+    }
+  }
+}
