@@ -1,0 +1,667 @@
+package dev.arbor.storage.safekeeper;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.WalFileName;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.postgresql.PGConnection;
+import org.postgresql.PGProperty;
+import org.postgresql.replication.LogSequenceNumber;
+import org.postgresql.replication.PGReplicationStream;
+import org.postgresql.replication.fluent.physical.ChainedPhysicalStreamBuilder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Follows one compute as a physical replication client and keeps its WAL durable in a
+ * {@link WalSegmentStore}. The compute lists the safekeepers in {@code synchronous_standby_names}
+ * by id, and this receiver connects with {@code application_name} = its safekeeper id, so every flush
+ * LSN it reports counts toward the quorum that acknowledges commits.
+ *
+ * <p>Protocol rule: a flush LSN is reported to the compute only after {@link WalSegmentStore#flush()}
+ * has returned it, i.e. after the WAL is forced to disk and the position recorded.
+ *
+ * <p>Group flush: the receiver blocks for one message, then takes whatever else has already arrived
+ * (up to {@code maxBatchBytes}), writes all of it, forces once, and reports the batch's end. Commits
+ * that arrive while a force runs are acknowledged by the next one, so fsyncs per commit fall as load
+ * rises. Memory stays bounded: one message (at most 128 KiB from a walsender) is held at a time.
+ *
+ * <p>The receiver runs on its own virtual thread from {@link Builder#start()} until {@link #close()} or
+ * a failure. It does not reconnect: a failure ends it with a {@link Failure} in {@link #failure()} and
+ * one log line, and the owner decides whether and when to start a new one (with backoff).
+ */
+public final class WalReceiver implements AutoCloseable {
+
+  private static final Logger log = LoggerFactory.getLogger(WalReceiver.class);
+  /** PostgreSQL's rule for replication slot names (ReplicationSlotValidateName). */
+  private static final Pattern SLOT_NAME = Pattern.compile("^[a-z0-9_]{1,63}$");
+  private static final Pattern SIZE_SETTING = Pattern.compile("^(\\d+)\\s*(B|kB|MB|GB|TB)$");
+
+  public enum State {
+    CONNECTING, STREAMING, CLOSED, FAILED
+  }
+
+  /** Why a receiver ended; {@link #retryable()} says whether a new receiver can succeed without anyone acting. */
+  public enum FailureReason {
+    /** Connection refused, host unreachable, compute starting up or shutting down. */
+    COMPUTE_UNREACHABLE(true),
+    /** The compute refused the credentials. Retrying helps once the credentials are fixed. */
+    AUTHENTICATION_FAILED(true),
+    /** The connection broke while following the compute. */
+    CONNECTION_LOST(true),
+    /** The compute ended the replication stream (it shut down, or its timeline changed). */
+    STREAM_ENDED(true),
+    /** The compute refused a replication command, e.g. the WAL to start from is gone or the slot is in use. */
+    REPLICATION_REFUSED(true),
+    /** The compute sent WAL at another position than the stream had reached. */
+    PROTOCOL_ERROR(true),
+    /** The compute is another PostgreSQL system (initdb) or uses another WAL segment size than the store. */
+    WRONG_SYSTEM(false),
+    /** The compute runs an older PostgreSQL timeline than the store holds: a stale generation, never followed again. */
+    STALE_TIMELINE(false),
+    /** The store holds WAL the compute does not have on the same timeline, or another history of that timeline. */
+    DIVERGED(false),
+    /** Writing or forcing WAL to the local disk failed; the store must be reopened. */
+    STORAGE_FAILED(false),
+    /** A bug: an unexpected exception. */
+    INTERNAL_ERROR(false);
+
+    private final boolean retryable;
+
+    FailureReason(boolean retryable) {
+      this.retryable = retryable;
+    }
+
+    public boolean retryable() {
+      return retryable;
+    }
+
+    /** The stable name used in logs, e.g. {@code compute_unreachable}. */
+    public String code() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
+
+  public record Failure(FailureReason reason, String detail, Throwable cause) {}
+
+  /** What {@code IDENTIFY_SYSTEM} reported: the compute's system, its current TLI and its WAL flush position. */
+  public record ComputeIdentity(long systemIdentifier, int timeline, Lsn flushLsn) {}
+
+  private final WalSegmentStore store;
+  private final String safekeeperId;
+  private final String host;
+  private final int port;
+  private final String user;
+  private final String password;
+  private final String slotName;
+  private final Lsn startLsn;
+  private final int maxBatchBytes;
+  private final Duration statusInterval;
+  private final Duration connectTimeout;
+  private final Thread thread;
+  private final CountDownLatch terminated = new CountDownLatch(1);
+
+  /** Guards the hand-over between the receiver thread and {@link #close()}. */
+  private final ReentrantLock lifecycle = new ReentrantLock();
+  private boolean closing;
+  private boolean connecting;
+  private Connection connection;
+
+  private volatile State state = State.CONNECTING;
+  private volatile Failure failure;
+  private volatile ComputeIdentity compute;
+  private volatile Lsn streamStart;
+  private volatile Lsn flushLsn = Lsn.ZERO;
+
+  private WalReceiver(Builder b) {
+    this.store = b.store;
+    this.safekeeperId = b.safekeeperId;
+    this.host = b.host;
+    this.port = b.port;
+    this.user = b.user;
+    this.password = b.password;
+    this.slotName = b.slotName;
+    this.startLsn = b.startLsn;
+    this.maxBatchBytes = b.maxBatchBytes;
+    this.statusInterval = b.statusInterval;
+    this.connectTimeout = b.connectTimeout;
+    this.thread = Thread.ofVirtual().name("wal-receiver-" + safekeeperId).unstarted(this::run);
+  }
+
+  public static Builder builder(WalSegmentStore store) {
+    return new Builder(store);
+  }
+
+  public State state() {
+    return state;
+  }
+
+  /** Why the receiver ended, once it is {@link State#FAILED}. */
+  public Optional<Failure> failure() {
+    return Optional.ofNullable(failure);
+  }
+
+  /** The compute's identity, once {@code IDENTIFY_SYSTEM} has answered. */
+  public Optional<ComputeIdentity> compute() {
+    return Optional.ofNullable(compute);
+  }
+
+  /** Where streaming started on the compute's timeline, once it started. */
+  public Optional<Lsn> streamStart() {
+    return Optional.ofNullable(streamStart);
+  }
+
+  /**
+   * The LSN up to which this receiver has made the compute's WAL durable (and reported it, or is about
+   * to); {@link Lsn#ZERO} before anything of the compute's timeline is durable.
+   */
+  public Lsn flushLsn() {
+    return flushLsn;
+  }
+
+  /** Waits until the receiver has ended (closed or failed). */
+  public boolean awaitTermination(Duration timeout) throws InterruptedException {
+    return terminated.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  /**
+   * Stops following the compute: closes the connection at once (a blocked read ends) and waits for the
+   * thread to end. Once this returns the receiver writes nothing more to the store; the store stays open.
+   */
+  @Override
+  public void close() {
+    lifecycle.lock();
+    try {
+      closing = true;
+      if (connecting) {
+        // Only while connecting: an interrupt during store I/O would close the store's FileChannels.
+        thread.interrupt();
+      } else if (connection != null) {
+        abort(connection);
+      }
+    } finally {
+      lifecycle.unlock();
+    }
+    boolean interrupted = false;
+    while (true) {
+      try {
+        thread.join();
+        break;
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private void run() {
+    Step step = Step.CONNECT;
+    try {
+      Connection conn = connect();
+      if (conn == null) {
+        return;
+      }
+      step = Step.PREPARE;
+      ComputeIdentity identity = identify(conn);
+      compute = identity;
+      checkSameSystem(conn, identity);
+      if (identity.timeline() > 1) {
+        storeHistoryFile(conn, identity.timeline());
+      }
+      if (slotName != null) {
+        createSlotIfMissing(conn);
+      }
+      Lsn start = startPosition(identity);
+      store.bindSystemIdentifier(identity.systemIdentifier());
+      PGReplicationStream stream = startStreaming(conn, start);
+      step = Step.STREAM;
+      streamStart = start;
+      state = State.STREAMING;
+      log.info("event=wal_receiver_streaming safekeeper={} compute={}:{} system_id={} timeline={} start_lsn={} "
+              + "compute_flush_lsn={} slot={}", safekeeperId, host, port,
+          Long.toUnsignedString(identity.systemIdentifier()), identity.timeline(), start, identity.flushLsn(),
+          slotName == null ? "-" : slotName);
+      follow(stream, identity.timeline(), start);
+    } catch (ReceiverFailure e) {
+      fail(e.reason, e.getMessage(), e.getCause());
+    } catch (SQLException e) {
+      if (isClosing()) {
+        closed();
+      } else {
+        fail(classify(e, step), e.getMessage(), e);
+      }
+    } catch (IOException e) {
+      fail(FailureReason.STORAGE_FAILED, e.getMessage(), e);
+    } catch (RuntimeException e) {
+      fail(FailureReason.INTERNAL_ERROR, e.toString(), e);
+    } finally {
+      closeConnection();
+      terminated.countDown();
+    }
+  }
+
+  private enum Step { CONNECT, PREPARE, STREAM }
+
+  /** Returns the connection, or null when the receiver was closed meanwhile. */
+  private Connection connect() throws SQLException {
+    lifecycle.lock();
+    try {
+      if (closing) {
+        closed();
+        return null;
+      }
+      connecting = true;
+    } finally {
+      lifecycle.unlock();
+    }
+    Connection conn;
+    try {
+      conn = DriverManager.getConnection(jdbcUrl(), connectionProperties());
+    } finally {
+      lifecycle.lock();
+      try {
+        connecting = false;
+        Thread.interrupted(); // an interrupt meant for the connect must not reach the store's channels
+      } finally {
+        lifecycle.unlock();
+      }
+    }
+    lifecycle.lock();
+    try {
+      if (closing) {
+        conn.close();
+        closed();
+        return null;
+      }
+      connection = conn;
+      return conn;
+    } finally {
+      lifecycle.unlock();
+    }
+  }
+
+  private String jdbcUrl() {
+    String h = host.contains(":") ? "[" + host + "]" : host;
+    return "jdbc:postgresql://" + h + ":" + port + "/postgres";
+  }
+
+  private Properties connectionProperties() {
+    var props = new Properties();
+    PGProperty.USER.set(props, user);
+    if (password != null) {
+      PGProperty.PASSWORD.set(props, password);
+    }
+    // A physical replication connection (walsender) speaks only the simple query protocol.
+    PGProperty.REPLICATION.set(props, "true");
+    PGProperty.ASSUME_MIN_SERVER_VERSION.set(props, "9.4");
+    PGProperty.PREFER_QUERY_MODE.set(props, "simple");
+    // synchronous_standby_names matches standbys by application_name.
+    PGProperty.APPLICATION_NAME.set(props, safekeeperId);
+    PGProperty.CONNECT_TIMEOUT.set(props, (int) Math.max(1, connectTimeout.toSeconds()));
+    PGProperty.TCP_KEEP_ALIVE.set(props, true);
+    return props;
+  }
+
+  private static ComputeIdentity identify(Connection conn) throws SQLException {
+    try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("IDENTIFY_SYSTEM")) {
+      if (!rs.next()) {
+        throw new SQLException("IDENTIFY_SYSTEM returned no row");
+      }
+      return new ComputeIdentity(Long.parseUnsignedLong(rs.getString("systemid")), rs.getInt("timeline"),
+          Lsn.parse(rs.getString("xlogpos")));
+    }
+  }
+
+  private void checkSameSystem(Connection conn, ComputeIdentity identity) throws SQLException {
+    OptionalLong bound = store.systemIdentifier();
+    if (bound.isPresent() && bound.getAsLong() != identity.systemIdentifier()) {
+      throw new ReceiverFailure(FailureReason.WRONG_SYSTEM, "the compute is PostgreSQL system "
+          + Long.toUnsignedString(identity.systemIdentifier()) + ", but this safekeeper's store holds WAL of system "
+          + Long.toUnsignedString(bound.getAsLong()));
+    }
+    long segmentSize = walSegmentSize(conn);
+    if (segmentSize != store.segmentSize()) {
+      throw new ReceiverFailure(FailureReason.WRONG_SYSTEM, "the compute's wal_segment_size is " + segmentSize
+          + " bytes, the store's segments are " + store.segmentSize() + " bytes");
+    }
+  }
+
+  private static long walSegmentSize(Connection conn) throws SQLException {
+    try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("SHOW wal_segment_size")) {
+      rs.next();
+      String text = rs.getString(1).trim();
+      Matcher m = SIZE_SETTING.matcher(text);
+      if (!m.matches()) {
+        throw new SQLException("unexpected wal_segment_size '" + text + "'");
+      }
+      int shift = switch (m.group(2)) {
+        case "B" -> 0;
+        case "kB" -> 10;
+        case "MB" -> 20;
+        case "GB" -> 30;
+        default -> 40;
+      };
+      return Long.parseLong(m.group(1)) << shift;
+    }
+  }
+
+  /**
+   * Stores the compute's history file of its timeline: it says where each older timeline ends, so WAL
+   * a minority holds beyond a switch point is never replayed on the new timeline.
+   */
+  private void storeHistoryFile(Connection conn, int timeline) throws SQLException, IOException {
+    byte[] content;
+    try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("TIMELINE_HISTORY " + timeline)) {
+      if (!rs.next()) {
+        throw new SQLException("TIMELINE_HISTORY " + timeline + " returned no row");
+      }
+      String fileName = rs.getString("filename");
+      if (!WalFileName.history(timeline).equals(fileName)) {
+        throw new SQLException("TIMELINE_HISTORY " + timeline + " returned file '" + fileName + "'");
+      }
+      // The walsender sends the file's raw bytes as a text column, without encoding conversion; for a
+      // text column pgjdbc's getBytes returns them undecoded (getString would re-encode).
+      content = rs.getBytes("content");
+    }
+    try {
+      store.putHistoryFile(timeline, content);
+    } catch (IllegalStateException e) {
+      throw new ReceiverFailure(FailureReason.DIVERGED, e.getMessage());
+    }
+  }
+
+  /**
+   * A physical slot makes the compute keep WAL this safekeeper has not flushed yet, also while it is
+   * down (bounded by the compute's max_slot_wal_keep_size). RESERVE_WAL reserves from now on, before
+   * the first START_REPLICATION.
+   */
+  private void createSlotIfMissing(Connection conn) throws SQLException {
+    try (Statement st = conn.createStatement()) {
+      st.execute("CREATE_REPLICATION_SLOT " + slotName + " PHYSICAL RESERVE_WAL");
+      log.info("event=replication_slot_created safekeeper={} slot={}", safekeeperId, slotName);
+    } catch (SQLException e) {
+      if (!"42710".equals(e.getSQLState())) { // duplicate_object: the slot exists, which is what we want
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Where the durable WAL of the compute's timeline ends, or, when the store has none of it, the
+   * caller's start LSN rounded down to its segment: the walsender accepts any position up to its flush
+   * position, and a segment start keeps every stored segment whole from its first byte.
+   */
+  private Lsn startPosition(ComputeIdentity identity) {
+    Optional<WalPosition> newest = store.flushPosition();
+    if (newest.isPresent() && newest.get().timeline() > identity.timeline()) {
+      throw new ReceiverFailure(FailureReason.STALE_TIMELINE, "the compute runs timeline " + identity.timeline()
+          + ", but this safekeeper already follows timeline " + newest.get().timeline()
+          + ": the compute belongs to an older generation");
+    }
+    Optional<Lsn> stored = store.flushLsn(identity.timeline());
+    if (stored.isEmpty()) {
+      return startLsn.segmentStart(store.segmentSize());
+    }
+    if (stored.get().isAfter(identity.flushLsn())) {
+      throw new ReceiverFailure(FailureReason.DIVERGED, "this safekeeper holds WAL of timeline "
+          + identity.timeline() + " up to " + stored.get() + ", beyond the compute's flush position "
+          + identity.flushLsn() + ": the compute lost WAL it had streamed");
+    }
+    flushLsn = stored.get();
+    return stored.get();
+  }
+
+  private PGReplicationStream startStreaming(Connection conn, Lsn start) throws SQLException {
+    // pgjdbc's physical stream builder cannot send START_REPLICATION's TIMELINE option, so the
+    // compute streams its current timeline; following a historic timeline would need the protocol
+    // spoken directly. Safekeepers only ever follow the current timeline of the newest generation.
+    ChainedPhysicalStreamBuilder builder = conn.unwrap(PGConnection.class).getReplicationAPI()
+        .replicationStream().physical()
+        .withStartPosition(LogSequenceNumber.valueOf(start.value()))
+        .withStatusInterval((int) statusInterval.toMillis(), TimeUnit.MILLISECONDS);
+    if (slotName != null) {
+      builder = builder.withSlotName(slotName);
+    }
+    PGReplicationStream stream = builder.start();
+    if (flushLsn.isAfter(Lsn.ZERO)) {
+      // Until the first flush, report only what is already durable; an invalid (zero) flush position
+      // makes the compute leave this safekeeper out of the quorum.
+      stream.setFlushedLSN(LogSequenceNumber.valueOf(flushLsn.value()));
+      stream.setAppliedLSN(LogSequenceNumber.valueOf(flushLsn.value()));
+    }
+    return stream;
+  }
+
+  private void follow(PGReplicationStream stream, int timeline, Lsn start) throws SQLException, IOException {
+    Lsn expected = start;
+    while (!isClosing()) {
+      ByteBuffer message = stream.read();
+      if (message == null) {
+        throw new ReceiverFailure(FailureReason.STREAM_ENDED, "the compute ended the replication stream at "
+            + expected);
+      }
+      long batchBytes = 0;
+      do {
+        int length = message.remaining();
+        // For physical streams pgjdbc sets the last receive LSN to the message's end.
+        Lsn messageStart = new Lsn(stream.getLastReceiveLSN().asLong() - length);
+        if (!messageStart.equals(expected)) {
+          throw new ReceiverFailure(FailureReason.PROTOCOL_ERROR, "the compute sent WAL at " + messageStart
+              + ", but the stream had reached " + expected);
+        }
+        store.write(timeline, messageStart, message);
+        expected = expected.plus(length);
+        batchBytes += length;
+      } while (batchBytes < maxBatchBytes && (message = stream.readPending()) != null);
+
+      Lsn flushed = store.flush();
+      flushLsn = flushed;
+      LogSequenceNumber reported = LogSequenceNumber.valueOf(flushed.value());
+      stream.setFlushedLSN(reported);
+      stream.setAppliedLSN(reported);
+      stream.forceUpdateStatus();
+    }
+  }
+
+  private static FailureReason classify(SQLException e, Step step) {
+    String sqlState = Objects.requireNonNullElse(e.getSQLState(), "");
+    if (sqlState.startsWith("28")) {
+      return FailureReason.AUTHENTICATION_FAILED;
+    }
+    // 08: connection exceptions; 57P: the server is shutting down, crashed or starting up.
+    if (sqlState.startsWith("08") || sqlState.startsWith("57P") || sqlState.isEmpty()) {
+      return step == Step.CONNECT ? FailureReason.COMPUTE_UNREACHABLE : FailureReason.CONNECTION_LOST;
+    }
+    return FailureReason.REPLICATION_REFUSED;
+  }
+
+  private boolean isClosing() {
+    lifecycle.lock();
+    try {
+      return closing;
+    } finally {
+      lifecycle.unlock();
+    }
+  }
+
+  private void closed() {
+    state = State.CLOSED;
+    log.info("event=wal_receiver_closed safekeeper={} compute={}:{} flush_lsn={}", safekeeperId, host, port, flushLsn);
+  }
+
+  private void fail(FailureReason reason, String detail, Throwable cause) {
+    if (isClosing() && reason != FailureReason.STORAGE_FAILED && reason != FailureReason.INTERNAL_ERROR) {
+      closed();
+      return;
+    }
+    failure = new Failure(reason, detail, cause);
+    state = State.FAILED;
+    ComputeIdentity c = compute;
+    String line = "event=wal_receiver_failed safekeeper={} compute={}:{} reason={} retryable={} timeline={} "
+        + "flush_lsn={} detail=\"{}\"";
+    Object[] args = {safekeeperId, host, port, reason.code(), reason.retryable(),
+        c == null ? "-" : c.timeline(), flushLsn, detail == null ? "" : detail.replace('"', '\'').replace('\n', ' ')};
+    if (reason == FailureReason.STORAGE_FAILED || reason == FailureReason.INTERNAL_ERROR) {
+      Object[] withCause = java.util.Arrays.copyOf(args, args.length + 1);
+      withCause[args.length] = cause;
+      log.error(line, withCause);
+    } else {
+      log.warn(line, args);
+    }
+  }
+
+  private void closeConnection() {
+    Connection conn;
+    lifecycle.lock();
+    try {
+      conn = connection;
+      connection = null;
+    } finally {
+      lifecycle.unlock();
+    }
+    if (conn != null) {
+      try {
+        conn.close();
+      } catch (SQLException e) {
+        log.debug("event=wal_receiver_connection_close_failed safekeeper={} error={}", safekeeperId, e.toString());
+      }
+    }
+  }
+
+  /** Closes the socket under a blocked read; pgjdbc's abort needs no lock the reader holds. */
+  private void abort(Connection conn) {
+    try {
+      conn.abort(Runnable::run);
+    } catch (SQLException e) {
+      log.debug("event=wal_receiver_abort_failed safekeeper={} error={}", safekeeperId, e.toString());
+    }
+  }
+
+  /** An expected way for a receiver to end, with the reason already decided. */
+  private static final class ReceiverFailure extends RuntimeException {
+    final FailureReason reason;
+
+    ReceiverFailure(FailureReason reason, String message) {
+      super(message, null, false, false);
+      this.reason = reason;
+    }
+  }
+
+  public static final class Builder {
+    private final WalSegmentStore store;
+    private String safekeeperId;
+    private String host;
+    private int port;
+    private String user;
+    private String password;
+    private String slotName;
+    private Lsn startLsn;
+    private int maxBatchBytes = 4 << 20;
+    private Duration statusInterval = Duration.ofSeconds(10);
+    private Duration connectTimeout = Duration.ofSeconds(10);
+
+    private Builder(WalSegmentStore store) {
+      this.store = Objects.requireNonNull(store, "store");
+    }
+
+    /** This safekeeper's id, sent as {@code application_name}: the name in the compute's synchronous_standby_names. */
+    public Builder safekeeperId(String id) {
+      this.safekeeperId = id;
+      return this;
+    }
+
+    public Builder compute(String host, int port) {
+      this.host = host;
+      this.port = port;
+      return this;
+    }
+
+    /** A role with the REPLICATION attribute; {@code password} may be null where the compute trusts us. */
+    public Builder credentials(String user, String password) {
+      this.user = user;
+      this.password = password;
+      return this;
+    }
+
+    /** A physical replication slot to stream from, created when missing (lowercase letters, digits, '_'). */
+    public Builder slot(String name) {
+      if (name != null && !SLOT_NAME.matcher(name).matches()) {
+        throw new IllegalArgumentException("'" + name + "' is not a valid replication slot name: use 1 to 63 "
+            + "lowercase letters, digits and underscores (e.g. sk_0)");
+      }
+      this.slotName = name;
+      return this;
+    }
+
+    /**
+     * Where to start when the store holds no WAL of the compute's timeline: the start point of the
+     * compute's generation. It is rounded down to its segment start. When the store holds WAL of that
+     * timeline, streaming resumes at its flush LSN instead.
+     */
+    public Builder startLsn(Lsn lsn) {
+      this.startLsn = lsn;
+      return this;
+    }
+
+    /** The most WAL written before one flush when more keeps arriving (default 4 MiB). */
+    public Builder maxBatchBytes(int bytes) {
+      if (bytes < 1) {
+        throw new IllegalArgumentException("maxBatchBytes must be positive, got " + bytes);
+      }
+      this.maxBatchBytes = bytes;
+      return this;
+    }
+
+    /**
+     * How often to report status while idle (default 10 s); keep it well below the compute's
+     * wal_sender_timeout, which ends connections that stay silent that long.
+     */
+    public Builder statusInterval(Duration interval) {
+      if (interval.isNegative() || interval.isZero()) {
+        throw new IllegalArgumentException("statusInterval must be positive, got " + interval);
+      }
+      this.statusInterval = interval;
+      return this;
+    }
+
+    public Builder connectTimeout(Duration timeout) {
+      this.connectTimeout = timeout;
+      return this;
+    }
+
+    /** Starts the receiver's thread; connection errors show in {@link WalReceiver#failure()}, not here. */
+    public WalReceiver start() {
+      require(safekeeperId != null && !safekeeperId.isBlank(), "safekeeperId");
+      require(host != null && port > 0, "compute(host, port)");
+      require(user != null, "credentials(user, password)");
+      require(startLsn != null, "startLsn");
+      WalReceiver receiver = new WalReceiver(this);
+      receiver.thread.start();
+      return receiver;
+    }
+
+    private static void require(boolean ok, String what) {
+      if (!ok) {
+        throw new IllegalStateException("a WalReceiver needs " + what + " to be set");
+      }
+    }
+  }
+}
