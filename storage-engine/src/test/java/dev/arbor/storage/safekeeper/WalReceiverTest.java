@@ -79,12 +79,15 @@ class WalReceiverTest {
     assertThat(queryString(setup, waitEvent)).isEqualTo("SyncRep");
 
     Lsn acknowledged;
-    try (var store = WalSegmentStore.open(dir.path());
-         var receiver = compute.receiver(store, start).start()) {
-      commit.get(1, TimeUnit.MINUTES);
-      acknowledged = receiver.flushLsn();
-      assertThat(acknowledged).isGreaterThan(beforeCommit);
-      receiver.close();
+    try (var store = WalSegmentStore.open(dir.path())) {
+      var receiver = compute.receiver(store, start).start();
+      try {
+        commit.get(1, TimeUnit.MINUTES);
+        acknowledged = receiver.flushLsn();
+        assertThat(acknowledged).isGreaterThan(beforeCommit);
+      } finally {
+        receiver.close();
+      }
       assertThat(receiver.state()).isEqualTo(State.CLOSED);
       assertThat(receiver.failure()).isEmpty();
     } finally {
@@ -101,6 +104,54 @@ class WalReceiverTest {
       List<String> records = compute.waldump(reopened.directory().resolve("wal"), beforeCommit, acknowledged, xid);
       assertThat(records).as("pg_waldump of transaction %d up to %s", xid, acknowledged)
           .anySatisfy(line -> assertThat(line).contains("rmgr: Transaction").contains("desc: COMMIT"));
+    }
+  }
+
+  @Test
+  void theComputeIsNeverToldMoreThanIsDurable() throws Exception {
+    Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()");
+    try (var store = WalSegmentStore.open(dir.path());
+         var receiver = compute.receiver(store, start).start()) {
+      awaitStreaming(receiver);
+      var writer = Thread.ofVirtual().start(() -> {
+        try (Connection client = compute.acknowledgedSession()) {
+          for (int i = 0; i < 400; i++) {
+            execute(client, "INSERT INTO items SELECT g, repeat('h', 100) FROM generate_series(1, 50) g");
+          }
+        } catch (SQLException e) {
+          throw new IllegalStateException(e);
+        }
+      });
+      int observed = 0;
+      while (writer.isAlive()) {
+        // Read what the compute was told first, then what the store has made durable: the second can
+        // only be lower if a flush LSN was reported before it was durable.
+        String reported = queryString(setup, "SELECT coalesce(flush_lsn::text, '0/0') FROM pg_stat_replication "
+            + "WHERE application_name = '" + ComputeWal.SAFEKEEPER_ID + "'");
+        Lsn durable = store.flushLsn(1).orElse(Lsn.ZERO);
+        assertThat(durable).as("durable flush LSN after the compute was told %s", reported)
+            .isGreaterThanOrEqualTo(Lsn.parse(reported));
+        observed++;
+      }
+      writer.join();
+      assertThat(observed).isPositive();
+      assertThat(receiver.failure()).isEmpty();
+    }
+  }
+
+  @Test
+  void staysConnectedThroughIdlePeriodsAndAcknowledgesAfterThem() throws Exception {
+    Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()");
+    try (var store = WalSegmentStore.open(dir.path());
+         var receiver = compute.receiver(store, start)
+             .statusInterval(Duration.ofSeconds(1)).receiveTimeout(Duration.ofSeconds(4)).start();
+         Connection client = compute.acknowledgedSession()) {
+      awaitStreaming(receiver);
+      // Longer than the receive timeout: only status updates and the compute's keepalives keep it alive.
+      Thread.sleep(6000);
+      assertThat(receiver.state()).isEqualTo(State.STREAMING);
+      execute(client, "INSERT INTO items VALUES (-3, 'after a quiet while')"); // returns once acknowledged
+      awaitFlushed(receiver, flushPosition(setup));
     }
   }
 
@@ -128,13 +179,16 @@ class WalReceiverTest {
     Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()");
     Lsn stoppedAt;
     try (var store = WalSegmentStore.open(dir.path());
-         var receiver = compute.receiver(store, start).slot("sk_test").start();
          Connection client = compute.acknowledgedSession()) {
-      execute(client, "INSERT INTO items SELECT g, repeat('d', 300) FROM generate_series(1, 3000) g");
-      execute(client, "SELECT pg_switch_wal()");
-      execute(client, "INSERT INTO items SELECT g, repeat('e', 300) FROM generate_series(1, 1000) g");
-      awaitFlushed(receiver, flushPosition(setup));
-      receiver.close();
+      var receiver = compute.receiver(store, start).slot("sk_test").start();
+      try {
+        execute(client, "INSERT INTO items SELECT g, repeat('d', 300) FROM generate_series(1, 3000) g");
+        execute(client, "SELECT pg_switch_wal()");
+        execute(client, "INSERT INTO items SELECT g, repeat('e', 300) FROM generate_series(1, 1000) g");
+        awaitFlushed(receiver, flushPosition(setup));
+      } finally {
+        receiver.close();
+      }
       stoppedAt = receiver.flushLsn();
     }
 

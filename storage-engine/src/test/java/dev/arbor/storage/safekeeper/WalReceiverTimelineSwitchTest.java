@@ -41,13 +41,16 @@ class WalReceiverTimelineSwitchTest {
         start = queryLsn(setup, "SELECT pg_current_wal_lsn()");
       }
       try (var store = WalSegmentStore.open(dir.path());
-           var receiver = compute.receiver(store, start).start();
            Connection client = compute.acknowledgedSession()) {
-        execute(client, "INSERT INTO items SELECT g, repeat('a', 500) FROM generate_series(1, 3000) g");
-        execute(client, "SELECT pg_switch_wal()");
-        execute(client, "INSERT INTO items SELECT g, repeat('b', 500) FROM generate_series(1, 100) g");
-        awaitFlushed(receiver, flushPosition(client));
-        receiver.close();
+        var receiver = compute.receiver(store, start).start();
+        try {
+          execute(client, "INSERT INTO items SELECT g, repeat('a', 500) FROM generate_series(1, 3000) g");
+          execute(client, "SELECT pg_switch_wal()");
+          execute(client, "INSERT INTO items SELECT g, repeat('b', 500) FROM generate_series(1, 100) g");
+          awaitFlushed(receiver, flushPosition(client));
+        } finally {
+          receiver.close();
+        }
         firstTimelineFlushed = receiver.flushLsn();
       }
 
