@@ -494,7 +494,11 @@ public final class WalReceiver implements AutoCloseable {
       boolean streamEnded = message == null;
       while (!streamEnded) {
         ByteBuffer m = ByteBuffer.wrap(message);
-        byte type = m.get();
+        byte type = message.length > 0 ? m.get() : 0;
+        if (m.remaining() < (type == 'w' ? XLOG_DATA_HEADER : KEEPALIVE_BODY)) {
+          throw new ReceiverFailure(FailureReason.PROTOCOL_ERROR, "a replication message of type '" + (char) type
+              + "' is too short (" + message.length + " bytes)");
+        }
         if (type == 'w') {
           Lsn dataStart = new Lsn(m.getLong());
           m.getLong(); // the compute's flush position when it sent this
@@ -552,6 +556,10 @@ public final class WalReceiver implements AutoCloseable {
   }
 
   private static final byte[] IDLE = new byte[0];
+  /** XLogData after its type byte: data start, WAL end and send time, then the WAL. */
+  private static final int XLOG_DATA_HEADER = 3 * 8;
+  /** Primary keepalive after its type byte: WAL end, send time, reply-requested flag. */
+  private static final int KEEPALIVE_BODY = 2 * 8 + 1;
 
   /**
    * Whether the kernel holds bytes from the compute that pgjdbc has not read yet. Bytes pgjdbc already

@@ -115,8 +115,8 @@ public final class WalSegmentStore implements AutoCloseable {
 
   /**
    * Opens the store in {@code directory}, creating it when empty, and recovers the flush positions from
-   * its state file. {@code segmentSize} must be the compute's {@code wal_segment_size} and match what
-   * the store was created with.
+   * its state file and flush record. {@code segmentSize} must be the compute's {@code wal_segment_size}
+   * and match what the store was created with.
    */
   public static WalSegmentStore open(Path directory, long segmentSize) throws IOException {
     if (Long.bitCount(segmentSize) != 1 || segmentSize < MIN_SEGMENT_SIZE || segmentSize > MAX_SEGMENT_SIZE) {
