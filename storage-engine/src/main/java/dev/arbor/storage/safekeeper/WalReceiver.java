@@ -3,6 +3,8 @@ package dev.arbor.storage.safekeeper;
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.WalFileName;
 import java.io.IOException;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -10,11 +12,13 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Properties;
+import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
@@ -22,9 +26,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.postgresql.PGConnection;
 import org.postgresql.PGProperty;
-import org.postgresql.replication.LogSequenceNumber;
-import org.postgresql.replication.PGReplicationStream;
-import org.postgresql.replication.fluent.physical.ChainedPhysicalStreamBuilder;
+import org.postgresql.copy.CopyDual;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,6 +43,15 @@ import org.slf4j.LoggerFactory;
  * (up to {@code maxBatchBytes}), writes all of it, forces once, and reports the batch's end. Commits
  * that arrive while a force runs are acknowledged by the next one, so fsyncs per commit fall as load
  * rises. Memory stays bounded: one message (at most 128 KiB from a walsender) is held at a time.
+ *
+ * <p>pgjdbc connects, authenticates and frames the COPY; the receiver speaks the streaming replication
+ * protocol inside it (XLogData {@code w}, keepalive {@code k}, standby status {@code r}) rather than
+ * through pgjdbc's {@code PGReplicationStream}, which cannot group-flush without adding latency: its
+ * {@code readPending()} polls the socket for 1 ms whenever nothing is buffered (once per batch, so
+ * 1 ms more per acknowledged commit), its {@code forceUpdateStatus()} always asks the compute for a
+ * reply (one more message per batch, which again runs into that poll), and it cannot send
+ * {@code START_REPLICATION ... TIMELINE}. Whether more WAL is already waiting is asked of the kernel
+ * instead ({@link ReceiveQueueSocketFactory}).
  *
  * <p>The receiver runs on its own virtual thread from {@link Builder#start()} until {@link #close()} or
  * a failure. It does not reconnect: a failure ends it with a {@link Failure} in {@link #failure()} and
@@ -113,7 +124,9 @@ public final class WalReceiver implements AutoCloseable {
   private final Lsn startLsn;
   private final int maxBatchBytes;
   private final Duration statusInterval;
+  private final Duration receiveTimeout;
   private final Duration connectTimeout;
+  private final String socketKey = UUID.randomUUID().toString();
   private final Thread thread;
   private final CountDownLatch terminated = new CountDownLatch(1);
 
@@ -122,6 +135,8 @@ public final class WalReceiver implements AutoCloseable {
   private boolean closing;
   private boolean connecting;
   private Connection connection;
+  /** The connection's socket, to ask whether more bytes are waiting; null when pgjdbc did not use ours. */
+  private Socket socket;
 
   private volatile State state = State.CONNECTING;
   private volatile Failure failure;
@@ -140,6 +155,7 @@ public final class WalReceiver implements AutoCloseable {
     this.startLsn = b.startLsn;
     this.maxBatchBytes = b.maxBatchBytes;
     this.statusInterval = b.statusInterval;
+    this.receiveTimeout = b.receiveTimeout;
     this.connectTimeout = b.connectTimeout;
     this.thread = Thread.ofVirtual().name("wal-receiver-" + safekeeperId).unstarted(this::run);
   }
@@ -223,15 +239,15 @@ public final class WalReceiver implements AutoCloseable {
       ComputeIdentity identity = identify(conn);
       compute = identity;
       checkSameSystem(conn, identity);
+      Lsn start = startPosition(identity);
       if (identity.timeline() > 1) {
         storeHistoryFile(conn, identity.timeline());
       }
       if (slotName != null) {
         createSlotIfMissing(conn);
       }
-      Lsn start = startPosition(identity);
       store.bindSystemIdentifier(identity.systemIdentifier());
-      PGReplicationStream stream = startStreaming(conn, start);
+      CopyDual copy = startStreaming(conn, start, identity.timeline());
       step = Step.STREAM;
       streamStart = start;
       state = State.STREAMING;
@@ -239,7 +255,7 @@ public final class WalReceiver implements AutoCloseable {
               + "compute_flush_lsn={} slot={}", safekeeperId, host, port,
           Long.toUnsignedString(identity.systemIdentifier()), identity.timeline(), start, identity.flushLsn(),
           slotName == null ? "-" : slotName);
-      follow(stream, identity.timeline(), start);
+      follow(copy, identity.timeline(), start);
     } catch (ReceiverFailure e) {
       fail(e.reason, e.getMessage(), e.getCause());
     } catch (SQLException e) {
@@ -276,6 +292,7 @@ public final class WalReceiver implements AutoCloseable {
     try {
       conn = DriverManager.getConnection(jdbcUrl(), connectionProperties());
     } finally {
+      socket = ReceiveQueueSocketFactory.collect(socketKey);
       lifecycle.lock();
       try {
         connecting = false;
@@ -316,7 +333,11 @@ public final class WalReceiver implements AutoCloseable {
     // synchronous_standby_names matches standbys by application_name.
     PGProperty.APPLICATION_NAME.set(props, safekeeperId);
     PGProperty.CONNECT_TIMEOUT.set(props, (int) Math.max(1, connectTimeout.toSeconds()));
+    // Reads return at least this often, so the receiver reports status and notices a silent compute.
+    PGProperty.SOCKET_TIMEOUT.set(props, (int) statusInterval.toSeconds());
     PGProperty.TCP_KEEP_ALIVE.set(props, true);
+    PGProperty.SOCKET_FACTORY.set(props, ReceiveQueueSocketFactory.class.getName());
+    props.setProperty(ReceiveQueueSocketFactory.KEY_PROPERTY, socketKey);
     return props;
   }
 
@@ -429,57 +450,155 @@ public final class WalReceiver implements AutoCloseable {
     return stored.get();
   }
 
-  private PGReplicationStream startStreaming(Connection conn, Lsn start) throws SQLException {
-    // pgjdbc's physical stream builder cannot send START_REPLICATION's TIMELINE option, so the
-    // compute streams its current timeline; following a historic timeline would need the protocol
-    // spoken directly. Safekeepers only ever follow the current timeline of the newest generation.
-    ChainedPhysicalStreamBuilder builder = conn.unwrap(PGConnection.class).getReplicationAPI()
-        .replicationStream().physical()
-        .withStartPosition(LogSequenceNumber.valueOf(start.value()))
-        .withStatusInterval((int) statusInterval.toMillis(), TimeUnit.MILLISECONDS);
-    if (slotName != null) {
-      builder = builder.withSlotName(slotName);
+  private CopyDual startStreaming(Connection conn, Lsn start, int timeline) throws SQLException {
+    // TIMELINE pins the stream to the timeline IDENTIFY_SYSTEM reported: should the compute have moved
+    // on meanwhile, the walsender ends the stream at the switch point instead of sending another
+    // timeline's WAL as this one's.
+    String command = "START_REPLICATION" + (slotName == null ? "" : " SLOT " + slotName)
+        + " PHYSICAL " + start + " TIMELINE " + timeline;
+    CopyDual copy = conn.unwrap(PGConnection.class).getCopyAPI().copyDual(command);
+    if (copy == null) {
+      throw new SQLException("the compute answered " + command + " without starting a COPY");
     }
-    PGReplicationStream stream = builder.start();
-    if (flushLsn.isAfter(Lsn.ZERO)) {
-      // Until the first flush, report only what is already durable; an invalid (zero) flush position
-      // makes the compute leave this safekeeper out of the quorum.
-      stream.setFlushedLSN(LogSequenceNumber.valueOf(flushLsn.value()));
-      stream.setAppliedLSN(LogSequenceNumber.valueOf(flushLsn.value()));
-    }
-    return stream;
+    return copy;
   }
 
-  private void follow(PGReplicationStream stream, int timeline, Lsn start) throws SQLException, IOException {
-    Lsn expected = start;
+  /**
+   * Streams until closed or failed. {@code flushLsn} is what the compute has been or will be told is
+   * durable; {@code written} is the end of what the store holds, flushed or not.
+   */
+  private void follow(CopyDual copy, int timeline, Lsn start) throws SQLException, IOException {
+    Lsn written = start;
+    boolean wroteAny = false;
+    long lastReceived = System.nanoTime();
+    long lastStatus = System.nanoTime();
+    sendStatus(copy, flushLsn, false);
     while (!isClosing()) {
-      ByteBuffer message = stream.read();
-      if (message == null) {
-        throw new ReceiverFailure(FailureReason.STREAM_ENDED, "the compute ended the replication stream at "
-            + expected);
-      }
-      long batchBytes = 0;
-      do {
-        int length = message.remaining();
-        // For physical streams pgjdbc sets the last receive LSN to the message's end.
-        Lsn messageStart = new Lsn(stream.getLastReceiveLSN().asLong() - length);
-        if (!messageStart.equals(expected)) {
-          throw new ReceiverFailure(FailureReason.PROTOCOL_ERROR, "the compute sent WAL at " + messageStart
-              + ", but the stream had reached " + expected);
+      byte[] message = receive(copy);
+      long now = System.nanoTime();
+      if (message == IDLE) {
+        long silentNanos = now - lastReceived;
+        if (silentNanos > receiveTimeout.toNanos()) {
+          throw new ReceiverFailure(FailureReason.CONNECTION_LOST, "the compute sent nothing for "
+              + receiveTimeout.toSeconds() + " s, not even a keepalive");
         }
-        store.write(timeline, messageStart, message);
-        expected = expected.plus(length);
-        batchBytes += length;
-      } while (batchBytes < maxBatchBytes && (message = stream.readPending()) != null);
-
-      Lsn flushed = store.flush();
-      flushLsn = flushed;
-      LogSequenceNumber reported = LogSequenceNumber.valueOf(flushed.value());
-      stream.setFlushedLSN(reported);
-      stream.setAppliedLSN(reported);
-      stream.forceUpdateStatus();
+        // Past half the timeout ask for a reply, as PostgreSQL's own walreceiver does, so a live but
+        // idle compute answers with a keepalive.
+        sendStatus(copy, wroteAny ? written : flushLsn, silentNanos > receiveTimeout.toNanos() / 2);
+        lastStatus = now;
+        continue;
+      }
+      lastReceived = now;
+      long batchBytes = 0;
+      boolean replyRequested = false;
+      boolean streamEnded = message == null;
+      while (!streamEnded) {
+        ByteBuffer m = ByteBuffer.wrap(message);
+        byte type = message.length > 0 ? m.get() : 0;
+        if (m.remaining() < (type == 'w' ? XLOG_DATA_HEADER : KEEPALIVE_BODY)) {
+          throw new ReceiverFailure(FailureReason.PROTOCOL_ERROR, "a replication message of type '" + (char) type
+              + "' is too short (" + message.length + " bytes)");
+        }
+        if (type == 'w') {
+          Lsn dataStart = new Lsn(m.getLong());
+          m.getLong(); // the compute's flush position when it sent this
+          m.getLong(); // send time
+          if (!dataStart.equals(written)) {
+            throw new ReceiverFailure(FailureReason.PROTOCOL_ERROR, "the compute sent WAL at " + dataStart
+                + ", but the stream had reached " + written);
+          }
+          int length = m.remaining();
+          store.write(timeline, dataStart, m);
+          written = written.plus(length);
+          wroteAny = true;
+          batchBytes += length;
+        } else if (type == 'k') {
+          m.getLong(); // the compute's WAL end
+          m.getLong(); // send time
+          replyRequested |= m.get() != 0;
+        } else {
+          throw new ReceiverFailure(FailureReason.PROTOCOL_ERROR, "unexpected replication message type '"
+              + (char) type + "'");
+        }
+        if (batchBytes >= maxBatchBytes || !moreBytesWaiting()) {
+          break;
+        }
+        message = receive(copy);
+        if (message == IDLE) {
+          break;
+        }
+        streamEnded = message == null;
+      }
+      if (batchBytes > 0) {
+        flushLsn = store.flush();
+      }
+      if (streamEnded) {
+        throw new ReceiverFailure(FailureReason.STREAM_ENDED, "the compute ended the replication stream at "
+            + written + " (it shut down, or its timeline changed)");
+      }
+      if (batchBytes > 0 || replyRequested || now - lastStatus > statusInterval.toNanos()) {
+        sendStatus(copy, wroteAny ? written : flushLsn, false);
+        lastStatus = now;
+      }
     }
   }
+
+  /** The next CopyData message; {@link #IDLE} when none came within the socket timeout; null when the COPY ended. */
+  private static byte[] receive(CopyDual copy) throws SQLException {
+    try {
+      return copy.readFromCopy(true);
+    } catch (SQLException e) {
+      if (e.getCause() instanceof SocketTimeoutException) {
+        return IDLE;
+      }
+      throw e;
+    }
+  }
+
+  private static final byte[] IDLE = new byte[0];
+  /** XLogData after its type byte: data start, WAL end and send time, then the WAL. */
+  private static final int XLOG_DATA_HEADER = 3 * 8;
+  /** Primary keepalive after its type byte: WAL end, send time, reply-requested flag. */
+  private static final int KEEPALIVE_BODY = 2 * 8 + 1;
+
+  /**
+   * Whether the kernel holds bytes from the compute that pgjdbc has not read yet. Bytes pgjdbc already
+   * buffered do not count: the batch then ends a message early, and the next read returns at once.
+   */
+  private boolean moreBytesWaiting() {
+    if (socket == null) {
+      return false;
+    }
+    try {
+      return socket.getInputStream().available() > 0;
+    } catch (IOException e) {
+      return false; // the next read reports the broken connection
+    }
+  }
+
+  /**
+   * Standby status update: written, flushed and applied LSN (applied = flushed: a safekeeper applies
+   * nothing), the clock, and whether the compute should answer. A zero flush LSN is PostgreSQL's
+   * "invalid": the compute leaves this safekeeper out of the quorum until it has made WAL durable.
+   */
+  private static void sendStatus(CopyDual copy, Lsn write, Lsn flush, boolean replyRequested) throws SQLException {
+    ByteBuffer status = ByteBuffer.allocate(1 + 8 + 8 + 8 + 8 + 1);
+    status.put((byte) 'r');
+    status.putLong(write.value());
+    status.putLong(flush.value());
+    status.putLong(flush.value());
+    status.putLong((System.currentTimeMillis() - POSTGRES_EPOCH_MILLIS) * 1000);
+    status.put((byte) (replyRequested ? 1 : 0));
+    copy.writeToCopy(status.array(), 0, status.capacity());
+    copy.flushCopy();
+  }
+
+  private void sendStatus(CopyDual copy, Lsn write, boolean replyRequested) throws SQLException {
+    sendStatus(copy, write, flushLsn, replyRequested);
+  }
+
+  /** 2000-01-01T00:00:00Z, the epoch of PostgreSQL timestamps. */
+  private static final long POSTGRES_EPOCH_MILLIS = 946_684_800_000L;
 
   private static FailureReason classify(SQLException e, Step step) {
     String sqlState = Objects.requireNonNullElse(e.getSQLState(), "");
@@ -520,7 +639,7 @@ public final class WalReceiver implements AutoCloseable {
     Object[] args = {safekeeperId, host, port, reason.code(), reason.retryable(),
         c == null ? "-" : c.timeline(), flushLsn, detail == null ? "" : detail.replace('"', '\'').replace('\n', ' ')};
     if (reason == FailureReason.STORAGE_FAILED || reason == FailureReason.INTERNAL_ERROR) {
-      Object[] withCause = java.util.Arrays.copyOf(args, args.length + 1);
+      Object[] withCause = Arrays.copyOf(args, args.length + 1);
       withCause[args.length] = cause;
       log.error(line, withCause);
     } else {
@@ -576,6 +695,7 @@ public final class WalReceiver implements AutoCloseable {
     private Lsn startLsn;
     private int maxBatchBytes = 4 << 20;
     private Duration statusInterval = Duration.ofSeconds(10);
+    private Duration receiveTimeout = Duration.ofSeconds(60);
     private Duration connectTimeout = Duration.ofSeconds(10);
 
     private Builder(WalSegmentStore store) {
@@ -631,14 +751,24 @@ public final class WalReceiver implements AutoCloseable {
     }
 
     /**
-     * How often to report status while idle (default 10 s); keep it well below the compute's
-     * wal_sender_timeout, which ends connections that stay silent that long.
+     * How often to report status while idle, in whole seconds (default 10 s); keep it well below the
+     * compute's wal_sender_timeout, which ends connections that stay silent that long.
      */
     public Builder statusInterval(Duration interval) {
-      if (interval.isNegative() || interval.isZero()) {
-        throw new IllegalArgumentException("statusInterval must be positive, got " + interval);
+      if (interval.toSeconds() < 1) {
+        throw new IllegalArgumentException("statusInterval must be at least 1 s, got " + interval);
       }
-      this.statusInterval = interval;
+      this.statusInterval = Duration.ofSeconds(interval.toSeconds());
+      return this;
+    }
+
+    /**
+     * How long the compute may send nothing before the receiver gives up on the connection (default
+     * 60 s, PostgreSQL's wal_receiver_timeout): a partitioned compute cannot be told from an idle one
+     * otherwise. Half-way, the receiver asks the compute for a keepalive.
+     */
+    public Builder receiveTimeout(Duration timeout) {
+      this.receiveTimeout = timeout;
       return this;
     }
 
@@ -653,6 +783,7 @@ public final class WalReceiver implements AutoCloseable {
       require(host != null && port > 0, "compute(host, port)");
       require(user != null, "credentials(user, password)");
       require(startLsn != null, "startLsn");
+      require(receiveTimeout.compareTo(statusInterval.multipliedBy(2)) > 0, "a receiveTimeout above twice the statusInterval");
       WalReceiver receiver = new WalReceiver(this);
       receiver.thread.start();
       return receiver;

@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Stream;
@@ -29,7 +30,8 @@ import java.util.stream.Stream;
  * Durable WAL of one Arbor timeline on a safekeeper's local disk. The directory holds:
  *
  * <pre>
- * state.json                         flush LSN per PostgreSQL TLI, system id, segment size ({@link WalStoreState})
+ * state.json                         system id, segment size, flush LSN per PostgreSQL TLI ({@link WalStoreState})
+ * flush                              the newest TLI's flush LSN, rewritten in place on every flush ({@link FlushRecord})
  * wal/TTTTTTTTXXXXXXXXYYYYYYYY       segments, named and sized exactly as in pg_wal, zero-filled when created
  * wal/TTTTTTTT.history               timeline history files, byte for byte as the compute has them
  * lock                               held while a store is open, so two processes never write one directory
@@ -38,7 +40,7 @@ import java.util.stream.Stream;
  * <p>Rules that readers and the quorum rely on:
  * <ul>
  *   <li>The flush LSN of a TLI covers every byte of that TLI below it: those bytes were forced to disk
- *       and then the flush LSN was recorded in the state file. It never decreases.
+ *       and then the flush LSN was recorded durably. It never decreases.
  *   <li>Bytes below a TLI's flush LSN are never rewritten, so a segment entirely below it is immutable.
  *   <li>The first WAL stored for a TLI begins at a segment boundary, so every stored segment holds its
  *       WAL from the segment's first byte (PostgreSQL's long page header included).
@@ -52,6 +54,7 @@ import java.util.stream.Stream;
 public final class WalSegmentStore implements AutoCloseable {
 
   private static final String STATE_FILE = "state.json";
+  private static final String FLUSH_FILE = "flush";
   private static final String WAL_DIR = "wal";
   private static final String LOCK_FILE = "lock";
   private static final long MIN_SEGMENT_SIZE = 1L << 20;
@@ -64,10 +67,13 @@ public final class WalSegmentStore implements AutoCloseable {
   private final long segmentSize;
   private final FileChannel lockChannel;
   private final FileLock lock;
+  private final FlushRecord flushRecord;
 
   private final ReentrantLock writeLock = new ReentrantLock();
-  /** The state file's content: what readers may see. Replaced only after the file is durable. */
+  /** The durable state (state file merged with the flush record): what readers may see. */
   private volatile WalStoreState durable;
+  /** The timelines state.json lists; a flush that adds one rewrites it, other flushes only the flush record. */
+  private final Set<Integer> timelinesInStateFile = new TreeSet<>();
   /** Per TLI: the lowest LSN a write may start at (its flush LSN, or its first write before any flush). */
   private final Map<Integer, Lsn> writeFloor = new HashMap<>();
   /** Per TLI: the end of the last write, flushed or not. */
@@ -81,13 +87,22 @@ public final class WalSegmentStore implements AutoCloseable {
   private IOException broken;
   private boolean closed;
 
-  private WalSegmentStore(Path directory, long segmentSize, FileChannel lockChannel, FileLock lock, WalStoreState state) {
+  private WalSegmentStore(Path directory, long segmentSize, FileChannel lockChannel, FileLock lock,
+      WalStoreState stateFileContent, FlushRecord flushRecord) {
     this.directory = directory;
     this.walDir = directory.resolve(WAL_DIR);
     this.stateFile = directory.resolve(STATE_FILE);
     this.segmentSize = segmentSize;
     this.lockChannel = lockChannel;
     this.lock = lock;
+    this.flushRecord = flushRecord;
+    timelinesInStateFile.addAll(stateFileContent.flushLsns().keySet());
+    // state.json holds each timeline's flush LSN as of when it was last rewritten; the flush record
+    // holds the newest timeline's latest one.
+    WalStoreState state = flushRecord.position()
+        .map(p -> stateFileContent.withFlushLsns(Map.of(p.timeline(),
+            Lsn.max(p.lsn(), stateFileContent.flushLsns().getOrDefault(p.timeline(), Lsn.ZERO)))))
+        .orElse(stateFileContent);
     this.durable = state;
     writeFloor.putAll(state.flushLsns());
     writtenEnd.putAll(state.flushLsns());
@@ -100,8 +115,8 @@ public final class WalSegmentStore implements AutoCloseable {
 
   /**
    * Opens the store in {@code directory}, creating it when empty, and recovers the flush positions from
-   * its state file. {@code segmentSize} must be the compute's {@code wal_segment_size} and match what
-   * the store was created with.
+   * its state file and flush record. {@code segmentSize} must be the compute's {@code wal_segment_size}
+   * and match what the store was created with.
    */
   public static WalSegmentStore open(Path directory, long segmentSize) throws IOException {
     if (Long.bitCount(segmentSize) != 1 || segmentSize < MIN_SEGMENT_SIZE || segmentSize > MAX_SEGMENT_SIZE) {
@@ -126,7 +141,17 @@ public final class WalSegmentStore implements AutoCloseable {
       removeTemporaryFiles(dir);
       removeTemporaryFiles(dir.resolve(WAL_DIR));
       WalStoreState state = readState(dir.resolve(STATE_FILE), segmentSize);
-      return new WalSegmentStore(dir, segmentSize, lockChannel, lock, state);
+      Path flushFile = dir.resolve(FLUSH_FILE);
+      FlushRecord flushRecord;
+      if (Files.exists(flushFile)) {
+        flushRecord = FlushRecord.open(flushFile);
+      } else if (state.flushLsns().isEmpty()) {
+        flushRecord = FlushRecord.create(flushFile);
+      } else {
+        throw new IOException("the WAL store " + dir + " lists flushed WAL in " + STATE_FILE + " but has no "
+            + FLUSH_FILE + " record: its newest flush position is lost. Do not serve this store; rebuild it from its peers");
+      }
+      return new WalSegmentStore(dir, segmentSize, lockChannel, lock, state, flushRecord);
     } catch (IOException | RuntimeException e) {
       lockChannel.close();
       throw e;
@@ -180,7 +205,7 @@ public final class WalSegmentStore implements AutoCloseable {
         return;
       }
       WalStoreState next = durable.withSystemIdentifier(id);
-      persist(next);
+      writeStateFile(next);
       durable = next;
     } finally {
       writeLock.unlock();
@@ -291,8 +316,9 @@ public final class WalSegmentStore implements AutoCloseable {
 
   /**
    * Makes everything written so far durable: forces every segment written since the last flush, then
-   * records the new flush LSNs in the state file (atomically), and only then returns. A flush LSN
-   * returned here, or seen by a reader afterwards, survives a crash.
+   * records the new flush LSN (in the flush record; when a timeline begins, also in the state file,
+   * which is replaced atomically), and only then returns. A flush LSN returned here, or seen by a
+   * reader afterwards, survives a crash.
    *
    * @return the flush LSN of the newest timeline, or {@link Lsn#ZERO} when the store holds no WAL
    */
@@ -306,7 +332,11 @@ public final class WalSegmentStore implements AutoCloseable {
           for (WalSegmentId segment : unflushed) {
             channels.get(segment).force(false);
           }
-          persist(next);
+          if (!timelinesInStateFile.containsAll(next.flushLsns().keySet())) {
+            // The older timeline's final flush LSN leaves the flush record now; keep it in the state file.
+            writeStateFile(next);
+          }
+          flushRecord.write(next.newest().orElseThrow());
         } catch (IOException e) {
           broken = e;
           throw e;
@@ -322,8 +352,9 @@ public final class WalSegmentStore implements AutoCloseable {
     }
   }
 
-  private void persist(WalStoreState next) throws IOException {
+  private void writeStateFile(WalStoreState next) throws IOException {
     DurableFiles.write(stateFile, next.toJson());
+    timelinesInStateFile.addAll(next.flushLsns().keySet());
   }
 
   /** The segment the next write most likely goes to; its channel stays open across flushes. */
@@ -489,6 +520,7 @@ public final class WalSegmentStore implements AutoCloseable {
         }
       }
       channels.clear();
+      flushRecord.close();
       lock.release();
       lockChannel.close();
       if (first != null) {

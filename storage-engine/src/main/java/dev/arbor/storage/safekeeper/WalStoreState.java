@@ -26,8 +26,13 @@ import java.util.TreeMap;
  * }
  * }</pre>
  *
- * The system identifier is written as an unsigned decimal string, as {@code IDENTIFY_SYSTEM} and
- * {@code pg_controldata} print it (it does not fit a signed 64-bit JSON number).
+ * The file is replaced atomically, and only when something in it changes other than the newest
+ * timeline's flush LSN: when the store is bound to a system and when a timeline begins. Each
+ * timeline's {@code flush_lsn} is therefore a lower bound, exact for every timeline but the newest;
+ * the newest one's current flush LSN is in the {@link FlushRecord}, and the store's state is the
+ * two merged. The system identifier is written as an unsigned decimal string, as
+ * {@code IDENTIFY_SYSTEM} and {@code pg_controldata} print it (it does not fit a signed 64-bit JSON
+ * number).
  */
 record WalStoreState(long segmentSize, OptionalLong systemIdentifier, SortedMap<Integer, Lsn> flushLsns) {
 

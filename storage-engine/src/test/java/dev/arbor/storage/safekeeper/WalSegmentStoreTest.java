@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
+import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -91,37 +92,79 @@ class WalSegmentStoreTest {
   }
 
   @Test
-  void stateFileRecordsItsFormatVersionAndIsReplacedWholeOnEveryFlush() throws Exception {
+  void stateFileIsRewrittenWhenATimelineBeginsAndTheFlushRecordOnEveryFlush() throws Exception {
     try (var store = WalSegmentStore.open(dir, SEG)) {
       store.bindSystemIdentifier(-2L); // 2^64 - 2: identifiers are unsigned 64-bit
       store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(100, 5)));
       store.flush();
+      String json = Files.readString(dir.resolve("state.json"));
+      assertThat(json).contains("\"format_version\" : 1", "\"segment_size\" : 1048576",
+          "\"system_identifier\" : \"18446744073709551614\"", "\"timeline\" : 1", "\"flush_lsn\" : \"0/300064\"");
+
+      store.write(1, SEGMENT_3.plus(100), ByteBuffer.wrap(randomBytes(50, 6)));
+      store.flush();
+      assertThat(Files.readString(dir.resolve("state.json"))).as("state.json after a flush on the same timeline")
+          .isEqualTo(json);
     }
-    String json = Files.readString(dir.resolve("state.json"));
-    assertThat(json).contains("\"format_version\" : 1", "\"segment_size\" : 1048576",
-        "\"system_identifier\" : \"18446744073709551614\"", "\"timeline\" : 1", "\"flush_lsn\" : \"0/300064\"");
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      assertThat(store.flushPosition()).contains(new WalPosition(1, SEGMENT_3.plus(150)));
+    }
     try (var files = Files.list(dir)) {
-      assertThat(files.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("state.json", "wal", "lock");
+      assertThat(files.map(p -> p.getFileName().toString()))
+          .containsExactlyInAnyOrder("state.json", "flush", "wal", "lock");
     }
   }
 
   @Test
-  void readsAStateFileOfFormatVersion1() throws Exception {
+  void readsAStateFileAndFlushRecordOfFormatVersion1() throws Exception {
     Files.createDirectories(dir.resolve("wal"));
     Files.writeString(dir.resolve("state.json"), """
         {
           "format_version" : 1,
           "segment_size" : 16777216,
           "system_identifier" : "7412345678901234567",
-          "timelines" : [ { "timeline" : 1, "flush_lsn" : "0/3000000" }, { "timeline" : 2, "flush_lsn" : "0/5000148" } ]
+          "timelines" : [ { "timeline" : 1, "flush_lsn" : "0/3000000" }, { "timeline" : 2, "flush_lsn" : "0/5000000" } ]
         }
         """);
+    ByteBuffer record = ByteBuffer.allocate(8192);
+    record.put(0, flushSlot(6, 2, Lsn.parse("0/5000148")));
+    record.put(4096, flushSlot(5, 2, Lsn.parse("0/5000100")));
+    Files.write(dir.resolve("flush"), record.array());
     try (var store = WalSegmentStore.open(dir)) {
       assertThat(store.systemIdentifier()).hasValue(7412345678901234567L);
       assertThat(store.flushPosition()).contains(new WalPosition(2, Lsn.parse("0/5000148")));
       assertThat(store.flushLsn(1)).contains(Lsn.parse("0/3000000"));
       assertThat(store.timelines()).containsExactly(1, 2);
     }
+  }
+
+  @Test
+  void aTornFlushRecordSlotFallsBackToThePreviousFlushAndTwoTornSlotsAreRefused() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(100, 12)));
+      store.flush(); // sequence 1, in the slot at 4096
+      store.write(1, SEGMENT_3.plus(100), ByteBuffer.wrap(randomBytes(100, 13)));
+      store.flush(); // sequence 2, in the slot at 0
+    }
+    // A crash while the second flush wrote its slot: that flush never returned, so the first one is current.
+    corruptByte(dir.resolve("flush"), 30);
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      assertThat(store.flushPosition()).contains(new WalPosition(1, SEGMENT_3.plus(100)));
+    }
+    corruptByte(dir.resolve("flush"), 4096 + 30);
+    assertThatThrownBy(() -> WalSegmentStore.open(dir, SEG)).isInstanceOf(IOException.class)
+        .hasMessageContaining("holds no valid slot");
+  }
+
+  @Test
+  void refusesAStoreWhoseFlushRecordIsMissing() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(100, 14)));
+      store.flush();
+    }
+    Files.delete(dir.resolve("flush"));
+    assertThatThrownBy(() -> WalSegmentStore.open(dir, SEG)).isInstanceOf(IOException.class)
+        .hasMessageContaining("has no flush record");
   }
 
   @Test
@@ -215,6 +258,21 @@ class WalSegmentStoreTest {
         .hasMessageContaining("is open in another store instance or process");
     store.close();
     WalSegmentStore.open(dir, SEG).close();
+  }
+
+  /** A flush record slot as FlushRecord's javadoc lays it out, built independently of the code. */
+  private static byte[] flushSlot(long sequence, int timeline, Lsn lsn) {
+    ByteBuffer slot = ByteBuffer.allocate(36);
+    slot.putInt(0x41524246).putInt(1).putLong(sequence).putInt(timeline).putInt(0).putLong(lsn.value());
+    var crc = new CRC32C();
+    crc.update(slot.array(), 0, 32);
+    return slot.putInt((int) crc.getValue()).array();
+  }
+
+  private static void corruptByte(Path file, int offset) throws IOException {
+    byte[] bytes = Files.readAllBytes(file);
+    bytes[offset] ^= 0x5A;
+    Files.write(file, bytes);
   }
 
   private static byte[] read(WalSegmentStore store, int timeline, long segment) throws IOException {
