@@ -85,14 +85,17 @@ class CliEndToEndTest {
     psql(mainUri, "CREATE TABLE items (v int); INSERT INTO items SELECT generate_series(1, 10)");
     String lsn = ok(arbor("lsn", "main")).lastLine();
     psql(mainUri, "INSERT INTO items SELECT generate_series(11, 20)");
-    ok(arbor("branch", "create", "snap"));
+    ok(arbor("endpoint", "stop", "main"));
 
-    String snapUri = ok(arbor("endpoint", "start", "snap", "--read-only", "--lsn", lsn)).lastLine();
-    Result sum = psqlResult(snapUri, "SELECT sum(v) FROM items");
-    assertThat(sum.out().strip()).isEqualTo("55");
-    Result write = psqlResult(snapUri, "INSERT INTO items VALUES (-1)");
+    String snapshotUri = ok(arbor("endpoint", "start", "main", "--read-only", "--lsn", lsn)).lastLine();
+    assertThat(psql(snapshotUri, "SELECT sum(v) FROM items")).isEqualTo("55");
+    Result write = psqlResult(snapshotUri, "INSERT INTO items VALUES (-1)");
     assertThat(write.exit()).isNotZero();
     assertThat(write.err()).contains("cannot execute INSERT in a read-only transaction");
+    ok(arbor("endpoint", "stop", "main"));
+
+    String again = ok(arbor("endpoint", "start", "main")).lastLine();
+    assertThat(psql(again, "SELECT sum(v) FROM items")).isEqualTo("210");
   }
 
   @Test
