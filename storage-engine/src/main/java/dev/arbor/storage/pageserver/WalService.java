@@ -2,6 +2,7 @@ package dev.arbor.storage.pageserver;
 
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.WalFileName;
+import dev.arbor.storage.fs.PrefixThenZeros;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.storage.safekeeper.SafekeeperSet;
@@ -55,7 +56,7 @@ public final class WalService {
       Lsn needed = until.map(u -> Lsn.min(u, end)).orElse(end);
       Optional<InputStream> in = segment(meta, fileName, needed);
       if (until.isPresent() && until.get().isBefore(end)) {
-        return in.map(s -> new ZeroedFrom(s, until.get().value() - start.value(), segmentSize));
+        return in.map(s -> new PrefixThenZeros(s, until.get().value() - start.value(), segmentSize));
       }
       return in;
     }
@@ -109,45 +110,6 @@ public final class WalService {
       return archived;
     }
     return safekeepers.walFile(meta.tenantId(), meta.timelineId(), fileName, neededUpTo);
-  }
-
-  /** A segment whose bytes from {@code keep} on read as zeros: WAL cut at a point, as if never written past it. */
-  private static final class ZeroedFrom extends java.io.FilterInputStream {
-    private final long keep;
-    private final long total;
-    private long pos;
-
-    ZeroedFrom(InputStream in, long keep, long total) {
-      super(in);
-      this.keep = keep;
-      this.total = total;
-    }
-
-    @Override
-    public int read() throws IOException {
-      byte[] one = new byte[1];
-      return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
-    }
-
-    @Override
-    public int read(byte[] b, int off, int len) throws IOException {
-      if (pos >= total) {
-        return -1;
-      }
-      int n = (int) Math.min(len, total - pos);
-      if (pos < keep) {
-        n = (int) Math.min(n, keep - pos);
-        int got = in.read(b, off, n);
-        if (got < 0) {
-          throw new IOException("WAL segment ended after " + pos + " bytes, before the " + keep + " bytes it must hold");
-        }
-        pos += got;
-        return got;
-      }
-      java.util.Arrays.fill(b, off, off + n, (byte) 0);
-      pos += n;
-      return n;
-    }
   }
 
   private TimelineMeta ancestor(TimelineMeta meta) throws IOException {

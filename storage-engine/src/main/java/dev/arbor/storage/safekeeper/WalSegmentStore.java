@@ -3,6 +3,7 @@ package dev.arbor.storage.safekeeper;
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.fs.DurableFiles;
+import dev.arbor.storage.fs.PrefixThenZeros;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -462,8 +463,8 @@ public final class WalSegmentStore implements AutoCloseable {
       return Optional.empty();
     }
     long durableBytes = Math.min(segmentSize, flush.value() - segmentNumber * segmentSize);
-    return Optional.of(new DurablePrefixInputStream(FileChannel.open(file.get(), StandardOpenOption.READ),
-        durableBytes, segmentSize));
+    return Optional.of(new PrefixThenZeros(java.nio.channels.Channels.newInputStream(
+        FileChannel.open(file.get(), StandardOpenOption.READ)), durableBytes, segmentSize));
   }
 
   /**
@@ -538,53 +539,6 @@ public final class WalSegmentStore implements AutoCloseable {
           Files.delete(p);
         }
       }
-    }
-  }
-
-  /** A segment's durable prefix followed by zeros up to the segment size. */
-  private static final class DurablePrefixInputStream extends InputStream {
-    private final FileChannel channel;
-    private final long durableBytes;
-    private final long size;
-    private long position;
-
-    DurablePrefixInputStream(FileChannel channel, long durableBytes, long size) {
-      this.channel = channel;
-      this.durableBytes = durableBytes;
-      this.size = size;
-    }
-
-    @Override
-    public int read() throws IOException {
-      byte[] one = new byte[1];
-      return read(one, 0, 1) < 0 ? -1 : one[0] & 0xFF;
-    }
-
-    @Override
-    public int read(byte[] b, int off, int len) throws IOException {
-      if (len == 0) {
-        return 0;
-      }
-      if (position >= size) {
-        return -1;
-      }
-      int n;
-      if (position < durableBytes) {
-        n = channel.read(ByteBuffer.wrap(b, off, (int) Math.min(len, durableBytes - position)), position);
-        if (n < 0) {
-          throw new IOException("WAL segment ended before its durable prefix of " + durableBytes + " bytes");
-        }
-      } else {
-        n = (int) Math.min(len, size - position);
-        Arrays.fill(b, off, off + n, (byte) 0);
-      }
-      position += n;
-      return n;
-    }
-
-    @Override
-    public void close() throws IOException {
-      channel.close();
     }
   }
 }
