@@ -68,7 +68,7 @@ public final class Daemons {
         if (ready.getAsBoolean()) {
           return p.pid();
         }
-        Thread.sleep(100);
+        Thread.sleep(25);
       }
       stop(name, Duration.ofSeconds(5));
       throw new CliException(name + " did not become ready within " + timeout.toSeconds() + " s. Its log (" + log + ") ends with:\n"

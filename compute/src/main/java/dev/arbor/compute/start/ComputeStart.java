@@ -181,7 +181,7 @@ public final class ComputeStart {
       } catch (IOException notYet) {
         // not accepting connections until recovery reached consistency
       }
-      sleep(Duration.ofMillis(100));
+      sleep(Duration.ofMillis(25));
     }
     throw new ComputeStartException("PostgreSQL did not finish recovery within 30 minutes; its log ends with:\n" + server.logTail());
   }
@@ -206,9 +206,8 @@ public final class ComputeStart {
         + "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + REPLICATION_ROLE + "') THEN "
         + "CREATE ROLE " + REPLICATION_ROLE + " REPLICATION LOGIN; END IF; END $$; "
         + "ALTER ROLE " + REPLICATION_ROLE + " PASSWORD '" + replicationPassword + "';");
-    for (String id : spec.safekeepers().keySet()) {
-      server.psql(SUPERUSER, "postgres", "SELECT pg_create_physical_replication_slot('" + slotName(id) + "', true)");
-    }
+    server.psql(SUPERUSER, "postgres", String.join("; ", spec.safekeepers().keySet().stream()
+        .map(id -> "SELECT pg_create_physical_replication_slot('" + slotName(id) + "', true)").toList()));
 
     http.post(spec.pageserverUrl() + timelineApi() + "/generation/" + election.generation + "/started",
         Map.of("parent_tli", parentTli, "start_lsn", startLsn.toString(), "history", history), Void.class);
