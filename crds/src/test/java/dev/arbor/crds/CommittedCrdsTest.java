@@ -70,7 +70,7 @@ class CommittedCrdsTest {
       String x = i < a.length ? a[i] : "<end of file>";
       String y = i < b.length ? b[i] : "<end of file>";
       if (!x.equals(y)) {
-        return "(first at line " + (i + 1) + ": committed '" + x.strip() + "', generated '" + y.strip() + "')";
+        return "(first at line " + (i + 1) + ": committed [" + x + "], generated [" + y + "])";
       }
     }
     return "";

@@ -57,7 +57,8 @@ class CrdSchemaTest {
         CustomResourceDefinition crd = kube.client().apiextensions().v1().customResourceDefinitions().load(in).item();
         kube.client().apiextensions().v1().customResourceDefinitions().resource(crd).create();
         kube.client().apiextensions().v1().customResourceDefinitions().withName(crd.getMetadata().getName())
-            .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions().stream()
+            .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions() != null
+                && c.getStatus().getConditions().stream()
                 .anyMatch(cond -> cond.getType().equals("Established") && cond.getStatus().equals("True")), 60, TimeUnit.SECONDS);
       }
     }
