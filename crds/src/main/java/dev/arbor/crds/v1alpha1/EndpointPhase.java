@@ -1,0 +1,6 @@
+package dev.arbor.crds.v1alpha1;
+
+/** Where an Endpoint's compute is in its life. */
+public enum EndpointPhase {
+  Starting, Running, Suspended, Failed
+}

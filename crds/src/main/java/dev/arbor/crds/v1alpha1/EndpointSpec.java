@@ -1,0 +1,57 @@
+package dev.arbor.crds.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Default;
+import io.fabric8.generator.annotation.Pattern;
+import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.ValidationRule;
+import io.fabric8.kubernetes.api.model.ResourceRequirements;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+// A read-write compute always writes at the head of its Branch; an LSN only makes sense for a read-only
+// snapshot. mode has a default, so after defaulting it is always present when this rule runs.
+@ValidationRule(value = "!has(self.lsn) || self.mode == 'ReadOnly'",
+    fieldPath = ".lsn",
+    message = "spec.lsn is only allowed with spec.mode ReadOnly: set mode: ReadOnly for a snapshot at that LSN, or remove lsn")
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public class EndpointSpec {
+
+  @JsonPropertyDescription("Name of the Branch (same namespace) this Endpoint serves.")
+  @Required
+  @Pattern("^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+  private String branchRef;
+
+  @JsonPropertyDescription("ReadWrite (the one writer of the Branch) or ReadOnly (a replica, or with lsn a static snapshot).")
+  @Default("ReadWrite")
+  private EndpointMode mode;
+
+  @JsonPropertyDescription("For mode ReadOnly only: serve the Branch as it was at this LSN (time travel), e.g. 0/16B5A50.")
+  @Pattern(Formats.LSN)
+  private String lsn;
+
+  @JsonPropertyDescription("CPU and memory requests and limits of the compute container.")
+  private ResourceRequirements resources;
+
+  @JsonPropertyDescription("PostgreSQL settings for this compute (postgresql.conf names and values), e.g. work_mem: 64MB.")
+  private Map<String, String> postgresParameters = new LinkedHashMap<>();
+
+  @JsonPropertyDescription("Idle time without connections after which the compute is suspended (scaled to zero), e.g. 5m or 1h.")
+  @Pattern(Formats.DURATION)
+  @Default("5m")
+  private String suspendTimeout;
+
+  public String getBranchRef() { return branchRef; }
+  public void setBranchRef(String branchRef) { this.branchRef = branchRef; }
+  public EndpointMode getMode() { return mode; }
+  public void setMode(EndpointMode mode) { this.mode = mode; }
+  public String getLsn() { return lsn; }
+  public void setLsn(String lsn) { this.lsn = lsn; }
+  public ResourceRequirements getResources() { return resources; }
+  public void setResources(ResourceRequirements resources) { this.resources = resources; }
+  public Map<String, String> getPostgresParameters() { return postgresParameters; }
+  public void setPostgresParameters(Map<String, String> postgresParameters) { this.postgresParameters = postgresParameters; }
+  public String getSuspendTimeout() { return suspendTimeout; }
+  public void setSuspendTimeout(String suspendTimeout) { this.suspendTimeout = suspendTimeout; }
+}

@@ -1,0 +1,15 @@
+package dev.arbor.crds.v1alpha1;
+
+/** Patterns the schema enforces on string fields; constants so that annotations can use them. */
+public final class Formats {
+  private Formats() {}
+
+  /** A PostgreSQL LSN as PostgreSQL prints it: two hex halves of at most 32 bits each, e.g. {@code 0/16B5A50}. */
+  public static final String LSN = "^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$";
+
+  /** A duration such as {@code 90s}, {@code 5m}, {@code 12h}, {@code 7d} or {@code 1d12h}. */
+  public static final String DURATION = "^([0-9]+(s|m|h|d))+$";
+
+  /** An unquoted PostgreSQL identifier (role or database name); at most 63 bytes, as NAMEDATALEN allows. */
+  public static final String PG_IDENTIFIER = "^[a-z_][a-z0-9_]{0,62}$";
+}

@@ -1,0 +1,26 @@
+package dev.arbor.crds.v1alpha1;
+
+import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
+import io.fabric8.generator.annotation.ValidationRule;
+import io.fabric8.kubernetes.api.model.Namespaced;
+import io.fabric8.kubernetes.client.CustomResource;
+import io.fabric8.kubernetes.model.annotation.Categories;
+import io.fabric8.kubernetes.model.annotation.Group;
+import io.fabric8.kubernetes.model.annotation.ShortNames;
+import io.fabric8.kubernetes.model.annotation.Version;
+
+/** A tenant: one PostgreSQL major version, a history window, declared roles and databases, and a root branch. */
+@Group(Project.GROUP)
+@Version(Project.VERSION)
+@ShortNames("aproj")
+@Categories("arbor")
+// Without spec, the required fields and defaults inside it would never be checked or applied.
+@ValidationRule(value = "has(self.spec)", fieldPath = ".spec", message = "spec is required: write spec: {} for a Project with the default PostgreSQL version, history window and branch name")
+@AdditionalPrinterColumn(name = "Postgres", type = AdditionalPrinterColumn.Type.INTEGER, jsonPath = ".spec.postgresVersion")
+@AdditionalPrinterColumn(name = "Default Branch", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".spec.defaultBranch")
+@AdditionalPrinterColumn(name = "Ready", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.conditions[?(@.type==\"Ready\")].status")
+@AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")
+public class Project extends CustomResource<ProjectSpec, ProjectStatus> implements Namespaced {
+  public static final String GROUP = "arbor.dev";
+  public static final String VERSION = "v1alpha1";
+}

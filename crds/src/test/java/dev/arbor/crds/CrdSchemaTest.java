@@ -1,0 +1,318 @@
+package dev.arbor.crds;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.arbor.crds.v1alpha1.Branch;
+import dev.arbor.crds.v1alpha1.BranchSpec;
+import dev.arbor.crds.v1alpha1.Endpoint;
+import dev.arbor.crds.v1alpha1.EndpointMode;
+import dev.arbor.crds.v1alpha1.EndpointSpec;
+import dev.arbor.crds.v1alpha1.Project;
+import dev.arbor.testing.KubernetesFixture;
+import dev.arbor.testing.RepoFiles;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The committed CRDs, installed in a real kube-apiserver, do the validation and defaulting themselves: bad
+ * manifests are refused with a message that names the field (invariant 6: bad input gets a clear error and
+ * changes nothing), defaults appear in the stored object, and the examples apply as they are.
+ */
+class CrdSchemaTest {
+
+  @RegisterExtension
+  static final KubernetesFixture kube = new KubernetesFixture();
+
+  @TempDir
+  static Path tmp;
+
+  static final String NS = "schema";
+
+  @BeforeAll
+  static void installCommittedCrds() throws IOException {
+    List<Path> crds;
+    try (Stream<Path> files = Files.list(RepoFiles.root().resolve("crds/generated"))) {
+      crds = files.filter(p -> p.toString().endsWith(".yaml")).sorted().toList();
+    }
+    assertThat(crds).hasSize(CrdYaml.KINDS.size());
+    for (Path file : crds) {
+      try (InputStream in = Files.newInputStream(file)) {
+        CustomResourceDefinition crd = kube.client().apiextensions().v1().customResourceDefinitions().load(in).item();
+        kube.client().apiextensions().v1().customResourceDefinitions().resource(crd).create();
+        kube.client().apiextensions().v1().customResourceDefinitions().withName(crd.getMetadata().getName())
+            .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions() != null
+                && c.getStatus().getConditions().stream()
+                .anyMatch(cond -> cond.getType().equals("Established") && cond.getStatus().equals("True")), 60, TimeUnit.SECONDS);
+      }
+    }
+    for (String ns : List.of(NS, "examples")) {
+      kube.client().namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build()).create();
+    }
+  }
+
+  @Test
+  void helmChartShipsTheSameCrdsAsCrdsGenerated() throws IOException {
+    for (String file : CrdYaml.generate().keySet()) {
+      assertThat(RepoFiles.read("helm/arbor/crds/" + file)).isEqualTo(RepoFiles.read("crds/generated/" + file));
+    }
+  }
+
+  @Test
+  void examplesApplyVerbatimWithKubectlAndShowTheirColumns() throws Exception {
+    String applied = kubectl("apply", "-n", "examples", "-f", RepoFiles.root().resolve("manifests/examples").toString());
+    assertThat(applied).contains("project.arbor.dev/shop created", "branch.arbor.dev/shop-dev created",
+        "endpoint.arbor.dev/shop-dev-rw created");
+
+    Branch branch = kube.client().resources(Branch.class).inNamespace("examples").withName("shop-dev").get();
+    assertThat(branch.getSpec().getParentLsn()).isEqualTo("0/16B5A50");
+    assertThat(branch.getSpec().getParent()).isEqualTo("shop-main");
+    assertThat(branch.getSpec().getProtected()).isFalse();
+    assertThat(kube.client().resources(Project.class).inNamespace("examples").withName("shop").get().getSpec().getRoles())
+        .singleElement().satisfies(r -> assertThat(r.getName()).isEqualTo("app"));
+
+    // Short names, category and printer columns, as a user sees them.
+    assertThat(kubectl("get", "-n", "examples", "abr").lines().findFirst().orElseThrow().split("\\s+"))
+        .containsExactly("NAME", "PROJECT", "PARENT", "LSN", "READY", "AGE");
+    assertThat(kubectl("get", "-n", "examples", "aep").lines().findFirst().orElseThrow().split("\\s+"))
+        .containsExactly("NAME", "BRANCH", "MODE", "PHASE", "READY", "AGE");
+    assertThat(kubectl("get", "-n", "examples", "aproj").lines().findFirst().orElseThrow().split("\\s{2,}"))
+        .containsExactly("NAME", "POSTGRES", "DEFAULT BRANCH", "READY", "AGE");
+    assertThat(kubectl("get", "-n", "examples", "arbor", "-o", "name"))
+        .contains("project.arbor.dev/shop", "branch.arbor.dev/shop-dev", "endpoint.arbor.dev/shop-dev-rw");
+    // ep stays the core Endpoints' short name.
+    assertThat(kubectl("api-resources", "--api-group=arbor.dev", "-o", "name")).contains("endpoints.arbor.dev");
+    assertThat(kubectl("get", "ep", "-n", "default", "-o", "name")).doesNotContain("arbor.dev");
+  }
+
+  @Test
+  void theApiServerAppliesTheDefaults() {
+    var project = kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: defaults}
+        spec: {}
+        """)).inNamespace(NS).create();
+    assertThat(project.<Object>get("spec", "postgresVersion")).isEqualTo(17);
+    assertThat(project.<Object>get("spec", "defaultBranch")).isEqualTo("main");
+    assertThat(project.<Object>get("spec", "historyRetention")).isEqualTo("7d");
+
+    var endpointSpec = new EndpointSpec();
+    endpointSpec.setBranchRef("defaults-main");
+    var endpoint = new Endpoint();
+    endpoint.getMetadata().setName("defaults-rw");
+    endpoint.setSpec(endpointSpec);
+    Endpoint stored = kube.client().resources(Endpoint.class).inNamespace(NS).resource(endpoint).create();
+    assertThat(stored.getSpec().getMode()).isEqualTo(EndpointMode.ReadWrite);
+    assertThat(stored.getSpec().getSuspendTimeout()).isEqualTo("5m");
+
+    var branchSpec = new BranchSpec();
+    branchSpec.setProjectRef("defaults");
+    var branch = new Branch();
+    branch.getMetadata().setName("defaults-dev");
+    branch.setSpec(branchSpec);
+    assertThat(kube.client().resources(Branch.class).inNamespace(NS).resource(branch).create().getSpec().getProtected()).isFalse();
+  }
+
+  @Test
+  void refusesAMalformedLsn() {
+    assertRejected("bad-lsn", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Branch
+        metadata: {name: bad-lsn}
+        spec: {projectRef: shop, parentLsn: "16B5A50"}
+        """, "spec.parentLsn", "^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$");
+    assertRejected("bad-endpoint-lsn", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Endpoint
+        metadata: {name: bad-endpoint-lsn}
+        spec: {branchRef: shop-main, mode: ReadOnly, lsn: "0/123456789"}
+        """, "spec.lsn", "should match");
+  }
+
+  @Test
+  void refusesBothABranchLsnAndABranchTimestamp() {
+    assertRejected("both-points", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Branch
+        metadata: {name: both-points}
+        spec: {projectRef: shop, parentLsn: "0/16B5A50", parentTimestamp: "2026-11-29T10:00:00Z"}
+        """, "spec.parentTimestamp", "spec.parentLsn and spec.parentTimestamp are mutually exclusive");
+  }
+
+  @Test
+  void refusesATimestampThatIsNotRfc3339() {
+    assertRejected("bad-time", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Branch
+        metadata: {name: bad-time}
+        spec: {projectRef: shop, parentTimestamp: "yesterday"}
+        """, "spec.parentTimestamp", "date-time");
+  }
+
+  @Test
+  void refusesABranchWithoutProjectRefOrWithoutSpec() {
+    assertRejected("no-project", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Branch
+        metadata: {name: no-project}
+        spec: {parent: shop-main}
+        """, "spec.projectRef", "Required value");
+    assertRejected("no-spec", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Branch
+        metadata: {name: no-spec}
+        """, "spec", "spec is required");
+  }
+
+  @Test
+  void refusesAnUnknownMode() {
+    assertRejected("fast", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Endpoint
+        metadata: {name: fast}
+        spec: {branchRef: shop-main, mode: Fast}
+        """, "spec.mode", "Unsupported value: \"Fast\"", "\"ReadOnly\"", "\"ReadWrite\"");
+  }
+
+  @Test
+  void refusesAnLsnOnAReadWriteEndpointAndAcceptsItOnAReadOnlyOne() {
+    String message = "spec.lsn is only allowed with spec.mode ReadOnly";
+    assertRejected("rw-at-lsn", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Endpoint
+        metadata: {name: rw-at-lsn}
+        spec: {branchRef: shop-main, mode: ReadWrite, lsn: "0/16B5A50"}
+        """, "spec.lsn", message);
+    // mode defaults to ReadWrite before the rule runs, so leaving it out is the same mistake.
+    assertRejected("default-at-lsn", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Endpoint
+        metadata: {name: default-at-lsn}
+        spec: {branchRef: shop-main, lsn: "0/16B5A50"}
+        """, "spec.lsn", message);
+    var snapshot = kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Endpoint
+        metadata: {name: ro-at-lsn}
+        spec: {branchRef: shop-main, mode: ReadOnly, lsn: "0/16B5A50"}
+        """)).inNamespace(NS).create();
+    assertThat(snapshot.<Object>get("spec", "lsn")).isEqualTo("0/16B5A50");
+  }
+
+  @Test
+  void refusesAPostgresVersionOutsideTheSupportedOnes() {
+    assertRejected("pg14", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: pg14}
+        spec: {postgresVersion: 14}
+        """, "spec.postgresVersion", "greater than or equal to 15");
+  }
+
+  @Test
+  void ancestryOfABranchCannotChangeButOtherFieldsCan() {
+    var branches = kube.client().genericKubernetesResources("arbor.dev/v1alpha1", "Branch").inNamespace(NS);
+    kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Branch
+        metadata: {name: fixed}
+        spec: {projectRef: shop, parent: shop-main, parentLsn: "0/16B5A50"}
+        """)).inNamespace(NS).create();
+
+    assertUpdateRejected(branches.withName("fixed").get(), spec -> spec.put("parent", "shop-other"),
+        "spec.parent", "spec.parent is immutable");
+    assertUpdateRejected(branches.withName("fixed").get(), spec -> spec.remove("parent"),
+        "spec.parent", "spec.parent is immutable");
+    assertUpdateRejected(branches.withName("fixed").get(), spec -> spec.put("projectRef", "other"),
+        "spec.projectRef", "spec.projectRef is immutable");
+    assertUpdateRejected(branches.withName("fixed").get(), spec -> spec.put("parentLsn", "0/16B5A51"),
+        "spec.parentLsn", "spec.parentLsn is immutable");
+    // Swapping the branch point for a timestamp is a change of ancestry too.
+    assertUpdateRejected(branches.withName("fixed").get(), spec -> {
+      spec.remove("parentLsn");
+      spec.put("parentTimestamp", "2026-11-29T10:00:00Z");
+    }, "spec.parentLsn", "spec.parentLsn is immutable");
+    assertThat(branches.withName("fixed").get().<Object>get("spec", "parent")).isEqualTo("shop-main");
+
+    // A Branch created without parent (the project's root branch) cannot get one later.
+    kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Branch
+        metadata: {name: from-root}
+        spec: {projectRef: shop}
+        """)).inNamespace(NS).create();
+    assertUpdateRejected(branches.withName("from-root").get(), spec -> spec.put("parent", "shop-dev"),
+        "spec.parent", "spec.parent is immutable");
+    assertUpdateRejected(branches.withName("from-root").get(), spec -> spec.put("parentTimestamp", "2026-11-29T10:00:00Z"),
+        "spec.parentTimestamp", "spec.parentTimestamp is immutable");
+
+    // The rules guard ancestry only: protection and expiry stay editable.
+    GenericKubernetesResource fixed = branches.withName("fixed").get();
+    spec(fixed).put("protected", true);
+    spec(fixed).put("ttl", "12h");
+    GenericKubernetesResource updated = branches.resource(fixed).update();
+    assertThat(updated.<Object>get("spec", "protected")).isEqualTo(true);
+    assertThat(updated.<Object>get("spec", "ttl")).isEqualTo("12h");
+  }
+
+  private static void assertRejected(String name, String yaml, String field, String... messageParts) {
+    GenericKubernetesResource resource = manifest(yaml);
+    assertThatThrownBy(() -> kube.client().resource(resource).inNamespace(NS).create())
+        .isInstanceOf(KubernetesClientException.class)
+        .satisfies(e -> assertThat(((KubernetesClientException) e).getCode()).isEqualTo(422))
+        .hasMessageContaining(field)
+        .hasMessageContainingAll(messageParts);
+    assertThat(kube.client().genericKubernetesResources(resource.getApiVersion(), resource.getKind()).inNamespace(NS).withName(name).get())
+        .as("a rejected %s leaves nothing behind", name).isNull();
+  }
+
+  private static void assertUpdateRejected(GenericKubernetesResource current, java.util.function.Consumer<Map<String, Object>> change,
+      String field, String message) {
+    change.accept(spec(current));
+    assertThatThrownBy(() -> kube.client().resource(current).inNamespace(NS).update())
+        .isInstanceOf(KubernetesClientException.class)
+        .satisfies(e -> assertThat(((KubernetesClientException) e).getCode()).isEqualTo(422))
+        .hasMessageContaining(field)
+        .hasMessageContaining(message);
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Map<String, Object> spec(GenericKubernetesResource resource) {
+    return (Map<String, Object>) resource.getAdditionalProperties().get("spec");
+  }
+
+  private static GenericKubernetesResource manifest(String yaml) {
+    return kube.client().getKubernetesSerialization().unmarshal(yaml, GenericKubernetesResource.class);
+  }
+
+  private static String kubectl(String... args) throws IOException, InterruptedException {
+    Path kubeconfig = tmp.resolve("kubeconfig");
+    if (!Files.exists(kubeconfig)) {
+      Files.writeString(kubeconfig, kube.kubeconfigYaml());
+    }
+    List<String> command = new ArrayList<>(List.of(kube.binaryDir().resolve("kubectl").toString(), "--kubeconfig", kubeconfig.toString()));
+    command.addAll(List.of(args));
+    Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("kubectl %s finished", command).isTrue();
+    assertThat(process.exitValue()).as("kubectl %s failed: %s", args, output).isZero();
+    return output;
+  }
+}
