@@ -54,7 +54,8 @@ class KubernetesFixtureTest {
         .build();
     kube.client().apiextensions().v1().customResourceDefinitions().resource(crd).create();
     kube.client().apiextensions().v1().customResourceDefinitions().withName("widgets.smoke.arbor.dev")
-        .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions().stream()
+        .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions() != null
+            && c.getStatus().getConditions().stream()
             .anyMatch(cond -> cond.getType().equals("Established") && cond.getStatus().equals("True")), 60, TimeUnit.SECONDS);
   }
 
