@@ -221,7 +221,8 @@ public final class ComputeStart {
     return compute;
   }
 
-  static String slotName(String safekeeperId) {
+  /** The physical slot the compute keeps for a safekeeper, e.g. {@code arbor_sk_2}. */
+  public static String slotName(String safekeeperId) {
     return "arbor_" + safekeeperId.toLowerCase().replaceAll("[^a-z0-9_]", "_");
   }
 

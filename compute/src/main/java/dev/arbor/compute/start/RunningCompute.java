@@ -104,7 +104,7 @@ public final class RunningCompute implements StartedCompute {
         continue;
       }
       var req = new FollowRequest(generation, pgTli, startLsn.segmentStart(Lsn.DEFAULT_SEGMENT_SIZE), spec.listenHost(), server.port(),
-          ComputeStart.REPLICATION_ROLE, replicationPassword, ComputeStart.slotName(sk.getKey()));
+          ComputeStart.REPLICATION_ROLE, replicationPassword, ComputeStart.slotName(sk.getKey()), peersOf(sk.getKey()));
       try {
         safekeepers.http().post(sk.getValue() + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline()) + "/follow", req, Void.class);
         following++;
@@ -119,6 +119,11 @@ public final class RunningCompute implements StartedCompute {
       }
     }
     return following;
+  }
+
+  /** The other safekeepers' base URLs: where one that fell behind the compute's WAL fetches complete segments. */
+  private List<String> peersOf(String safekeeperId) {
+    return spec.safekeepers().entrySet().stream().filter(e -> !e.getKey().equals(safekeeperId)).map(Map.Entry::getValue).toList();
   }
 
   void startFollowKeeper() {

@@ -3,6 +3,7 @@ package dev.arbor.storage.safekeeper;
 import dev.arbor.postgres.Lsn;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.http.HttpApi;
+import dev.arbor.storage.http.HttpJson;
 import dev.arbor.storage.http.Request;
 import dev.arbor.storage.http.Response;
 import dev.arbor.storage.id.TenantId;
@@ -33,6 +34,8 @@ public final class Safekeeper implements AutoCloseable {
 
   private final SafekeeperConfig config;
   private final HttpApi api;
+  /** Fetches complete segments from peer safekeepers during a catch-up. */
+  private final HttpJson peerHttp = new HttpJson(Duration.ofSeconds(10));
   private final Map<String, SafekeeperTimeline> timelines = new ConcurrentHashMap<>();
   private volatile boolean running = true;
   private Thread offloader;
@@ -136,7 +139,7 @@ public final class Safekeeper implements AutoCloseable {
           for (Path tl : tls.filter(p -> TimelineId.isValid(p.getFileName().toString())).toList()) {
             var tenant = new TenantId(t.getFileName().toString());
             var timeline = new TimelineId(tl.getFileName().toString());
-            timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl));
+            timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), peerHttp));
           }
         }
       }
@@ -164,7 +167,7 @@ public final class Safekeeper implements AutoCloseable {
       return Optional.of(timelines.computeIfAbsent(key(r), k -> {
         try {
           return SafekeeperTimeline.open(config.id(), tenant, holder[0],
-              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()));
+              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), peerHttp);
         } catch (IOException e) {
           throw new java.io.UncheckedIOException(e);
         }

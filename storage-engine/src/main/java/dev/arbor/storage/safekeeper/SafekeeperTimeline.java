@@ -4,6 +4,7 @@ import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.fs.DurableFiles;
 import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.http.HttpJson;
 import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
 import dev.arbor.storage.objectstore.ObjectKeys;
@@ -36,13 +37,16 @@ final class SafekeeperTimeline implements AutoCloseable {
   private final TimelineId timeline;
   private final Path dir;
   private final WalSegmentStore store;
+  private final SafekeeperCatchUp catchUp;
   private long acceptedGeneration;
   private FollowRequest following;
   private WalReceiver receiver;
   private final Set<String> offloaded = new HashSet<>();
 
-  private SafekeeperTimeline(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, WalSegmentStore store, long accepted) {
+  private SafekeeperTimeline(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, WalSegmentStore store, long accepted,
+      SafekeeperCatchUp catchUp) {
     this.safekeeperId = safekeeperId;
+    this.catchUp = catchUp;
     this.tenant = tenant;
     this.timeline = timeline;
     this.dir = dir;
@@ -50,7 +54,12 @@ final class SafekeeperTimeline implements AutoCloseable {
     this.acceptedGeneration = accepted;
   }
 
-  static SafekeeperTimeline open(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir) throws IOException {
+  /**
+   * @param objects where the safekeepers offload complete segments, and where this one catches up from
+   * @param peerHttp a client for fetching complete segments from peer safekeepers
+   */
+  static SafekeeperTimeline open(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, ObjectStore objects,
+      HttpJson peerHttp) throws IOException {
     Files.createDirectories(dir);
     long accepted = 0;
     try {
@@ -58,7 +67,8 @@ final class SafekeeperTimeline implements AutoCloseable {
     } catch (NoSuchFileException e) {
       // a timeline this safekeeper has not seen a compute of yet
     }
-    return new SafekeeperTimeline(safekeeperId, tenant, timeline, dir, WalSegmentStore.open(dir.resolve("wal-store")), accepted);
+    return new SafekeeperTimeline(safekeeperId, tenant, timeline, dir, WalSegmentStore.open(dir.resolve("wal-store")), accepted,
+        new SafekeeperCatchUp(tenant, timeline, objects, peerHttp));
   }
 
   /**
@@ -92,8 +102,13 @@ final class SafekeeperTimeline implements AutoCloseable {
         && receiver.state() != WalReceiver.State.FAILED && receiver.state() != WalReceiver.State.CLOSED) {
       return;
     }
+    boolean walGone = receiver != null && following != null && following.generation() == req.generation()
+        && receiver.failure().map(f -> f.reason() == WalReceiver.FailureReason.REPLICATION_REFUSED).orElse(false);
     stopReceiver();
     following = req;
+    if (walGone) {
+      catchUp(req);
+    }
     receiver = WalReceiver.builder(store)
         .safekeeperId(safekeeperId)
         .compute(req.host(), req.port())
@@ -103,6 +118,26 @@ final class SafekeeperTimeline implements AutoCloseable {
         .start();
     log.info("event=following_compute safekeeper={} tenant={} timeline={} generation={} tli={} compute={}:{} start_lsn={}",
         safekeeperId, tenant, timeline, req.generation(), req.tli(), req.host(), req.port(), req.startLsn());
+  }
+
+  /**
+   * The compute refused to stream from where this store ends (it recycled that WAL after giving up this
+   * safekeeper's slot): copy the complete segments since then from object storage or a peer. Runs under
+   * this object's lock for the accepted generation's TLI only, with no receiver running, so no other
+   * writer touches the store and no fence can interleave. A failed attempt is logged and the next follow
+   * retry tries again; what was flushed before the failure stays.
+   */
+  private void catchUp(FollowRequest req) {
+    try {
+      SafekeeperCatchUp.Result r = catchUp.run(store, req.tli(), req.startLsn(), req.peers());
+      log.info("event=safekeeper_catch_up safekeeper={} tenant={} timeline={} generation={} tli={} from_lsn={} to_lsn={} "
+              + "segments={} from={} stopped_at={}", safekeeperId, tenant, timeline, req.generation(), r.tli(), r.from(), r.to(),
+          r.segments(), r.sources(), r.stoppedAt());
+    } catch (IOException | RuntimeException e) {
+      log.warn("event=safekeeper_catch_up_failed safekeeper={} tenant={} timeline={} generation={} tli={} flush_lsn={} error=\"{}\"",
+          safekeeperId, tenant, timeline, req.generation(), req.tli(), store.flushLsn(req.tli()).orElse(Lsn.ZERO),
+          String.valueOf(e.getMessage()).replace('"', '\''));
+    }
   }
 
   synchronized TimelineWalStatus status() {

@@ -415,6 +415,7 @@ public final class WalReceiver implements AutoCloseable {
    * the first START_REPLICATION.
    */
   private void createSlotIfMissing(Connection conn) throws SQLException {
+    dropSlotIfInvalidated(conn);
     try (Statement st = conn.createStatement()) {
       st.execute("CREATE_REPLICATION_SLOT " + slotName + " PHYSICAL RESERVE_WAL");
       log.info("event=replication_slot_created safekeeper={} slot={}", safekeeperId, slotName);
@@ -423,6 +424,36 @@ public final class WalReceiver implements AutoCloseable {
         throw e;
       }
     }
+  }
+
+  /**
+   * A slot the compute gave up ({@code max_slot_wal_keep_size} exceeded, {@code wal_status = lost}) has no
+   * restart LSN any more and keeps no WAL; a slot that does not exist reads the same. Our slots are always
+   * created reserving WAL, so a slot without a restart LSN holds back nothing and dropping it loses
+   * nothing: it is replaced by a fresh one, which keeps WAL for this safekeeper again from now on. The
+   * drop fails while another walsender uses the slot (the receiver then fails and is retried).
+   * READ_REPLICATION_SLOT exists from PostgreSQL 15 on; older computes keep their slot as it is.
+   */
+  private void dropSlotIfInvalidated(Connection conn) throws SQLException {
+    if (conn.getMetaData().getDatabaseMajorVersion() < 15) {
+      return;
+    }
+    String type;
+    String restartLsn;
+    try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("READ_REPLICATION_SLOT " + slotName)) {
+      if (!rs.next()) {
+        return;
+      }
+      type = rs.getString("slot_type");
+      restartLsn = rs.getString("restart_lsn");
+    }
+    if (type == null || restartLsn != null) {
+      return; // no such slot, or it still reserves WAL
+    }
+    try (Statement st = conn.createStatement()) {
+      st.execute("DROP_REPLICATION_SLOT " + slotName);
+    }
+    log.info("event=replication_slot_dropped safekeeper={} slot={} reason=invalidated", safekeeperId, slotName);
   }
 
   /**
