@@ -108,11 +108,20 @@ public final class LocalStorage {
     return daemons;
   }
 
+  /**
+   * A free port below Linux's ephemeral range (32768 and up): these ports are fixed for the life of the
+   * installation, and an ephemeral one could be taken by any outgoing connection while Arbor is down.
+   */
   private static int freePort() {
-    try (var s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    } catch (IOException e) {
-      throw new CliException("cannot find a free loopback port: " + e.getMessage());
+    var random = new java.util.Random();
+    for (int attempt = 0; attempt < 200; attempt++) {
+      int port = 20000 + random.nextInt(12000);
+      try (var s = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
+        return port;
+      } catch (IOException taken) {
+        // try another
+      }
     }
+    throw new CliException("no free loopback port between 20000 and 32000 for the storage engine");
   }
 }

@@ -39,9 +39,9 @@ public final class StorageProcesses implements AutoCloseable {
   public StorageProcesses(int safekeeperCount) {
     dir = TempDirectory.create("arbor-se-");
     for (int i = 0; i < safekeeperCount; i++) {
-      safekeeperPorts.put("sk-" + i, FreePort.pick());
+      safekeeperPorts.put("sk-" + i, FreePort.pickStable());
     }
-    pageserverPort = FreePort.pick();
+    pageserverPort = FreePort.pickStable();
   }
 
   public StorageProcesses start() {
