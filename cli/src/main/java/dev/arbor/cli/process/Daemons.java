@@ -33,6 +33,7 @@ public final class Daemons {
     cmd.add(ProcessHandle.current().info().command().orElse("java"));
     cmd.add("-Xmx256m");
     cmd.add("-XX:+UseSerialGC");
+    cmd.add("-XX:TieredStopAtLevel=1");
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
     cmd.add(mainClass);
