@@ -34,7 +34,7 @@ class FencingTest {
       RunningCompute old = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("g1"));
       try {
         Sql.exec(old, CommitLedger.DDL);
-        try (var oldLoad = new CommitLedger(4, () -> connect(old))) {
+        try (var oldLoad = new CommitLedger(4, Sql.connections(old))) {
           await().atMost(Duration.ofMinutes(1)).until(() -> oldLoad.count() >= 200);
 
           try (RunningCompute next = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("g2"))) {
@@ -71,11 +71,4 @@ class FencingTest {
     }
   }
 
-  private static Connection connect(RunningCompute c) {
-    try {
-      return c.connect("postgres");
-    } catch (SQLException e) {
-      throw new IllegalStateException(e);
-    }
-  }
 }

@@ -18,7 +18,6 @@ import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -54,7 +53,7 @@ class NoAcknowledgedCommitLostTest {
     RunningCompute first = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c1"));
     Sql.exec(first, CommitLedger.DDL);
     Set<Long> acked;
-    try (var ledger = new CommitLedger(4, connections(first))) {
+    try (var ledger = new CommitLedger(4, Sql.connections(first))) {
       await().atMost(Duration.ofMinutes(1)).until(() -> ledger.count() >= 500);
       first.kill();
       acked = ledger.acknowledged();
@@ -73,7 +72,7 @@ class NoAcknowledgedCommitLostTest {
     RunningCompute first = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c1"));
     Sql.exec(first, CommitLedger.DDL);
     Set<Long> acked;
-    try (var ledger = new CommitLedger(4, connections(first))) {
+    try (var ledger = new CommitLedger(4, Sql.connections(first))) {
       await().atMost(Duration.ofMinutes(1)).until(() -> ledger.count() >= 300);
       storage.killSafekeeper("sk-1");
       int atKill = ledger.count();
@@ -115,13 +114,4 @@ class NoAcknowledgedCommitLostTest {
     }
   }
 
-  private static Supplier<Connection> connections(RunningCompute compute) {
-    return () -> {
-      try {
-        return compute.connect("postgres");
-      } catch (SQLException e) {
-        throw new IllegalStateException(e);
-      }
-    };
-  }
 }

@@ -19,13 +19,10 @@ import dev.arbor.testing.FreePort;
 import dev.arbor.testing.TempDirectory;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.SQLException;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
-import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -67,7 +64,7 @@ class SafekeeperCatchUpTest {
 
         // Only sk-1 and sk-2 are left: every commit from now on needs sk-2's flush acknowledgement.
         storage.killSafekeeper("sk-0");
-        try (var ledger = new CommitLedger(2, connections(c))) {
+        try (var ledger = new CommitLedger(2, Sql.connections(c))) {
           await().atMost(Duration.ofMinutes(2)).until(() -> ledger.count() >= 300);
           c.kill();
           acked = ledger.acknowledged();
@@ -93,13 +90,4 @@ class SafekeeperCatchUpTest {
         TimelineWalStatus.class);
   }
 
-  private static Supplier<Connection> connections(RunningCompute compute) {
-    return () -> {
-      try {
-        return compute.connect("postgres");
-      } catch (SQLException e) {
-        throw new IllegalStateException(e);
-      }
-    };
-  }
 }

@@ -11,8 +11,6 @@ import dev.arbor.compute.testing.StorageProcesses;
 import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.storage.pageserver.TimelineInfo;
 import dev.arbor.testing.TempDirectory;
-import java.sql.Connection;
-import java.sql.SQLException;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.Set;
@@ -37,7 +35,7 @@ class StorageRestartTest {
       }
 
       Set<Long> acked;
-      try (var ledger = new CommitLedger(4, () -> connect(main))) {
+      try (var ledger = new CommitLedger(4, Sql.connections(main))) {
         await().atMost(Duration.ofMinutes(1)).until(() -> ledger.count() >= 300);
         // The whole installation dies at once: compute, pageserver and every safekeeper.
         main.kill();
@@ -68,11 +66,4 @@ class StorageRestartTest {
     }
   }
 
-  private static Connection connect(RunningCompute c) {
-    try {
-      return c.connect("postgres");
-    } catch (SQLException e) {
-      throw new IllegalStateException(e);
-    }
-  }
 }

@@ -12,6 +12,17 @@ import java.util.List;
 public final class Sql {
   private Sql() {}
 
+  /** New connections to the compute, for writers that reconnect (e.g. {@link CommitLedger}). */
+  public static java.util.function.Supplier<Connection> connections(RunningCompute c) {
+    return () -> {
+      try {
+        return c.connect("postgres");
+      } catch (SQLException e) {
+        throw new IllegalStateException(e);
+      }
+    };
+  }
+
   public static void exec(RunningCompute c, String sql) throws SQLException {
     try (Connection conn = c.connect("postgres"); Statement st = conn.createStatement()) {
       st.execute(sql);
