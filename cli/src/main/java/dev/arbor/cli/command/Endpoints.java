@@ -122,7 +122,7 @@ final class Endpoints {
       progress.print("starting endpoint for " + branch + (readOnly ? " (read-only" + (lsn == null ? "" : " at " + lsn) + ")" : "") + " ... ");
       progress.flush();
       var http = new HttpJson(Duration.ofSeconds(2));
-      daemons.start(name, daemons.java(ComputeAgent.class.getName(), List.of("--spec", specFile.toString())), Duration.ofMinutes(10),
+      daemons.start(name, Daemons.java(ComputeAgent.class.getName(), List.of("--spec", specFile.toString())), Duration.ofMinutes(10),
           () -> running(http, info.httpPort()));
       progress.printf("ok (%.1f s)%n", (System.nanoTime() - t0) / 1e9);
       return info;

@@ -28,16 +28,12 @@ public final class Daemons {
   }
 
   /** The JVM command that runs {@code mainClass} with the CLI's own classpath. */
-  public List<String> java(String mainClass, List<String> args) {
+  public static List<String> java(String mainClass, List<String> args) {
     List<String> cmd = new ArrayList<>();
     cmd.add(ProcessHandle.current().info().command().orElse("java"));
     cmd.add("-Xmx256m");
     cmd.add("-XX:+UseSerialGC");
     cmd.add("-XX:TieredStopAtLevel=1");
-    // A class-data archive per main class, made on first use and reused after (JDK 19+): a compute start
-    // waits for the agent JVM, and loading its classes from the archive is faster than from jars.
-    cmd.add("-XX:+AutoCreateSharedArchive");
-    cmd.add("-XX:SharedArchiveFile=" + home.root().resolve("run").resolve(mainClass.substring(mainClass.lastIndexOf('.') + 1) + ".jsa"));
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
     cmd.add(mainClass);

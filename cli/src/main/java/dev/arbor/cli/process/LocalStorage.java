@@ -57,11 +57,11 @@ public final class LocalStorage {
     for (var sk : config.safekeepers().entrySet()) {
       String id = sk.getKey();
       String url = "http://127.0.0.1:" + sk.getValue();
-      ensure(id, progress, () -> daemons.java(StorageMain.class.getName(), List.of("safekeeper", "--id", id,
+      ensure(id, progress, () -> Daemons.java(StorageMain.class.getName(), List.of("safekeeper", "--id", id,
           "--listen", "127.0.0.1:" + sk.getValue(), "--data-dir", home.safekeeper(id).toString(),
           "--object-store", home.objects().toString())), url);
     }
-    ensure(PAGESERVER, progress, () -> daemons.java(StorageMain.class.getName(), List.of("pageserver",
+    ensure(PAGESERVER, progress, () -> Daemons.java(StorageMain.class.getName(), List.of("pageserver",
         "--listen", "127.0.0.1:" + config.pageserverPort(), "--object-store", home.objects().toString(),
         "--work-dir", home.pageserver().toString(), "--safekeepers", String.join(",", config.safekeeperUrls().values()))),
         config.pageserverUrl());
