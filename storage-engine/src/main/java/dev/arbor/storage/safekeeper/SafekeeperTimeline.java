@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import org.slf4j.Logger;
@@ -204,7 +205,99 @@ final class SafekeeperTimeline implements AutoCloseable {
       }
       offloaded.add(key);
     }
+    uploaded += offloadEndedTimelineTails(objects);
+    removeOffloadedSegments(objects);
     return uploaded;
+  }
+
+  /** Segments of the newest TLI kept locally below the one being written, for peers and quick restarts. */
+  static final int LOCAL_SEGMENTS_KEPT = 4;
+
+  /**
+   * The last segment of a TLI that ended mid-segment never becomes complete, yet a branch made on that TLI
+   * may need it. Upload it once this safekeeper holds it up to the switch point (read from the next TLI's
+   * history file): every copy agrees up to there, and what lies past it is shadowed by the history.
+   */
+  private int offloadEndedTimelineTails(ObjectStore objects) throws IOException {
+    List<Integer> tlis = store.timelines();
+    int uploaded = 0;
+    for (int tli : tlis) {
+      Optional<Lsn> switchPoint = switchPoint(tli, tlis);
+      Optional<Lsn> flush = store.flushLsn(tli);
+      if (switchPoint.isEmpty() || flush.isEmpty() || flush.get().isBefore(switchPoint.get())
+          || switchPoint.get().segmentOffset(store.segmentSize()) == 0) {
+        continue;
+      }
+      long segno = switchPoint.get().segmentNumber(store.segmentSize());
+      String name = WalFileName.segment(tli, segno, store.segmentSize());
+      String key = ObjectKeys.wal(tenant, timeline, name);
+      if (offloaded.contains(key)) {
+        continue;
+      }
+      if (!objects.exists(key)) {
+        Optional<InputStream> in = store.openSegment(tli, segno);
+        if (in.isEmpty()) {
+          continue;
+        }
+        Path tmp = Files.createTempFile(dir, name, ".offload");
+        try (InputStream s = in.get()) {
+          Files.copy(s, tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+          objects.putFile(key, tmp);
+        } finally {
+          Files.deleteIfExists(tmp);
+        }
+        uploaded++;
+        log.info("event=timeline_tail_offloaded safekeeper={} tenant={} timeline={} segment={} switch_lsn={}", safekeeperId, tenant,
+            timeline, name, switchPoint.get());
+      }
+      offloaded.add(key);
+    }
+    return uploaded;
+  }
+
+  /** Where PostgreSQL TLI {@code tli} ended, from the history file of a later TLI held here. */
+  private Optional<Lsn> switchPoint(int tli, List<Integer> tlis) throws IOException {
+    for (int later : tlis) {
+      if (later <= tli) {
+        continue;
+      }
+      Optional<byte[]> history = store.historyFile(later);
+      if (history.isEmpty()) {
+        continue;
+      }
+      for (String line : new String(history.get(), java.nio.charset.StandardCharsets.UTF_8).split("\n")) {
+        String[] f = line.trim().split("\\s+");
+        if (f.length >= 2 && !f[0].startsWith("#") && f[0].equals(Integer.toString(tli)) && Lsn.isValid(f[1])) {
+          return Optional.of(Lsn.parse(f[1]));
+        }
+      }
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * Bounded local WAL: a segment that is in object storage leaves the safekeeper's disk once it is older
+   * than the newest {@link #LOCAL_SEGMENTS_KEPT} segments of the newest TLI (or belongs to an older TLI).
+   */
+  private void removeOffloadedSegments(ObjectStore objects) throws IOException {
+    Optional<WalPosition> newest = store.flushPosition();
+    if (newest.isEmpty()) {
+      return;
+    }
+    long keepFrom = newest.get().lsn().segmentNumber(store.segmentSize()) - LOCAL_SEGMENTS_KEPT;
+    for (int tli : store.timelines()) {
+      for (WalSegmentId segment : store.segments(tli)) {
+        boolean old = tli < newest.get().timeline() || segment.segmentNumber() < keepFrom;
+        String key = ObjectKeys.wal(tenant, timeline, segment.fileName(store.segmentSize()));
+        if (old && offloaded.contains(key) && objects.exists(key)) {
+          try {
+            store.removeSegment(segment);
+          } catch (IllegalArgumentException stillWritten) {
+            // not safe to drop yet; a later pass will
+          }
+        }
+      }
+    }
   }
 
   synchronized void deleteData() throws IOException {

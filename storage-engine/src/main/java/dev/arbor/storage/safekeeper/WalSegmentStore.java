@@ -386,6 +386,34 @@ public final class WalSegmentStore implements AutoCloseable {
     }
   }
 
+  /**
+   * Removes a segment file that is safe elsewhere (offloaded) and will not be written again: complete on
+   * its timeline, or of a timeline older than the newest one. Refuses the segment holding the newest
+   * flush position. Readers then find it in object storage.
+   */
+  public void removeSegment(WalSegmentId segment) throws IOException {
+    writeLock.lock();
+    try {
+      checkWritable();
+      WalPosition newest = durable.newest().orElseThrow(() -> new IllegalStateException("the store holds no WAL"));
+      Lsn flush = durable.flushLsns().get(segment.timeline());
+      boolean olderTimeline = segment.timeline() < newest.timeline();
+      boolean complete = flush != null && segment.end(segmentSize).compareTo(flush) <= 0;
+      boolean holdsNewest = segment.timeline() == newest.timeline()
+          && segment.segmentNumber() == newest.lsn().segmentNumber(segmentSize);
+      if (holdsNewest || !(olderTimeline || complete)) {
+        throw new IllegalArgumentException("segment " + segment.fileName(segmentSize) + " may still be written; not removed");
+      }
+      FileChannel open = channels.remove(segment);
+      if (open != null) {
+        open.close();
+      }
+      Files.deleteIfExists(walDir.resolve(segment.fileName(segmentSize)));
+    } finally {
+      writeLock.unlock();
+    }
+  }
+
   /** The newest timeline's flush position, or empty when the store holds no durable WAL. */
   public Optional<WalPosition> flushPosition() {
     return durable.newest();
