@@ -44,10 +44,16 @@ public final class StorageProcesses implements AutoCloseable {
     pageserverPort = FreePort.pickStable();
   }
 
+  /** Starts every process; if one fails, stops the others and removes the directory before throwing. */
   public StorageProcesses start() {
-    safekeeperPorts.keySet().forEach(this::startSafekeeper);
-    startPageserver();
-    return this;
+    try {
+      safekeeperPorts.keySet().forEach(this::startSafekeeper);
+      startPageserver();
+      return this;
+    } catch (RuntimeException e) {
+      close(); // `try (var s = new StorageProcesses(3).start())` never gets to close a half-started harness
+      throw e;
+    }
   }
 
   public Path directory() {
