@@ -114,10 +114,7 @@ public final class BranchCommand {
       var inst = new Installation();
       LocalState state = inst.state();
       LocalState.Project p = project.require(state);
-      LocalState.Branch b = p.branches().get(name);
-      if (b == null) {
-        throw new CliException("no branch '" + name + "' in project " + project.name);
-      }
+      LocalState.Branch b = ProjectOption.branch(p, project.name, name);
       if (name.equals(p.defaultBranch())) {
         throw new CliException("branch " + name + " is the root of project " + project.name + "; delete the project instead: ./arbor project delete " + project.name);
       }

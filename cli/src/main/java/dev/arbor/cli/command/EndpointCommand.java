@@ -37,10 +37,7 @@ public final class EndpointCommand {
       var p = project.require(inst.state());
       if (readOnly && lsn == null) {
         // A read-only compute is a static snapshot; without --lsn, of the branch as it is now.
-        var b = p.branches().get(branch);
-        if (b == null) {
-          throw new CliException("no branch '" + branch + "' in project " + project.name);
-        }
+        var b = ProjectOption.branch(p, project.name, branch);
         var head = inst.pageserver().timeline(p.tenantId(), b.timelineId()).lastDurableLsn();
         if (head == null) {
           throw new CliException("the head of " + branch + " is unknown (safekeepers unreachable); pass --lsn");
@@ -61,9 +58,7 @@ public final class EndpointCommand {
     @Override
     public Integer call() {
       var inst = new Installation();
-      if (!project.require(inst.state()).branches().containsKey(branch)) {
-        throw new CliException("no branch '" + branch + "' in project " + project.name);
-      }
+      ProjectOption.branch(project.require(inst.state()), project.name, branch);
       if (!Endpoints.stop(inst, project.name, branch)) {
         throw new CliException("branch " + branch + " has no running endpoint");
       }

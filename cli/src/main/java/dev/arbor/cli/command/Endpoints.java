@@ -4,6 +4,7 @@ import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.LocalConfig;
 import dev.arbor.cli.home.LocalState;
 import dev.arbor.cli.process.Daemons;
+import dev.arbor.cli.process.Ports;
 import dev.arbor.compute.agent.ComputeAgent;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.storage.http.HttpJson;
@@ -11,8 +12,6 @@ import dev.arbor.storage.json.Json;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -77,10 +76,7 @@ final class Endpoints {
   static EndpointInfo start(Installation inst, String project, String branch, boolean readOnly, String lsn, PrintStream progress) {
     LocalConfig config = inst.config();
     LocalState.Project p = inst.state().project(project).orElseThrow(() -> new CliException("no project '" + project + "'"));
-    LocalState.Branch b = p.branches().get(branch);
-    if (b == null) {
-      throw new CliException("no branch '" + branch + "' in project " + project + "; branches: " + String.join(", ", p.branches().keySet()));
-    }
+    LocalState.Branch b = ProjectOption.branch(p, project, branch);
     var daemons = new Daemons(inst.home);
     String name = daemonName(project, branch);
     if (daemons.pid(name).isPresent()) {
@@ -93,7 +89,7 @@ final class Endpoints {
       deleteRecursively(work); // a compute starts from storage into an empty directory
       Files.createDirectories(work);
       Path passwordFile = passwordFile(inst, project);
-      var info = new EndpointInfo(project, branch, readOnly ? "read_only" : "read_write", lsn, freePort(), freePort());
+      var info = new EndpointInfo(project, branch, readOnly ? "read_only" : "read_write", lsn, Ports.any(), Ports.any());
       Map<String, Object> spec = new LinkedHashMap<>();
       spec.put("format_version", 1);
       spec.put("tenant_id", p.tenantId());
@@ -187,13 +183,6 @@ final class Endpoints {
     return file;
   }
 
-  private static int freePort() {
-    try (var s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    } catch (IOException e) {
-      throw new CliException("cannot find a free loopback port: " + e.getMessage());
-    }
-  }
 
   private static void deleteRecursively(Path dir) {
     if (!Files.exists(dir)) {

@@ -19,10 +19,7 @@ public final class LsnCommand implements Callable<Integer> {
   public Integer call() {
     var inst = new Installation();
     LocalState.Project p = project.require(inst.state());
-    LocalState.Branch b = p.branches().get(branch);
-    if (b == null) {
-      throw new CliException("no branch '" + branch + "' in project " + project.name);
-    }
+    LocalState.Branch b = ProjectOption.branch(p, project.name, branch);
     TimelineInfo t = inst.pageserver().timeline(p.tenantId(), b.timelineId());
     if (t.lastDurableLsn() == null) {
       throw new CliException("the head of " + branch + " is unknown: " + t.walStatus());

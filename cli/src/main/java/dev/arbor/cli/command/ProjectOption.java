@@ -14,4 +14,13 @@ public final class ProjectOption {
         + (state.projects().isEmpty() ? "; run ./arbor up (creates 'default') or ./arbor project create " + name
             : "; projects: " + String.join(", ", state.projects().keySet()))));
   }
+
+  /** The branch of the project, or an error that lists the branches there are. */
+  static LocalState.Branch branch(LocalState.Project p, String project, String branch) {
+    LocalState.Branch b = p.branches().get(branch);
+    if (b == null) {
+      throw new CliException("no branch '" + branch + "' in project " + project + "; branches: " + String.join(", ", p.branches().keySet()));
+    }
+    return b;
+  }
 }

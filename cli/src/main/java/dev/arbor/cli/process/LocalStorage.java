@@ -7,8 +7,6 @@ import dev.arbor.storage.StorageMain;
 import dev.arbor.storage.http.HttpJson;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -45,9 +43,9 @@ public final class LocalStorage {
     home.create();
     Map<String, Integer> sks = new LinkedHashMap<>();
     for (int i = 0; i < n; i++) {
-      sks.put("sk-" + i, freePort());
+      sks.put("sk-" + i, Ports.stable());
     }
-    var config = new LocalConfig(LocalConfig.FORMAT_VERSION, freePort(), sks);
+    var config = new LocalConfig(LocalConfig.FORMAT_VERSION, Ports.stable(), sks);
     home.saveConfig(config);
     return config;
   }
@@ -108,20 +106,4 @@ public final class LocalStorage {
     return daemons;
   }
 
-  /**
-   * A free port below Linux's ephemeral range (32768 and up): these ports are fixed for the life of the
-   * installation, and an ephemeral one could be taken by any outgoing connection while Arbor is down.
-   */
-  private static int freePort() {
-    var random = new java.util.Random();
-    for (int attempt = 0; attempt < 200; attempt++) {
-      int port = 20000 + random.nextInt(12000);
-      try (var s = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
-        return port;
-      } catch (IOException taken) {
-        // try another
-      }
-    }
-    throw new CliException("no free loopback port between 20000 and 32000 for the storage engine");
-  }
 }

@@ -106,7 +106,7 @@ public final class ComputeStart {
           + "/fence", Map.of("generation", g), FenceResult.class));
       if (accepted.size() < safekeepers.quorum()) {
         log.info("event=election_retry generation={} accepted={} quorum={}", g, accepted.size(), safekeepers.quorum());
-        sleep(Duration.ofMillis(100L * attempt));
+        ComputeStartException.pause(Duration.ofMillis(100L * attempt));
         continue;
       }
       Reservation reservation;
@@ -186,7 +186,7 @@ public final class ComputeStart {
       } catch (IOException notYet) {
         // not accepting connections until recovery reached consistency
       }
-      sleep(Duration.ofMillis(25));
+      ComputeStartException.pause(Duration.ofMillis(25));
     }
     throw new ComputeStartException("PostgreSQL did not finish recovery within 30 minutes; its log ends with:\n" + server.logTail());
   }
@@ -241,12 +241,4 @@ public final class ComputeStart {
     return Base64.getUrlEncoder().withoutPadding().encodeToString(b);
   }
 
-  private static void sleep(Duration d) {
-    try {
-      Thread.sleep(d);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new ComputeStartException("interrupted", e);
-    }
-  }
 }

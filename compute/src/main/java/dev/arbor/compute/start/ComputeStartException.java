@@ -21,4 +21,14 @@ public class ComputeStartException extends RuntimeException {
     }
     return String.join(": ", parts);
   }
+
+  /** Sleeps between polls of a start; an interrupt aborts the start. */
+  static void pause(java.time.Duration d) {
+    try {
+      Thread.sleep(d);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new ComputeStartException("interrupted", e);
+    }
+  }
 }

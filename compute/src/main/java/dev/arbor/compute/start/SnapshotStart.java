@@ -150,18 +150,10 @@ public final class SnapshotStart {
           return replayed;
         }
       }
-      sleep(Duration.ofMillis(50));
+      ComputeStartException.pause(Duration.ofMillis(50));
     }
     throw new ComputeStartException("PostgreSQL did not replay WAL up to " + lsn + " within " + REPLAY_TIMEOUT.toMinutes()
         + " minutes; its log ends with:\n" + server.logTail());
   }
 
-  private static void sleep(Duration d) {
-    try {
-      Thread.sleep(d);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new ComputeStartException("interrupted", e);
-    }
-  }
 }
