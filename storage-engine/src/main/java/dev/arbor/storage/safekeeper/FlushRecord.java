@@ -12,9 +12,11 @@ import java.util.zip.CRC32C;
 
 /**
  * The newest timeline's flush position of a {@link WalSegmentStore}, overwritten in place on every
- * flush. Like pg_control, which PostgreSQL also rewrites in place, an update costs one
- * {@code fdatasync} and no directory change; replacing a file by rename costs a file creation, two
- * fsyncs and a journal commit, which measured up to several milliseconds per flush under load.
+ * flush and <b>not forced</b>: a commit then costs one {@code fdatasync} on a safekeeper (the WAL's),
+ * not two. The record is a lower bound that bounds the scan for the end of WAL when the store opens
+ * ({@link WalSegmentStore}): it is written only after the WAL below it was forced, so whatever version
+ * of it a crash leaves, the WAL below that position is on disk; the WAL records after it are checked
+ * one by one (CRC, back-link) to find the real end.
  *
  * <p>Layout: two 4 KiB blocks, each holding one slot, and writes alternate between them, so a write
  * torn by a crash damages only the slot being written while the other keeps the previous position.
@@ -83,7 +85,10 @@ final class FlushRecord implements AutoCloseable {
     return position;
   }
 
-  /** Records {@code flushed} durably: when this returns, a crash cannot lose it. */
+  /**
+   * Records {@code flushed} without forcing it: a crash may leave this or an earlier position. Call it
+   * only after the WAL below {@code flushed} is forced.
+   */
   void write(WalPosition flushed) throws IOException {
     long next = sequence + 1;
     ByteBuffer slot = encode(next, flushed.timeline(), flushed.lsn()).flip();
@@ -91,7 +96,6 @@ final class FlushRecord implements AutoCloseable {
     while (slot.hasRemaining()) {
       channel.write(slot, offset + slot.position());
     }
-    channel.force(false);
     sequence = next;
     position = Optional.of(flushed);
   }

@@ -2,6 +2,7 @@ package dev.arbor.storage.safekeeper;
 
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.WalFileName;
+import dev.arbor.postgres.WalRecordScanner;
 import dev.arbor.storage.fs.DurableFiles;
 import dev.arbor.storage.fs.PrefixThenZeros;
 import java.io.IOException;
@@ -26,13 +27,15 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Durable WAL of one Arbor timeline on a safekeeper's local disk. The directory holds:
  *
  * <pre>
  * state.json                         system id, segment size, flush LSN per PostgreSQL TLI ({@link WalStoreState})
- * flush                              the newest TLI's flush LSN, rewritten in place on every flush ({@link FlushRecord})
+ * flush                              the newest TLI's flush LSN, rewritten in place (not forced) on every flush ({@link FlushRecord})
  * wal/TTTTTTTTXXXXXXXXYYYYYYYY       segments, named and sized exactly as in pg_wal, zero-filled when created
  * wal/TTTTTTTT.history               timeline history files, byte for byte as the compute has them
  * lock                               held while a store is open, so two processes never write one directory
@@ -41,7 +44,11 @@ import java.util.stream.Stream;
  * <p>Rules that readers and the quorum rely on:
  * <ul>
  *   <li>The flush LSN of a TLI covers every byte of that TLI below it: those bytes were forced to disk
- *       and then the flush LSN was recorded durably. It never decreases.
+ *       before the flush LSN was reported. A store that opens finds the newest TLI's flush LSN from the
+ *       flush record (a lower bound) and the WAL records after it, so it never decreases, except after a
+ *       power loss that cut a record the last flush ended inside of: it then ends before that record,
+ *       which still covers every commit ever acknowledged (a commit record is acknowledged only once
+ *       flushed to its end).
  *   <li>Bytes below a TLI's flush LSN are never rewritten, so a segment entirely below it is immutable.
  *   <li>The first WAL stored for a TLI begins at a segment boundary, so every stored segment holds its
  *       WAL from the segment's first byte (PostgreSQL's long page header included).
@@ -53,6 +60,8 @@ import java.util.stream.Stream;
  * Reads see durable WAL only.
  */
 public final class WalSegmentStore implements AutoCloseable {
+
+  private static final Logger log = LoggerFactory.getLogger(WalSegmentStore.class);
 
   private static final String STATE_FILE = "state.json";
   private static final String FLUSH_FILE = "flush";
@@ -152,10 +161,60 @@ public final class WalSegmentStore implements AutoCloseable {
         throw new IOException("the WAL store " + dir + " lists flushed WAL in " + STATE_FILE + " but has no "
             + FLUSH_FILE + " record: its newest flush position is lost. Do not serve this store; rebuild it from its peers");
       }
-      return new WalSegmentStore(dir, segmentSize, lockChannel, lock, state, flushRecord);
+      var store = new WalSegmentStore(dir, segmentSize, lockChannel, lock, state, flushRecord);
+      store.recoverEndOfWal();
+      return store;
     } catch (IOException | RuntimeException e) {
       lockChannel.close();
       throw e;
+    }
+  }
+
+  /**
+   * The recorded flush LSN of the newest timeline is a lower bound: {@link #flush()} records it without
+   * forcing the record, so a crash may leave an older one. The WAL itself says where it ends: every
+   * record after the recorded position whose CRC and back-link check out was written, and reading it
+   * back now proves it reached the file. Those segments are forced before the position is taken, so the
+   * recovered flush LSN is as durable as any other. A record cut short by the crash ends the scan.
+   */
+  private void recoverEndOfWal() throws IOException {
+    Optional<WalPosition> recorded = durable.newest();
+    if (recorded.isEmpty()) {
+      return;
+    }
+    int tli = recorded.get().timeline();
+    Lsn lowerBound = recorded.get().lsn();
+    long firstSegment = lowerBound.segmentNumber(segmentSize);
+    Optional<WalRecordScanner.Result> scanned = WalRecordScanner.scan(segmentSize, firstSegment,
+        number -> mapSegment(new WalSegmentId(tli, number)));
+    if (scanned.isEmpty() || !scanned.get().end().isAfter(lowerBound)) {
+      return;
+    }
+    Lsn end = scanned.get().end();
+    for (long n = firstSegment; n <= end.plus(-1).segmentNumber(segmentSize); n++) {
+      try (FileChannel ch = FileChannel.open(walDir.resolve(new WalSegmentId(tli, n).fileName(segmentSize)),
+          StandardOpenOption.WRITE)) {
+        ch.force(false);
+      }
+    }
+    WalStoreState next = durable.withFlushLsns(Map.of(tli, end));
+    flushRecord.write(next.newest().orElseThrow());
+    durable = next;
+    writeFloor.put(tli, end);
+    writtenEnd.put(tli, end);
+    log.info("event=wal_end_recovered directory={} timeline={} recorded_flush_lsn={} recovered_flush_lsn={}",
+        directory, tli, lowerBound, end);
+  }
+
+  private Optional<ByteBuffer> mapSegment(WalSegmentId segment) throws IOException {
+    Path file = walDir.resolve(segment.fileName(segmentSize));
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      if (ch.size() != segmentSize) {
+        return Optional.empty();
+      }
+      return Optional.of(ch.map(FileChannel.MapMode.READ_ONLY, 0, segmentSize));
+    } catch (NoSuchFileException e) {
+      return Optional.empty();
     }
   }
 
@@ -319,7 +378,7 @@ public final class WalSegmentStore implements AutoCloseable {
    * Makes everything written so far durable: forces every segment written since the last flush, then
    * records the new flush LSN (in the flush record; when a timeline begins, also in the state file,
    * which is replaced atomically), and only then returns. A flush LSN returned here, or seen by a
-   * reader afterwards, survives a crash.
+   * reader afterwards, survives a crash (see the class's rules for a power loss inside a record).
    *
    * @return the flush LSN of the newest timeline, or {@link Lsn#ZERO} when the store holds no WAL
    */
