@@ -53,9 +53,11 @@ import org.slf4j.LoggerFactory;
  * {@code START_REPLICATION ... TIMELINE}. Whether more WAL is already waiting is asked of the kernel
  * instead ({@link ReceiveQueueSocketFactory}).
  *
- * <p>The receiver runs on its own virtual thread from {@link Builder#start()} until {@link #close()} or
+ * <p>The receiver runs on its own platform thread from {@link Builder#start()} until {@link #close()} or
  * a failure. It does not reconnect: a failure ends it with a {@link Failure} in {@link #failure()} and
- * one log line, and the owner decides whether and when to start a new one (with backoff).
+ * one log line, and the owner decides whether and when to start a new one (with backoff). A platform
+ * thread, because every acknowledged commit waits on this loop: a virtual thread would pass each socket
+ * read through the JDK's poller thread and hold its carrier through each {@code fdatasync}.
  */
 public final class WalReceiver implements AutoCloseable {
 
@@ -157,7 +159,7 @@ public final class WalReceiver implements AutoCloseable {
     this.statusInterval = b.statusInterval;
     this.receiveTimeout = b.receiveTimeout;
     this.connectTimeout = b.connectTimeout;
-    this.thread = Thread.ofVirtual().name("wal-receiver-" + safekeeperId).unstarted(this::run);
+    this.thread = Thread.ofPlatform().daemon().name("wal-receiver-" + safekeeperId).unstarted(this::run);
   }
 
   public static Builder builder(WalSegmentStore store) {
