@@ -3,9 +3,11 @@ package dev.arbor.storage.http;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.arbor.storage.json.Json;
+import dev.arbor.storage.metrics.Metrics;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -18,6 +20,8 @@ import org.slf4j.LoggerFactory;
 /**
  * A small JSON-over-HTTP server on the JDK's HTTP server, one virtual thread per request, shared by the
  * pageserver and the safekeeper. Routes are {@code METHOD /path/{param}}; errors are problem+json.
+ * {@code GET /metrics} serves {@link #metrics()} in the Prometheus text format, with a count and a
+ * duration histogram of the requests per route pattern and status.
  */
 public final class HttpApi implements AutoCloseable {
 
@@ -26,22 +30,37 @@ public final class HttpApi implements AutoCloseable {
     Response handle(Request request) throws Exception;
   }
 
-  private record Route(String method, String[] segments, Handler handler) {}
+  private record Route(String method, String pattern, String[] segments, Handler handler) {}
+
+  /** Request methods counted by name; anything else a client sends counts as "other" (bounded labels). */
+  private static final java.util.Set<String> KNOWN_METHODS = java.util.Set.of("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS");
+  private static final double[] DURATION_BUCKETS = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30};
 
   private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
 
   private final String name;
   private final List<Route> routes = new ArrayList<>();
+  private final Metrics metrics = new Metrics();
+  private final Metrics.Counter requests = metrics.counter("arbor_http_requests_total",
+      "HTTP requests answered, by method, route pattern and status code.", "method", "route", "code");
+  private final Metrics.Histogram durations = metrics.histogram("arbor_http_request_duration_seconds",
+      "Time to answer an HTTP request (streamed bodies included), by route pattern.", DURATION_BUCKETS, "route");
   private HttpServer server;
   private ExecutorService executor;
 
   public HttpApi(String name) {
     this.name = name;
+    route("GET", "/metrics", r -> Response.bytes(200, Metrics.CONTENT_TYPE, metrics.render().getBytes(StandardCharsets.UTF_8)));
   }
 
   public HttpApi route(String method, String pattern, Handler handler) {
-    routes.add(new Route(method, split(pattern), handler));
+    routes.add(new Route(method, pattern, split(pattern), handler));
     return this;
+  }
+
+  /** This server's metrics: components add their own families, {@code GET /metrics} serves them all. */
+  public Metrics metrics() {
+    return metrics;
   }
 
   /** Binds to {@code address} (port 0 picks a free one) and starts serving. */
@@ -69,7 +88,9 @@ public final class HttpApi implements AutoCloseable {
   }
 
   private void dispatch(HttpExchange exchange) {
+    long started = System.nanoTime();
     String path = exchange.getRequestURI().getPath();
+    String routePattern = "unmatched";
     String[] parts = split(path);
     Response response;
     List<String> allowed = new ArrayList<>();
@@ -93,6 +114,7 @@ public final class HttpApi implements AutoCloseable {
                 + path + "; use " + String.join(", ", allowed), null)
             : ApiProblem.notFound("no-such-route", null, "no API route " + path + "; the API is described at /v1/openapi.json");
       }
+      routePattern = match.pattern;
       response = match.handler.handle(new Request(exchange, params));
     } catch (ApiProblem p) {
       response = problem(p, path);
@@ -106,6 +128,9 @@ public final class HttpApi implements AutoCloseable {
       response = problem(new ApiProblem(500, "internal", "Internal error", e.toString(), null), path);
     }
     send(exchange, response, path);
+    String method = KNOWN_METHODS.contains(exchange.getRequestMethod()) ? exchange.getRequestMethod() : "other";
+    requests.increment(method, routePattern, Integer.toString(response.status));
+    durations.observeNanos(System.nanoTime() - started, routePattern);
   }
 
   private void send(HttpExchange exchange, Response response, String path) {

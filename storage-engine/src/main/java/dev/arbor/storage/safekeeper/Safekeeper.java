@@ -9,6 +9,7 @@ import dev.arbor.storage.http.Response;
 import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
 import dev.arbor.storage.json.Json;
+import dev.arbor.storage.metrics.Metrics;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.io.InputStream;
@@ -39,10 +40,25 @@ public final class Safekeeper implements AutoCloseable {
   private final Map<String, SafekeeperTimeline> timelines = new ConcurrentHashMap<>();
   private volatile boolean running = true;
   private Thread offloader;
+  private final Metrics.Counter walBytes;
+  private final Metrics.Histogram flushDurations;
+  private final Metrics.Counter receiverFailures;
+  private final Metrics.Counter offloadedSegments;
+  private final Metrics.Counter offloadFailures;
+  private final WalReceiver.Listener receiverMetrics;
 
   public Safekeeper(SafekeeperConfig config) {
     this.config = config;
     this.api = new HttpApi("safekeeper-" + config.id());
+    Metrics m = api.metrics();
+    walBytes = m.counter("arbor_safekeeper_wal_bytes_total", "WAL received from computes and made durable.");
+    flushDurations = m.histogram("arbor_safekeeper_flush_duration_seconds",
+        "Time to force one batch of WAL to disk; every acknowledged commit waits for one.", FLUSH_BUCKETS);
+    receiverFailures = m.counter("arbor_safekeeper_receiver_failures_total",
+        "WAL receivers that ended with an error, by reason (compute_unreachable, connection_lost, stale_timeline, ...).", "reason");
+    offloadedSegments = m.counter("arbor_safekeeper_offloaded_segments_total", "Complete WAL segments uploaded to object storage.");
+    offloadFailures = m.counter("arbor_safekeeper_offload_failures_total", "Offload passes that failed (retried a second later).");
+    receiverMetrics = registerMetrics(m);
     String tl = "/v1/tenant/{tenant_id}/timeline/{timeline_id}";
     api.route("GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(), "timelines", timelines.size())))
         .route("GET", tl, r -> Response.ok(existing(r).map(SafekeeperTimeline::status)
@@ -76,6 +92,31 @@ public final class Safekeeper implements AutoCloseable {
           }
           return Response.noContent();
         });
+  }
+
+  private static final double[] FLUSH_BUCKETS = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1};
+
+  /** What {@code GET /metrics} shows besides the HTTP requests; see docs/storage-engine.md. */
+  private WalReceiver.Listener registerMetrics(Metrics m) {
+    m.gauge("arbor_safekeeper_timelines", "Timelines this safekeeper holds WAL or a generation of.",
+        g -> g.sample(timelines.size()));
+    m.gauge("arbor_safekeeper_flush_lsn_bytes", "The durable end of the newest TLI's WAL of each timeline, as a byte position.",
+        g -> timelines.forEach((key, t) -> t.flushPosition().ifPresent(p -> {
+          String[] ids = key.split("/");
+          g.sample(p.lsn().value(), ids[0], ids[1]);
+        })), "tenant_id", "timeline_id");
+    return new WalReceiver.Listener() {
+      @Override
+      public void flushed(long bytes, long flushNanos) {
+        walBytes.add(bytes);
+        flushDurations.observeNanos(flushNanos);
+      }
+
+      @Override
+      public void failed(WalReceiver.FailureReason reason) {
+        receiverFailures.increment(reason.code());
+      }
+    };
   }
 
   public Safekeeper start() throws IOException {
@@ -123,10 +164,11 @@ public final class Safekeeper implements AutoCloseable {
     while (running) {
       try {
         Thread.sleep(OFFLOAD_INTERVAL);
-        offloadNow();
+        offloadedSegments.add(offloadNow());
       } catch (InterruptedException e) {
         return;
       } catch (IOException | RuntimeException e) {
+        offloadFailures.increment();
         log.warn("event=offload_failed safekeeper={} error=\"{}\"", config.id(), e.getMessage());
       }
     }
@@ -139,7 +181,7 @@ public final class Safekeeper implements AutoCloseable {
           for (Path tl : tls.filter(p -> TimelineId.isValid(p.getFileName().toString())).toList()) {
             var tenant = new TenantId(t.getFileName().toString());
             var timeline = new TimelineId(tl.getFileName().toString());
-            timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), peerHttp));
+            timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), peerHttp, receiverMetrics));
           }
         }
       }
@@ -167,7 +209,7 @@ public final class Safekeeper implements AutoCloseable {
       return Optional.of(timelines.computeIfAbsent(key(r), k -> {
         try {
           return SafekeeperTimeline.open(config.id(), tenant, holder[0],
-              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), peerHttp);
+              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), peerHttp, receiverMetrics);
         } catch (IOException e) {
           throw new java.io.UncheckedIOException(e);
         }

@@ -39,14 +39,16 @@ final class SafekeeperTimeline implements AutoCloseable {
   private final Path dir;
   private final WalSegmentStore store;
   private final SafekeeperCatchUp catchUp;
+  private final WalReceiver.Listener receiverListener;
   private long acceptedGeneration;
   private FollowRequest following;
   private WalReceiver receiver;
   private final Set<String> offloaded = new HashSet<>();
 
   private SafekeeperTimeline(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, WalSegmentStore store, long accepted,
-      SafekeeperCatchUp catchUp) {
+      SafekeeperCatchUp catchUp, WalReceiver.Listener receiverListener) {
     this.safekeeperId = safekeeperId;
+    this.receiverListener = receiverListener;
     this.catchUp = catchUp;
     this.tenant = tenant;
     this.timeline = timeline;
@@ -58,9 +60,10 @@ final class SafekeeperTimeline implements AutoCloseable {
   /**
    * @param objects where the safekeepers offload complete segments, and where this one catches up from
    * @param peerHttp a client for fetching complete segments from peer safekeepers
+   * @param receiverListener told of every receiver's flushes and failures (metrics)
    */
   static SafekeeperTimeline open(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, ObjectStore objects,
-      HttpJson peerHttp) throws IOException {
+      HttpJson peerHttp, WalReceiver.Listener receiverListener) throws IOException {
     Files.createDirectories(dir);
     long accepted = 0;
     try {
@@ -69,7 +72,7 @@ final class SafekeeperTimeline implements AutoCloseable {
       // a timeline this safekeeper has not seen a compute of yet
     }
     return new SafekeeperTimeline(safekeeperId, tenant, timeline, dir, WalSegmentStore.open(dir.resolve("wal-store")), accepted,
-        new SafekeeperCatchUp(tenant, timeline, objects, peerHttp));
+        new SafekeeperCatchUp(tenant, timeline, objects, peerHttp), receiverListener);
   }
 
   /**
@@ -116,6 +119,7 @@ final class SafekeeperTimeline implements AutoCloseable {
         .credentials(req.user(), req.password())
         .slot(req.slotName())
         .startLsn(req.startLsn())
+        .listener(receiverListener)
         .start();
     log.info("event=following_compute safekeeper={} tenant={} timeline={} generation={} tli={} compute={}:{} start_lsn={}",
         safekeeperId, tenant, timeline, req.generation(), req.tli(), req.host(), req.port(), req.startLsn());
@@ -314,6 +318,11 @@ final class SafekeeperTimeline implements AutoCloseable {
       receiver.close(); // returns once the receiver wrote and acknowledged its last byte
       receiver = null;
     }
+  }
+
+  /** The newest TLI's durable position, without waiting for this timeline's lock (a catch-up may hold it). */
+  Optional<WalPosition> flushPosition() {
+    return store.flushPosition();
   }
 
   @Override

@@ -113,6 +113,16 @@ public final class WalReceiver implements AutoCloseable {
 
   public record Failure(FailureReason reason, String detail, Throwable cause) {}
 
+  /** Told of each flushed batch and of how the receiver ended, e.g. for metrics; called on the receiver's thread. */
+  public interface Listener {
+    Listener NONE = new Listener() {};
+
+    /** A batch of {@code bytes} of WAL was written and flushed; the flush took {@code flushNanos}. */
+    default void flushed(long bytes, long flushNanos) {}
+
+    default void failed(FailureReason reason) {}
+  }
+
   /** What {@code IDENTIFY_SYSTEM} reported: the compute's system, its current TLI and its WAL flush position. */
   public record ComputeIdentity(long systemIdentifier, int timeline, Lsn flushLsn) {}
 
@@ -128,6 +138,7 @@ public final class WalReceiver implements AutoCloseable {
   private final Duration statusInterval;
   private final Duration receiveTimeout;
   private final Duration connectTimeout;
+  private final Listener listener;
   private final String socketKey = UUID.randomUUID().toString();
   private final Thread thread;
   private final CountDownLatch terminated = new CountDownLatch(1);
@@ -159,6 +170,7 @@ public final class WalReceiver implements AutoCloseable {
     this.statusInterval = b.statusInterval;
     this.receiveTimeout = b.receiveTimeout;
     this.connectTimeout = b.connectTimeout;
+    this.listener = b.listener;
     this.thread = Thread.ofPlatform().daemon().name("wal-receiver-" + safekeeperId).unstarted(this::run);
   }
 
@@ -563,7 +575,9 @@ public final class WalReceiver implements AutoCloseable {
         streamEnded = message == null;
       }
       if (batchBytes > 0) {
+        long flushStart = System.nanoTime();
         flushLsn = store.flush();
+        listener.flushed(batchBytes, System.nanoTime() - flushStart);
       }
       if (streamEnded) {
         throw new ReceiverFailure(FailureReason.STREAM_ENDED, "the compute ended the replication stream at "
@@ -666,6 +680,7 @@ public final class WalReceiver implements AutoCloseable {
     }
     failure = new Failure(reason, detail, cause);
     state = State.FAILED;
+    listener.failed(reason);
     ComputeIdentity c = compute;
     String line = "event=wal_receiver_failed safekeeper={} compute={}:{} reason={} retryable={} timeline={} "
         + "flush_lsn={} detail=\"{}\"";
@@ -730,6 +745,7 @@ public final class WalReceiver implements AutoCloseable {
     private Duration statusInterval = Duration.ofSeconds(10);
     private Duration receiveTimeout = Duration.ofSeconds(60);
     private Duration connectTimeout = Duration.ofSeconds(10);
+    private Listener listener = Listener.NONE;
 
     private Builder(WalSegmentStore store) {
       this.store = Objects.requireNonNull(store, "store");
@@ -807,6 +823,11 @@ public final class WalReceiver implements AutoCloseable {
 
     public Builder connectTimeout(Duration timeout) {
       this.connectTimeout = timeout;
+      return this;
+    }
+
+    public Builder listener(Listener listener) {
+      this.listener = Objects.requireNonNull(listener, "listener");
       return this;
     }
 
