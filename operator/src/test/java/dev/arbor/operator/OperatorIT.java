@@ -139,7 +139,7 @@ class OperatorIT {
   /** Applies a file of manifests/examples exactly as it is in the repository. */
   static void applyExample(String ns, String file) throws IOException {
     try (InputStream in = Files.newInputStream(RepoFiles.root().resolve("manifests/examples/" + file))) {
-      client().load(in).inNamespace(ns).createOrReplace();
+      client().load(in).inNamespace(ns).create();
     }
   }
 
@@ -559,7 +559,8 @@ class OperatorIT {
     }
     awaitProjectReady(ns, "down");
     assertThat(operator.get("/q/health/live")).contains("UP");
-    assertThat(operator.get("/q/metrics")).contains("operator_sdk");
+    // JOSDK's reconciliation metrics, failures included, per controller.
+    assertThat(operator.get("/q/metrics")).contains("reconciliations_started_total", "reconciliations_failure_total", "project");
   }
 
   /**
@@ -610,6 +611,27 @@ class OperatorIT {
     });
     // The password a compute sets stays the same across reconciles and restarts of the compute.
     assertThat(secretData(ns, "ph-rw-connection").get("password")).isEqualTo(secret.get("password"));
+
+    // A parameter the compute agent owns is refused on the Endpoint, naming the field; no compute is made.
+    var spec = new EndpointSpec();
+    spec.setBranchRef("ph-main");
+    spec.setMode(dev.arbor.crds.v1alpha1.EndpointMode.ReadOnly);
+    spec.setLsn(get(Branch.class, ns, "ph-main").getStatus().getHeadLsn());
+    spec.setPostgresParameters(Map.of("listen_addresses", "*"));
+    var bad = new Endpoint();
+    bad.getMetadata().setName("ph-bad");
+    bad.getMetadata().setNamespace(ns);
+    bad.setSpec(spec);
+    client().resource(bad).create();
+    await().atMost(WAIT).untilAsserted(() -> {
+      Endpoint e = get(Endpoint.class, ns, "ph-bad");
+      assertThat(condition(e, Condition.STALLED)).isNotNull().satisfies(c -> {
+        assertThat(c.getStatus()).isEqualTo("True");
+        assertThat(c.getReason()).isEqualTo("InvalidComputeSpec");
+        assertThat(c.getMessage()).contains("spec.postgresParameters.listen_addresses", "remove it");
+      });
+    });
+    assertThat(client().apps().statefulSets().inNamespace(ns).withName("ph-bad").get()).isNull();
   }
 
   private static String one(Statement st, String sql) throws SQLException {

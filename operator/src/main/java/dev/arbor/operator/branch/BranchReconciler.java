@@ -52,6 +52,7 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
   private static final Logger log = Logger.getLogger(BranchReconciler.class);
   /** How often a Branch waiting on something no event announces (the parent's WAL growing) looks again. */
   private static final Duration RECHECK = Duration.ofSeconds(15);
+  private static final String RELATIVES = "branch-relatives";
 
   private final StorageEngine storage;
   private final StatusUpdates statuses;
@@ -74,7 +75,7 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
     // Branches concern their relatives: a parent turning Ready lets its children branch off, and a child going
     // away may release its parent's held deletion.
     var relatives = InformerEventSourceConfiguration.from(Branch.class, Branch.class)
-        .withName("branch-relatives")
+        .withName(RELATIVES)
         .withSecondaryToPrimaryMapper(b -> relatives(b, branches))
         .build();
     return List.of(new InformerEventSource<>(projects, context), new InformerEventSource<>(relatives, context));
@@ -143,7 +144,8 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
       status.setLsn(timeline.createdLsn().toString());
     } else {
       String parentName = Branches.parentName(branch, project);
-      Branch parent = context.getPrimaryCache().get(new ResourceID(parentName, branch.getMetadata().getNamespace())).orElse(null);
+      // From the informer whose event announces a parent turning Ready: the primary cache may not have seen it yet.
+      Branch parent = Caches.get(context, Branch.class, RELATIVES, parentName, branch.getMetadata().getNamespace()).orElse(null);
       if (parent == null) {
         return statuses.finish(branch, status, Outcome.reconciling("WaitingForParent", "parent Branch " + parentName
             + " does not exist in namespace " + branch.getMetadata().getNamespace() + "; create it, or fix spec.parent"));
@@ -220,7 +222,10 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
           + "proceed (kubectl patch branch " + branch.getMetadata().getName() + " --type=merge -p '{\"spec\":{\"protected\":false}}')");
     }
     Optional<Project> project = Caches.get(context, Project.class, branch.getSpec().getProjectRef(), branch.getMetadata().getNamespace());
-    List<String> children = context.getPrimaryCache().list(branch.getMetadata().getNamespace())
+    // From the informer that announces a child's deletion, so that the last child's going releases the parent at once.
+    @SuppressWarnings("unchecked")
+    var relatives = (InformerEventSource<Branch, Branch>) context.eventSourceRetriever().getEventSourceFor(Branch.class, RELATIVES);
+    List<String> children = relatives.list(branch.getMetadata().getNamespace())
         .filter(o -> !o.getMetadata().getName().equals(branch.getMetadata().getName())
             && branch.getSpec().getProjectRef().equals(o.getSpec().getProjectRef())
             && branch.getMetadata().getName().equals(project.map(p -> Branches.parentName(o, p)).orElse(o.getSpec().getParent())))

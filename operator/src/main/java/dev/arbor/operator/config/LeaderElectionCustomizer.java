@@ -2,6 +2,7 @@ package dev.arbor.operator.config;
 
 import io.javaoperatorsdk.operator.api.config.ConfigurationServiceOverrider;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import io.javaoperatorsdk.operator.api.config.LeaderElectionConfigurationBuilder;
 import io.quarkiverse.operatorsdk.runtime.api.ConfigurationServiceCustomizer;
 import jakarta.inject.Singleton;
 import java.util.function.Consumer;
@@ -29,7 +30,10 @@ public class LeaderElectionCustomizer implements ConfigurationServiceCustomizer 
     }
     log.infof("event=leader_election_enabled lease=%s namespace=%s lease_duration=%s", le.leaseName(),
         le.leaseNamespace().orElse("(the operator's own)"), le.leaseDuration());
-    return o -> o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(le.leaseName(), le.leaseNamespace().orElse(null),
-        le.leaseDuration(), le.renewDeadline(), le.retryPeriod()));
+    var builder = LeaderElectionConfigurationBuilder.aLeaderElectionConfiguration(le.leaseName())
+        .withLeaseDuration(le.leaseDuration()).withRenewDeadline(le.renewDeadline()).withRetryPeriod(le.retryPeriod());
+    le.leaseNamespace().ifPresent(builder::withLeaseNamespace);
+    LeaderElectionConfiguration configuration = builder.build();
+    return o -> o.withLeaderElectionConfiguration(configuration);
   }
 }

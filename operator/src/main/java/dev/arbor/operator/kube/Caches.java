@@ -20,4 +20,12 @@ public final class Caches {
     var source = (InformerEventSource<R, P>) context.eventSourceRetriever().getEventSourceFor(type);
     return source.get(new ResourceID(name, namespace));
   }
+
+  /** The same from the named informer, when a reconciler has more than one for the type. */
+  public static <R extends HasMetadata, P extends HasMetadata> Optional<R> get(Context<P> context, Class<R> type, String source,
+      String name, String namespace) {
+    @SuppressWarnings("unchecked")
+    var informer = (InformerEventSource<R, P>) context.eventSourceRetriever().getEventSourceFor(type, source);
+    return informer.get(new ResourceID(name, namespace));
+  }
 }

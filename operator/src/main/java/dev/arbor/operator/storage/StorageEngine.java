@@ -12,7 +12,6 @@ import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.jboss.logging.Logger;
@@ -73,12 +72,6 @@ public class StorageEngine {
 
   public Optional<TimelineInfo> timeline(TenantId tenant, TimelineId timeline) {
     return notFoundAsEmpty(() -> http.get(timelineUrl(tenant, timeline), TimelineInfo.class), "get timeline " + timeline);
-  }
-
-  public List<TimelineInfo> timelines(TenantId tenant) {
-    TimelineInfo[] all = call("list timelines of " + tenant, () -> http.get(pageserverUrl + "/v1/tenant/" + tenant + "/timeline",
-        TimelineInfo[].class));
-    return List.of(all);
   }
 
   /**
