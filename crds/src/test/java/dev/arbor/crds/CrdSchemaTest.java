@@ -81,7 +81,7 @@ class CrdSchemaTest {
         "endpoint.arbor.dev/shop-dev-rw created");
 
     Branch branch = kube.client().resources(Branch.class).inNamespace("examples").withName("shop-dev").get();
-    assertThat(branch.getSpec().getParentLsn()).isEqualTo("0/16B5A50");
+    assertThat(branch.getSpec().getParentLsn()).isEqualTo("0/3000000");
     assertThat(branch.getSpec().getParent()).isEqualTo("shop-main");
     assertThat(branch.getSpec().getProtected()).isFalse();
     assertThat(kube.client().resources(Project.class).inNamespace("examples").withName("shop").get().getSpec().getRoles())
@@ -109,7 +109,8 @@ class CrdSchemaTest {
         metadata: {name: defaults}
         spec: {}
         """)).inNamespace(NS).create();
-    assertThat(project.<Object>get("spec", "postgresVersion")).isEqualTo(17);
+    // No schema default for the version: the operator resolves it from its configuration (status.postgresVersion).
+    assertThat(project.<Object>get("spec", "postgresVersion")).isNull();
     assertThat(project.<Object>get("spec", "defaultBranch")).isEqualTo("main");
     assertThat(project.<Object>get("spec", "historyRetention")).isEqualTo("7d");
 
@@ -121,6 +122,7 @@ class CrdSchemaTest {
     Endpoint stored = kube.client().resources(Endpoint.class).inNamespace(NS).resource(endpoint).create();
     assertThat(stored.getSpec().getMode()).isEqualTo(EndpointMode.ReadWrite);
     assertThat(stored.getSpec().getSuspendTimeout()).isEqualTo("5m");
+    assertThat(stored.getSpec().getSuspended()).isFalse();
 
     var branchSpec = new BranchSpec();
     branchSpec.setProjectRef("defaults");

@@ -42,6 +42,12 @@ public class EndpointSpec {
   @Default("5m")
   private String suspendTimeout;
 
+  @JsonPropertyDescription("When true the compute is stopped (its StatefulSet scaled to zero) and the Endpoint reports Ready with reason Suspended; set back to false to start it again.")
+  @Default("false")
+  private Boolean suspended;
+
+  public Boolean getSuspended() { return suspended; }
+  public void setSuspended(Boolean suspended) { this.suspended = suspended; }
   public String getBranchRef() { return branchRef; }
   public void setBranchRef(String branchRef) { this.branchRef = branchRef; }
   public EndpointMode getMode() { return mode; }

@@ -16,7 +16,7 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @Categories("arbor")
 // Without spec, the required fields and defaults inside it would never be checked or applied.
 @ValidationRule(value = "has(self.spec)", fieldPath = ".spec", message = "spec is required: write spec: {} for a Project with the default PostgreSQL version, history window and branch name")
-@AdditionalPrinterColumn(name = "Postgres", type = AdditionalPrinterColumn.Type.INTEGER, jsonPath = ".spec.postgresVersion")
+@AdditionalPrinterColumn(name = "Postgres", type = AdditionalPrinterColumn.Type.INTEGER, jsonPath = ".status.postgresVersion")
 @AdditionalPrinterColumn(name = "Default Branch", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".spec.defaultBranch")
 @AdditionalPrinterColumn(name = "Ready", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.conditions[?(@.type==\"Ready\")].status")
 @AdditionalPrinterColumn(name = "Age", type = AdditionalPrinterColumn.Type.DATE, jsonPath = ".metadata.creationTimestamp")

@@ -14,11 +14,11 @@ import java.util.List;
 public class ProjectSpec {
 
   // The major version decides the on-disk format of every timeline of the project; changing it would need
-  // pg_upgrade, which Arbor does not do.
-  @JsonPropertyDescription("PostgreSQL major version of every compute of the project: 15, 16 or 17. Cannot be changed after creation.")
+  // pg_upgrade, which Arbor does not do. No schema default: the version an installation runs is the operator's
+  // (its compute image), so the operator resolves an absent value and records it in status.postgresVersion.
+  @JsonPropertyDescription("PostgreSQL major version of every compute of the project: 15, 16 or 17. Default: the operator's configured version (status.postgresVersion shows the one in use). Cannot be changed after creation.")
   @Min(15)
   @Max(17)
-  @Default("17")
   @ValidationRule(value = "self == oldSelf", message = "spec.postgresVersion is immutable: create a new Project to use another PostgreSQL major version")
   private Integer postgresVersion;
 

@@ -9,6 +9,11 @@ public class ProjectStatus extends ArborStatus {
   @JsonPropertyDescription("Id of the tenant in the storage engine (32 hex digits), set once the tenant exists.")
   private String tenantId;
 
+  @JsonPropertyDescription("PostgreSQL major version the tenant was created with: spec.postgresVersion, or the operator's default when the spec leaves it out. Fixed once set.")
+  private Integer postgresVersion;
+
   public String getTenantId() { return tenantId; }
+  public Integer getPostgresVersion() { return postgresVersion; }
+  public void setPostgresVersion(Integer postgresVersion) { this.postgresVersion = postgresVersion; }
   public void setTenantId(String tenantId) { this.tenantId = tenantId; }
 }

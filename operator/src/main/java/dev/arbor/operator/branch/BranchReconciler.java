@@ -1,0 +1,270 @@
+package dev.arbor.operator.branch;
+
+import dev.arbor.crds.v1alpha1.Branch;
+import dev.arbor.crds.v1alpha1.BranchStatus;
+import dev.arbor.crds.v1alpha1.Project;
+import dev.arbor.operator.kube.Caches;
+import dev.arbor.operator.kube.KubeEvents;
+import dev.arbor.operator.project.Projects;
+import dev.arbor.operator.status.Conditions;
+import dev.arbor.operator.status.Outcome;
+import dev.arbor.operator.status.StatusUpdates;
+import dev.arbor.operator.storage.Ids;
+import dev.arbor.operator.storage.StorageEngine;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.pageserver.TimelineInfo;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.MaxReconciliationInterval;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.jboss.logging.Logger;
+
+/**
+ * Branch → a timeline in the storage engine. The root Branch maps to the tenant's root timeline; any other
+ * Branch waits until its parent is Ready and then becomes a branch of the parent's timeline at spec.parentLsn
+ * (or the parent's head), with a timeline id derived from the Branch's UID. The finalizer deletes the timeline,
+ * and holds the deletion (Stalled, saying why) while the Branch is protected or has child Branches.
+ */
+@ControllerConfiguration(name = "branch", maxReconciliationInterval = @MaxReconciliationInterval(interval = 1, timeUnit = TimeUnit.MINUTES))
+@GradualRetry(maxAttempts = -1, initialInterval = 2000, intervalMultiplier = 2, maxInterval = 60000)
+public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
+  private static final Logger log = Logger.getLogger(BranchReconciler.class);
+  /** How often a Branch waiting on something no event announces (the parent's WAL growing) looks again. */
+  private static final Duration RECHECK = Duration.ofSeconds(15);
+  private static final String RELATIVES = "branch-relatives";
+
+  private final StorageEngine storage;
+  private final StatusUpdates statuses;
+  private final KubeEvents events;
+
+  public BranchReconciler(StorageEngine storage, StatusUpdates statuses, KubeEvents events) {
+    this.storage = storage;
+    this.statuses = statuses;
+    this.events = events;
+  }
+
+  @Override
+  public List<EventSource<?, Branch>> prepareEventSources(EventSourceContext<Branch> context) {
+    IndexerResourceCache<Branch> branches = context.getPrimaryCache();
+    var projects = InformerEventSourceConfiguration.from(Project.class, Branch.class)
+        .withSecondaryToPrimaryMapper(p -> branches.list(p.getMetadata().getNamespace())
+            .filter(b -> b.getSpec() != null && p.getMetadata().getName().equals(b.getSpec().getProjectRef()))
+            .map(ResourceID::fromResource).collect(Collectors.toSet()))
+        .build();
+    // Branches concern their relatives: a parent turning Ready lets its children branch off, and a child going
+    // away may release its parent's held deletion.
+    var relatives = InformerEventSourceConfiguration.from(Branch.class, Branch.class)
+        .withName(RELATIVES)
+        .withSecondaryToPrimaryMapper(b -> relatives(b, branches))
+        .build();
+    return List.of(new InformerEventSource<>(projects, context), new InformerEventSource<>(relatives, context));
+  }
+
+  private static Set<ResourceID> relatives(Branch b, IndexerResourceCache<Branch> branches) {
+    Set<ResourceID> out = new HashSet<>();
+    if (b.getSpec() == null) {
+      return out;
+    }
+    String ns = b.getMetadata().getNamespace();
+    if (b.getSpec().getParent() != null) {
+      out.add(new ResourceID(b.getSpec().getParent(), ns));
+    } else {
+      // The default parent is the root branch, whose name only the Project knows; every same-project Branch
+      // without spec.parent is a candidate and cheap to look at.
+      branches.list(ns).filter(o -> b.getSpec().getProjectRef().equals(o.getSpec().getProjectRef()) && o.getSpec().getParent() == null)
+          .forEach(o -> out.add(ResourceID.fromResource(o)));
+    }
+    branches.list(ns).filter(o -> o.getSpec() != null && b.getSpec().getProjectRef().equals(o.getSpec().getProjectRef())
+            && (b.getMetadata().getName().equals(o.getSpec().getParent()) || o.getSpec().getParent() == null))
+        .forEach(o -> out.add(ResourceID.fromResource(o)));
+    out.remove(ResourceID.fromResource(b));
+    return out;
+  }
+
+  @Override
+  public UpdateControl<Branch> reconcile(Branch branch, Context<Branch> context) {
+    BranchStatus status = StatusUpdates.copy(branch.getStatus(), BranchStatus::new);
+    String projectName = branch.getSpec().getProjectRef();
+    Optional<Project> maybeProject = Caches.get(context, Project.class, projectName, branch.getMetadata().getNamespace());
+    if (maybeProject.isEmpty()) {
+      return statuses.finish(branch, status, Outcome.reconciling("WaitingForProject", "Project " + projectName
+          + " does not exist in namespace " + branch.getMetadata().getNamespace() + "; create it, or fix spec.projectRef"));
+    }
+    Project project = maybeProject.get();
+    if (project.getStatus() == null || project.getStatus().getTenantId() == null) {
+      return statuses.finish(branch, status, Outcome.reconciling("WaitingForProject", "Project " + projectName
+          + " has no tenant in the storage engine yet"));
+    }
+    TenantId tenant = new TenantId(project.getStatus().getTenantId());
+    boolean root = Projects.isRootBranch(branch, project);
+    if (!root && branch.getMetadata().getName().equals(Projects.rootBranchName(project)) && branch.getSpec().getParent() == null) {
+      return statuses.finish(branch, status, Outcome.stalled("RootBranchNameTaken", branch.getMetadata().getName()
+          + " is the name of Project " + projectName + "'s root branch, which the operator creates; give this Branch another name"));
+    }
+    if (branch.getSpec().getParentTimestamp() != null) {
+      return statuses.finish(branch, status, Outcome.stalled("ParentTimestampNotSupported", "spec.parentTimestamp "
+          + branch.getSpec().getParentTimestamp() + " cannot be used yet: the storage engine does not resolve a time to an LSN. "
+          + "Create the Branch with spec.parentLsn instead (e.g. from the parent's status.headLsn)"));
+    }
+
+    TimelineInfo timeline;
+    if (root) {
+      var info = storage.tenant(tenant);
+      if (info.isEmpty()) {
+        return statuses.finish(branch, status, Outcome.reconciling("WaitingForProject", "tenant " + tenant + " of Project "
+            + projectName + " is not in the storage engine (yet)"));
+      }
+      Optional<TimelineInfo> t = storage.timeline(tenant, info.get().rootTimelineId());
+      if (t.isEmpty()) {
+        return statuses.finish(branch, status, Outcome.stalled("TimelineMissing", "the root timeline "
+            + info.get().rootTimelineId() + " of tenant " + tenant + " is missing from the storage engine"));
+      }
+      timeline = t.get();
+      status.setLsn(timeline.createdLsn().toString());
+    } else {
+      String parentName = Branches.parentName(branch, project);
+      // From the informer whose event announces a parent turning Ready: the primary cache may not have seen it yet.
+      Branch parent = Caches.get(context, Branch.class, RELATIVES, parentName, branch.getMetadata().getNamespace()).orElse(null);
+      if (parent == null) {
+        return statuses.finish(branch, status, Outcome.reconciling("WaitingForParent", "parent Branch " + parentName
+            + " does not exist in namespace " + branch.getMetadata().getNamespace() + "; create it, or fix spec.parent"));
+      }
+      if (!projectName.equals(parent.getSpec().getProjectRef())) {
+        return statuses.finish(branch, status, Outcome.stalled("ParentInOtherProject", "spec.parent " + parentName
+            + " belongs to Project " + parent.getSpec().getProjectRef() + ", not " + projectName
+            + "; a branch can only be made from a Branch of its own Project"));
+      }
+      if (parent.getStatus() == null || parent.getStatus().getTimelineId() == null || !Conditions.isReady(parent.getStatus())) {
+        return statuses.finish(branch, status, Outcome.reconciling("WaitingForParent", "parent Branch " + parentName
+            + " is not Ready yet"));
+      }
+      TimelineId ancestor = new TimelineId(parent.getStatus().getTimelineId());
+      TimelineId id = Ids.timelineOf(branch);
+      try {
+        var result = storage.ensureBranch(tenant, id, ancestor, branch.getSpec().getParentLsn());
+        timeline = result.info();
+        if (result.created()) {
+          log.infof("event=timeline_created branch=%s/%s tenant=%s timeline=%s ancestor=%s ancestor_lsn=%s",
+              branch.getMetadata().getNamespace(), branch.getMetadata().getName(), tenant, id, ancestor, timeline.ancestorLsn());
+          events.normal(branch, "TimelineCreated", "Created timeline " + id + " from " + parentName + " at " + timeline.ancestorLsn());
+        }
+      } catch (ApiProblem p) {
+        String field = "ancestor_lsn".equals(p.field()) ? "spec.parentLsn" : "spec.parent";
+        // The parent's head moves without any Kubernetes event, so an LSN beyond it is looked at again.
+        return statuses.finish(branch, status, Outcome.stalled("TimelineRefused", "the storage engine refused " + field + ": "
+            + p.getMessage())).rescheduleAfter(RECHECK);
+      }
+      if (!ancestor.equals(timeline.ancestorTimelineId())) {
+        return statuses.finish(branch, status, Outcome.stalled("TimelineAncestryMismatch", "timeline " + id
+            + " in the storage engine branches from " + timeline.ancestorTimelineId() + ", not from " + parentName + " (" + ancestor
+            + "); the Branch's ancestry cannot change: delete and re-create the Branch"));
+      }
+      status.setLsn(timeline.ancestorLsn().toString());
+    }
+    status.setTimelineId(timeline.timelineId().toString());
+    if (timeline.lastDurableLsn() != null) {
+      status.setHeadLsn(timeline.lastDurableLsn().toString());
+    }
+
+    Optional<Instant> expiry = Branches.expiry(branch);
+    if (expiry.isPresent() && !root) {
+      Duration left = Duration.between(Instant.now(), expiry.get());
+      if (left.isNegative() || left.isZero()) {
+        log.infof("event=branch_expired branch=%s/%s expired_at=%s", branch.getMetadata().getNamespace(), branch.getMetadata().getName(),
+            expiry.get());
+        events.normal(branch, "Expired", "Branch expired at " + expiry.get() + "; deleting it");
+        context.getClient().resource(branch).delete();
+        return UpdateControl.noUpdate();
+      }
+      var control = statuses.finish(branch, status, Outcome.ready("Ready", "timeline " + timeline.timelineId() + " at "
+          + status.getLsn() + "; expires at " + expiry.get()));
+      return control.rescheduleAfter(left.compareTo(Duration.ofMinutes(1)) < 0 ? left : Duration.ofMinutes(1));
+    }
+    return statuses.finish(branch, status, Outcome.ready("Ready", "timeline " + timeline.timelineId()
+        + (root ? " (the project's root timeline)" : " branched at " + status.getLsn())));
+  }
+
+  @Override
+  public ErrorStatusUpdateControl<Branch> updateErrorStatus(Branch branch, Context<Branch> context, Exception e) {
+    BranchStatus status = StatusUpdates.copy(branch.getStatus(), BranchStatus::new);
+    Outcome outcome = statuses.failure(branch, e);
+    var control = statuses.finish(branch, status, outcome);
+    return control.isPatchStatus() ? ErrorStatusUpdateControl.patchStatus(branch) : ErrorStatusUpdateControl.noStatusUpdate();
+  }
+
+  @Override
+  public DeleteControl cleanup(Branch branch, Context<Branch> context) {
+    BranchStatus status = StatusUpdates.copy(branch.getStatus(), BranchStatus::new);
+    String name = branch.getMetadata().getNamespace() + "/" + branch.getMetadata().getName();
+    if (Boolean.TRUE.equals(branch.getSpec().getProtected())) {
+      return hold(branch, status, "Protected", "deletion is held: spec.protected is true; set it to false to let the deletion "
+          + "proceed (kubectl patch branch " + branch.getMetadata().getName() + " --type=merge -p '{\"spec\":{\"protected\":false}}')");
+    }
+    Optional<Project> project = Caches.get(context, Project.class, branch.getSpec().getProjectRef(), branch.getMetadata().getNamespace());
+    // From the informer that announces a child's deletion, so that the last child's going releases the parent at once.
+    @SuppressWarnings("unchecked")
+    var relatives = (InformerEventSource<Branch, Branch>) context.eventSourceRetriever().getEventSourceFor(Branch.class, RELATIVES);
+    List<String> children = relatives.list(branch.getMetadata().getNamespace())
+        .filter(o -> !o.getMetadata().getName().equals(branch.getMetadata().getName())
+            && branch.getSpec().getProjectRef().equals(o.getSpec().getProjectRef())
+            && branch.getMetadata().getName().equals(project.map(p -> Branches.parentName(o, p)).orElse(o.getSpec().getParent())))
+        .map(o -> o.getMetadata().getName()).sorted().toList();
+    if (!children.isEmpty()) {
+      return hold(branch, status, "HasChildren", "deletion is held: Branches " + children
+          + " are branched from this one; delete them first");
+    }
+    if (project.isEmpty() || project.get().getStatus() == null || project.get().getStatus().getTenantId() == null) {
+      // Without its Project there is no tenant to delete from: the Project's own finalizer removed the tenant.
+      log.infof("event=branch_released branch=%s reason=no_project", name);
+      return DeleteControl.defaultDelete();
+    }
+    if (Projects.isRootBranch(branch, project.get())) {
+      if (project.get().getMetadata().getDeletionTimestamp() != null) {
+        log.infof("event=branch_released branch=%s reason=project_deleted", name);
+        return DeleteControl.defaultDelete();
+      }
+      return hold(branch, status, "RootBranch", "deletion is held: this is the root branch of Project "
+          + project.get().getMetadata().getName() + "; it goes when the Project is deleted");
+    }
+    TenantId tenant = new TenantId(project.get().getStatus().getTenantId());
+    TimelineId timeline = Ids.timelineOf(branch);
+    try {
+      storage.deleteTimeline(tenant, timeline);
+    } catch (ApiProblem p) {
+      if (p.status() == 409) {
+        return hold(branch, status, "HasChildren", "deletion is held: the storage engine refused to delete timeline " + timeline
+            + ": " + p.getMessage());
+      }
+      throw p;
+    }
+    log.infof("event=timeline_deleted branch=%s tenant=%s timeline=%s", name, tenant, timeline);
+    events.normal(branch, "TimelineDeleted", "Deleted timeline " + timeline);
+    return DeleteControl.defaultDelete();
+  }
+
+  private DeleteControl hold(Branch branch, BranchStatus status, String reason, String message) {
+    statuses.patchNow(branch, status, Outcome.stalled(reason, message));
+    return DeleteControl.noFinalizerRemoval().rescheduleAfter(RECHECK.toMillis());
+  }
+}

@@ -1,0 +1,95 @@
+package dev.arbor.operator.config;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The operator's own settings ({@code arbor.*} in application.properties, or {@code ARBOR_*} environment
+ * variables); docs/operator.md lists them. Watched namespaces are quarkus-operator-sdk's
+ * {@code quarkus.operator-sdk.namespaces}.
+ */
+@ConfigMapping(prefix = "arbor")
+public interface OperatorConfig {
+
+  StorageEngine storageEngine();
+
+  Postgres postgres();
+
+  Compute compute();
+
+  LeaderElection leaderElection();
+
+  interface StorageEngine {
+    /** Base URL of the pageserver's HTTP API, e.g. {@code http://arbor-pageserver:9898}. */
+    String pageserverUrl();
+
+    /** Safekeepers as {@code id=url} entries, e.g. {@code sk-0=http://arbor-safekeeper-0.arbor-safekeeper:7676}. */
+    List<String> safekeepers();
+
+    /** Timeout of one storage-engine request. */
+    @WithDefault("30s")
+    Duration requestTimeout();
+
+    /** Attempts per storage-engine call before the reconcile fails and is retried later with backoff. */
+    @WithDefault("3")
+    int attempts();
+  }
+
+  interface Postgres {
+    /** The PostgreSQL major version of a Project that does not name one (the compute image's version). */
+    @WithDefault("17")
+    int defaultVersion();
+  }
+
+  interface Compute {
+    /** The compute image: PostgreSQL of the project's major version plus the compute agent. */
+    @WithDefault("ghcr.io/arbor-dev/arbor-compute:latest")
+    String image();
+
+    @WithDefault("IfNotPresent")
+    String imagePullPolicy();
+
+    /** The command that runs the compute agent in the image; the spec comes in $ARBOR_COMPUTE_SPEC. */
+    @WithDefault("java,-XX:+UseSerialGC,-cp,/opt/arbor/lib/*,dev.arbor.compute.agent.ComputeAgent")
+    List<String> command();
+
+    /** Where the pod's scratch volume (an emptyDir) is mounted; PGDATA lives below it. */
+    @WithDefault("/var/lib/arbor")
+    String dataPath();
+
+    /** PostgreSQL's port inside the pod and on the Service. */
+    @WithDefault("5432")
+    int port();
+
+    /** The compute agent's HTTP port (status, metrics, probes). */
+    @WithDefault("3080")
+    int httpPort();
+
+    /** The cluster's DNS suffix for Service host names in connection Secrets. */
+    @WithDefault("svc")
+    String serviceDomain();
+  }
+
+  interface LeaderElection {
+    @WithDefault("true")
+    boolean enabled();
+
+    @WithDefault("arbor-operator")
+    String leaseName();
+
+    /** Namespace of the Lease; in a pod the operator's own namespace is the default. */
+    Optional<String> leaseNamespace();
+
+    @WithDefault("15s")
+    Duration leaseDuration();
+
+    @WithDefault("10s")
+    Duration renewDeadline();
+
+    @WithDefault("2s")
+    Duration retryPeriod();
+  }
+}

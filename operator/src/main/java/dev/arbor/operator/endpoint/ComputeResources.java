@@ -1,0 +1,159 @@
+package dev.arbor.operator.endpoint;
+
+import dev.arbor.crds.v1alpha1.Endpoint;
+import dev.arbor.operator.config.OperatorConfig;
+import dev.arbor.operator.kube.Labels;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.EnvVarBuilder;
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.OwnerReference;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.apps.StatefulSet;
+import io.fabric8.kubernetes.api.model.apps.StatefulSetBuilder;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The Kubernetes objects of one compute, described from the Endpoint and what the reconciler resolved: a
+ * StatefulSet (one pod, or none while suspended) running the compute agent, a Service in front of it, and
+ * the connection Secret. The compute spec travels in the pod's environment ({@value #SPEC_ENV}) so that the
+ * kubelet can put the pod's own IP into it ({@code $(POD_IP)} expansion; PostgreSQL must listen on a concrete
+ * address the safekeepers can reach) and so that a spec change rolls the pod, which is the only way a compute
+ * picks one up.
+ */
+final class ComputeResources {
+  static final String SPEC_ENV = "ARBOR_COMPUTE_SPEC";
+  static final String POD_IP_ENV = "POD_IP";
+  static final String POD_IP = "$(" + POD_IP_ENV + ")";
+  static final String CONTAINER = "compute";
+  static final String DATA_VOLUME = "data";
+
+  private ComputeResources() {}
+
+  /** What the reconciler resolved for one Endpoint. */
+  record Inputs(Endpoint endpoint, String branch, String project, String specJson, Map<String, String> roleSecretKeys,
+      String rolePasswordsSecret, String user, String password, String database, boolean running) {}
+
+  static String serviceName(Endpoint e) {
+    return e.getMetadata().getName();
+  }
+
+  static String connectionSecretName(Endpoint e) {
+    return e.getMetadata().getName() + "-connection";
+  }
+
+  static String host(Endpoint e, OperatorConfig config) {
+    return serviceName(e) + "." + e.getMetadata().getNamespace() + "." + config.compute().serviceDomain();
+  }
+
+  /** The environment variable that carries a role's password into the compute agent. */
+  static String passwordEnv(String role) {
+    return "ARBOR_ROLE_PASSWORD_" + role.toUpperCase(Locale.ROOT);
+  }
+
+  static OwnerReference owner(Endpoint e) {
+    return new OwnerReferenceBuilder().withApiVersion(e.getApiVersion()).withKind(e.getKind()).withName(e.getMetadata().getName())
+        .withUid(e.getMetadata().getUid()).withController(true).withBlockOwnerDeletion(true).build();
+  }
+
+  static StatefulSet statefulSet(Inputs in, OperatorConfig config) {
+    Endpoint e = in.endpoint();
+    var labels = Labels.compute(e.getMetadata().getName(), in.branch(), in.project());
+    List<EnvVar> env = new ArrayList<>();
+    env.add(new EnvVarBuilder().withName(POD_IP_ENV).withNewValueFrom().withNewFieldRef().withFieldPath("status.podIP").endFieldRef()
+        .endValueFrom().build());
+    in.roleSecretKeys().forEach((role, key) -> env.add(new EnvVarBuilder().withName(passwordEnv(role)).withNewValueFrom()
+        .withNewSecretKeyRef().withName(in.rolePasswordsSecret()).withKey(key).endSecretKeyRef().endValueFrom().build()));
+    // Last: the kubelet expands $(POD_IP) only from variables defined before this one.
+    env.add(new EnvVarBuilder().withName(SPEC_ENV).withValue(in.specJson()).build());
+    var c = config.compute();
+    return new StatefulSetBuilder()
+        .withNewMetadata().withName(e.getMetadata().getName()).withNamespace(e.getMetadata().getNamespace()).withLabels(labels)
+        .withOwnerReferences(owner(e)).endMetadata()
+        .withNewSpec()
+        .withReplicas(in.running() ? 1 : 0)
+        .withServiceName(serviceName(e))
+        .withNewSelector().withMatchLabels(Labels.selector(e.getMetadata().getName())).endSelector()
+        .withNewTemplate()
+        .withNewMetadata().withLabels(labels).endMetadata()
+        .withNewSpec()
+        .withEnableServiceLinks(false)
+        .withTerminationGracePeriodSeconds(60L)
+        .addNewContainer()
+        .withName(CONTAINER)
+        .withImage(c.image())
+        .withImagePullPolicy(c.imagePullPolicy())
+        .withCommand(c.command())
+        .withEnv(env)
+        .addNewPort().withName("postgres").withContainerPort(c.port()).withProtocol("TCP").endPort()
+        .addNewPort().withName("http").withContainerPort(c.httpPort()).withProtocol("TCP").endPort()
+        .withNewReadinessProbe().withNewTcpSocket().withPort(new IntOrString("postgres")).endTcpSocket()
+        .withPeriodSeconds(5).endReadinessProbe()
+        .withNewLivenessProbe().withNewHttpGet().withPath("/status").withPort(new IntOrString("http")).endHttpGet()
+        .withInitialDelaySeconds(30).withPeriodSeconds(10).withFailureThreshold(6).endLivenessProbe()
+        .addNewVolumeMount().withName(DATA_VOLUME).withMountPath(c.dataPath()).endVolumeMount()
+        .withResources(e.getSpec().getResources())
+        .endContainer()
+        .addNewVolume().withName(DATA_VOLUME).withNewEmptyDir().endEmptyDir().endVolume()
+        .endSpec()
+        .endTemplate()
+        .endSpec()
+        .build();
+  }
+
+  static Service service(Inputs in, OperatorConfig config) {
+    Endpoint e = in.endpoint();
+    return new ServiceBuilder()
+        .withNewMetadata().withName(serviceName(e)).withNamespace(e.getMetadata().getNamespace())
+        .withLabels(Labels.compute(e.getMetadata().getName(), in.branch(), in.project())).withOwnerReferences(owner(e)).endMetadata()
+        .withNewSpec()
+        .withType("ClusterIP")
+        .withSelector(Labels.selector(e.getMetadata().getName()))
+        .addNewPort().withName("postgres").withPort(config.compute().port()).withTargetPort(new IntOrString("postgres"))
+        .withProtocol("TCP").endPort()
+        .endSpec()
+        .build();
+  }
+
+  /** host, port, dbname, user, password, uri and jdbc-uri, like CloudNativePG's application Secret. */
+  static Secret connectionSecret(Inputs in, OperatorConfig config) {
+    Endpoint e = in.endpoint();
+    String host = host(e, config);
+    int port = config.compute().port();
+    Map<String, String> data = new LinkedHashMap<>();
+    data.put("host", host);
+    data.put("port", Integer.toString(port));
+    data.put("dbname", in.database());
+    data.put("user", in.user());
+    data.put("password", in.password());
+    data.put("uri", "postgresql://" + enc(in.user()) + ":" + enc(in.password()) + "@" + host + ":" + port + "/" + enc(in.database()));
+    data.put("jdbc-uri", "jdbc:postgresql://" + host + ":" + port + "/" + enc(in.database()) + "?user=" + enc(in.user())
+        + "&password=" + enc(in.password()));
+    return new SecretBuilder()
+        .withNewMetadata().withName(connectionSecretName(e)).withNamespace(e.getMetadata().getNamespace())
+        .withLabels(Labels.compute(e.getMetadata().getName(), in.branch(), in.project())).withOwnerReferences(owner(e)).endMetadata()
+        .withType("Opaque")
+        .withData(base64(data))
+        .build();
+  }
+
+  private static Map<String, String> base64(Map<String, String> data) {
+    Map<String, String> out = new LinkedHashMap<>();
+    data.forEach((k, v) -> out.put(k, Base64.getEncoder().encodeToString(v.getBytes(StandardCharsets.UTF_8))));
+    return out;
+  }
+
+  private static String enc(String s) {
+    return URLEncoder.encode(s, StandardCharsets.UTF_8).replace("+", "%20");
+  }
+}

@@ -1,0 +1,317 @@
+package dev.arbor.operator.endpoint;
+
+import dev.arbor.compute.agent.ComputeAgentSpec;
+import dev.arbor.compute.agent.InvalidSpecException.FieldError;
+import dev.arbor.crds.v1alpha1.Branch;
+import dev.arbor.crds.v1alpha1.Database;
+import dev.arbor.crds.v1alpha1.Endpoint;
+import dev.arbor.crds.v1alpha1.EndpointMode;
+import dev.arbor.crds.v1alpha1.EndpointPhase;
+import dev.arbor.crds.v1alpha1.EndpointStatus;
+import dev.arbor.crds.v1alpha1.Project;
+import dev.arbor.crds.v1alpha1.Role;
+import dev.arbor.crds.v1alpha1.RoleOption;
+import dev.arbor.operator.config.OperatorConfig;
+import dev.arbor.operator.kube.Caches;
+import dev.arbor.operator.kube.Durations;
+import dev.arbor.operator.kube.KubeEvents;
+import dev.arbor.operator.kube.Labels;
+import dev.arbor.operator.project.Projects;
+import dev.arbor.operator.status.Conditions;
+import dev.arbor.operator.status.Outcome;
+import dev.arbor.operator.status.StatusUpdates;
+import dev.arbor.operator.storage.StorageEngine;
+import dev.arbor.postgres.Lsn;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.apps.StatefulSet;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.ErrorStatusUpdateControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.MaxReconciliationInterval;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.Mappers;
+import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Comparator;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.jboss.logging.Logger;
+
+/**
+ * Endpoint → the compute of a Branch: a StatefulSet running the compute agent with a compute spec rendered
+ * from the Branch, its Project and the Endpoint, a Service, and a connection Secret. At most one ReadWrite
+ * Endpoint per Branch runs: the oldest; any other is refused with a Stalled condition and gets no compute.
+ */
+@ControllerConfiguration(name = "endpoint", maxReconciliationInterval = @MaxReconciliationInterval(interval = 5, timeUnit = TimeUnit.MINUTES))
+@GradualRetry(maxAttempts = -1, initialInterval = 2000, intervalMultiplier = 2, maxInterval = 60000)
+public class EndpointReconciler implements Reconciler<Endpoint> {
+  private static final Logger log = Logger.getLogger(EndpointReconciler.class);
+  private static final String FIELD_MANAGER = "arbor-operator";
+  /** Role options the compute agent applies; the others are refused rather than silently ignored. */
+  private static final Set<RoleOption> SUPPORTED_OPTIONS = EnumSet.of(RoleOption.LOGIN, RoleOption.NOLOGIN, RoleOption.CREATEDB,
+      RoleOption.NOCREATEDB, RoleOption.CREATEROLE, RoleOption.NOCREATEROLE, RoleOption.INHERIT, RoleOption.NOREPLICATION,
+      RoleOption.NOBYPASSRLS);
+
+  private final OperatorConfig config;
+  private final StorageEngine storage;
+  private final StatusUpdates statuses;
+  private final KubeEvents events;
+
+  public EndpointReconciler(OperatorConfig config, StorageEngine storage, StatusUpdates statuses, KubeEvents events) {
+    this.config = config;
+    this.storage = storage;
+    this.statuses = statuses;
+    this.events = events;
+  }
+
+  @Override
+  public List<EventSource<?, Endpoint>> prepareEventSources(EventSourceContext<Endpoint> context) {
+    IndexerResourceCache<Endpoint> endpoints = context.getPrimaryCache();
+    var branches = InformerEventSourceConfiguration.from(Branch.class, Endpoint.class)
+        .withSecondaryToPrimaryMapper(b -> endpoints.list(b.getMetadata().getNamespace())
+            .filter(e -> b.getMetadata().getName().equals(e.getSpec().getBranchRef()))
+            .map(ResourceID::fromResource).collect(Collectors.toSet()))
+        .build();
+    // Roles, databases and the tenant come from the Project: any Project change may concern every Endpoint
+    // of its namespace (an Endpoint names a Branch, not a Project), and there are few.
+    var projects = InformerEventSourceConfiguration.from(Project.class, Endpoint.class)
+        .withSecondaryToPrimaryMapper(p -> allIn(endpoints, p))
+        .build();
+    var rolePasswords = InformerEventSourceConfiguration.from(Secret.class, Endpoint.class)
+        .withName("role-passwords")
+        .withLabelSelector("app.kubernetes.io/name=arbor-project," + Labels.MANAGED_BY + "=" + Labels.OPERATOR)
+        .withSecondaryToPrimaryMapper(s -> allIn(endpoints, s))
+        .build();
+    var statefulSets = InformerEventSourceConfiguration.from(StatefulSet.class, Endpoint.class)
+        .withLabelSelector("app.kubernetes.io/name=arbor-compute," + Labels.MANAGED_BY + "=" + Labels.OPERATOR)
+        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(Endpoint.class))
+        .build();
+    // A ReadWrite Endpoint that goes away lets the next one of its Branch run.
+    var siblings = InformerEventSourceConfiguration.from(Endpoint.class, Endpoint.class)
+        .withName("endpoint-siblings")
+        .withSecondaryToPrimaryMapper(e -> endpoints.list(e.getMetadata().getNamespace())
+            .filter(o -> e.getSpec() != null && e.getSpec().getBranchRef().equals(o.getSpec().getBranchRef())
+                && !o.getMetadata().getName().equals(e.getMetadata().getName()))
+            .map(ResourceID::fromResource).collect(Collectors.toSet()))
+        .build();
+    return List.of(new InformerEventSource<>(branches, context), new InformerEventSource<>(projects, context),
+        new InformerEventSource<>(rolePasswords, context), new InformerEventSource<>(statefulSets, context),
+        new InformerEventSource<>(siblings, context));
+  }
+
+  private static Set<ResourceID> allIn(IndexerResourceCache<Endpoint> endpoints, HasMetadata o) {
+    return endpoints.list(o.getMetadata().getNamespace()).map(ResourceID::fromResource).collect(Collectors.toSet());
+  }
+
+  @Override
+  public UpdateControl<Endpoint> reconcile(Endpoint endpoint, Context<Endpoint> context) {
+    EndpointStatus status = StatusUpdates.copy(endpoint.getStatus(), EndpointStatus::new);
+    String ns = endpoint.getMetadata().getNamespace();
+    String branchName = endpoint.getSpec().getBranchRef();
+    Branch branch = Caches.get(context, Branch.class, branchName, ns).orElse(null);
+    if (branch == null) {
+      return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForBranch", "Branch " + branchName
+          + " does not exist in namespace " + ns + "; create it, or fix spec.branchRef"));
+    }
+    if (!Conditions.isReady(branch.getStatus()) || branch.getStatus().getTimelineId() == null) {
+      return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForBranch", "Branch " + branchName + " is not Ready yet"));
+    }
+    String projectName = branch.getSpec().getProjectRef();
+    Project project = Caches.get(context, Project.class, projectName, ns).orElse(null);
+    if (project == null || project.getStatus() == null || project.getStatus().getTenantId() == null
+        || project.getStatus().getPostgresVersion() == null) {
+      return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForProject", "Project " + projectName + " has no tenant yet"));
+    }
+
+    boolean readWrite = endpoint.getSpec().getMode() != EndpointMode.ReadOnly;
+    if (readWrite) {
+      Optional<Endpoint> writer = context.getPrimaryCache().list(ns)
+          .filter(e -> branchName.equals(e.getSpec().getBranchRef()) && e.getSpec().getMode() != EndpointMode.ReadOnly
+              && e.getMetadata().getDeletionTimestamp() == null)
+          .min(Comparator.comparing((Endpoint e) -> e.getMetadata().getCreationTimestamp()).thenComparing(e -> e.getMetadata().getName()));
+      if (writer.isPresent() && !writer.get().getMetadata().getName().equals(endpoint.getMetadata().getName())) {
+        removeCompute(endpoint, context.getClient());
+        status.setPhase(null);
+        return statuses.finish(endpoint, status, Outcome.stalled("ReadWriteEndpointExists", "Endpoint "
+            + writer.get().getMetadata().getName() + " is already the read-write endpoint of Branch " + branchName
+            + " (a branch has one writer); set spec.mode: ReadOnly with spec.lsn for a snapshot, or delete one of the two"));
+      }
+    } else if (endpoint.getSpec().getLsn() == null) {
+      return statuses.finish(endpoint, status, Outcome.stalled("ReplicaNotSupported", "spec.mode ReadOnly without spec.lsn (a replica "
+          + "that follows the branch) is not supported by the compute agent yet; set spec.lsn for a snapshot at that LSN"));
+    }
+
+    List<Role> roles = project.getSpec() == null || project.getSpec().getRoles() == null ? List.of() : project.getSpec().getRoles();
+    List<Database> databases = project.getSpec() == null || project.getSpec().getDatabases() == null ? List.of()
+        : project.getSpec().getDatabases();
+    for (int i = 0; i < roles.size(); i++) {
+      for (RoleOption o : roles.get(i).getOptions()) {
+        if (!SUPPORTED_OPTIONS.contains(o)) {
+          return statuses.finish(endpoint, status, Outcome.stalled("UnsupportedRoleOption", "Project " + projectName + " spec.roles["
+              + i + "].options has " + o + ", which the compute agent does not apply yet; use only " + SUPPORTED_OPTIONS));
+        }
+      }
+    }
+    Secret passwords = Caches.get(context, Secret.class, Projects.rolePasswordsSecret(projectName), ns).orElse(null);
+    Map<String, String> roleKeys = new LinkedHashMap<>();
+    for (Role r : roles) {
+      if (passwords == null || passwords.getData() == null || !passwords.getData().containsKey(r.getName())) {
+        return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForRolePasswords", "Project " + projectName
+            + " has not generated a password for role " + r.getName() + " yet"));
+      }
+      roleKeys.put(r.getName(), r.getName());
+    }
+    Optional<String[]> app = applicationUser(roles, databases);
+    if (app.isEmpty()) {
+      return statuses.finish(endpoint, status, Outcome.stalled("NoApplicationRole", "Project " + projectName
+          + " declares no role that can log in, so there is nobody to put in the connection Secret; add one to spec.roles "
+          + "(e.g. {name: app, options: [LOGIN]}) and, optionally, a database it owns to spec.databases"));
+    }
+    String user = app.get()[0];
+    String database = app.get()[1];
+    String password = new String(Base64.getDecoder().decode(passwords.getData().get(user)), StandardCharsets.UTF_8);
+
+    ComputeAgentSpec spec = computeSpec(endpoint, branch, project, roles, databases, readWrite);
+    List<FieldError> problems = spec.problems();
+    if (!problems.isEmpty()) {
+      return statuses.finish(endpoint, status, Outcome.stalled("InvalidComputeSpec", problems.stream()
+          .map(p -> describe(p, projectName) + " " + p.message()).collect(Collectors.joining("; "))));
+    }
+
+    boolean running = !Boolean.TRUE.equals(endpoint.getSpec().getSuspended());
+    var inputs = new ComputeResources.Inputs(endpoint, branchName, projectName, spec.toJson(), roleKeys,
+        Projects.rolePasswordsSecret(projectName), user, password, database, running);
+    KubernetesClient client = context.getClient();
+    apply(client, ComputeResources.connectionSecret(inputs, config));
+    apply(client, ComputeResources.service(inputs, config));
+    apply(client, ComputeResources.statefulSet(inputs, config));
+
+    status.setHost(ComputeResources.host(endpoint, config));
+    status.setPort(config.compute().port());
+    status.setConnectionSecret(ComputeResources.connectionSecretName(endpoint));
+    StatefulSet sts = context.getSecondaryResource(StatefulSet.class).orElse(null);
+    int ready = sts == null || sts.getStatus() == null || sts.getStatus().getReadyReplicas() == null ? 0 : sts.getStatus().getReadyReplicas();
+    String what = (readWrite ? "read-write" : "read-only at " + endpoint.getSpec().getLsn()) + " compute of Branch " + branchName;
+    if (!running) {
+      status.setPhase(EndpointPhase.Suspended);
+      return statuses.finish(endpoint, status, Outcome.ready("Suspended", what + " is suspended (spec.suspended: true)"));
+    }
+    if (ready >= 1) {
+      status.setPhase(EndpointPhase.Running);
+      return statuses.finish(endpoint, status, Outcome.ready("Running", what + " is running; connect with Secret "
+          + status.getConnectionSecret()));
+    }
+    status.setPhase(EndpointPhase.Starting);
+    return statuses.finish(endpoint, status, Outcome.reconciling("Starting", "waiting for the " + what + " (StatefulSet "
+        + endpoint.getMetadata().getName() + ") to become ready"));
+  }
+
+  @Override
+  public ErrorStatusUpdateControl<Endpoint> updateErrorStatus(Endpoint endpoint, Context<Endpoint> context, Exception e) {
+    EndpointStatus status = StatusUpdates.copy(endpoint.getStatus(), EndpointStatus::new);
+    var control = statuses.finish(endpoint, status, statuses.failure(endpoint, e));
+    return control.isPatchStatus() ? ErrorStatusUpdateControl.patchStatus(endpoint) : ErrorStatusUpdateControl.noStatusUpdate();
+  }
+
+  private ComputeAgentSpec computeSpec(Endpoint endpoint, Branch branch, Project project, List<Role> roles, List<Database> databases,
+      boolean readWrite) {
+    List<ComputeAgentSpec.Role> specRoles = new ArrayList<>();
+    for (Role r : roles) {
+      Set<RoleOption> o = r.getOptions() == null ? Set.of() : Set.copyOf(r.getOptions());
+      specRoles.add(new ComputeAgentSpec.Role(r.getName(), null, ComputeResources.passwordEnv(r.getName()),
+          canLogin(r), o.contains(RoleOption.CREATEDB), o.contains(RoleOption.CREATEROLE)));
+    }
+    List<ComputeAgentSpec.Database> specDatabases = databases.stream()
+        .map(d -> new ComputeAgentSpec.Database(d.getName(), d.getOwner())).toList();
+    Duration suspend = endpoint.getSpec().getSuspendTimeout() == null ? null
+        : Durations.parse(endpoint.getSpec().getSuspendTimeout());
+    return new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION,
+        new TenantId(project.getStatus().getTenantId()),
+        new TimelineId(branch.getStatus().getTimelineId()),
+        readWrite ? ComputeAgentSpec.Mode.READ_WRITE : ComputeAgentSpec.Mode.READ_ONLY,
+        readWrite ? null : Lsn.parse(endpoint.getSpec().getLsn()),
+        storage.pageserverUrl(),
+        readWrite ? storage.safekeepers() : Map.of(),
+        project.getStatus().getPostgresVersion(),
+        ComputeResources.POD_IP,
+        config.compute().port(),
+        config.compute().httpPort(),
+        Path.of(config.compute().dataPath(), "compute"),
+        endpoint.getSpec().getPostgresParameters(),
+        specRoles,
+        specDatabases,
+        suspend);
+  }
+
+  /**
+   * The user and database of the connection Secret: the owner of the first database that has one, else the
+   * first role that can log in (database postgres).
+   */
+  static Optional<String[]> applicationUser(List<Role> roles, List<Database> databases) {
+    for (Database d : databases) {
+      if (d.getOwner() != null && roles.stream().anyMatch(r -> r.getName().equals(d.getOwner()) && canLogin(r))) {
+        return Optional.of(new String[] {d.getOwner(), d.getName()});
+      }
+    }
+    return roles.stream().filter(EndpointReconciler::canLogin).findFirst().map(r -> new String[] {r.getName(), "postgres"});
+  }
+
+  /** As in CREATE ROLE: a role logs in only with LOGIN. */
+  private static boolean canLogin(Role r) {
+    return r.getOptions() != null && r.getOptions().contains(RoleOption.LOGIN);
+  }
+
+  /** Maps a compute spec field back to the manifest field a person edits. */
+  private static String describe(FieldError p, String project) {
+    String f = p.field();
+    if (f.startsWith("parameters.")) {
+      return "spec.postgresParameters." + f.substring("parameters.".length());
+    }
+    if (f.startsWith("roles") || f.startsWith("databases")) {
+      return "Project " + project + " spec." + f;
+    }
+    if (f.equals("suspend_timeout")) {
+      return "spec.suspendTimeout";
+    }
+    return "operator configuration (compute spec field " + f + ")";
+  }
+
+  /** A second ReadWrite Endpoint must not run a compute, even one it ran before it lost the race. */
+  private void removeCompute(Endpoint endpoint, KubernetesClient client) {
+    String ns = endpoint.getMetadata().getNamespace();
+    var sts = client.apps().statefulSets().inNamespace(ns).withName(endpoint.getMetadata().getName());
+    StatefulSet existing = sts.get();
+    if (existing != null && existing.getMetadata().getOwnerReferences().stream()
+        .anyMatch(o -> endpoint.getMetadata().getUid().equals(o.getUid()))) {
+      sts.delete();
+      log.infof("event=compute_removed endpoint=%s/%s reason=read_write_conflict", ns, endpoint.getMetadata().getName());
+      events.warning(endpoint, "ComputeRemoved", "Removed StatefulSet " + endpoint.getMetadata().getName()
+          + ": the Branch has another read-write Endpoint");
+    }
+  }
+
+  private static void apply(KubernetesClient client, HasMetadata desired) {
+    client.resource(desired).fieldManager(FIELD_MANAGER).forceConflicts().serverSideApply();
+  }
+}

@@ -1,0 +1,94 @@
+package dev.arbor.operator.status;
+
+import dev.arbor.crds.v1alpha1.ArborStatus;
+import dev.arbor.crds.v1alpha1.Condition;
+import dev.arbor.operator.kube.KubeEvents;
+import dev.arbor.operator.storage.StorageEngineUnavailableException;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.client.CustomResource;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.util.Objects;
+import java.util.function.Supplier;
+import org.jboss.logging.Logger;
+
+/**
+ * The one place a status is finished: the outcome becomes the conditions, the patch is skipped when nothing
+ * changed, and a change of the Ready reason is logged and recorded as a Kubernetes Event.
+ */
+@ApplicationScoped
+public class StatusUpdates {
+  private static final Logger log = Logger.getLogger(StatusUpdates.class);
+  private final KubeEvents events;
+  private final KubernetesClient client;
+
+  public StatusUpdates(KubeEvents events, KubernetesClient client) {
+    this.events = events;
+    this.client = client;
+  }
+
+  /** A copy of the current status to build the next one from (a fresh status when there is none). */
+  @SuppressWarnings("unchecked")
+  public static <S extends ArborStatus> S copy(S status, Supplier<S> fresh) {
+    if (status == null) {
+      return fresh.get();
+    }
+    return (S) Serialization.unmarshal(Serialization.asJson(status), status.getClass());
+  }
+
+  /**
+   * The outcome of a failed reconcile. An unreachable storage engine is expected (and retried with backoff),
+   * so it is one status line; anything else is a bug or an outage worth its stack trace.
+   */
+  public Outcome failure(HasMetadata resource, Exception e) {
+    // JOSDK hands the reconciler's exception over wrapped (OperatorException).
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof StorageEngineUnavailableException) {
+        return Outcome.reconciling("StorageEngineUnavailable", t.getMessage() + "; retrying with backoff");
+      }
+    }
+    log.warnf(e, "event=reconcile_failed kind=%s namespace=%s name=%s error=\"%s\"", resource.getKind(),
+        resource.getMetadata().getNamespace(), resource.getMetadata().getName(), e.getMessage());
+    return Outcome.reconciling("ReconcileError", e.getClass().getSimpleName() + ": " + e.getMessage() + "; retrying with backoff");
+  }
+
+  /** Applies the outcome and returns the control that patches the status only when it changed. */
+  public <S extends ArborStatus, P extends CustomResource<?, S>> UpdateControl<P> finish(P resource, S next, Outcome outcome) {
+    return changed(resource, next, outcome) ? UpdateControl.patchStatus(resource) : UpdateControl.noUpdate();
+  }
+
+  /**
+   * For cleanup, where JOSDK patches nothing: applies the outcome and patches the status directly (a merge
+   * patch of the status alone, no resourceVersion, so it does not race the user's edits of the spec).
+   */
+  public <S extends ArborStatus, P extends CustomResource<?, S>> void patchNow(P resource, S next, Outcome outcome) {
+    if (changed(resource, next, outcome)) {
+      @SuppressWarnings("unchecked")
+      P lean = (P) Serialization.unmarshal(Serialization.asJson(resource), resource.getClass());
+      lean.getMetadata().setResourceVersion(null);
+      client.resource(lean).patchStatus();
+    }
+  }
+
+  private <S extends ArborStatus, P extends CustomResource<?, S>> boolean changed(P resource, S next, Outcome outcome) {
+    S before = resource.getStatus();
+    Conditions.apply(next, resource.getMetadata().getGeneration() == null ? 0 : resource.getMetadata().getGeneration(), outcome);
+    if (before != null && Serialization.asJson(before).equals(Serialization.asJson(next))) {
+      return false;
+    }
+    String oldReason = Conditions.find(before, Condition.READY).map(Condition::getReason).orElse(null);
+    if (!Objects.equals(oldReason, outcome.reason())) {
+      log.infof("event=status_changed kind=%s namespace=%s name=%s state=%s reason=%s message=\"%s\"", resource.getKind(),
+          resource.getMetadata().getNamespace(), resource.getMetadata().getName(), outcome.state(), outcome.reason(), outcome.message());
+      if (outcome.state() == Outcome.State.STALLED) {
+        events.warning(resource, outcome.reason(), outcome.message());
+      } else {
+        events.normal(resource, outcome.reason(), outcome.message());
+      }
+    }
+    resource.setStatus(next);
+    return true;
+  }
+}

@@ -1,0 +1,160 @@
+package dev.arbor.operator.storage;
+
+import dev.arbor.operator.config.OperatorConfig;
+import dev.arbor.operator.config.Safekeepers;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.http.HttpJson;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.pageserver.TenantService.TenantInfo;
+import dev.arbor.storage.pageserver.TimelineInfo;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.jboss.logging.Logger;
+
+/**
+ * The operator's side of the pageserver API. Every call is idempotent, so each is retried in place with
+ * exponential backoff on connection failures and 5xx answers; a refusal (4xx problem+json) is returned to the
+ * caller as the {@link ApiProblem} it is. Creations carry the id the operator chose (derived from the object's
+ * UID), so a repeat after a crash or a lost answer finds the same tenant or timeline instead of a second one.
+ */
+@ApplicationScoped
+public class StorageEngine {
+  private static final Logger log = Logger.getLogger(StorageEngine.class);
+
+  private final String pageserverUrl;
+  private final Map<String, String> safekeepers;
+  private final HttpJson http;
+  private final int attempts;
+
+  public StorageEngine(OperatorConfig config) {
+    this.pageserverUrl = config.storageEngine().pageserverUrl().replaceAll("/+$", "");
+    this.safekeepers = Safekeepers.parse(config.storageEngine().safekeepers());
+    this.http = new HttpJson(config.storageEngine().requestTimeout());
+    this.attempts = Math.max(1, config.storageEngine().attempts());
+  }
+
+  public String pageserverUrl() {
+    return pageserverUrl;
+  }
+
+  public Map<String, String> safekeepers() {
+    return safekeepers;
+  }
+
+  public record Created<T>(T info, boolean created) {}
+
+  /** Creates the tenant with this id, or finds it when a previous attempt already did. */
+  public Created<TenantInfo> ensureTenant(TenantId tenant, int pgVersion) {
+    Optional<TenantInfo> existing = tenant(tenant);
+    if (existing.isPresent()) {
+      return new Created<>(existing.get(), false);
+    }
+    Map<String, Object> body = Map.of("tenant_id", tenant.toString(), "pg_version", pgVersion);
+    return new Created<>(call("create tenant " + tenant, () -> http.post(pageserverUrl + "/v1/tenant", body, TenantInfo.class)), true);
+  }
+
+  public Optional<TenantInfo> tenant(TenantId tenant) {
+    return notFoundAsEmpty(() -> http.get(pageserverUrl + "/v1/tenant/" + tenant, TenantInfo.class), "get tenant " + tenant);
+  }
+
+  /** Deletes the tenant; a tenant that is already gone counts as deleted. */
+  public void deleteTenant(TenantId tenant) {
+    notFoundAsEmpty(() -> {
+      http.delete(pageserverUrl + "/v1/tenant/" + tenant);
+      return Boolean.TRUE;
+    }, "delete tenant " + tenant);
+  }
+
+  public Optional<TimelineInfo> timeline(TenantId tenant, TimelineId timeline) {
+    return notFoundAsEmpty(() -> http.get(timelineUrl(tenant, timeline), TimelineInfo.class), "get timeline " + timeline);
+  }
+
+  /**
+   * Creates branch {@code id} of {@code ancestor} at {@code lsn} (null: the ancestor's head), or returns it when
+   * it exists already. A timeline is looked up first: without an LSN, a repeated create would ask for the
+   * head again, which has moved on, and the storage engine would rightly call that a conflict.
+   */
+  public Created<TimelineInfo> ensureBranch(TenantId tenant, TimelineId id, TimelineId ancestor, String lsn) {
+    Optional<TimelineInfo> existing = timeline(tenant, id);
+    if (existing.isPresent()) {
+      return new Created<>(existing.get(), false);
+    }
+    Map<String, Object> body = new LinkedHashMap<>();
+    body.put("new_timeline_id", id.toString());
+    body.put("ancestor_timeline_id", ancestor.toString());
+    if (lsn != null) {
+      body.put("ancestor_lsn", lsn);
+    }
+    return new Created<>(call("create timeline " + id, () -> http.post(pageserverUrl + "/v1/tenant/" + tenant + "/timeline", body,
+        TimelineInfo.class)), true);
+  }
+
+  /** Deletes a timeline; one that is already gone counts as deleted. Refusals (e.g. it has children) propagate. */
+  public void deleteTimeline(TenantId tenant, TimelineId timeline) {
+    notFoundAsEmpty(() -> {
+      http.delete(timelineUrl(tenant, timeline));
+      return Boolean.TRUE;
+    }, "delete timeline " + timeline);
+  }
+
+  private String timelineUrl(TenantId tenant, TimelineId timeline) {
+    return pageserverUrl + "/v1/tenant/" + tenant + "/timeline/" + timeline;
+  }
+
+  @FunctionalInterface
+  private interface Call<T> {
+    T run() throws IOException;
+  }
+
+  private <T> Optional<T> notFoundAsEmpty(Call<T> call, String what) {
+    try {
+      return Optional.ofNullable(call(what, call));
+    } catch (ApiProblem p) {
+      if (p.status() == 404) {
+        return Optional.empty();
+      }
+      throw p;
+    }
+  }
+
+  private <T> T call(String what, Call<T> call) {
+    Duration backoff = Duration.ofMillis(250);
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return call.run();
+      } catch (ApiProblem p) {
+        if (p.status() < 500 || attempt >= attempts) {
+          if (p.status() >= 500) {
+            throw new StorageEngineUnavailableException("the storage engine at " + pageserverUrl + " failed to " + what + ": "
+                + p.getMessage(), p);
+          }
+          throw p;
+        }
+        log.infof("event=storage_engine_retry call=\"%s\" attempt=%d status=%d", what, attempt, p.status());
+      } catch (IOException e) {
+        if (attempt >= attempts) {
+          throw new StorageEngineUnavailableException("cannot reach the storage engine at " + pageserverUrl + " to " + what + " ("
+              + describe(e) + "); check arbor.storage-engine.pageserver-url and that the pageserver is running", e);
+        }
+        log.infof("event=storage_engine_retry call=\"%s\" attempt=%d error=\"%s\"", what, attempt, describe(e));
+      }
+      try {
+        Thread.sleep(backoff);
+      } catch (InterruptedException ie) {
+        Thread.currentThread().interrupt();
+        throw new StorageEngineUnavailableException("interrupted while retrying to " + what, ie);
+      }
+      backoff = backoff.multipliedBy(2);
+    }
+  }
+
+  private static String describe(Throwable e) {
+    String m = e.getMessage();
+    return e.getClass().getSimpleName() + (m == null || m.isBlank() ? "" : ": " + m);
+  }
+}

@@ -1,0 +1,141 @@
+package dev.arbor.operator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.arbor.compute.agent.ComputeAgent;
+import dev.arbor.compute.agent.ComputeAgentSpec;
+import dev.arbor.compute.testing.AgentProcess;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.PodSpec;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.VolumeMount;
+import io.fabric8.kubernetes.api.model.apps.StatefulSet;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Plays kubelet for one pod of a compute StatefulSet, without a cluster: reads the pod template and the Secrets
+ * it references from the API server, builds the container's environment the way the kubelet does (fieldRef,
+ * secretKeyRef, {@code $(VAR)} expansion from earlier variables), and runs the container's main class, the
+ * compute agent, as a local process. Exactly three things differ from a pod, each explicit here:
+ * <ul>
+ *   <li>the pod IP ({@code status.podIP}) is a fresh loopback address, so the pod's ports are its own;</li>
+ *   <li>the emptyDir volume is a local directory: the spec's work_dir below the volume's mount path is moved
+ *       under that directory;</li>
+ *   <li>the image's {@code java -cp ...} becomes this JVM with the test classpath (the same classes).</li>
+ * </ul>
+ */
+final class LocalPod {
+  private static final Pattern VAR_REF = Pattern.compile("\\$\\(([A-Za-z_][A-Za-z0-9_]*)\\)");
+
+  final String podIp;
+  final Map<String, String> env;
+  final ComputeAgentSpec spec;
+
+  private LocalPod(String podIp, Map<String, String> env, ComputeAgentSpec spec) {
+    this.podIp = podIp;
+    this.env = env;
+    this.spec = spec;
+  }
+
+  static LocalPod of(KubernetesClient client, String namespace, String statefulSet, Path volumeRoot) throws IOException {
+    StatefulSet sts = client.apps().statefulSets().inNamespace(namespace).withName(statefulSet).get();
+    assertThat(sts).as("StatefulSet " + statefulSet).isNotNull();
+    PodSpec pod = sts.getSpec().getTemplate().getSpec();
+    assertThat(pod.getContainers()).hasSize(1);
+    Container c = pod.getContainers().get(0);
+    assertThat(c.getCommand()).as("the container runs the compute agent").last().isEqualTo(ComputeAgent.class.getName());
+
+    String podIp = freeLoopbackAddress(c.getPorts().stream().map(p -> p.getContainerPort()).toList());
+    Map<String, String> env = new LinkedHashMap<>();
+    for (EnvVar v : c.getEnv()) {
+      env.put(v.getName(), value(client, namespace, v, env, podIp));
+    }
+    String specJson = env.get("ARBOR_COMPUTE_SPEC");
+    assertThat(specJson).as("the compute spec in the container's environment").isNotNull();
+
+    ComputeAgentSpec spec = ComputeAgentSpec.parse(specJson);
+    VolumeMount data = c.getVolumeMounts().stream()
+        .filter(m -> pod.getVolumes().stream().anyMatch(v -> v.getName().equals(m.getName()) && v.getEmptyDir() != null))
+        .findFirst().orElseThrow(() -> new AssertionError("the compute container mounts no emptyDir"));
+    Path mount = Path.of(data.getMountPath());
+    assertThat(spec.workDir().startsWith(mount)).as("work_dir %s lies on the pod's emptyDir at %s", spec.workDir(), mount).isTrue();
+    Path local = volumeRoot.resolve(data.getName()).resolve(mount.relativize(spec.workDir()).toString());
+    Files.createDirectories(volumeRoot.resolve(data.getName()));
+    spec = new ComputeAgentSpec(spec.formatVersion(), spec.tenantId(), spec.timelineId(), spec.mode(), spec.lsn(), spec.pageserverUrl(),
+        spec.safekeepers(), spec.postgresVersion(), spec.listenHost(), spec.port(), spec.httpPort(), local, spec.parameters(),
+        spec.roles(), spec.databases(), spec.suspendTimeout());
+    env.put("ARBOR_COMPUTE_SPEC", spec.toJson());
+    return new LocalPod(podIp, env, spec);
+  }
+
+  /** Starts the agent with the pod's environment (the spec comes from $ARBOR_COMPUTE_SPEC, as in the pod). */
+  AgentProcess start() throws IOException {
+    return AgentProcess.launch(spec, List.of(), env);
+  }
+
+  private static String value(KubernetesClient client, String ns, EnvVar v, Map<String, String> earlier, String podIp) {
+    if (v.getValueFrom() == null) {
+      return expand(v.getValue() == null ? "" : v.getValue(), earlier);
+    }
+    var from = v.getValueFrom();
+    if (from.getFieldRef() != null) {
+      assertThat(from.getFieldRef().getFieldPath()).isEqualTo("status.podIP");
+      return podIp;
+    }
+    if (from.getSecretKeyRef() != null) {
+      Secret s = client.secrets().inNamespace(ns).withName(from.getSecretKeyRef().getName()).get();
+      assertThat(s).as("Secret " + from.getSecretKeyRef().getName() + " referenced by " + v.getName()).isNotNull();
+      String b64 = s.getData().get(from.getSecretKeyRef().getKey());
+      assertThat(b64).as("key " + from.getSecretKeyRef().getKey() + " of Secret " + s.getMetadata().getName()).isNotNull();
+      return new String(Base64.getDecoder().decode(b64), StandardCharsets.UTF_8);
+    }
+    throw new AssertionError("env " + v.getName() + " uses a source this test does not materialize: " + from);
+  }
+
+  /** The kubelet's rule: $(VAR) becomes the value of VAR if defined earlier in the list, else stays as it is. */
+  static String expand(String value, Map<String, String> earlier) {
+    Matcher m = VAR_REF.matcher(value);
+    StringBuilder out = new StringBuilder();
+    while (m.find()) {
+      String replacement = earlier.getOrDefault(m.group(1), m.group());
+      m.appendReplacement(out, Matcher.quoteReplacement(replacement));
+    }
+    m.appendTail(out);
+    return out.toString();
+  }
+
+  private static String freeLoopbackAddress(List<Integer> ports) throws IOException {
+    for (int attempt = 0; attempt < 50; attempt++) {
+      var r = ThreadLocalRandom.current();
+      String ip = "127." + r.nextInt(100, 250) + "." + r.nextInt(1, 250) + "." + r.nextInt(2, 250);
+      if (ports.stream().allMatch(p -> bindable(ip, p))) {
+        return ip;
+      }
+    }
+    throw new IOException("no free loopback address with ports " + ports);
+  }
+
+  private static boolean bindable(String ip, int port) {
+    try (var s = new ServerSocket()) {
+      s.bind(new InetSocketAddress(InetAddress.getByName(ip), port));
+      return true;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+}
