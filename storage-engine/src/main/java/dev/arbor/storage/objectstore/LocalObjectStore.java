@@ -6,13 +6,15 @@ import java.io.InputStream;
 import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.FileVisitResult;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.stream.Stream;
 
 /**
  * Object storage on a local filesystem (the default). An object is a file under the root, replaced
@@ -111,12 +113,26 @@ public final class LocalObjectStore implements ObjectStore {
       return List.of();
     }
     List<String> keys = new ArrayList<>();
-    try (Stream<Path> paths = Files.walk(start)) {
-      paths.filter(Files::isRegularFile)
-          .map(p -> root.relativize(p).toString())
-          .filter(k -> k.startsWith(prefix) && !k.endsWith(DurableFiles.TEMP_SUFFIX))
-          .forEach(keys::add);
-    }
+    // Objects come and go while we walk (a put renames its temporary file, a delete removes a file):
+    // one that vanished is simply not listed, as in an S3 listing taken a moment earlier or later.
+    Files.walkFileTree(start, new SimpleFileVisitor<>() {
+      @Override
+      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
+        String key = root.relativize(file).toString();
+        if (attrs.isRegularFile() && key.startsWith(prefix) && !key.endsWith(DurableFiles.TEMP_SUFFIX)) {
+          keys.add(key);
+        }
+        return FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+        if (e instanceof NoSuchFileException) {
+          return FileVisitResult.CONTINUE;
+        }
+        throw e;
+      }
+    });
     keys.sort(null);
     return keys;
   }

@@ -65,4 +65,32 @@ class LocalObjectStoreTest {
   private static byte[] bytes(String s) {
     return s.getBytes(StandardCharsets.UTF_8);
   }
+
+  /** A listing taken while objects are written and deleted beside it lists what exists, and never fails. */
+  @Test
+  void listsWhileObjectsComeAndGo() throws Exception {
+    var store = new LocalObjectStore(dir);
+    store.put("tenants/a/tenant.json", bytes("{}"));
+    var stop = new java.util.concurrent.atomic.AtomicBoolean();
+    Thread writer = Thread.ofPlatform().start(() -> {
+      try {
+        for (int i = 0; i < 2000 && !stop.get(); i++) {
+          store.put("tenants/a/images/" + (i % 20) + "/chunk", bytes("x" + i));
+          if (i % 3 == 0) {
+            store.delete("tenants/a/images/" + ((i + 7) % 20) + "/chunk");
+          }
+        }
+      } catch (Exception e) {
+        throw new RuntimeException(e);
+      }
+    });
+    try {
+      for (int i = 0; i < 300 && writer.isAlive(); i++) {
+        assertThat(store.list("tenants/")).contains("tenants/a/tenant.json").allMatch(k -> !k.endsWith(".arbor-tmp"));
+      }
+    } finally {
+      stop.set(true);
+      writer.join();
+    }
+  }
 }
