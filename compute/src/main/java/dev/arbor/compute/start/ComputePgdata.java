@@ -1,15 +1,11 @@
 package dev.arbor.compute.start;
 
 import dev.arbor.postgres.ServerUser;
-import dev.arbor.storage.http.Problem;
-import dev.arbor.storage.json.Json;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.http.HttpJson;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,6 +22,7 @@ import java.util.concurrent.TimeUnit;
  */
 final class ComputePgdata {
   static final String COMPUTE_CONF = "arbor-compute.conf";
+  private static final int COPY_BUFFER = 256 * 1024;
 
   private final ComputeSpec spec;
 
@@ -53,30 +50,35 @@ final class ComputePgdata {
     ServerUser.current().handOver(spec.workDir());
   }
 
-  /** Streams the basebackup tar at {@code url} straight into {@code tar -x} running as the PostgreSQL user. */
-  void extractBasebackup(String url) throws IOException {
-    HttpResponse<InputStream> resp;
+  /**
+   * Streams the basebackup tar at {@code url} straight into {@code tar -x} running as the PostgreSQL user;
+   * returns the bytes received. An interrupt between two reads aborts the transfer.
+   */
+  long extractBasebackup(String url) throws IOException {
+    InputStream body;
     try {
-      resp = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()
-          .send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofMinutes(10)).GET().build(), HttpResponse.BodyHandlers.ofInputStream());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted fetching the basebackup from " + url, e);
+      body = new HttpJson(Duration.ofSeconds(10)).stream(url, Duration.ofMinutes(2));
+    } catch (ApiProblem p) {
+      throw new ComputeStartException("the pageserver refused the basebackup " + url + " with HTTP " + p.status() + ": "
+          + p.getMessage(), p);
     } catch (IOException e) {
       throw new ComputeStartException("cannot reach the pageserver for the basebackup (" + url + "): " + ComputeStartException.describe(e), e);
     }
-    if (resp.statusCode() != 200) {
-      byte[] body;
-      try (InputStream in = resp.body()) {
-        body = in.readAllBytes();
-      }
-      throw new ComputeStartException("the pageserver refused the basebackup " + url + " with HTTP " + resp.statusCode() + ": "
-          + problemDetail(body));
-    }
     List<String> cmd = ServerUser.current().wrap(List.of("tar", "-x", "-f", "-", "-C", dir().toString()));
     Process tar = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    try (InputStream in = resp.body(); OutputStream out = tar.getOutputStream()) {
-      in.transferTo(out);
+    long received = 0;
+    try (InputStream in = body; OutputStream out = tar.getOutputStream()) {
+      byte[] buffer = new byte[COPY_BUFFER];
+      for (int n; (n = in.read(buffer)) >= 0; ) {
+        if (Thread.currentThread().isInterrupted()) {
+          throw new IOException("interrupted fetching the basebackup from " + url);
+        }
+        out.write(buffer, 0, n);
+        received += n;
+      }
+    } catch (IOException e) {
+      tar.destroyForcibly();
+      throw e;
     }
     String output = new String(tar.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     try {
@@ -87,6 +89,7 @@ final class ComputePgdata {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted while extracting the basebackup", e);
     }
+    return received;
   }
 
   /**
@@ -131,18 +134,5 @@ final class ComputePgdata {
   /** Any parameter value may be written as a quoted string in postgresql.conf. */
   private static String quote(String value) {
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'";
-  }
-
-  /** The detail of a problem+json answer, or the body as text. */
-  private static String problemDetail(byte[] body) {
-    try {
-      Problem p = Json.read(body, Problem.class);
-      if (p.detail() != null) {
-        return p.detail();
-      }
-    } catch (RuntimeException notAProblem) {
-      // fall through to the raw text
-    }
-    return new String(body, StandardCharsets.UTF_8).strip();
   }
 }

@@ -62,14 +62,14 @@ public final class ComputeStart {
     long t0 = System.nanoTime();
     var pgdata = new ComputePgdata(spec);
     pgdata.prepareEmpty();
-    pgdata.extractBasebackup(spec.pageserverUrl() + timelineApi() + "/basebackup"
+    long basebackupBytes = pgdata.extractBasebackup(spec.pageserverUrl() + timelineApi() + "/basebackup"
         + (election.end.tli() > 0 ? "?pg_tli=" + election.end.tli() : ""));
     long t1 = System.nanoTime();
     fetchWalTail(pgdata.dir(), election);
     long t2 = System.nanoTime();
     configure(pgdata);
-    log.info("event=pgdata_ready timeline={} basebackup_ms={} wal_tail_ms={} configure_ms={}", spec.timeline(),
-        (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (System.nanoTime() - t2) / 1_000_000);
+    log.info("event=pgdata_ready timeline={} basebackup_ms={} basebackup_bytes={} wal_tail_ms={} configure_ms={}", spec.timeline(),
+        (t1 - t0) / 1_000_000, basebackupBytes, (t2 - t1) / 1_000_000, (System.nanoTime() - t2) / 1_000_000);
 
     PostgresServer server = PostgresServer.builder(spec.postgres(), pgdata.dir()).port(spec.port())
         .socketDir(spec.socketDir()).logFile(spec.logFile())
