@@ -24,6 +24,14 @@ final class ComputePgdata {
   static final String COMPUTE_CONF = "arbor-compute.conf";
   private static final int COPY_BUFFER = 256 * 1024;
 
+  /**
+   * Defaults for a PGDATA that is never reused (docs/compute-agent.md, "fsync off"); the spec's settings
+   * may override them. Every start fills an empty directory from storage, and a commit is durable once a
+   * majority of safekeepers flushed it, so syncing local files only costs time: the end-of-recovery
+   * checkpoint of a start, and every local WAL flush after it.
+   */
+  static final Map<String, String> DISPOSABLE_PGDATA_DEFAULTS = Map.of("fsync", "off");
+
   private final ComputeSpec spec;
 
   ComputePgdata(ComputeSpec spec) {
@@ -93,7 +101,8 @@ final class ComputePgdata {
   }
 
   /**
-   * Writes {@value #COMPUTE_CONF} — the start sequence's {@code managed} parameters, then the spec's own
+   * Writes {@value #COMPUTE_CONF} — {@link #DISPOSABLE_PGDATA_DEFAULTS} the spec does not set, the start
+   * sequence's {@code managed} parameters, then the spec's own
    * {@code settings} (which never name a managed one, see {@link ComputeSpec#MANAGED_PARAMETERS}) — includes
    * it and the basebackup's recovery configuration from postgresql.conf, and writes pg_hba.conf.
    *
@@ -101,6 +110,11 @@ final class ComputePgdata {
    */
   void configure(String purpose, Map<String, String> managed, Map<String, String> settings, boolean replication) throws IOException {
     StringBuilder conf = new StringBuilder("# written by the Arbor compute start sequence: " + purpose + "\n");
+    DISPOSABLE_PGDATA_DEFAULTS.forEach((k, v) -> {
+      if (!settings.containsKey(k)) {
+        conf.append(k).append(" = ").append(quote(v)).append('\n');
+      }
+    });
     managed.forEach((k, v) -> conf.append(k).append(" = ").append(quote(v)).append('\n'));
     settings.forEach((k, v) -> conf.append(k).append(" = ").append(quote(v)).append('\n'));
     Files.writeString(dir().resolve(COMPUTE_CONF), conf.toString());
