@@ -142,7 +142,10 @@ final class ComputePgdata {
         host    all          all                ::0/0       scram-sha-256
         """);
     Files.writeString(dir().resolve("pg_hba.conf"), hba.toString());
-    ServerUser.current().handOver(dir());
+    // Only these: the basebackup was extracted as the server's user, and WAL may be arriving meanwhile.
+    for (String written : List.of(COMPUTE_CONF, "postgresql.conf", "pg_hba.conf")) {
+      ServerUser.current().handOver(dir().resolve(written));
+    }
   }
 
   /** Any parameter value may be written as a quoted string in postgresql.conf. */

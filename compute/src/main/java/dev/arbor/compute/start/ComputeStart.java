@@ -60,24 +60,32 @@ public final class ComputeStart {
         election.end.safekeeperId());
 
     long t0 = System.nanoTime();
+    PostgresServer server = null;
     var pgdata = new ComputePgdata(spec);
     pgdata.prepareEmpty();
     long basebackupBytes = pgdata.extractBasebackup(spec.pageserverUrl() + timelineApi() + "/basebackup"
         + (election.end.tli() > 0 ? "?pg_tli=" + election.end.tli() : ""));
     long t1 = System.nanoTime();
-    fetchWalTail(pgdata.dir(), election);
-    long t2 = System.nanoTime();
-    configure(pgdata);
-    log.info("event=pgdata_ready timeline={} basebackup_ms={} basebackup_bytes={} wal_tail_ms={} configure_ms={}", spec.timeline(),
-        (t1 - t0) / 1_000_000, basebackupBytes, (t2 - t1) / 1_000_000, (System.nanoTime() - t2) / 1_000_000);
-
-    PostgresServer server = PostgresServer.builder(spec.postgres(), pgdata.dir()).port(spec.port())
-        .socketDir(spec.socketDir()).logFile(spec.logFile())
-        .setting("listen_addresses", spec.listenHost())
-        .build();
-    try {
+    // From here on the WAL recovery will read downloads in the background, while PostgreSQL gets ready.
+    try (var prefetch = WalPrefetch.start(pgdata.dir())) {
+      fetchWalTail(pgdata.dir(), election);
+      long t2 = System.nanoTime();
+      configure(pgdata);
+      log.info("event=pgdata_ready timeline={} basebackup_ms={} basebackup_bytes={} wal_tail_ms={} configure_ms={}", spec.timeline(),
+          (t1 - t0) / 1_000_000, basebackupBytes, (t2 - t1) / 1_000_000, (System.nanoTime() - t2) / 1_000_000);
+      server = PostgresServer.builder(spec.postgres(), pgdata.dir()).port(spec.port())
+          .socketDir(spec.socketDir()).logFile(spec.logFile())
+          .setting("listen_addresses", spec.listenHost())
+          .build();
       server.start();
       awaitPromotion(server);
+    } catch (IOException | RuntimeException e) {
+      if (server != null) {
+        server.stop();
+      }
+      throw e;
+    }
+    try {
       return finishStart(server, election);
     } catch (IOException | RuntimeException e) {
       server.stop();
