@@ -14,6 +14,10 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.Comparator;
@@ -181,22 +185,49 @@ public final class ComputeStart {
     pgdata.configure("read-write, streaming to the safekeepers", managed, spec.settings(), true);
   }
 
+  /**
+   * Polls over one connection (opened once PostgreSQL accepts connections, at consistency) rather than a
+   * psql process per poll: forty of those during a one-second replay take CPU from the replay itself.
+   */
   private void awaitPromotion(PostgresServer server) throws IOException {
     long deadline = System.nanoTime() + Duration.ofMinutes(30).toNanos();
-    while (System.nanoTime() < deadline) {
-      if (!server.isRunning()) {
-        throw new ComputeStartException("PostgreSQL exited during recovery; its log ends with:\n" + server.logTail());
-      }
-      try {
-        if ("f".equals(server.psql(SUPERUSER, "postgres", "SELECT pg_is_in_recovery()"))) {
-          return;
+    Connection connection = null;
+    try {
+      while (System.nanoTime() < deadline) {
+        if (!server.isRunning()) {
+          throw new ComputeStartException("PostgreSQL exited during recovery; its log ends with:\n" + server.logTail());
         }
-      } catch (IOException notYet) {
-        // not accepting connections until recovery reached consistency
+        try {
+          if (connection == null) {
+            connection = server.connectLocal("postgres", SUPERUSER, "arbor-start");
+          }
+          try (Statement st = connection.createStatement(); ResultSet rs = st.executeQuery("SELECT pg_is_in_recovery()")) {
+            if (rs.next() && !rs.getBoolean(1)) {
+              return;
+            }
+          }
+        } catch (SQLException notYet) {
+          // not accepting connections until recovery reached consistency
+          closeQuietly(connection);
+          connection = null;
+        }
+        ComputeStartException.pause(Duration.ofMillis(25));
       }
-      ComputeStartException.pause(Duration.ofMillis(25));
+    } finally {
+      closeQuietly(connection);
     }
     throw new ComputeStartException("PostgreSQL did not finish recovery within 30 minutes; its log ends with:\n" + server.logTail());
+  }
+
+  private static void closeQuietly(Connection connection) {
+    if (connection == null) {
+      return;
+    }
+    try {
+      connection.close();
+    } catch (SQLException ignored) {
+      // only used to poll
+    }
   }
 
   private RunningCompute finishStart(PostgresServer server, Election election) throws IOException {
