@@ -83,12 +83,16 @@ final class WalPrefetch implements AutoCloseable {
     try {
       for (int i = 0; i < files.size(); i++) {
         String name = files.get(i);
-        claimed = i == 0 ? claimed : claim(name); // claimed before waiting: recovery cannot overtake unnoticed
+        // Room first, then the claim: a claim never waits for room, so restore_command never waits on a
+        // file that is not downloading (e.g. behind files under names recovery did not ask for).
         while (!closed && waiting() >= AHEAD) {
           Thread.sleep(5);
         }
         if (closed) {
           return;
+        }
+        if (i > 0) {
+          claimed = claim(name);
         }
         if (fetch(name, claimed)) {
           fetched++;
