@@ -54,7 +54,7 @@ public final class Daemons {
       Files.writeString(home.pidFile(name), Long.toString(pid));
       long deadline = System.nanoTime() + timeout.toNanos();
       while (System.nanoTime() < deadline) {
-        if (!isOurs(pid)) {
+        if (!running(pid)) {
           Files.deleteIfExists(home.pidFile(name));
           throw new CliException(name + " exited while starting. Its log (" + log + ") ends with:\n" + tail(log, 15));
         }
@@ -94,6 +94,21 @@ public final class Daemons {
       throw new CliException("could not start " + String.join(" ", command) + ": " + out);
     }
     return Long.parseLong(out);
+  }
+
+  /**
+   * Whether {@code pid} runs: exists and is not a zombie (an orphan that exited and was not reaped yet).
+   * While a daemon starts, this is the test, not {@link #isOurs}: its command line reads empty for a moment
+   * in each exec (sh, then setsid, then java).
+   */
+  private static boolean running(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+      char state = stat.charAt(stat.lastIndexOf(')') + 2);
+      return state != 'Z' && state != 'X';
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
   }
 
   /** Whether {@code pid} is alive and still an Arbor process (not a zombie, not a recycled pid). */
