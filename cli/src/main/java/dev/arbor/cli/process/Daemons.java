@@ -50,23 +50,16 @@ public final class Daemons {
       Path log = home.log(name);
       Files.createDirectories(log.getParent());
       Files.createDirectories(home.pidFile(name).getParent());
-      List<String> cmd = new ArrayList<>(List.of("setsid"));
-      cmd.addAll(command);
-      Process p = new ProcessBuilder(cmd)
-          .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-          .redirectErrorStream(true)
-          .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
-          .start();
-      Files.writeString(home.pidFile(name), Long.toString(p.pid()));
+      long pid = spawn(command, log);
+      Files.writeString(home.pidFile(name), Long.toString(pid));
       long deadline = System.nanoTime() + timeout.toNanos();
       while (System.nanoTime() < deadline) {
-        if (!p.isAlive()) {
+        if (!running(pid)) {
           Files.deleteIfExists(home.pidFile(name));
-          throw new CliException(name + " exited with code " + p.exitValue() + " while starting. Its log (" + log + ") ends with:\n"
-              + tail(log, 15));
+          throw new CliException(name + " exited while starting. Its log (" + log + ") ends with:\n" + tail(log, 15));
         }
         if (ready.getAsBoolean()) {
-          return p.pid();
+          return pid;
         }
         Thread.sleep(25);
       }
@@ -81,6 +74,48 @@ public final class Daemons {
     }
   }
 
+  /**
+   * Runs {@code command} in its own session with its output appended to {@code log}, as an orphan: a shell
+   * starts it in the background, prints its pid and exits. Not a child of this JVM, because a JVM exits
+   * only after waiting up to 0.3 s for threads blocked in native code, and the thread that waits for a
+   * child process is one for as long as the child lives: every {@code arbor up} and {@code endpoint start}
+   * paid that on the way out.
+   */
+  private static long spawn(List<String> command, Path log) throws IOException, InterruptedException {
+    List<String> cmd = new ArrayList<>(List.of("sh", "-c", "log=\"$1\"; shift; setsid \"$@\" </dev/null >>\"$log\" 2>&1 & echo $!",
+        "sh", log.toString()));
+    cmd.addAll(command);
+    Process sh = new ProcessBuilder(cmd)
+        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+        .redirectErrorStream(true)
+        .start();
+    String out = new String(sh.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+    if (sh.waitFor() != 0 || !out.matches("[0-9]+")) {
+      throw new CliException("could not start " + String.join(" ", command) + ": " + out);
+    }
+    return Long.parseLong(out);
+  }
+
+  /**
+   * Whether {@code pid} runs: exists and is not a zombie (an orphan that exited and was not reaped yet).
+   * While a daemon starts, this is the test, not {@link #isOurs}: its command line reads empty for a moment
+   * in each exec (sh, then setsid, then java).
+   */
+  private static boolean running(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+      char state = stat.charAt(stat.lastIndexOf(')') + 2);
+      return state != 'Z' && state != 'X';
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
+  }
+
+  /** Whether {@code pid} is alive and still an Arbor process (not a zombie, not a recycled pid). */
+  private static boolean isOurs(long pid) {
+    return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).isPresent() && cmdline(pid).contains(MARKER);
+  }
+
   /** The pid of {@code name} if it is running. */
   public Optional<Long> pid(String name) {
     Path file = home.pidFile(name);
@@ -89,8 +124,7 @@ public final class Daemons {
         return Optional.empty();
       }
       long pid = Long.parseLong(Files.readString(file).trim());
-      Optional<ProcessHandle> h = ProcessHandle.of(pid).filter(ProcessHandle::isAlive);
-      if (h.isPresent() && cmdline(pid).contains(MARKER)) {
+      if (isOurs(pid)) {
         return Optional.of(pid);
       }
       Files.deleteIfExists(file); // stale: the process is gone (or the pid was reused by something else)

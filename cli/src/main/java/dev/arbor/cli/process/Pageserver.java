@@ -7,7 +7,6 @@ import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.storage.pageserver.TimelineInfo;
 import java.io.IOException;
 import java.net.ConnectException;
-import java.net.http.HttpConnectTimeoutException;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -66,7 +65,7 @@ public final class Pageserver {
   private <T> T call(Call<T> c) {
     try {
       return c.run();
-    } catch (ConnectException | HttpConnectTimeoutException e) {
+    } catch (ConnectException e) {
       throw new CliException("the storage engine is not running (no pageserver at " + url + "); start it with: ./arbor up");
     } catch (IOException e) {
       throw new CliException("the pageserver at " + url + " failed: " + e.getMessage(), e);

@@ -1,15 +1,11 @@
 package dev.arbor.compute.start;
 
 import dev.arbor.postgres.ServerUser;
-import dev.arbor.storage.http.Problem;
-import dev.arbor.storage.json.Json;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.http.HttpJson;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,6 +22,15 @@ import java.util.concurrent.TimeUnit;
  */
 final class ComputePgdata {
   static final String COMPUTE_CONF = "arbor-compute.conf";
+  private static final int COPY_BUFFER = 256 * 1024;
+
+  /**
+   * Defaults for a PGDATA that is never reused (docs/compute-agent.md, "fsync off"); the spec's settings
+   * may override them. Every start fills an empty directory from storage, and a commit is durable once a
+   * majority of safekeepers flushed it, so syncing local files only costs time: the end-of-recovery
+   * checkpoint of a start, and every local WAL flush after it.
+   */
+  static final Map<String, String> DISPOSABLE_PGDATA_DEFAULTS = Map.of("fsync", "off");
 
   private final ComputeSpec spec;
 
@@ -53,30 +58,35 @@ final class ComputePgdata {
     ServerUser.current().handOver(spec.workDir());
   }
 
-  /** Streams the basebackup tar at {@code url} straight into {@code tar -x} running as the PostgreSQL user. */
-  void extractBasebackup(String url) throws IOException {
-    HttpResponse<InputStream> resp;
+  /**
+   * Streams the basebackup tar at {@code url} straight into {@code tar -x} running as the PostgreSQL user;
+   * returns the bytes received. An interrupt between two reads aborts the transfer.
+   */
+  long extractBasebackup(String url) throws IOException {
+    InputStream body;
     try {
-      resp = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()
-          .send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofMinutes(10)).GET().build(), HttpResponse.BodyHandlers.ofInputStream());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted fetching the basebackup from " + url, e);
+      body = new HttpJson(Duration.ofSeconds(10)).stream(url, Duration.ofMinutes(2));
+    } catch (ApiProblem p) {
+      throw new ComputeStartException("the pageserver refused the basebackup " + url + " with HTTP " + p.status() + ": "
+          + p.getMessage(), p);
     } catch (IOException e) {
       throw new ComputeStartException("cannot reach the pageserver for the basebackup (" + url + "): " + ComputeStartException.describe(e), e);
     }
-    if (resp.statusCode() != 200) {
-      byte[] body;
-      try (InputStream in = resp.body()) {
-        body = in.readAllBytes();
-      }
-      throw new ComputeStartException("the pageserver refused the basebackup " + url + " with HTTP " + resp.statusCode() + ": "
-          + problemDetail(body));
-    }
     List<String> cmd = ServerUser.current().wrap(List.of("tar", "-x", "-f", "-", "-C", dir().toString()));
     Process tar = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    try (InputStream in = resp.body(); OutputStream out = tar.getOutputStream()) {
-      in.transferTo(out);
+    long received = 0;
+    try (InputStream in = body; OutputStream out = tar.getOutputStream()) {
+      byte[] buffer = new byte[COPY_BUFFER];
+      for (int n; (n = in.read(buffer)) >= 0; ) {
+        if (Thread.currentThread().isInterrupted()) {
+          throw new IOException("interrupted fetching the basebackup from " + url);
+        }
+        out.write(buffer, 0, n);
+        received += n;
+      }
+    } catch (IOException e) {
+      tar.destroyForcibly();
+      throw e;
     }
     String output = new String(tar.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     try {
@@ -87,10 +97,12 @@ final class ComputePgdata {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted while extracting the basebackup", e);
     }
+    return received;
   }
 
   /**
-   * Writes {@value #COMPUTE_CONF} — the start sequence's {@code managed} parameters, then the spec's own
+   * Writes {@value #COMPUTE_CONF} — {@link #DISPOSABLE_PGDATA_DEFAULTS} the spec does not set, the start
+   * sequence's {@code managed} parameters, then the spec's own
    * {@code settings} (which never name a managed one, see {@link ComputeSpec#MANAGED_PARAMETERS}) — includes
    * it and the basebackup's recovery configuration from postgresql.conf, and writes pg_hba.conf.
    *
@@ -98,6 +110,11 @@ final class ComputePgdata {
    */
   void configure(String purpose, Map<String, String> managed, Map<String, String> settings, boolean replication) throws IOException {
     StringBuilder conf = new StringBuilder("# written by the Arbor compute start sequence: " + purpose + "\n");
+    DISPOSABLE_PGDATA_DEFAULTS.forEach((k, v) -> {
+      if (!settings.containsKey(k)) {
+        conf.append(k).append(" = ").append(quote(v)).append('\n');
+      }
+    });
     managed.forEach((k, v) -> conf.append(k).append(" = ").append(quote(v)).append('\n'));
     settings.forEach((k, v) -> conf.append(k).append(" = ").append(quote(v)).append('\n'));
     Files.writeString(dir().resolve(COMPUTE_CONF), conf.toString());
@@ -125,24 +142,14 @@ final class ComputePgdata {
         host    all          all                ::0/0       scram-sha-256
         """);
     Files.writeString(dir().resolve("pg_hba.conf"), hba.toString());
-    ServerUser.current().handOver(dir());
+    // Only these: the basebackup was extracted as the server's user, and WAL may be arriving meanwhile.
+    for (String written : List.of(COMPUTE_CONF, "postgresql.conf", "pg_hba.conf")) {
+      ServerUser.current().handOver(dir().resolve(written));
+    }
   }
 
   /** Any parameter value may be written as a quoted string in postgresql.conf. */
   private static String quote(String value) {
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'";
-  }
-
-  /** The detail of a problem+json answer, or the body as text. */
-  private static String problemDetail(byte[] body) {
-    try {
-      Problem p = Json.read(body, Problem.class);
-      if (p.detail() != null) {
-        return p.detail();
-      }
-    } catch (RuntimeException notAProblem) {
-      // fall through to the raw text
-    }
-    return new String(body, StandardCharsets.UTF_8).strip();
   }
 }

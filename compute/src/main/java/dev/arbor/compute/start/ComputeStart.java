@@ -14,6 +14,10 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.Comparator;
@@ -60,24 +64,32 @@ public final class ComputeStart {
         election.end.safekeeperId());
 
     long t0 = System.nanoTime();
+    PostgresServer server = null;
     var pgdata = new ComputePgdata(spec);
     pgdata.prepareEmpty();
-    pgdata.extractBasebackup(spec.pageserverUrl() + timelineApi() + "/basebackup"
+    long basebackupBytes = pgdata.extractBasebackup(spec.pageserverUrl() + timelineApi() + "/basebackup"
         + (election.end.tli() > 0 ? "?pg_tli=" + election.end.tli() : ""));
     long t1 = System.nanoTime();
-    fetchWalTail(pgdata.dir(), election);
-    long t2 = System.nanoTime();
-    configure(pgdata);
-    log.info("event=pgdata_ready timeline={} basebackup_ms={} wal_tail_ms={} configure_ms={}", spec.timeline(),
-        (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (System.nanoTime() - t2) / 1_000_000);
-
-    PostgresServer server = PostgresServer.builder(spec.postgres(), pgdata.dir()).port(spec.port())
-        .socketDir(spec.socketDir()).logFile(spec.logFile())
-        .setting("listen_addresses", spec.listenHost())
-        .build();
-    try {
+    // From here on the WAL recovery will read downloads in the background, while PostgreSQL gets ready.
+    try (var prefetch = WalPrefetch.start(pgdata.dir())) {
+      fetchWalTail(pgdata.dir(), election);
+      long t2 = System.nanoTime();
+      configure(pgdata);
+      log.info("event=pgdata_ready timeline={} basebackup_ms={} basebackup_bytes={} wal_tail_ms={} configure_ms={}", spec.timeline(),
+          (t1 - t0) / 1_000_000, basebackupBytes, (t2 - t1) / 1_000_000, (System.nanoTime() - t2) / 1_000_000);
+      server = PostgresServer.builder(spec.postgres(), pgdata.dir()).port(spec.port())
+          .socketDir(spec.socketDir()).logFile(spec.logFile())
+          .setting("listen_addresses", spec.listenHost())
+          .build();
       server.start();
       awaitPromotion(server);
+    } catch (IOException | RuntimeException e) {
+      if (server != null) {
+        server.stop();
+      }
+      throw e;
+    }
+    try {
       return finishStart(server, election);
     } catch (IOException | RuntimeException e) {
       server.stop();
@@ -173,22 +185,49 @@ public final class ComputeStart {
     pgdata.configure("read-write, streaming to the safekeepers", managed, spec.settings(), true);
   }
 
+  /**
+   * Polls over one connection (opened once PostgreSQL accepts connections, at consistency) rather than a
+   * psql process per poll: forty of those during a one-second replay take CPU from the replay itself.
+   */
   private void awaitPromotion(PostgresServer server) throws IOException {
     long deadline = System.nanoTime() + Duration.ofMinutes(30).toNanos();
-    while (System.nanoTime() < deadline) {
-      if (!server.isRunning()) {
-        throw new ComputeStartException("PostgreSQL exited during recovery; its log ends with:\n" + server.logTail());
-      }
-      try {
-        if ("f".equals(server.psql(SUPERUSER, "postgres", "SELECT pg_is_in_recovery()"))) {
-          return;
+    Connection connection = null;
+    try {
+      while (System.nanoTime() < deadline) {
+        if (!server.isRunning()) {
+          throw new ComputeStartException("PostgreSQL exited during recovery; its log ends with:\n" + server.logTail());
         }
-      } catch (IOException notYet) {
-        // not accepting connections until recovery reached consistency
+        try {
+          if (connection == null) {
+            connection = server.connectLocal("postgres", SUPERUSER, "arbor-start");
+          }
+          try (Statement st = connection.createStatement(); ResultSet rs = st.executeQuery("SELECT pg_is_in_recovery()")) {
+            if (rs.next() && !rs.getBoolean(1)) {
+              return;
+            }
+          }
+        } catch (SQLException notYet) {
+          // not accepting connections until recovery reached consistency
+          closeQuietly(connection);
+          connection = null;
+        }
+        ComputeStartException.pause(Duration.ofMillis(25));
       }
-      ComputeStartException.pause(Duration.ofMillis(25));
+    } finally {
+      closeQuietly(connection);
     }
     throw new ComputeStartException("PostgreSQL did not finish recovery within 30 minutes; its log ends with:\n" + server.logTail());
+  }
+
+  private static void closeQuietly(Connection connection) {
+    if (connection == null) {
+      return;
+    }
+    try {
+      connection.close();
+    } catch (SQLException ignored) {
+      // only used to poll
+    }
   }
 
   private RunningCompute finishStart(PostgresServer server, Election election) throws IOException {

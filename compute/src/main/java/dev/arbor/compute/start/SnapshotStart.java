@@ -68,8 +68,11 @@ public final class SnapshotStart {
         .setting("listen_addresses", spec.listenHost())
         .build();
     try {
-      server.start(); // returns once PostgreSQL accepts read-only connections, which is before replay reached the LSN
-      Lsn replayed = awaitEndOfWal(server);
+      Lsn replayed;
+      try (var prefetch = WalPrefetch.start(pgdata.dir())) {
+        server.start(); // returns once PostgreSQL accepts read-only connections, which is before replay reached the LSN
+        replayed = awaitEndOfWal(server);
+      }
       managed.put("wal_retrieve_retry_interval", SETTLED_RETRY_INTERVAL);
       pgdata.configure(purpose, managed, settings, false);
       server.psql(ComputeStart.SUPERUSER, "postgres", "SELECT pg_reload_conf()");
@@ -94,8 +97,7 @@ public final class SnapshotStart {
       throw new ComputeStartException("the basebackup at " + lsn + " has no recovery.signal; this compute expects the "
           + "pageserver's recovery configuration (is the pageserver a matching version?)");
     }
-    Files.createFile(dataDir.resolve("standby.signal"));
-    ServerUser.current().handOver(dataDir);
+    ServerUser.current().handOver(Files.createFile(dataDir.resolve("standby.signal")));
   }
 
   /**

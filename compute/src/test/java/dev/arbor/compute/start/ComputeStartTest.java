@@ -7,6 +7,7 @@ import dev.arbor.compute.testing.Sql;
 import dev.arbor.compute.testing.StorageProcesses;
 import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.testing.TempDirectory;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** The start sequence end to end: a compute starts from storage, and each start is a new generation and TLI. */
@@ -31,6 +32,23 @@ class ComputeStartTest {
       try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c3"))) {
         assertThat(Sql.one(c, "SELECT sum(v) FROM t")).isEqualTo("500499");
         assertThat(c.generation()).isGreaterThan(killed.generation());
+      }
+    }
+  }
+
+  /** A compute's PGDATA is rebuilt from storage at every start, so it skips fsync unless the spec sets it. */
+  @Test
+  void runsWithoutFsyncUnlessTheSpecSetsIt() throws Exception {
+    try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-start-")) {
+      TenantInfo tenant = storage.createTenant(15);
+      try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c1"))) {
+        assertThat(Sql.one(c, "SHOW fsync")).isEqualTo("off");
+        Sql.exec(c, "CREATE TABLE t AS SELECT 1 AS v");
+      }
+      try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c2"),
+          Map.of("fsync", "on"))) {
+        assertThat(Sql.one(c, "SHOW fsync")).isEqualTo("on");
+        assertThat(Sql.one(c, "SELECT sum(v) FROM t")).isEqualTo("1");
       }
     }
   }

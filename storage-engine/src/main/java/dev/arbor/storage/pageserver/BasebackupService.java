@@ -5,6 +5,7 @@ import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.image.ImageManifest;
 import dev.arbor.storage.image.ImageMaterializer;
 import dev.arbor.storage.image.ImageStore;
+import dev.arbor.storage.json.Json;
 import dev.arbor.storage.timeline.Catalog;
 import dev.arbor.storage.timeline.TenantMeta;
 import dev.arbor.storage.timeline.TimelineMeta;
@@ -12,8 +13,11 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * {@code basebackup(timeline, lsn?)}: a tar of a PGDATA that starts PostgreSQL at exactly the requested
@@ -27,7 +31,23 @@ import java.util.Optional;
  * The compute includes {@code arbor-recovery.conf} from postgresql.conf.
  */
 public final class BasebackupService {
+  private static final Logger log = LoggerFactory.getLogger(BasebackupService.class);
   public static final String RECOVERY_CONF = "arbor-recovery.conf";
+  /** The WAL files recovery will read ({@link RecoveryWal}), for whoever prepares the PGDATA to fetch ahead. */
+  public static final String RECOVERY_WAL = "arbor-recovery-wal.json";
+  /**
+   * A directory in PGDATA: a WAL file found there under the name recovery asks for is moved into place by
+   * restore_command instead of being downloaded, and while {@code NAME.part} exists restore_command waits
+   * for {@code NAME} (up to 10 s). Whoever puts a file there must give it exactly the bytes that
+   * {@link RecoveryWal#walUrl()} serves for that name, owned by the server's user, and create it by renaming.
+   */
+  public static final String PREFETCHED_WAL_DIR = "arbor-wal";
+
+  /**
+   * The content of {@value #RECOVERY_WAL}: restore_command's URL ({@code %f} stands for the file name) and
+   * the segment files recovery reads, oldest first.
+   */
+  public record RecoveryWal(String walUrl, List<String> files) {}
 
   /** The image to stream and the configuration that goes with it. */
   public record Plan(ImageManifest image, Map<String, byte[]> extraFiles, int targetTli, Lsn targetLsn) {}
@@ -36,11 +56,13 @@ public final class BasebackupService {
   private final TimelineService timelines;
   private final ImageStore images;
   private final ImageMaterializer materializer;
+  private final WalService wal;
   private final String advertisedUrl;
 
-  public BasebackupService(Catalog catalog, TimelineService timelines, String advertisedUrl) {
+  public BasebackupService(Catalog catalog, TimelineService timelines, WalService wal, String advertisedUrl) {
     this.catalog = catalog;
     this.timelines = timelines;
+    this.wal = wal;
     this.images = new ImageStore(catalog.store());
     this.materializer = new ImageMaterializer(catalog.store());
     this.advertisedUrl = advertisedUrl;
@@ -98,15 +120,37 @@ public final class BasebackupService {
     String walUrl = advertisedUrl + "/v1/tenant/" + meta.tenantId() + "/timeline/" + meta.timelineId() + "/wal/%f"
         + (target == null ? "" : "?until_lsn=" + target);
     var conf = new StringBuilder("# written by the Arbor pageserver for this start; read once during recovery\n");
-    // Download to a temporary name: a transfer cut short must not look like a restored segment.
-    conf.append("restore_command = 'curl -sSf --retry 3 -o \"%p.arbor-tmp\" \"").append(walUrl)
-        .append("\" && mv \"%p.arbor-tmp\" \"%p\"'\n");
+    // A prefetched file is renamed into place (same file system, so all or nothing); while one is being
+    // prefetched (NAME.part exists), wait for it, up to 10 s. Otherwise download to a temporary name: a
+    // transfer cut short must not look like a restored segment.
+    String prefetched = PREFETCHED_WAL_DIR + "/%f";
+    conf.append("restore_command = 'i=0; while [ -f \"").append(prefetched).append(".part\" ] && [ $i -lt 1000 ]; do sleep 0.01; ")
+        .append("i=$((i+1)); done; if [ -f \"").append(prefetched).append("\" ]; then mv \"").append(prefetched).append("\" \"%p\"; ")
+        .append("else curl -sSf --retry 3 -o \"%p.arbor-tmp\" \"").append(walUrl).append("\" && mv \"%p.arbor-tmp\" \"%p\"; fi'\n");
     conf.append("recovery_target_timeline = '").append(tli).append("'\n");
     conf.append("recovery_target_action = 'promote'\n");
     Map<String, byte[]> extra = new LinkedHashMap<>();
     extra.put(RECOVERY_CONF, conf.toString().getBytes(StandardCharsets.UTF_8));
     extra.put("recovery.signal", new byte[0]);
+    extra.put(RECOVERY_WAL, Json.write(new RecoveryWal(walUrl, recoveryFiles(meta, tli, image.lsn(), target))));
     return new Plan(image, extra, tli, target);
+  }
+
+  /**
+   * The segments from the image to the point (or to the durable end of WAL); none when the end is unknown
+   * (safekeepers unreachable): fetching ahead only saves time, so it never fails a basebackup.
+   */
+  private List<String> recoveryFiles(TimelineMeta meta, int tli, Lsn imageLsn, Lsn target) throws IOException {
+    Lsn end = target;
+    if (end == null) {
+      try {
+        end = timelines.lastDurableLsn(meta);
+      } catch (ApiProblem p) {
+        log.info("event=recovery_wal_unlisted tenant={} timeline={} reason=\"{}\"", meta.tenantId(), meta.timelineId(), p.getMessage());
+        return List.of();
+      }
+    }
+    return wal.recoveryFiles(meta, tli, imageLsn, end);
   }
 
   /**

@@ -41,7 +41,7 @@ public final class Pageserver implements AutoCloseable {
     api.start(config.listen());
     String advertised = config.advertisedUrl() != null ? config.advertisedUrl()
         : "http://" + config.listen().getHostString() + ":" + api.port();
-    basebackups = new BasebackupService(new Catalog(config.objectStore()), timelines, advertised);
+    basebackups = new BasebackupService(new Catalog(config.objectStore()), timelines, wal, advertised);
     return this;
   }
 

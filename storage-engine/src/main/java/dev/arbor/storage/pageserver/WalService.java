@@ -13,6 +13,8 @@ import dev.arbor.storage.timeline.TimelineMeta;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -61,6 +63,55 @@ public final class WalService {
       return in;
     }
     throw ApiProblem.invalid("file", "'" + fileName + "' is neither a WAL segment name (24 hex digits) nor a TLI history file (TTTTTTTT.history)");
+  }
+
+  /**
+   * The segment files recovery to TLI {@code tli} reads for the WAL from {@code from} up to (not including)
+   * {@code to}, oldest first, each named as PostgreSQL first asks restore_command for it: the newest TLI of
+   * {@code tli}'s history that begins in or before the segment (xlogrecovery.c, XLogFileReadAnyTLI). A
+   * starting compute fetches them ahead of recovery; a name PostgreSQL ends up not asking for only costs
+   * that download. Empty when the TLI's history is unknown.
+   */
+  public List<String> recoveryFiles(TimelineMeta meta, int tli, Lsn from, Lsn to) throws IOException {
+    if (!to.isAfter(from)) {
+      return List.of();
+    }
+    List<long[]> begins = new ArrayList<>(); // {tli, first byte}, oldest first
+    if (tli > 1) {
+      Optional<InputStream> history = history(meta, tli);
+      if (history.isEmpty()) {
+        return List.of();
+      }
+      String text;
+      try (InputStream in = history.get()) {
+        text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+      }
+      long begin = 0;
+      for (String line : text.split("\n")) {
+        String[] fields = line.strip().split("\\s+");
+        if (fields.length < 2 || fields[0].startsWith("#") || !Lsn.isValid(fields[1])) {
+          continue;
+        }
+        begins.add(new long[] {Long.parseLong(fields[0]), begin});
+        begin = Lsn.parse(fields[1]).value();
+      }
+      begins.add(new long[] {tli, begin});
+    } else {
+      begins.add(new long[] {tli, 0});
+    }
+    long first = from.value() / segmentSize;
+    long last = (to.value() - 1) / segmentSize;
+    List<String> files = new ArrayList<>();
+    for (long segno = first; segno <= last; segno++) {
+      int newest = (int) begins.get(0)[0];
+      for (long[] b : begins) {
+        if (b[1] / segmentSize <= segno) {
+          newest = (int) b[0];
+        }
+      }
+      files.add(WalFileName.segment(newest, segno, segmentSize));
+    }
+    return files;
   }
 
   private Optional<InputStream> history(TimelineMeta meta, int tli) throws IOException {

@@ -21,6 +21,7 @@ import dev.arbor.testing.TempDirectory;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -108,6 +109,9 @@ class BasebackupTest {
           .contains("\"" + walUrl(branch) + "/%f?until_lsn=" + initdbEnd + "\"");
       assertThat(settings).containsEntry("recovery_target_timeline", "1").containsEntry("recovery_target_action", "promote")
           .as("the cut WAL ends replay; no PostgreSQL target").doesNotContainKeys("recovery_target_lsn", "recovery_target_inclusive");
+      var wal = Json.read(backup.recoveryWal().getBytes(StandardCharsets.UTF_8), BasebackupService.RecoveryWal.class);
+      assertThat(wal.walUrl()).isEqualTo(walUrl(branch) + "/%f?until_lsn=" + initdbEnd);
+      assertThat(wal.files()).as("the image is at the branch point: no WAL to fetch ahead").isEmpty();
     }
     DownloadedBasebackup explicit = DownloadedBasebackup.fetch(pageserver.api(), tenant, root, "lsn=" + initdbEnd, pageserver.directory(), "root-at-initdb-end");
     assertThat(explicit.recoverySettings()).containsEntry("recovery_target_timeline", "1").doesNotContainKey("recovery_target_lsn");

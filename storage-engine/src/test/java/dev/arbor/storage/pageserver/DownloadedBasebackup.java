@@ -46,6 +46,15 @@ record DownloadedBasebackup(RawApi.Reply reply, Path tar, List<SystemTar.Entry> 
     }
   }
 
+  /** The WAL files recovery will read, as the basebackup lists them for prefetching. */
+  String recoveryWal() {
+    try {
+      return Files.readString(extracted.resolve(BasebackupService.RECOVERY_WAL));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
   /** The settings of arbor-recovery.conf, parsed as postgresql.conf is: {@code name = value}, quotes removed. */
   Map<String, String> recoverySettings() {
     Map<String, String> settings = new LinkedHashMap<>();

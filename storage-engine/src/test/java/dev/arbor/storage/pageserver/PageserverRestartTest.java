@@ -69,6 +69,7 @@ class PageserverRestartTest {
     assertThat(backupAfter.recoveryConf()).as("only the pageserver's address changed")
         .isEqualTo(backupBefore.recoveryConf().replace(oldUrl, pageserver.url()));
     assertThat(backupAfter.recoveryConf()).contains(pageserver.url() + timelinePath(t1, b2) + "/wal/%f");
+    assertThat(backupAfter.recoveryWal()).isEqualTo(backupBefore.recoveryWal().replace(oldUrl, pageserver.url()));
   }
 
   /** Every tenant and every timeline (by id, as the API shows them) of one pageserver. */
@@ -92,9 +93,10 @@ class PageserverRestartTest {
     return new State(tenants, timelines);
   }
 
-  /** The tar's entries (path, mode, owner, size, mtime) but the one that names the pageserver's address. */
+  /** The tar's entries (path, mode, owner, size, mtime) but those that name the pageserver's address. */
   private static List<SystemTar.Entry> exceptRecoveryConf(DownloadedBasebackup backup) {
-    return backup.entries().stream().filter(e -> !e.path().equals(BasebackupService.RECOVERY_CONF)).toList();
+    return backup.entries().stream().filter(e -> !e.path().equals(BasebackupService.RECOVERY_CONF)
+        && !e.path().equals(BasebackupService.RECOVERY_WAL)).toList();
   }
 
   private static List<JsonNode> elements(JsonNode array) {
