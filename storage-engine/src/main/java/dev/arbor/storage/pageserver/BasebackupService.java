@@ -120,13 +120,7 @@ public final class BasebackupService {
     String walUrl = advertisedUrl + "/v1/tenant/" + meta.tenantId() + "/timeline/" + meta.timelineId() + "/wal/%f"
         + (target == null ? "" : "?until_lsn=" + target);
     var conf = new StringBuilder("# written by the Arbor pageserver for this start; read once during recovery\n");
-    // A prefetched file is renamed into place (same file system, so all or nothing); while one is being
-    // prefetched (NAME.part exists), wait for it, up to 10 s. Otherwise download to a temporary name: a
-    // transfer cut short must not look like a restored segment.
-    String prefetched = PREFETCHED_WAL_DIR + "/%f";
-    conf.append("restore_command = 'i=0; while [ -f \"").append(prefetched).append(".part\" ] && [ $i -lt 1000 ]; do sleep 0.01; ")
-        .append("i=$((i+1)); done; if [ -f \"").append(prefetched).append("\" ]; then mv \"").append(prefetched).append("\" \"%p\"; ")
-        .append("else curl -sSf --retry 3 -o \"%p.arbor-tmp\" \"").append(walUrl).append("\" && mv \"%p.arbor-tmp\" \"%p\"; fi'\n");
+    conf.append("restore_command = '").append(restoreCommand(walUrl)).append("'\n");
     conf.append("recovery_target_timeline = '").append(tli).append("'\n");
     conf.append("recovery_target_action = 'promote'\n");
     Map<String, byte[]> extra = new LinkedHashMap<>();
@@ -134,6 +128,31 @@ public final class BasebackupService {
     extra.put("recovery.signal", new byte[0]);
     extra.put(RECOVERY_WAL, Json.write(new RecoveryWal(walUrl, recoveryFiles(meta, tli, image.lsn(), target))));
     return new Plan(image, extra, tli, target);
+  }
+
+  /**
+   * The shell command PostgreSQL runs for every WAL file it wants ({@code %f}, to be put at {@code %p}).
+   * Its exit status is the contract: 0 when the file is in place; 1 only when the pageserver says the file
+   * does not exist (HTTP 404), which PostgreSQL takes as the end of the archive; 127 for anything else
+   * (pageserver unreachable, a server error, a transfer cut short), which PostgreSQL takes as a shell
+   * error and answers by stopping recovery. A failed fetch must never look like the end of WAL: recovery
+   * would then end early and promote without the WAL after it, losing acknowledged commits.
+   *
+   * <p>A prefetched file is renamed into place (same file system, so all or nothing); while one is being
+   * prefetched ({@code NAME.part} exists) the command waits for it, up to 10 s. Otherwise it downloads to
+   * a temporary name, so a partial transfer never looks like a restored segment. ({@code %%} is a literal
+   * {@code %} in PostgreSQL's substitution.)
+   */
+  static String restoreCommand(String walUrl) {
+    String prefetched = PREFETCHED_WAL_DIR + "/%f";
+    return "i=0; while [ -f \"" + prefetched + ".part\" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; "
+        + "if [ -f \"" + prefetched + "\" ]; then mv \"" + prefetched + "\" \"%p\" || exit 127; exit 0; fi; "
+        + "code=$(curl -sS --retry 3 -o \"%p.arbor-tmp\" -w \"%%{http_code}\" \"" + walUrl + "\"); rc=$?; "
+        + "if [ $rc -eq 0 ] && [ \"$code\" = 200 ]; then mv \"%p.arbor-tmp\" \"%p\" || exit 127; exit 0; fi; "
+        + "rm -f \"%p.arbor-tmp\"; "
+        + "if [ $rc -eq 0 ] && [ \"$code\" = 404 ]; then exit 1; fi; "
+        + "echo \"arbor restore_command: %f could not be fetched (curl exit $rc, HTTP $code); stopping recovery rather than "
+        + "ending it before the end of WAL\" >&2; exit 127";
   }
 
   /**
