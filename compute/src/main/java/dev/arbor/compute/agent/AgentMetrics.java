@@ -10,7 +10,6 @@ import java.util.TreeMap;
  * TYPE line per metric family, then its samples. Everything is a gauge read from the latest status.
  */
 final class AgentMetrics {
-  static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
   private final StringBuilder text = new StringBuilder();
 

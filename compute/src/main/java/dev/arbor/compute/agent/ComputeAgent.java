@@ -92,8 +92,7 @@ public final class ComputeAgent implements AutoCloseable {
     try {
       http = new HttpApi("compute-agent")
           .route("GET", "/status", r -> Response.ok(status()))
-          .route("GET", "/metrics", r -> Response.bytes(200, AgentMetrics.CONTENT_TYPE,
-              AgentMetrics.render(status(), spec, startDuration).getBytes(StandardCharsets.UTF_8)));
+          .metricsText(() -> AgentMetrics.render(status(), spec, startDuration));
       try {
         http.start(new InetSocketAddress(spec.listenHost(), spec.httpPort()));
       } catch (IOException e) {

@@ -41,6 +41,7 @@ public final class HttpApi implements AutoCloseable {
   private final String name;
   private final List<Route> routes = new ArrayList<>();
   private final Metrics metrics = new Metrics();
+  private final List<java.util.function.Supplier<String>> moreMetrics = new java.util.concurrent.CopyOnWriteArrayList<>();
   private final Metrics.Counter requests = metrics.counter("arbor_http_requests_total",
       "HTTP requests answered, by method, route pattern and status code.", "method", "route", "code");
   private final Metrics.Histogram durations = metrics.histogram("arbor_http_request_duration_seconds",
@@ -50,11 +51,28 @@ public final class HttpApi implements AutoCloseable {
 
   public HttpApi(String name) {
     this.name = name;
-    route("GET", "/metrics", r -> Response.bytes(200, Metrics.CONTENT_TYPE, metrics.render().getBytes(StandardCharsets.UTF_8)));
+    route("GET", "/metrics", r -> {
+      var text = new StringBuilder();
+      moreMetrics.forEach(m -> text.append(m.get()));
+      text.append(metrics.render());
+      return Response.bytes(200, Metrics.CONTENT_TYPE, text.toString().getBytes(StandardCharsets.UTF_8));
+    });
   }
 
   public HttpApi route(String method, String pattern, Handler handler) {
+    for (Route r : routes) {
+      if (r.method.equals(method) && r.pattern.equals(pattern)) {
+        throw new IllegalStateException(method + " " + pattern + " is routed twice" + (pattern.equals("/metrics")
+            ? ": HttpApi serves /metrics itself; add families to metrics() or text with metricsText()" : ""));
+      }
+    }
     routes.add(new Route(method, pattern, split(pattern), handler));
+    return this;
+  }
+
+  /** Metrics in the text format that a component renders itself; {@code GET /metrics} serves them first. */
+  public HttpApi metricsText(java.util.function.Supplier<String> text) {
+    moreMetrics.add(text);
     return this;
   }
 

@@ -39,6 +39,9 @@ public final class Metrics {
       this.name = name;
       this.help = help;
       this.labels = labels;
+      if (labels.length == 0) {
+        add(0); // a counter without labels shows 0 before its first event, as Prometheus expects
+      }
     }
 
     public void add(long amount, String... labelValues) {
@@ -72,11 +75,17 @@ public final class Metrics {
       this.bounds = bounds.clone();
       this.labels = labels;
       Arrays.sort(this.bounds);
+      if (labels.length == 0) {
+        series(List.of());
+      }
+    }
+
+    private Series series(List<String> key) {
+      return values.computeIfAbsent(key, k -> new Series(new AtomicLongArray(bounds.length), new LongAdder(), new DoubleAdder()));
     }
 
     public void observe(double value, String... labelValues) {
-      Series s = values.computeIfAbsent(key(labels, labelValues),
-          k -> new Series(new AtomicLongArray(bounds.length), new LongAdder(), new DoubleAdder()));
+      Series s = series(key(labels, labelValues));
       for (int i = 0; i < bounds.length; i++) {
         if (value <= bounds[i]) {
           s.buckets.incrementAndGet(i);

@@ -46,6 +46,9 @@ class MetricsTest {
   void refusesBadNamesWrongLabelCountsAndDuplicates() {
     var m = new Metrics();
     var c = m.counter("ok_total", "Ok.", "a");
+    m.counter("quiet_total", "Nothing happened yet.");
+    assertThat(m.render()).as("a counter without labels shows 0 from the start").contains("\nquiet_total 0\n")
+        .as("a labelled one shows nothing before its first label set").doesNotContain("ok_total{");
     assertThatThrownBy(() -> c.increment("1", "2")).hasMessageContaining("expected values for labels [a]");
     assertThatThrownBy(() -> m.counter("ok_total", "Again.")).hasMessageContaining("registered twice");
     assertThatThrownBy(() -> m.counter("bad-name", "Bad.")).hasMessageContaining("not a Prometheus metric name");
