@@ -14,14 +14,20 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The PGDATA of a compute, read-write or read-only: an empty directory filled from a pageserver basebackup,
  * then configured. The start sequences decide what goes into it; this class knows how.
  */
 final class ComputePgdata {
+  private static final Logger log = LoggerFactory.getLogger(ComputePgdata.class);
   static final String COMPUTE_CONF = "arbor-compute.conf";
+  /** A file in every PGDATA a compute start made: the next start in that work_dir may remove it. */
+  static final String MARKER = "ARBOR_COMPUTE_PGDATA";
   private static final int COPY_BUFFER = 256 * 1024;
 
   /**
@@ -46,16 +52,57 @@ final class ComputePgdata {
   void prepareEmpty() throws IOException {
     Path dataDir = dir();
     if (Files.exists(dataDir)) {
+      boolean empty;
       try (var s = Files.list(dataDir)) {
-        if (s.findAny().isPresent()) {
-          throw new ComputeStartException("PGDATA " + dataDir + " is not empty: a compute starts from storage into an empty "
-              + "directory (remove it; its WAL is on the safekeepers)");
-        }
+        empty = s.findAny().isEmpty();
+      }
+      if (!empty) {
+        removeStalePgdata(dataDir);
       }
     }
     Files.createDirectories(dataDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
     Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwx------"));
+    Files.writeString(dataDir.resolve(MARKER), "This PGDATA was made by an Arbor compute start. The next start on this "
+        + "work_dir removes it: a compute always starts from storage.\n");
     ServerUser.current().handOver(spec.workDir());
+  }
+
+  /**
+   * A PGDATA left by an earlier start in this work_dir (a pod's container restarted, its emptyDir kept) is
+   * removed: nothing in it is needed, the WAL is on the safekeepers. Anything else is refused: a
+   * directory without the marker may be somebody's data, and one with a live postmaster is in use.
+   */
+  private static void removeStalePgdata(Path dataDir) throws IOException {
+    if (!Files.exists(dataDir.resolve(MARKER))) {
+      throw new ComputeStartException("PGDATA " + dataDir + " is not empty and was not made by an Arbor compute: a compute "
+          + "starts from storage into an empty directory (remove it, or point work_dir elsewhere)");
+    }
+    OptionalLong postmaster = livePostmaster(dataDir);
+    if (postmaster.isPresent()) {
+      throw new ComputeStartException("PGDATA " + dataDir + " is in use by a running PostgreSQL (pid " + postmaster.getAsLong()
+          + "): stop that compute first");
+    }
+    try (var paths = Files.walk(dataDir)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+    log.info("event=stale_pgdata_removed data_dir={}", dataDir);
+  }
+
+  /** The pid in postmaster.pid, when a process with that pid is running PostgreSQL. */
+  private static OptionalLong livePostmaster(Path dataDir) {
+    try {
+      String first = Files.readAllLines(dataDir.resolve("postmaster.pid")).getFirst().strip();
+      long pid = Long.parseLong(first);
+      return ProcessHandle.of(pid)
+          .filter(ProcessHandle::isAlive)
+          .filter(h -> h.pid() != ProcessHandle.current().pid())
+          .filter(h -> h.info().command().map(c -> c.contains("postgres")).orElse(true))
+          .map(h -> OptionalLong.of(pid)).orElse(OptionalLong.empty());
+    } catch (IOException | RuntimeException e) {
+      return OptionalLong.empty(); // no or unreadable postmaster.pid: PostgreSQL is not running there
+    }
   }
 
   /**

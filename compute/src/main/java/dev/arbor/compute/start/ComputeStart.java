@@ -58,6 +58,9 @@ public final class ComputeStart {
   }
 
   public RunningCompute start() throws IOException {
+    // The work directory first: a start that cannot use it must not fence the compute that may be using it.
+    var pgdata = new ComputePgdata(spec);
+    pgdata.prepareEmpty();
     Election election = elect();
     log.info("event=generation_elected tenant={} timeline={} generation={} pg_tli={} end_tli={} end_lsn={} from={}",
         spec.tenant(), spec.timeline(), election.generation, election.pgTli, election.end.tli(), election.end.flushLsn(),
@@ -65,8 +68,6 @@ public final class ComputeStart {
 
     long t0 = System.nanoTime();
     PostgresServer server = null;
-    var pgdata = new ComputePgdata(spec);
-    pgdata.prepareEmpty();
     long basebackupBytes = pgdata.extractBasebackup(spec.pageserverUrl() + timelineApi() + "/basebackup"
         + (election.end.tli() > 0 ? "?pg_tli=" + election.end.tli() : ""));
     long t1 = System.nanoTime();

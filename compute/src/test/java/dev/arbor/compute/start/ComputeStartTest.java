@@ -1,12 +1,15 @@
 package dev.arbor.compute.start;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
 import dev.arbor.compute.testing.StorageProcesses;
 import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.testing.TempDirectory;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -29,7 +32,8 @@ class ComputeStartTest {
       assertThat(Sql.one(killed, "SELECT sum(v) FROM t")).isEqualTo("500500");
       Sql.exec(killed, "INSERT INTO t VALUES (-1)");
       killed.kill();
-      try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c3"))) {
+      // In the killed compute's work directory, as a pod whose container restarted with its emptyDir kept.
+      try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c2"))) {
         assertThat(Sql.one(c, "SELECT sum(v) FROM t")).isEqualTo("500499");
         assertThat(c.generation()).isGreaterThan(killed.generation());
       }
@@ -49,6 +53,27 @@ class ComputeStartTest {
           Map.of("fsync", "on"))) {
         assertThat(Sql.one(c, "SHOW fsync")).isEqualTo("on");
         assertThat(Sql.one(c, "SELECT sum(v) FROM t")).isEqualTo("1");
+      }
+    }
+  }
+
+  /** A start never removes a PGDATA it did not make or one in use, and refuses before it fences anybody. */
+  @Test
+  void refusesAForeignOrLivePgdataWithoutFencingTheRunningCompute() throws Exception {
+    try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-start-")) {
+      TenantInfo tenant = storage.createTenant(15);
+      Path foreign = work.resolve("foreign").resolve("pgdata");
+      Files.createDirectories(foreign);
+      Files.writeString(foreign.resolve("PG_VERSION"), "15\n");
+      assertThatThrownBy(() -> Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("foreign")))
+          .isInstanceOf(ComputeStartException.class).hasMessageContaining("was not made by an Arbor compute");
+      assertThat(foreign.resolve("PG_VERSION")).exists();
+
+      try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c1"))) {
+        assertThatThrownBy(() -> Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c1")))
+            .isInstanceOf(ComputeStartException.class).hasMessageContaining("in use by a running PostgreSQL");
+        Sql.exec(c, "CREATE TABLE still_committing AS SELECT 1 AS v"); // not fenced: a majority still acknowledges
+        assertThat(Sql.one(c, "SELECT count(*) FROM still_committing")).isEqualTo("1");
       }
     }
   }
