@@ -34,3 +34,28 @@ arbor_require_tool() { # arbor_require_tool COMMAND DEBIAN_PACKAGE
   command -v "$1" >/dev/null && return 0
   arbor_apt_install "$2"
 }
+
+# The e2e cluster and Arbor's images: Docker's engine (builds images), containerd, runc and the CNI
+# plugins (the cluster's runtime), conntrack (kube-proxy), debootstrap (debian:trixie-slim made here),
+# openssl (the cluster's certificates).
+arbor_require_cluster_packages() {
+  local need=()
+  for p in docker.io containerd runc containernetworking-plugins conntrack iptables debootstrap openssl; do
+    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+  done
+  [[ ${#need[@]} -eq 0 ]] || arbor_apt_install "${need[@]}"
+}
+
+# Starts dockerd when none answers; prints its pid when this call started it (empty otherwise).
+arbor_start_docker() {
+  docker info >/dev/null 2>&1 && return 0
+  local log="${TMPDIR:-/tmp}/arbor-dockerd.log"
+  setsid dockerd > "$log" 2>&1 < /dev/null &
+  local pid=$!
+  for _ in $(seq 60); do
+    docker info >/dev/null 2>&1 && { echo "$pid"; return 0; }
+    sleep 0.5
+  done
+  echo "dockerd did not start; its log: $log" >&2
+  return 1
+}

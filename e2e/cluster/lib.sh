@@ -1,0 +1,60 @@
+# Shared by e2e/cluster/up, down, images and dns: where the cluster lives and how its parts are named.
+DIR="${ARBOR_CLUSTER_DIR:-/var/tmp/arbor-e2e-cluster}"
+RUN="/run/arbor-e2e"
+KUBECONFIG_FILE="$DIR/kubeconfig"
+RECORD="$DIR/created"
+NODE_NAME=arbor-e2e
+BRIDGE=arbore2e0
+POD_CIDR=10.213.64.0/24
+NODE_IP=10.213.64.1
+SERVICE_CIDR=10.213.65.0/24
+SERVICE_IP=10.213.65.1
+DNS_IP=10.213.65.10
+ETCD_PORT=23790
+ETCD_PEER_PORT=23791
+API_PORT=26443
+CM_PORT=26257
+SCHED_PORT=26259
+KUBELET_PORT=26250
+KUBELET_HEALTHZ_PORT=26248
+PROXY_METRICS_PORT=26249
+PROXY_HEALTHZ_PORT=26256
+PAUSE_IMAGE=arbor.local/pause:1
+COREDNS_IMAGE=arbor.local/coredns:1.11.3
+
+# Appends "KIND VALUE" to the record that down undoes, once.
+record() {
+  mkdir -p "$DIR"
+  grep -qxF "$1 $2" "$RECORD" 2>/dev/null || echo "$1 $2" >> "$RECORD"
+}
+
+# start NAME COMMAND...: runs it in the background, its own session, output in logs/NAME.log.
+start() {
+  local name=$1; shift
+  local pidfile="$DIR/run/$name.pid"
+  if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    return 0
+  fi
+  mkdir -p "$DIR/run" "$DIR/logs"
+  setsid "$@" >> "$DIR/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$pidfile"
+  record pid "$pidfile"
+}
+
+# wait_for WHAT COMMAND...: retries for 120 s.
+wait_for() {
+  local what=$1; shift
+  for _ in $(seq 240); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  echo "timed out waiting for $what; logs in $DIR/logs" >&2
+  return 1
+}
+
+cluster_ready() {
+  [[ -f "$KUBECONFIG_FILE" ]] || return 1
+  local bin; bin="$("$(dirname "${BASH_SOURCE[0]}")/../../scripts/kube-binaries" --print-dir)"
+  "$bin/kubectl" --kubeconfig "$KUBECONFIG_FILE" get node "$NODE_NAME" \
+    -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True
+}

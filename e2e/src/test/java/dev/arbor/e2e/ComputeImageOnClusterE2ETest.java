@@ -1,0 +1,136 @@
+package dev.arbor.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import java.io.ByteArrayInputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.UUID;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * arbor-compute's PostgreSQL 17 runs in a pod (non-root, read-only root filesystem, no capabilities), and a
+ * second pod reaches it through a Service name: the cluster's DNS and kube-proxy work, and the image is
+ * what the cluster runs. Everything it creates lives in one namespace, deleted at the end.
+ */
+class ComputeImageOnClusterE2ETest {
+  private static ClusterProvider cluster;
+  private static String namespace;
+
+  @BeforeAll
+  static void cluster() {
+    cluster = ClusterProvider.fromEnvironment();
+    namespace = "arbor-e2e-" + UUID.randomUUID().toString().substring(0, 8);
+    cluster.client().namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(namespace)
+        .addToLabels("pod-security.kubernetes.io/enforce", "restricted").endMetadata().build()).create();
+  }
+
+  @AfterAll
+  static void removeWhatWeMade() {
+    if (cluster == null) {
+      return;
+    }
+    try {
+      if (namespace != null) {
+        cluster.client().namespaces().withName(namespace).delete();
+        await().atMost(Duration.ofMinutes(2)).until(() -> cluster.client().namespaces().withName(namespace).get() == null);
+      }
+    } finally {
+      cluster.close();
+    }
+  }
+
+  @Test
+  void aPodReachesTheComputeImagesPostgresThroughAServiceName() {
+    KubernetesClient k = cluster.client();
+    String image = cluster.image("compute");
+    String password = UUID.randomUUID().toString();
+    k.load(new ByteArrayInputStream(manifests(image, cluster.imagePullPolicy(), password).getBytes(StandardCharsets.UTF_8)))
+        .inNamespace(namespace).create();
+
+    await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
+      Pod client = k.pods().inNamespace(namespace).withName("client").get();
+      assertThat(client.getStatus().getPhase()).as("client pod phase; its log:%n%s", log(k, "client"))
+          .isIn("Succeeded", "Failed");
+    });
+    Pod client = k.pods().inNamespace(namespace).withName("client").get();
+    String out = log(k, "client");
+    assertThat(client.getStatus().getPhase()).as("client log:%n%s%npostgres log:%n%s", out, log(k, "postgres")).isEqualTo("Succeeded");
+    assertThat(out).contains("PostgreSQL 17").contains("answer=42");
+  }
+
+  private String log(KubernetesClient k, String pod) {
+    try {
+      return k.pods().inNamespace(namespace).withName(pod).getLog();
+    } catch (RuntimeException e) {
+      return "(no log: " + e.getMessage() + ")";
+    }
+  }
+
+  private static String manifests(String image, String pullPolicy, String password) {
+    return """
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: postgres}
+        stringData: {password: "%3$s"}
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: postgres, labels: {app: postgres}}
+        spec:
+          securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: {type: RuntimeDefault}}
+          containers:
+          - name: postgres
+            image: %1$s
+            imagePullPolicy: %2$s
+            command: [sh, -c]
+            args:
+            - |
+              /usr/lib/postgresql/17/bin/initdb -D /data/pg -U postgres --auth-local=trust --auth-host=scram-sha-256 --pwfile=/secret/password >/dev/null
+              echo "host all all all scram-sha-256" >> /data/pg/pg_hba.conf
+              exec /usr/lib/postgresql/17/bin/postgres -D /data/pg -c listen_addresses='*' -c unix_socket_directories=/tmp
+            ports: [{containerPort: 5432}]
+            readinessProbe: {tcpSocket: {port: 5432}, periodSeconds: 1}
+            securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+            volumeMounts: [{name: data, mountPath: /data}, {name: tmp, mountPath: /tmp}, {name: secret, mountPath: /secret}]
+          volumes:
+          - {name: data, emptyDir: {}}
+          - {name: tmp, emptyDir: {}}
+          - {name: secret, secret: {secretName: postgres, defaultMode: 0440}}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: postgres}
+        spec:
+          selector: {app: postgres}
+          ports: [{port: 5432, targetPort: 5432}]
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: client}
+        spec:
+          restartPolicy: Never
+          securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: {type: RuntimeDefault}}
+          containers:
+          - name: psql
+            image: %1$s
+            imagePullPolicy: %2$s
+            command: [sh, -c]
+            args:
+            - |
+              for i in $(seq 120); do
+                if psql -h postgres -U postgres -d postgres -Atc "SELECT version(), 'answer=' || (40 + 2)"; then exit 0; fi
+                sleep 1
+              done
+              exit 1
+            env: [{name: PGPASSWORD, valueFrom: {secretKeyRef: {name: postgres, key: password}}}]
+            securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+        """.formatted(image, pullPolicy, password);
+  }
+}
