@@ -27,7 +27,7 @@ final class LocalCluster implements ClusterProvider {
 
   static LocalCluster start() {
     Path cluster = RepoFiles.root().resolve("e2e/cluster");
-    boolean wasUp = run(List.of("sh", "-c", ". '" + cluster.resolve("lib.sh") + "' && cluster_ready"), false).exit == 0;
+    boolean wasUp = run(List.of("bash", "-c", "source '" + cluster.resolve("lib.sh") + "' && cluster_ready"), false).exit == 0;
     Result up = run(List.of(cluster.resolve("up").toString()), true);
     String[] lines = up.output.strip().split("\n");
     Path kubeconfig = Path.of(lines[lines.length - 1].strip());
