@@ -18,10 +18,14 @@ public interface ClusterProvider extends AutoCloseable {
   KubernetesClient client();
 
   /** The image reference pods use for an Arbor image ({@code compute}, {@code storage}, {@code operator}). */
-  String image(String name);
+  default String image(String name) {
+    return "arbor-" + name + ":" + arborTag();
+  }
 
-  /** {@code IfNotPresent} where images are loaded into the node, {@code Never} where they must be. */
-  String imagePullPolicy();
+  /** {@code Never} where the images were loaded into the node; {@code IfNotPresent} where they are pulled. */
+  default String imagePullPolicy() {
+    return "Never";
+  }
 
   @Override
   void close();

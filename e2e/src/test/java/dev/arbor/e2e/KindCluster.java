@@ -65,16 +65,6 @@ final class KindCluster implements ClusterProvider {
   }
 
   @Override
-  public String image(String name) {
-    return "arbor-" + name + ":" + ClusterProvider.arborTag();
-  }
-
-  @Override
-  public String imagePullPolicy() {
-    return "Never";
-  }
-
-  @Override
   public void close() {
     client.close();
     kind.stop();

@@ -18,7 +18,7 @@ final class KubeconfigCluster implements ClusterProvider {
 
   @Override
   public String image(String name) {
-    return System.getenv().getOrDefault("ARBOR_E2E_IMAGE_PREFIX", "") + "arbor-" + name + ":" + ClusterProvider.arborTag();
+    return System.getenv().getOrDefault("ARBOR_E2E_IMAGE_PREFIX", "") + ClusterProvider.super.image(name);
   }
 
   @Override

@@ -46,16 +46,6 @@ final class LocalCluster implements ClusterProvider {
   }
 
   @Override
-  public String image(String name) {
-    return "arbor-" + name + ":" + ClusterProvider.arborTag();
-  }
-
-  @Override
-  public String imagePullPolicy() {
-    return "Never";
-  }
-
-  @Override
   public void close() {
     client.close();
     if (broughtUp) {

@@ -11,9 +11,9 @@ import java.util.regex.Pattern;
 /** Facts about WAL records read with {@code pg_waldump}. */
 public final class WalDump {
   private static final Pattern RECORD = Pattern.compile("len \\(rec/tot\\):\\s*\\d+/\\s*(\\d+),.*?lsn: ([0-9A-F]+/[0-9A-F]+),");
-  private static final long PAGE_SIZE = 8192;
-  private static final long SHORT_PAGE_HEADER = 24; // MAXALIGN(sizeof(XLogPageHeaderData))
-  private static final long LONG_PAGE_HEADER = 40; // MAXALIGN(sizeof(XLogLongPageHeaderData)), first page of a segment
+  private static final long PAGE_SIZE = WalRecordScanner.PAGE_SIZE;
+  private static final long SHORT_PAGE_HEADER = WalRecordScanner.SHORT_PAGE_HEADER;
+  private static final long LONG_PAGE_HEADER = WalRecordScanner.LONG_PAGE_HEADER;
 
   private WalDump() {}
 

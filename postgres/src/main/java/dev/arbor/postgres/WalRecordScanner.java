@@ -32,7 +32,9 @@ public final class WalRecordScanner {
   public record Result(Lsn end, long records) {}
 
   static final int PAGE_SIZE = 8192;
+  /** MAXALIGN(sizeof(XLogPageHeaderData)). */
   static final int SHORT_PAGE_HEADER = 24;
+  /** MAXALIGN(sizeof(XLogLongPageHeaderData)): the first page of a segment. */
   static final int LONG_PAGE_HEADER = 40;
   static final int RECORD_HEADER = 24;
   private static final int XLP_FIRST_IS_CONTRECORD = 0x0001;
