@@ -270,6 +270,7 @@ public final class WalReceiver implements AutoCloseable {
           Long.toUnsignedString(identity.systemIdentifier()), identity.timeline(), start, identity.flushLsn(),
           slotName == null ? "-" : slotName);
       follow(copy, identity.timeline(), start);
+      closed(); // follow returns only once close() was called
     } catch (ReceiverFailure e) {
       fail(e.reason, e.getMessage(), e.getCause());
     } catch (SQLException e) {
