@@ -16,6 +16,10 @@ record Options(Map<String, String> values) {
     return new Options(m);
   }
 
+  String string(String name, String def) {
+    return values.getOrDefault(name, def);
+  }
+
   int integer(String name, int def) {
     return values.containsKey(name) ? Integer.parseInt(values.get(name)) : def;
   }

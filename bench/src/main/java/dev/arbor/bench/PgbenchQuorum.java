@@ -29,15 +29,23 @@ final class PgbenchQuorum {
     int seconds = o.integer("seconds", 60);
     PostgresInstallation pg = PostgresInstallation.find(15);
 
-    double plain;
-    try (var alone = new PostgresFixture().withSetting("wal_level", "replica").start()) {
-      plain = pgbench(pg, alone.server().port(), "postgres", null, scale, clients, seconds);
+    String only = o.string("only", "both");
+    if (!List.of("both", "plain", "quorum").contains(only)) {
+      throw new IllegalArgumentException("--only must be both, plain or quorum, not '" + only + "'");
     }
-    double quorum;
-    try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-bench-")) {
-      TenantInfo tenant = storage.createTenant(15);
-      try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c"))) {
-        quorum = pgbench(pg, c.port(), c.superuser(), c.superuserPassword(), scale, clients, seconds);
+    double plain = Double.NaN;
+    if (!only.equals("quorum")) {
+      try (var alone = new PostgresFixture().withSetting("wal_level", "replica").start()) {
+        plain = pgbench(pg, alone.server().port(), "postgres", null, scale, clients, seconds);
+      }
+    }
+    double quorum = Double.NaN;
+    if (!only.equals("plain")) {
+      try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-bench-")) {
+        TenantInfo tenant = storage.createTenant(15);
+        try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c"))) {
+          quorum = pgbench(pg, c.port(), c.superuser(), c.superuserPassword(), scale, clients, seconds);
+        }
       }
     }
     System.out.println("| setup | TPS |");
