@@ -17,7 +17,8 @@ public final class BenchMain {
             usage: bench/run NAME [--option value ...]
               branch-latency  [--small-mb 10] [--large-mb 1024] [--repeat 20]
                   branch-creation latency for a small and a large database, and the bytes a branch adds
-              pgbench         [--scale 10] [--clients 8] [--seconds 60] [--only both|plain|quorum]
+              pgbench         [--scale 10] [--clients 8] [--seconds 60] [--warmup 15]
+                              [--only both|plain|quorum]
                   pgbench TPC-B TPS of a compute with 3 safekeepers beside the same PostgreSQL with no replication
             """);
         System.exit(2);

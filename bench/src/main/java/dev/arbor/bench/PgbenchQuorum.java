@@ -27,6 +27,8 @@ final class PgbenchQuorum {
     int scale = o.integer("scale", 10);
     int clients = o.integer("clients", 8);
     int seconds = o.integer("seconds", 60);
+    int warmup = o.integer("warmup", 15);
+    var load = new Load(scale, clients, seconds, warmup);
     PostgresInstallation pg = PostgresInstallation.find(15);
 
     String only = o.string("only", "both");
@@ -36,7 +38,7 @@ final class PgbenchQuorum {
     double plain = Double.NaN;
     if (!only.equals("quorum")) {
       try (var alone = new PostgresFixture().withSetting("wal_level", "replica").start()) {
-        plain = pgbench(pg, alone.server().port(), "postgres", null, scale, clients, seconds);
+        plain = pgbench(pg, alone.server().port(), "postgres", null, load);
       }
     }
     double quorum = Double.NaN;
@@ -44,7 +46,7 @@ final class PgbenchQuorum {
       try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-bench-")) {
         TenantInfo tenant = storage.createTenant(15);
         try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c"))) {
-          quorum = pgbench(pg, c.port(), c.superuser(), c.superuserPassword(), scale, clients, seconds);
+          quorum = pgbench(pg, c.port(), c.superuser(), c.superuserPassword(), load);
         }
       }
     }
@@ -52,14 +54,27 @@ final class PgbenchQuorum {
     System.out.println("|---|---|");
     System.out.printf("| PostgreSQL 15, no replication | %.0f |%n", plain);
     System.out.printf("| Arbor compute, commits on 2 of 3 safekeepers | %.0f |%n", quorum);
-    System.out.printf("ratio: %.2f (target >= 0.7); pgbench -s %d -c %d -j 2 -T %d; machine: %s%n", quorum / plain, scale, clients,
-        seconds, Machine.describe());
+    System.out.printf("ratio: %.2f (target >= 0.7); pgbench -s %d -c %d -j 2 -T %d after a %d s warm-up; machine: %s%n",
+        quorum / plain, scale, clients, seconds, warmup, Machine.describe());
   }
 
-  private static double pgbench(PostgresInstallation pg, int port, String user, String password, int scale, int clients, int seconds)
+  /**
+   * The measured run follows an unmeasured one of {@code warmup} seconds on both sides alike: long-running
+   * servers are measured warm (the safekeepers' JIT compiler is busy for ~20 s after a start).
+   */
+  private record Load(int scale, int clients, int seconds, int warmup) {
+    List<String> run(int runSeconds) {
+      return List.of("-c", Integer.toString(clients), "-j", "2", "-T", Integer.toString(runSeconds));
+    }
+  }
+
+  private static double pgbench(PostgresInstallation pg, int port, String user, String password, Load load)
       throws IOException, InterruptedException {
-    run(pg, port, user, password, List.of("-i", "-q", "-s", Integer.toString(scale)));
-    String out = run(pg, port, user, password, List.of("-c", Integer.toString(clients), "-j", "2", "-T", Integer.toString(seconds)));
+    run(pg, port, user, password, List.of("-i", "-q", "-s", Integer.toString(load.scale())));
+    if (load.warmup() > 0) {
+      run(pg, port, user, password, load.run(load.warmup()));
+    }
+    String out = run(pg, port, user, password, load.run(load.seconds()));
     Matcher m = TPS.matcher(out);
     if (!m.find()) {
       throw new IllegalStateException("no TPS in pgbench output:\n" + out);
