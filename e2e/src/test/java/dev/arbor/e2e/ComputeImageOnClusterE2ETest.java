@@ -3,7 +3,6 @@ package dev.arbor.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.ByteArrayInputStream;
@@ -13,36 +12,28 @@ import java.util.UUID;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * arbor-compute's PostgreSQL 17 runs in a pod (non-root, read-only root filesystem, no capabilities), and a
  * second pod reaches it through a Service name: the cluster's DNS and kube-proxy work, and the image is
  * what the cluster runs. Everything it creates lives in one namespace, deleted at the end.
  */
+@ExtendWith(SharedCluster.class)
 class ComputeImageOnClusterE2ETest {
   private static ClusterProvider cluster;
-  private static String namespace;
+  private static TestNamespace namespace;
 
   @BeforeAll
-  static void cluster() {
-    cluster = ClusterProvider.fromEnvironment();
-    namespace = "arbor-e2e-" + UUID.randomUUID().toString().substring(0, 8);
-    cluster.client().namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(namespace)
-        .addToLabels("pod-security.kubernetes.io/enforce", "restricted").endMetadata().build()).create();
+  static void cluster(ClusterProvider provider) {
+    cluster = provider;
+    namespace = TestNamespace.create(cluster.client());
   }
 
   @AfterAll
   static void removeWhatWeMade() {
-    if (cluster == null) {
-      return;
-    }
-    try {
-      if (namespace != null) {
-        cluster.client().namespaces().withName(namespace).delete();
-        await().atMost(Duration.ofMinutes(2)).until(() -> cluster.client().namespaces().withName(namespace).get() == null);
-      }
-    } finally {
-      cluster.close();
+    if (namespace != null) {
+      namespace.close();
     }
   }
 
@@ -52,14 +43,14 @@ class ComputeImageOnClusterE2ETest {
     String image = cluster.image("compute");
     String password = UUID.randomUUID().toString();
     k.load(new ByteArrayInputStream(manifests(image, cluster.imagePullPolicy(), password).getBytes(StandardCharsets.UTF_8)))
-        .inNamespace(namespace).create();
+        .inNamespace(namespace.name()).create();
 
     await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
-      Pod client = k.pods().inNamespace(namespace).withName("client").get();
+      Pod client = k.pods().inNamespace(namespace.name()).withName("client").get();
       assertThat(client.getStatus().getPhase()).as("client pod phase; its log:%n%s", log(k, "client"))
           .isIn("Succeeded", "Failed");
     });
-    Pod client = k.pods().inNamespace(namespace).withName("client").get();
+    Pod client = k.pods().inNamespace(namespace.name()).withName("client").get();
     String out = log(k, "client");
     assertThat(client.getStatus().getPhase()).as("client log:%n%s%npostgres log:%n%s", out, log(k, "postgres")).isEqualTo("Succeeded");
     assertThat(out).contains("PostgreSQL 17").contains("answer=42");
@@ -67,7 +58,7 @@ class ComputeImageOnClusterE2ETest {
 
   private String log(KubernetesClient k, String pod) {
     try {
-      return k.pods().inNamespace(namespace).withName(pod).getLog();
+      return k.pods().inNamespace(namespace.name()).withName(pod).getLog();
     } catch (RuntimeException e) {
       return "(no log: " + e.getMessage() + ")";
     }
