@@ -29,15 +29,21 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * arbor-operator's image (a JRE and the operator, no shell) runs as a Pod Security "restricted" pod with
- * a read-only root filesystem, talks to the API server with its service account, takes the leader Lease,
- * and reconciles a Project: with no storage engine to reach, the Project says so in a condition. Arbor's
- * CRDs are created when the cluster lacks them and then removed again; the rest lives in one namespace.
+ * Arbor on Kubernetes from its three images, every pod under Pod Security "restricted" with a read-only
+ * root filesystem. arbor-operator (a JRE and the operator, no shell) talks to the API server with its
+ * service account and a namespaced Role, takes its leader Lease and reconciles a Project: with no storage
+ * engine to reach, the Project says so in a condition; once arbor-storage's pageserver and three
+ * safekeepers answer, the Project and its root Branch become Ready. An Endpoint then gets a StatefulSet
+ * whose arbor-compute pod starts from the storage engine, and a client pod commits and reads through the
+ * Endpoint's Service with the URI of its connection Secret. Arbor's CRDs are created when the cluster
+ * lacks them and removed again; the rest lives in one namespace.
  */
 @ExtendWith(SharedCluster.class)
 class OperatorImageOnClusterE2ETest {
   private static final ResourceDefinitionContext PROJECTS = new ResourceDefinitionContext.Builder()
       .withGroup("arbor.dev").withVersion("v1alpha1").withKind("Project").withPlural("projects").withNamespaced(true).build();
+  private static final ResourceDefinitionContext BRANCHES = new ResourceDefinitionContext.Builder()
+      .withGroup("arbor.dev").withVersion("v1alpha1").withKind("Branch").withPlural("branches").withNamespaced(true).build();
 
   private static ClusterProvider cluster;
   private static TestNamespace namespace;
@@ -74,15 +80,16 @@ class OperatorImageOnClusterE2ETest {
     }
     KubernetesClient k = cluster.client();
     if (namespace != null) {
-      // The operator goes first; a Project it can no longer clean up would hold the namespace's deletion
-      // with its finalizer, so that is taken off by hand.
+      // The operator goes first; a Project or Branch it can no longer clean up would hold the namespace's
+      // deletion with its finalizer, so those are taken off by hand.
       k.pods().inNamespace(namespace.name()).withName("arbor-operator").withGracePeriod(0).delete();
-      for (GenericKubernetesResource p : k.genericKubernetesResources(PROJECTS).inNamespace(namespace.name()).list().getItems()) {
-        k.genericKubernetesResources(PROJECTS).inNamespace(namespace.name()).withName(p.getMetadata().getName())
-            .edit(r -> {
-              r.getMetadata().setFinalizers(List.of());
-              return r;
-            });
+      for (ResourceDefinitionContext kind : List.of(PROJECTS, BRANCHES)) {
+        for (GenericKubernetesResource r : k.genericKubernetesResources(kind).inNamespace(namespace.name()).list().getItems()) {
+          k.genericKubernetesResources(kind).inNamespace(namespace.name()).withName(r.getMetadata().getName()).edit(e -> {
+            e.getMetadata().setFinalizers(List.of());
+            return e;
+          });
+        }
       }
       namespace.close();
     }
@@ -92,11 +99,11 @@ class OperatorImageOnClusterE2ETest {
   }
 
   @Test
-  void theOperatorImageRunsRestrictedAndReconcilesAProject() {
+  void projectBranchAndEndpointServeSqlFromArborsImagesInARestrictedNamespace() {
     KubernetesClient k = cluster.client();
     String ns = namespace.name();
     String pageserver = "http://arbor-pageserver." + ns + ".svc:9898";
-    k.load(new ByteArrayInputStream(manifests(ns, cluster.image("operator"), cluster.imagePullPolicy(), pageserver)
+    k.load(new ByteArrayInputStream(manifests(ns, cluster.image("operator"), cluster.imagePullPolicy(), pageserver, cluster.image("compute"))
         .getBytes(StandardCharsets.UTF_8))).inNamespace(ns).create();
 
     await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
@@ -122,15 +129,78 @@ class OperatorImageOnClusterE2ETest {
           .containsEntry("status", "False").containsEntry("reason", "StorageEngineUnavailable");
       assertThat((String) ready.get("message")).contains(pageserver);
     });
+
+    // Once the storage engine (arbor-storage's image, restricted too) answers at that address, the operator's
+    // retries create the tenant (initdb of PostgreSQL 17 in the pageserver's container) and the root Branch.
+    k.load(new ByteArrayInputStream(storage(ns, cluster.image("storage"), cluster.imagePullPolicy())
+        .getBytes(StandardCharsets.UTF_8))).inNamespace(ns).create();
+    await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
+      Map<String, Object> ready = readyCondition(k.genericKubernetesResources(PROJECTS).inNamespace(ns).withName("shop").get());
+      assertThat(ready).as("the Project's Ready condition; the operator's log:%n%s%nthe pageserver's log:%n%s", log(k, ns),
+          log(k, ns, "arbor-storage", "pageserver")).isNotNull().containsEntry("status", "True");
+    });
+    await().atMost(Duration.ofMinutes(1)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
+      Map<String, Object> ready = readyCondition(k.genericKubernetesResources(BRANCHES).inNamespace(ns).withName("shop-main").get());
+      assertThat(ready).as("the root Branch shop-main's Ready condition").isNotNull().containsEntry("status", "True");
+    });
+
+    // An Endpoint on the root Branch: the operator's StatefulSet runs arbor-compute (a restricted pod), which
+    // starts from the pageserver and streams to the three safekeepers; a client pod connects with the URI of
+    // the connection Secret, through the Endpoint's Service, and its commit is acknowledged by the quorum.
+    k.load(new ByteArrayInputStream("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Endpoint
+        metadata: {name: shop-main-rw}
+        spec: {branchRef: shop-main, mode: ReadWrite}
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: client}
+        spec:
+          restartPolicy: Never
+          securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: {type: RuntimeDefault}}
+          containers:
+          - name: psql
+            image: %1$s
+            imagePullPolicy: %2$s
+            command: [sh, -c]
+            args:
+            - |
+              for i in $(seq 240); do
+                if psql "$URI" -Atc "CREATE TABLE IF NOT EXISTS t (v int); INSERT INTO t VALUES (42); SELECT 'answer=' || sum(v) FROM t"; then exit 0; fi
+                sleep 1
+              done
+              exit 1
+            env: [{name: URI, valueFrom: {secretKeyRef: {name: shop-main-rw-connection, key: uri}}}]
+            securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+        """.formatted(cluster.image("compute"), cluster.imagePullPolicy()).getBytes(StandardCharsets.UTF_8))).inNamespace(ns).create();
+    await().atMost(Duration.ofMinutes(5)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
+      Pod client = k.pods().inNamespace(ns).withName("client").get();
+      assertThat(client.getStatus().getPhase()).as("client pod phase; its log:%n%s", log(k, ns, "client", null))
+          .isIn("Succeeded", "Failed");
+    });
+    String out = log(k, ns, "client", null);
+    assertThat(k.pods().inNamespace(ns).withName("client").get().getStatus().getPhase())
+        .as("client log:%n%s%ncompute log:%n%s%noperator log:%n%s%nwarnings in the namespace:%n%s", out,
+            log(k, ns, "shop-main-rw-0", null), log(k, ns), warnings(k, ns))
+        .isEqualTo("Succeeded");
+    assertThat(out).contains("answer=42");
   }
 
   @SuppressWarnings("unchecked")
-  private static Map<String, Object> readyCondition(GenericKubernetesResource project) {
-    if (project == null || !(project.getAdditionalProperties().get("status") instanceof Map<?, ?> status)
+  private static Map<String, Object> readyCondition(GenericKubernetesResource resource) {
+    if (resource == null || !(resource.getAdditionalProperties().get("status") instanceof Map<?, ?> status)
         || !(status.get("conditions") instanceof List<?> conditions)) {
       return null;
     }
     return conditions.stream().map(c -> (Map<String, Object>) c).filter(c -> "Ready".equals(c.get("type"))).findFirst().orElse(null);
+  }
+
+  /** The namespace's Warning events (a pod the StatefulSet could not create, a failing probe, ...). */
+  private static String warnings(KubernetesClient k, String ns) {
+    return k.v1().events().inNamespace(ns).list().getItems().stream().filter(e -> "Warning".equals(e.getType()))
+        .map(e -> e.getInvolvedObject().getKind() + "/" + e.getInvolvedObject().getName() + ": " + e.getReason() + ": " + e.getMessage())
+        .reduce("", (a, b) -> a + b + "\n");
   }
 
   private static boolean isTrue(PodCondition c, String type) {
@@ -138,8 +208,14 @@ class OperatorImageOnClusterE2ETest {
   }
 
   private static String log(KubernetesClient k, String ns) {
+    return log(k, ns, "arbor-operator", null);
+  }
+
+  /** A pod's log (of {@code container}, when the pod has several); a note instead when there is none. */
+  private static String log(KubernetesClient k, String ns, String pod, String container) {
     try {
-      return k.pods().inNamespace(ns).withName("arbor-operator").getLog();
+      var p = k.pods().inNamespace(ns).withName(pod);
+      return container == null ? p.getLog() : p.inContainer(container).getLog();
     } catch (RuntimeException e) {
       return "(no log: " + e.getMessage() + ")";
     }
@@ -149,7 +225,7 @@ class OperatorImageOnClusterE2ETest {
    * The operator with a namespaced Role (it watches only this namespace): what it reads and writes of
    * Arbor's kinds, the StatefulSets, Services and Secrets of endpoints, events, and its Lease.
    */
-  private static String manifests(String ns, String image, String pullPolicy, String pageserver) {
+  private static String manifests(String ns, String image, String pullPolicy, String pageserver, String computeImage) {
     return """
         apiVersion: v1
         kind: ServiceAccount
@@ -194,7 +270,9 @@ class OperatorImageOnClusterE2ETest {
             imagePullPolicy: %3$s
             env:
             - {name: ARBOR_STORAGE_ENGINE_PAGESERVER_URL, value: "%4$s"}
-            - {name: ARBOR_STORAGE_ENGINE_SAFEKEEPERS, value: "sk-0=http://arbor-safekeeper-0.%1$s.svc:7676"}
+            - {name: ARBOR_STORAGE_ENGINE_SAFEKEEPERS, value: "sk-0=http://arbor-safekeeper-0.%1$s.svc:7676,sk-1=http://arbor-safekeeper-1.%1$s.svc:7676,sk-2=http://arbor-safekeeper-2.%1$s.svc:7676"}
+            - {name: ARBOR_COMPUTE_IMAGE, value: "%5$s"}
+            - {name: ARBOR_COMPUTE_IMAGE_PULL_POLICY, value: "%3$s"}
             - {name: ARBOR_STORAGE_ENGINE_ATTEMPTS, value: "1"}
             - {name: QUARKUS_OPERATOR_SDK_NAMESPACES, value: "%1$s"}
             ports: [{name: http, containerPort: 8080}]
@@ -202,6 +280,60 @@ class OperatorImageOnClusterE2ETest {
             securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
             volumeMounts: [{name: tmp, mountPath: /tmp}]
           volumes: [{name: tmp, emptyDir: {}}]
-        """.formatted(ns, image, pullPolicy, pageserver);
+        """.formatted(ns, image, pullPolicy, pageserver, computeImage);
+  }
+
+  /**
+   * The storage engine from arbor-storage: a pageserver and three safekeepers as containers of one pod, so
+   * that they share the object store (an emptyDir), each with its own data directory, and a Service each.
+   */
+  private static String storage(String ns, String image, String pullPolicy) {
+    StringBuilder containers = new StringBuilder();
+    StringBuilder services = new StringBuilder();
+    String common = """
+            imagePullPolicy: %s
+            securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+        """.formatted(pullPolicy);
+    containers.append("""
+          - name: pageserver
+            image: %2$s
+            args: [pageserver, --listen, "0.0.0.0:9898", --object-store, /var/lib/arbor/objects, --work-dir, /var/lib/arbor/ps,
+                   --safekeepers, "http://arbor-safekeeper-0.%1$s.svc:7676,http://arbor-safekeeper-1.%1$s.svc:7676,http://arbor-safekeeper-2.%1$s.svc:7676",
+                   --advertise, "http://arbor-pageserver.%1$s.svc:9898"]
+            readinessProbe: {httpGet: {path: /v1/status, port: 9898}, periodSeconds: 1}
+            volumeMounts: [{name: objects, mountPath: /var/lib/arbor/objects}, {name: ps, mountPath: /var/lib/arbor/ps}, {name: tmp, mountPath: /tmp}]
+        """.formatted(ns, image)).append(common);
+    services.append(service("arbor-pageserver", 9898, 9898));
+    for (int i = 0; i < 3; i++) {
+      containers.append("""
+            - name: sk-%1$d
+              image: %2$s
+              args: [safekeeper, --id, sk-%1$d, --listen, "0.0.0.0:%3$d", --data-dir, /var/lib/arbor/sk, --object-store, /var/lib/arbor/objects]
+              volumeMounts: [{name: objects, mountPath: /var/lib/arbor/objects}, {name: sk-%1$d, mountPath: /var/lib/arbor/sk}, {name: tmp, mountPath: /tmp}]
+          """.formatted(i, image, 7676 + i)).append(common);
+      services.append(service("arbor-safekeeper-" + i, 7676, 7676 + i));
+    }
+    return """
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: arbor-storage, labels: {app: arbor-storage}}
+        spec:
+          securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: {type: RuntimeDefault}}
+          containers:
+        %s  volumes: [{name: objects, emptyDir: {}}, {name: ps, emptyDir: {}}, {name: tmp, emptyDir: {}},
+                    {name: sk-0, emptyDir: {}}, {name: sk-1, emptyDir: {}}, {name: sk-2, emptyDir: {}}]
+        %s""".formatted(containers, services);
+  }
+
+  private static String service(String name, int port, int targetPort) {
+    return """
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: %s}
+        spec:
+          selector: {app: arbor-storage}
+          ports: [{port: %d, targetPort: %d}]
+        """.formatted(name, port, targetPort);
   }
 }

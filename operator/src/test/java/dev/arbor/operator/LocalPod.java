@@ -68,14 +68,17 @@ final class LocalPod {
     String specJson = env.get("ARBOR_COMPUTE_SPEC");
     assertThat(specJson).as("the compute spec in the container's environment").isNotNull();
 
-    ComputeAgentSpec spec = ComputeAgentSpec.parse(specJson);
+    ComputeAgentSpec podSpec = ComputeAgentSpec.parse(specJson);
+    Path workDir = podSpec.workDir();
     VolumeMount data = c.getVolumeMounts().stream()
         .filter(m -> pod.getVolumes().stream().anyMatch(v -> v.getName().equals(m.getName()) && v.getEmptyDir() != null))
-        .findFirst().orElseThrow(() -> new AssertionError("the compute container mounts no emptyDir"));
+        .filter(m -> workDir.startsWith(Path.of(m.getMountPath())))
+        .findFirst().orElseThrow(() -> new AssertionError("work_dir " + workDir + " lies on none of the pod's emptyDirs "
+            + c.getVolumeMounts()));
     Path mount = Path.of(data.getMountPath());
-    assertThat(spec.workDir().startsWith(mount)).as("work_dir %s lies on the pod's emptyDir at %s", spec.workDir(), mount).isTrue();
-    Path local = volumeRoot.resolve(data.getName()).resolve(mount.relativize(spec.workDir()).toString());
+    Path local = volumeRoot.resolve(data.getName()).resolve(mount.relativize(workDir).toString());
     Files.createDirectories(volumeRoot.resolve(data.getName()));
+    ComputeAgentSpec spec = podSpec;
     spec = new ComputeAgentSpec(spec.formatVersion(), spec.tenantId(), spec.timelineId(), spec.mode(), spec.lsn(), spec.pageserverUrl(),
         spec.safekeepers(), spec.postgresVersion(), spec.listenHost(), spec.port(), spec.httpPort(), local, spec.parameters(),
         spec.roles(), spec.databases(), spec.suspendTimeout());

@@ -68,6 +68,13 @@ public interface OperatorConfig {
     @WithDefault("3080")
     int httpPort();
 
+    /**
+     * The UID and GID compute pods run as (the images' non-root user, docs/images.md); the pods meet Pod
+     * Security "restricted".
+     */
+    @WithDefault("10001")
+    long runAsUser();
+
     /** The cluster's DNS suffix for Service host names in connection Secrets. */
     @WithDefault("svc")
     String serviceDomain();

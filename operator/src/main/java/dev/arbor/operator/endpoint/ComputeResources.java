@@ -37,6 +37,7 @@ final class ComputeResources {
   static final String POD_IP = "$(" + POD_IP_ENV + ")";
   static final String CONTAINER = "compute";
   static final String DATA_VOLUME = "data";
+  static final String TMP_VOLUME = "tmp";
 
   private ComputeResources() {}
 
@@ -89,6 +90,11 @@ final class ComputeResources {
         .withNewSpec()
         .withEnableServiceLinks(false)
         .withTerminationGracePeriodSeconds(60L)
+        // Pod Security "restricted": a fixed non-root user whose group owns the volumes, the runtime's
+        // seccomp profile, no privilege escalation, no capabilities; the root filesystem is read-only, so the
+        // compute writes only to its volumes (PGDATA below data, sockets and temporary files in tmp).
+        .withNewSecurityContext().withRunAsNonRoot(true).withRunAsUser(c.runAsUser()).withRunAsGroup(c.runAsUser())
+        .withFsGroup(c.runAsUser()).withNewSeccompProfile().withType("RuntimeDefault").endSeccompProfile().endSecurityContext()
         .addNewContainer()
         .withName(CONTAINER)
         .withImage(c.image())
@@ -102,9 +108,13 @@ final class ComputeResources {
         .withNewLivenessProbe().withNewHttpGet().withPath("/status").withPort(new IntOrString("http")).endHttpGet()
         .withInitialDelaySeconds(30).withPeriodSeconds(10).withFailureThreshold(6).endLivenessProbe()
         .addNewVolumeMount().withName(DATA_VOLUME).withMountPath(c.dataPath()).endVolumeMount()
+        .addNewVolumeMount().withName(TMP_VOLUME).withMountPath("/tmp").endVolumeMount()
+        .withNewSecurityContext().withAllowPrivilegeEscalation(false).withReadOnlyRootFilesystem(true)
+        .withNewCapabilities().withDrop("ALL").endCapabilities().endSecurityContext()
         .withResources(e.getSpec().getResources())
         .endContainer()
         .addNewVolume().withName(DATA_VOLUME).withNewEmptyDir().endEmptyDir().endVolume()
+        .addNewVolume().withName(TMP_VOLUME).withNewEmptyDir().endEmptyDir().endVolume()
         .endSpec()
         .endTemplate()
         .endSpec()
