@@ -58,3 +58,16 @@ cluster_ready() {
   "$bin/kubectl" --kubeconfig "$KUBECONFIG_FILE" get node "$NODE_NAME" \
     -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True
 }
+
+# Keeps the cluster's traffic on this machine. Pods reach each other, the node (INPUT) and Services with
+# an endpoint (kube-proxy has rewritten those to a pod address before FORWARD). Anything else a pod sends
+# through FORWARD (another network, a Service IP with no endpoint) is refused here, first in FORWARD:
+# the CNI firewall plugin's chain, which comes earlier otherwise, accepts all of a pod's traffic, and the
+# bridge plugin masquerades it out of the machine. down removes the chain with the others up added.
+isolate_cluster() {
+  iptables -N ARBOR-E2E-ISOLATE 2>/dev/null || true
+  iptables -F ARBOR-E2E-ISOLATE
+  iptables -A ARBOR-E2E-ISOLATE -s "$POD_CIDR" ! -d "$POD_CIDR" -j REJECT --reject-with icmp-port-unreachable
+  while iptables -D FORWARD -j ARBOR-E2E-ISOLATE 2>/dev/null; do :; done
+  iptables -I FORWARD 1 -j ARBOR-E2E-ISOLATE
+}
