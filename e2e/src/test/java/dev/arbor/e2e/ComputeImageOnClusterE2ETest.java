@@ -115,7 +115,7 @@ class ComputeImageOnClusterE2ETest {
             command: [sh, -c]
             args:
             - |
-              for i in $(seq 120); do
+              i=0; while [ $i -lt 120 ]; do i=$((i+1))
                 if psql -h postgres -U postgres -d postgres -Atc "SELECT version(), 'answer=' || (40 + 2)"; then exit 0; fi
                 sleep 1
               done

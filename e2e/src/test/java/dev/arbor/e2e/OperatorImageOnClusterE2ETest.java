@@ -144,6 +144,12 @@ class OperatorImageOnClusterE2ETest {
       assertThat(ready).as("the root Branch shop-main's Ready condition").isNotNull().containsEntry("status", "True");
     });
 
+    // The safekeepers too (the Project needed only the pageserver): a compute that starts before they
+    // answer fails its start and is restarted by the kubelet, with back-off.
+    await().atMost(Duration.ofMinutes(2)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() ->
+        assertThat(k.pods().inNamespace(ns).withName("arbor-storage").get().getStatus().getConditions())
+            .as("storage pod conditions").anyMatch(c -> isTrue(c, "Ready")));
+
     // An Endpoint on the root Branch: the operator's StatefulSet runs arbor-compute (a restricted pod), which
     // starts from the pageserver and streams to the three safekeepers; a client pod connects with the URI of
     // the connection Secret, through the Endpoint's Service, and its commit is acknowledged by the quorum.
@@ -166,7 +172,7 @@ class OperatorImageOnClusterE2ETest {
             command: [sh, -c]
             args:
             - |
-              for i in $(seq 240); do
+              i=0; while [ $i -lt 240 ]; do i=$((i+1))
                 if psql "$URI" -Atc "CREATE TABLE IF NOT EXISTS t (v int); INSERT INTO t VALUES (42); SELECT 'answer=' || sum(v) FROM t"; then exit 0; fi
                 sleep 1
               done
@@ -309,6 +315,7 @@ class OperatorImageOnClusterE2ETest {
             - name: sk-%1$d
               image: %2$s
               args: [safekeeper, --id, sk-%1$d, --listen, "0.0.0.0:%3$d", --data-dir, /var/lib/arbor/sk, --object-store, /var/lib/arbor/objects]
+              readinessProbe: {httpGet: {path: /v1/status, port: %3$d}, periodSeconds: 1}
               volumeMounts: [{name: objects, mountPath: /var/lib/arbor/objects}, {name: sk-%1$d, mountPath: /var/lib/arbor/sk}, {name: tmp, mountPath: /tmp}]
           """.formatted(i, image, 7676 + i)).append(common);
       services.append(service("arbor-safekeeper-" + i, 7676, 7676 + i));
