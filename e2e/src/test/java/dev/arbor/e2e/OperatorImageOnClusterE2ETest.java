@@ -44,6 +44,8 @@ class OperatorImageOnClusterE2ETest {
       .withGroup("arbor.dev").withVersion("v1alpha1").withKind("Project").withPlural("projects").withNamespaced(true).build();
   private static final ResourceDefinitionContext BRANCHES = new ResourceDefinitionContext.Builder()
       .withGroup("arbor.dev").withVersion("v1alpha1").withKind("Branch").withPlural("branches").withNamespaced(true).build();
+  private static final ResourceDefinitionContext ENDPOINTS = new ResourceDefinitionContext.Builder()
+      .withGroup("arbor.dev").withVersion("v1alpha1").withKind("Endpoint").withPlural("endpoints").withNamespaced(true).build();
 
   private static ClusterProvider cluster;
   private static TestNamespace namespace;
@@ -80,10 +82,12 @@ class OperatorImageOnClusterE2ETest {
     }
     KubernetesClient k = cluster.client();
     if (namespace != null) {
-      // The operator goes first; a Project or Branch it can no longer clean up would hold the namespace's
-      // deletion with its finalizer, so those are taken off by hand.
+      // The operator goes first (and is gone before the finalizers go, or it would put them back); an object
+      // it can no longer clean up would hold the namespace's deletion with its finalizer, so those are
+      // taken off by hand.
       k.pods().inNamespace(namespace.name()).withName("arbor-operator").withGracePeriod(0).delete();
-      for (ResourceDefinitionContext kind : List.of(PROJECTS, BRANCHES)) {
+      await().atMost(Duration.ofMinutes(1)).until(() -> k.pods().inNamespace(namespace.name()).withName("arbor-operator").get() == null);
+      for (ResourceDefinitionContext kind : List.of(PROJECTS, BRANCHES, ENDPOINTS)) {
         for (GenericKubernetesResource r : k.genericKubernetesResources(kind).inNamespace(namespace.name()).list().getItems()) {
           k.genericKubernetesResources(kind).inNamespace(namespace.name()).withName(r.getMetadata().getName()).edit(e -> {
             e.getMetadata().setFinalizers(List.of());

@@ -34,6 +34,7 @@ final class TestNamespace implements AutoCloseable {
   @Override
   public void close() {
     client.namespaces().withName(name).delete();
-    await().atMost(Duration.ofMinutes(2)).until(() -> client.namespaces().withName(name).get() == null);
+    await().atMost(Duration.ofMinutes(2)).alias("namespace " + name + " deleted (what holds it is in its status conditions)")
+        .until(() -> client.namespaces().withName(name).get() == null);
   }
 }
