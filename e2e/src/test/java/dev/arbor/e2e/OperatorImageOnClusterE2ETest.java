@@ -82,9 +82,10 @@ class OperatorImageOnClusterE2ETest {
     }
     KubernetesClient k = cluster.client();
     if (namespace != null) {
-      // The operator goes first (and is gone before the finalizers go, or it would put them back); an object
-      // it can no longer clean up would hold the namespace's deletion with its finalizer, so those are
-      // taken off by hand.
+      // The operator goes first: it loses its permissions at once (a container being killed may still run
+      // for a moment, and would put the finalizers back), then its pod. An object it can no longer clean up
+      // would hold the namespace's deletion with its finalizer, so those are taken off by hand.
+      k.rbac().roleBindings().inNamespace(namespace.name()).withName("arbor-operator").delete();
       k.pods().inNamespace(namespace.name()).withName("arbor-operator").withGracePeriod(0).delete();
       await().atMost(Duration.ofMinutes(1)).until(() -> k.pods().inNamespace(namespace.name()).withName("arbor-operator").get() == null);
       for (ResourceDefinitionContext kind : List.of(PROJECTS, BRANCHES, ENDPOINTS)) {
