@@ -1,9 +1,7 @@
 package dev.arbor.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
-import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
@@ -45,23 +43,11 @@ class ComputeImageOnClusterE2ETest {
     k.load(new ByteArrayInputStream(manifests(image, cluster.imagePullPolicy(), password).getBytes(StandardCharsets.UTF_8)))
         .inNamespace(namespace.name()).create();
 
-    await().atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
-      Pod client = k.pods().inNamespace(namespace.name()).withName("client").get();
-      assertThat(client.getStatus().getPhase()).as("client pod phase; its log:%n%s", log(k, "client"))
-          .isIn("Succeeded", "Failed");
-    });
-    Pod client = k.pods().inNamespace(namespace.name()).withName("client").get();
-    String out = log(k, "client");
-    assertThat(client.getStatus().getPhase()).as("client log:%n%s%npostgres log:%n%s", out, log(k, "postgres")).isEqualTo("Succeeded");
+    String phase = PsqlClient.awaitEnd(k, namespace.name(), Duration.ofMinutes(3));
+    String out = PsqlClient.log(k, namespace.name(), PsqlClient.NAME, null);
+    assertThat(phase).as("client log:%n%s%npostgres log:%n%s", out, PsqlClient.log(k, namespace.name(), "postgres", null))
+        .isEqualTo("Succeeded");
     assertThat(out).contains("PostgreSQL 17").contains("answer=42");
-  }
-
-  private String log(KubernetesClient k, String pod) {
-    try {
-      return k.pods().inNamespace(namespace.name()).withName(pod).getLog();
-    } catch (RuntimeException e) {
-      return "(no log: " + e.getMessage() + ")";
-    }
   }
 
   private static String manifests(String image, String pullPolicy, String password) {
@@ -102,26 +88,8 @@ class ComputeImageOnClusterE2ETest {
           selector: {app: postgres}
           ports: [{port: 5432, targetPort: 5432}]
         ---
-        apiVersion: v1
-        kind: Pod
-        metadata: {name: client}
-        spec:
-          restartPolicy: Never
-          securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: {type: RuntimeDefault}}
-          containers:
-          - name: psql
-            image: %1$s
-            imagePullPolicy: %2$s
-            command: [sh, -c]
-            args:
-            - |
-              i=0; while [ $i -lt 120 ]; do i=$((i+1))
-                if psql -h postgres -U postgres -d postgres -Atc "SELECT version(), 'answer=' || (40 + 2)"; then exit 0; fi
-                sleep 1
-              done
-              exit 1
-            env: [{name: PGPASSWORD, valueFrom: {secretKeyRef: {name: postgres, key: password}}}]
-            securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
-        """.formatted(image, pullPolicy, password);
+        """.formatted(image, pullPolicy, password)
+        + PsqlClient.pod(image, pullPolicy, 120, "-h postgres -U postgres -d postgres -Atc \"SELECT version(), 'answer=' || (40 + 2)\"",
+            "[{name: PGPASSWORD, valueFrom: {secretKeyRef: {name: postgres, key: password}}}]");
   }
 }

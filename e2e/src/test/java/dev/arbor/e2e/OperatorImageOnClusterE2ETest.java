@@ -158,40 +158,19 @@ class OperatorImageOnClusterE2ETest {
     // An Endpoint on the root Branch: the operator's StatefulSet runs arbor-compute (a restricted pod), which
     // starts from the pageserver and streams to the three safekeepers; a client pod connects with the URI of
     // the connection Secret, through the Endpoint's Service, and its commit is acknowledged by the quorum.
-    k.load(new ByteArrayInputStream("""
+    k.load(new ByteArrayInputStream(("""
         apiVersion: arbor.dev/v1alpha1
         kind: Endpoint
         metadata: {name: shop-main-rw}
         spec: {branchRef: shop-main, mode: ReadWrite}
         ---
-        apiVersion: v1
-        kind: Pod
-        metadata: {name: client}
-        spec:
-          restartPolicy: Never
-          securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: {type: RuntimeDefault}}
-          containers:
-          - name: psql
-            image: %1$s
-            imagePullPolicy: %2$s
-            command: [sh, -c]
-            args:
-            - |
-              i=0; while [ $i -lt 240 ]; do i=$((i+1))
-                if psql "$URI" -Atc "CREATE TABLE IF NOT EXISTS t (v int); INSERT INTO t VALUES (42); SELECT 'answer=' || sum(v) FROM t"; then exit 0; fi
-                sleep 1
-              done
-              exit 1
-            env: [{name: URI, valueFrom: {secretKeyRef: {name: shop-main-rw-connection, key: uri}}}]
-            securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
-        """.formatted(cluster.image("compute"), cluster.imagePullPolicy()).getBytes(StandardCharsets.UTF_8))).inNamespace(ns).create();
-    await().atMost(Duration.ofMinutes(5)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
-      Pod client = k.pods().inNamespace(ns).withName("client").get();
-      assertThat(client.getStatus().getPhase()).as("client pod phase; its log:%n%s", log(k, ns, "client", null))
-          .isIn("Succeeded", "Failed");
-    });
-    String out = log(k, ns, "client", null);
-    assertThat(k.pods().inNamespace(ns).withName("client").get().getStatus().getPhase())
+        """ + PsqlClient.pod(cluster.image("compute"), cluster.imagePullPolicy(), 240,
+            "\"$URI\" -Atc \"CREATE TABLE IF NOT EXISTS t (v int); INSERT INTO t VALUES (42); SELECT 'answer=' || sum(v) FROM t\"",
+            "[{name: URI, valueFrom: {secretKeyRef: {name: shop-main-rw-connection, key: uri}}}]")).getBytes(StandardCharsets.UTF_8)))
+        .inNamespace(ns).create();
+    String phase = PsqlClient.awaitEnd(k, ns, Duration.ofMinutes(5));
+    String out = log(k, ns, PsqlClient.NAME, null);
+    assertThat(phase)
         .as("client log:%n%s%ncompute log:%n%s%noperator log:%n%s%nwarnings in the namespace:%n%s", out,
             log(k, ns, "shop-main-rw-0", null), log(k, ns), warnings(k, ns))
         .isEqualTo("Succeeded");
@@ -222,14 +201,8 @@ class OperatorImageOnClusterE2ETest {
     return log(k, ns, "arbor-operator", null);
   }
 
-  /** A pod's log (of {@code container}, when the pod has several); a note instead when there is none. */
   private static String log(KubernetesClient k, String ns, String pod, String container) {
-    try {
-      var p = k.pods().inNamespace(ns).withName(pod);
-      return container == null ? p.getLog() : p.inContainer(container).getLog();
-    } catch (RuntimeException e) {
-      return "(no log: " + e.getMessage() + ")";
-    }
+    return PsqlClient.log(k, ns, pod, container);
   }
 
   /**
