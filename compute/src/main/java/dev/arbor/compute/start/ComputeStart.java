@@ -2,7 +2,6 @@ package dev.arbor.compute.start;
 
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.PostgresServer;
-import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.http.HttpJson;
@@ -10,7 +9,7 @@ import dev.arbor.storage.safekeeper.FenceResult;
 import dev.arbor.storage.safekeeper.SafekeeperSet;
 import dev.arbor.storage.safekeeper.TimelineWalStatus;
 import java.io.IOException;
-import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -24,7 +23,8 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,10 +34,13 @@ import org.slf4j.LoggerFactory;
  *   <li>elect a new generation: a majority of safekeepers accepts it, and from then on follows no older
  *       compute (fencing);</li>
  *   <li>reserve the generation with the pageserver, which allocates the PostgreSQL TLI to promote into;</li>
- *   <li>take the end of WAL as the highest (TLI, flush LSN) among the accepting majority and fetch that
- *       tail segment from the safekeeper that holds it;</li>
- *   <li>fetch the basebackup (image + recovery configuration), configure synchronous replication to the
- *       safekeepers, start PostgreSQL, wait until it replayed everything and promoted;</li>
+ *   <li>take the end of WAL as the highest (TLI, flush LSN) among the accepting majority (no further than
+ *       where the newest started generation began, if none of its WAL reached them);</li>
+ *   <li>fetch the basebackup (image + recovery configuration whose restore_command serves WAL cut at that
+ *       end), configure synchronous replication to the safekeepers, start PostgreSQL, wait until it
+ *       replayed everything and promoted;</li>
+ *   <li>check that the new TLI begins at or after the last whole record below the elected end
+ *       ({@link RecoveryEnd}): otherwise acknowledged commits would be missing, and the start fails;</li>
  *   <li>set the replication role's password, create a slot per safekeeper, report the generation started,
  *       and tell the safekeepers to follow.</li>
  * </ol>
@@ -69,15 +72,21 @@ public final class ComputeStart {
     long t0 = System.nanoTime();
     PostgresServer server = null;
     long basebackupBytes = pgdata.extractBasebackup(spec.pageserverUrl() + timelineApi() + "/basebackup"
-        + (election.end.tli() > 0 ? "?pg_tli=" + election.end.tli() : ""));
+        + (election.end.tli() > 0 ? "?pg_tli=" + election.end.tli() + "&end_lsn=" + election.end.flushLsn() : ""));
     long t1 = System.nanoTime();
+    // Where recovery must end, read from the WAL while PostgreSQL replays it.
+    CompletableFuture<Lsn> mustReach = election.end.tli() == 0 ? null : CompletableFuture.supplyAsync(() -> {
+      try {
+        return recoveryEnd(election).lastRecordEnd();
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }, command -> Thread.ofVirtual().name("recovery-end").start(command));
     // From here on the WAL recovery will read downloads in the background, while PostgreSQL gets ready.
     try (var prefetch = WalPrefetch.start(pgdata.dir())) {
-      fetchWalTail(pgdata.dir(), election);
-      long t2 = System.nanoTime();
       configure(pgdata);
-      log.info("event=pgdata_ready timeline={} basebackup_ms={} basebackup_bytes={} wal_tail_ms={} configure_ms={}", spec.timeline(),
-          (t1 - t0) / 1_000_000, basebackupBytes, (t2 - t1) / 1_000_000, (System.nanoTime() - t2) / 1_000_000);
+      log.info("event=pgdata_ready timeline={} basebackup_ms={} basebackup_bytes={} configure_ms={}", spec.timeline(),
+          (t1 - t0) / 1_000_000, basebackupBytes, (System.nanoTime() - t1) / 1_000_000);
       server = PostgresServer.builder(spec.postgres(), pgdata.dir()).port(spec.port())
           .socketDir(spec.socketDir()).logFile(spec.logFile())
           .setting("listen_addresses", spec.listenHost())
@@ -91,11 +100,21 @@ public final class ComputeStart {
       throw e;
     }
     try {
-      return finishStart(server, election);
+      return finishStart(server, election, mustReach);
     } catch (IOException | RuntimeException e) {
       server.stop();
       throw e;
     }
+  }
+
+  /**
+   * Reads the WAL below the elected end from the safekeeper that holds it, and from the pageserver where
+   * that safekeeper has no copy (an older TLI's segment, or a TLI it never received).
+   */
+  private RecoveryEnd recoveryEnd(Election election) {
+    String safekeeperUrl = spec.safekeepers().get(election.end.safekeeperId());
+    return RecoveryEnd.overHttp(http, Lsn.DEFAULT_SEGMENT_SIZE, election.end.tli(), election.end.flushLsn(),
+        safekeeperUrl + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline()), spec.pageserverUrl() + timelineApi());
   }
 
   private record Election(long generation, int pgTli, TimelineWalStatus end) {}
@@ -134,6 +153,15 @@ public final class ComputeStart {
       }
       TimelineWalStatus end = accepted.stream().map(FenceResult::asStatus)
           .max(Comparator.comparing(s -> s, TimelineWalStatus::comparePositions)).orElseThrow();
+      if (end.tli() < reservation.latestStartedTli()) {
+        // The newest generation promoted, but none of its WAL reached this majority. What they hold on an
+        // older TLI past its switch point was never acknowledged (that generation fenced its writer) and is
+        // superseded by its history: the end of WAL is where it began.
+        log.info("event=election_end_superseded generation={} tli={} flush_lsn={} started_tli={} started_lsn={}", g, end.tli(),
+            end.flushLsn(), reservation.latestStartedTli(), reservation.latestStartedLsn());
+        end = new TimelineWalStatus(end.safekeeperId(), end.generation(), reservation.latestStartedTli(),
+            reservation.latestStartedLsn(), false);
+      }
       return new Election(g, reservation.pgTli(), end);
     }
     throw new ComputeStartException("could not get a generation accepted by a majority of safekeepers after "
@@ -141,31 +169,7 @@ public final class ComputeStart {
   }
 
   /** The pageserver's answer to a reservation. */
-  public record Reservation(long generation, int pgTli, int maxTliBefore) {}
-
-  /**
-   * Puts the segment holding the end of WAL into pg_wal. The archive serves only complete segments, so
-   * PostgreSQL, which asks restore_command first, falls back to this copy for the last one.
-   */
-  private void fetchWalTail(Path dataDir, Election election) throws IOException {
-    TimelineWalStatus end = election.end;
-    if (end.tli() == 0) {
-      return; // no compute streamed WAL yet: the archive has all there is
-    }
-    long segSize = Lsn.DEFAULT_SEGMENT_SIZE;
-    String name = WalFileName.segment(end.tli(), end.flushLsn().segmentNumber(segSize), segSize);
-    String url = spec.safekeepers().get(end.safekeeperId());
-    Optional<InputStream> tail = http.download(url + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline()) + "/wal/" + name,
-        Duration.ofMinutes(2));
-    if (tail.isEmpty()) {
-      return; // the end is exactly at a segment boundary: the complete segment before it is in the archive
-    }
-    Path target = dataDir.resolve("pg_wal").resolve(name);
-    try (InputStream in = tail.get()) {
-      Files.copy(in, target);
-    }
-    ServerUser.current().handOver(target);
-  }
+  public record Reservation(long generation, int pgTli, int maxTliBefore, int latestStartedTli, Lsn latestStartedLsn) {}
 
   private void configure(ComputePgdata pgdata) throws IOException {
     List<String> ids = List.copyOf(spec.safekeepers().keySet());
@@ -231,7 +235,7 @@ public final class ComputeStart {
     }
   }
 
-  private RunningCompute finishStart(PostgresServer server, Election election) throws IOException {
+  private RunningCompute finishStart(PostgresServer server, Election election, CompletableFuture<Lsn> mustReach) throws IOException {
     String walFile = server.psql(SUPERUSER, "postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
     int tli = WalFileName.timelineOf(walFile);
     if (tli != election.pgTli) {
@@ -242,6 +246,9 @@ public final class ComputeStart {
     String[] last = history.strip().lines().reduce((a, b) -> b).orElseThrow().split("\t");
     int parentTli = Integer.parseInt(last[0].trim());
     Lsn startLsn = Lsn.parse(last[1].trim());
+    if (mustReach != null) {
+      checkRecoveredToElectedEnd(election, parentTli, startLsn, join(mustReach));
+    }
 
     String superPassword = randomPassword();
     String replicationPassword = randomPassword();
@@ -264,6 +271,40 @@ public final class ComputeStart {
         spec.tenant(), spec.timeline(), election.generation, tli, startLsn, spec.port(), following);
     compute.startFollowKeeper();
     return compute;
+  }
+
+  /**
+   * Nothing has been reported or streamed yet, so refusing here loses nothing: the promoted PostgreSQL is
+   * stopped, its TLI is never reported started, and no safekeeper ever follows it (its commits could never
+   * be acknowledged meanwhile: they wait for a quorum that does not exist).
+   */
+  private void checkRecoveredToElectedEnd(Election election, int parentTli, Lsn startLsn, Lsn mustReach) {
+    if (parentTli == election.end.tli() && !startLsn.isBefore(mustReach)) {
+      return;
+    }
+    log.warn("event=recovery_ended_early tenant={} timeline={} generation={} parent_tli={} start_lsn={} end_tli={} end_lsn={} "
+            + "last_record_end={}", spec.tenant(), spec.timeline(), election.generation, parentTli, startLsn, election.end.tli(),
+        election.end.flushLsn(), mustReach);
+    throw new ComputeStartException("PostgreSQL ended recovery at " + startLsn + " on TLI " + parentTli + ", before the end of WAL "
+        + "this start was elected to reach (the last whole record before " + election.end.flushLsn() + " on TLI " + election.end.tli()
+        + " ends at " + mustReach + "). Promoting there would lose acknowledged commits, so the start was stopped before "
+        + "streaming anything. The compute log says which WAL file recovery could not get; make the pageserver and the "
+        + "safekeepers serve it, then start again");
+  }
+
+  private static Lsn join(CompletableFuture<Lsn> future) throws IOException {
+    try {
+      return future.join();
+    } catch (CompletionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof UncheckedIOException io) {
+        throw io.getCause();
+      }
+      if (cause instanceof RuntimeException r) {
+        throw r;
+      }
+      throw e;
+    }
   }
 
   /** The physical slot the compute keeps for a safekeeper, e.g. {@code arbor_sk_2}. */

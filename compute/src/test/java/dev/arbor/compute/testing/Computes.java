@@ -21,7 +21,18 @@ public final class Computes {
 
   public static RunningCompute start(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
       Map<String, String> settings) throws IOException {
-    var spec = new ComputeSpec(tenant, timeline, storage.pageserverUrl(), storage.safekeeperUrls(), PostgresInstallation.find(15),
+    return start(storage, tenant, timeline, workDir, storage.safekeeperUrls(), settings);
+  }
+
+  /** A start that reaches the safekeepers at {@code safekeeperUrls} (id → URL), e.g. some through a FaultProxy. */
+  public static RunningCompute startWithSafekeepers(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
+      Map<String, String> safekeeperUrls) throws IOException {
+    return start(storage, tenant, timeline, workDir, safekeeperUrls, Map.of());
+  }
+
+  private static RunningCompute start(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
+      Map<String, String> safekeeperUrls, Map<String, String> settings) throws IOException {
+    var spec = new ComputeSpec(tenant, timeline, storage.pageserverUrl(), safekeeperUrls, PostgresInstallation.find(15),
         workDir, "127.0.0.1", FreePort.pick(), settings, "256MB");
     return new ComputeStart(spec).start();
   }

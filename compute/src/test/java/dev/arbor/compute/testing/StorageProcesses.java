@@ -6,6 +6,7 @@ import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
 import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.storage.pageserver.TimelineInfo;
+import dev.arbor.testing.FaultProxy;
 import dev.arbor.testing.FreePort;
 import dev.arbor.testing.TempDirectory;
 import java.io.BufferedReader;
@@ -34,6 +35,7 @@ public final class StorageProcesses implements AutoCloseable {
   private final Map<String, Process> safekeepers = new LinkedHashMap<>();
   private final int pageserverPort;
   private Process pageserver;
+  private FaultProxy pageserverProxy;
   private final HttpJson http = new HttpJson(Duration.ofSeconds(60));
 
   public StorageProcesses(int safekeeperCount) {
@@ -45,6 +47,27 @@ public final class StorageProcesses implements AutoCloseable {
   }
 
   /** Starts every process; if one fails, stops the others and removes the directory before throwing. */
+  /**
+   * Puts a {@link FaultProxy} in front of the pageserver and advertises it, so the restore_command of every
+   * basebackup (and the WAL a compute fetches ahead of recovery) goes through it. API calls of tests and
+   * computes still reach the pageserver directly ({@link #pageserverUrl()}).
+   */
+  public StorageProcesses withPageserverProxy() {
+    try {
+      pageserverProxy = FaultProxy.start(pageserverUrl());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return this;
+  }
+
+  public FaultProxy pageserverProxy() {
+    if (pageserverProxy == null) {
+      throw new IllegalStateException("no pageserver proxy: create the harness with withPageserverProxy()");
+    }
+    return pageserverProxy;
+  }
+
   public StorageProcesses start() {
     try {
       safekeeperPorts.keySet().forEach(this::startSafekeeper);
@@ -87,7 +110,8 @@ public final class StorageProcesses implements AutoCloseable {
   public void startPageserver() {
     pageserver = launch("pageserver", List.of("pageserver", "--listen", "127.0.0.1:" + pageserverPort,
         "--object-store", objectStore().toString(), "--work-dir", dir.resolve("pageserver").toString(),
-        "--safekeepers", String.join(",", safekeeperUrls().values())));
+        "--safekeepers", String.join(",", safekeeperUrls().values()),
+        "--advertise", pageserverProxy == null ? pageserverUrl() : pageserverProxy.url()));
   }
 
   /** SIGKILL: the process gets no chance to flush or say goodbye. */
@@ -143,6 +167,9 @@ public final class StorageProcesses implements AutoCloseable {
     safekeepers.clear();
     if (pageserver != null) {
       kill(pageserver);
+    }
+    if (pageserverProxy != null) {
+      pageserverProxy.close();
     }
     dir.close();
   }

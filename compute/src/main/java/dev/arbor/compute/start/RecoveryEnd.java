@@ -1,0 +1,173 @@
+package dev.arbor.compute.start;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.WalFileName;
+import dev.arbor.postgres.WalRecordScanner;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.http.HttpJson;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Where a read-write start's recovery must end: the end of the last whole WAL record at or below the end of
+ * WAL its election chose. Every acknowledged commit lies below that point (a commit is acknowledged once a
+ * majority flushed it to its end, and the election took the highest position of a majority), so a start
+ * whose new TLI begins before it lost acknowledged commits, and must not report itself started. The elected
+ * end itself may lie inside a record (a WAL writer flushes whole pages, not whole records), so the point is
+ * found by reading the WAL record by record ({@link WalRecordScanner}), as PostgreSQL's recovery does.
+ *
+ * <p>The WAL is read from the safekeeper that holds the elected end (the authority on it) where it can, and
+ * from the pageserver's WAL service (cut at the end, named through the TLI history) otherwise, going back
+ * segment by segment while no whole record begins after the first one read: records span segments.
+ */
+final class RecoveryEnd {
+  /** How far back a scan looks for a record start: PostgreSQL's largest record is 1 GiB. */
+  private static final long MAX_SEGMENTS_BACK = 64;
+
+  /** Reads one WAL file: empty on 404; any other failure throws. */
+  @FunctionalInterface
+  interface WalFiles {
+    Optional<InputStream> open(String fileName) throws IOException;
+  }
+
+  private final long segmentSize;
+  private final int tli;
+  private final Lsn end;
+  private final WalFiles fromSafekeeper;
+  private final WalFiles fromPageserver;
+  private final Map<Long, ByteBuffer> read = new HashMap<>();
+  private List<long[]> history;
+
+  /**
+   * @param tli and {@code end}: the elected end of WAL
+   * @param fromSafekeeper the WAL files of the safekeeper that holds the end (its durable prefix, whole segments)
+   * @param fromPageserver the WAL service's files, cut at {@code end}
+   */
+  RecoveryEnd(long segmentSize, int tli, Lsn end, WalFiles fromSafekeeper, WalFiles fromPageserver) {
+    this.segmentSize = segmentSize;
+    this.tli = tli;
+    this.end = end;
+    this.fromSafekeeper = fromSafekeeper;
+    this.fromPageserver = fromPageserver;
+  }
+
+  /** The sources of a start of {@code timelinePath} against a safekeeper and the pageserver, over HTTP. */
+  static RecoveryEnd overHttp(HttpJson http, long segmentSize, int tli, Lsn end, String safekeeperTimelineUrl,
+      String pageserverTimelineUrl) {
+    Duration read = Duration.ofMinutes(2);
+    return new RecoveryEnd(segmentSize, tli, end,
+        name -> http.download(safekeeperTimelineUrl + "/wal/" + name, read),
+        name -> http.download(pageserverTimelineUrl + "/wal/" + name + (WalFileName.isHistory(name) ? "" : "?until_lsn=" + end), read));
+  }
+
+  /**
+   * The end of the last whole record at or below the elected end.
+   *
+   * @throws ComputeStartException when the WAL below the end cannot be read, or holds no record start
+   *     within {@value #MAX_SEGMENTS_BACK} segments of it
+   */
+  Lsn lastRecordEnd() throws IOException {
+    long last = end.plus(-1).segmentNumber(segmentSize);
+    for (long first = last; first >= 0 && first > last - MAX_SEGMENTS_BACK; first--) {
+      final long from = first;
+      Optional<WalRecordScanner.Result> r = WalRecordScanner.scan(segmentSize, first,
+          n -> n < from || n > last ? Optional.empty() : Optional.of(segment(n)));
+      if (r.isPresent()) {
+        return r.get().end();
+      }
+    }
+    throw new ComputeStartException("no WAL record begins in the " + MAX_SEGMENTS_BACK + " segments before the elected end of WAL "
+        + end + " (TLI " + tli + "); the WAL there is damaged or missing, so the start cannot show it recovers every commit");
+  }
+
+  /** Segment {@code n} as recovery reads it, with zeros from the elected end on. */
+  private ByteBuffer segment(long n) throws IOException {
+    ByteBuffer cached = read.get(n);
+    if (cached != null) {
+      return cached.duplicate();
+    }
+    byte[] bytes = null;
+    String own = WalFileName.segment(tli, n, segmentSize);
+    Optional<InputStream> in = fromSafekeeper.open(own);
+    if (in.isEmpty()) {
+      for (String name : namesFor(n)) {
+        in = fromPageserver.open(name);
+        if (in.isPresent()) {
+          break;
+        }
+      }
+    }
+    if (in.isEmpty()) {
+      throw new ComputeStartException("WAL segment " + n + " below the elected end of WAL " + end + " (TLI " + tli
+          + ") is neither on the safekeeper that holds that end nor served by the pageserver");
+    }
+    try (InputStream s = in.get()) {
+      bytes = s.readAllBytes();
+    }
+    if (bytes.length != segmentSize) {
+      throw new ComputeStartException("WAL segment " + n + " below the elected end of WAL " + end + " arrived with " + bytes.length
+          + " bytes, not " + segmentSize + "; the transfer was cut short");
+    }
+    long keep = end.value() - n * segmentSize;
+    if (keep < segmentSize) {
+      java.util.Arrays.fill(bytes, (int) Math.max(0, keep), bytes.length, (byte) 0);
+    }
+    ByteBuffer b = ByteBuffer.wrap(bytes);
+    read.put(n, b);
+    return b.duplicate();
+  }
+
+  /**
+   * The names PostgreSQL tries for segment {@code n} when it follows TLI {@code tli}: the TLIs of its history
+   * whose WAL begins in or before the segment, newest first (xlogrecovery.c, XLogFileReadAnyTLI).
+   */
+  private List<String> namesFor(long n) throws IOException {
+    List<String> names = new ArrayList<>();
+    List<long[]> h = history();
+    for (int i = h.size() - 1; i >= 0; i--) {
+      if (h.get(i)[1] / segmentSize <= n) {
+        names.add(WalFileName.segment((int) h.get(i)[0], n, segmentSize));
+      }
+    }
+    return names;
+  }
+
+  /** {tli, first LSN of its WAL}, oldest first, from the history file of {@code tli}. */
+  private List<long[]> history() throws IOException {
+    if (history != null) {
+      return history;
+    }
+    List<long[]> begins = new ArrayList<>();
+    long begin = 0;
+    if (tli > 1) {
+      Optional<InputStream> in = fromPageserver.open(WalFileName.history(tli));
+      if (in.isEmpty()) {
+        throw ApiProblem.notFound("wal-not-found", "file", "the pageserver has no history file of TLI " + tli
+            + ", which the elected end of WAL is on");
+      }
+      String text;
+      try (InputStream s = in.get()) {
+        text = new String(s.readAllBytes(), StandardCharsets.UTF_8);
+      }
+      for (String line : text.split("\n")) {
+        String[] f = line.strip().split("\\s+");
+        if (f.length < 2 || f[0].startsWith("#") || !Lsn.isValid(f[1])) {
+          continue;
+        }
+        begins.add(new long[] {Long.parseLong(f[0]), begin});
+        begin = Lsn.parse(f[1]).value();
+      }
+    }
+    begins.add(new long[] {tli, begin});
+    history = begins;
+    return history;
+  }
+}
