@@ -3,6 +3,7 @@ package dev.arbor.compute.start;
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.PostgresServer;
 import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.safekeeper.FenceResult;
 import dev.arbor.storage.safekeeper.FollowRequest;
 import dev.arbor.storage.safekeeper.SafekeeperSet;
 import dev.arbor.storage.safekeeper.TimelineWalStatus;
@@ -105,11 +106,24 @@ public final class RunningCompute implements StartedCompute {
       }
       var req = new FollowRequest(generation, pgTli, startLsn.segmentStart(Lsn.DEFAULT_SEGMENT_SIZE), spec.listenHost(), server.port(),
           ComputeStart.REPLICATION_ROLE, replicationPassword, ComputeStart.slotName(sk.getKey()), peersOf(sk.getKey()));
+      String timelineUrl = sk.getValue() + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline());
       try {
-        safekeepers.http().post(sk.getValue() + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline()) + "/follow", req, Void.class);
+        try {
+          safekeepers.http().post(timelineUrl + "/follow", req, Void.class);
+        } catch (ApiProblem p) {
+          if (!p.is("fence-required")) {
+            throw p;
+          }
+          // It missed this generation's election: bring it into the generation, as a Raft leader does a
+          // follower of an older term. It accepts only if nothing newer came since.
+          FenceResult fence = safekeepers.http().post(timelineUrl + "/fence", Map.of("generation", generation), FenceResult.class);
+          log.info("event=safekeeper_joined timeline={} generation={} safekeeper={} tli={} flush_lsn={}", spec.timeline(), generation,
+              sk.getKey(), fence.tli(), fence.flushLsn());
+          safekeepers.http().post(timelineUrl + "/follow", req, Void.class);
+        }
         following++;
       } catch (ApiProblem p) {
-        if (p.status() == 409 && fenced.compareAndSet(false, true)) {
+        if (p.is("stale-generation") && fenced.compareAndSet(false, true)) {
           // A newer generation took over: this compute can never again get a commit acknowledged.
           log.warn("event=compute_fenced timeline={} generation={} safekeeper={} detail=\"{}\"", spec.timeline(), generation,
               sk.getKey(), p.getMessage());

@@ -1,6 +1,7 @@
 package dev.arbor.storage.safekeeper;
 
 import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.http.HttpApi;
 import dev.arbor.storage.http.HttpJson;
@@ -66,23 +67,27 @@ public final class Safekeeper implements AutoCloseable {
         .route("POST", tl + "/fence", r -> Response.ok(timeline(r, true).orElseThrow().fence(generation(r.json()))))
         .route("POST", tl + "/follow", r -> {
           FollowRequest req = Json.MAPPER.treeToValue(r.json(), FollowRequest.class);
-          SafekeeperTimeline t = timeline(r, false).orElseThrow(() -> ApiProblem.conflict("stale-generation", "generation",
-              "safekeeper " + config.id() + " has accepted no generation of this timeline; fence first"));
+          SafekeeperTimeline t = timeline(r, false).orElseThrow(() -> ApiProblem.conflict("fence-required", "generation",
+              "safekeeper " + config.id() + " has accepted no generation of this timeline; fence it with generation "
+                  + req.generation() + " first"));
           t.follow(req);
           return Response.ok(t.status());
         })
         .route("GET", tl + "/wal/{file}", r -> {
           Optional<Lsn> minFlush = r.query("min_flush_lsn").map(Lsn::parse);
-          Optional<InputStream> in = existing(r).isPresent() ? existing(r).get().walFile(r.path("file"), minFlush) : Optional.empty();
+          Optional<SafekeeperTimeline> t = existing(r);
+          Optional<InputStream> in = t.isPresent() ? t.get().walFile(r.path("file"), minFlush) : Optional.empty();
           if (in.isEmpty()) {
             throw ApiProblem.notFound("wal-not-found", "file", "safekeeper " + config.id() + " holds no durable " + r.path("file")
                 + minFlush.map(l -> " flushed to " + l).orElse(""));
           }
-          return Response.stream("application/octet-stream", out -> {
+          if (WalFileName.isHistory(r.path("file"))) {
             try (InputStream s = in.get()) {
-              s.transferTo(out);
+              return Response.bytes(200, "application/octet-stream", s.readAllBytes());
             }
-          });
+          }
+          // A fixed length: a reader that gets fewer bytes (a failed read here) sees an error, not a short segment.
+          return Response.stream("application/octet-stream", t.get().segmentSize(), in.get());
         })
         .route("DELETE", tl, r -> {
           Optional<SafekeeperTimeline> t = existing(r);

@@ -97,10 +97,16 @@ final class SafekeeperTimeline implements AutoCloseable {
 
   /** Follows the compute of the accepted generation; a repeated request while streaming changes nothing. */
   synchronized void follow(FollowRequest req) {
-    if (req.generation() != acceptedGeneration) {
+    if (req.generation() < acceptedGeneration) {
       throw ApiProblem.conflict("stale-generation", "generation", "safekeeper " + safekeeperId + " accepted generation "
-          + acceptedGeneration + " of timeline " + timeline + ", not " + req.generation()
-          + (req.generation() < acceptedGeneration ? "; this compute was fenced off and must stop" : "; fence first"));
+          + acceptedGeneration + " of timeline " + timeline + ", not " + req.generation() + "; this compute was fenced off and must stop");
+    }
+    if (req.generation() > acceptedGeneration) {
+      // It missed the election (down, slow or partitioned then): the compute fences it with its own
+      // generation and asks again, so a safekeeper never stays behind on an older generation.
+      throw ApiProblem.conflict("fence-required", "generation", "safekeeper " + safekeeperId + " accepted generation "
+          + acceptedGeneration + " of timeline " + timeline + ", below " + req.generation() + "; fence it with generation "
+          + req.generation() + " first");
     }
     if (receiver != null && following != null && following.generation() == req.generation()
         && receiver.state() != WalReceiver.State.FAILED && receiver.state() != WalReceiver.State.CLOSED) {
@@ -173,6 +179,10 @@ final class SafekeeperTimeline implements AutoCloseable {
       }
     }
     return store.openSegment(tli, segno);
+  }
+
+  long segmentSize() {
+    return store.segmentSize();
   }
 
   /** Uploads history files and every complete segment not yet in object storage; returns how many it uploaded. */
