@@ -35,7 +35,8 @@ import org.slf4j.LoggerFactory;
  *
  * <pre>
  * state.json                         system id, segment size, flush LSN per PostgreSQL TLI ({@link WalStoreState})
- * flush                              the newest TLI's flush LSN, rewritten in place (not forced) on every flush ({@link FlushRecord})
+ * flush                              the newest TLI's flush LSN, rewritten in place on every flush, forced only
+ *                                    after recovery and before retention removes WAL it points at ({@link FlushRecord})
  * wal/TTTTTTTTXXXXXXXXYYYYYYYY       segments, named and sized exactly as in pg_wal, zero-filled when created
  * wal/TTTTTTTT.history               timeline history files, byte for byte as the compute has them
  * lock                               held while a store is open, so two processes never write one directory
@@ -172,18 +173,23 @@ public final class WalSegmentStore implements AutoCloseable {
 
   /**
    * The recorded flush LSN of the newest timeline is a lower bound: {@link #flush()} records it without
-   * forcing the record, so a crash may leave an older one. The WAL itself says where it ends: every
-   * record after the recorded position whose CRC and back-link check out was written, and reading it
-   * back now proves it reached the file. Those segments are forced before the position is taken, so the
-   * recovered flush LSN is as durable as any other. A record cut short by the crash ends the scan.
+   * forcing the record, so a crash may leave an older one, back to the last one forced. The WAL itself
+   * says where it ends: every record after the recorded position whose CRC and back-link check out was
+   * written, and reading it back now proves it reached the file. Those segments are forced before the
+   * position is taken, so the recovered flush LSN is as durable as any other. A record cut short by the
+   * crash ends the scan. The position is then forced, so the next crash never sends the scan back to
+   * segments that retention may remove from now on.
    */
   private void recoverEndOfWal() throws IOException {
     Optional<WalPosition> recorded = durable.newest();
-    if (recorded.isEmpty()) {
-      return;
+    if (recorded.isPresent()) {
+      recoverEndOfWal(recorded.get().timeline(), recorded.get().lsn());
     }
-    int tli = recorded.get().timeline();
-    Lsn lowerBound = recorded.get().lsn();
+    forceFlushRecord();
+  }
+
+  private void recoverEndOfWal(int tli, Lsn lowerBound) throws IOException {
+    checkScanStartIsStored(tli, lowerBound);
     long firstSegment = lowerBound.segmentNumber(segmentSize);
     Optional<WalRecordScanner.Result> scanned = WalRecordScanner.scan(segmentSize, firstSegment,
         number -> mapSegment(new WalSegmentId(tli, number)));
@@ -197,13 +203,63 @@ public final class WalSegmentStore implements AutoCloseable {
         ch.force(false);
       }
     }
-    WalStoreState next = durable.withFlushLsns(Map.of(tli, end));
-    flushRecord.write(next.newest().orElseThrow());
-    durable = next;
+    durable = durable.withFlushLsns(Map.of(tli, end));
     writeFloor.put(tli, end);
     writtenEnd.put(tli, end);
     log.info("event=wal_end_recovered directory={} timeline={} recorded_flush_lsn={} recovered_flush_lsn={}",
         directory, tli, lowerBound, end);
+  }
+
+  /**
+   * The scan for the end of WAL starts at the segment holding the lower bound, which holds flushed WAL
+   * unless the bound is its first byte and nothing follows. Retention never removes it (it forces a
+   * newer record first). When it is gone anyway (files deleted by hand, an old record restored), the
+   * end cannot be found, and keeping the lower bound would report a flush LSN below WAL this store may
+   * have acknowledged: the quorum would lose those commits.
+   */
+  private void checkScanStartIsStored(int tli, Lsn lowerBound) throws IOException {
+    long number = lowerBound.segmentNumber(segmentSize);
+    Path file = walDir.resolve(new WalSegmentId(tli, number).fileName(segmentSize));
+    if (Files.isRegularFile(file) && Files.size(file) == segmentSize) {
+      return;
+    }
+    boolean nothingWrittenFromIt = lowerBound.segmentOffset(segmentSize) == 0 && !Files.exists(file)
+        && storedSegments().stream().noneMatch(s -> s.timeline() == tli && s.segmentNumber() > number);
+    if (nothingWrittenFromIt) {
+      return;
+    }
+    throw new IOException("the WAL store " + directory + " records WAL of timeline " + tli + " flushed up to "
+        + lowerBound + ", but the segment " + file + " is missing or not " + segmentSize + " bytes, so where its "
+        + "WAL ends cannot be found (segments removed by hand, or a flush record older than the segments restored). "
+        + "Do not serve this store: put the segment back (object storage holds an offloaded copy under the same "
+        + "name) and reopen it, or rebuild the store from its peers");
+  }
+
+  /**
+   * Forces the flush record holding the newest durable position. Once it returns, no crash leaves an
+   * older record, so the segments only an older one would have sent the end-of-WAL scan to may go.
+   */
+  private void forceFlushRecord() throws IOException {
+    Optional<WalPosition> newest = durable.newest();
+    if (newest.isPresent() && !newest.equals(flushRecord.position())) {
+      flushRecord.write(newest.get());
+    }
+    flushRecord.force();
+  }
+
+  /**
+   * Whether the end-of-WAL scan after a crash may read {@code segment}: the crash leaves the record of
+   * the last force or a later one, and the scan reads that record's timeline from its segment on, or a
+   * newer timeline (listed in state.json) from that timeline's start.
+   */
+  private boolean scannedAfterACrash(WalSegmentId segment) {
+    Optional<WalPosition> forced = flushRecord.durablePosition();
+    if (forced.isEmpty()) {
+      return true;
+    }
+    int tli = forced.get().timeline();
+    return segment.timeline() > tli
+        || (segment.timeline() == tli && segment.segmentNumber() >= forced.get().lsn().segmentNumber(segmentSize));
   }
 
   private Optional<ByteBuffer> mapSegment(WalSegmentId segment) throws IOException {
@@ -448,7 +504,8 @@ public final class WalSegmentStore implements AutoCloseable {
   /**
    * Removes a segment file that is safe elsewhere (offloaded) and will not be written again: complete on
    * its timeline, or of a timeline older than the newest one. Refuses the segment holding the newest
-   * flush position. Readers then find it in object storage.
+   * flush position. Readers then find it in object storage. When a crash could leave a flush record that
+   * points at the segment, the record is forced first (once per batch of removals in practice).
    */
   public void removeSegment(WalSegmentId segment) throws IOException {
     writeLock.lock();
@@ -462,6 +519,9 @@ public final class WalSegmentStore implements AutoCloseable {
           && segment.segmentNumber() == newest.lsn().segmentNumber(segmentSize);
       if (holdsNewest || !(olderTimeline || complete)) {
         throw new IllegalArgumentException("segment " + segment.fileName(segmentSize) + " may still be written; not removed");
+      }
+      if (scannedAfterACrash(segment)) {
+        forceFlushRecord();
       }
       FileChannel open = channels.remove(segment);
       if (open != null) {

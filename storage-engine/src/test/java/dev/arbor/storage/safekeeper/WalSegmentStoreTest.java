@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.arbor.postgres.Lsn;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -130,6 +131,10 @@ class WalSegmentStoreTest {
     record.put(0, flushSlot(6, 2, Lsn.parse("0/5000148")));
     record.put(4096, flushSlot(5, 2, Lsn.parse("0/5000100")));
     Files.write(dir.resolve("flush"), record.array());
+    // The segment the flush position lies in (zeros: no WAL records after that position).
+    try (var segment = new RandomAccessFile(dir.resolve("wal/000000020000000000000005").toFile(), "rw")) {
+      segment.setLength(Lsn.DEFAULT_SEGMENT_SIZE);
+    }
     try (var store = WalSegmentStore.open(dir)) {
       assertThat(store.systemIdentifier()).hasValue(7412345678901234567L);
       assertThat(store.flushPosition()).contains(new WalPosition(2, Lsn.parse("0/5000148")));
