@@ -92,8 +92,10 @@ public final class WalSegmentStore implements AutoCloseable {
   private final Map<WalSegmentId, FileChannel> channels = new HashMap<>();
   private final TreeSet<WalSegmentId> unflushed = new TreeSet<>();
   /**
-   * Set when a write or force failed: the kernel may have dropped dirty pages, so nothing written since
-   * the last flush can be trusted, and retrying the force could report success for lost data.
+   * Set when writing or forcing WAL failed: the kernel may have dropped dirty pages, so nothing written
+   * since the last flush can be trusted, and retrying the force could report success for lost data.
+   * Failures that cannot have lost written WAL (creating a segment, the state file, the flush record)
+   * do not set it. Removing offloaded segments still works, since it may be what frees the disk.
    */
   private IOException broken;
   private boolean closed;
@@ -346,23 +348,15 @@ public final class WalSegmentStore implements AutoCloseable {
       checkWritable();
       checkAppendable(timeline, start);
       long position = start.value();
-      try {
-        while (data.hasRemaining()) {
-          var segment = new WalSegmentId(timeline, Long.divideUnsigned(position, segmentSize));
-          long offset = Long.remainderUnsigned(position, segmentSize);
-          int length = (int) Math.min(data.remaining(), segmentSize - offset);
-          ByteBuffer part = data.slice(data.position(), length);
-          FileChannel channel = channelFor(segment);
-          unflushed.add(segment);
-          while (part.hasRemaining()) {
-            channel.write(part, offset + part.position());
-          }
-          data.position(data.position() + length);
-          position += length;
-        }
-      } catch (IOException e) {
-        broken = e;
-        throw e;
+      while (data.hasRemaining()) {
+        var segment = new WalSegmentId(timeline, Long.divideUnsigned(position, segmentSize));
+        long offset = Long.remainderUnsigned(position, segmentSize);
+        int length = (int) Math.min(data.remaining(), segmentSize - offset);
+        FileChannel channel = channelFor(segment);
+        unflushed.add(segment);
+        writeWal(channel, data.slice(data.position(), length), offset);
+        data.position(data.position() + length);
+        position += length;
       }
       writeFloor.putIfAbsent(timeline, start);
       writtenEnd.put(timeline, new Lsn(position));
@@ -392,6 +386,23 @@ public final class WalSegmentStore implements AutoCloseable {
     }
   }
 
+  /** A write that fails may have reached some pages and not others, none of them forced: see {@link #broken}. */
+  private void writeWal(FileChannel channel, ByteBuffer part, long offset) throws IOException {
+    try {
+      while (part.hasRemaining()) {
+        channel.write(part, offset + part.position());
+      }
+    } catch (IOException e) {
+      broken = e;
+      throw e;
+    }
+  }
+
+  /**
+   * The segment's channel, creating the file if needed. A failure here (no space for the new file, no
+   * free descriptor, something in the way) has written no WAL, so it fails the write without
+   * poisoning the store: the write can be retried once the cause is gone.
+   */
   private FileChannel channelFor(WalSegmentId segment) throws IOException {
     FileChannel channel = channels.get(segment);
     if (channel != null) {
@@ -400,8 +411,10 @@ public final class WalSegmentStore implements AutoCloseable {
     Path file = walDir.resolve(segment.fileName(segmentSize));
     if (!Files.exists(file)) {
       createZeroFilled(file);
-    } else if (Files.size(file) != segmentSize) {
-      throw new IOException("WAL segment " + file + " has " + Files.size(file) + " bytes, expected " + segmentSize);
+    } else if (!Files.isRegularFile(file) || Files.size(file) != segmentSize) {
+      throw new IOException("cannot write WAL to " + file + ": it is not a regular file of " + segmentSize
+          + " bytes, and this store only creates full-size segments, so something else put it there. Move it "
+          + "away; the write failed without harming the store and can be retried");
     }
     channel = FileChannel.open(file, StandardOpenOption.WRITE);
     channels.put(segment, channel);
@@ -448,15 +461,16 @@ public final class WalSegmentStore implements AutoCloseable {
           for (WalSegmentId segment : unflushed) {
             channels.get(segment).force(false);
           }
-          if (!timelinesInStateFile.containsAll(next.flushLsns().keySet())) {
-            // The older timeline's final flush LSN leaves the flush record now; keep it in the state file.
-            writeStateFile(next);
-          }
-          flushRecord.write(next.newest().orElseThrow());
         } catch (IOException e) {
           broken = e;
           throw e;
         }
+        // Failures from here on lost no WAL: it is forced, and a retried flush forces it again honestly.
+        if (!timelinesInStateFile.containsAll(next.flushLsns().keySet())) {
+          // The older timeline's final flush LSN leaves the flush record now; keep it in the state file.
+          writeStateFile(next);
+        }
+        flushRecord.write(next.newest().orElseThrow());
         durable = next;
         writeFloor.putAll(next.flushLsns());
         unflushed.clear();
@@ -491,13 +505,17 @@ public final class WalSegmentStore implements AutoCloseable {
   }
 
   private void checkWritable() throws IOException {
-    if (closed) {
-      throw new IllegalStateException("the WAL store " + directory + " is closed");
-    }
+    checkOpen();
     if (broken != null) {
-      throw new IOException("the WAL store " + directory + " failed to write or force WAL (" + broken.getMessage()
+      throw new IOException("the WAL store " + directory + " failed to write or force WAL (" + broken
           + "); the kernel may have dropped written pages, so this instance accepts no more writes: reopen the "
           + "store, which resumes from the last recorded flush LSN", broken);
+    }
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new IllegalStateException("the WAL store " + directory + " is closed");
     }
   }
 
@@ -510,7 +528,7 @@ public final class WalSegmentStore implements AutoCloseable {
   public void removeSegment(WalSegmentId segment) throws IOException {
     writeLock.lock();
     try {
-      checkWritable();
+      checkOpen(); // not checkWritable: deleting an offloaded, complete segment loses nothing
       WalPosition newest = durable.newest().orElseThrow(() -> new IllegalStateException("the store holds no WAL"));
       Lsn flush = durable.flushLsns().get(segment.timeline());
       boolean olderTimeline = segment.timeline() < newest.timeline();

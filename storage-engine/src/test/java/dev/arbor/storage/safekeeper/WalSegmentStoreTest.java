@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -263,6 +264,65 @@ class WalSegmentStoreTest {
         .hasMessageContaining("is open in another store instance or process");
     store.close();
     WalSegmentStore.open(dir, SEG).close();
+  }
+
+  @Test
+  void aSegmentThatCannotBeCreatedFailsThatWriteOnlyAndTheRetriedWriteSucceeds() throws Exception {
+    byte[] wal = randomBytes(3 * SEG, 20);
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(wal, 0, (int) SEG + 100));
+      store.flush();
+      // Something in the way of the next segment's file, as a full disk or no free descriptor would be.
+      Path blocker = Files.createDirectory(dir.resolve("wal/000000010000000000000005"));
+      Lsn at = SEGMENT_3.plus(SEG + 100);
+      assertThatThrownBy(() -> store.write(1, at, ByteBuffer.wrap(wal, (int) SEG + 100, (int) SEG)))
+          .isInstanceOf(IOException.class).hasMessageContaining(blocker.toString());
+
+      Files.delete(blocker);
+      store.write(1, at, ByteBuffer.wrap(wal, (int) SEG + 100, (int) SEG));
+      assertThat(store.flush()).isEqualTo(at.plus(SEG));
+      assertThat(concat(read(store, 1, 3), read(store, 1, 4), Arrays.copyOf(read(store, 1, 5), 100)))
+          .isEqualTo(Arrays.copyOf(wal, (int) (2 * SEG + 100)));
+    }
+  }
+
+  @Test
+  void aStateFileThatCannotBeReplacedFailsThatFlushOnlyAndTheRetriedFlushSucceeds() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      // The first flush of a timeline lists it in state.json; something is in that file's way.
+      Path blocker = Files.createDirectories(dir.resolve("state.json/in-the-way"));
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(300, 22)));
+      assertThatThrownBy(store::flush).isInstanceOf(IOException.class);
+
+      Files.delete(blocker);
+      Files.delete(dir.resolve("state.json"));
+      assertThat(store.flush()).isEqualTo(SEGMENT_3.plus(300));
+    }
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      assertThat(store.flushPosition()).contains(new WalPosition(1, SEGMENT_3.plus(300)));
+    }
+  }
+
+  @Test
+  void aStoreThatFailedToWriteWalRefusesMoreButStillRemovesOffloadedSegments() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(2 * SEG + 100, 21)));
+      store.flush();
+      // A write that really fails: an interrupted thread's FileChannel closes and throws.
+      Thread.currentThread().interrupt();
+      try {
+        assertThatThrownBy(() -> store.write(1, SEGMENT_3.plus(2 * SEG + 100), ByteBuffer.wrap(new byte[100])))
+            .isInstanceOf(ClosedByInterruptException.class);
+      } finally {
+        Thread.interrupted();
+      }
+      assertThatThrownBy(store::flush).isInstanceOf(IOException.class).hasMessageContaining("failed to write or force WAL");
+
+      // Deleting a complete, offloaded segment loses nothing, and frees the disk a failure may be about.
+      store.removeSegment(new WalSegmentId(1, 3));
+      assertThat(dir.resolve("wal/000000010000000000000003")).doesNotExist();
+      assertThat(store.flushLsn(1)).contains(SEGMENT_3.plus(2 * SEG + 100));
+    }
   }
 
   /** A flush record slot as FlushRecord's javadoc lays it out, built independently of the code. */
