@@ -137,7 +137,7 @@ public final class WalSegmentStore implements AutoCloseable {
           + "PostgreSQL's wal_segment_size is; got " + segmentSize);
     }
     Path dir = directory.toAbsolutePath().normalize();
-    Files.createDirectories(dir.resolve(WAL_DIR));
+    DurableFiles.createDirectories(dir.resolve(WAL_DIR));
     FileChannel lockChannel = FileChannel.open(dir.resolve(LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
     FileLock lock;
     try {
@@ -545,7 +545,11 @@ public final class WalSegmentStore implements AutoCloseable {
       if (open != null) {
         open.close();
       }
-      Files.deleteIfExists(walDir.resolve(segment.fileName(segmentSize)));
+      if (Files.deleteIfExists(walDir.resolve(segment.fileName(segmentSize)))) {
+        // A segment back after a crash would be harmless (complete and offloaded); the fsync makes the
+        // removal, and the disk space it freed, survive one.
+        DurableFiles.fsyncDirectory(walDir);
+      }
     } finally {
       writeLock.unlock();
     }

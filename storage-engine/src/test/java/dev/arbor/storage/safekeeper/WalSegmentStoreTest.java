@@ -325,6 +325,23 @@ class WalSegmentStoreTest {
     }
   }
 
+  @Test
+  void newDirectoriesAndRemovedSegmentsAreDurable() throws Exception {
+    // A directory entry survives a power loss once its parent is fsynced (POSIX promises no more).
+    Path store = dir.resolve("tenant/timeline/wal-store");
+    var opening = FileIo.during(() -> WalSegmentStore.open(store, SEG).close());
+    assertThat(FileIo.forced(opening)).as("directories fsynced while the store was created")
+        .contains(dir, dir.resolve("tenant"), dir.resolve("tenant/timeline"), store);
+
+    try (var s = WalSegmentStore.open(store, SEG)) {
+      s.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(SEG + 100, 23)));
+      s.flush();
+      var removal = FileIo.during(() -> s.removeSegment(new WalSegmentId(1, 3)));
+      assertThat(FileIo.forced(removal)).as("files and directories fsynced while a segment was removed")
+          .containsSubsequence(store.resolve("flush"), store.resolve("wal"));
+    }
+  }
+
   /** A flush record slot as FlushRecord's javadoc lays it out, built independently of the code. */
   private static byte[] flushSlot(long sequence, int timeline, Lsn lsn) {
     ByteBuffer slot = ByteBuffer.allocate(36);
