@@ -150,12 +150,12 @@ public final class WalSegmentStore implements AutoCloseable {
       throw new IOException("the WAL store " + dir + " is open in another store instance or process; "
           + "one safekeeper writes one directory");
     }
+    FlushRecord flushRecord = null;
     try {
       removeTemporaryFiles(dir);
       removeTemporaryFiles(dir.resolve(WAL_DIR));
       WalStoreState state = readState(dir.resolve(STATE_FILE), segmentSize);
       Path flushFile = dir.resolve(FLUSH_FILE);
-      FlushRecord flushRecord;
       if (Files.exists(flushFile)) {
         flushRecord = FlushRecord.open(flushFile);
       } else if (state.flushLsns().isEmpty()) {
@@ -168,7 +168,11 @@ public final class WalSegmentStore implements AutoCloseable {
       store.recoverEndOfWal();
       return store;
     } catch (IOException | RuntimeException e) {
-      lockChannel.close();
+      IOException closing = flushRecord == null ? null : closeCollecting(flushRecord::close, null);
+      closing = closeCollecting(lockChannel::close, closing);
+      if (closing != null) {
+        e.addSuppressed(closing);
+      }
       throw e;
     }
   }
@@ -681,24 +685,40 @@ public final class WalSegmentStore implements AutoCloseable {
         return;
       }
       closed = true;
-      IOException first = null;
+      IOException failure = null;
       for (FileChannel channel : channels.values()) {
-        try {
-          channel.close();
-        } catch (IOException e) {
-          first = first == null ? e : first;
-        }
+        failure = closeCollecting(channel::close, failure);
       }
       channels.clear();
-      flushRecord.close();
-      lock.release();
-      lockChannel.close();
-      if (first != null) {
-        throw first;
+      // Each is released whatever failed before it: a lock left held would keep this directory from
+      // ever being opened again in this process.
+      failure = closeCollecting(flushRecord::close, failure);
+      failure = closeCollecting(lock::release, failure);
+      failure = closeCollecting(lockChannel::close, failure);
+      if (failure != null) {
+        throw failure;
       }
     } finally {
       writeLock.unlock();
     }
+  }
+
+  @FunctionalInterface
+  private interface Closer {
+    void close() throws IOException;
+  }
+
+  /** Runs {@code closer}; returns {@code failure}, or its failure when there was none before (else suppressed in it). */
+  private static IOException closeCollecting(Closer closer, IOException failure) {
+    try {
+      closer.close();
+    } catch (IOException e) {
+      if (failure == null) {
+        return e;
+      }
+      failure.addSuppressed(e);
+    }
+    return failure;
   }
 
   private static void removeTemporaryFiles(Path dir) throws IOException {

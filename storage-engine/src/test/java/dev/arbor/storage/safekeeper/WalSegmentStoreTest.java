@@ -12,7 +12,9 @@ import java.nio.channels.ClosedByInterruptException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Test;
@@ -340,6 +342,34 @@ class WalSegmentStoreTest {
       assertThat(FileIo.forced(removal)).as("files and directories fsynced while a segment was removed")
           .containsSubsequence(store.resolve("flush"), store.resolve("wal"));
     }
+  }
+
+  @Test
+  void aStoreThatRefusesToOpenKeepsNoFileOpen() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(100, 24)));
+      store.flush();
+    }
+    Files.delete(dir.resolve("wal/000000010000000000000003")); // the store now refuses to open
+    assertThatThrownBy(() -> WalSegmentStore.open(dir, SEG)).isInstanceOf(IOException.class);
+    assertThat(filesThisProcessHasOpenUnder(dir)).isEmpty();
+  }
+
+  private static List<Path> filesThisProcessHasOpenUnder(Path dir) throws IOException {
+    var open = new ArrayList<Path>();
+    try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+      for (Path fd : (Iterable<Path>) fds::iterator) {
+        try {
+          Path target = Files.readSymbolicLink(fd);
+          if (target.startsWith(dir)) {
+            open.add(target);
+          }
+        } catch (IOException closedMeanwhile) {
+          // the listing's own descriptor, or one closed since
+        }
+      }
+    }
+    return open;
   }
 
   /** A flush record slot as FlushRecord's javadoc lays it out, built independently of the code. */
