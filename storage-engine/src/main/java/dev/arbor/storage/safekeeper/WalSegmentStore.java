@@ -49,7 +49,9 @@ import org.slf4j.LoggerFactory;
  *       flush record (a lower bound) and the WAL records after it, so it never decreases, except after a
  *       power loss that cut a record the last flush ended inside of: it then ends before that record,
  *       which still covers every commit ever acknowledged (a commit record is acknowledged only once
- *       flushed to its end).
+ *       flushed to its end). The segment that any version of the record a crash can leave sends that
+ *       scan to is never removed; a store where it is missing anyway refuses to open rather than
+ *       report a flush LSN below WAL it acknowledged.
  *   <li>Bytes below a TLI's flush LSN are never rewritten, so a segment entirely below it is immutable.
  *   <li>The first WAL stored for a TLI begins at a segment boundary, so every stored segment holds its
  *       WAL from the segment's first byte (PostgreSQL's long page header included).
