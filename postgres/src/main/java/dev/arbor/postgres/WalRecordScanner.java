@@ -19,6 +19,12 @@ import java.util.zip.CRC32C;
  * ({@code xl_tot_len}, {@code xl_xid}, {@code xl_prev}, {@code xl_info}, {@code xl_rmid}, {@code xl_crc})
  * then the data. The CRC-32C covers the data, then the header up to the CRC. After an
  * {@code XLOG_SWITCH} record, WAL continues at the next segment's start.
+ *
+ * <p>A record whose continuation is missing (the server crashed after writing its first pages) is
+ * abandoned when crash recovery marks the page where the continuation was expected with
+ * {@code XLP_FIRST_IS_OVERWRITE_CONTRECORD}: as PostgreSQL's xlogreader does, the scan then restarts
+ * at that page, and the record there ({@code XLOG_OVERWRITE_CONTRECORD}) links back to the last
+ * valid record before the abandoned one.
  */
 public final class WalRecordScanner {
 
@@ -39,6 +45,7 @@ public final class WalRecordScanner {
   static final int RECORD_HEADER = 24;
   private static final int XLP_FIRST_IS_CONTRECORD = 0x0001;
   private static final int XLP_LONG_HEADER = 0x0002;
+  private static final int XLP_FIRST_IS_OVERWRITE_CONTRECORD = 0x0008;
   /** XLogRecordMaxSize in PostgreSQL 16+; older versions allow no more in practice. */
   private static final long MAX_RECORD = 1020L * 1024 * 1024;
   private static final int RM_XLOG_ID = 0;
@@ -75,10 +82,13 @@ public final class WalRecordScanner {
     if ((first.info & XLP_FIRST_IS_CONTRECORD) != 0) {
       // The tail of a record that began in an earlier segment: step over it to the first record start.
       Cursor tail = new Cursor(pos, first.remaining);
-      if (!tail.skip(first.remaining)) {
+      if (tail.skip(first.remaining)) {
+        pos = align(tail.pos);
+      } else if (tail.overwrittenAt >= 0) {
+        pos = tail.overwrittenAt;
+      } else {
         return Optional.empty();
       }
-      pos = align(tail.pos);
     }
     long records = 0;
     long end = -1;
@@ -103,6 +113,10 @@ public final class WalRecordScanner {
       Cursor record = new Cursor(pos, totalLength);
       byte[] header = new byte[RECORD_HEADER];
       if (!record.read(header, 0, RECORD_HEADER)) {
+        if (record.overwrittenAt >= 0) {
+          pos = record.overwrittenAt; // the record was abandoned; prev stays the last valid one
+          continue;
+        }
         break;
       }
       ByteBuffer h = ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN);
@@ -114,6 +128,10 @@ public final class WalRecordScanner {
       }
       crc.reset();
       if (!record.digest(crc, totalLength - RECORD_HEADER)) {
+        if (record.overwrittenAt >= 0) {
+          pos = record.overwrittenAt;
+          continue;
+        }
         break;
       }
       crc.update(header, 0, 20);
@@ -176,11 +194,13 @@ public final class WalRecordScanner {
 
   /**
    * Reads one record's bytes in LSN order, stepping over page headers; every page entered must say it
-   * continues a record with exactly the bytes still missing.
+   * continues a record with exactly the bytes still missing, or that it overwrites the continuation.
    */
   private final class Cursor {
     long pos;
     long left;
+    /** The start of the page that abandoned this record by overwriting its continuation, or -1. */
+    long overwrittenAt = -1;
 
     Cursor(long pos, long length) {
       this.pos = pos;
@@ -240,6 +260,10 @@ public final class WalRecordScanner {
     private ByteBuffer enter() throws IOException {
       if (pos % PAGE_SIZE == 0) {
         PageHeader h = pageHeader(pos);
+        if (h != null && (h.info & XLP_FIRST_IS_OVERWRITE_CONTRECORD) != 0) {
+          overwrittenAt = pos;
+          return null;
+        }
         if (h == null || (h.info & XLP_FIRST_IS_CONTRECORD) == 0 || h.remaining != left) {
           return null;
         }

@@ -3,10 +3,13 @@ package dev.arbor.storage.fs;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayDeque;
+import java.util.Deque;
 import java.util.UUID;
 
 /**
@@ -41,7 +44,7 @@ public final class DurableFiles {
 
   /** A fresh name in {@code target}'s directory for a file that {@link #moveIntoPlace} later renames. */
   public static Path temporarySibling(Path target) throws IOException {
-    Files.createDirectories(target.getParent());
+    createDirectories(target.getParent());
     return target.resolveSibling(target.getFileName() + "." + UUID.randomUUID() + TEMP_SUFFIX);
   }
 
@@ -52,6 +55,29 @@ public final class DurableFiles {
   public static void moveIntoPlace(Path tmp, Path target) throws IOException {
     Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     fsyncDirectory(target.getParent());
+  }
+
+  /**
+   * Creates {@code dir} and its missing parents, and makes each new one durable by fsyncing its parent:
+   * a file made durable inside a new directory is lost with that directory if the directory's own
+   * entry never reached the disk.
+   */
+  public static Path createDirectories(Path dir) throws IOException {
+    Deque<Path> missing = new ArrayDeque<>();
+    for (Path p = dir.toAbsolutePath(); p != null && !Files.isDirectory(p); p = p.getParent()) {
+      missing.push(p);
+    }
+    for (Path p : missing) {
+      try {
+        Files.createDirectory(p);
+      } catch (FileAlreadyExistsException e) {
+        if (!Files.isDirectory(p)) {
+          throw e;
+        }
+      }
+      fsyncDirectory(p.getParent());
+    }
+    return dir;
   }
 
   /** Makes the directory's entries (created, renamed, removed files) durable. */

@@ -12,11 +12,13 @@ import java.util.zip.CRC32C;
 
 /**
  * The newest timeline's flush position of a {@link WalSegmentStore}, overwritten in place on every
- * flush and <b>not forced</b>: a commit then costs one {@code fdatasync} on a safekeeper (the WAL's),
+ * flush and <b>not forced</b> there: a commit then costs one {@code fdatasync} on a safekeeper (the WAL's),
  * not two. The record is a lower bound that bounds the scan for the end of WAL when the store opens
  * ({@link WalSegmentStore}): it is written only after the WAL below it was forced, so whatever version
  * of it a crash leaves, the WAL below that position is on disk; the WAL records after it are checked
- * one by one (CRC, back-link) to find the real end.
+ * one by one (CRC, back-link) to find the real end. A crash leaves the version of the last
+ * {@link #force()} or a later one ({@link #durablePosition()}): the store forces the record before it
+ * removes WAL that an older version would send that scan to.
  *
  * <p>Layout: two 4 KiB blocks, each holding one slot, and writes alternate between them, so a write
  * torn by a crash damages only the slot being written while the other keeps the previous position.
@@ -39,11 +41,20 @@ final class FlushRecord implements AutoCloseable {
   private static final int SLOT_STRIDE = 4096;
   private static final int SLOT_BYTES = 36;
 
+  private final Path file;
   private final FileChannel channel;
   private long sequence;
   private Optional<WalPosition> position;
+  /** The position of the last successful force; empty before it, since the file may hold unforced bytes. */
+  private Optional<WalPosition> durablePosition = Optional.empty();
+  /**
+   * Set when a force failed: the kernel may have dropped the record's dirty page and marked it clean, so
+   * a later force of the same page could succeed without writing it, and the on-disk version is unknown.
+   */
+  private IOException forceFailure;
 
-  private FlushRecord(FileChannel channel, long sequence, Optional<WalPosition> position) {
+  private FlushRecord(Path file, FileChannel channel, long sequence, Optional<WalPosition> position) {
+    this.file = file;
     this.channel = channel;
     this.sequence = sequence;
     this.position = position;
@@ -74,7 +85,7 @@ final class FlushRecord implements AutoCloseable {
       Optional<WalPosition> position = newest.timeline == 0
           ? Optional.empty()
           : Optional.of(new WalPosition(newest.timeline, newest.lsn));
-      return new FlushRecord(channel, newest.sequence, position);
+      return new FlushRecord(file, channel, newest.sequence, position);
     } catch (IOException | RuntimeException e) {
       channel.close();
       throw e;
@@ -98,6 +109,32 @@ final class FlushRecord implements AutoCloseable {
     }
     sequence = next;
     position = Optional.of(flushed);
+  }
+
+  /**
+   * Makes the current position survive a power loss. Once a force has failed, every later one fails
+   * too: only a new instance (a reopened store) knows what the file holds.
+   */
+  void force() throws IOException {
+    if (forceFailure != null) {
+      throw new IOException("an earlier force of the flush record " + file + " failed (" + forceFailure.getMessage()
+          + "), so what it holds on disk is unknown; reopen the store", forceFailure);
+    }
+    try {
+      channel.force(false); // the file never changes size: fdatasync suffices
+    } catch (IOException e) {
+      forceFailure = e;
+      throw e;
+    }
+    durablePosition = position;
+  }
+
+  /**
+   * The position of the last {@link #force()}: a crash leaves this one or a later one. Empty when no
+   * position is known to be on disk (not forced yet by this instance, or it forced "nothing flushed").
+   */
+  Optional<WalPosition> durablePosition() {
+    return durablePosition;
   }
 
   @Override

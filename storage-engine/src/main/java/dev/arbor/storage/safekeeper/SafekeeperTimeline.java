@@ -64,7 +64,7 @@ final class SafekeeperTimeline implements AutoCloseable {
    */
   static SafekeeperTimeline open(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, ObjectStore objects,
       HttpJson peerHttp, WalReceiver.Listener receiverListener) throws IOException {
-    Files.createDirectories(dir);
+    DurableFiles.createDirectories(dir);
     long accepted = 0;
     try {
       accepted = Long.parseLong(Files.readString(dir.resolve(GENERATION_FILE)).trim());

@@ -35,7 +35,8 @@ import org.slf4j.LoggerFactory;
  *
  * <pre>
  * state.json                         system id, segment size, flush LSN per PostgreSQL TLI ({@link WalStoreState})
- * flush                              the newest TLI's flush LSN, rewritten in place (not forced) on every flush ({@link FlushRecord})
+ * flush                              the newest TLI's flush LSN, rewritten in place on every flush, forced only
+ *                                    after recovery and before retention removes WAL it points at ({@link FlushRecord})
  * wal/TTTTTTTTXXXXXXXXYYYYYYYY       segments, named and sized exactly as in pg_wal, zero-filled when created
  * wal/TTTTTTTT.history               timeline history files, byte for byte as the compute has them
  * lock                               held while a store is open, so two processes never write one directory
@@ -48,7 +49,9 @@ import org.slf4j.LoggerFactory;
  *       flush record (a lower bound) and the WAL records after it, so it never decreases, except after a
  *       power loss that cut a record the last flush ended inside of: it then ends before that record,
  *       which still covers every commit ever acknowledged (a commit record is acknowledged only once
- *       flushed to its end).
+ *       flushed to its end). The segment that any version of the record a crash can leave sends that
+ *       scan to is never removed; a store where it is missing anyway refuses to open rather than
+ *       report a flush LSN below WAL it acknowledged.
  *   <li>Bytes below a TLI's flush LSN are never rewritten, so a segment entirely below it is immutable.
  *   <li>The first WAL stored for a TLI begins at a segment boundary, so every stored segment holds its
  *       WAL from the segment's first byte (PostgreSQL's long page header included).
@@ -91,8 +94,10 @@ public final class WalSegmentStore implements AutoCloseable {
   private final Map<WalSegmentId, FileChannel> channels = new HashMap<>();
   private final TreeSet<WalSegmentId> unflushed = new TreeSet<>();
   /**
-   * Set when a write or force failed: the kernel may have dropped dirty pages, so nothing written since
-   * the last flush can be trusted, and retrying the force could report success for lost data.
+   * Set when writing or forcing WAL failed: the kernel may have dropped dirty pages, so nothing written
+   * since the last flush can be trusted, and retrying the force could report success for lost data.
+   * Failures that cannot have lost written WAL (creating a segment, the state file, the flush record)
+   * do not set it. Removing offloaded segments still works, since it may be what frees the disk.
    */
   private IOException broken;
   private boolean closed;
@@ -134,7 +139,7 @@ public final class WalSegmentStore implements AutoCloseable {
           + "PostgreSQL's wal_segment_size is; got " + segmentSize);
     }
     Path dir = directory.toAbsolutePath().normalize();
-    Files.createDirectories(dir.resolve(WAL_DIR));
+    DurableFiles.createDirectories(dir.resolve(WAL_DIR));
     FileChannel lockChannel = FileChannel.open(dir.resolve(LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
     FileLock lock;
     try {
@@ -147,12 +152,12 @@ public final class WalSegmentStore implements AutoCloseable {
       throw new IOException("the WAL store " + dir + " is open in another store instance or process; "
           + "one safekeeper writes one directory");
     }
+    FlushRecord flushRecord = null;
     try {
       removeTemporaryFiles(dir);
       removeTemporaryFiles(dir.resolve(WAL_DIR));
       WalStoreState state = readState(dir.resolve(STATE_FILE), segmentSize);
       Path flushFile = dir.resolve(FLUSH_FILE);
-      FlushRecord flushRecord;
       if (Files.exists(flushFile)) {
         flushRecord = FlushRecord.open(flushFile);
       } else if (state.flushLsns().isEmpty()) {
@@ -165,25 +170,34 @@ public final class WalSegmentStore implements AutoCloseable {
       store.recoverEndOfWal();
       return store;
     } catch (IOException | RuntimeException e) {
-      lockChannel.close();
+      IOException closing = flushRecord == null ? null : closeCollecting(flushRecord::close, null);
+      closing = closeCollecting(lockChannel::close, closing);
+      if (closing != null) {
+        e.addSuppressed(closing);
+      }
       throw e;
     }
   }
 
   /**
    * The recorded flush LSN of the newest timeline is a lower bound: {@link #flush()} records it without
-   * forcing the record, so a crash may leave an older one. The WAL itself says where it ends: every
-   * record after the recorded position whose CRC and back-link check out was written, and reading it
-   * back now proves it reached the file. Those segments are forced before the position is taken, so the
-   * recovered flush LSN is as durable as any other. A record cut short by the crash ends the scan.
+   * forcing the record, so a crash may leave an older one, back to the last one forced. The WAL itself
+   * says where it ends: every record after the recorded position whose CRC and back-link check out was
+   * written, and reading it back now proves it reached the file. Those segments are forced before the
+   * position is taken, so the recovered flush LSN is as durable as any other. A record cut short by the
+   * crash ends the scan. The position is then forced, so the next crash never sends the scan back to
+   * segments that retention may remove from now on.
    */
   private void recoverEndOfWal() throws IOException {
     Optional<WalPosition> recorded = durable.newest();
-    if (recorded.isEmpty()) {
-      return;
+    if (recorded.isPresent()) {
+      recoverEndOfWal(recorded.get().timeline(), recorded.get().lsn());
     }
-    int tli = recorded.get().timeline();
-    Lsn lowerBound = recorded.get().lsn();
+    forceFlushRecord();
+  }
+
+  private void recoverEndOfWal(int tli, Lsn lowerBound) throws IOException {
+    checkScanStartIsStored(tli, lowerBound);
     long firstSegment = lowerBound.segmentNumber(segmentSize);
     Optional<WalRecordScanner.Result> scanned = WalRecordScanner.scan(segmentSize, firstSegment,
         number -> mapSegment(new WalSegmentId(tli, number)));
@@ -197,13 +211,63 @@ public final class WalSegmentStore implements AutoCloseable {
         ch.force(false);
       }
     }
-    WalStoreState next = durable.withFlushLsns(Map.of(tli, end));
-    flushRecord.write(next.newest().orElseThrow());
-    durable = next;
+    durable = durable.withFlushLsns(Map.of(tli, end));
     writeFloor.put(tli, end);
     writtenEnd.put(tli, end);
     log.info("event=wal_end_recovered directory={} timeline={} recorded_flush_lsn={} recovered_flush_lsn={}",
         directory, tli, lowerBound, end);
+  }
+
+  /**
+   * The scan for the end of WAL starts at the segment holding the lower bound, which holds flushed WAL
+   * unless the bound is its first byte and nothing follows. Retention never removes it (it forces a
+   * newer record first). When it is gone anyway (files deleted by hand, an old record restored), the
+   * end cannot be found, and keeping the lower bound would report a flush LSN below WAL this store may
+   * have acknowledged: the quorum would lose those commits.
+   */
+  private void checkScanStartIsStored(int tli, Lsn lowerBound) throws IOException {
+    long number = lowerBound.segmentNumber(segmentSize);
+    Path file = walDir.resolve(new WalSegmentId(tli, number).fileName(segmentSize));
+    if (Files.isRegularFile(file) && Files.size(file) == segmentSize) {
+      return;
+    }
+    boolean nothingWrittenFromIt = lowerBound.segmentOffset(segmentSize) == 0 && !Files.exists(file)
+        && storedSegments().stream().noneMatch(s -> s.timeline() == tli && s.segmentNumber() > number);
+    if (nothingWrittenFromIt) {
+      return;
+    }
+    throw new IOException("the WAL store " + directory + " records WAL of timeline " + tli + " flushed up to "
+        + lowerBound + ", but the segment " + file + " is missing or not " + segmentSize + " bytes, so where its "
+        + "WAL ends cannot be found (segments removed by hand, or a flush record older than the segments restored). "
+        + "Do not serve this store: put the segment back (object storage holds an offloaded copy under the same "
+        + "name) and reopen it, or rebuild the store from its peers");
+  }
+
+  /**
+   * Forces the flush record holding the newest durable position. Once it returns, no crash leaves an
+   * older record, so the segments only an older one would have sent the end-of-WAL scan to may go.
+   */
+  private void forceFlushRecord() throws IOException {
+    Optional<WalPosition> newest = durable.newest();
+    if (newest.isPresent() && !newest.equals(flushRecord.position())) {
+      flushRecord.write(newest.get());
+    }
+    flushRecord.force();
+  }
+
+  /**
+   * Whether the end-of-WAL scan after a crash may read {@code segment}: the crash leaves the record of
+   * the last force or a later one, and the scan reads that record's timeline from its segment on, or a
+   * newer timeline (listed in state.json) from that timeline's start.
+   */
+  private boolean scannedAfterACrash(WalSegmentId segment) {
+    Optional<WalPosition> forced = flushRecord.durablePosition();
+    if (forced.isEmpty()) {
+      return true;
+    }
+    int tli = forced.get().timeline();
+    return segment.timeline() > tli
+        || (segment.timeline() == tli && segment.segmentNumber() >= forced.get().lsn().segmentNumber(segmentSize));
   }
 
   private Optional<ByteBuffer> mapSegment(WalSegmentId segment) throws IOException {
@@ -290,23 +354,15 @@ public final class WalSegmentStore implements AutoCloseable {
       checkWritable();
       checkAppendable(timeline, start);
       long position = start.value();
-      try {
-        while (data.hasRemaining()) {
-          var segment = new WalSegmentId(timeline, Long.divideUnsigned(position, segmentSize));
-          long offset = Long.remainderUnsigned(position, segmentSize);
-          int length = (int) Math.min(data.remaining(), segmentSize - offset);
-          ByteBuffer part = data.slice(data.position(), length);
-          FileChannel channel = channelFor(segment);
-          unflushed.add(segment);
-          while (part.hasRemaining()) {
-            channel.write(part, offset + part.position());
-          }
-          data.position(data.position() + length);
-          position += length;
-        }
-      } catch (IOException e) {
-        broken = e;
-        throw e;
+      while (data.hasRemaining()) {
+        var segment = new WalSegmentId(timeline, Long.divideUnsigned(position, segmentSize));
+        long offset = Long.remainderUnsigned(position, segmentSize);
+        int length = (int) Math.min(data.remaining(), segmentSize - offset);
+        FileChannel channel = channelFor(segment);
+        unflushed.add(segment);
+        writeWal(channel, data.slice(data.position(), length), offset);
+        data.position(data.position() + length);
+        position += length;
       }
       writeFloor.putIfAbsent(timeline, start);
       writtenEnd.put(timeline, new Lsn(position));
@@ -336,6 +392,23 @@ public final class WalSegmentStore implements AutoCloseable {
     }
   }
 
+  /** A write that fails may have reached some pages and not others, none of them forced: see {@link #broken}. */
+  private void writeWal(FileChannel channel, ByteBuffer part, long offset) throws IOException {
+    try {
+      while (part.hasRemaining()) {
+        channel.write(part, offset + part.position());
+      }
+    } catch (IOException e) {
+      broken = e;
+      throw e;
+    }
+  }
+
+  /**
+   * The segment's channel, creating the file if needed. A failure here (no space for the new file, no
+   * free descriptor, something in the way) has written no WAL, so it fails the write without
+   * poisoning the store: the write can be retried once the cause is gone.
+   */
   private FileChannel channelFor(WalSegmentId segment) throws IOException {
     FileChannel channel = channels.get(segment);
     if (channel != null) {
@@ -344,8 +417,10 @@ public final class WalSegmentStore implements AutoCloseable {
     Path file = walDir.resolve(segment.fileName(segmentSize));
     if (!Files.exists(file)) {
       createZeroFilled(file);
-    } else if (Files.size(file) != segmentSize) {
-      throw new IOException("WAL segment " + file + " has " + Files.size(file) + " bytes, expected " + segmentSize);
+    } else if (!Files.isRegularFile(file) || Files.size(file) != segmentSize) {
+      throw new IOException("cannot write WAL to " + file + ": it is not a regular file of " + segmentSize
+          + " bytes, and this store only creates full-size segments, so something else put it there. Move it "
+          + "away; the write failed without harming the store and can be retried");
     }
     channel = FileChannel.open(file, StandardOpenOption.WRITE);
     channels.put(segment, channel);
@@ -392,15 +467,16 @@ public final class WalSegmentStore implements AutoCloseable {
           for (WalSegmentId segment : unflushed) {
             channels.get(segment).force(false);
           }
-          if (!timelinesInStateFile.containsAll(next.flushLsns().keySet())) {
-            // The older timeline's final flush LSN leaves the flush record now; keep it in the state file.
-            writeStateFile(next);
-          }
-          flushRecord.write(next.newest().orElseThrow());
         } catch (IOException e) {
           broken = e;
           throw e;
         }
+        // Failures from here on lost no WAL: it is forced, and a retried flush forces it again honestly.
+        if (!timelinesInStateFile.containsAll(next.flushLsns().keySet())) {
+          // The older timeline's final flush LSN leaves the flush record now; keep it in the state file.
+          writeStateFile(next);
+        }
+        flushRecord.write(next.newest().orElseThrow());
         durable = next;
         writeFloor.putAll(next.flushLsns());
         unflushed.clear();
@@ -435,25 +511,30 @@ public final class WalSegmentStore implements AutoCloseable {
   }
 
   private void checkWritable() throws IOException {
-    if (closed) {
-      throw new IllegalStateException("the WAL store " + directory + " is closed");
-    }
+    checkOpen();
     if (broken != null) {
-      throw new IOException("the WAL store " + directory + " failed to write or force WAL (" + broken.getMessage()
+      throw new IOException("the WAL store " + directory + " failed to write or force WAL (" + broken
           + "); the kernel may have dropped written pages, so this instance accepts no more writes: reopen the "
           + "store, which resumes from the last recorded flush LSN", broken);
+    }
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new IllegalStateException("the WAL store " + directory + " is closed");
     }
   }
 
   /**
    * Removes a segment file that is safe elsewhere (offloaded) and will not be written again: complete on
    * its timeline, or of a timeline older than the newest one. Refuses the segment holding the newest
-   * flush position. Readers then find it in object storage.
+   * flush position. Readers then find it in object storage. When a crash could leave a flush record that
+   * points at the segment, the record is forced first (once per batch of removals in practice).
    */
   public void removeSegment(WalSegmentId segment) throws IOException {
     writeLock.lock();
     try {
-      checkWritable();
+      checkOpen(); // not checkWritable: deleting an offloaded, complete segment loses nothing
       WalPosition newest = durable.newest().orElseThrow(() -> new IllegalStateException("the store holds no WAL"));
       Lsn flush = durable.flushLsns().get(segment.timeline());
       boolean olderTimeline = segment.timeline() < newest.timeline();
@@ -463,11 +544,18 @@ public final class WalSegmentStore implements AutoCloseable {
       if (holdsNewest || !(olderTimeline || complete)) {
         throw new IllegalArgumentException("segment " + segment.fileName(segmentSize) + " may still be written; not removed");
       }
+      if (scannedAfterACrash(segment)) {
+        forceFlushRecord();
+      }
       FileChannel open = channels.remove(segment);
       if (open != null) {
         open.close();
       }
-      Files.deleteIfExists(walDir.resolve(segment.fileName(segmentSize)));
+      if (Files.deleteIfExists(walDir.resolve(segment.fileName(segmentSize)))) {
+        // A segment back after a crash would be harmless (complete and offloaded); the fsync makes the
+        // removal, and the disk space it freed, survive one.
+        DurableFiles.fsyncDirectory(walDir);
+      }
     } finally {
       writeLock.unlock();
     }
@@ -599,24 +687,40 @@ public final class WalSegmentStore implements AutoCloseable {
         return;
       }
       closed = true;
-      IOException first = null;
+      IOException failure = null;
       for (FileChannel channel : channels.values()) {
-        try {
-          channel.close();
-        } catch (IOException e) {
-          first = first == null ? e : first;
-        }
+        failure = closeCollecting(channel::close, failure);
       }
       channels.clear();
-      flushRecord.close();
-      lock.release();
-      lockChannel.close();
-      if (first != null) {
-        throw first;
+      // Each is released whatever failed before it: a lock left held would keep this directory from
+      // ever being opened again in this process.
+      failure = closeCollecting(flushRecord::close, failure);
+      failure = closeCollecting(lock::release, failure);
+      failure = closeCollecting(lockChannel::close, failure);
+      if (failure != null) {
+        throw failure;
       }
     } finally {
       writeLock.unlock();
     }
+  }
+
+  @FunctionalInterface
+  private interface Closer {
+    void close() throws IOException;
+  }
+
+  /** Runs {@code closer}; returns {@code failure}, or its failure when there was none before (else suppressed in it). */
+  private static IOException closeCollecting(Closer closer, IOException failure) {
+    try {
+      closer.close();
+    } catch (IOException e) {
+      if (failure == null) {
+        return e;
+      }
+      failure.addSuppressed(e);
+    }
+    return failure;
   }
 
   private static void removeTemporaryFiles(Path dir) throws IOException {

@@ -6,11 +6,15 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.arbor.postgres.Lsn;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Test;
@@ -130,6 +134,10 @@ class WalSegmentStoreTest {
     record.put(0, flushSlot(6, 2, Lsn.parse("0/5000148")));
     record.put(4096, flushSlot(5, 2, Lsn.parse("0/5000100")));
     Files.write(dir.resolve("flush"), record.array());
+    // The segment the flush position lies in (zeros: no WAL records after that position).
+    try (var segment = new RandomAccessFile(dir.resolve("wal/000000020000000000000005").toFile(), "rw")) {
+      segment.setLength(Lsn.DEFAULT_SEGMENT_SIZE);
+    }
     try (var store = WalSegmentStore.open(dir)) {
       assertThat(store.systemIdentifier()).hasValue(7412345678901234567L);
       assertThat(store.flushPosition()).contains(new WalPosition(2, Lsn.parse("0/5000148")));
@@ -258,6 +266,110 @@ class WalSegmentStoreTest {
         .hasMessageContaining("is open in another store instance or process");
     store.close();
     WalSegmentStore.open(dir, SEG).close();
+  }
+
+  @Test
+  void aSegmentThatCannotBeCreatedFailsThatWriteOnlyAndTheRetriedWriteSucceeds() throws Exception {
+    byte[] wal = randomBytes(3 * SEG, 20);
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(wal, 0, (int) SEG + 100));
+      store.flush();
+      // Something in the way of the next segment's file, as a full disk or no free descriptor would be.
+      Path blocker = Files.createDirectory(dir.resolve("wal/000000010000000000000005"));
+      Lsn at = SEGMENT_3.plus(SEG + 100);
+      assertThatThrownBy(() -> store.write(1, at, ByteBuffer.wrap(wal, (int) SEG + 100, (int) SEG)))
+          .isInstanceOf(IOException.class).hasMessageContaining(blocker.toString());
+
+      Files.delete(blocker);
+      store.write(1, at, ByteBuffer.wrap(wal, (int) SEG + 100, (int) SEG));
+      assertThat(store.flush()).isEqualTo(at.plus(SEG));
+      assertThat(concat(read(store, 1, 3), read(store, 1, 4), Arrays.copyOf(read(store, 1, 5), 100)))
+          .isEqualTo(Arrays.copyOf(wal, (int) (2 * SEG + 100)));
+    }
+  }
+
+  @Test
+  void aStateFileThatCannotBeReplacedFailsThatFlushOnlyAndTheRetriedFlushSucceeds() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      // The first flush of a timeline lists it in state.json; something is in that file's way.
+      Path blocker = Files.createDirectories(dir.resolve("state.json/in-the-way"));
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(300, 22)));
+      assertThatThrownBy(store::flush).isInstanceOf(IOException.class);
+
+      Files.delete(blocker);
+      Files.delete(dir.resolve("state.json"));
+      assertThat(store.flush()).isEqualTo(SEGMENT_3.plus(300));
+    }
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      assertThat(store.flushPosition()).contains(new WalPosition(1, SEGMENT_3.plus(300)));
+    }
+  }
+
+  @Test
+  void aStoreThatFailedToWriteWalRefusesMoreButStillRemovesOffloadedSegments() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(2 * SEG + 100, 21)));
+      store.flush();
+      // A write that really fails: an interrupted thread's FileChannel closes and throws.
+      Thread.currentThread().interrupt();
+      try {
+        assertThatThrownBy(() -> store.write(1, SEGMENT_3.plus(2 * SEG + 100), ByteBuffer.wrap(new byte[100])))
+            .isInstanceOf(ClosedByInterruptException.class);
+      } finally {
+        Thread.interrupted();
+      }
+      assertThatThrownBy(store::flush).isInstanceOf(IOException.class).hasMessageContaining("failed to write or force WAL");
+
+      // Deleting a complete, offloaded segment loses nothing, and frees the disk a failure may be about.
+      store.removeSegment(new WalSegmentId(1, 3));
+      assertThat(dir.resolve("wal/000000010000000000000003")).doesNotExist();
+      assertThat(store.flushLsn(1)).contains(SEGMENT_3.plus(2 * SEG + 100));
+    }
+  }
+
+  @Test
+  void newDirectoriesAndRemovedSegmentsAreDurable() throws Exception {
+    // A directory entry survives a power loss once its parent is fsynced (POSIX promises no more).
+    Path store = dir.resolve("tenant/timeline/wal-store");
+    var opening = FileIo.during(() -> WalSegmentStore.open(store, SEG).close());
+    assertThat(FileIo.forced(opening)).as("directories fsynced while the store was created")
+        .contains(dir, dir.resolve("tenant"), dir.resolve("tenant/timeline"), store);
+
+    try (var s = WalSegmentStore.open(store, SEG)) {
+      s.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(SEG + 100, 23)));
+      s.flush();
+      var removal = FileIo.during(() -> s.removeSegment(new WalSegmentId(1, 3)));
+      assertThat(FileIo.forced(removal)).as("files and directories fsynced while a segment was removed")
+          .containsSubsequence(store.resolve("flush"), store.resolve("wal"));
+    }
+  }
+
+  @Test
+  void aStoreThatRefusesToOpenKeepsNoFileOpen() throws Exception {
+    try (var store = WalSegmentStore.open(dir, SEG)) {
+      store.write(1, SEGMENT_3, ByteBuffer.wrap(randomBytes(100, 24)));
+      store.flush();
+    }
+    Files.delete(dir.resolve("wal/000000010000000000000003")); // the store now refuses to open
+    assertThatThrownBy(() -> WalSegmentStore.open(dir, SEG)).isInstanceOf(IOException.class);
+    assertThat(filesThisProcessHasOpenUnder(dir)).isEmpty();
+  }
+
+  private static List<Path> filesThisProcessHasOpenUnder(Path dir) throws IOException {
+    var open = new ArrayList<Path>();
+    try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+      for (Path fd : (Iterable<Path>) fds::iterator) {
+        try {
+          Path target = Files.readSymbolicLink(fd);
+          if (target.startsWith(dir)) {
+            open.add(target);
+          }
+        } catch (IOException closedMeanwhile) {
+          // the listing's own descriptor, or one closed since
+        }
+      }
+    }
+    return open;
   }
 
   /** A flush record slot as FlushRecord's javadoc lays it out, built independently of the code. */

@@ -1,0 +1,35 @@
+package dev.arbor.storage.safekeeper;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.arbor.storage.http.HttpJson;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.objectstore.LocalObjectStore;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A safekeeper learns of a timeline at its first fence and creates the timeline's directory then: the
+ * accepted generation it writes there must survive a power loss, so the directory's own entries must
+ * too (POSIX makes an entry durable once its parent is fsynced).
+ */
+class SafekeeperTimelineDirectoryTest {
+
+  @TempDir
+  Path data;
+
+  @Test
+  void aNewTimelinesDirectoriesAreDurable() throws Exception {
+    TenantId tenant = TenantId.random();
+    TimelineId timeline = TimelineId.random();
+    Path tenantDir = data.resolve(tenant.toString());
+    Path timelineDir = tenantDir.resolve(timeline.toString());
+    var events = FileIo.during(() -> SafekeeperTimeline.open("sk-test", tenant, timeline, timelineDir,
+        new LocalObjectStore(data.resolve("objects")), new HttpJson(Duration.ofSeconds(1)), WalReceiver.Listener.NONE).close());
+    assertThat(FileIo.forced(events)).as("directories fsynced while the timeline was created")
+        .contains(data, tenantDir, timelineDir);
+  }
+}
