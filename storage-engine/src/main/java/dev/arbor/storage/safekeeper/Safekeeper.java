@@ -38,6 +38,11 @@ public final class Safekeeper implements AutoCloseable {
   /** Fetches complete segments from peer safekeepers during a catch-up. */
   private final HttpJson peerHttp = new HttpJson(Duration.ofSeconds(10));
   private final Map<String, SafekeeperTimeline> timelines = new ConcurrentHashMap<>();
+  /**
+   * Timelines whose state could not be loaded at start (a damaged flush record or state file, say). They are
+   * never served and never vote: what this safekeeper holds of them is unknown. The others are unaffected.
+   */
+  private final Map<String, Quarantined> quarantined = new ConcurrentHashMap<>();
   private volatile boolean running = true;
   private Thread offloader;
   private final Metrics.Counter walBytes;
@@ -60,7 +65,8 @@ public final class Safekeeper implements AutoCloseable {
     offloadFailures = m.counter("arbor_safekeeper_offload_failures_total", "Offload passes that failed (retried a second later).");
     receiverMetrics = registerMetrics(m);
     String tl = "/v1/tenant/{tenant_id}/timeline/{timeline_id}";
-    api.route("GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(), "timelines", timelines.size())))
+    api.route("GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(), "timelines", timelines.size(),
+            "quarantined", quarantined.size())))
         .route("GET", tl, r -> Response.ok(existing(r).map(SafekeeperTimeline::status)
             .orElse(new TimelineWalStatus(config.id(), 0, 0, Lsn.ZERO, false))))
         .route("POST", tl + "/fence", r -> Response.ok(timeline(r, true).orElseThrow().fence(generation(r.json()))))
@@ -85,6 +91,12 @@ public final class Safekeeper implements AutoCloseable {
           });
         })
         .route("DELETE", tl, r -> {
+          ids(r);
+          Quarantined q = quarantined.remove(key(r));
+          if (q != null) {
+            deleteRecursively(q.dir());
+            return Response.noContent();
+          }
           Optional<SafekeeperTimeline> t = existing(r);
           if (t.isPresent()) {
             timelines.remove(key(r));
@@ -100,6 +112,8 @@ public final class Safekeeper implements AutoCloseable {
   private WalReceiver.Listener registerMetrics(Metrics m) {
     m.gauge("arbor_safekeeper_timelines", "Timelines this safekeeper holds WAL or a generation of.",
         g -> g.sample(timelines.size()));
+    m.gauge("arbor_safekeeper_quarantined_timelines", "Timelines whose state could not be loaded at start; served by none of the routes.",
+        g -> g.sample(quarantined.size()));
     m.gauge("arbor_safekeeper_flush_lsn_bytes", "The durable end of the newest TLI's WAL of each timeline, as a byte position.",
         g -> timelines.forEach((key, t) -> t.flushPosition().ifPresent(p -> {
           String[] ids = key.split("/");
@@ -174,6 +188,10 @@ public final class Safekeeper implements AutoCloseable {
     }
   }
 
+  /**
+   * Opens every timeline found on disk. One that fails to open is quarantined rather than failing the start,
+   * which would take every other tenant's WAL down with it.
+   */
   private void loadTimelines() throws IOException {
     try (Stream<Path> tenants = Files.list(config.dataDir())) {
       for (Path t : tenants.filter(p -> TenantId.isValid(p.getFileName().toString())).toList()) {
@@ -181,9 +199,38 @@ public final class Safekeeper implements AutoCloseable {
           for (Path tl : tls.filter(p -> TimelineId.isValid(p.getFileName().toString())).toList()) {
             var tenant = new TenantId(t.getFileName().toString());
             var timeline = new TimelineId(tl.getFileName().toString());
-            timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), peerHttp, receiverMetrics));
+            try {
+              timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), peerHttp,
+                  receiverMetrics));
+            } catch (IOException | RuntimeException e) {
+              String cause = String.valueOf(e.getMessage()).replace('"', '\'').replace('\n', ' ');
+              quarantined.put(tenant + "/" + timeline, new Quarantined(tl.toAbsolutePath().normalize(), cause));
+              log.error("event=timeline_quarantined safekeeper={} tenant={} timeline={} directory={} error=\"{}\"", config.id(), tenant,
+                  timeline, tl.toAbsolutePath().normalize(), cause);
+            }
           }
         }
+      }
+    }
+  }
+
+  private record Quarantined(Path dir, String cause) {}
+
+  /** 503 for a quarantined timeline: what is wrong, where, and what an operator does about it. */
+  private void checkNotQuarantined(Request r) {
+    Quarantined q = quarantined.get(key(r));
+    if (q != null) {
+      throw new ApiProblem(503, "timeline-unavailable", "Service unavailable", "safekeeper " + config.id() + " could not load timeline "
+          + r.path("timeline_id") + " from " + q.dir() + " when it started (" + q.cause() + "), so it serves none of that timeline's "
+          + "WAL and takes no part in its elections. Repair the directory, or move it away (the safekeeper then rejoins like one "
+          + "whose disk was replaced), and restart the safekeeper", "timeline_id");
+    }
+  }
+
+  private static void deleteRecursively(Path dir) throws IOException {
+    try (var paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
       }
     }
   }
@@ -194,6 +241,7 @@ public final class Safekeeper implements AutoCloseable {
 
   private Optional<SafekeeperTimeline> existing(Request r) {
     ids(r);
+    checkNotQuarantined(r);
     return Optional.ofNullable(timelines.get(key(r)));
   }
 
@@ -204,6 +252,7 @@ public final class Safekeeper implements AutoCloseable {
     }
     TimelineId[] holder = new TimelineId[1];
     TenantId tenant = ids(r);
+    checkNotQuarantined(r);
     holder[0] = new TimelineId(r.path("timeline_id"));
     try {
       return Optional.of(timelines.computeIfAbsent(key(r), k -> {
