@@ -43,6 +43,8 @@ public final class Safekeeper implements AutoCloseable {
    * never served and never vote: what this safekeeper holds of them is unknown. The others are unaffected.
    */
   private final Map<String, Quarantined> quarantined = new ConcurrentHashMap<>();
+  /** The last offload error per timeline ("tenant/timeline"), while it keeps failing. */
+  private final Map<String, String> offloadErrors = new ConcurrentHashMap<>();
   private volatile boolean running = true;
   private Thread offloader;
   private final Metrics.Counter walBytes;
@@ -62,7 +64,7 @@ public final class Safekeeper implements AutoCloseable {
     receiverFailures = m.counter("arbor_safekeeper_receiver_failures_total",
         "WAL receivers that ended with an error, by reason (compute_unreachable, connection_lost, stale_timeline, ...).", "reason");
     offloadedSegments = m.counter("arbor_safekeeper_offloaded_segments_total", "Complete WAL segments uploaded to object storage.");
-    offloadFailures = m.counter("arbor_safekeeper_offload_failures_total", "Offload passes that failed (retried a second later).");
+    offloadFailures = m.counter("arbor_safekeeper_offload_failures_total", "Timeline offloads that failed (each is retried a second later).");
     receiverMetrics = registerMetrics(m);
     String tl = "/v1/tenant/{tenant_id}/timeline/{timeline_id}";
     api.route("GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(), "timelines", timelines.size(),
@@ -154,11 +156,33 @@ public final class Safekeeper implements AutoCloseable {
     return "http://" + config.listen().getHostString() + ":" + api.port();
   }
 
-  /** Runs one offload pass over every timeline now (the background loop does this every second). */
-  public int offloadNow() throws IOException {
+  /**
+   * Runs one offload pass over every timeline now (the background loop does this every second) and returns
+   * how many files it uploaded. A timeline whose offload fails is counted and logged, and the pass goes on:
+   * one bad timeline (a segment it cannot read, a prefix the object store refuses) must not keep every
+   * later timeline's WAL from object storage and its disk from being freed.
+   */
+  public synchronized int offloadNow() {
     int n = 0;
-    for (SafekeeperTimeline t : timelines.values()) {
-      n += t.offload(config.objectStore());
+    for (Map.Entry<String, SafekeeperTimeline> e : timelines.entrySet()) {
+      try {
+        n += e.getValue().offload(config.objectStore());
+        if (offloadErrors.remove(e.getKey()) != null) {
+          log.info("event=offload_recovered safekeeper={} tenant={} timeline={}", config.id(), tenantOf(e.getKey()), timelineOf(e.getKey()));
+        }
+      } catch (IOException | RuntimeException failure) {
+        offloadFailures.increment();
+        String error = String.valueOf(failure.getMessage()).replace('"', '\'').replace('\n', ' ');
+        // Retried every second: log a failure when it first appears or changes, not on every retry.
+        boolean repeated = error.equals(offloadErrors.put(e.getKey(), error));
+        String line = "event=offload_failed safekeeper={} tenant={} timeline={} exception={} error=\"{}\"";
+        Object[] args = {config.id(), tenantOf(e.getKey()), timelineOf(e.getKey()), failure.getClass().getSimpleName(), error};
+        if (repeated) {
+          log.debug(line, args);
+        } else {
+          log.warn(line, args);
+        }
+      }
     }
     return n;
   }
@@ -181,7 +205,7 @@ public final class Safekeeper implements AutoCloseable {
         offloadedSegments.add(offloadNow());
       } catch (InterruptedException e) {
         return;
-      } catch (IOException | RuntimeException e) {
+      } catch (RuntimeException e) {
         offloadFailures.increment();
         log.warn("event=offload_failed safekeeper={} error=\"{}\"", config.id(), e.getMessage());
       }
@@ -233,6 +257,14 @@ public final class Safekeeper implements AutoCloseable {
         Files.deleteIfExists(p);
       }
     }
+  }
+
+  private static String tenantOf(String key) {
+    return key.substring(0, key.indexOf('/'));
+  }
+
+  private static String timelineOf(String key) {
+    return key.substring(key.indexOf('/') + 1);
   }
 
   private static String key(Request r) {
