@@ -106,8 +106,11 @@ final class SafekeeperTimeline implements AutoCloseable {
         && receiver.state() != WalReceiver.State.FAILED && receiver.state() != WalReceiver.State.CLOSED) {
       return;
     }
+    // Only the compute saying the WAL is gone calls for a catch-up. Other refusals, above all "slot is active"
+    // (the walsender of this safekeeper's previous process holds the slot until wal_sender_timeout), pass by
+    // themselves, and a catch-up would hold this timeline's lock, and so fence and status, while it copies.
     boolean walGone = receiver != null && following != null && following.generation() == req.generation()
-        && receiver.failure().map(f -> f.reason() == WalReceiver.FailureReason.REPLICATION_REFUSED).orElse(false);
+        && receiver.failure().map(f -> f.reason() == WalReceiver.FailureReason.WAL_REMOVED).orElse(false);
     stopReceiver();
     following = req;
     if (walGone) {

@@ -80,8 +80,13 @@ public final class WalReceiver implements AutoCloseable {
     CONNECTION_LOST(true),
     /** The compute ended the replication stream (it shut down, or its timeline changed). */
     STREAM_ENDED(true),
-    /** The compute refused a replication command, e.g. the WAL to start from is gone or the slot is in use. */
+    /** The compute refused a replication command for another reason than {@link #WAL_REMOVED}, e.g. the slot is in use. */
     REPLICATION_REFUSED(true),
+    /**
+     * The compute no longer has the WAL to stream from ("requested WAL segment ... has already been removed"):
+     * it gave this safekeeper's slot up and recycled the WAL. Only WAL copied from elsewhere (a catch-up) helps.
+     */
+    WAL_REMOVED(true),
     /** The compute sent WAL at another position than the stream had reached. */
     PROTOCOL_ERROR(true),
     /** The compute is another PostgreSQL system (initdb) or uses another WAL segment size than the store. */
@@ -665,6 +670,12 @@ public final class WalReceiver implements AutoCloseable {
 
   private static FailureReason classify(SQLException e, Step step) {
     String sqlState = Objects.requireNonNullElse(e.getSQLState(), "");
+    // The walsender's "requested WAL segment %s has already been removed" comes with errcode_for_file_access:
+    // 58P01 (undefined_file) for the usual ENOENT. The message is matched too, as its code follows errno.
+    if (Objects.requireNonNullElse(e.getMessage(), "").contains("has already been removed")
+        || (step == Step.STREAM && sqlState.equals("58P01"))) {
+      return FailureReason.WAL_REMOVED;
+    }
     if (sqlState.startsWith("28")) {
       return FailureReason.AUTHENTICATION_FAILED;
     }
