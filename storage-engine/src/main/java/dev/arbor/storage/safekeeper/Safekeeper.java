@@ -74,6 +74,10 @@ public final class Safekeeper implements AutoCloseable {
         .route("POST", tl + "/fence", r -> Response.ok(timeline(r, true).orElseThrow().fence(generation(r.json()))))
         .route("POST", tl + "/follow", r -> {
           FollowRequest req = Json.MAPPER.treeToValue(r.json(), FollowRequest.class);
+          if (req.tli() < 1) {
+            throw ApiProblem.invalid("tli", "tli is required: the PostgreSQL timeline the compute of this generation promoted into, "
+                + "which is the only compute this safekeeper will follow for it");
+          }
           SafekeeperTimeline t = timeline(r, false).orElseThrow(() -> ApiProblem.conflict("stale-generation", "generation",
               "safekeeper " + config.id() + " has accepted no generation of this timeline; fence first"));
           t.follow(req);

@@ -121,6 +121,7 @@ final class SafekeeperTimeline implements AutoCloseable {
         .compute(req.host(), req.port())
         .credentials(req.user(), req.password())
         .slot(req.slotName())
+        .timeline(req.tli())
         .startLsn(req.startLsn())
         .listener(receiverListener)
         .start();

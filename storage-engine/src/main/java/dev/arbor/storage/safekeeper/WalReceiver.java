@@ -91,7 +91,10 @@ public final class WalReceiver implements AutoCloseable {
     PROTOCOL_ERROR(true),
     /** The compute is another PostgreSQL system (initdb) or uses another WAL segment size than the store. */
     WRONG_SYSTEM(false),
-    /** The compute runs an older PostgreSQL timeline than the store holds: a stale generation, never followed again. */
+    /**
+     * The compute is not the generation's: it runs an older PostgreSQL timeline than the store holds, another one
+     * than the follow request names, or it is still in recovery. Never followed again as this generation.
+     */
     STALE_TIMELINE(false),
     /** The store holds WAL the compute does not have on the same timeline, or another history of that timeline. */
     DIVERGED(false),
@@ -139,6 +142,8 @@ public final class WalReceiver implements AutoCloseable {
   private final String password;
   private final String slotName;
   private final Lsn startLsn;
+  /** The TLI the compute must run on (the generation's); 0 accepts any. */
+  private final int expectedTimeline;
   private final int maxBatchBytes;
   private final Duration statusInterval;
   private final Duration receiveTimeout;
@@ -171,6 +176,7 @@ public final class WalReceiver implements AutoCloseable {
     this.password = b.password;
     this.slotName = b.slotName;
     this.startLsn = b.startLsn;
+    this.expectedTimeline = b.timeline;
     this.maxBatchBytes = b.maxBatchBytes;
     this.statusInterval = b.statusInterval;
     this.receiveTimeout = b.receiveTimeout;
@@ -257,6 +263,7 @@ public final class WalReceiver implements AutoCloseable {
       step = Step.PREPARE;
       ComputeIdentity identity = identify(conn);
       compute = identity;
+      checkIsTheNamedCompute(conn, identity);
       checkSameSystem(conn, identity);
       Lsn start = startPosition(identity);
       if (identity.timeline() > 1) {
@@ -368,6 +375,37 @@ public final class WalReceiver implements AutoCloseable {
       }
       return new ComputeIdentity(Long.parseUnsignedLong(rs.getString("systemid")), rs.getInt("timeline"),
           Lsn.parse(rs.getString("xlogpos")));
+    }
+  }
+
+  /**
+   * Only the compute that promoted into the generation's TLI is followed. Should the address reach another
+   * PostgreSQL of this timeline (an older compute still alive at a reused pod IP or DNS name, or a replica),
+   * its WAL must never be stored and acknowledged as the generation's: it runs another TLI, or is in recovery.
+   * The per-start replication password guards against the same; this check does not rely on it.
+   */
+  private void checkIsTheNamedCompute(Connection conn, ComputeIdentity identity) throws SQLException {
+    if (expectedTimeline != 0 && identity.timeline() != expectedTimeline) {
+      throw new ReceiverFailure(FailureReason.STALE_TIMELINE, "the compute at " + host + ":" + port + " runs PostgreSQL timeline "
+          + identity.timeline() + ", but the follow request names timeline " + expectedTimeline
+          + ": it is not the compute of that generation (an older compute at a reused address?)");
+    }
+    if (inHotStandby(conn)) {
+      throw new ReceiverFailure(FailureReason.STALE_TIMELINE, "the compute at " + host + ":" + port + " is in recovery (timeline "
+          + identity.timeline() + "): only a promoted compute is followed, never a standby or a start that has not promoted");
+    }
+  }
+
+  /**
+   * Whether the compute is a hot standby ({@code in_hot_standby}, PostgreSQL 14 on; SHOW is a replication
+   * command). A standby without hot standby also accepts walsenders, but Arbor runs none: its replicas serve reads.
+   */
+  private static boolean inHotStandby(Connection conn) throws SQLException {
+    if (conn.getMetaData().getDatabaseMajorVersion() < 14) {
+      return false;
+    }
+    try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("SHOW in_hot_standby")) {
+      return rs.next() && "on".equals(rs.getString(1));
     }
   }
 
@@ -768,6 +806,7 @@ public final class WalReceiver implements AutoCloseable {
     private String password;
     private String slotName;
     private Lsn startLsn;
+    private int timeline;
     private int maxBatchBytes = 4 << 20;
     private Duration statusInterval = Duration.ofSeconds(10);
     private Duration receiveTimeout = Duration.ofSeconds(60);
@@ -814,6 +853,18 @@ public final class WalReceiver implements AutoCloseable {
      */
     public Builder startLsn(Lsn lsn) {
       this.startLsn = lsn;
+      return this;
+    }
+
+    /**
+     * The PostgreSQL TLI the compute must run on: the one its generation promoted into. Any other compute
+     * reached at the address is refused ({@link FailureReason#STALE_TIMELINE}). Unset (0), any TLI is followed.
+     */
+    public Builder timeline(int tli) {
+      if (tli < 0) {
+        throw new IllegalArgumentException("a PostgreSQL timeline is positive, got " + tli);
+      }
+      this.timeline = tli;
       return this;
     }
 

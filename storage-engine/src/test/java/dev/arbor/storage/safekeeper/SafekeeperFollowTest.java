@@ -86,6 +86,24 @@ class SafekeeperFollowTest {
     }
   }
 
+  /** The follow request names the TLI its generation promoted into; a compute on another TLI is not that compute. */
+  @Test
+  void aComputeOnAnotherTimelineThanTheFollowRequestNamesIsRefused() throws Exception {
+    try (var dir = TempDirectory.create("arbor-sk-follow-"); Connection setup = compute.unacknowledgedSession()) {
+      Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()").segmentStart(Lsn.DEFAULT_SEGMENT_SIZE);
+      try (Safekeeper sk = SafekeeperData.start(ComputeWal.SAFEKEEPER_ID, dir.resolve("data"), new LocalObjectStore(dir.resolve("objects")))) {
+        String url = SafekeeperData.timelineUrl(sk, tenant, timeline);
+        http.post(url + "/fence", Map.of("generation", 1), FenceResult.class);
+        http.post(url + "/follow", follow(1, 2, start, null), TimelineWalStatus.class); // the compute runs TLI 1
+
+        await().atMost(Duration.ofMinutes(1)).until(() -> receiverFailures(sk, "stale_timeline") > 0);
+        assertThat(status(url)).isEqualTo(new TimelineWalStatus(ComputeWal.SAFEKEEPER_ID, 1, 0, Lsn.ZERO, false));
+        assertThat(queryString(setup, "SELECT count(*) FROM pg_stat_replication WHERE application_name = '"
+            + ComputeWal.SAFEKEEPER_ID + "' AND state = 'streaming'")).isEqualTo("0");
+      }
+    }
+  }
+
   private static FollowRequest follow(long generation, int tli, Lsn start, String slot) {
     return new FollowRequest(generation, tli, start, "127.0.0.1", pg.server().port(), PostgresFixture.SUPERUSER, null, slot, List.of());
   }

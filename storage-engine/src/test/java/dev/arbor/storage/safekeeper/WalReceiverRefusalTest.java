@@ -22,7 +22,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * How a receiver tells the ways a real PostgreSQL 15 compute refuses to stream apart: the owner copies WAL
- * from elsewhere only when the compute said the WAL is gone.
+ * from elsewhere only when the compute said the WAL is gone, and never follows a compute that is not the one
+ * the follow request named.
  */
 class WalReceiverRefusalTest {
 
@@ -85,6 +86,29 @@ class WalReceiverRefusalTest {
           });
         }
         assertThat(store.flushLsn(1)).contains(stoppedAt);
+      }
+    }
+  }
+
+  @Test
+  void aComputeOnAnotherTimelineThanTheFollowRequestNamesIsNeverFollowed() throws Exception {
+    try (var dir = TempDirectory.create("arbor-sk-tli-"); Connection setup = compute.unacknowledgedSession()) {
+      Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()");
+      try (var store = WalSegmentStore.open(dir.path());
+           var receiver = compute.receiver(store, start).timeline(2).start()) {
+        assertThat(receiver.awaitTermination(Duration.ofMinutes(1))).isTrue();
+        assertThat(receiver.failure()).hasValueSatisfying(f -> {
+          assertThat(f.reason()).isEqualTo(FailureReason.STALE_TIMELINE);
+          assertThat(f.reason().retryable()).isFalse();
+          assertThat(f.detail()).contains("timeline 1").contains("timeline 2");
+        });
+        assertThat(store.flushPosition()).as("nothing of that compute stored").isEmpty();
+        assertThat(store.systemIdentifier()).as("the store is not bound to that compute's system").isEmpty();
+      }
+      // The same compute, named with its own timeline, is followed.
+      try (var store = WalSegmentStore.open(dir.path());
+           var receiver = compute.receiver(store, start).timeline(1).start()) {
+        awaitStreaming(receiver);
       }
     }
   }
