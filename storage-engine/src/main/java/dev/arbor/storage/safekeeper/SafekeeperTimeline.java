@@ -111,6 +111,8 @@ final class SafekeeperTimeline implements AutoCloseable {
     // themselves, and a catch-up would hold this timeline's lock, and so fence and status, while it copies.
     boolean walGone = receiver != null && following != null && following.generation() == req.generation()
         && receiver.failure().map(f -> f.reason() == WalReceiver.FailureReason.WAL_REMOVED).orElse(false);
+    WalReceiver.FailureReason previousFailure = receiver != null && following != null && following.generation() == req.generation()
+        ? receiver.failure().map(WalReceiver.Failure::reason).orElse(null) : null;
     stopReceiver();
     following = req;
     if (walGone) {
@@ -124,6 +126,7 @@ final class SafekeeperTimeline implements AutoCloseable {
         .timeline(req.tli())
         .startLsn(req.startLsn())
         .listener(receiverListener)
+        .previousFailure(previousFailure)
         .start();
     log.info("event=following_compute safekeeper={} tenant={} timeline={} generation={} tli={} compute={}:{} start_lsn={}",
         safekeeperId, tenant, timeline, req.generation(), req.tli(), req.host(), req.port(), req.startLsn());

@@ -149,6 +149,7 @@ public final class WalReceiver implements AutoCloseable {
   private final Duration receiveTimeout;
   private final Duration connectTimeout;
   private final Listener listener;
+  private final FailureReason previousFailure;
   private final String socketKey = UUID.randomUUID().toString();
   private final Thread thread;
   private final CountDownLatch terminated = new CountDownLatch(1);
@@ -182,6 +183,7 @@ public final class WalReceiver implements AutoCloseable {
     this.receiveTimeout = b.receiveTimeout;
     this.connectTimeout = b.connectTimeout;
     this.listener = b.listener;
+    this.previousFailure = b.previousFailure;
     this.thread = Thread.ofPlatform().daemon().name("wal-receiver-" + safekeeperId).unstarted(this::run);
   }
 
@@ -751,7 +753,10 @@ public final class WalReceiver implements AutoCloseable {
         + "flush_lsn={} detail=\"{}\"";
     Object[] args = {safekeeperId, host, port, reason.code(), reason.retryable(),
         c == null ? "-" : c.timeline(), flushLsn, detail == null ? "" : detail.replace('"', '\'').replace('\n', ' ')};
-    if (reason == FailureReason.STORAGE_FAILED || reason == FailureReason.INTERNAL_ERROR) {
+    if (!reason.retryable() && reason == previousFailure && streamStart == null) {
+      // The owner starts a new receiver every second or so; the first of these failures said it all.
+      log.debug(line + " repeated=true", args);
+    } else if (reason == FailureReason.STORAGE_FAILED || reason == FailureReason.INTERNAL_ERROR) {
       Object[] withCause = Arrays.copyOf(args, args.length + 1);
       withCause[args.length] = cause;
       log.error(line, withCause);
@@ -812,6 +817,7 @@ public final class WalReceiver implements AutoCloseable {
     private Duration receiveTimeout = Duration.ofSeconds(60);
     private Duration connectTimeout = Duration.ofSeconds(10);
     private Listener listener = Listener.NONE;
+    private FailureReason previousFailure;
 
     private Builder(WalSegmentStore store) {
       this.store = Objects.requireNonNull(store, "store");
@@ -901,6 +907,16 @@ public final class WalReceiver implements AutoCloseable {
 
     public Builder connectTimeout(Duration timeout) {
       this.connectTimeout = timeout;
+      return this;
+    }
+
+    /**
+     * How the receiver this one replaces ended, if it failed. Ending the same way again before streaming, for a
+     * reason retrying cannot cure, is logged at debug only: owners restart receivers every second or so, and a
+     * warning per attempt would bury everything else. A different failure is logged as usual.
+     */
+    public Builder previousFailure(FailureReason reason) {
+      this.previousFailure = reason;
       return this;
     }
 

@@ -104,6 +104,35 @@ class SafekeeperFollowTest {
     }
   }
 
+  /**
+   * The compute's follow keeper asks again every second while a safekeeper does not follow. A failure that
+   * retrying cannot cure is logged once, not once a second, and a different failure is logged again.
+   */
+  @Test
+  void aFailureThatRetryingCannotCureIsLoggedOnceNotOnEveryRetry() throws Exception {
+    try (var dir = TempDirectory.create("arbor-sk-follow-"); Connection setup = compute.unacknowledgedSession()) {
+      Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()").segmentStart(Lsn.DEFAULT_SEGMENT_SIZE);
+      try (WalSegmentStore store = WalSegmentStore.open(SafekeeperData.storeDir(dir.resolve("data"), tenant, timeline))) {
+        store.bindSystemIdentifier(12345); // WAL of another PostgreSQL system: WRONG_SYSTEM, on every attempt
+      }
+      try (Safekeeper sk = SafekeeperData.start(ComputeWal.SAFEKEEPER_ID, dir.resolve("data"), new LocalObjectStore(dir.resolve("objects")));
+           var err = StderrCapture.start()) {
+        String url = SafekeeperData.timelineUrl(sk, tenant, timeline);
+        http.post(url + "/fence", Map.of("generation", 1), FenceResult.class);
+        for (int attempt = 1; attempt <= 4; attempt++) {
+          http.post(url + "/follow", follow(1, 1, start, null), TimelineWalStatus.class);
+          int failures = attempt;
+          await().atMost(Duration.ofMinutes(1)).until(() -> receiverFailures(sk, "wrong_system") == failures);
+        }
+        http.post(url + "/follow", follow(1, 2, start, null), TimelineWalStatus.class); // now refused for another reason
+        await().atMost(Duration.ofMinutes(1)).until(() -> receiverFailures(sk, "stale_timeline") == 1);
+
+        assertThat(err.lines("event=wal_receiver_failed", "reason=wrong_system")).as("log lines for 4 equal failures").hasSize(1);
+        assertThat(err.lines("event=wal_receiver_failed", "reason=stale_timeline")).as("a different failure").hasSize(1);
+      }
+    }
+  }
+
   private static FollowRequest follow(long generation, int tli, Lsn start, String slot) {
     return new FollowRequest(generation, tli, start, "127.0.0.1", pg.server().port(), PostgresFixture.SUPERUSER, null, slot, List.of());
   }
