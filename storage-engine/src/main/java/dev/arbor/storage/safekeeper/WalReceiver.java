@@ -556,14 +556,13 @@ public final class WalReceiver implements AutoCloseable {
 
   /**
    * Streams until closed or failed. {@code flushLsn} is what the compute has been or will be told is
-   * durable; {@code written} is the end of what the store holds, flushed or not.
+   * durable; {@code written} is the end of what the store holds, flushed or not, and is never reported.
    */
   private void follow(CopyDual copy, int timeline, Lsn start) throws SQLException, IOException {
     Lsn written = start;
-    boolean wroteAny = false;
     long lastReceived = System.nanoTime();
     long lastStatus = System.nanoTime();
-    sendStatus(copy, flushLsn, false);
+    sendStatus(copy, false);
     while (!isClosing()) {
       byte[] message = receive(copy);
       long now = System.nanoTime();
@@ -575,7 +574,7 @@ public final class WalReceiver implements AutoCloseable {
         }
         // Past half the timeout ask for a reply, as PostgreSQL's own walreceiver does, so a live but
         // idle compute answers with a keepalive.
-        sendStatus(copy, wroteAny ? written : flushLsn, silentNanos > receiveTimeout.toNanos() / 2);
+        sendStatus(copy, silentNanos > receiveTimeout.toNanos() / 2);
         lastStatus = now;
         continue;
       }
@@ -602,7 +601,6 @@ public final class WalReceiver implements AutoCloseable {
           int length = m.remaining();
           store.write(timeline, dataStart, m);
           written = written.plus(length);
-          wroteAny = true;
           batchBytes += length;
         } else if (type == 'k') {
           m.getLong(); // the compute's WAL end
@@ -645,7 +643,7 @@ public final class WalReceiver implements AutoCloseable {
             + written + " (it shut down, or its timeline changed)");
       }
       if (batchBytes > 0 || replyRequested || now - lastStatus > statusInterval.toNanos()) {
-        sendStatus(copy, wroteAny ? written : flushLsn, false);
+        sendStatus(copy, false);
         lastStatus = now;
       }
     }
@@ -685,24 +683,26 @@ public final class WalReceiver implements AutoCloseable {
   }
 
   /**
-   * Standby status update: written, flushed and applied LSN (applied = flushed: a safekeeper applies
-   * nothing), the clock, and whether the compute should answer. A zero flush LSN is PostgreSQL's
-   * "invalid": the compute leaves this safekeeper out of the quorum until it has made WAL durable.
+   * Standby status update: written, flushed and applied LSN, the clock, and whether the compute should answer.
+   * All three positions are the durable one. Applied, because a safekeeper applies nothing. Written, because
+   * synchronous_commit is settable per session: a commit under remote_write waits only for the write
+   * position, and must not be acknowledged before the WAL is forced to disk either. A zero flush LSN is
+   * PostgreSQL's "invalid": the compute leaves this safekeeper out of the quorum until it has made WAL durable.
    */
-  private static void sendStatus(CopyDual copy, Lsn write, Lsn flush, boolean replyRequested) throws SQLException {
+  private static void sendStatus(CopyDual copy, Lsn durable, boolean replyRequested) throws SQLException {
     ByteBuffer status = ByteBuffer.allocate(1 + 8 + 8 + 8 + 8 + 1);
     status.put((byte) 'r');
-    status.putLong(write.value());
-    status.putLong(flush.value());
-    status.putLong(flush.value());
+    status.putLong(durable.value());
+    status.putLong(durable.value());
+    status.putLong(durable.value());
     status.putLong((System.currentTimeMillis() - POSTGRES_EPOCH_MILLIS) * 1000);
     status.put((byte) (replyRequested ? 1 : 0));
     copy.writeToCopy(status.array(), 0, status.capacity());
     copy.flushCopy();
   }
 
-  private void sendStatus(CopyDual copy, Lsn write, boolean replyRequested) throws SQLException {
-    sendStatus(copy, write, flushLsn, replyRequested);
+  private void sendStatus(CopyDual copy, boolean replyRequested) throws SQLException {
+    sendStatus(copy, flushLsn, replyRequested);
   }
 
   /** 2000-01-01T00:00:00Z, the epoch of PostgreSQL timestamps. */
