@@ -71,7 +71,12 @@ public final class Safekeeper implements AutoCloseable {
             "quarantined", quarantined.size())))
         .route("GET", tl, r -> Response.ok(existing(r).map(SafekeeperTimeline::status)
             .orElse(new TimelineWalStatus(config.id(), 0, 0, Lsn.ZERO, false))))
-        .route("POST", tl + "/fence", r -> Response.ok(timeline(r, true).orElseThrow().fence(generation(r.json()))))
+        .route("POST", tl + "/fence", r -> {
+          JsonNode body = r.json();
+          long g = generation(body);
+          boolean started = timelineStarted(body);
+          return Response.ok(timeline(r, true).orElseThrow().fence(g, started));
+        })
         .route("POST", tl + "/follow", r -> {
           FollowRequest req = Json.MAPPER.treeToValue(r.json(), FollowRequest.class);
           if (req.tli() < 1) {
@@ -312,6 +317,22 @@ public final class Safekeeper implements AutoCloseable {
       throw ApiProblem.invalid("timeline_id", "'" + r.path("timeline_id") + "' is not a timeline id: expected 32 lowercase hex digits");
     }
     return new TenantId(r.path("tenant_id"));
+  }
+
+  /**
+   * The fence's optional {@code started}: whether any generation of the timeline ever started streaming (the
+   * caller knows from the pageserver). Absent, as from callers older than the field, it reads false.
+   */
+  private static boolean timelineStarted(JsonNode body) {
+    JsonNode s = body.get("started");
+    if (s == null || s.isNull()) {
+      return false;
+    }
+    if (!s.isBoolean()) {
+      throw ApiProblem.invalid("started", "started must be true or false: whether any generation of this timeline ever "
+          + "started streaming WAL (a safekeeper holding none of such a timeline's WAL refuses to vote)");
+    }
+    return s.asBoolean();
   }
 
   private static long generation(JsonNode body) {

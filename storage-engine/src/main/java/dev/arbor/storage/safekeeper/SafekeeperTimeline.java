@@ -32,6 +32,11 @@ import org.slf4j.LoggerFactory;
 final class SafekeeperTimeline implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(SafekeeperTimeline.class);
   private static final String GENERATION_FILE = "accepted-generation";
+  /**
+   * Present when this safekeeper first learnt of the timeline from a fence that said the timeline has history:
+   * it lacks WAL acknowledged before (its disk was replaced, say), and must not vote until it holds WAL again.
+   */
+  private static final String JOINED_LATE_FILE = "joined-without-history";
 
   private final String safekeeperId;
   private final TenantId tenant;
@@ -41,12 +46,13 @@ final class SafekeeperTimeline implements AutoCloseable {
   private final SafekeeperCatchUp catchUp;
   private final WalReceiver.Listener receiverListener;
   private long acceptedGeneration;
+  private boolean joinedLate;
   private FollowRequest following;
   private WalReceiver receiver;
   private final Set<String> offloaded = new HashSet<>();
 
   private SafekeeperTimeline(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, WalSegmentStore store, long accepted,
-      SafekeeperCatchUp catchUp, WalReceiver.Listener receiverListener) {
+      boolean joinedLate, SafekeeperCatchUp catchUp, WalReceiver.Listener receiverListener) {
     this.safekeeperId = safekeeperId;
     this.receiverListener = receiverListener;
     this.catchUp = catchUp;
@@ -55,6 +61,7 @@ final class SafekeeperTimeline implements AutoCloseable {
     this.dir = dir;
     this.store = store;
     this.acceptedGeneration = accepted;
+    this.joinedLate = joinedLate;
   }
 
   /**
@@ -72,17 +79,31 @@ final class SafekeeperTimeline implements AutoCloseable {
       // a timeline this safekeeper has not seen a compute of yet
     }
     return new SafekeeperTimeline(safekeeperId, tenant, timeline, dir, WalSegmentStore.open(dir.resolve("wal-store")), accepted,
-        new SafekeeperCatchUp(tenant, timeline, objects, peerHttp), receiverListener);
+        Files.exists(dir.resolve(JOINED_LATE_FILE)), new SafekeeperCatchUp(tenant, timeline, objects, peerHttp), receiverListener);
   }
 
   /**
    * Accepts generation {@code g} if it is above every generation accepted so far: records it durably, stops
    * following the older compute (waiting until its receiver has ended), and answers with the WAL held.
+   *
+   * <p>The answer is a vote in the election of the end of WAL, and "nothing" is a valid vote only from a
+   * safekeeper that never had any. One that holds no WAL of a timeline that has had started generations
+   * ({@code timelineStarted}, known to the caller from the pageserver), and did not take part in it before (it
+   * learns of the timeline now, or joined late before and still holds nothing), may have lost acknowledged WAL
+   * with its disk: it accepts {@code g} all the same, so it never follows an older compute again and can follow
+   * this generation's from its start, but refuses the vote (503 timeline-missing-here) until it holds WAL.
    */
-  synchronized FenceResult fence(long g) throws IOException {
+  synchronized FenceResult fence(long g, boolean timelineStarted) throws IOException {
     if (g <= acceptedGeneration) {
       throw ApiProblem.conflict("stale-generation", "generation", "safekeeper " + safekeeperId + " already accepted generation "
           + acceptedGeneration + " of timeline " + timeline + "; propose a higher generation");
+    }
+    boolean mayNotVote = timelineStarted && store.flushPosition().isEmpty() && (joinedLate || acceptedGeneration == 0);
+    if (mayNotVote && !joinedLate) {
+      // Before the generation: a safekeeper that took part in no election yet is the empty one that votes.
+      DurableFiles.write(dir.resolve(JOINED_LATE_FILE), ("fenced first at generation " + g + " of a timeline with history, "
+          + "holding no WAL of it\n").getBytes(StandardCharsets.UTF_8));
+      joinedLate = true;
     }
     DurableFiles.write(dir.resolve(GENERATION_FILE), Long.toString(g).getBytes(StandardCharsets.UTF_8));
     long previous = acceptedGeneration;
@@ -90,8 +111,16 @@ final class SafekeeperTimeline implements AutoCloseable {
     stopReceiver();
     following = null;
     WalPosition pos = store.flushPosition().orElse(null);
-    log.info("event=generation_accepted safekeeper={} tenant={} timeline={} generation={} previous={} tli={} flush_lsn={}",
-        safekeeperId, tenant, timeline, g, previous, pos == null ? 0 : pos.timeline(), pos == null ? Lsn.ZERO : pos.lsn());
+    log.info("event=generation_accepted safekeeper={} tenant={} timeline={} generation={} previous={} tli={} flush_lsn={} vote={}",
+        safekeeperId, tenant, timeline, g, previous, pos == null ? 0 : pos.timeline(), pos == null ? Lsn.ZERO : pos.lsn(),
+        mayNotVote ? "refused_no_wal" : "given");
+    if (mayNotVote) {
+      throw new ApiProblem(503, "timeline-missing-here", "Service unavailable", "safekeeper " + safekeeperId + " has no WAL of a "
+          + "timeline that has history (timeline " + timeline + "; its data was wiped or replaced, or it never received any): "
+          + "it must catch up before it can vote, since its empty answer could elect an end of WAL below acknowledged commits. "
+          + "It accepted generation " + g + " and follows that generation's compute when told to; it votes again once it "
+          + "holds WAL of the timeline. Elect with the other safekeepers", "started");
+    }
     return new FenceResult(safekeeperId, g, pos == null ? 0 : pos.timeline(), pos == null ? Lsn.ZERO : pos.lsn());
   }
 
