@@ -90,13 +90,14 @@ public final class Safekeeper implements AutoCloseable {
         })
         .route("GET", tl + "/wal/{file}", r -> {
           Optional<Lsn> minFlush = r.query("min_flush_lsn").map(Lsn::parse);
-          Optional<InputStream> in = existing(r).isPresent() ? existing(r).get().walFile(r.path("file"), minFlush) : Optional.empty();
-          if (in.isEmpty()) {
+          Optional<SafekeeperTimeline> t = existing(r);
+          Optional<SafekeeperTimeline.WalFileSource> file = t.isPresent() ? t.get().walFile(r.path("file"), minFlush) : Optional.empty();
+          if (file.isEmpty()) {
             throw ApiProblem.notFound("wal-not-found", "file", "safekeeper " + config.id() + " holds no durable " + r.path("file")
                 + minFlush.map(l -> " flushed to " + l).orElse(""));
           }
           return Response.stream("application/octet-stream", out -> {
-            try (InputStream s = in.get()) {
+            try (InputStream s = file.get().open()) {
               s.transferTo(out);
             }
           });
