@@ -40,8 +40,14 @@ public class ApiProblem extends RuntimeException {
     return status;
   }
 
+  /** The problem type's URI. */
   public String type() {
     return type;
+  }
+
+  /** Whether this is a problem of kind {@code shortType} (the type URI's last part, e.g. {@code stale-generation}). */
+  public boolean is(String shortType) {
+    return type.equals(TYPE_BASE + shortType);
   }
 
   public String title() {

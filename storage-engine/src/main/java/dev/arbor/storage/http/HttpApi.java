@@ -145,20 +145,43 @@ public final class HttpApi implements AutoCloseable {
       log.error("event=request_failed component={} method={} path={}", name, exchange.getRequestMethod(), path, e);
       response = problem(new ApiProblem(500, "internal", "Internal error", e.toString(), null), path);
     }
-    send(exchange, response, path);
-    String method = KNOWN_METHODS.contains(exchange.getRequestMethod()) ? exchange.getRequestMethod() : "other";
-    requests.increment(method, routePattern, Integer.toString(response.status));
-    durations.observeNanos(System.nanoTime() - started, routePattern);
+    try {
+      send(exchange, response, path);
+    } finally {
+      String method = KNOWN_METHODS.contains(exchange.getRequestMethod()) ? exchange.getRequestMethod() : "other";
+      requests.increment(method, routePattern, Integer.toString(response.status));
+      durations.observeNanos(System.nanoTime() - started, routePattern);
+    }
+  }
+
+  /**
+   * Thrown out of the exchange handler when a streamed body could not be written whole: the JDK server
+   * then drops the connection as it is. Closing the exchange instead would end a chunked body with its
+   * last chunk, and the client would take the bytes it got for the whole answer.
+   */
+  private static final class AbortedResponse extends RuntimeException {
+    AbortedResponse(Throwable cause) {
+      super(cause.getMessage(), cause, false, false);
+    }
   }
 
   private void send(HttpExchange exchange, Response response, String path) {
-    try (exchange) {
+    boolean aborted = false;
+    try {
       response.headers.forEach((k, v) -> exchange.getResponseHeaders().set(k, v));
       if (response.writer != null) {
-        exchange.sendResponseHeaders(response.status, 0);
-        try (OutputStream out = exchange.getResponseBody()) {
+        // 0 asks the JDK server for chunked transfer; a known length is sent as Content-Length.
+        exchange.sendResponseHeaders(response.status, response.length == Response.UNKNOWN_LENGTH ? 0
+            : response.length == 0 ? -1 : response.length);
+        OutputStream out = exchange.getResponseBody();
+        try {
           response.writer.writeTo(out);
+        } catch (IOException | RuntimeException e) {
+          aborted = true;
+          log.warn("event=response_aborted component={} path={} reason=\"{}\"", name, path, e.getMessage());
+          throw new AbortedResponse(e);
         }
+        out.close();
       } else {
         boolean empty = response.bytes.length == 0;
         exchange.sendResponseHeaders(response.status, empty ? -1 : response.bytes.length);
@@ -171,6 +194,22 @@ public final class HttpApi implements AutoCloseable {
     } catch (IOException e) {
       // The client went away mid-response (e.g. restore_command killed by a shutting-down server).
       log.info("event=response_aborted component={} path={} reason=\"{}\"", name, path, e.getMessage());
+    } finally {
+      closeSource(response, path);
+      if (!aborted) {
+        exchange.close();
+      }
+    }
+  }
+
+  private void closeSource(Response response, String path) {
+    if (response.source == null) {
+      return;
+    }
+    try {
+      response.source.close();
+    } catch (IOException e) {
+      log.info("event=response_source_close_failed component={} path={} reason=\"{}\"", name, path, e.getMessage());
     }
   }
 

@@ -62,7 +62,9 @@ public final class HttpJson {
 
   /**
    * Streams a body; any answer of 400 or above is an {@link ApiProblem}. {@code readTimeout} bounds each
-   * wait for bytes, not the whole transfer. Close the stream to release the connection.
+   * wait for bytes, not the whole transfer. A body that ends before its Content-Length (the server failed
+   * mid-way) or without its last chunk fails with an {@link IOException}, never as a short, complete-looking
+   * stream. Close the stream to release the connection.
    */
   public InputStream stream(String url, Duration readTimeout) throws IOException {
     HttpURLConnection c = open(url, "GET", readTimeout);
@@ -70,7 +72,45 @@ public final class HttpJson {
     if (status >= 400) {
       throw toProblem(status, errorBody(c));
     }
-    return c.getInputStream();
+    long length = c.getContentLengthLong();
+    return length < 0 ? c.getInputStream() : new ExactLength(c.getInputStream(), length, url);
+  }
+
+  /** HttpURLConnection reads a body that ends early as a plain end of stream: count, and fail instead. */
+  private static final class ExactLength extends java.io.FilterInputStream {
+    private final long length;
+    private final String url;
+    private long read;
+
+    ExactLength(InputStream in, long length, String url) {
+      super(in);
+      this.length = length;
+      this.url = url;
+    }
+
+    @Override
+    public int read() throws IOException {
+      int b = super.read();
+      count(b < 0 ? -1 : 1);
+      return b;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      int n = super.read(b, off, len);
+      count(n);
+      return n;
+    }
+
+    private void count(int n) throws IOException {
+      if (n < 0) {
+        if (read < length) {
+          throw new IOException("the answer from " + url + " ended after " + read + " of its " + length + " bytes");
+        }
+        return;
+      }
+      read += n;
+    }
   }
 
   private <T> T send(String url, String method, byte[] body, Class<T> type) throws IOException {

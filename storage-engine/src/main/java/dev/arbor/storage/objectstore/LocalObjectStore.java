@@ -4,6 +4,7 @@ import dev.arbor.storage.fs.DurableFiles;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.FileVisitResult;
@@ -22,11 +23,22 @@ import java.util.Optional;
  */
 public final class LocalObjectStore implements ObjectStore {
 
+  /** Not an object key: keys never start with '.', and listings skip it. */
+  private static final String CAS_LOCK = ".conditional-writes.lock";
+
   private final Path root;
+  /**
+   * The OS lock is held per process, and a JVM refuses a second lock on the same file: one thread of this
+   * process at a time, across every store instance on this root.
+   */
+  private static final java.util.concurrent.ConcurrentHashMap<Path, java.util.concurrent.locks.ReentrantLock> CAS_LOCKS =
+      new java.util.concurrent.ConcurrentHashMap<>();
+  private final java.util.concurrent.locks.ReentrantLock casLock;
 
   public LocalObjectStore(Path root) throws IOException {
     this.root = root.toAbsolutePath().normalize();
     Files.createDirectories(this.root);
+    this.casLock = CAS_LOCKS.computeIfAbsent(this.root.toRealPath(), r -> new java.util.concurrent.locks.ReentrantLock());
   }
 
   public Path root() {
@@ -82,6 +94,43 @@ public final class LocalObjectStore implements ObjectStore {
   }
 
   @Override
+  public Optional<Versioned> getVersioned(String key) throws IOException {
+    return getBytes(key).map(b -> new Versioned(b, versionOf(b)));
+  }
+
+  /** Compares and writes under a lock on {@link #CAS_LOCK} in the root: an OS file lock, for other processes. */
+  @Override
+  public boolean putIfVersion(String key, byte[] bytes, String expectedVersion) throws IOException {
+    Path target = pathOf(key);
+    casLock.lock();
+    try (FileChannel lockFile = FileChannel.open(root.resolve(CAS_LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+         FileLock held = lockFile.lock()) {
+      String current;
+      try {
+        current = versionOf(Files.readAllBytes(target));
+      } catch (NoSuchFileException e) {
+        current = null;
+      }
+      if (!java.util.Objects.equals(current, expectedVersion)) {
+        return false;
+      }
+      DurableFiles.write(target, bytes);
+      return true;
+    } finally {
+      casLock.unlock();
+    }
+  }
+
+  /** Content-derived, as an S3 ETag of a single-part upload is: equal bytes are the same version. */
+  private static String versionOf(byte[] bytes) {
+    try {
+      return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is part of every JDK", e);
+    }
+  }
+
+  @Override
   public Optional<InputStream> get(String key) throws IOException {
     try {
       return Optional.of(Files.newInputStream(pathOf(key)));
@@ -119,7 +168,7 @@ public final class LocalObjectStore implements ObjectStore {
       @Override
       public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
         String key = root.relativize(file).toString();
-        if (attrs.isRegularFile() && key.startsWith(prefix) && !key.endsWith(DurableFiles.TEMP_SUFFIX)) {
+        if (attrs.isRegularFile() && key.startsWith(prefix) && !key.endsWith(DurableFiles.TEMP_SUFFIX) && !key.equals(CAS_LOCK)) {
           keys.add(key);
         }
         return FileVisitResult.CONTINUE;

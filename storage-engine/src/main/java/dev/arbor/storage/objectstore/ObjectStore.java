@@ -25,6 +25,20 @@ public interface ObjectStore {
    */
   boolean putIfAbsent(String key, byte[] bytes) throws IOException;
 
+  /** An object's bytes and a version that changes whenever the object is replaced with other bytes. */
+  record Versioned(byte[] bytes, String version) {}
+
+  /** The object with its version, for a later {@link #putIfVersion}; empty when there is none. */
+  Optional<Versioned> getVersioned(String key) throws IOException;
+
+  /**
+   * Replaces the object only if it is still at {@code expectedVersion} (only if there is none, when null):
+   * a compare-and-swap that holds across every process writing this store, so two writers that read the same
+   * version cannot both write (S3: a conditional PUT with If-Match / If-None-Match). Returns false, having
+   * written nothing, when another writer came first.
+   */
+  boolean putIfVersion(String key, byte[] bytes, String expectedVersion) throws IOException;
+
   /** Opens the object for streaming, or empty when there is none. */
   Optional<InputStream> get(String key) throws IOException;
 

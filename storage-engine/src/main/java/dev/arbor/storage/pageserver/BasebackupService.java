@@ -71,8 +71,12 @@ public final class BasebackupService {
   /**
    * @param lsnText a point in the timeline's history to start at (read-only snapshots, explicit starts)
    * @param pgTliText for a start at the end of WAL: the TLI the starting compute chose as the newest history
+   * @param endLsnText with {@code pgTliText}: the end of WAL the start's election chose on that TLI. Recovery
+   *     replays exactly up to it (restore_command asks for WAL cut there), never past it: WAL that a minority
+   *     of safekeepers holds beyond it (a fenced compute's) is not part of the new generation's history
    */
-  public Plan plan(String tenantId, String timelineId, Optional<String> lsnText, Optional<String> pgTliText) throws IOException {
+  public Plan plan(String tenantId, String timelineId, Optional<String> lsnText, Optional<String> pgTliText,
+      Optional<String> endLsnText) throws IOException {
     TenantMeta tenant = timelines.requireTenant(tenantId);
     TimelineMeta meta = timelines.requireTimeline(tenant, timelineId, "timeline_id");
     // Checked before it is known whether the start needs it: a malformed parameter is refused, not ignored.
@@ -91,9 +95,27 @@ public final class BasebackupService {
       }
       pgTli = Optional.of(chosen);
     }
+    Optional<Lsn> endLsn = Optional.empty();
+    if (endLsnText.isPresent()) {
+      if (!Lsn.isValid(endLsnText.get())) {
+        throw ApiProblem.invalid("end_lsn", "'" + endLsnText.get() + "' is not an LSN: expected X/Y in hex (e.g. 0/16B5A50)");
+      }
+      if (pgTli.isEmpty() || lsnText.isPresent()) {
+        throw ApiProblem.invalid("end_lsn", "end_lsn is the elected end of WAL of a read-write start: give it with pg_tli, "
+            + "and without lsn");
+      }
+      if (meta.latestStarted().isEmpty() && !meta.isRoot()) {
+        throw ApiProblem.invalid("end_lsn", "no compute of timeline " + meta.timelineId() + " has streamed WAL yet, so its "
+            + "first start replays its parent up to the branch point; omit end_lsn and pg_tli");
+      }
+      endLsn = Optional.of(Lsn.parse(endLsnText.get()));
+    }
     Lsn target = null;
     int tli;
-    if (lsnText.isPresent()) {
+    if (endLsn.isPresent()) {
+      target = endLsn.get();
+      tli = pgTli.orElseThrow();
+    } else if (lsnText.isPresent()) {
       if (!Lsn.isValid(lsnText.get())) {
         throw ApiProblem.invalid("lsn", "'" + lsnText.get() + "' is not an LSN: expected X/Y in hex (e.g. 0/16B5A50), or omit lsn to start at the end of WAL");
       }

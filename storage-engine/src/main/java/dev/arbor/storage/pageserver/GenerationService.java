@@ -11,6 +11,7 @@ import dev.arbor.storage.timeline.TenantMeta;
 import dev.arbor.storage.timeline.TimelineMeta;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,7 +24,12 @@ import org.slf4j.LoggerFactory;
 public final class GenerationService {
   private static final Logger log = LoggerFactory.getLogger(GenerationService.class);
 
-  public record Reservation(long generation, int pgTli, int maxTliBefore) {}
+  /**
+   * @param latestStartedTli the TLI of the newest generation that promoted before this one (0: none), and
+   *     {@code latestStartedLsn} where it began: WAL that a safekeeper holds on an older TLI past that point
+   *     was superseded by that generation's history, whatever the safekeepers' positions say
+   */
+  public record Reservation(long generation, int pgTli, int maxTliBefore, int latestStartedTli, Lsn latestStartedLsn) {}
 
   private final Catalog catalog;
   private final TimelineService timelines;
@@ -37,18 +43,22 @@ public final class GenerationService {
   public Reservation reserve(String tenantId, String timelineId, JsonNode body) throws Exception {
     TenantMeta tenant = timelines.requireTenant(tenantId);
     long generation = positiveLong(body, "generation");
-    try (var lock = catalog.lock(tenant.tenantId())) {
-      TimelineMeta meta = timelines.requireTimeline(tenant, timelineId, "timeline_id");
+    TimelineMeta found = timelines.requireTimeline(tenant, timelineId, "timeline_id");
+    // Conditional on the version read: two pageservers serving this tenant can never hand out one TLI twice.
+    TimelineMeta written = catalog.updateTimeline(tenant.tenantId(), found.timelineId(), meta -> {
       long highest = meta.generations().stream().mapToLong(Generation::generation).max().orElse(0);
       if (generation <= highest) {
         throw ApiProblem.conflict("stale-generation", "generation", "generation " + generation + " is not above the highest "
             + "recorded generation " + highest + " of timeline " + meta.timelineId() + "; start again with a higher one");
       }
-      int tli = meta.maxTli() + 1;
-      catalog.putTimeline(meta.withGeneration(new Generation(generation, tli, null, null, Instant.now())));
-      log.info("event=generation_reserved tenant={} timeline={} generation={} pg_tli={}", tenant.tenantId(), meta.timelineId(), generation, tli);
-      return new Reservation(generation, tli, meta.maxTli());
-    }
+      return meta.withGeneration(new Generation(generation, meta.maxTli() + 1, null, null, Instant.now()));
+    }).orElseThrow(() -> ApiProblem.notFound("timeline-not-found", "timeline_id", "timeline " + timelineId + " was deleted"));
+    int tli = written.generation(generation).orElseThrow().tli();
+    log.info("event=generation_reserved tenant={} timeline={} generation={} pg_tli={}", tenant.tenantId(), written.timelineId(),
+        generation, tli);
+    Optional<Generation> started = written.latestStarted();
+    return new Reservation(generation, tli, tli - 1, started.map(Generation::tli).orElse(0),
+        started.map(Generation::startLsn).orElse(null));
   }
 
   /**
@@ -82,7 +92,14 @@ public final class GenerationService {
       catalog.store().put(ObjectKeys.wal(meta.tenantId(), meta.timelineId(), WalFileName.history(reserved.tli())),
           history.asText().getBytes(StandardCharsets.UTF_8));
       Generation started = new Generation(generation, reserved.tli(), parentTli, Lsn.parse(lsnNode.asText()), reserved.reservedAt());
-      catalog.putTimeline(meta.withGeneration(started));
+      catalog.updateTimeline(tenant.tenantId(), meta.timelineId(), current -> {
+        long newest = current.generations().stream().mapToLong(Generation::generation).max().orElse(0);
+        if (generation < newest) {
+          throw ApiProblem.conflict("stale-generation", "generation", "generation " + generation
+              + " was superseded by generation " + newest + "; this compute must stop");
+        }
+        return current.withGeneration(started);
+      });
       log.info("event=generation_started tenant={} timeline={} generation={} pg_tli={} parent_tli={} start_lsn={}",
           tenant.tenantId(), meta.timelineId(), generation, started.tli(), parentTli, started.startLsn());
       return started;

@@ -94,7 +94,8 @@ public final class Pageserver implements AutoCloseable {
           return Response.ok(generations.started(r.path("tenant_id"), r.path("timeline_id"), g, r.json()));
         })
         .route("GET", timeline + "/basebackup", r -> {
-          var plan = basebackups.plan(r.path("tenant_id"), r.path("timeline_id"), r.query("lsn"), r.query("pg_tli"));
+          var plan = basebackups.plan(r.path("tenant_id"), r.path("timeline_id"), r.query("lsn"), r.query("pg_tli"),
+              r.query("end_lsn"));
           return Response.stream("application/x-tar", out -> basebackups.write(plan, out))
               .header("X-Arbor-Image-Lsn", plan.image().lsn().toString())
               .header("X-Arbor-Target-Tli", Integer.toString(plan.targetTli()));
@@ -110,11 +111,7 @@ public final class Pageserver implements AutoCloseable {
           if (in.isEmpty()) {
             throw ApiProblem.notFound("wal-not-found", "file", r.path("file") + " is not (yet) in the WAL of this timeline");
           }
-          return Response.stream("application/octet-stream", out -> {
-            try (InputStream s = in.get()) {
-              s.transferTo(out);
-            }
-          });
+          return Response.stream("application/octet-stream", in.get().length(), in.get().content());
         });
   }
 

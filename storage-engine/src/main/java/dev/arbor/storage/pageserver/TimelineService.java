@@ -143,7 +143,7 @@ public final class TimelineService {
         throw ApiProblem.conflict("root-timeline", "timeline_id", "timeline " + meta.timelineId()
             + " is the tenant's root; delete the tenant instead");
       }
-      catalog.putTimeline(meta.withState(TimelineState.DELETING));
+      catalog.updateTimeline(tenant.tenantId(), meta.timelineId(), current -> current.withState(TimelineState.DELETING));
       safekeepers.onEach(url -> {
         safekeepers.http().delete(url + SafekeeperSet.timelinePath(tenant.tenantId(), meta.timelineId()));
         return Boolean.TRUE;

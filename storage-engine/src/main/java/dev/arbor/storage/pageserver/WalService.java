@@ -37,30 +37,34 @@ public final class WalService {
     this.segmentSize = segmentSize;
   }
 
+  /** A WAL file as served: its bytes and their number (segments are always whole, cut ones zero-padded). */
+  public record WalFile(InputStream content, long length) {}
+
   /**
    * @param until when present, WAL from this LSN on is served as zeros (and segments starting at or after it
    *     not at all): PostgreSQL then finds the end of WAL exactly there, which is how a start at a point in
-   *     the past (a branch's first start, a snapshot) ends its replay
+   *     the past (a branch's first start, a snapshot) ends its replay, and how a read-write start replays
+   *     exactly up to the end of WAL its election chose and never past it. It also says that the WAL up to
+   *     there exists: a segment below it that no source can serve now is a 503, never a 404
+   * @return empty only when the file is not part of the WAL (beyond its end, or of a TLI that has none there)
    */
-  public Optional<InputStream> open(String tenantId, String timelineId, String fileName, Optional<Lsn> until) throws IOException {
+  public Optional<WalFile> open(String tenantId, String timelineId, String fileName, Optional<Lsn> until) throws IOException {
     TenantMeta tenant = timelines.requireTenant(tenantId);
     TimelineMeta meta = timelines.requireTimeline(tenant, timelineId, "timeline_id");
     if (WalFileName.isHistory(fileName)) {
-      return history(meta, WalFileName.timelineOf(fileName));
+      Optional<InputStream> in = history(meta, WalFileName.timelineOf(fileName));
+      if (in.isEmpty()) {
+        return Optional.empty();
+      }
+      byte[] bytes;
+      try (InputStream s = in.get()) {
+        bytes = s.readAllBytes();
+      }
+      return Optional.of(new WalFile(new java.io.ByteArrayInputStream(bytes), bytes.length));
     }
     if (WalFileName.isSegment(fileName)) {
       long segno = WalFileName.segmentNumberOf(fileName, segmentSize);
-      Lsn start = new Lsn(segno * segmentSize);
-      Lsn end = new Lsn((segno + 1) * segmentSize);
-      if (until.isPresent() && !until.get().isAfter(start)) {
-        return Optional.empty();
-      }
-      Lsn needed = until.map(u -> Lsn.min(u, end)).orElse(end);
-      Optional<InputStream> in = segment(meta, fileName, needed);
-      if (until.isPresent() && until.get().isBefore(end)) {
-        return in.map(s -> new PrefixThenZeros(s, until.get().value() - start.value(), segmentSize));
-      }
-      return in;
+      return segment(meta, fileName, segno, until.orElse(null)).map(in -> new WalFile(in, segmentSize));
     }
     throw ApiProblem.invalid("file", "'" + fileName + "' is neither a WAL segment name (24 hex digits) nor a TLI history file (TTTTTTTT.history)");
   }
@@ -147,20 +151,83 @@ public final class WalService {
   }
 
   /**
-   * @param neededUpTo how far the segment must hold WAL: its end for the timeline's own history; for an
-   *     ancestor, no further than the branch point, since the child's recovery stops before it — so the
-   *     ancestor's segment that is still being written (or ended with a TLI switch) serves as it is
+   * Segment {@code segno} of TLI {@code fileName}'s timeline, holding WAL up to the end of what the reader may
+   * replay: the segment's end, {@code limit} (the caller's {@code until_lsn}, or a branch point), or where
+   * that TLI ended (the switch point in its successor's history), whichever comes first; the bytes after
+   * that point are served as zeros, whatever the source holds there. So no reader ever gets WAL that a
+   * later TLI superseded, or that a minority holds past an elected end (a fenced compute's), even from a
+   * safekeeper or an archived copy that has it.
+   *
+   * <p>Sources, in order: the archive, the archived tail of an ended TLI ({@code <segment>.partial}), the
+   * safekeepers (one that flushed that TLI far enough), and the archive again (a safekeeper may have
+   * offloaded the segment and removed its copy between the first look and its answer). A segment that the
+   * timeline's history says holds WAL below a known end, and that no source has, is a 503: it is not the
+   * end of WAL, and PostgreSQL must stop recovery rather than promote early.
+   *
+   * @param limit WAL from here on is not served (null: no limit, the current TLI's end is unknown here)
    */
-  private Optional<InputStream> segment(TimelineMeta meta, String fileName, Lsn neededUpTo) throws IOException {
+  private Optional<InputStream> segment(TimelineMeta meta, String fileName, long segno, Lsn limit) throws IOException {
     int tli = WalFileName.timelineOf(fileName);
     if (tli <= meta.baseTli() && !meta.isRoot()) {
-      return segment(ancestor(meta), fileName, Lsn.min(neededUpTo, meta.ancestorLsn()));
+      return segment(ancestor(meta), fileName, segno, limit == null ? meta.ancestorLsn() : Lsn.min(limit, meta.ancestorLsn()));
     }
-    Optional<InputStream> archived = catalog.store().get(ObjectKeys.wal(meta.tenantId(), meta.timelineId(), fileName));
-    if (archived.isPresent()) {
-      return archived;
+    Lsn start = new Lsn(segno * segmentSize);
+    Lsn end = new Lsn((segno + 1) * segmentSize);
+    Optional<Lsn> ended = switchPoint(meta, tli);
+    Lsn knownEnd = ended.map(e -> limit == null ? e : Lsn.min(e, limit)).orElse(limit);
+    if (knownEnd != null && !knownEnd.isAfter(start)) {
+      return Optional.empty();
     }
-    return safekeepers.walFile(meta.tenantId(), meta.timelineId(), fileName, neededUpTo);
+    Lsn needed = knownEnd == null ? end : Lsn.min(knownEnd, end);
+    String key = ObjectKeys.wal(meta.tenantId(), meta.timelineId(), fileName);
+    Optional<InputStream> in = catalog.store().get(key);
+    if (in.isEmpty() && ended.isPresent() && ended.get().isAfter(start) && ended.get().isBefore(end)) {
+      in = catalog.store().get(key + PARTIAL_SUFFIX);
+    }
+    // Safekeepers hold only WAL that computes streamed: the TLIs of started generations (initdb's is archived).
+    boolean streamed = meta.generationOfTli(tli).filter(Generation::started).isPresent();
+    if (in.isEmpty() && streamed) {
+      in = safekeepers.walFile(meta.tenantId(), meta.timelineId(), fileName, needed);
+      if (in.isEmpty()) {
+        in = catalog.store().get(key);
+      }
+    }
+    if (in.isEmpty()) {
+      Optional<Lsn> begin = tliBegin(meta, tli);
+      boolean holdsWal = knownEnd != null && begin.isPresent() && begin.get().isBefore(end);
+      if (holdsWal) {
+        throw ApiProblem.unavailable("wal-unavailable", fileName + " holds WAL of timeline " + meta.timelineId() + " (TLI " + tli
+            + " from " + begin.get() + ", known up to " + knownEnd + "), but neither object storage nor any safekeeper "
+            + "serves it now. This is not the end of WAL: retry once the safekeepers answer or offload catches up");
+      }
+      return Optional.empty();
+    }
+    if (needed.isBefore(end)) {
+      return Optional.of(new PrefixThenZeros(in.get(), needed.value() - start.value(), segmentSize));
+    }
+    return in;
+  }
+
+  /** The archive key suffix of an ended TLI's last segment, cut at its switch point (as PostgreSQL names it). */
+  public static final String PARTIAL_SUFFIX = ".partial";
+
+  /** Where TLI {@code tli} of this timeline ended: the start LSN of the generation that promoted from it. */
+  private static Optional<Lsn> switchPoint(TimelineMeta meta, int tli) {
+    for (Generation g : meta.chain()) {
+      if (g.parentTli() == tli) {
+        return Optional.of(g.startLsn());
+      }
+    }
+    return meta.generations().stream().filter(g -> g.started() && g.parentTli() == tli).map(Generation::startLsn)
+        .min(Lsn::compareTo);
+  }
+
+  /** Where this timeline's WAL of TLI {@code tli} begins; empty for a TLI that never streamed. */
+  private static Optional<Lsn> tliBegin(TimelineMeta meta, int tli) {
+    if (tli == meta.baseTli()) {
+      return Optional.of(meta.isRoot() ? Lsn.ZERO : meta.ancestorLsn());
+    }
+    return meta.generationOfTli(tli).filter(Generation::started).map(Generation::startLsn);
   }
 
   private TimelineMeta ancestor(TimelineMeta meta) throws IOException {

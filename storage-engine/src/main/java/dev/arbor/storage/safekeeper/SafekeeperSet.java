@@ -69,8 +69,14 @@ public final class SafekeeperSet {
     return s.tli() == 0 ? Optional.empty() : Optional.of(s);
   }
 
-  /** A complete or partial WAL file from the first safekeeper that has it with flush at or past {@code needFlush}. */
+  /**
+   * A WAL file from the first safekeeper that has it with flush at or past {@code needFlush}. Empty only
+   * when every safekeeper answered that it does not have it; when any of them could not be asked (down,
+   * timed out, a server error), the answer is a 503: that one may hold the file, and taking "not found"
+   * for the end of WAL would end a recovery early.
+   */
   public Optional<InputStream> walFile(TenantId tenant, TimelineId timeline, String fileName, Lsn needFlush) {
+    List<String> failed = new ArrayList<>();
     for (String url : baseUrls) {
       try {
         String q = needFlush == null ? "" : "?min_flush_lsn=" + needFlush;
@@ -79,8 +85,13 @@ public final class SafekeeperSet {
           return in;
         }
       } catch (IOException | ApiProblem e) {
-        // try the next one: any safekeeper holding the file serves the same bytes
+        failed.add(url + " (" + e.getMessage() + ")");
       }
+    }
+    if (!failed.isEmpty()) {
+      throw ApiProblem.unavailable("safekeepers-unavailable", "no safekeeper served " + fileName + ", and " + failed.size()
+          + " of " + size() + " could not be asked: " + String.join("; ", failed) + ". One of them may hold it, so this is "
+          + "not the end of WAL; retry once they answer");
     }
     return Optional.empty();
   }

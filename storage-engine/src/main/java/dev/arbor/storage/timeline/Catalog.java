@@ -73,6 +73,35 @@ public final class Catalog {
     store.put(ObjectKeys.timeline(meta.tenantId(), meta.timelineId()), Json.write(meta));
   }
 
+  /** A change of a timeline's document; it may refuse by throwing. */
+  @FunctionalInterface
+  public interface TimelineChange {
+    TimelineMeta apply(TimelineMeta current) throws IOException;
+  }
+
+  /**
+   * Read-modify-write of {@code timeline.json} that no other writer can interleave, in this process or any
+   * other pageserver on the same object store: the write is conditional on the version read, and a lost
+   * race reads again and reapplies {@code change}. Returns what was written, or empty when the timeline does
+   * not exist.
+   */
+  public Optional<TimelineMeta> updateTimeline(TenantId tenant, TimelineId timeline, TimelineChange change) throws IOException {
+    String key = ObjectKeys.timeline(tenant, timeline);
+    for (int attempt = 1; ; attempt++) {
+      Optional<ObjectStore.Versioned> current = store.getVersioned(key);
+      if (current.isEmpty()) {
+        return Optional.empty();
+      }
+      TimelineMeta next = change.apply(Json.read(current.get().bytes(), TimelineMeta.class));
+      if (store.putIfVersion(key, Json.write(next), current.get().version())) {
+        return Optional.of(next);
+      }
+      if (attempt == 100) {
+        throw new IOException("timeline " + timeline + " of tenant " + tenant + " kept changing under 100 attempts to update it");
+      }
+    }
+  }
+
   /** Timelines whose ancestor is {@code timeline}. */
   public List<TimelineMeta> children(TenantId tenant, TimelineId timeline) throws IOException {
     return timelines(tenant).stream().filter(t -> timeline.equals(t.ancestorTimelineId())).toList();
