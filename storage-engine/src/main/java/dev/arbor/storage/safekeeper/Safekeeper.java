@@ -12,7 +12,6 @@ import dev.arbor.storage.json.Json;
 import dev.arbor.storage.metrics.Metrics;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -91,16 +90,14 @@ public final class Safekeeper implements AutoCloseable {
         .route("GET", tl + "/wal/{file}", r -> {
           Optional<Lsn> minFlush = r.query("min_flush_lsn").map(Lsn::parse);
           Optional<SafekeeperTimeline> t = existing(r);
-          Optional<SafekeeperTimeline.WalFileSource> file = t.isPresent() ? t.get().walFile(r.path("file"), minFlush) : Optional.empty();
+          Optional<SafekeeperTimeline.WalFileBody> file = t.isPresent() ? t.get().walFile(r.path("file"), minFlush) : Optional.empty();
           if (file.isEmpty()) {
             throw ApiProblem.notFound("wal-not-found", "file", "safekeeper " + config.id() + " holds no durable " + r.path("file")
                 + minFlush.map(l -> " flushed to " + l).orElse(""));
           }
-          return Response.stream("application/octet-stream", out -> {
-            try (InputStream s = file.get().open()) {
-              s.transferTo(out);
-            }
-          });
+          // The response owns the open file: it is closed when the exchange ends, written or not (the client
+          // may leave before the headers), and a client that gets fewer bytes than declared sees an error.
+          return Response.stream("application/octet-stream", file.get().length(), file.get().in());
         })
         .route("DELETE", tl, r -> {
           ids(r);

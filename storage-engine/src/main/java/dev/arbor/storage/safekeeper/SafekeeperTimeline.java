@@ -198,9 +198,9 @@ final class SafekeeperTimeline implements AutoCloseable {
    * older compute wrote after the fence) is superseded and never served, and a segment that the switch point
    * cuts is never complete.
    */
-  Optional<WalFileSource> walFile(String name, Optional<Lsn> minFlush) throws IOException {
+  Optional<WalFileBody> walFile(String name, Optional<Lsn> minFlush) throws IOException {
     if (WalFileName.isHistory(name)) {
-      return store.historyFile(WalFileName.timelineOf(name)).map(bytes -> () -> new ByteArrayInputStream(bytes));
+      return store.historyFile(WalFileName.timelineOf(name)).map(b -> new WalFileBody(new ByteArrayInputStream(b), b.length));
     }
     if (!WalFileName.isSegment(name)) {
       throw ApiProblem.invalid("file", "'" + name + "' is neither a WAL segment name nor a TLI history file");
@@ -215,31 +215,19 @@ final class SafekeeperTimeline implements AutoCloseable {
     Optional<Lsn> switchPoint = switchPoint(tli);
     Lsn end = switchPoint.map(s -> Lsn.min(s, flush.get())).orElse(flush.get());
     Lsn segmentStart = new Lsn(segno * size);
-    if (!segmentStart.isBefore(end) || (minFlush.isPresent() && end.isBefore(minFlush.get()))
-        || store.segmentFile(tli, segno).isEmpty()) {
+    if (!segmentStart.isBefore(end) || (minFlush.isPresent() && end.isBefore(minFlush.get()))) {
       return Optional.empty();
     }
-    return Optional.of(() -> {
-      Optional<InputStream> in = store.openSegment(tli, segno);
-      if (in.isEmpty()) {
-        throw new IOException("segment " + name + " left safekeeper " + safekeeperId + " (offloaded, then removed) while "
-            + "its answer started; it is in object storage");
-      }
-      if (switchPoint.isPresent() && switchPoint.get().isBefore(new Lsn((segno + 1) * size))) {
-        return new PrefixThenZeros(in.get(), switchPoint.get().value() - segmentStart.value(), size);
-      }
-      return in.get();
-    });
+    // Opened now: the open file stays readable should retention unlink it while the answer is sent.
+    Optional<InputStream> in = store.openSegment(tli, segno);
+    if (in.isPresent() && switchPoint.isPresent() && switchPoint.get().isBefore(new Lsn((segno + 1) * size))) {
+      in = Optional.of(new PrefixThenZeros(in.get(), switchPoint.get().value() - segmentStart.value(), size));
+    }
+    return in.map(s -> new WalFileBody(s, size));
   }
 
-  /**
-   * A WAL file {@link #walFile} decided to serve, opened only by whoever sends it: a streamed answer whose
-   * body is never written (the client left before the headers went out) then leaves no file open.
-   */
-  @FunctionalInterface
-  interface WalFileSource {
-    InputStream open() throws IOException;
-  }
+  /** A WAL file's bytes and their number: a segment is always served whole, with zeros after what is served. */
+  record WalFileBody(InputStream in, long length) {}
 
   /**
    * Uploads history files, every complete segment not yet in object storage, and the tails of TLIs that ended
