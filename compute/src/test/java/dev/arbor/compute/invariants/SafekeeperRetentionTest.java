@@ -41,8 +41,9 @@ class SafekeeperRetentionTest {
       first.stop();
 
       try (RunningCompute second = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c2"))) {
+        // Offloaded under PostgreSQL's archive name for a tail, never as a complete segment.
         String tailKey = WalFileName.segment(firstTli, Lsn.parse(lastOnFirstTli).segmentNumber(Lsn.DEFAULT_SEGMENT_SIZE),
-            Lsn.DEFAULT_SEGMENT_SIZE);
+            Lsn.DEFAULT_SEGMENT_SIZE) + ".partial";
         Path walObjects = storage.objectStore().resolve("tenants/" + tenant.tenantId() + "/timelines/" + tenant.rootTimelineId() + "/wal");
         await().atMost(Duration.ofMinutes(1)).untilAsserted(() -> {
           assertThat(walObjects.resolve(tailKey)).as("the first TLI's last, partial segment is offloaded").exists();

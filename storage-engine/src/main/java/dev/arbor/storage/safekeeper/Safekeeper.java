@@ -13,7 +13,6 @@ import dev.arbor.storage.json.Json;
 import dev.arbor.storage.metrics.Metrics;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -39,6 +38,13 @@ public final class Safekeeper implements AutoCloseable {
   /** Fetches complete segments from peer safekeepers during a catch-up. */
   private final HttpJson peerHttp = new HttpJson(Duration.ofSeconds(10));
   private final Map<String, SafekeeperTimeline> timelines = new ConcurrentHashMap<>();
+  /**
+   * Timelines whose state could not be loaded at start (a damaged flush record or state file, say). They are
+   * never served and never vote: what this safekeeper holds of them is unknown. The others are unaffected.
+   */
+  private final Map<String, Quarantined> quarantined = new ConcurrentHashMap<>();
+  /** The last offload error per timeline ("tenant/timeline"), while it keeps failing. */
+  private final Map<String, String> offloadErrors = new ConcurrentHashMap<>();
   private volatile boolean running = true;
   private Thread offloader;
   private final Metrics.Counter walBytes;
@@ -58,15 +64,25 @@ public final class Safekeeper implements AutoCloseable {
     receiverFailures = m.counter("arbor_safekeeper_receiver_failures_total",
         "WAL receivers that ended with an error, by reason (compute_unreachable, connection_lost, stale_timeline, ...).", "reason");
     offloadedSegments = m.counter("arbor_safekeeper_offloaded_segments_total", "Complete WAL segments uploaded to object storage.");
-    offloadFailures = m.counter("arbor_safekeeper_offload_failures_total", "Offload passes that failed (retried a second later).");
+    offloadFailures = m.counter("arbor_safekeeper_offload_failures_total", "Timeline offloads that failed (each is retried a second later).");
     receiverMetrics = registerMetrics(m);
     String tl = "/v1/tenant/{tenant_id}/timeline/{timeline_id}";
-    api.route("GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(), "timelines", timelines.size())))
+    api.route("GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(), "timelines", timelines.size(),
+            "quarantined", quarantined.size())))
         .route("GET", tl, r -> Response.ok(existing(r).map(SafekeeperTimeline::status)
             .orElse(new TimelineWalStatus(config.id(), 0, 0, Lsn.ZERO, false))))
-        .route("POST", tl + "/fence", r -> Response.ok(timeline(r, true).orElseThrow().fence(generation(r.json()))))
+        .route("POST", tl + "/fence", r -> {
+          JsonNode body = r.json();
+          long g = generation(body);
+          boolean started = timelineStarted(body);
+          return Response.ok(timeline(r, true).orElseThrow().fence(g, started));
+        })
         .route("POST", tl + "/follow", r -> {
           FollowRequest req = Json.MAPPER.treeToValue(r.json(), FollowRequest.class);
+          if (req.tli() < 1) {
+            throw ApiProblem.invalid("tli", "tli is required: the PostgreSQL timeline the compute of this generation promoted into, "
+                + "which is the only compute this safekeeper will follow for it");
+          }
           SafekeeperTimeline t = timeline(r, false).orElseThrow(() -> ApiProblem.conflict("fence-required", "generation",
               "safekeeper " + config.id() + " has accepted no generation of this timeline; fence it with generation "
                   + req.generation() + " first"));
@@ -76,20 +92,22 @@ public final class Safekeeper implements AutoCloseable {
         .route("GET", tl + "/wal/{file}", r -> {
           Optional<Lsn> minFlush = r.query("min_flush_lsn").map(Lsn::parse);
           Optional<SafekeeperTimeline> t = existing(r);
-          Optional<InputStream> in = t.isPresent() ? t.get().walFile(r.path("file"), minFlush) : Optional.empty();
-          if (in.isEmpty()) {
+          Optional<SafekeeperTimeline.WalFileBody> file = t.isPresent() ? t.get().walFile(r.path("file"), minFlush) : Optional.empty();
+          if (file.isEmpty()) {
             throw ApiProblem.notFound("wal-not-found", "file", "safekeeper " + config.id() + " holds no durable " + r.path("file")
                 + minFlush.map(l -> " flushed to " + l).orElse(""));
           }
-          if (WalFileName.isHistory(r.path("file"))) {
-            try (InputStream s = in.get()) {
-              return Response.bytes(200, "application/octet-stream", s.readAllBytes());
-            }
-          }
-          // A fixed length: a reader that gets fewer bytes (a failed read here) sees an error, not a short segment.
-          return Response.stream("application/octet-stream", t.get().segmentSize(), in.get());
+          // The response owns the open file: it is closed when the exchange ends, written or not (the client
+          // may leave before the headers), and a client that gets fewer bytes than declared sees an error.
+          return Response.stream("application/octet-stream", file.get().length(), file.get().in());
         })
         .route("DELETE", tl, r -> {
+          ids(r);
+          Quarantined q = quarantined.remove(key(r));
+          if (q != null) {
+            deleteRecursively(q.dir());
+            return Response.noContent();
+          }
           Optional<SafekeeperTimeline> t = existing(r);
           if (t.isPresent()) {
             timelines.remove(key(r));
@@ -105,6 +123,8 @@ public final class Safekeeper implements AutoCloseable {
   private WalReceiver.Listener registerMetrics(Metrics m) {
     m.gauge("arbor_safekeeper_timelines", "Timelines this safekeeper holds WAL or a generation of.",
         g -> g.sample(timelines.size()));
+    m.gauge("arbor_safekeeper_quarantined_timelines", "Timelines whose state could not be loaded at start; served by none of the routes.",
+        g -> g.sample(quarantined.size()));
     m.gauge("arbor_safekeeper_flush_lsn_bytes", "The durable end of the newest TLI's WAL of each timeline, as a byte position.",
         g -> timelines.forEach((key, t) -> t.flushPosition().ifPresent(p -> {
           String[] ids = key.split("/");
@@ -145,11 +165,33 @@ public final class Safekeeper implements AutoCloseable {
     return "http://" + config.listen().getHostString() + ":" + api.port();
   }
 
-  /** Runs one offload pass over every timeline now (the background loop does this every second). */
-  public int offloadNow() throws IOException {
+  /**
+   * Runs one offload pass over every timeline now (the background loop does this every second) and returns
+   * how many files it uploaded. A timeline whose offload fails is counted and logged, and the pass goes on:
+   * one bad timeline (a segment it cannot read, a prefix the object store refuses) must not keep every
+   * later timeline's WAL from object storage and its disk from being freed.
+   */
+  public synchronized int offloadNow() {
     int n = 0;
-    for (SafekeeperTimeline t : timelines.values()) {
-      n += t.offload(config.objectStore());
+    for (Map.Entry<String, SafekeeperTimeline> e : timelines.entrySet()) {
+      try {
+        n += e.getValue().offload(config.objectStore());
+        if (offloadErrors.remove(e.getKey()) != null) {
+          log.info("event=offload_recovered safekeeper={} tenant={} timeline={}", config.id(), tenantOf(e.getKey()), timelineOf(e.getKey()));
+        }
+      } catch (IOException | RuntimeException failure) {
+        offloadFailures.increment();
+        String error = String.valueOf(failure.getMessage()).replace('"', '\'').replace('\n', ' ');
+        // Retried every second: log a failure when it first appears or changes, not on every retry.
+        boolean repeated = error.equals(offloadErrors.put(e.getKey(), error));
+        String line = "event=offload_failed safekeeper={} tenant={} timeline={} exception={} error=\"{}\"";
+        Object[] args = {config.id(), tenantOf(e.getKey()), timelineOf(e.getKey()), failure.getClass().getSimpleName(), error};
+        if (repeated) {
+          log.debug(line, args);
+        } else {
+          log.warn(line, args);
+        }
+      }
     }
     return n;
   }
@@ -172,13 +214,17 @@ public final class Safekeeper implements AutoCloseable {
         offloadedSegments.add(offloadNow());
       } catch (InterruptedException e) {
         return;
-      } catch (IOException | RuntimeException e) {
+      } catch (RuntimeException e) {
         offloadFailures.increment();
         log.warn("event=offload_failed safekeeper={} error=\"{}\"", config.id(), e.getMessage());
       }
     }
   }
 
+  /**
+   * Opens every timeline found on disk. One that fails to open is quarantined rather than failing the start,
+   * which would take every other tenant's WAL down with it.
+   */
   private void loadTimelines() throws IOException {
     try (Stream<Path> tenants = Files.list(config.dataDir())) {
       for (Path t : tenants.filter(p -> TenantId.isValid(p.getFileName().toString())).toList()) {
@@ -186,11 +232,48 @@ public final class Safekeeper implements AutoCloseable {
           for (Path tl : tls.filter(p -> TimelineId.isValid(p.getFileName().toString())).toList()) {
             var tenant = new TenantId(t.getFileName().toString());
             var timeline = new TimelineId(tl.getFileName().toString());
-            timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), peerHttp, receiverMetrics));
+            try {
+              timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), peerHttp,
+                  receiverMetrics));
+            } catch (IOException | RuntimeException e) {
+              String cause = String.valueOf(e.getMessage()).replace('"', '\'').replace('\n', ' ');
+              quarantined.put(tenant + "/" + timeline, new Quarantined(tl.toAbsolutePath().normalize(), cause));
+              log.error("event=timeline_quarantined safekeeper={} tenant={} timeline={} directory={} error=\"{}\"", config.id(), tenant,
+                  timeline, tl.toAbsolutePath().normalize(), cause);
+            }
           }
         }
       }
     }
+  }
+
+  private record Quarantined(Path dir, String cause) {}
+
+  /** 503 for a quarantined timeline: what is wrong, where, and what an operator does about it. */
+  private void checkNotQuarantined(Request r) {
+    Quarantined q = quarantined.get(key(r));
+    if (q != null) {
+      throw new ApiProblem(503, "timeline-unavailable", "Service unavailable", "safekeeper " + config.id() + " could not load timeline "
+          + r.path("timeline_id") + " from " + q.dir() + " when it started (" + q.cause() + "), so it serves none of that timeline's "
+          + "WAL and takes no part in its elections. Repair the directory, or move it away (the safekeeper then rejoins like one "
+          + "whose disk was replaced), and restart the safekeeper", "timeline_id");
+    }
+  }
+
+  private static void deleteRecursively(Path dir) throws IOException {
+    try (var paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+
+  private static String tenantOf(String key) {
+    return key.substring(0, key.indexOf('/'));
+  }
+
+  private static String timelineOf(String key) {
+    return key.substring(key.indexOf('/') + 1);
   }
 
   private static String key(Request r) {
@@ -199,6 +282,7 @@ public final class Safekeeper implements AutoCloseable {
 
   private Optional<SafekeeperTimeline> existing(Request r) {
     ids(r);
+    checkNotQuarantined(r);
     return Optional.ofNullable(timelines.get(key(r)));
   }
 
@@ -209,6 +293,7 @@ public final class Safekeeper implements AutoCloseable {
     }
     TimelineId[] holder = new TimelineId[1];
     TenantId tenant = ids(r);
+    checkNotQuarantined(r);
     holder[0] = new TimelineId(r.path("timeline_id"));
     try {
       return Optional.of(timelines.computeIfAbsent(key(r), k -> {
@@ -232,6 +317,22 @@ public final class Safekeeper implements AutoCloseable {
       throw ApiProblem.invalid("timeline_id", "'" + r.path("timeline_id") + "' is not a timeline id: expected 32 lowercase hex digits");
     }
     return new TenantId(r.path("tenant_id"));
+  }
+
+  /**
+   * The fence's optional {@code started}: whether any generation of the timeline ever started streaming (the
+   * caller knows from the pageserver). Absent, as from callers older than the field, it reads false.
+   */
+  private static boolean timelineStarted(JsonNode body) {
+    JsonNode s = body.get("started");
+    if (s == null || s.isNull()) {
+      return false;
+    }
+    if (!s.isBoolean()) {
+      throw ApiProblem.invalid("started", "started must be true or false: whether any generation of this timeline ever "
+          + "started streaming WAL (a safekeeper holding none of such a timeline's WAL refuses to vote)");
+    }
+    return s.asBoolean();
   }
 
   private static long generation(JsonNode body) {

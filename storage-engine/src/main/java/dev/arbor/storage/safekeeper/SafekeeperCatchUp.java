@@ -24,7 +24,9 @@ import java.util.Optional;
  * the part of the first segment this store already flushed is compared, never rewritten.
  *
  * <p>Stops at the first segment nobody has complete: that one is still being written, so the compute
- * still has it in pg_wal (the majority's slots hold it) and streaming resumes from there.
+ * still has it in pg_wal (the majority's slots hold it) and streaming resumes from there. Stops also before
+ * the segment holding the TLI's switch point, when a later TLI's history (in object storage) says the TLI
+ * ended: that segment is a tail, whatever name and size a copy of it has, and never complete.
  */
 final class SafekeeperCatchUp {
 
@@ -88,6 +90,7 @@ final class SafekeeperCatchUp {
       // A newer TLI has begun here: WAL of an older one may never be appended again (the receiver fails STALE_TIMELINE).
       return new Result(tli, from, from, 0, 0, "-");
     }
+    Optional<Lsn> switchPoint = switchPoint(tli);
     Lsn position = from;
     long segno = Long.divideUnsigned(position.value(), size);
     int fromObjects = 0;
@@ -96,6 +99,9 @@ final class SafekeeperCatchUp {
       String name = WalFileName.segment(tli, segno, size);
       Lsn segmentStart = new Lsn(segno * size);
       Lsn segmentEnd = new Lsn((segno + 1) * size);
+      if (switchPoint.isPresent() && segmentEnd.isAfter(switchPoint.get())) {
+        return new Result(tli, from, position, fromObjects, fromPeers, name);
+      }
       Optional<Fetched> fetched = fetch(name, segmentEnd, size, peers);
       if (fetched.isEmpty()) {
         return new Result(tli, from, position, fromObjects, fromPeers, name);
@@ -115,6 +121,26 @@ final class SafekeeperCatchUp {
         fromPeers++;
       }
     }
+  }
+
+  /**
+   * Where TLI {@code tli} ended, if it did, from a later TLI's history file in object storage: the other
+   * safekeepers offload history files before any segment. (This store holds no later TLI, or the catch-up would
+   * not run.) Failing to list object storage fails the catch-up rather than risk taking a tail for a complete
+   * segment; the next follow retries it.
+   */
+  private Optional<Lsn> switchPoint(int tli) throws IOException {
+    for (String key : objects.list(ObjectKeys.walPrefix(tenant, timeline))) {
+      String name = key.substring(key.lastIndexOf('/') + 1);
+      if (WalFileName.isHistory(name) && WalFileName.timelineOf(name) > tli) {
+        Optional<byte[]> history = objects.getBytes(key);
+        Optional<Lsn> end = history.flatMap(h -> SafekeeperTimeline.endOf(tli, h));
+        if (end.isPresent()) {
+          return end;
+        }
+      }
+    }
+    return Optional.empty();
   }
 
   private Optional<Fetched> fetch(String name, Lsn segmentEnd, long size, List<String> peers) {

@@ -3,6 +3,7 @@ package dev.arbor.storage.safekeeper;
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.fs.DurableFiles;
+import dev.arbor.storage.fs.PrefixThenZeros;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.http.HttpJson;
 import dev.arbor.storage.id.TenantId;
@@ -17,9 +18,10 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.HashSet;
-import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,6 +34,11 @@ import org.slf4j.LoggerFactory;
 final class SafekeeperTimeline implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(SafekeeperTimeline.class);
   private static final String GENERATION_FILE = "accepted-generation";
+  /**
+   * Present when this safekeeper first learnt of the timeline from a fence that said the timeline has history:
+   * it lacks WAL acknowledged before (its disk was replaced, say), and must not vote until it holds WAL again.
+   */
+  private static final String JOINED_LATE_FILE = "joined-without-history";
 
   private final String safekeeperId;
   private final TenantId tenant;
@@ -41,12 +48,13 @@ final class SafekeeperTimeline implements AutoCloseable {
   private final SafekeeperCatchUp catchUp;
   private final WalReceiver.Listener receiverListener;
   private long acceptedGeneration;
+  private boolean joinedLate;
   private FollowRequest following;
   private WalReceiver receiver;
   private final Set<String> offloaded = new HashSet<>();
 
   private SafekeeperTimeline(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, WalSegmentStore store, long accepted,
-      SafekeeperCatchUp catchUp, WalReceiver.Listener receiverListener) {
+      boolean joinedLate, SafekeeperCatchUp catchUp, WalReceiver.Listener receiverListener) {
     this.safekeeperId = safekeeperId;
     this.receiverListener = receiverListener;
     this.catchUp = catchUp;
@@ -55,6 +63,7 @@ final class SafekeeperTimeline implements AutoCloseable {
     this.dir = dir;
     this.store = store;
     this.acceptedGeneration = accepted;
+    this.joinedLate = joinedLate;
   }
 
   /**
@@ -72,17 +81,31 @@ final class SafekeeperTimeline implements AutoCloseable {
       // a timeline this safekeeper has not seen a compute of yet
     }
     return new SafekeeperTimeline(safekeeperId, tenant, timeline, dir, WalSegmentStore.open(dir.resolve("wal-store")), accepted,
-        new SafekeeperCatchUp(tenant, timeline, objects, peerHttp), receiverListener);
+        Files.exists(dir.resolve(JOINED_LATE_FILE)), new SafekeeperCatchUp(tenant, timeline, objects, peerHttp), receiverListener);
   }
 
   /**
    * Accepts generation {@code g} if it is above every generation accepted so far: records it durably, stops
    * following the older compute (waiting until its receiver has ended), and answers with the WAL held.
+   *
+   * <p>The answer is a vote in the election of the end of WAL, and "nothing" is a valid vote only from a
+   * safekeeper that never had any. One that holds no WAL of a timeline that has had started generations
+   * ({@code timelineStarted}, known to the caller from the pageserver), and did not take part in it before (it
+   * learns of the timeline now, or joined late before and still holds nothing), may have lost acknowledged WAL
+   * with its disk: it accepts {@code g} all the same, so it never follows an older compute again and can follow
+   * this generation's from its start, but refuses the vote (503 timeline-missing-here) until it holds WAL.
    */
-  synchronized FenceResult fence(long g) throws IOException {
+  synchronized FenceResult fence(long g, boolean timelineStarted) throws IOException {
     if (g <= acceptedGeneration) {
       throw ApiProblem.conflict("stale-generation", "generation", "safekeeper " + safekeeperId + " already accepted generation "
           + acceptedGeneration + " of timeline " + timeline + "; propose a higher generation");
+    }
+    boolean mayNotVote = timelineStarted && store.flushPosition().isEmpty() && (joinedLate || acceptedGeneration == 0);
+    if (mayNotVote && !joinedLate) {
+      // Before the generation: a safekeeper that took part in no election yet is the empty one that votes.
+      DurableFiles.write(dir.resolve(JOINED_LATE_FILE), ("fenced first at generation " + g + " of a timeline with history, "
+          + "holding no WAL of it\n").getBytes(StandardCharsets.UTF_8));
+      joinedLate = true;
     }
     DurableFiles.write(dir.resolve(GENERATION_FILE), Long.toString(g).getBytes(StandardCharsets.UTF_8));
     long previous = acceptedGeneration;
@@ -90,8 +113,16 @@ final class SafekeeperTimeline implements AutoCloseable {
     stopReceiver();
     following = null;
     WalPosition pos = store.flushPosition().orElse(null);
-    log.info("event=generation_accepted safekeeper={} tenant={} timeline={} generation={} previous={} tli={} flush_lsn={}",
-        safekeeperId, tenant, timeline, g, previous, pos == null ? 0 : pos.timeline(), pos == null ? Lsn.ZERO : pos.lsn());
+    log.info("event=generation_accepted safekeeper={} tenant={} timeline={} generation={} previous={} tli={} flush_lsn={} vote={}",
+        safekeeperId, tenant, timeline, g, previous, pos == null ? 0 : pos.timeline(), pos == null ? Lsn.ZERO : pos.lsn(),
+        mayNotVote ? "refused_no_wal" : "given");
+    if (mayNotVote) {
+      throw new ApiProblem(503, "timeline-missing-here", "Service unavailable", "safekeeper " + safekeeperId + " has no WAL of a "
+          + "timeline that has history (timeline " + timeline + "; its data was wiped or replaced, or it never received any): "
+          + "it must catch up before it can vote, since its empty answer could elect an end of WAL below acknowledged commits. "
+          + "It accepted generation " + g + " and follows that generation's compute when told to; it votes again once it "
+          + "holds WAL of the timeline. Elect with the other safekeepers", "started");
+    }
     return new FenceResult(safekeeperId, g, pos == null ? 0 : pos.timeline(), pos == null ? Lsn.ZERO : pos.lsn());
   }
 
@@ -112,8 +143,13 @@ final class SafekeeperTimeline implements AutoCloseable {
         && receiver.state() != WalReceiver.State.FAILED && receiver.state() != WalReceiver.State.CLOSED) {
       return;
     }
+    // Only the compute saying the WAL is gone calls for a catch-up. Other refusals, above all "slot is active"
+    // (the walsender of this safekeeper's previous process holds the slot until wal_sender_timeout), pass by
+    // themselves, and a catch-up would hold this timeline's lock, and so fence and status, while it copies.
     boolean walGone = receiver != null && following != null && following.generation() == req.generation()
-        && receiver.failure().map(f -> f.reason() == WalReceiver.FailureReason.REPLICATION_REFUSED).orElse(false);
+        && receiver.failure().map(f -> f.reason() == WalReceiver.FailureReason.WAL_REMOVED).orElse(false);
+    WalReceiver.FailureReason previousFailure = receiver != null && following != null && following.generation() == req.generation()
+        ? receiver.failure().map(WalReceiver.Failure::reason).orElse(null) : null;
     stopReceiver();
     following = req;
     if (walGone) {
@@ -124,8 +160,10 @@ final class SafekeeperTimeline implements AutoCloseable {
         .compute(req.host(), req.port())
         .credentials(req.user(), req.password())
         .slot(req.slotName())
+        .timeline(req.tli())
         .startLsn(req.startLsn())
         .listener(receiverListener)
+        .previousFailure(previousFailure)
         .start();
     log.info("event=following_compute safekeeper={} tenant={} timeline={} generation={} tli={} compute={}:{} start_lsn={}",
         safekeeperId, tenant, timeline, req.generation(), req.tli(), req.host(), req.port(), req.startLsn());
@@ -159,34 +197,50 @@ final class SafekeeperTimeline implements AutoCloseable {
   }
 
   /**
-   * A WAL file as this safekeeper holds it. With {@code minFlush}, a segment is served only when complete up
-   * to that LSN on its TLI (what the archive may hand to restore_command); without, the durable prefix
-   * with zeros after it (the tail a starting compute puts into pg_wal).
+   * A WAL file as this safekeeper holds it. With {@code minFlush}, a segment is served only when it holds WAL
+   * of its TLI up to that LSN (what the archive may hand to restore_command); without, the durable prefix with
+   * zeros after it (the tail a starting compute puts into pg_wal). Either way a TLI's WAL ends at its switch
+   * point when a later TLI's history here says where it ended: what this store may hold of it beyond (WAL an
+   * older compute wrote after the fence) is superseded and never served, and a segment that the switch point
+   * cuts is never complete.
    */
-  Optional<InputStream> walFile(String name, Optional<Lsn> minFlush) throws IOException {
+  Optional<WalFileBody> walFile(String name, Optional<Lsn> minFlush) throws IOException {
     if (WalFileName.isHistory(name)) {
-      return store.historyFile(WalFileName.timelineOf(name)).map(ByteArrayInputStream::new);
+      return store.historyFile(WalFileName.timelineOf(name)).map(b -> new WalFileBody(new ByteArrayInputStream(b), b.length));
     }
     if (!WalFileName.isSegment(name)) {
       throw ApiProblem.invalid("file", "'" + name + "' is neither a WAL segment name nor a TLI history file");
     }
     int tli = WalFileName.timelineOf(name);
-    long segno = WalFileName.segmentNumberOf(name, store.segmentSize());
-    if (minFlush.isPresent()) {
-      Optional<Lsn> flush = store.flushLsn(tli);
-      if (flush.isEmpty() || flush.get().isBefore(minFlush.get())) {
-        return Optional.empty();
-      }
+    long size = store.segmentSize();
+    long segno = WalFileName.segmentNumberOf(name, size);
+    Optional<Lsn> flush = store.flushLsn(tli);
+    if (flush.isEmpty()) {
+      return Optional.empty();
     }
-    return store.openSegment(tli, segno);
+    Optional<Lsn> switchPoint = switchPoint(tli);
+    Lsn end = switchPoint.map(s -> Lsn.min(s, flush.get())).orElse(flush.get());
+    Lsn segmentStart = new Lsn(segno * size);
+    if (!segmentStart.isBefore(end) || (minFlush.isPresent() && end.isBefore(minFlush.get()))) {
+      return Optional.empty();
+    }
+    // Opened now: the open file stays readable should retention unlink it while the answer is sent.
+    Optional<InputStream> in = store.openSegment(tli, segno);
+    if (in.isPresent() && switchPoint.isPresent() && switchPoint.get().isBefore(new Lsn((segno + 1) * size))) {
+      in = Optional.of(new PrefixThenZeros(in.get(), switchPoint.get().value() - segmentStart.value(), size));
+    }
+    return in.map(s -> new WalFileBody(s, size));
   }
 
-  long segmentSize() {
-    return store.segmentSize();
-  }
+  /** A WAL file's bytes and their number: a segment is always served whole, with zeros after what is served. */
+  record WalFileBody(InputStream in, long length) {}
 
-  /** Uploads history files and every complete segment not yet in object storage; returns how many it uploaded. */
+  /**
+   * Uploads history files, every complete segment not yet in object storage, and the tails of TLIs that ended
+   * mid-segment; returns how many it uploaded.
+   */
   int offload(ObjectStore objects) throws IOException {
+    Map<Integer, Lsn> switchPoints = switchPoints();
     int uploaded = 0;
     for (int tli : store.timelines()) {
       if (tli >= 2) {
@@ -205,8 +259,14 @@ final class SafekeeperTimeline implements AutoCloseable {
       if (offloaded.contains(key)) {
         continue;
       }
-      // Every safekeeper offloads; the first upload wins and the others find it there. A complete segment
-      // of a TLI has the same bytes everywhere (one compute wrote that TLI), so any copy is the copy.
+      // Complete here is not complete in the TLI's history: a segment the switch point cuts is a tail, and one
+      // past it holds superseded WAL. Neither may ever be taken for the TLI's complete segment.
+      Lsn switchPoint = switchPoints.get(segment.timeline());
+      if (switchPoint != null && segment.end(store.segmentSize()).isAfter(switchPoint)) {
+        continue;
+      }
+      // Every safekeeper offloads; one that finds the segment there already skips it, and two racing both
+      // write it. A complete segment of a TLI has the same bytes everywhere (one compute wrote that TLI).
       if (!objects.exists(key)) {
         Optional<Path> file = store.segmentFile(segment.timeline(), segment.segmentNumber());
         if (file.isEmpty()) {
@@ -219,70 +279,88 @@ final class SafekeeperTimeline implements AutoCloseable {
       }
       offloaded.add(key);
     }
-    uploaded += offloadEndedTimelineTails(objects);
-    removeOffloadedSegments(objects);
+    uploaded += offloadEndedTimelineTails(objects, switchPoints);
+    removeOffloadedSegments(objects, switchPoints);
     return uploaded;
   }
 
   /** Segments of the newest TLI kept locally below the one being written, for peers and quick restarts. */
   static final int LOCAL_SEGMENTS_KEPT = 4;
 
+  /** Object-key suffix of the tail of a TLI that ended mid-segment, as PostgreSQL names it in its archive. */
+  static final String PARTIAL_SUFFIX = ".partial";
+
   /**
    * The last segment of a TLI that ended mid-segment never becomes complete, yet a branch made on that TLI
-   * may need it. Upload it once this safekeeper holds it up to the switch point (read from the next TLI's
-   * history file): every copy agrees up to there, and what lies past it is shadowed by the history.
+   * may need it. Upload it as {@code <segment>.partial}, full size, cut exactly at the switch point (read from
+   * the next TLI's history file) with zeros after, once this safekeeper holds it up to there: every copy agrees
+   * up to the switch point, and what lies past it is superseded. Under that name PostgreSQL (which falls back
+   * to an older TLI's segment when the newer one is missing) and catch-ups never take it for a complete segment.
    */
-  private int offloadEndedTimelineTails(ObjectStore objects) throws IOException {
-    List<Integer> tlis = store.timelines();
+  private int offloadEndedTimelineTails(ObjectStore objects, Map<Integer, Lsn> switchPoints) throws IOException {
+    long size = store.segmentSize();
     int uploaded = 0;
-    for (int tli : tlis) {
-      Optional<Lsn> switchPoint = switchPoint(tli, tlis);
+    for (Map.Entry<Integer, Lsn> ended : switchPoints.entrySet()) {
+      int tli = ended.getKey();
+      Lsn switchPoint = ended.getValue();
       Optional<Lsn> flush = store.flushLsn(tli);
-      if (switchPoint.isEmpty() || flush.isEmpty() || flush.get().isBefore(switchPoint.get())
-          || switchPoint.get().segmentOffset(store.segmentSize()) == 0) {
+      if (flush.isEmpty() || switchPoint.segmentOffset(size) == 0) {
         continue;
       }
-      long segno = switchPoint.get().segmentNumber(store.segmentSize());
-      String name = WalFileName.segment(tli, segno, store.segmentSize());
-      String key = ObjectKeys.wal(tenant, timeline, name);
+      long segno = switchPoint.segmentNumber(size);
+      String name = WalFileName.segment(tli, segno, size);
+      String key = ObjectKeys.wal(tenant, timeline, name + PARTIAL_SUFFIX);
       if (offloaded.contains(key)) {
         continue;
       }
-      if (!objects.exists(key)) {
+      if (objects.exists(key)) {
+        offloaded.add(key);
+        continue;
+      }
+      if (flush.get().isBefore(switchPoint)) {
+        continue; // this copy ends before the switch point; a safekeeper that holds it up to there uploads it
+      }
+      Path tmp = Files.createTempFile(dir, name, ".offload");
+      try {
         Optional<InputStream> in = store.openSegment(tli, segno);
         if (in.isEmpty()) {
           continue;
         }
-        Path tmp = Files.createTempFile(dir, name, ".offload");
-        try (InputStream s = in.get()) {
-          Files.copy(s, tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-          objects.putFile(key, tmp);
-        } finally {
-          Files.deleteIfExists(tmp);
+        try (InputStream cut = new PrefixThenZeros(in.get(), switchPoint.value() - segno * size, size)) {
+          Files.copy(cut, tmp, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         }
-        uploaded++;
-        log.info("event=timeline_tail_offloaded safekeeper={} tenant={} timeline={} segment={} switch_lsn={}", safekeeperId, tenant,
-            timeline, name, switchPoint.get());
+        objects.putFile(key, tmp);
+      } finally {
+        Files.deleteIfExists(tmp);
       }
+      uploaded++;
       offloaded.add(key);
+      log.info("event=timeline_tail_offloaded safekeeper={} tenant={} timeline={} segment={} key_suffix={} switch_lsn={}", safekeeperId,
+          tenant, timeline, name, PARTIAL_SUFFIX, switchPoint);
     }
     return uploaded;
   }
 
-  /** Where PostgreSQL TLI {@code tli} ended, from the history file of a later TLI held here. */
-  private Optional<Lsn> switchPoint(int tli, List<Integer> tlis) throws IOException {
-    for (int later : tlis) {
+  /** Per TLI this store holds WAL of: where it ended, for those a later TLI's history here says. */
+  private Map<Integer, Lsn> switchPoints() throws IOException {
+    Map<Integer, Lsn> ends = new TreeMap<>();
+    for (int tli : store.timelines()) {
+      switchPoint(tli).ifPresent(end -> ends.put(tli, end));
+    }
+    return ends;
+  }
+
+  /** Where PostgreSQL TLI {@code tli} ended, from the history file of a later TLI this store holds WAL of. */
+  private Optional<Lsn> switchPoint(int tli) throws IOException {
+    for (int later : store.timelines()) {
       if (later <= tli) {
         continue;
       }
       Optional<byte[]> history = store.historyFile(later);
-      if (history.isEmpty()) {
-        continue;
-      }
-      for (String line : new String(history.get(), java.nio.charset.StandardCharsets.UTF_8).split("\n")) {
-        String[] f = line.trim().split("\\s+");
-        if (f.length >= 2 && !f[0].startsWith("#") && f[0].equals(Integer.toString(tli)) && Lsn.isValid(f[1])) {
-          return Optional.of(Lsn.parse(f[1]));
+      if (history.isPresent()) {
+        Optional<Lsn> end = endOf(tli, history.get());
+        if (end.isPresent()) {
+          return end;
         }
       }
     }
@@ -290,20 +368,48 @@ final class SafekeeperTimeline implements AutoCloseable {
   }
 
   /**
-   * Bounded local WAL: a segment that is in object storage leaves the safekeeper's disk once it is older
-   * than the newest {@link #LOCAL_SEGMENTS_KEPT} segments of the newest TLI (or belongs to an older TLI).
+   * Where a history file says TLI {@code tli} ended: its lines read {@code parentTLI <TAB> switchpoint <TAB> reason}
+   * (blank lines and {@code #} comments aside), one per ancestor TLI.
    */
-  private void removeOffloadedSegments(ObjectStore objects) throws IOException {
+  static Optional<Lsn> endOf(int tli, byte[] history) {
+    for (String line : new String(history, StandardCharsets.UTF_8).split("\n")) {
+      String[] f = line.trim().split("\\s+");
+      if (f.length >= 2 && !f[0].startsWith("#") && f[0].equals(Integer.toString(tli)) && Lsn.isValid(f[1])) {
+        return Optional.of(Lsn.parse(f[1]));
+      }
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * Bounded local WAL: a segment that is in object storage leaves the safekeeper's disk once it is older
+   * than the newest {@link #LOCAL_SEGMENTS_KEPT} segments of the newest TLI (or belongs to an older TLI). Of an
+   * older TLI, the segment its switch point cuts goes once its {@code .partial} is there, and segments past the
+   * switch point (superseded WAL, never served) go at once.
+   */
+  private void removeOffloadedSegments(ObjectStore objects, Map<Integer, Lsn> switchPoints) throws IOException {
     Optional<WalPosition> newest = store.flushPosition();
     if (newest.isEmpty()) {
       return;
     }
-    long keepFrom = newest.get().lsn().segmentNumber(store.segmentSize()) - LOCAL_SEGMENTS_KEPT;
+    long size = store.segmentSize();
+    long keepFrom = newest.get().lsn().segmentNumber(size) - LOCAL_SEGMENTS_KEPT;
     for (int tli : store.timelines()) {
+      boolean olderTli = tli < newest.get().timeline();
+      Optional<Lsn> switchPoint = Optional.ofNullable(switchPoints.get(tli));
       for (WalSegmentId segment : store.segments(tli)) {
-        boolean old = tli < newest.get().timeline() || segment.segmentNumber() < keepFrom;
-        String key = ObjectKeys.wal(tenant, timeline, segment.fileName(store.segmentSize()));
-        if (old && offloaded.contains(key) && objects.exists(key)) {
+        String name = segment.fileName(size);
+        boolean removable;
+        if (switchPoint.isPresent() && !segment.start(size).isBefore(switchPoint.get())) {
+          removable = true;
+        } else if (switchPoint.isPresent() && segment.end(size).isAfter(switchPoint.get())) {
+          String key = ObjectKeys.wal(tenant, timeline, name + PARTIAL_SUFFIX);
+          removable = offloaded.contains(key) && objects.exists(key);
+        } else {
+          String key = ObjectKeys.wal(tenant, timeline, name);
+          removable = (olderTli || segment.segmentNumber() < keepFrom) && offloaded.contains(key) && objects.exists(key);
+        }
+        if (removable) {
           try {
             store.removeSegment(segment);
           } catch (IllegalArgumentException stillWritten) {

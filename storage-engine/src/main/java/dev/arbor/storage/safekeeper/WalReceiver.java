@@ -80,13 +80,21 @@ public final class WalReceiver implements AutoCloseable {
     CONNECTION_LOST(true),
     /** The compute ended the replication stream (it shut down, or its timeline changed). */
     STREAM_ENDED(true),
-    /** The compute refused a replication command, e.g. the WAL to start from is gone or the slot is in use. */
+    /** The compute refused a replication command for another reason than {@link #WAL_REMOVED}, e.g. the slot is in use. */
     REPLICATION_REFUSED(true),
+    /**
+     * The compute no longer has the WAL to stream from ("requested WAL segment ... has already been removed"):
+     * it gave this safekeeper's slot up and recycled the WAL. Only WAL copied from elsewhere (a catch-up) helps.
+     */
+    WAL_REMOVED(true),
     /** The compute sent WAL at another position than the stream had reached. */
     PROTOCOL_ERROR(true),
     /** The compute is another PostgreSQL system (initdb) or uses another WAL segment size than the store. */
     WRONG_SYSTEM(false),
-    /** The compute runs an older PostgreSQL timeline than the store holds: a stale generation, never followed again. */
+    /**
+     * The compute is not the generation's: it runs an older PostgreSQL timeline than the store holds, another one
+     * than the follow request names, or it is still in recovery. Never followed again as this generation.
+     */
     STALE_TIMELINE(false),
     /** The store holds WAL the compute does not have on the same timeline, or another history of that timeline. */
     DIVERGED(false),
@@ -134,11 +142,14 @@ public final class WalReceiver implements AutoCloseable {
   private final String password;
   private final String slotName;
   private final Lsn startLsn;
+  /** The TLI the compute must run on (the generation's); 0 accepts any. */
+  private final int expectedTimeline;
   private final int maxBatchBytes;
   private final Duration statusInterval;
   private final Duration receiveTimeout;
   private final Duration connectTimeout;
   private final Listener listener;
+  private final FailureReason previousFailure;
   private final String socketKey = UUID.randomUUID().toString();
   private final Thread thread;
   private final CountDownLatch terminated = new CountDownLatch(1);
@@ -166,11 +177,13 @@ public final class WalReceiver implements AutoCloseable {
     this.password = b.password;
     this.slotName = b.slotName;
     this.startLsn = b.startLsn;
+    this.expectedTimeline = b.timeline;
     this.maxBatchBytes = b.maxBatchBytes;
     this.statusInterval = b.statusInterval;
     this.receiveTimeout = b.receiveTimeout;
     this.connectTimeout = b.connectTimeout;
     this.listener = b.listener;
+    this.previousFailure = b.previousFailure;
     this.thread = Thread.ofPlatform().daemon().name("wal-receiver-" + safekeeperId).unstarted(this::run);
   }
 
@@ -252,6 +265,7 @@ public final class WalReceiver implements AutoCloseable {
       step = Step.PREPARE;
       ComputeIdentity identity = identify(conn);
       compute = identity;
+      checkIsTheNamedCompute(conn, identity);
       checkSameSystem(conn, identity);
       Lsn start = startPosition(identity);
       if (identity.timeline() > 1) {
@@ -363,6 +377,37 @@ public final class WalReceiver implements AutoCloseable {
       }
       return new ComputeIdentity(Long.parseUnsignedLong(rs.getString("systemid")), rs.getInt("timeline"),
           Lsn.parse(rs.getString("xlogpos")));
+    }
+  }
+
+  /**
+   * Only the compute that promoted into the generation's TLI is followed. Should the address reach another
+   * PostgreSQL of this timeline (an older compute still alive at a reused pod IP or DNS name, or a replica),
+   * its WAL must never be stored and acknowledged as the generation's: it runs another TLI, or is in recovery.
+   * The per-start replication password guards against the same; this check does not rely on it.
+   */
+  private void checkIsTheNamedCompute(Connection conn, ComputeIdentity identity) throws SQLException {
+    if (expectedTimeline != 0 && identity.timeline() != expectedTimeline) {
+      throw new ReceiverFailure(FailureReason.STALE_TIMELINE, "the compute at " + host + ":" + port + " runs PostgreSQL timeline "
+          + identity.timeline() + ", but the follow request names timeline " + expectedTimeline
+          + ": it is not the compute of that generation (an older compute at a reused address?)");
+    }
+    if (inHotStandby(conn)) {
+      throw new ReceiverFailure(FailureReason.STALE_TIMELINE, "the compute at " + host + ":" + port + " is in recovery (timeline "
+          + identity.timeline() + "): only a promoted compute is followed, never a standby or a start that has not promoted");
+    }
+  }
+
+  /**
+   * Whether the compute is a hot standby ({@code in_hot_standby}, PostgreSQL 14 on; SHOW is a replication
+   * command). A standby without hot standby also accepts walsenders, but Arbor runs none: its replicas serve reads.
+   */
+  private static boolean inHotStandby(Connection conn) throws SQLException {
+    if (conn.getMetaData().getDatabaseMajorVersion() < 14) {
+      return false;
+    }
+    try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("SHOW in_hot_standby")) {
+      return rs.next() && "on".equals(rs.getString(1));
     }
   }
 
@@ -511,14 +556,13 @@ public final class WalReceiver implements AutoCloseable {
 
   /**
    * Streams until closed or failed. {@code flushLsn} is what the compute has been or will be told is
-   * durable; {@code written} is the end of what the store holds, flushed or not.
+   * durable; {@code written} is the end of what the store holds, flushed or not, and is never reported.
    */
   private void follow(CopyDual copy, int timeline, Lsn start) throws SQLException, IOException {
     Lsn written = start;
-    boolean wroteAny = false;
     long lastReceived = System.nanoTime();
     long lastStatus = System.nanoTime();
-    sendStatus(copy, flushLsn, false);
+    sendStatus(copy, false);
     while (!isClosing()) {
       byte[] message = receive(copy);
       long now = System.nanoTime();
@@ -530,7 +574,7 @@ public final class WalReceiver implements AutoCloseable {
         }
         // Past half the timeout ask for a reply, as PostgreSQL's own walreceiver does, so a live but
         // idle compute answers with a keepalive.
-        sendStatus(copy, wroteAny ? written : flushLsn, silentNanos > receiveTimeout.toNanos() / 2);
+        sendStatus(copy, silentNanos > receiveTimeout.toNanos() / 2);
         lastStatus = now;
         continue;
       }
@@ -557,7 +601,6 @@ public final class WalReceiver implements AutoCloseable {
           int length = m.remaining();
           store.write(timeline, dataStart, m);
           written = written.plus(length);
-          wroteAny = true;
           batchBytes += length;
         } else if (type == 'k') {
           m.getLong(); // the compute's WAL end
@@ -600,7 +643,7 @@ public final class WalReceiver implements AutoCloseable {
             + written + " (it shut down, or its timeline changed)");
       }
       if (batchBytes > 0 || replyRequested || now - lastStatus > statusInterval.toNanos()) {
-        sendStatus(copy, wroteAny ? written : flushLsn, false);
+        sendStatus(copy, false);
         lastStatus = now;
       }
     }
@@ -640,24 +683,26 @@ public final class WalReceiver implements AutoCloseable {
   }
 
   /**
-   * Standby status update: written, flushed and applied LSN (applied = flushed: a safekeeper applies
-   * nothing), the clock, and whether the compute should answer. A zero flush LSN is PostgreSQL's
-   * "invalid": the compute leaves this safekeeper out of the quorum until it has made WAL durable.
+   * Standby status update: written, flushed and applied LSN, the clock, and whether the compute should answer.
+   * All three positions are the durable one. Applied, because a safekeeper applies nothing. Written, because
+   * synchronous_commit is settable per session: a commit under remote_write waits only for the write
+   * position, and must not be acknowledged before the WAL is forced to disk either. A zero flush LSN is
+   * PostgreSQL's "invalid": the compute leaves this safekeeper out of the quorum until it has made WAL durable.
    */
-  private static void sendStatus(CopyDual copy, Lsn write, Lsn flush, boolean replyRequested) throws SQLException {
+  private static void sendStatus(CopyDual copy, Lsn durable, boolean replyRequested) throws SQLException {
     ByteBuffer status = ByteBuffer.allocate(1 + 8 + 8 + 8 + 8 + 1);
     status.put((byte) 'r');
-    status.putLong(write.value());
-    status.putLong(flush.value());
-    status.putLong(flush.value());
+    status.putLong(durable.value());
+    status.putLong(durable.value());
+    status.putLong(durable.value());
     status.putLong((System.currentTimeMillis() - POSTGRES_EPOCH_MILLIS) * 1000);
     status.put((byte) (replyRequested ? 1 : 0));
     copy.writeToCopy(status.array(), 0, status.capacity());
     copy.flushCopy();
   }
 
-  private void sendStatus(CopyDual copy, Lsn write, boolean replyRequested) throws SQLException {
-    sendStatus(copy, write, flushLsn, replyRequested);
+  private void sendStatus(CopyDual copy, boolean replyRequested) throws SQLException {
+    sendStatus(copy, flushLsn, replyRequested);
   }
 
   /** 2000-01-01T00:00:00Z, the epoch of PostgreSQL timestamps. */
@@ -665,6 +710,12 @@ public final class WalReceiver implements AutoCloseable {
 
   private static FailureReason classify(SQLException e, Step step) {
     String sqlState = Objects.requireNonNullElse(e.getSQLState(), "");
+    // The walsender's "requested WAL segment %s has already been removed" comes with errcode_for_file_access:
+    // 58P01 (undefined_file) for the usual ENOENT. The message is matched too, as its code follows errno.
+    if (Objects.requireNonNullElse(e.getMessage(), "").contains("has already been removed")
+        || (step == Step.STREAM && sqlState.equals("58P01"))) {
+      return FailureReason.WAL_REMOVED;
+    }
     if (sqlState.startsWith("28")) {
       return FailureReason.AUTHENTICATION_FAILED;
     }
@@ -702,7 +753,10 @@ public final class WalReceiver implements AutoCloseable {
         + "flush_lsn={} detail=\"{}\"";
     Object[] args = {safekeeperId, host, port, reason.code(), reason.retryable(),
         c == null ? "-" : c.timeline(), flushLsn, detail == null ? "" : detail.replace('"', '\'').replace('\n', ' ')};
-    if (reason == FailureReason.STORAGE_FAILED || reason == FailureReason.INTERNAL_ERROR) {
+    if (!reason.retryable() && reason == previousFailure && streamStart == null) {
+      // The owner starts a new receiver every second or so; the first of these failures said it all.
+      log.debug(line + " repeated=true", args);
+    } else if (reason == FailureReason.STORAGE_FAILED || reason == FailureReason.INTERNAL_ERROR) {
       Object[] withCause = Arrays.copyOf(args, args.length + 1);
       withCause[args.length] = cause;
       log.error(line, withCause);
@@ -757,11 +811,13 @@ public final class WalReceiver implements AutoCloseable {
     private String password;
     private String slotName;
     private Lsn startLsn;
+    private int timeline;
     private int maxBatchBytes = 4 << 20;
     private Duration statusInterval = Duration.ofSeconds(10);
     private Duration receiveTimeout = Duration.ofSeconds(60);
     private Duration connectTimeout = Duration.ofSeconds(10);
     private Listener listener = Listener.NONE;
+    private FailureReason previousFailure;
 
     private Builder(WalSegmentStore store) {
       this.store = Objects.requireNonNull(store, "store");
@@ -806,6 +862,18 @@ public final class WalReceiver implements AutoCloseable {
       return this;
     }
 
+    /**
+     * The PostgreSQL TLI the compute must run on: the one its generation promoted into. Any other compute
+     * reached at the address is refused ({@link FailureReason#STALE_TIMELINE}). Unset (0), any TLI is followed.
+     */
+    public Builder timeline(int tli) {
+      if (tli < 0) {
+        throw new IllegalArgumentException("a PostgreSQL timeline is positive, got " + tli);
+      }
+      this.timeline = tli;
+      return this;
+    }
+
     /** The most WAL written before one flush when more keeps arriving (default 4 MiB). */
     public Builder maxBatchBytes(int bytes) {
       if (bytes < 1) {
@@ -839,6 +907,16 @@ public final class WalReceiver implements AutoCloseable {
 
     public Builder connectTimeout(Duration timeout) {
       this.connectTimeout = timeout;
+      return this;
+    }
+
+    /**
+     * How the receiver this one replaces ended, if it failed. Ending the same way again before streaming, for a
+     * reason retrying cannot cure, is logged at debug only: owners restart receivers every second or so, and a
+     * warning per attempt would bury everything else. A different failure is logged as usual.
+     */
+    public Builder previousFailure(FailureReason reason) {
+      this.previousFailure = reason;
       return this;
     }
 

@@ -135,10 +135,11 @@ final class ComputeWal {
         .containsOnly((byte) 0);
   }
 
-  static void assertIdentical(String what, byte[] stored, byte[] postgres) {
-    int mismatch = Arrays.mismatch(stored, postgres);
-    assertThat(mismatch).as("%s: first byte where the safekeeper's copy (%d bytes) differs from pg_wal's (%d bytes)",
-        what, stored.length, postgres.length).isEqualTo(-1);
+  /** Byte-for-byte equality that reports the first differing offset rather than printing megabytes. */
+  static void assertIdentical(String what, byte[] actual, byte[] expected) {
+    int mismatch = Arrays.mismatch(actual, expected);
+    assertThat(mismatch).as("%s: first byte where the copy (%d bytes) differs from the original (%d bytes)",
+        what, actual.length, expected.length).isEqualTo(-1);
   }
 
   /** pg_waldump's lines for transaction {@code xid} in {@code walDir} between two LSNs. */

@@ -19,7 +19,8 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * The peer half of a catch-up (SafekeeperCatchUpTest covers object storage end to end): with nothing
+ * The peer half of a catch-up (SafekeeperCatchUpFromObjectStorageTest has the object-storage half, and the
+ * compute module's SafekeeperCatchUpTest runs one end to end): with nothing
  * offloaded, complete segments come from a real peer safekeeper over HTTP; its incomplete segment is not
  * taken; and a store whose flushed WAL differs from the peer's segment is never continued.
  */

@@ -139,6 +139,43 @@ class WalReceiverTest {
     }
   }
 
+  /**
+   * synchronous_commit is settable per session; with remote_write a commit waits only for the standby's write
+   * position. The receiver reports what it has written only once it is durable, so such a commit gets the
+   * same guarantee as with on: the compute never sees a write position above the flush position.
+   */
+  @Test
+  void aRemoteWriteCommitIsAcknowledgedOnlyOnceDurable() throws Exception {
+    Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()");
+    try (var store = WalSegmentStore.open(dir.path());
+         var receiver = compute.receiver(store, start).start()) {
+      awaitStreaming(receiver);
+      var writer = Thread.ofVirtual().start(() -> {
+        try (Connection client = compute.acknowledgedSession()) {
+          execute(client, "SET synchronous_commit = remote_write");
+          for (int i = 0; i < 400; i++) {
+            execute(client, "INSERT INTO items SELECT g, repeat('w', 100) FROM generate_series(1, 50) g");
+          }
+        } catch (SQLException e) {
+          throw new IllegalStateException(e);
+        }
+      });
+      int observed = 0;
+      while (writer.isAlive()) {
+        String[] reported = queryString(setup, "SELECT coalesce(write_lsn::text, '0/0') || ' ' || coalesce(flush_lsn::text, '0/0') "
+            + "FROM pg_stat_replication WHERE application_name = '" + ComputeWal.SAFEKEEPER_ID + "'").split(" ");
+        assertThat(Lsn.parse(reported[0])).as("write position reported to the compute").isLessThanOrEqualTo(Lsn.parse(reported[1]));
+        Lsn durable = store.flushLsn(1).orElse(Lsn.ZERO);
+        assertThat(durable).as("durable flush LSN after the compute was told write %s", reported[0])
+            .isGreaterThanOrEqualTo(Lsn.parse(reported[0]));
+        observed++;
+      }
+      writer.join();
+      assertThat(observed).isPositive();
+      assertThat(receiver.failure()).isEmpty();
+    }
+  }
+
   @Test
   void staysConnectedThroughIdlePeriodsAndAcknowledgesAfterThem() throws Exception {
     Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()");

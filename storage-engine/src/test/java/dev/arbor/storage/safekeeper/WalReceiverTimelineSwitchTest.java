@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -22,7 +23,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * A compute that promotes to a new PostgreSQL timeline, as every new generation does at the end of its
  * recovery: the safekeeper keeps the old timeline's WAL, stores the new timeline's history file and
- * follows the new timeline from the segment of its switch point.
+ * follows the new timeline from the segment of its switch point. While in recovery it is not followed.
  */
 class WalReceiverTimelineSwitchTest {
 
@@ -54,7 +55,18 @@ class WalReceiverTimelineSwitchTest {
         firstTimelineFlushed = receiver.flushLsn();
       }
 
-      promoteToANewTimeline();
+      restartAsStandby();
+      // Until it has promoted, the compute is not the one any generation's follow request names.
+      try (var scratch = WalSegmentStore.open(dir.resolve("scratch"));
+           var receiver = compute.receiver(scratch, start).timeline(1).start()) {
+        assertThat(receiver.awaitTermination(Duration.ofMinutes(1))).isTrue();
+        assertThat(receiver.failure()).hasValueSatisfying(f -> {
+          assertThat(f.reason()).isEqualTo(WalReceiver.FailureReason.STALE_TIMELINE);
+          assertThat(f.detail()).contains("in recovery");
+        });
+        assertThat(scratch.flushPosition()).isEmpty();
+      }
+      promote();
       byte[] history = Files.readAllBytes(compute.pgWal().resolve("00000002.history"));
       Lsn switchPoint = switchPointOf(history);
 
@@ -82,13 +94,16 @@ class WalReceiverTimelineSwitchTest {
     }
   }
 
-  /** Restarts the compute as a standby without a source and promotes it: PostgreSQL picks timeline 2. */
-  private void promoteToANewTimeline() throws Exception {
+  /** Restarts the compute as a (hot) standby without a source; {@link #promote()} then makes it pick timeline 2. */
+  private void restartAsStandby() throws Exception {
     pg.server().stop();
     Path signal = pg.server().dataDir().resolve("standby.signal");
     Files.createFile(signal);
     ServerUser.current().handOver(signal);
     pg.server().start();
+  }
+
+  private void promote() throws Exception {
     try (Connection c = pg.connect()) {
       assertThat(queryString(c, "SELECT pg_promote()")).isEqualTo("t");
     }

@@ -1,0 +1,56 @@
+package dev.arbor.storage.safekeeper;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.storage.http.HttpJson;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.objectstore.ObjectStore;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Random;
+
+/** A safekeeper's data directory as the tests lay it out before starting a real {@link Safekeeper} on it. */
+final class SafekeeperData {
+  static final long SEG = Lsn.DEFAULT_SEGMENT_SIZE;
+
+  private SafekeeperData() {}
+
+  /** Where a safekeeper with data directory {@code data} keeps the WAL store of one timeline. */
+  static Path storeDir(Path data, TenantId tenant, TimelineId timeline) {
+    return timelineDir(data, tenant, timeline).resolve("wal-store");
+  }
+
+  static Path timelineDir(Path data, TenantId tenant, TimelineId timeline) {
+    return data.resolve(tenant.toString()).resolve(timeline.toString());
+  }
+
+  /** Writes {@code wal} of PostgreSQL TLI {@code tli} at {@code start} into the store in {@code storeDir}, flushed. */
+  static void writeWal(Path storeDir, int tli, Lsn start, byte[] wal) throws IOException {
+    try (WalSegmentStore store = WalSegmentStore.open(storeDir)) {
+      store.write(tli, start, ByteBuffer.wrap(wal));
+      store.flush();
+    }
+  }
+
+  /** Bytes that stand in for WAL where nothing parses it; a seed per segment makes segments tell apart. */
+  static byte[] randomWal(long length, long seed) {
+    byte[] b = new byte[(int) length];
+    new Random(seed).nextBytes(b);
+    return b;
+  }
+
+  static Safekeeper start(String id, Path data, ObjectStore objects) throws IOException {
+    return new Safekeeper(new SafekeeperConfig(id, new InetSocketAddress("127.0.0.1", 0), data, objects)).start();
+  }
+
+  static String timelineUrl(Safekeeper sk, TenantId tenant, TimelineId timeline) {
+    return sk.url() + SafekeeperSet.timelinePath(tenant, timeline);
+  }
+
+  static HttpJson http() {
+    return new HttpJson(Duration.ofSeconds(30));
+  }
+}

@@ -1,0 +1,156 @@
+package dev.arbor.storage.safekeeper;
+
+import static dev.arbor.storage.safekeeper.ComputeWal.awaitStreaming;
+import static dev.arbor.storage.safekeeper.ComputeWal.execute;
+import static dev.arbor.storage.safekeeper.ComputeWal.flushPosition;
+import static dev.arbor.storage.safekeeper.ComputeWal.queryLsn;
+import static dev.arbor.storage.safekeeper.ComputeWal.queryString;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.WalFileName;
+import dev.arbor.storage.http.HttpJson;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.objectstore.LocalObjectStore;
+import dev.arbor.storage.objectstore.ObjectKeys;
+import dev.arbor.testing.PostgresFixture;
+import dev.arbor.testing.TempDirectory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.sql.Connection;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** A real safekeeper (HTTP API, in-process) told to follow a real PostgreSQL 15 compute. */
+class SafekeeperFollowTest {
+
+  @RegisterExtension
+  static final PostgresFixture pg = ComputeWal.computeWithQuorumOfOneSafekeeper();
+
+  private final ComputeWal compute = new ComputeWal(pg);
+  private final HttpJson http = SafekeeperData.http();
+  private final TenantId tenant = TenantId.random();
+  private final TimelineId timeline = TimelineId.random();
+
+  /**
+   * After a safekeeper restart the compute's old walsender holds the slot until wal_sender_timeout, so the
+   * new receiver is refused "slot is active". That is not WAL gone: no catch-up may run (it would hold the
+   * timeline lock while it copies segments), even when object storage holds the segment to copy.
+   */
+  @Test
+  void aSlotStillHeldByAnOldWalsenderDoesNotStartACatchUp() throws Exception {
+    String slot = "sk_follow_busy";
+    try (var dir = TempDirectory.create("arbor-sk-follow-"); Connection setup = compute.unacknowledgedSession()) {
+      var objects = new LocalObjectStore(dir.resolve("objects"));
+      execute(setup, "CREATE TABLE IF NOT EXISTS items (id bigint, payload text)");
+      Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()").segmentStart(Lsn.DEFAULT_SEGMENT_SIZE);
+      try (Safekeeper sk = SafekeeperData.start(ComputeWal.SAFEKEEPER_ID, dir.resolve("data"), objects)) {
+        String url = SafekeeperData.timelineUrl(sk, tenant, timeline);
+        http.post(url + "/fence", Map.of("generation", 1), FenceResult.class);
+        http.post(url + "/follow", follow(1, 1, start, slot), TimelineWalStatus.class);
+        execute(setup, "INSERT INTO items SELECT g, repeat('a', 300) FROM generate_series(1, 2000) g");
+        Lsn written = flushPosition(setup);
+        await().atMost(Duration.ofMinutes(1)).until(() -> !status(url).flushLsn().isBefore(written));
+        Lsn flushed = status(url).flushLsn();
+
+        http.post(url + "/fence", Map.of("generation", 2), FenceResult.class); // as a restarted safekeeper is fenced anew
+        awaitSlotInactive(setup, slot);
+        // The segment the safekeeper stopped in becomes complete, and object storage has it, as offloaded by a peer.
+        execute(setup, "INSERT INTO items SELECT g, repeat('b', 300) FROM generate_series(1, 2000) g");
+        execute(setup, "SELECT pg_switch_wal()");
+        String stoppedIn = WalFileName.segment(1, flushed.segmentNumber(Lsn.DEFAULT_SEGMENT_SIZE), Lsn.DEFAULT_SEGMENT_SIZE);
+        objects.put(ObjectKeys.wal(tenant, timeline, stoppedIn), Files.readAllBytes(compute.pgWal().resolve(stoppedIn)));
+
+        try (var holderStore = WalSegmentStore.open(dir.resolve("holder"));
+             var holder = compute.receiver(holderStore, start).slot(slot).start()) {
+          awaitStreaming(holder); // the old walsender, still holding the slot
+
+          http.post(url + "/follow", follow(2, 1, start, slot), TimelineWalStatus.class);
+          await().atMost(Duration.ofMinutes(1)).until(() -> !status(url).following());
+          assertThat(receiverFailures(sk, "replication_refused")).isPositive();
+          http.post(url + "/follow", follow(2, 1, start, slot), TimelineWalStatus.class); // the follow keeper's retry
+
+          assertThat(status(url).flushLsn()).as("no segment copied from object storage").isEqualTo(flushed);
+        }
+      } finally {
+        awaitSlotInactive(setup, slot);
+        execute(setup, "SELECT pg_drop_replication_slot('" + slot + "')");
+      }
+    }
+  }
+
+  /** The follow request names the TLI its generation promoted into; a compute on another TLI is not that compute. */
+  @Test
+  void aComputeOnAnotherTimelineThanTheFollowRequestNamesIsRefused() throws Exception {
+    try (var dir = TempDirectory.create("arbor-sk-follow-"); Connection setup = compute.unacknowledgedSession()) {
+      Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()").segmentStart(Lsn.DEFAULT_SEGMENT_SIZE);
+      try (Safekeeper sk = SafekeeperData.start(ComputeWal.SAFEKEEPER_ID, dir.resolve("data"), new LocalObjectStore(dir.resolve("objects")))) {
+        String url = SafekeeperData.timelineUrl(sk, tenant, timeline);
+        http.post(url + "/fence", Map.of("generation", 1), FenceResult.class);
+        http.post(url + "/follow", follow(1, 2, start, null), TimelineWalStatus.class); // the compute runs TLI 1
+
+        await().atMost(Duration.ofMinutes(1)).until(() -> receiverFailures(sk, "stale_timeline") > 0);
+        assertThat(status(url)).isEqualTo(new TimelineWalStatus(ComputeWal.SAFEKEEPER_ID, 1, 0, Lsn.ZERO, false));
+        assertThat(queryString(setup, "SELECT count(*) FROM pg_stat_replication WHERE application_name = '"
+            + ComputeWal.SAFEKEEPER_ID + "' AND state = 'streaming'")).isEqualTo("0");
+      }
+    }
+  }
+
+  /**
+   * The compute's follow keeper asks again every second while a safekeeper does not follow. A failure that
+   * retrying cannot cure is logged once, not once a second, and a different failure is logged again.
+   */
+  @Test
+  void aFailureThatRetryingCannotCureIsLoggedOnceNotOnEveryRetry() throws Exception {
+    try (var dir = TempDirectory.create("arbor-sk-follow-"); Connection setup = compute.unacknowledgedSession()) {
+      Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()").segmentStart(Lsn.DEFAULT_SEGMENT_SIZE);
+      try (WalSegmentStore store = WalSegmentStore.open(SafekeeperData.storeDir(dir.resolve("data"), tenant, timeline))) {
+        store.bindSystemIdentifier(12345); // WAL of another PostgreSQL system: WRONG_SYSTEM, on every attempt
+      }
+      try (Safekeeper sk = SafekeeperData.start(ComputeWal.SAFEKEEPER_ID, dir.resolve("data"), new LocalObjectStore(dir.resolve("objects")));
+           var err = StderrCapture.start()) {
+        String url = SafekeeperData.timelineUrl(sk, tenant, timeline);
+        http.post(url + "/fence", Map.of("generation", 1), FenceResult.class);
+        for (int attempt = 1; attempt <= 4; attempt++) {
+          http.post(url + "/follow", follow(1, 1, start, null), TimelineWalStatus.class);
+          int failures = attempt;
+          await().atMost(Duration.ofMinutes(1)).until(() -> receiverFailures(sk, "wrong_system") == failures);
+        }
+        http.post(url + "/follow", follow(1, 2, start, null), TimelineWalStatus.class); // now refused for another reason
+        await().atMost(Duration.ofMinutes(1)).until(() -> receiverFailures(sk, "stale_timeline") == 1);
+
+        assertThat(err.lines("event=wal_receiver_failed", "reason=wrong_system")).as("log lines for 4 equal failures").hasSize(1);
+        assertThat(err.lines("event=wal_receiver_failed", "reason=stale_timeline")).as("a different failure").hasSize(1);
+      }
+    }
+  }
+
+  private static FollowRequest follow(long generation, int tli, Lsn start, String slot) {
+    return new FollowRequest(generation, tli, start, "127.0.0.1", pg.server().port(), PostgresFixture.SUPERUSER, null, slot, List.of());
+  }
+
+  private TimelineWalStatus status(String url) throws Exception {
+    return http.get(url, TimelineWalStatus.class);
+  }
+
+  private static void awaitSlotInactive(Connection setup, String slot) {
+    await().atMost(Duration.ofMinutes(1)).until(() -> queryString(setup,
+        "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + slot + "' AND active").equals("0"));
+  }
+
+  /** {@code arbor_safekeeper_receiver_failures_total{reason=...}} from the safekeeper's /metrics. */
+  static long receiverFailures(Safekeeper sk, String reason) throws Exception {
+    String metrics = new String(SafekeeperData.http().download(sk.url() + "/metrics", Duration.ofSeconds(30)).orElseThrow()
+        .readAllBytes(), StandardCharsets.UTF_8);
+    Matcher m = Pattern.compile("(?m)^arbor_safekeeper_receiver_failures_total\\{reason=\"" + reason + "\"} (\\d+)").matcher(metrics);
+    return m.find() ? Long.parseLong(m.group(1)) : 0;
+  }
+}

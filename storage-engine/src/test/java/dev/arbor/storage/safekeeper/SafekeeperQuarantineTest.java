@@ -1,0 +1,92 @@
+package dev.arbor.storage.safekeeper;
+
+import static dev.arbor.storage.safekeeper.SafekeeperData.SEG;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.WalFileName;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.http.HttpJson;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.objectstore.LocalObjectStore;
+import dev.arbor.testing.TempDirectory;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Map;
+import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
+import org.junit.jupiter.api.Test;
+
+/**
+ * One timeline whose store cannot be opened must not take the whole safekeeper down: the others load and
+ * serve, and the bad one answers 503 with what is wrong and what to do, until an operator acts.
+ */
+class SafekeeperQuarantineTest {
+  private final HttpJson http = SafekeeperData.http();
+  private final TenantId tenant = TenantId.random();
+  private final TimelineId good = TimelineId.random();
+  private final TimelineId bad = TimelineId.random();
+
+  @Test
+  void aTimelineWithBothFlushSlotsDamagedIsQuarantinedWhileTheOthersServe() throws Exception {
+    try (var dir = TempDirectory.create("arbor-sk-quarantine-")) {
+      Path data = dir.resolve("data");
+      Lsn end = new Lsn(SEG + SEG / 2);
+      SafekeeperData.writeWal(SafekeeperData.storeDir(data, tenant, good), 2, new Lsn(SEG), SafekeeperData.randomWal(SEG / 2, 1));
+      Path badStore = SafekeeperData.storeDir(data, tenant, bad);
+      SafekeeperData.writeWal(badStore, 2, new Lsn(SEG), SafekeeperData.randomWal(SEG / 2, 2));
+      damageBothSlots(badStore.resolve("flush"));
+
+      try (Safekeeper sk = SafekeeperData.start("sk-q", data, new LocalObjectStore(dir.resolve("objects")))) {
+        String goodUrl = SafekeeperData.timelineUrl(sk, tenant, good);
+        assertThat(http.get(goodUrl, TimelineWalStatus.class)).isEqualTo(new TimelineWalStatus("sk-q", 0, 2, end, false));
+        assertThat(http.post(goodUrl + "/fence", Map.of("generation", 1), FenceResult.class))
+            .isEqualTo(new FenceResult("sk-q", 1, 2, end));
+
+        String badUrl = SafekeeperData.timelineUrl(sk, tenant, bad);
+        String segment = WalFileName.segment(2, 1, SEG);
+        var follow = new FollowRequest(1, 2, new Lsn(SEG), "127.0.0.1", 1, "arbor_replication", "x", "arbor_sk_q", List.of());
+        assertUnavailable(() -> http.get(badUrl, TimelineWalStatus.class), badStore);
+        assertUnavailable(() -> http.post(badUrl + "/fence", Map.of("generation", 1), FenceResult.class), badStore);
+        assertUnavailable(() -> http.post(badUrl + "/follow", follow, TimelineWalStatus.class), badStore);
+        assertUnavailable(() -> http.download(badUrl + "/wal/" + segment, java.time.Duration.ofSeconds(30)), badStore);
+        assertUnavailable(() -> http.download(badUrl + "/wal/" + segment + "?min_flush_lsn=" + new Lsn(2 * SEG),
+            java.time.Duration.ofSeconds(30)), badStore);
+
+        assertThat(http.get(sk.url() + "/v1/status", Map.class)).containsEntry("timelines", 1).containsEntry("quarantined", 1);
+
+        // Deleting the timeline still works, and removes what was left of it.
+        http.delete(badUrl);
+        assertThat(badStore.getParent()).doesNotExist();
+        assertThat(http.get(badUrl, TimelineWalStatus.class)).isEqualTo(new TimelineWalStatus("sk-q", 0, 0, Lsn.ZERO, false));
+        assertThat(http.get(sk.url() + "/v1/status", Map.class)).containsEntry("quarantined", 0);
+      }
+    }
+  }
+
+  private static void assertUnavailable(ThrowingCallable call, Path store) {
+    ApiProblem p = catchThrowableOfType(ApiProblem.class, call);
+    assertThat(p).as("answer for a quarantined timeline").isNotNull();
+    assertThat(p.status()).isEqualTo(503);
+    assertThat(p.type()).isEqualTo(ApiProblem.TYPE_BASE + "timeline-unavailable");
+    assertThat(p.field()).isEqualTo("timeline_id");
+    assertThat(p.getMessage())
+        .contains(store.toAbsolutePath().normalize().getParent().toString()) // the directory to act on
+        .contains("holds no valid slot") // the cause
+        .contains("restart the safekeeper"); // what to do
+  }
+
+  /** Overwrites the start of both 4 KiB slots of a flush record, as a torn or bit-rotted file would look. */
+  private static void damageBothSlots(Path flushFile) throws Exception {
+    try (FileChannel ch = FileChannel.open(flushFile, StandardOpenOption.WRITE)) {
+      for (long offset : new long[] {0, 4096}) {
+        ch.write(ByteBuffer.wrap(new byte[] {0x13, 0x37, 0x13, 0x37, 0x13, 0x37, 0x13, 0x37}), offset);
+      }
+      ch.force(true);
+    }
+  }
+}
