@@ -149,13 +149,13 @@ func (fs *crashFS) Init(server *fuse.Server) { fs.server = server }
 
 // ---- helpers (called with mu held) ----
 
-var errStale = fuse.Status(syscall.ESTALE)
-
 func (fs *crashFS) node(id uint64) (*inode, fuse.Status) {
 	if n, ok := fs.nodes[id]; ok {
 		return n, fuse.OK
 	}
-	return nil, errStale // a node id from before a cut, or already forgotten
+	// A node id from before a cut: the kernel still uses it for a file or directory that a process
+	// held open (fstat, a read after revalidating attributes, its cwd). It is gone, like its handles.
+	return nil, fuse.EIO
 }
 
 func (fs *crashFS) dirNode(id uint64) (*inode, fuse.Status) {

@@ -310,6 +310,13 @@ class CrashableDirectoryTest {
           .isInstanceOf(IOException.class)
           .hasMessageContaining("Input/output error");
       assertThatThrownBy(() -> ch.force(true)).isInstanceOf(IOException.class);
+      assertThatThrownBy(() -> ch.size()).isInstanceOf(IOException.class).hasMessageContaining("Input/output error");
+    }
+    try (FileChannel reader = FileChannel.open(f, StandardOpenOption.READ)) {
+      disk.cut();
+      assertThatThrownBy(() -> reader.read(ByteBuffer.allocate(16), 0))
+          .isInstanceOf(IOException.class)
+          .hasMessageContaining("Input/output error");
     }
     disk.cut();
     assertThat(f).hasContent("before");
