@@ -116,7 +116,10 @@ public final class RunningCompute implements StartedCompute {
           }
           // It missed this generation's election: bring it into the generation, as a Raft leader does a
           // follower of an older term. It accepts only if nothing newer came since.
-          FenceResult fence = safekeepers.http().post(timelineUrl + "/fence", Map.of("generation", generation), FenceResult.class);
+          // started: this generation streams WAL, so a safekeeper without any (a wiped disk) joins without a
+          // vote and catches up from this compute.
+          FenceResult fence = safekeepers.http().post(timelineUrl + "/fence", Map.of("generation", generation, "started", true),
+              FenceResult.class);
           log.info("event=safekeeper_joined timeline={} generation={} safekeeper={} tli={} flush_lsn={}", spec.timeline(), generation,
               sk.getKey(), fence.tli(), fence.flushLsn());
           safekeepers.http().post(timelineUrl + "/follow", req, Void.class);

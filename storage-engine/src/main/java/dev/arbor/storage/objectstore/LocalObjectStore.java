@@ -39,6 +39,14 @@ public final class LocalObjectStore implements ObjectStore {
     this.root = root.toAbsolutePath().normalize();
     Files.createDirectories(this.root);
     this.casLock = CAS_LOCKS.computeIfAbsent(this.root.toRealPath(), r -> new java.util.concurrent.locks.ReentrantLock());
+    // Created with the store, not by the first conditional write: a write never leaves a new file behind.
+    if (!Files.exists(this.root.resolve(CAS_LOCK))) {
+      try {
+        Files.createFile(this.root.resolve(CAS_LOCK));
+      } catch (FileAlreadyExistsException raced) {
+        // another store instance on this root made it
+      }
+    }
   }
 
   public Path root() {

@@ -8,7 +8,8 @@ import java.time.Instant;
 
 /**
  * A timeline as the pageserver API shows it. {@code lastDurableLsn} is null (with {@code walStatus} saying
- * why) when a majority of safekeepers cannot be asked.
+ * why) when a majority of safekeepers cannot be asked. {@code startedGenerations} counts the computes that
+ * promoted and streamed WAL: a starting compute tells the safekeepers whether the timeline has WAL to lose.
  */
 public record TimelineInfo(
     TenantId tenantId,
@@ -21,5 +22,6 @@ public record TimelineInfo(
     Lsn lastDurableLsn,
     Lsn latestImageLsn,
     int currentPgTli,
+    int startedGenerations,
     String walStatus,
     Instant createdAt) {}

@@ -9,6 +9,7 @@ import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.storage.safekeeper.SafekeeperSet;
 import dev.arbor.storage.safekeeper.TimelineWalStatus;
 import dev.arbor.storage.timeline.Catalog;
+import dev.arbor.storage.timeline.Generation;
 import dev.arbor.storage.timeline.TenantMeta;
 import dev.arbor.storage.timeline.TimelineMeta;
 import dev.arbor.storage.timeline.TimelineState;
@@ -187,7 +188,7 @@ public final class TimelineService {
     }
     return new TimelineInfo(meta.tenantId(), meta.timelineId(), meta.ancestorTimelineId(), meta.ancestorLsn(),
         meta.pgVersion(), meta.state(), meta.createdLsn(), durable, latestImageLsn(meta).orElse(null), meta.currentTli(),
-        walStatus, meta.createdAt());
+        (int) meta.generations().stream().filter(Generation::started).count(), walStatus, meta.createdAt());
   }
 
   private TimelineInfo infoQuietly(TimelineMeta meta) {
