@@ -42,8 +42,24 @@ class LocalObjectStoreTest {
     assertThat(store.putIfAbsent("tenants/a/chunks/abc", bytes("y"))).isFalse();
     assertThat(store.getBytes("tenants/a/chunks/abc")).hasValueSatisfying(b -> assertThat(b).isEqualTo(bytes("x")));
     try (var files = Files.walk(dir)) {
-      assertThat(files.filter(Files::isRegularFile)).hasSize(1);
+      assertThat(files.filter(Files::isRegularFile).map(p -> dir.relativize(p).toString()))
+          .as("the object and the store's conditional-write lock, no temporary file")
+          .containsExactlyInAnyOrder("tenants/a/chunks/abc", ".conditional-writes.lock");
     }
+    assertThat(store.list("")).containsExactly("tenants/a/chunks/abc");
+  }
+
+  @Test
+  void putIfVersionWritesOnlyOverTheVersionItWasGiven() throws Exception {
+    var store = new LocalObjectStore(dir);
+    String key = "tenants/a/timelines/t/timeline.json";
+    assertThat(store.putIfVersion(key, bytes("v1"), null)).as("absent, expected absent").isTrue();
+    assertThat(store.putIfVersion(key, bytes("v1'"), null)).as("present, expected absent").isFalse();
+    ObjectStore.Versioned v1 = store.getVersioned(key).orElseThrow();
+    var other = new LocalObjectStore(dir); // another writer on the same store
+    assertThat(other.putIfVersion(key, bytes("v2"), other.getVersioned(key).orElseThrow().version())).isTrue();
+    assertThat(store.putIfVersion(key, bytes("v2'"), v1.version())).as("stale version").isFalse();
+    assertThat(store.getBytes(key)).hasValueSatisfying(b -> assertThat(b).isEqualTo(bytes("v2")));
   }
 
   @Test
