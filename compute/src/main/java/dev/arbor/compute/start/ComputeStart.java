@@ -2,6 +2,7 @@ package dev.arbor.compute.start;
 
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.PostgresServer;
+import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.http.HttpJson;
@@ -258,9 +259,10 @@ public final class ComputeStart {
           + " for generation " + election.generation + "; refusing to stream WAL that could clash");
     }
     String history = Files.readString(spec.dataDir().resolve("pg_wal").resolve(WalFileName.history(tli)));
-    String[] last = history.strip().lines().reduce((a, b) -> b).orElseThrow().split("\t");
-    int parentTli = Integer.parseInt(last[0].trim());
-    Lsn startLsn = Lsn.parse(last[1].trim());
+    TimelineHistory.Begin branchedOff = TimelineHistory.of(tli, history).parentSwitch().orElseThrow(() -> new ComputeStartException(
+        "PostgreSQL's history file of TLI " + tli + " names no parent TLI; it did not promote from a recovery"));
+    int parentTli = branchedOff.tli();
+    Lsn startLsn = branchedOff.lsn();
     if (mustReach != null) {
       checkRecoveredToElectedEnd(election, parentTli, startLsn, join(mustReach));
     }

@@ -1,16 +1,15 @@
 package dev.arbor.compute.start;
 
 import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.postgres.WalRecordScanner;
-import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.http.HttpJson;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -44,7 +43,7 @@ final class RecoveryEnd {
   private final WalFiles fromSafekeeper;
   private final WalFiles fromPageserver;
   private final Map<Long, ByteBuffer> read = new HashMap<>();
-  private List<long[]> history;
+  private TimelineHistory history;
 
   /**
    * @param tli and {@code end}: the elected end of WAL
@@ -59,12 +58,15 @@ final class RecoveryEnd {
     this.fromPageserver = fromPageserver;
   }
 
-  /** The sources of a start of {@code timelinePath} against a safekeeper and the pageserver, over HTTP. */
+  /**
+   * The sources over HTTP: a safekeeper's timeline URL (null: none, read everything from the pageserver)
+   * and the pageserver's.
+   */
   static RecoveryEnd overHttp(HttpJson http, long segmentSize, int tli, Lsn end, String safekeeperTimelineUrl,
       String pageserverTimelineUrl) {
     Duration read = Duration.ofMinutes(2);
     return new RecoveryEnd(segmentSize, tli, end,
-        name -> http.download(safekeeperTimelineUrl + "/wal/" + name, read),
+        name -> safekeeperTimelineUrl == null ? Optional.empty() : http.download(safekeeperTimelineUrl + "/wal/" + name, read),
         name -> http.download(pageserverTimelineUrl + "/wal/" + name + (WalFileName.isHistory(name) ? "" : "?until_lsn=" + end), read));
   }
 
@@ -130,44 +132,24 @@ final class RecoveryEnd {
    * whose WAL begins in or before the segment, newest first (xlogrecovery.c, XLogFileReadAnyTLI).
    */
   private List<String> namesFor(long n) throws IOException {
-    List<String> names = new ArrayList<>();
-    List<long[]> h = history();
-    for (int i = h.size() - 1; i >= 0; i--) {
-      if (h.get(i)[1] / segmentSize <= n) {
-        names.add(WalFileName.segment((int) h.get(i)[0], n, segmentSize));
-      }
-    }
-    return names;
+    return history().tlisForSegment(n, segmentSize).stream().map(t -> WalFileName.segment(t, n, segmentSize)).toList();
   }
 
-  /** {tli, first LSN of its WAL}, oldest first, from the history file of {@code tli}. */
-  private List<long[]> history() throws IOException {
+  private TimelineHistory history() throws IOException {
     if (history != null) {
       return history;
     }
-    List<long[]> begins = new ArrayList<>();
-    long begin = 0;
+    String text = null;
     if (tli > 1) {
       Optional<InputStream> in = fromPageserver.open(WalFileName.history(tli));
       if (in.isEmpty()) {
-        throw ApiProblem.notFound("wal-not-found", "file", "the pageserver has no history file of TLI " + tli
-            + ", which the elected end of WAL is on");
+        throw new ComputeStartException("the pageserver has no history file of TLI " + tli + ", which the elected end of WAL is on");
       }
-      String text;
       try (InputStream s = in.get()) {
         text = new String(s.readAllBytes(), StandardCharsets.UTF_8);
       }
-      for (String line : text.split("\n")) {
-        String[] f = line.strip().split("\\s+");
-        if (f.length < 2 || f[0].startsWith("#") || !Lsn.isValid(f[1])) {
-          continue;
-        }
-        begins.add(new long[] {Long.parseLong(f[0]), begin});
-        begin = Lsn.parse(f[1]).value();
-      }
     }
-    begins.add(new long[] {tli, begin});
-    history = begins;
+    history = TimelineHistory.of(tli, text);
     return history;
   }
 }

@@ -4,6 +4,8 @@ import dev.arbor.postgres.ControlData;
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.PostgresServer;
 import dev.arbor.postgres.ServerUser;
+import dev.arbor.storage.http.HttpJson;
+import dev.arbor.storage.pageserver.BasebackupService;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -69,9 +71,11 @@ public final class SnapshotStart {
         .build();
     try {
       Lsn replayed;
+      RecoveryEnd end = RecoveryEnd.overHttp(new HttpJson(Duration.ofSeconds(30)), Lsn.DEFAULT_SEGMENT_SIZE,
+          targetTli(pgdata.dir()), lsn, null, timelineUrl());
       try (var prefetch = WalPrefetch.start(pgdata.dir())) {
         server.start(); // returns once PostgreSQL accepts read-only connections, which is before replay reached the LSN
-        replayed = awaitEndOfWal(server);
+        replayed = awaitEndOfWal(server, end.lastRecordEnd());
       }
       managed.put("wal_retrieve_retry_interval", SETTLED_RETRY_INTERVAL);
       pgdata.configure(purpose, managed, settings, false);
@@ -83,6 +87,22 @@ public final class SnapshotStart {
     }
     log.info("event=snapshot_started tenant={} timeline={} lsn={} port={}", spec.tenant(), spec.timeline(), lsn, spec.port());
     return new RunningSnapshot(server, lsn);
+  }
+
+  /** The TLI the basebackup's recovery configuration follows: the one the snapshot's LSN is on. */
+  private int targetTli(Path dataDir) throws IOException {
+    for (String line : Files.readAllLines(dataDir.resolve(BasebackupService.RECOVERY_CONF))) {
+      String[] kv = line.split("=", 2);
+      if (kv.length == 2 && kv[0].strip().equals("recovery_target_timeline")) {
+        return Integer.parseInt(kv[1].strip().replace("'", ""));
+      }
+    }
+    throw new ComputeStartException("the basebackup at " + lsn + " names no recovery_target_timeline in "
+        + BasebackupService.RECOVERY_CONF + "; this compute expects the pageserver's recovery configuration");
+  }
+
+  private String timelineUrl() {
+    return spec.pageserverUrl() + "/v1/tenant/" + spec.tenant() + "/timeline/" + spec.timeline();
   }
 
   /**
@@ -127,30 +147,24 @@ public final class SnapshotStart {
   }
 
   /**
-   * Waits until replay has reached the end of the WAL it is given, i.e. the snapshot's LSN: PostgreSQL
-   * accepts connections as soon as it is consistent, which may be long before. The end is reached when the
-   * startup process sleeps between WAL retrieval attempts (every source failed) after reading the segment
-   * that holds the last byte before the LSN; before that segment, such a sleep is a failed fetch that
-   * PostgreSQL retries.
+   * Waits until replay has reached the snapshot's LSN: the end of the last whole record at or below it
+   * ({@code mustReach}, read from the WAL the way recovery reads it, {@link RecoveryEnd}). PostgreSQL
+   * accepts connections as soon as it is consistent, which may be long before.
    */
-  private Lsn awaitEndOfWal(PostgresServer server) throws IOException {
-    long lastSegment = new Lsn(lsn.value() - 1).segmentNumber(Lsn.DEFAULT_SEGMENT_SIZE);
+  private Lsn awaitEndOfWal(PostgresServer server, Lsn mustReach) throws IOException {
     long deadline = System.nanoTime() + REPLAY_TIMEOUT.toNanos();
     while (System.nanoTime() < deadline) {
       if (!server.isRunning()) {
         throw new ComputeStartException("PostgreSQL exited while replaying WAL up to " + lsn + "; its log ends with:\n" + server.logTail());
       }
-      String[] row = server.psql(ComputeStart.SUPERUSER, "postgres", "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn(), "
-          + "(SELECT wait_event FROM pg_stat_activity WHERE backend_type = 'startup')").split("\\|", -1);
+      String[] row = server.psql(ComputeStart.SUPERUSER, "postgres", "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()")
+          .split("\\|", -1);
       if (!"t".equals(row[0])) {
         throw new ComputeStartException("PostgreSQL left recovery although it was started as a standby at " + lsn
             + "; refusing to serve a writable copy of timeline " + spec.timeline());
       }
-      if (!row[1].isEmpty() && "RecoveryRetrieveRetryInterval".equals(row[2])) {
-        Lsn replayed = Lsn.parse(row[1]);
-        if (replayed.segmentNumber(Lsn.DEFAULT_SEGMENT_SIZE) >= lastSegment) {
-          return replayed;
-        }
+      if (!row[1].isEmpty() && !Lsn.parse(row[1]).isBefore(mustReach)) {
+        return Lsn.parse(row[1]);
       }
       ComputeStartException.pause(Duration.ofMillis(50));
     }

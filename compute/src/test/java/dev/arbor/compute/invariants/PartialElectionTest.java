@@ -183,4 +183,92 @@ class PartialElectionTest {
       old.kill();
     }
   }
+
+  @Test
+  void twoComputesStartingAtOnceNeverBothCommit() throws Exception {
+    try (RunningCompute first = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c0"))) {
+      Sql.exec(first, CommitLedger.DDL);
+      Sql.exec(first, "INSERT INTO ledger_rows VALUES (0, 0, 'before')");
+    }
+    java.util.List<CompletableFuture<RunningCompute>> starts = new java.util.ArrayList<>();
+    for (String name : java.util.List.of("a", "b")) {
+      starts.add(CompletableFuture.supplyAsync(() -> {
+        try {
+          return Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve(name));
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      }, PartialElectionTest::onItsOwnThread));
+    }
+    java.util.List<RunningCompute> started = new java.util.ArrayList<>();
+    for (CompletableFuture<RunningCompute> f : starts) {
+      try {
+        started.add(f.get());
+      } catch (java.util.concurrent.ExecutionException lostTheRace) {
+        // a start may fail when the other one takes the generation it proposed; it never half-succeeds
+      }
+    }
+    try {
+      assertThat(started).as("at least one of two concurrent starts succeeds").isNotEmpty();
+      RunningCompute newest = started.stream().max(java.util.Comparator.comparingLong(RunningCompute::generation)).orElseThrow();
+      Sql.exec(newest, "INSERT INTO ledger_rows VALUES (1, 1, 'newest')");
+      for (RunningCompute older : started) {
+        if (older == newest) {
+          continue;
+        }
+        CompletableFuture<Void> commit = CompletableFuture.runAsync(() -> {
+          try (Connection c = older.connect("postgres"); Statement st = c.createStatement()) {
+            st.execute("INSERT INTO ledger_rows VALUES (2, 2, 'older')");
+          } catch (SQLException e) {
+            throw new IllegalStateException(e);
+          }
+        }, PartialElectionTest::onItsOwnThread);
+        await().during(Duration.ofSeconds(5)).atMost(Duration.ofSeconds(6)).until(() -> !commit.isDone());
+        older.kill();
+      }
+      newest.kill();
+    } finally {
+      started.forEach(RunningCompute::kill);
+    }
+    try (RunningCompute after = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("after"))) {
+      assertThat(Sql.longs(after, "SELECT id FROM ledger_rows ORDER BY id")).containsExactly(0L, 1L);
+    }
+  }
+
+  @Test
+  void aSafekeeperRestartedBetweenTheElectionAndThePromotionRejoinsAndNothingIsLost() throws Exception {
+    Set<Long> acked;
+    RunningCompute first = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c1"));
+    Sql.exec(first, CommitLedger.DDL);
+    try (var ledger = new CommitLedger(2, Sql.connections(first))) {
+      await().atMost(Duration.ofMinutes(1)).until(() -> ledger.count() >= 200);
+      first.kill();
+      acked = ledger.acknowledged();
+    }
+    FaultProxy.Gate recovery = Fault.gate();
+    storage.pageserverProxy().inject(".+/wal/.*", recovery);
+    CompletableFuture<RunningCompute> next = CompletableFuture.supplyAsync(() -> {
+      try {
+        return Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c2"));
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }, PartialElectionTest::onItsOwnThread);
+    String sk1 = storage.safekeeperUrls().get("sk-1");
+    await().atMost(Duration.ofMinutes(1)).until(() -> status(sk1).generation() > first.generation());
+    storage.killSafekeeper("sk-1");
+    storage.startSafekeeper("sk-1");
+    recovery.open();
+    try (RunningCompute second = next.get()) {
+      assertThat(new HashSet<>(Sql.longs(second, "SELECT id FROM ledger_rows"))).containsAll(acked);
+      await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+        TimelineWalStatus s = status(sk1);
+        assertThat(s.generation()).isEqualTo(second.generation());
+        assertThat(s.following()).isTrue();
+      });
+      // With sk-2 down, this commit returns only once sk-1 (restarted mid-start) has it.
+      storage.killSafekeeper("sk-2");
+      Sql.exec(second, "INSERT INTO ledger_rows VALUES (-3, -3, 'with sk-1')");
+    }
+  }
 }

@@ -130,6 +130,32 @@ class StartReachesElectedEndTest {
     }
   }
 
+  @Test
+  void aWalTransferCutShortOrRefusedNeverLooksLikeTheEndOfWal() throws Exception {
+    String[] mid = new String[1];
+    RunningCompute first = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c1"));
+    Set<Long> acked = ledgerThroughWal(first, 4, mid);
+    String middle = WalFileName.segment(first.pgTli(), Lsn.parse(mid[0]).segmentNumber(SEGMENT), SEGMENT);
+    first.kill();
+
+    // The first transfer of the segment breaks off after 1 MiB, the next two are refused as overloaded.
+    String path = ".+/wal/" + middle;
+    storage.pageserverProxy().inject(path, Fault.truncateAfter(1 << 20), 1).inject(path, Fault.status(503), 2);
+    RunningCompute second = null;
+    try {
+      second = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c2"));
+    } catch (ComputeStartException stopped) {
+      // stopping recovery is one right answer; promoting without the segment is the wrong one
+    }
+    assertThat(storage.pageserverProxy().faults(path)).as("recovery met the faults").isPositive();
+    storage.pageserverProxy().clear();
+    try (RunningCompute recovered = second != null ? second
+        : Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c3"))) {
+      assertThat(new HashSet<>(Sql.longs(recovered, "SELECT id FROM ledger_rows"))).containsAll(acked);
+      assertThat(Sql.one(recovered, "SELECT count(*) FROM items")).isEqualTo(Integer.toString(4 * 30000));
+    }
+  }
+
   private static boolean segmentFile(Path dir, String name) throws Exception {
     try (Stream<Path> s = Files.walk(dir)) {
       return s.anyMatch(p -> p.getFileName().toString().equals(name));

@@ -1,6 +1,7 @@
 package dev.arbor.storage.pageserver;
 
 import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.fs.PrefixThenZeros;
 import dev.arbor.storage.http.ApiProblem;
@@ -80,40 +81,20 @@ public final class WalService {
     if (!to.isAfter(from)) {
       return List.of();
     }
-    List<long[]> begins = new ArrayList<>(); // {tli, first byte}, oldest first
+    String text = null;
     if (tli > 1) {
       Optional<InputStream> history = history(meta, tli);
       if (history.isEmpty()) {
         return List.of();
       }
-      String text;
       try (InputStream in = history.get()) {
         text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
       }
-      long begin = 0;
-      for (String line : text.split("\n")) {
-        String[] fields = line.strip().split("\\s+");
-        if (fields.length < 2 || fields[0].startsWith("#") || !Lsn.isValid(fields[1])) {
-          continue;
-        }
-        begins.add(new long[] {Long.parseLong(fields[0]), begin});
-        begin = Lsn.parse(fields[1]).value();
-      }
-      begins.add(new long[] {tli, begin});
-    } else {
-      begins.add(new long[] {tli, 0});
     }
-    long first = from.value() / segmentSize;
-    long last = (to.value() - 1) / segmentSize;
+    TimelineHistory history = TimelineHistory.of(tli, text);
     List<String> files = new ArrayList<>();
-    for (long segno = first; segno <= last; segno++) {
-      int newest = (int) begins.get(0)[0];
-      for (long[] b : begins) {
-        if (b[1] / segmentSize <= segno) {
-          newest = (int) b[0];
-        }
-      }
-      files.add(WalFileName.segment(newest, segno, segmentSize));
+    for (long segno = from.segmentNumber(segmentSize); segno <= to.plus(-1).segmentNumber(segmentSize); segno++) {
+      files.add(WalFileName.segment(history.tlisForSegment(segno, segmentSize).getFirst(), segno, segmentSize));
     }
     return files;
   }

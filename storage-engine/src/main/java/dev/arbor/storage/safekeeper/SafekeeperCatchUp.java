@@ -134,7 +134,7 @@ final class SafekeeperCatchUp {
       String name = key.substring(key.lastIndexOf('/') + 1);
       if (WalFileName.isHistory(name) && WalFileName.timelineOf(name) > tli) {
         Optional<byte[]> history = objects.getBytes(key);
-        Optional<Lsn> end = history.flatMap(h -> SafekeeperTimeline.endOf(tli, h));
+        Optional<Lsn> end = history.flatMap(h -> SafekeeperTimeline.endOf(tli, WalFileName.timelineOf(name), h));
         if (end.isPresent()) {
           return end;
         }

@@ -1,6 +1,7 @@
 package dev.arbor.storage.safekeeper;
 
 import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.fs.DurableFiles;
 import dev.arbor.storage.fs.PrefixThenZeros;
@@ -358,7 +359,7 @@ final class SafekeeperTimeline implements AutoCloseable {
       }
       Optional<byte[]> history = store.historyFile(later);
       if (history.isPresent()) {
-        Optional<Lsn> end = endOf(tli, history.get());
+        Optional<Lsn> end = endOf(tli, later, history.get());
         if (end.isPresent()) {
           return end;
         }
@@ -367,18 +368,9 @@ final class SafekeeperTimeline implements AutoCloseable {
     return Optional.empty();
   }
 
-  /**
-   * Where a history file says TLI {@code tli} ended: its lines read {@code parentTLI <TAB> switchpoint <TAB> reason}
-   * (blank lines and {@code #} comments aside), one per ancestor TLI.
-   */
-  static Optional<Lsn> endOf(int tli, byte[] history) {
-    for (String line : new String(history, StandardCharsets.UTF_8).split("\n")) {
-      String[] f = line.trim().split("\\s+");
-      if (f.length >= 2 && !f[0].startsWith("#") && f[0].equals(Integer.toString(tli)) && Lsn.isValid(f[1])) {
-        return Optional.of(Lsn.parse(f[1]));
-      }
-    }
-    return Optional.empty();
+  /** Where a history file says TLI {@code tli} ended, if it is one of its ancestors. */
+  static Optional<Lsn> endOf(int tli, int historyOf, byte[] history) {
+    return TimelineHistory.of(historyOf, history).switchPoint(tli);
   }
 
   /**
