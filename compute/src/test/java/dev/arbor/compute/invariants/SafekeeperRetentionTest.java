@@ -64,6 +64,10 @@ class SafekeeperRetentionTest {
         }
         assertThat(Sql.one(second, "SELECT count(*) FROM items")).isEqualTo("181001");
       }
+      // A start after retention replays the middle segments, which only object storage holds now.
+      try (RunningCompute third = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c3"))) {
+        assertThat(Sql.one(third, "SELECT count(*) FROM items")).isEqualTo("181001");
+      }
     }
   }
 

@@ -16,10 +16,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The basebackup's restore_command, run by sh as PostgreSQL runs it (in PGDATA, with %f, %p and %%
- * substituted). Its exit status tells PostgreSQL "here it is" (0), "the archive has no such file, WAL ends
- * here" (1), or "something is wrong, stop recovery" (above 125): a pageserver that is down or failing
- * must never look like the end of WAL, or a compute would promote early and lose acknowledged commits.
+ * The basebackup's restore_command script, run by sh as PostgreSQL runs it (in PGDATA, with %f, %p and %%
+ * substituted), against a small archive server: its exit codes. 0 means "here it is", 1 (only for a 404)
+ * "the archive has no such file, WAL ends here", above 125 "something is wrong, stop recovery". That the
+ * real pageserver answers 404 only at the end of WAL is WalServiceEndOfWalTest's; that a start stops when
+ * recovery ends early anyway is StartReachesElectedEndTest's.
  */
 class RestoreCommandTest {
   private static final String SEGMENT = "000000010000000000000003";
