@@ -44,6 +44,8 @@ final class FileIo {
       try {
         recording.dump(dump);
         return RecordingFile.readAllEvents(dump).stream()
+            // Writes to streams without a path (the console of a logger, another thread's pipe) are not files.
+            .filter(e -> e.getString("path") != null)
             .map(FileIo::event)
             .sorted(Comparator.comparing(Event::start))
             .toList();
