@@ -144,9 +144,16 @@ public final class ChaosRun {
       for (round = 1; round <= rounds; round++) {
         runRound(schedule.get(round - 1));
       }
-      Result result = new Result(seed, rounds, Collections.unmodifiableMap(new EnumMap<>(injected)), acks.size(), 0, computeCount);
-      log("event=chaos_done seed=" + seed + " rounds=" + rounds + " faults=\"" + faultSummary() + "\" acknowledged=" + acks.size()
-          + " lost=0 late_acks=0 generations=" + computeCount + " writer_errors=" + writerErrors.get() + " seconds="
+      // The last word: writers stop, and one more fresh compute must hold every id ever acknowledged.
+      writing.set(false);
+      for (Thread t : writers) {
+        t.join(Duration.ofSeconds(10));
+      }
+      check();
+      int acknowledged = acks.size();
+      Result result = new Result(seed, rounds, Collections.unmodifiableMap(new EnumMap<>(injected)), acknowledged, 0, startReturned.size());
+      log("event=chaos_done seed=" + seed + " rounds=" + rounds + " faults=\"" + faultSummary() + "\" acknowledged=" + acknowledged
+          + " lost=0 late_acks=0 generations=" + startReturned.size() + " writer_errors=" + writerErrors.get() + " seconds="
           + Duration.ofNanos(System.nanoTime() - began).toSeconds());
       return result;
     } catch (ChaosFailure e) {
