@@ -37,19 +37,21 @@ import java.util.stream.Collectors;
  * the current compute and record every acknowledged id with the generation that acknowledged it and when,
  * while a nemesis, round after round, SIGKILLs, pauses (SIGSTOP/SIGCONT) and restarts safekeepers, the
  * pageserver and the compute, cuts the power of safekeepers (crashfs) and wipes their disks. After the faults
- * of a round it restores everything, waits for commits to go on and for every safekeeper to follow and catch
- * up, then starts a fresh compute <em>while the current one still runs and takes commits</em> and checks:
+ * of a round it restores everything (in half the rounds that hurt a safekeeper, all but one safekeeper until
+ * after the check), waits for commits to go on, then starts a fresh compute <em>while the current one still runs
+ * and takes commits</em> and checks:
  *
  * <ol>
  *   <li>every id acknowledged before the fresh start returned is in the fresh compute (invariant 1);
  *   <li>no id was acknowledged by a generation after a newer generation's start had returned (invariant 4).
  * </ol>
  *
- * The fresh compute then carries the next round's load. Everything follows from the seed: the schedule, the
+ * The fresh compute then carries the next round's load, once every safekeeper follows it and caught up (a
+ * wiped one too). Everything follows from the seed: the schedule, the
  * targets and the hold times are drawn from it, so a failure can be replayed with the seed it prints (thread
  * timing still varies). The faults respect the system's promises: whatever a round takes down it restores,
- * a compute starts only with every safekeeper up, and a disk is wiped only while the other two safekeepers
- * hold all the WAL (each round ends with all three caught up).
+ * a compute starts only with a majority of safekeepers and the pageserver up, and a disk is wiped only while
+ * the other two safekeepers hold all the WAL (each round ends with all three caught up).
  */
 public final class ChaosRun {
 
@@ -92,6 +94,7 @@ public final class ChaosRun {
 
   private final long seed;
   private final int rounds;
+  private final boolean pausedSafekeeperThroughStarts;
   private final PrintStream out;
   private final Random random;
   private final HttpJson http = new HttpJson(Duration.ofSeconds(5));
@@ -113,6 +116,17 @@ public final class ChaosRun {
   private int round;
 
   public ChaosRun(long seed, int rounds, PrintStream out) {
+    this(seed, rounds, out, false);
+  }
+
+  /**
+   * @param pausedSafekeeperThroughStarts whether a <em>paused</em> safekeeper may also stay paused through the
+   *     round's compute starts (a down one always may). Off by default: a SIGSTOPped safekeeper (connected but
+   *     silent) makes every start wait out HTTP timeouts, ~200 s a start on this machine (reported in
+   *     docs/benchmarks.md, "Randomized faults"); turn it on to reproduce, and by default once that is fixed.
+   */
+  public ChaosRun(long seed, int rounds, PrintStream out, boolean pausedSafekeeperThroughStarts) {
+    this.pausedSafekeeperThroughStarts = pausedSafekeeperThroughStarts;
     if (rounds < 1) {
       throw new IllegalArgumentException("rounds must be at least 1, not " + rounds);
     }
@@ -125,8 +139,8 @@ public final class ChaosRun {
   /** Runs every round; throws {@link ChaosFailure} (with the seed) at the first broken invariant. */
   public Result run() {
     long began = System.nanoTime();
-    log("event=chaos_start seed=" + seed + " rounds=" + rounds + " writers=" + WRITERS + " replay=\"-Dchaos.seed=" + seed
-        + " or bench/run chaos --seed " + seed + " --rounds " + rounds + "\"");
+    log("event=chaos_start seed=" + seed + " rounds=" + rounds + " writers=" + WRITERS + " paused_safekeeper_through_starts="
+        + pausedSafekeeperThroughStarts + " replay=\"" + replay() + "\"");
     List<List<Fault>> schedule = schedule(random, rounds);
     List<Thread> writers = new ArrayList<>();
     try {
@@ -248,6 +262,7 @@ public final class ChaosRun {
     List<String> freeSafekeepers = new ArrayList<>(storage.safekeeperIds());
     Collections.shuffle(freeSafekeepers, random);
     List<Runnable> heals = new ArrayList<>();
+    Map<Runnable, String> safekeeperHeals = new java.util.LinkedHashMap<>(); // heal → "kind target"
     boolean computeDown = false;
     for (Fault f : faults) {
       sleep(200 + random.nextInt(1300)); // the load runs between faults
@@ -334,10 +349,28 @@ public final class ChaosRun {
         }
       }
       injected.merge(f, 1, Integer::sum);
+      if (f.onSafekeeper()) {
+        List<String> targets = new ArrayList<>(storage.safekeeperIds());
+        targets.removeAll(freeSafekeepers);
+        safekeeperHeals.put(heals.getLast(), f.label() + " " + targets.stream().filter(t -> !safekeeperHeals.values().stream()
+            .anyMatch(v -> v.endsWith(" " + t))).findFirst().orElseThrow());
+      }
     }
     sleep(1000 + random.nextInt(3000)); // every fault of the round holds together for a while
 
     // Restore, in random order: resume what is paused, start what is down; the compute last, with all storage up.
+    // Half the rounds that hurt a safekeeper leave one of them down through the compute restart and the
+    // takeover of the check: a start needs a majority, not every safekeeper. (Paused ones only when asked:
+    // see the constructor.)
+    Runnable deferred = null;
+    List<Runnable> candidates = safekeeperHeals.keySet().stream()
+        .filter(h -> pausedSafekeeperThroughStarts || !safekeeperHeals.get(h).startsWith(Fault.SK_PAUSE.label() + " ")).toList();
+    if (!candidates.isEmpty() && random.nextBoolean()) {
+      deferred = candidates.get(random.nextInt(candidates.size()));
+      heals.remove(deferred);
+      log("event=chaos_heal_deferred round=" + round + " fault=\"" + safekeeperHeals.get(deferred)
+          + "\" until=after_check");
+    }
     Collections.shuffle(heals, random);
     for (Runnable heal : heals) {
       heal.run();
@@ -350,8 +383,11 @@ public final class ChaosRun {
       log("event=chaos_heal round=" + round + " kind=compute_restart target=compute-g" + replacement.generation());
     }
     awaitCommits(30, "commits go on once the faults of round " + round + " ended");
-    awaitSafekeepersCaughtUp(current);
     check();
+    if (deferred != null) {
+      deferred.run();
+    }
+    awaitSafekeepersCaughtUp(current); // so the next round may wipe any one disk
     log("event=chaos_round_end round=" + round + " generation=" + current.generation() + " acknowledged=" + acks.size()
         + " acknowledged_this_round=" + (acks.size() - ackedAtStart) + " lost=0 late_acks=0");
   }
@@ -506,10 +542,15 @@ public final class ChaosRun {
   }
 
   private ChaosFailure failure(String what, Throwable cause) {
-    String message = "chaos run failed (seed=" + seed + ", replay with -Dchaos.seed=" + seed + " or bench/run chaos --seed " + seed
-        + " --rounds " + rounds + "): " + what;
+    String message = "chaos run failed (seed=" + seed + ", replay with " + replay() + "): " + what;
     log("event=chaos_failed seed=" + seed + " round=" + round + " detail=\"" + what.replace('"', '\'') + "\"");
     return new ChaosFailure(message, cause);
+  }
+
+  private String replay() {
+    String flag = pausedSafekeeperThroughStarts ? " -Dchaos.pausedSafekeeperThroughStarts=true" : "";
+    String option = pausedSafekeeperThroughStarts ? " --paused-safekeeper-through-starts true" : "";
+    return "-Dchaos.seed=" + seed + " -Dchaos.rounds=" + rounds + flag + " or bench/run chaos --seed " + seed + " --rounds " + rounds + option;
   }
 
   private String faultSummary() {
