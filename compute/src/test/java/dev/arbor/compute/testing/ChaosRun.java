@@ -264,6 +264,7 @@ public final class ChaosRun {
     List<Runnable> heals = new ArrayList<>();
     Map<Runnable, String> safekeeperHeals = new java.util.LinkedHashMap<>(); // heal → "kind target"
     boolean computeDown = false;
+    Map<String, Long> wiped = new java.util.LinkedHashMap<>(); // safekeeper → its refused votes before the wipe
     for (Fault f : faults) {
       sleep(200 + random.nextInt(1300)); // the load runs between faults
       switch (f) {
@@ -301,6 +302,7 @@ public final class ChaosRun {
             verify(left.findAny().isEmpty(), f, id + "'s data directory is not empty");
           }
           fault(f, id, "verified=wiped data_dir=" + storage.safekeeperDataDir(id));
+          wiped.put(id, refusedVotes(id));
           heals.add(() -> restartSafekeeper(id));
         }
         case PAGESERVER_KILL -> {
@@ -388,8 +390,27 @@ public final class ChaosRun {
       deferred.run();
     }
     awaitSafekeepersCaughtUp(current); // so the next round may wipe any one disk
+    for (var w : wiped.entrySet()) {
+      // Its first fence after the wipe found it empty: it must have refused to vote, not answered "no WAL".
+      long refused = refusedVotes(w.getKey());
+      if (refused <= w.getValue()) {
+        throw failure("round " + round + ": wiped " + w.getKey() + " caught up without ever refusing a vote (its log has no new "
+            + "'vote=refused_no_wal'): did it vote with an empty answer?", null);
+      }
+      log("event=chaos_wipe_rejoined round=" + round + " target=" + w.getKey() + " refused_votes=" + (refused - w.getValue())
+          + " caught_up=true");
+    }
     log("event=chaos_round_end round=" + round + " generation=" + current.generation() + " acknowledged=" + acks.size()
         + " acknowledged_this_round=" + (acks.size() - ackedAtStart) + " lost=0 late_acks=0");
+  }
+
+  /** How often safekeeper {@code id} refused to vote for lack of WAL, from its log (kept across restarts). */
+  private long refusedVotes(String id) {
+    try (var lines = Files.lines(storage.directory().resolve("logs/" + id + ".log"))) {
+      return lines.filter(l -> l.contains("event=generation_accepted") && l.contains("vote=refused_no_wal")).count();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   private void restartSafekeeper(String id) {
