@@ -6,6 +6,7 @@ import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
 import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.storage.pageserver.TimelineInfo;
+import dev.arbor.testing.CrashableDirectory;
 import dev.arbor.testing.FaultProxy;
 import dev.arbor.testing.FreePort;
 import dev.arbor.testing.TempDirectory;
@@ -37,6 +38,8 @@ public final class StorageProcesses implements AutoCloseable {
   private Process pageserver;
   private FaultProxy pageserverProxy;
   private final HttpJson http = new HttpJson(Duration.ofSeconds(60));
+  /** Safekeeper id → the crashfs its data directory lives on, when created {@link #withCrashableSafekeeperDisks()}. */
+  private final Map<String, CrashableDirectory> disks = new LinkedHashMap<>();
 
   public StorageProcesses(int safekeeperCount) {
     dir = TempDirectory.create("arbor-se-");
@@ -46,7 +49,6 @@ public final class StorageProcesses implements AutoCloseable {
     pageserverPort = FreePort.pickStable();
   }
 
-  /** Starts every process; if one fails, stops the others and removes the directory before throwing. */
   /**
    * Puts a {@link FaultProxy} in front of the pageserver and advertises it, so the restore_command of every
    * basebackup (and the WAL a compute fetches ahead of recovery) goes through it. API calls of tests and
@@ -68,6 +70,23 @@ public final class StorageProcesses implements AutoCloseable {
     return pageserverProxy;
   }
 
+  /**
+   * Puts each safekeeper's data directory on its own {@link CrashableDirectory} (crashfs), so a test can cut
+   * its power ({@link #powerCutSafekeeper}): everything it did not fsync is lost. Call before {@link #start()}.
+   */
+  public StorageProcesses withCrashableSafekeeperDisks() {
+    try {
+      for (String id : safekeeperPorts.keySet()) {
+        disks.put(id, CrashableDirectory.start());
+      }
+    } catch (RuntimeException e) {
+      close();
+      throw e;
+    }
+    return this;
+  }
+
+  /** Starts every process; if one fails, stops the others and removes the directory before throwing. */
   public StorageProcesses start() {
     try {
       safekeeperPorts.keySet().forEach(this::startSafekeeper);
@@ -104,7 +123,7 @@ public final class StorageProcesses implements AutoCloseable {
 
   public void startSafekeeper(String id) {
     safekeepers.put(id, launch(id, List.of("safekeeper", "--id", id, "--listen", "127.0.0.1:" + safekeeperPorts.get(id),
-        "--data-dir", dir.resolve("safekeepers/" + id).toString(), "--object-store", objectStore().toString())));
+        "--data-dir", safekeeperDataDir(id).toString(), "--object-store", objectStore().toString())));
   }
 
   public void startPageserver() {
@@ -112,6 +131,12 @@ public final class StorageProcesses implements AutoCloseable {
         "--object-store", objectStore().toString(), "--work-dir", dir.resolve("pageserver").toString(),
         "--safekeepers", String.join(",", safekeeperUrls().values()),
         "--advertise", pageserverProxy == null ? pageserverUrl() : pageserverProxy.url()));
+  }
+
+  /** Where safekeeper {@code id} keeps its data: the root of its crashfs, or a directory of the harness. */
+  public Path safekeeperDataDir(String id) {
+    CrashableDirectory disk = disks.get(id);
+    return disk != null ? disk.path() : dir.resolve("safekeepers/" + id);
   }
 
   /** SIGKILL: the process gets no chance to flush or say goodbye. */
@@ -127,6 +152,113 @@ public final class StorageProcesses implements AutoCloseable {
   public boolean isSafekeeperRunning(String id) {
     Process p = safekeepers.get(id);
     return p != null && p.isAlive();
+  }
+
+  /** The pid of the running safekeeper process {@code id}. */
+  public long safekeeperPid(String id) {
+    return running(safekeepers.get(id), id);
+  }
+
+  public long pageserverPid() {
+    return running(pageserver, "pageserver");
+  }
+
+  public boolean isPageserverRunning() {
+    return pageserver != null && pageserver.isAlive();
+  }
+
+  /**
+   * Power loss of a safekeeper's machine: SIGKILL, then a cut of its crashfs, which keeps only what it
+   * fsynced. Needs {@link #withCrashableSafekeeperDisks()}. Returns crashfs's report of the cut.
+   */
+  public String powerCutSafekeeper(String id) {
+    CrashableDirectory disk = disks.get(id);
+    if (disk == null) {
+      throw new IllegalStateException("no crashable disk for " + id + ": create the harness with withCrashableSafekeeperDisks()");
+    }
+    killSafekeeper(id);
+    return disk.cut();
+  }
+
+  /** A lost disk: deletes everything in the data directory of a safekeeper that is down. */
+  public void wipeSafekeeper(String id) {
+    if (isSafekeeperRunning(id)) {
+      throw new IllegalStateException(id + " is running: stop it before wiping its disk");
+    }
+    Path data = safekeeperDataDir(id);
+    if (!Files.exists(data)) {
+      return;
+    }
+    try (var files = Files.walk(data)) {
+      for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        if (!p.equals(data)) {
+          Files.delete(p);
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot wipe " + data, e);
+    }
+  }
+
+  /** SIGSTOP of the safekeeper process this harness started: it holds its sockets but answers nothing. */
+  public void pauseSafekeeper(String id) {
+    signal(running(safekeepers.get(id), id), "STOP");
+  }
+
+  /** SIGCONT of a paused safekeeper. */
+  public void resumeSafekeeper(String id) {
+    signal(running(safekeepers.get(id), id), "CONT");
+  }
+
+  public void pausePageserver() {
+    signal(running(pageserver, "pageserver"), "STOP");
+  }
+
+  public void resumePageserver() {
+    signal(running(pageserver, "pageserver"), "CONT");
+  }
+
+  public boolean isSafekeeperPaused(String id) {
+    Process p = safekeepers.get(id);
+    return p != null && isStopped(p.pid());
+  }
+
+  public boolean isPageserverPaused() {
+    return pageserver != null && isStopped(pageserver.pid());
+  }
+
+  /** Whether the process {@code pid} is stopped by a signal (state T in /proc/PID/stat). */
+  public static boolean isStopped(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+      // pid (comm) state ...: comm may contain spaces, the state follows the last ')'
+      return stat.substring(stat.lastIndexOf(')') + 2).startsWith("T");
+    } catch (IOException gone) {
+      return false;
+    }
+  }
+
+  /** Sends SIGname to one process by its pid (kill(1)); only ever to processes a test harness started. */
+  public static void signal(long pid, String name) {
+    try {
+      Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(pid)).redirectErrorStream(true).start();
+      String out = new String(kill.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+        throw new IllegalStateException("kill -" + name + " " + pid + " failed: " + out);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted signalling " + pid, e);
+    }
+  }
+
+  private static long running(Process p, String name) {
+    if (p == null || !p.isAlive()) {
+      throw new IllegalStateException(name + " is not running");
+    }
+    return p.pid();
   }
 
   public TenantInfo createTenant(int pgVersion) throws IOException {
@@ -168,10 +300,23 @@ public final class StorageProcesses implements AutoCloseable {
     if (pageserver != null) {
       kill(pageserver);
     }
+    pageserver = null;
     if (pageserverProxy != null) {
       pageserverProxy.close();
     }
+    RuntimeException failure = null;
+    for (CrashableDirectory disk : disks.values()) {
+      try {
+        disk.close(); // after the safekeepers are gone: nothing holds a file on it
+      } catch (RuntimeException e) {
+        failure = e;
+      }
+    }
+    disks.clear();
     dir.close();
+    if (failure != null) {
+      throw failure;
+    }
   }
 
   private Process launch(String name, List<String> args) {
