@@ -12,7 +12,12 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.CompletionService;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorCompletionService;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
@@ -70,22 +75,41 @@ public final class SafekeeperSet {
   }
 
   /**
-   * A WAL file from the first safekeeper that has it with flush at or past {@code needFlush}. Empty only
-   * when every safekeeper answered that it does not have it; when any of them could not be asked (down,
-   * timed out, a server error), the answer is a 503: that one may hold the file, and taking "not found"
-   * for the end of WAL would end a recovery early.
+   * A WAL file from a safekeeper that has it with flush at or past {@code needFlush}: every copy serves the
+   * same bytes, so all are asked at once and the first copy wins (one safekeeper that hangs, paused or
+   * overloaded, costs nothing while another has the file). Empty only when every safekeeper answered that
+   * it does not have it; when any of them could not be asked (down, timed out, a server error), the answer
+   * is a 503: that one may hold the file, and taking "not found" for the end of WAL would end a recovery
+   * early.
    */
   public Optional<InputStream> walFile(TenantId tenant, TimelineId timeline, String fileName, Lsn needFlush) {
-    List<String> failed = new ArrayList<>();
+    String query = needFlush == null ? "" : "?min_flush_lsn=" + needFlush;
+    CompletionService<Optional<InputStream>> asked = new ExecutorCompletionService<>(ASKERS);
+    Map<Future<Optional<InputStream>>, String> urlOf = new HashMap<>();
     for (String url : baseUrls) {
+      urlOf.put(asked.submit(() -> http.download(url + timelinePath(tenant, timeline) + "/wal/" + fileName + query,
+          Duration.ofMinutes(2))), url);
+    }
+    List<String> failed = new ArrayList<>();
+    for (int answered = 0; answered < baseUrls.size(); answered++) {
+      Future<Optional<InputStream>> next;
       try {
-        String q = needFlush == null ? "" : "?min_flush_lsn=" + needFlush;
-        Optional<InputStream> in = http.download(url + timelinePath(tenant, timeline) + "/wal/" + fileName + q, Duration.ofMinutes(2));
+        next = asked.take();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw ApiProblem.unavailable("safekeepers-unavailable", "interrupted while asking the safekeepers for " + fileName);
+      }
+      try {
+        Optional<InputStream> in = next.get();
         if (in.isPresent()) {
+          closeLateCopies(asked, baseUrls.size() - answered - 1);
           return in;
         }
-      } catch (IOException | ApiProblem e) {
-        failed.add(url + " (" + e.getMessage() + ")");
+      } catch (ExecutionException e) {
+        failed.add(urlOf.get(next) + " (" + e.getCause().getMessage() + ")");
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw ApiProblem.unavailable("safekeepers-unavailable", "interrupted while asking the safekeepers for " + fileName);
       }
     }
     if (!failed.isEmpty()) {
@@ -95,6 +119,33 @@ public final class SafekeeperSet {
     }
     return Optional.empty();
   }
+
+  /** Asks that answer after a copy was taken: their streams hold connections, so close them when they come. */
+  private static void closeLateCopies(CompletionService<Optional<InputStream>> asked, int pending) {
+    if (pending == 0) {
+      return;
+    }
+    ASKERS.execute(() -> {
+      for (int i = 0; i < pending; i++) {
+        try {
+          asked.take().get().ifPresent(in -> {
+            try {
+              in.close();
+            } catch (IOException ignored) {
+              // the connection is dropped either way
+            }
+          });
+        } catch (ExecutionException failedLate) {
+          // nothing to close
+        } catch (InterruptedException e) {
+          return;
+        }
+      }
+    });
+  }
+
+  /** Asks run on virtual threads that outlive a call when a safekeeper hangs (bounded by the read timeout). */
+  private static final ExecutorService ASKERS = Executors.newVirtualThreadPerTaskExecutor();
 
   public HttpJson http() {
     return http;
