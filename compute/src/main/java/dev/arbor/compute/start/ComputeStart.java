@@ -6,7 +6,6 @@ import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.http.HttpJson;
-import dev.arbor.storage.pageserver.TimelineInfo;
 import dev.arbor.storage.safekeeper.FenceResult;
 import dev.arbor.storage.safekeeper.SafekeeperSet;
 import dev.arbor.storage.safekeeper.TimelineWalStatus;
@@ -127,30 +126,19 @@ public final class ComputeStart {
    * acknowledgements, so the highest position among the acceptors covers every acknowledged commit.
    */
   private Election elect() throws IOException {
-    // Asked beside the safekeepers' statuses: whether any compute of this timeline ever streamed WAL. A
-    // safekeeper that holds none of a timeline that has some lost it (a wiped disk) and must not vote.
-    CompletableFuture<TimelineInfo> timelineInfo = CompletableFuture.supplyAsync(() -> {
-      try {
-        return http.get(spec.pageserverUrl() + timelineApi(), TimelineInfo.class);
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
-      }
-    }, command -> Thread.ofVirtual().name("timeline-info").start(command));
     long candidate = 0;
-    boolean started = false;
     for (int attempt = 1; attempt <= ELECTION_ATTEMPTS; attempt++) {
-      List<TimelineWalStatus> known = safekeepers.statuses(spec.tenant(), spec.timeline());
-      if (attempt == 1) {
-        started = join(timelineInfo).startedGenerations() > 0;
-      }
-      boolean timelineStarted = started;
+      List<TimelineWalStatus> known = safekeepers.quorumStatuses(spec.tenant(), spec.timeline());
+      // Whether the timeline has WAL to lose: if any majority holds some, this majority sees it (two majorities
+      // intersect). A safekeeper that holds none of such a timeline lost it (a wiped disk) and must not vote.
+      boolean timelineStarted = known.stream().anyMatch(s -> s.tli() > 0);
       if (known.size() < safekeepers.quorum()) {
         throw new ComputeStartException("only " + known.size() + " of " + safekeepers.size() + " safekeepers are reachable; "
             + "a majority (" + safekeepers.quorum() + ") is needed to start a compute without losing acknowledged commits");
       }
       candidate = Math.max(candidate, known.stream().mapToLong(TimelineWalStatus::generation).max().orElse(0)) + 1;
       long g = candidate;
-      List<FenceResult> accepted = safekeepers.onEach(url -> http.post(url + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline())
+      List<FenceResult> accepted = safekeepers.onQuorum(url -> http.post(url + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline())
           + "/fence", Map.of("generation", g, "started", timelineStarted), FenceResult.class));
       if (accepted.size() < safekeepers.quorum()) {
         log.info("event=election_retry generation={} accepted={} quorum={}", g, accepted.size(), safekeepers.quorum());

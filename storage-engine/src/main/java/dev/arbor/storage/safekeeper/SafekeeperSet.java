@@ -156,6 +156,37 @@ public final class SafekeeperSet {
     T call(String baseUrl) throws IOException;
   }
 
+  /**
+   * Calls every safekeeper in parallel and returns once a majority answered (or every call ended): what a
+   * majority says is all an election needs (any two majorities intersect), and a safekeeper that hangs,
+   * paused or partitioned without resets, must not hold a start for its timeouts. The calls still pending
+   * go on in the background and end within their timeouts.
+   */
+  public <T> List<T> onQuorum(Call<T> call) {
+    CompletionService<T> asked = new ExecutorCompletionService<>(ASKERS);
+    baseUrls.forEach(url -> asked.submit(() -> call.call(url)));
+    List<T> out = new ArrayList<>();
+    for (int ended = 0; ended < baseUrls.size() && out.size() < quorum(); ended++) {
+      try {
+        T value = asked.take().get();
+        if (value != null) {
+          out.add(value);
+        }
+      } catch (ExecutionException e) {
+        // unreachable or refusing: not part of this answer
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+    return out;
+  }
+
+  /** The statuses of the first majority of safekeepers to answer ({@link #onQuorum}). */
+  public List<TimelineWalStatus> quorumStatuses(TenantId tenant, TimelineId timeline) {
+    return onQuorum(url -> http.get(url + timelinePath(tenant, timeline), TimelineWalStatus.class));
+  }
+
   /** Calls every safekeeper in parallel and keeps the answers of those that answered. */
   public <T> List<T> onEach(Call<T> call) {
     try (var executor = Executors.newVirtualThreadPerTaskExecutor()) {

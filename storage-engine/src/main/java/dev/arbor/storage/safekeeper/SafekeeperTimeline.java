@@ -91,7 +91,7 @@ final class SafekeeperTimeline implements AutoCloseable {
    *
    * <p>The answer is a vote in the election of the end of WAL, and "nothing" is a valid vote only from a
    * safekeeper that never had any. One that holds no WAL of a timeline that has had started generations
-   * ({@code timelineStarted}, known to the caller from the pageserver), and did not take part in it before (it
+   * ({@code timelineStarted}: the starting compute saw WAL on a majority, which every majority then intersects), and did not take part in it before (it
    * learns of the timeline now, or joined late before and still holds nothing), may have lost acknowledged WAL
    * with its disk: it accepts {@code g} all the same, so it never follows an older compute again and can follow
    * this generation's from its start, but refuses the vote (503 timeline-missing-here) until it holds WAL.
