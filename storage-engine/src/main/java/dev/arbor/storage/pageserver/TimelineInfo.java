@@ -9,7 +9,8 @@ import java.time.Instant;
 /**
  * A timeline as the pageserver API shows it. {@code lastDurableLsn} is null (with {@code walStatus} saying
  * why) when a majority of safekeepers cannot be asked. {@code startedGenerations} counts the computes that
- * promoted and streamed WAL: a starting compute tells the safekeepers whether the timeline has WAL to lose.
+ * promoted and streamed WAL (information for operators; a starting compute learns whether the timeline has
+ * WAL to lose from the safekeepers' own answers).
  */
 public record TimelineInfo(
     TenantId tenantId,
