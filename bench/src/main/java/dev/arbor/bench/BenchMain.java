@@ -21,7 +21,7 @@ public final class BenchMain {
               pgbench         [--scale 10] [--clients 8] [--seconds 60] [--warmup 15]
                               [--only both|plain|quorum]
                   pgbench TPC-B TPS of a compute with 3 safekeepers beside the same PostgreSQL with no replication
-              chaos           [--rounds 200] [--seed S] [--paused-safekeeper-through-starts false]
+              chaos           [--rounds 200] [--seed S]
                   randomized faults (kill, pause, power cut, wiped disk of safekeepers; kill, pause of the pageserver
                   and the compute) under a ledger load; checks no acknowledged commit is lost and no two
                   generations commit (needs root and /dev/fuse for crashfs)

@@ -15,8 +15,7 @@ final class Chaos {
     long seed = o.values().containsKey("seed") ? Long.parseLong(o.string("seed", "0")) : new SecureRandom().nextLong();
     System.out.println("event=chaos_seed seed=" + seed + " rounds=" + rounds + " machine=\"" + Machine.describe() + "\"");
     try {
-      boolean paused = Boolean.parseBoolean(o.string("paused-safekeeper-through-starts", "false"));
-      ChaosRun.Result r = new ChaosRun(seed, rounds, System.out, paused).run();
+      ChaosRun.Result r = new ChaosRun(seed, rounds, System.out).run();
       System.out.println("| rounds | faults by kind | acknowledged commits | lost | generations | seed |");
       System.out.println("|---|---|---|---|---|---|");
       StringBuilder faults = new StringBuilder();

@@ -271,10 +271,9 @@ public final class ComputeStart {
 
     var compute = new RunningCompute(spec, server, safekeepers, election.generation, tli, startLsn,
         superPassword, replicationPassword);
-    int following = compute.tellSafekeepersToFollow();
+    int following = startFollowing(compute);
     log.info("event=compute_started tenant={} timeline={} generation={} pg_tli={} start_lsn={} port={} safekeepers_following={}",
         spec.tenant(), spec.timeline(), election.generation, tli, startLsn, spec.port(), following);
-    compute.startFollowKeeper();
     return compute;
   }
 
@@ -295,6 +294,17 @@ public final class ComputeStart {
         + " ends at " + mustReach + "). Promoting there would lose acknowledged commits, so the start was stopped before "
         + "streaming anything. The compute log says which WAL file recovery could not get; make the pageserver and the "
         + "safekeepers serve it, then start again");
+  }
+
+  /** The start returns once a majority follows (or each safekeeper answered once), not after the slowest one. */
+  private static int startFollowing(RunningCompute compute) {
+    try {
+      return compute.startFollowing();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      compute.stop();
+      throw new ComputeStartException("The start was interrupted while the safekeepers were told to follow; PostgreSQL was stopped");
+    }
   }
 
   private static <T> T join(CompletableFuture<T> future) throws IOException {

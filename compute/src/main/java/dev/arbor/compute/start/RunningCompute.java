@@ -13,13 +13,17 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A started read-write compute: PostgreSQL streaming to the safekeepers under one generation. A small loop
- * keeps every reachable safekeeper following this generation, so a safekeeper that was down or restarted
+ * A started read-write compute: PostgreSQL streaming to the safekeepers under one generation. One small loop
+ * per safekeeper keeps it following this generation, so a safekeeper that was down or restarted
  * catches up from the compute's slot for it as soon as it is back.
  */
 public final class RunningCompute implements StartedCompute {
@@ -36,7 +40,7 @@ public final class RunningCompute implements StartedCompute {
   private final String replicationPassword;
   private final AtomicBoolean running = new AtomicBoolean(true);
   private final AtomicBoolean fenced = new AtomicBoolean(false);
-  private Thread followKeeper;
+  private final List<Thread> followKeepers = new CopyOnWriteArrayList<>();
 
   RunningCompute(ComputeSpec spec, PostgresServer server, SafekeeperSet safekeepers, long generation, int pgTli, Lsn startLsn,
       String superuserPassword, String replicationPassword) {
@@ -94,48 +98,90 @@ public final class RunningCompute implements StartedCompute {
     return server.connect(database, ComputeStart.SUPERUSER, superuserPassword);
   }
 
-  /** Sends the follow request to every safekeeper; returns how many accepted. */
-  int tellSafekeepersToFollow() {
-    List<TimelineWalStatus> statuses = safekeepers.statuses(spec.tenant(), spec.timeline());
-    int following = 0;
+  /**
+   * Starts one follow keeper per safekeeper and waits until a majority follows this generation or every
+   * safekeeper answered once; returns how many follow by then. Each keeper goes on checking every second, so
+   * a safekeeper that was down, paused or restarted rejoins on its own, and a slow one never holds the others.
+   */
+  int startFollowing() throws InterruptedException {
+    var followingNow = new AtomicInteger();
+    var answered = new AtomicInteger();
+    var quorumOrAll = new CountDownLatch(1);
+    int size = spec.safekeepers().size();
+    int quorum = size / 2 + 1;
     for (Map.Entry<String, String> sk : spec.safekeepers().entrySet()) {
-      boolean already = statuses.stream().anyMatch(s -> s.safekeeperId().equals(sk.getKey()) && s.following() && s.generation() == generation);
-      if (already) {
-        following++;
-        continue;
-      }
-      var req = new FollowRequest(generation, pgTli, startLsn.segmentStart(Lsn.DEFAULT_SEGMENT_SIZE), spec.listenHost(), server.port(),
-          ComputeStart.REPLICATION_ROLE, replicationPassword, ComputeStart.slotName(sk.getKey()), peersOf(sk.getKey()));
-      String timelineUrl = sk.getValue() + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline());
+      followKeepers.add(Thread.ofVirtual().name("follow-keeper-" + spec.timeline() + "-" + sk.getKey()).start(() ->
+          keepFollowing(sk.getKey(), sk.getValue(), following -> {
+            int f = following ? followingNow.incrementAndGet() : followingNow.get();
+            if (answered.incrementAndGet() == size || f >= quorum) {
+              quorumOrAll.countDown();
+            }
+          })));
+    }
+    quorumOrAll.await();
+    return followingNow.get();
+  }
+
+  private void keepFollowing(String safekeeperId, String baseUrl, Consumer<Boolean> firstAnswer) {
+    boolean first = true;
+    while (running.get()) {
+      boolean following = false;
       try {
-        try {
-          safekeepers.http().post(timelineUrl + "/follow", req, Void.class);
-        } catch (ApiProblem p) {
-          if (!p.is("fence-required")) {
-            throw p;
-          }
-          // It missed this generation's election: bring it into the generation, as a Raft leader does a
-          // follower of an older term. It accepts only if nothing newer came since.
-          // started: this generation streams WAL, so a safekeeper without any (a wiped disk) joins without a
-          // vote and catches up from this compute.
-          FenceResult fence = safekeepers.http().post(timelineUrl + "/fence", Map.of("generation", generation, "started", true),
-              FenceResult.class);
-          log.info("event=safekeeper_joined timeline={} generation={} safekeeper={} tli={} flush_lsn={}", spec.timeline(), generation,
-              sk.getKey(), fence.tli(), fence.flushLsn());
-          safekeepers.http().post(timelineUrl + "/follow", req, Void.class);
+        if (first || server.isRunning()) {
+          following = follow(safekeeperId, baseUrl);
         }
-        following++;
-      } catch (ApiProblem p) {
-        if (p.is("stale-generation") && fenced.compareAndSet(false, true)) {
-          // A newer generation took over: this compute can never again get a commit acknowledged.
-          log.warn("event=compute_fenced timeline={} generation={} safekeeper={} detail=\"{}\"", spec.timeline(), generation,
-              sk.getKey(), p.getMessage());
-        }
-      } catch (IOException unreachable) {
-        // down for now; the follow keeper retries
+      } catch (RuntimeException e) {
+        log.warn("event=follow_check_failed timeline={} safekeeper={} error=\"{}\"", spec.timeline(), safekeeperId, e.getMessage());
+      }
+      if (first) {
+        firstAnswer.accept(following);
+        first = false;
+      }
+      try {
+        Thread.sleep(FOLLOW_CHECK_INTERVAL);
+      } catch (InterruptedException e) {
+        return;
       }
     }
-    return following;
+  }
+
+  /** Makes one safekeeper follow this generation unless it already does; true if it follows. */
+  private boolean follow(String safekeeperId, String baseUrl) {
+    String timelineUrl = baseUrl + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline());
+    try {
+      TimelineWalStatus status = safekeepers.http().get(timelineUrl, TimelineWalStatus.class);
+      if (status.following() && status.generation() == generation) {
+        return true;
+      }
+      var req = new FollowRequest(generation, pgTli, startLsn.segmentStart(Lsn.DEFAULT_SEGMENT_SIZE), spec.listenHost(), server.port(),
+          ComputeStart.REPLICATION_ROLE, replicationPassword, ComputeStart.slotName(safekeeperId), peersOf(safekeeperId));
+      try {
+        safekeepers.http().post(timelineUrl + "/follow", req, Void.class);
+      } catch (ApiProblem p) {
+        if (!p.is("fence-required")) {
+          throw p;
+        }
+        // It missed this generation's election: bring it into the generation, as a Raft leader does a
+        // follower of an older term. It accepts only if nothing newer came since.
+        // started: this generation streams WAL, so a safekeeper without any (a wiped disk) joins without a
+        // vote and catches up from this compute.
+        FenceResult fence = safekeepers.http().post(timelineUrl + "/fence", Map.of("generation", generation, "started", true),
+            FenceResult.class);
+        log.info("event=safekeeper_joined timeline={} generation={} safekeeper={} tli={} flush_lsn={}", spec.timeline(), generation,
+            safekeeperId, fence.tli(), fence.flushLsn());
+        safekeepers.http().post(timelineUrl + "/follow", req, Void.class);
+      }
+      return true;
+    } catch (ApiProblem p) {
+      if (p.is("stale-generation") && fenced.compareAndSet(false, true)) {
+        // A newer generation took over: this compute can never again get a commit acknowledged.
+        log.warn("event=compute_fenced timeline={} generation={} safekeeper={} detail=\"{}\"", spec.timeline(), generation,
+            safekeeperId, p.getMessage());
+      }
+      return false;
+    } catch (IOException unreachable) {
+      return false; // down for now; its keeper asks again in a second
+    }
   }
 
   /** The other safekeepers' base URLs: where one that fell behind the compute's WAL fetches complete segments. */
@@ -143,30 +189,11 @@ public final class RunningCompute implements StartedCompute {
     return spec.safekeepers().entrySet().stream().filter(e -> !e.getKey().equals(safekeeperId)).map(Map.Entry::getValue).toList();
   }
 
-  void startFollowKeeper() {
-    followKeeper = Thread.ofVirtual().name("follow-keeper-" + spec.timeline()).start(() -> {
-      while (running.get()) {
-        try {
-          Thread.sleep(FOLLOW_CHECK_INTERVAL);
-          if (running.get() && server.isRunning()) {
-            tellSafekeepersToFollow();
-          }
-        } catch (InterruptedException e) {
-          return;
-        } catch (RuntimeException e) {
-          log.warn("event=follow_check_failed timeline={} error=\"{}\"", spec.timeline(), e.getMessage());
-        }
-      }
-    });
-  }
-
   /** Fast shutdown: PostgreSQL's WAL senders hand the remaining WAL to the connected safekeepers first. */
   @Override
   public void stop() {
     running.set(false);
-    if (followKeeper != null) {
-      followKeeper.interrupt();
-    }
+    followKeepers.forEach(Thread::interrupt);
     server.stop();
   }
 
@@ -174,9 +201,7 @@ public final class RunningCompute implements StartedCompute {
   @Override
   public void kill() {
     running.set(false);
-    if (followKeeper != null) {
-      followKeeper.interrupt();
-    }
+    followKeepers.forEach(Thread::interrupt);
     server.kill();
   }
 

@@ -15,8 +15,6 @@ import org.junit.jupiter.api.Test;
  * Invariants 1 and 4 under a randomized nemesis (see {@link ChaosRun}): a short run of a few rounds, each with
  * one to three faults, every kind of fault at least once. A new seed each time, printed at the start and in a
  * failure; replay one with {@code -Dchaos.seed=S} (and {@code -Dchaos.rounds=N}). Long runs: {@code bench/run chaos}.
- * {@code -Dchaos.pausedSafekeeperThroughStarts=true} also starts computes beside a paused safekeeper (slow today:
- * see {@link ChaosRun#ChaosRun(long, int, java.io.PrintStream, boolean)}).
  */
 class ChaosTest {
 
@@ -26,7 +24,7 @@ class ChaosTest {
     int rounds = Integer.getInteger("chaos.rounds", 6);
     System.out.println("event=chaos_seed seed=" + seed + " rounds=" + rounds);
 
-    ChaosRun.Result result = new ChaosRun(seed, rounds, System.out, Boolean.getBoolean("chaos.pausedSafekeeperThroughStarts")).run();
+    ChaosRun.Result result = new ChaosRun(seed, rounds, System.out).run();
 
     assertThat(result.lost()).isZero();
     assertThat(result.acknowledged()).as("acknowledged commits (seed %d)", seed).isGreaterThan(rounds * 30);

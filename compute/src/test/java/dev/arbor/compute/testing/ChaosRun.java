@@ -94,7 +94,6 @@ public final class ChaosRun {
 
   private final long seed;
   private final int rounds;
-  private final boolean pausedSafekeeperThroughStarts;
   private final PrintStream out;
   private final Random random;
   private final HttpJson http = new HttpJson(Duration.ofSeconds(5));
@@ -116,17 +115,6 @@ public final class ChaosRun {
   private int round;
 
   public ChaosRun(long seed, int rounds, PrintStream out) {
-    this(seed, rounds, out, false);
-  }
-
-  /**
-   * @param pausedSafekeeperThroughStarts whether a <em>paused</em> safekeeper may also stay paused through the
-   *     round's compute starts (a down one always may). Off by default: a SIGSTOPped safekeeper (connected but
-   *     silent) makes every start wait out HTTP timeouts, ~200 s a start on this machine (reported in
-   *     docs/benchmarks.md, "Randomized faults"); turn it on to reproduce, and by default once that is fixed.
-   */
-  public ChaosRun(long seed, int rounds, PrintStream out, boolean pausedSafekeeperThroughStarts) {
-    this.pausedSafekeeperThroughStarts = pausedSafekeeperThroughStarts;
     if (rounds < 1) {
       throw new IllegalArgumentException("rounds must be at least 1, not " + rounds);
     }
@@ -139,8 +127,7 @@ public final class ChaosRun {
   /** Runs every round; throws {@link ChaosFailure} (with the seed) at the first broken invariant. */
   public Result run() {
     long began = System.nanoTime();
-    log("event=chaos_start seed=" + seed + " rounds=" + rounds + " writers=" + WRITERS + " paused_safekeeper_through_starts="
-        + pausedSafekeeperThroughStarts + " replay=\"" + replay() + "\"");
+    log("event=chaos_start seed=" + seed + " rounds=" + rounds + " writers=" + WRITERS + " replay=\"" + replay() + "\"");
     List<List<Fault>> schedule = schedule(random, rounds);
     List<Thread> writers = new ArrayList<>();
     try {
@@ -362,11 +349,9 @@ public final class ChaosRun {
 
     // Restore, in random order: resume what is paused, start what is down; the compute last, with all storage up.
     // Half the rounds that hurt a safekeeper leave one of them down through the compute restart and the
-    // takeover of the check: a start needs a majority, not every safekeeper. (Paused ones only when asked:
-    // see the constructor.)
+    // takeover of the check: a start needs a majority, not every safekeeper, and must not wait for a paused one.
     Runnable deferred = null;
-    List<Runnable> candidates = safekeeperHeals.keySet().stream()
-        .filter(h -> pausedSafekeeperThroughStarts || !safekeeperHeals.get(h).startsWith(Fault.SK_PAUSE.label() + " ")).toList();
+    List<Runnable> candidates = List.copyOf(safekeeperHeals.keySet());
     if (!candidates.isEmpty() && random.nextBoolean()) {
       deferred = candidates.get(random.nextInt(candidates.size()));
       heals.remove(deferred);
@@ -569,9 +554,7 @@ public final class ChaosRun {
   }
 
   private String replay() {
-    String flag = pausedSafekeeperThroughStarts ? " -Dchaos.pausedSafekeeperThroughStarts=true" : "";
-    String option = pausedSafekeeperThroughStarts ? " --paused-safekeeper-through-starts true" : "";
-    return "-Dchaos.seed=" + seed + " -Dchaos.rounds=" + rounds + flag + " or bench/run chaos --seed " + seed + " --rounds " + rounds + option;
+    return "-Dchaos.seed=" + seed + " -Dchaos.rounds=" + rounds + " or bench/run chaos --seed " + seed + " --rounds " + rounds;
   }
 
   private String faultSummary() {
