@@ -49,6 +49,16 @@ public record ControlData(Map<String, String> fields) {
     return Integer.parseInt(get("Latest checkpoint's TimeLineID"));
   }
 
+  /** Where recovery from the latest checkpoint (or restartpoint) begins to read WAL. */
+  public Lsn latestCheckpointRedo() {
+    return Lsn.parse(get("Latest checkpoint's REDO location"));
+  }
+
+  /** How far recovery must replay before the cluster is consistent (0/0: anywhere). */
+  public Lsn minRecoveryEnd() {
+    return Lsn.parse(get("Minimum recovery ending location"));
+  }
+
   public String clusterState() {
     return get("Database cluster state");
   }

@@ -52,6 +52,38 @@ public final class PostgresServer implements AutoCloseable {
 
   /** Starts the server and waits until it accepts connections (or is a ready hot standby). */
   public PostgresServer start() throws IOException {
+    launch();
+    awaitReady();
+    log.info("event=postgres_ready pid={} port={}", process.pid(), port);
+    return this;
+  }
+
+  /**
+   * Runs a server that stops by itself (a recovery with {@code recovery_target_action = shutdown}) and waits
+   * for it to exit. Fails with the log's last lines when it exits with an error or outlives {@code timeout}
+   * (then it is killed). An interrupt kills it too.
+   */
+  public void runUntilExit(Duration timeout) throws IOException {
+    launch();
+    try {
+      if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        kill();
+        throw new IOException("PostgreSQL on " + dataDir + " was still running after " + timeout.toMinutes() + " min and was "
+            + "killed. Its log (" + logFile + ") ends with:\n" + logTail());
+      }
+    } catch (InterruptedException e) {
+      kill();
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while PostgreSQL on " + dataDir + " ran; it was killed", e);
+    }
+    if (process.exitValue() != 0) {
+      throw new IOException("PostgreSQL on " + dataDir + " exited with code " + process.exitValue() + ". Its log ("
+          + logFile + ") ends with:\n" + logTail());
+    }
+    log.info("event=postgres_exited pid={} data_dir={}", process.pid(), dataDir);
+  }
+
+  private void launch() throws IOException {
     if (process != null && process.isAlive()) {
       throw new IllegalStateException("PostgreSQL on " + dataDir + " is already running (pid " + process.pid() + ")");
     }
@@ -70,9 +102,6 @@ public final class PostgresServer implements AutoCloseable {
         .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
         .start();
     log.info("event=postgres_starting pid={} port={} data_dir={}", process.pid(), port, dataDir);
-    awaitReady();
-    log.info("event=postgres_ready pid={} port={}", process.pid(), port);
-    return this;
   }
 
   private void awaitReady() throws IOException {

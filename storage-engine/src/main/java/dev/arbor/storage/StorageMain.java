@@ -3,6 +3,7 @@ package dev.arbor.storage;
 import dev.arbor.postgres.MissingPrerequisiteException;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.storage.objectstore.LocalObjectStore;
+import dev.arbor.storage.pageserver.ImageService;
 import dev.arbor.storage.pageserver.Pageserver;
 import dev.arbor.storage.pageserver.PageserverConfig;
 import dev.arbor.storage.safekeeper.Safekeeper;
@@ -19,6 +20,7 @@ import java.util.concurrent.CountDownLatch;
  * Runs one storage-engine component as a process:
  * <pre>
  * pageserver --listen HOST:PORT --object-store DIR --work-dir DIR --safekeepers URL,URL,... [--advertise URL]
+ *            [--image-threshold BYTES]   (e.g. 256MiB, 1GiB; 0: no automatic images)
  * safekeeper --id ID --listen HOST:PORT --data-dir DIR --object-store DIR
  * </pre>
  * Prints {@code listening on http://HOST:PORT} once serving (port 0 picks a free port) and runs until
@@ -37,9 +39,11 @@ public final class StorageMain {
     String url;
     try {
       if (args[0].equals("pageserver")) {
+        var images = new ImageService.Policy(bytes(opts.getOrDefault("image-threshold",
+            Long.toString(ImageService.Policy.DEFAULT.thresholdBytes())), "image-threshold"), ImageService.Policy.DEFAULT.checkInterval());
         var config = new PageserverConfig(address(require(opts, "listen")), opts.get("advertise"),
             new LocalObjectStore(Path.of(require(opts, "object-store"))),
-            List.of(require(opts, "safekeepers").split(",")), PostgresInstallation::find, Path.of(require(opts, "work-dir")));
+            List.of(require(opts, "safekeepers").split(",")), PostgresInstallation::find, Path.of(require(opts, "work-dir")), images);
         var ps = new Pageserver(config).start();
         component = ps;
         url = ps.url();
@@ -86,6 +90,20 @@ public final class StorageMain {
       throw new IllegalArgumentException("--" + name + " is required");
     }
     return v;
+  }
+
+  /** A byte count: digits, optionally followed by KiB, MiB or GiB. */
+  static long bytes(String text, String option) {
+    var m = java.util.regex.Pattern.compile("^(\\d+)(KiB|MiB|GiB)?$").matcher(text.strip());
+    if (!m.matches()) {
+      throw new IllegalArgumentException("--" + option + " must be a byte count such as 268435456, 256MiB or 1GiB, not '" + text + "'");
+    }
+    long unit = m.group(2) == null ? 1 : switch (m.group(2)) {
+      case "KiB" -> 1L << 10;
+      case "MiB" -> 1L << 20;
+      default -> 1L << 30;
+    };
+    return Math.multiplyExact(Long.parseLong(m.group(1)), unit);
   }
 
   private static InetSocketAddress address(String hostPort) {

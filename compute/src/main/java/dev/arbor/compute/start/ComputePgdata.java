@@ -60,7 +60,11 @@ final class ComputePgdata {
         removeStalePgdata(dataDir);
       }
     }
-    Files.createDirectories(dataDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+    // Only PGDATA itself is 0700: parents created here must stay traversable by the server's user.
+    Files.createDirectories(dataDir.toAbsolutePath().getParent());
+    if (!Files.exists(dataDir)) {
+      Files.createDirectory(dataDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+    }
     Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwx------"));
     Files.writeString(dataDir.resolve(MARKER), "This PGDATA was made by an Arbor compute start. The next start on this "
         + "work_dir removes it: a compute always starts from storage.\n");
@@ -132,6 +136,12 @@ final class ComputePgdata {
         received += n;
       }
     } catch (IOException e) {
+      awaitExit(tar);
+      if (!tar.isAlive()) { // tar stopped reading: what it said is the reason, not the broken pipe
+        String said = new String(tar.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        throw new ComputeStartException("extracting the basebackup into " + dir() + " failed (tar exit " + tar.exitValue() + "): "
+            + said);
+      }
       tar.destroyForcibly();
       throw e;
     }
@@ -192,6 +202,15 @@ final class ComputePgdata {
     // Only these: the basebackup was extracted as the server's user, and WAL may be arriving meanwhile.
     for (String written : List.of(COMPUTE_CONF, "postgresql.conf", "pg_hba.conf")) {
       ServerUser.current().handOver(dir().resolve(written));
+    }
+  }
+
+  /** A process that stopped reading its input exits soon; one that was cut off may not. */
+  private static void awaitExit(Process process) {
+    try {
+      process.waitFor(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 

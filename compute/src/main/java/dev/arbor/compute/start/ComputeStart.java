@@ -2,6 +2,7 @@ package dev.arbor.compute.start;
 
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.PostgresServer;
+import dev.arbor.postgres.RedoRange;
 import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.http.ApiProblem;
@@ -24,6 +25,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import org.slf4j.Logger;
@@ -269,11 +271,14 @@ public final class ComputeStart {
     http.post(spec.pageserverUrl() + timelineApi() + "/generation/" + election.generation + "/started",
         Map.of("parent_tli", parentTli, "start_lsn", startLsn.toString(), "history", history), Void.class);
 
+    Optional<RedoRange> redo = RedoRange.lastIn(server.logFile());
     var compute = new RunningCompute(spec, server, safekeepers, election.generation, tli, startLsn,
-        superPassword, replicationPassword);
+        superPassword, replicationPassword, redo.orElse(null));
     int following = startFollowing(compute);
-    log.info("event=compute_started tenant={} timeline={} generation={} pg_tli={} start_lsn={} port={} safekeepers_following={}",
-        spec.tenant(), spec.timeline(), election.generation, tli, startLsn, spec.port(), following);
+    log.info("event=compute_started tenant={} timeline={} generation={} pg_tli={} start_lsn={} port={} safekeepers_following={} "
+            + "redo_start={} redo_done={} replayed_bytes={}", spec.tenant(), spec.timeline(), election.generation, tli, startLsn,
+        spec.port(), following, redo.map(r -> r.start().toString()).orElse("none"), redo.map(r -> r.done().toString()).orElse("none"),
+        redo.map(RedoRange::bytes).orElse(0L));
     return compute;
   }
 

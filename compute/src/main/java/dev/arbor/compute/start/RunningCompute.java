@@ -2,6 +2,7 @@ package dev.arbor.compute.start;
 
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.PostgresServer;
+import dev.arbor.postgres.RedoRange;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.safekeeper.FenceResult;
 import dev.arbor.storage.safekeeper.FollowRequest;
@@ -13,6 +14,7 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -38,12 +40,13 @@ public final class RunningCompute implements StartedCompute {
   private final Lsn startLsn;
   private final String superuserPassword;
   private final String replicationPassword;
+  private final RedoRange redo;
   private final AtomicBoolean running = new AtomicBoolean(true);
   private final AtomicBoolean fenced = new AtomicBoolean(false);
   private final List<Thread> followKeepers = new CopyOnWriteArrayList<>();
 
   RunningCompute(ComputeSpec spec, PostgresServer server, SafekeeperSet safekeepers, long generation, int pgTli, Lsn startLsn,
-      String superuserPassword, String replicationPassword) {
+      String superuserPassword, String replicationPassword, RedoRange redo) {
     this.spec = spec;
     this.server = server;
     this.safekeepers = safekeepers;
@@ -52,6 +55,7 @@ public final class RunningCompute implements StartedCompute {
     this.startLsn = startLsn;
     this.superuserPassword = superuserPassword;
     this.replicationPassword = replicationPassword;
+    this.redo = redo;
   }
 
   /** True once a safekeeper said a newer generation took over this timeline. */
@@ -65,6 +69,11 @@ public final class RunningCompute implements StartedCompute {
 
   public int pgTli() {
     return pgTli;
+  }
+
+  /** The WAL this start's recovery replayed, as PostgreSQL logged it. */
+  public Optional<RedoRange> redo() {
+    return Optional.ofNullable(redo);
   }
 
   /** Where this generation's TLI branches off its predecessor. */

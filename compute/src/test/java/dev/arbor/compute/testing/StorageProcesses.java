@@ -4,6 +4,7 @@ import dev.arbor.storage.StorageMain;
 import dev.arbor.storage.http.HttpJson;
 import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.pageserver.ImageService;
 import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.storage.pageserver.TimelineInfo;
 import dev.arbor.testing.CrashableDirectory;
@@ -37,6 +38,7 @@ public final class StorageProcesses implements AutoCloseable {
   private final int pageserverPort;
   private Process pageserver;
   private FaultProxy pageserverProxy;
+  private String imageThreshold;
   private final HttpJson http = new HttpJson(Duration.ofSeconds(60));
   /** Safekeeper id → the crashfs its data directory lives on, when created {@link #withCrashableSafekeeperDisks()}. */
   private final Map<String, CrashableDirectory> disks = new LinkedHashMap<>();
@@ -47,6 +49,12 @@ public final class StorageProcesses implements AutoCloseable {
       safekeeperPorts.put("sk-" + i, FreePort.pickStable());
     }
     pageserverPort = FreePort.pickStable();
+  }
+
+  /** The pageserver's {@code --image-threshold} (e.g. "0": images only when a test asks, or "32MiB"). */
+  public StorageProcesses withImageThreshold(String threshold) {
+    this.imageThreshold = threshold;
+    return this;
   }
 
   /**
@@ -127,10 +135,14 @@ public final class StorageProcesses implements AutoCloseable {
   }
 
   public void startPageserver() {
-    pageserver = launch("pageserver", List.of("pageserver", "--listen", "127.0.0.1:" + pageserverPort,
+    List<String> args = new ArrayList<>(List.of("pageserver", "--listen", "127.0.0.1:" + pageserverPort,
         "--object-store", objectStore().toString(), "--work-dir", dir.resolve("pageserver").toString(),
         "--safekeepers", String.join(",", safekeeperUrls().values()),
         "--advertise", pageserverProxy == null ? pageserverUrl() : pageserverProxy.url()));
+    if (imageThreshold != null) {
+      args.addAll(List.of("--image-threshold", imageThreshold));
+    }
+    pageserver = launch("pageserver", args);
   }
 
   /** Where safekeeper {@code id} keeps its data: the root of its crashfs, or a directory of the harness. */
@@ -276,6 +288,11 @@ public final class StorageProcesses implements AutoCloseable {
 
   public TimelineInfo timeline(TenantId tenant, TimelineId timeline) throws IOException {
     return http.get(pageserverUrl() + "/v1/tenant/" + tenant + "/timeline/" + timeline, TimelineInfo.class);
+  }
+
+  /** Asks the pageserver for an image of the timeline now ({@code POST .../image}). */
+  public ImageService.Made makeImage(TenantId tenant, TimelineId timeline) throws IOException {
+    return http.post(pageserverUrl() + "/v1/tenant/" + tenant + "/timeline/" + timeline + "/image", Map.of(), ImageService.Made.class);
   }
 
   /** Total bytes in the object store, for copy-on-write assertions. */

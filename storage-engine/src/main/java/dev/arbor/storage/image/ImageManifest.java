@@ -1,6 +1,7 @@
 package dev.arbor.storage.image;
 
 import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyOrder;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
@@ -40,20 +41,27 @@ import java.util.regex.Pattern;
  * (a parent before its children), every file's directory is listed, and a file of {@code size} bytes has
  * exactly {@code ceil(size / chunkSize)} chunks, all of {@code chunkSize} bytes but the last.
  */
-@JsonPropertyOrder({"formatVersion", "tenant", "timeline", "lsn", "pgMajor", "createdAt", "chunkSize", "directories", "files"})
+@JsonPropertyOrder({"formatVersion", "tenant", "timeline", "lsn", "redoLsn", "pgMajor", "createdAt", "chunkSize", "directories",
+    "files"})
+@JsonInclude(JsonInclude.Include.NON_NULL)
 public record ImageManifest(
     int formatVersion,
     TenantId tenant,
     TimelineId timeline,
     Lsn lsn,
+    Lsn redoLsn,
     int pgMajor,
     Instant createdAt,
     int chunkSize,
     List<DirectoryEntry> directories,
     List<FileEntry> files) {
 
-  /** Version 1: fixed-size chunks of {@code chunkSize} bytes; modes as 4-digit octal text. */
-  public static final int FORMAT_VERSION = 1;
+  /**
+   * Version 2 adds {@code redoLsn}. Version 1 (fixed-size chunks of {@code chunkSize} bytes, modes as 4-digit
+   * octal text) is still read: its images are initdb's, whose recovery begins in the segment of {@code lsn}.
+   */
+  public static final int FORMAT_VERSION = 2;
+  private static final int OLDEST_READABLE_VERSION = 1;
 
   private static final Pattern CHUNK_ID = Pattern.compile("^[0-9a-f]{64}$");
   private static final ObjectMapper JSON = JsonMapper.builder()
@@ -67,13 +75,20 @@ public record ImageManifest(
       .build();
 
   public ImageManifest {
-    if (formatVersion != FORMAT_VERSION) {
+    if (formatVersion < OLDEST_READABLE_VERSION || formatVersion > FORMAT_VERSION) {
       throw new IllegalArgumentException("image manifest format version " + formatVersion
-          + " is not supported: this Arbor reads version " + FORMAT_VERSION);
+          + " is not supported: this Arbor reads versions " + OLDEST_READABLE_VERSION + " to " + FORMAT_VERSION);
     }
     Objects.requireNonNull(tenant, "tenant");
     Objects.requireNonNull(timeline, "timeline");
     Objects.requireNonNull(lsn, "lsn");
+    if (formatVersion >= 2) {
+      Objects.requireNonNull(redoLsn, "redoLsn");
+    }
+    if (redoLsn != null && redoLsn.isAfter(lsn)) {
+      throw new IllegalArgumentException("redoLsn " + redoLsn + " lies after the image's lsn " + lsn
+          + ": recovery from an image starts at or before the point the image holds");
+    }
     Objects.requireNonNull(createdAt, "createdAt");
     if (pgMajor <= 0) {
       throw new IllegalArgumentException("pgMajor must be a PostgreSQL major version, not " + pgMajor);
@@ -117,6 +132,15 @@ public record ImageManifest(
     }
   }
 
+  /**
+   * Where recovery from this image begins to read WAL: the REDO point of the checkpoint the image was stopped
+   * at, at or before {@code lsn} (WAL in between is replayed again, which PostgreSQL's redo allows).
+   */
+  @JsonIgnore
+  public Lsn replayFrom() {
+    return redoLsn == null ? lsn : redoLsn;
+  }
+
   /** The sum of the file sizes: what a basebackup of this image transfers, before tar headers. */
   @JsonIgnore
   public long totalBytes() {
@@ -138,9 +162,13 @@ public record ImageManifest(
       throw new IOException("an image manifest must be a JSON object");
     }
     JsonNode version = tree.get("formatVersion");
-    if (version == null || !version.canConvertToInt() || version.asInt() != FORMAT_VERSION) {
-      throw new IOException("image manifest format version " + version + " is not supported: this Arbor reads version "
-          + FORMAT_VERSION + " (a newer Arbor wrote it, or it is not an image manifest)");
+    if (version == null || !version.canConvertToInt() || version.asInt() < OLDEST_READABLE_VERSION
+        || version.asInt() > FORMAT_VERSION) {
+      throw new IOException("image manifest format version " + version + " is not supported: this Arbor reads versions "
+          + OLDEST_READABLE_VERSION + " to " + FORMAT_VERSION + " (a newer Arbor wrote it, or it is not an image manifest)");
+    }
+    if (version.asInt() == 1 && !tree.has("redoLsn")) {
+      ((com.fasterxml.jackson.databind.node.ObjectNode) tree).putNull("redoLsn"); // version 1 had none
     }
     try {
       return JSON.treeToValue(tree, ImageManifest.class);

@@ -148,7 +148,7 @@ public final class BasebackupService {
     Map<String, byte[]> extra = new LinkedHashMap<>();
     extra.put(RECOVERY_CONF, conf.toString().getBytes(StandardCharsets.UTF_8));
     extra.put("recovery.signal", new byte[0]);
-    extra.put(RECOVERY_WAL, Json.write(new RecoveryWal(walUrl, recoveryFiles(meta, tli, image.lsn(), target))));
+    extra.put(RECOVERY_WAL, Json.write(new RecoveryWal(walUrl, recoveryFiles(meta, tli, image.replayFrom(), target))));
     return new Plan(image, extra, tli, target);
   }
 
@@ -207,7 +207,7 @@ public final class BasebackupService {
   }
 
   /** The newest image at or below {@code lsn} (any, when null) on the timeline, else on its ancestry up to the branch point. */
-  private Optional<ImageManifest> newestImage(TimelineMeta meta, Lsn lsn) throws IOException {
+  Optional<ImageManifest> newestImage(TimelineMeta meta, Lsn lsn) throws IOException {
     Lsn limit = lsn == null ? new Lsn(-1L) : lsn; // -1 is the highest unsigned LSN
     Optional<ImageManifest> own = images.newestAtOrBelow(meta.tenantId(), meta.timelineId(), limit);
     if (own.isPresent() || meta.isRoot()) {

@@ -25,6 +25,7 @@ public final class Pageserver implements AutoCloseable {
   private final GenerationService generations;
   private final WalService wal;
   private BasebackupService basebackups;
+  private ImageService images;
 
   public Pageserver(PageserverConfig config) {
     this.config = config;
@@ -41,7 +42,13 @@ public final class Pageserver implements AutoCloseable {
     api.start(config.listen());
     String advertised = config.advertisedUrl() != null ? config.advertisedUrl()
         : "http://" + config.listen().getHostString() + ":" + api.port();
-    basebackups = new BasebackupService(new Catalog(config.objectStore()), timelines, wal, advertised);
+    var catalog = new Catalog(config.objectStore());
+    basebackups = new BasebackupService(catalog, timelines, wal, advertised);
+    // Working copies fetch WAL over loopback when the API listens on every address.
+    String host = config.listen().getAddress() != null && config.listen().getAddress().isAnyLocalAddress() ? "127.0.0.1"
+        : config.listen().getHostString();
+    images = new ImageService(catalog, timelines, wal, basebackups, config.postgres(), config.workDir(),
+        "http://" + host + ":" + api.port(), config.images()).startScheduler();
     return this;
   }
 
@@ -55,6 +62,9 @@ public final class Pageserver implements AutoCloseable {
 
   @Override
   public void close() {
+    if (images != null) {
+      images.close();
+    }
     api.close();
   }
 
@@ -93,6 +103,7 @@ public final class Pageserver implements AutoCloseable {
           }
           return Response.ok(generations.started(r.path("tenant_id"), r.path("timeline_id"), g, r.json()));
         })
+        .route("POST", timeline + "/image", r -> Response.ok(images.make(r.path("tenant_id"), r.path("timeline_id"))))
         .route("GET", timeline + "/basebackup", r -> {
           var plan = basebackups.plan(r.path("tenant_id"), r.path("timeline_id"), r.query("lsn"), r.query("pg_tli"),
               r.query("end_lsn"));

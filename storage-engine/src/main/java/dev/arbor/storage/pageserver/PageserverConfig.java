@@ -13,7 +13,9 @@ import java.util.function.IntFunction;
  *     the listen address once bound
  * @param safekeeperUrls base URLs of every safekeeper of the installation
  * @param postgres the PostgreSQL installation of a major version (for initdb)
- * @param workDir scratch space (initdb of new tenants)
+ * @param workDir a cache: scratch space for initdb of new tenants and the working copies images are made in;
+ *     losing it loses nothing
+ * @param images when to make images from WAL
  */
 public record PageserverConfig(
     InetSocketAddress listen,
@@ -21,4 +23,12 @@ public record PageserverConfig(
     ObjectStore objectStore,
     List<String> safekeeperUrls,
     IntFunction<PostgresInstallation> postgres,
-    Path workDir) {}
+    Path workDir,
+    ImageService.Policy images) {
+
+  /** With the default image policy. */
+  public PageserverConfig(InetSocketAddress listen, String advertisedUrl, ObjectStore objectStore, List<String> safekeeperUrls,
+      IntFunction<PostgresInstallation> postgres, Path workDir) {
+    this(listen, advertisedUrl, objectStore, safekeeperUrls, postgres, workDir, ImageService.Policy.DEFAULT);
+  }
+}

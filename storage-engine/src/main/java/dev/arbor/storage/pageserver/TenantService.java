@@ -24,6 +24,7 @@ import java.time.Instant;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.IntFunction;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -103,7 +104,8 @@ public final class TenantService {
         // checkpoint record (a start needs it) and nothing else.
         Lsn initdbEnd = WalDump.nextRecordAfter(installation, pgdata.resolve("pg_wal"), control.latestCheckpointTli(),
             control.latestCheckpoint(), control.walSegmentSize());
-        var image = new ImageWriter(catalog.store()).write(tenant, root, initdbEnd, pgVersion, pgdata);
+        var image = new ImageWriter(catalog.store()).write(tenant, root, initdbEnd, control.latestCheckpointRedo(), pgVersion, pgdata,
+            Set.of());
         try (Stream<Path> wal = Files.list(pgdata.resolve("pg_wal"))) {
           for (Path segment : wal.filter(p -> WalFileName.isSegment(p.getFileName().toString())).toList()) {
             catalog.store().putFile(ObjectKeys.wal(tenant, root, segment.getFileName().toString()), segment);

@@ -30,8 +30,9 @@ class ImageManifestTest {
 
     String json = new String(manifest.toJson(), StandardCharsets.UTF_8);
     assertThat(json)
-        .contains("\"formatVersion\":1")
+        .contains("\"formatVersion\":2")
         .contains("\"lsn\":\"0/16B5A50\"")
+        .contains("\"redoLsn\":\"0/16B5A28\"")
         .contains("\"tenant\":\"" + TENANT + "\"")
         .contains("\"mode\":\"0640\"")
         .contains("\"createdAt\":\"2024-05-01T12:00:00Z\"")
@@ -43,10 +44,22 @@ class ImageManifestTest {
   @Test
   void anotherFormatVersionIsRefusedWithTheReason() {
     String json = new String(manifest(List.of(), List.of()).toJson(), StandardCharsets.UTF_8)
-        .replace("\"formatVersion\":1", "\"formatVersion\":2");
+        .replace("\"formatVersion\":2", "\"formatVersion\":3");
     assertThatThrownBy(() -> ImageManifest.fromJson(json.getBytes(StandardCharsets.UTF_8)))
         .isInstanceOf(IOException.class)
-        .hasMessageContaining("format version 2 is not supported");
+        .hasMessageContaining("format version 3 is not supported");
+  }
+
+  @Test
+  void aVersionOneManifestIsReadAndReplaysFromItsLsn() throws Exception {
+    String json = new String(manifest(List.of(), List.of()).toJson(), StandardCharsets.UTF_8)
+        .replace("\"formatVersion\":2", "\"formatVersion\":1").replace("\"redoLsn\":\"0/16B5A28\",", "");
+    ImageManifest v1 = ImageManifest.fromJson(json.getBytes(StandardCharsets.UTF_8));
+    assertThat(v1.redoLsn()).isNull();
+    assertThat(v1.replayFrom()).isEqualTo(Lsn.parse("0/16B5A50"));
+    assertThat(manifest(List.of(), List.of()).replayFrom()).isEqualTo(Lsn.parse("0/16B5A28"));
+    assertThatThrownBy(() -> ImageManifest.fromJson(json.replace("\"formatVersion\":1", "\"formatVersion\":2")
+        .getBytes(StandardCharsets.UTF_8))).isInstanceOf(IOException.class).hasMessageContaining("redoLsn");
   }
 
   @Test
@@ -100,7 +113,7 @@ class ImageManifestTest {
   }
 
   private static ImageManifest manifest(List<ImageManifest.DirectoryEntry> dirs, List<ImageManifest.FileEntry> files) {
-    return new ImageManifest(ImageManifest.FORMAT_VERSION, TENANT, TIMELINE, Lsn.parse("0/16B5A50"), 15,
+    return new ImageManifest(ImageManifest.FORMAT_VERSION, TENANT, TIMELINE, Lsn.parse("0/16B5A50"), Lsn.parse("0/16B5A28"), 15,
         Instant.parse("2024-05-01T12:00:00Z"), 8, dirs, files);
   }
 }

@@ -1,0 +1,356 @@
+package dev.arbor.storage.pageserver;
+
+import dev.arbor.postgres.ControlData;
+import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.postgres.PostgresServer;
+import dev.arbor.postgres.ServerUser;
+import dev.arbor.postgres.WalRecordScanner;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.image.ImageManifest;
+import dev.arbor.storage.image.ImageMaterializer;
+import dev.arbor.storage.image.ImageWriter;
+import dev.arbor.storage.json.Json;
+import dev.arbor.storage.timeline.Catalog;
+import dev.arbor.storage.timeline.TenantMeta;
+import dev.arbor.storage.timeline.TimelineMeta;
+import dev.arbor.storage.timeline.TimelineState;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.IntFunction;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Images made from WAL (ARCHITECTURE.md, "Images"), so that a compute start replays the WAL since the newest
+ * image, not all WAL since initdb. PostgreSQL is the redo engine: a working copy of the timeline's newest image
+ * (kept in the work directory, a cache) recovers from the timeline's own WAL service up to a point {@code L}
+ * with {@code recovery_target_lsn = L}, {@code recovery_target_inclusive = off} and
+ * {@code recovery_target_action = shutdown}; the stopped copy is then chunked into a new image at {@code L}.
+ *
+ * <p>{@code L} is the end of the last whole record in a complete WAL segment two segments below the end of
+ * durable WAL: a record starts there, so recovery stops right before it and the copy holds exactly the
+ * records that end at or below {@code L} — the same state a basebackup at {@code L} replays to (WAL cut at
+ * {@code L}). Durable WAL is never superseded by a later generation (an election takes the highest
+ * position of a majority), so the image lies on the timeline's permanent history.
+ *
+ * <p>A start from the image replays from its checkpoint's REDO point ({@link ImageManifest#replayFrom()}):
+ * a recovery can only stop at a restartpoint, which PostgreSQL makes at the last checkpoint record it
+ * replayed. Computes checkpoint at least every {@code checkpoint_timeout} and {@code max_wal_size}.
+ */
+public final class ImageService implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ImageService.class);
+  private static final Pattern STOPPED_BEFORE = Pattern.compile("recovery stopping before WAL location \\(LSN\\) \"([0-9A-F]+/[0-9A-F]+)\"");
+  /** A record after {@code L} begins at {@code L}, or after the page header when {@code L} ends a page. */
+  private static final long LONG_PAGE_HEADER = 40;
+  private static final Duration RECOVERY_TIMEOUT = Duration.ofMinutes(30);
+
+  /**
+   * When to make an image.
+   *
+   * @param thresholdBytes make one when the WAL after a timeline's newest image (or its ancestor's) reaches
+   *     this many bytes; 0 turns automatic images off (the API still makes them on request)
+   * @param checkInterval how often the timelines are looked at
+   */
+  public record Policy(long thresholdBytes, Duration checkInterval) {
+    /** See docs/storage-engine.md, "Images from WAL", for how the threshold was chosen. */
+    public static final Policy DEFAULT = new Policy(256L * 1024 * 1024, Duration.ofSeconds(10));
+
+    public Policy {
+      if (thresholdBytes < 0) {
+        throw new IllegalArgumentException("image threshold must be 0 (off) or a positive number of bytes, not " + thresholdBytes);
+      }
+      if (thresholdBytes > 0 && thresholdBytes < 2 * Lsn.DEFAULT_SEGMENT_SIZE) {
+        throw new IllegalArgumentException("image threshold must be at least two WAL segments (32 MiB), not " + thresholdBytes
+            + " bytes: an image lies two segments below the end of WAL");
+      }
+    }
+  }
+
+  /** What one image took and stored. {@code walBytes}: the WAL replayed into the working copy. */
+  public record Made(String tenantId, String timelineId, Lsn lsn, Lsn redoLsn, long walBytes, long bytes, long chunks,
+      long newChunks, long newBytes, long durationMs) {}
+
+  /** Which image a working copy holds, written beside it once it holds it. */
+  record WorkingCopy(String timelineId, Lsn lsn) {}
+
+  private final Catalog catalog;
+  private final TimelineService timelines;
+  private final WalService wal;
+  private final BasebackupService basebackups;
+  private final IntFunction<PostgresInstallation> postgres;
+  private final Path workDir;
+  private final String walBaseUrl;
+  private final Policy policy;
+  private final ReentrantLock oneAtATime = new ReentrantLock();
+  private volatile boolean closed;
+  private Thread scheduler;
+
+  /** @param walBaseUrl this pageserver's URL as its own working copies reach it (for restore_command) */
+  ImageService(Catalog catalog, TimelineService timelines, WalService wal, BasebackupService basebackups,
+      IntFunction<PostgresInstallation> postgres, Path workDir, String walBaseUrl, Policy policy) {
+    this.catalog = catalog;
+    this.timelines = timelines;
+    this.wal = wal;
+    this.basebackups = basebackups;
+    this.postgres = postgres;
+    this.workDir = workDir.resolve("images");
+    this.walBaseUrl = walBaseUrl;
+    this.policy = policy;
+  }
+
+  /** Starts looking at the timelines every {@code checkInterval}, unless the threshold is 0. */
+  ImageService startScheduler() {
+    if (policy.thresholdBytes() > 0) {
+      scheduler = Thread.ofVirtual().name("image-scheduler").start(this::scheduleLoop);
+    }
+    return this;
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    if (scheduler != null) {
+      scheduler.interrupt();
+    }
+  }
+
+  /**
+   * Makes an image of the timeline as near the end of its durable WAL as it can, whatever the threshold.
+   *
+   * @throws ApiProblem 409 {@code no-new-wal} when there is not enough WAL after the newest image
+   */
+  public Made make(String tenantId, String timelineId) throws IOException {
+    TenantMeta tenant = timelines.requireTenant(tenantId);
+    TimelineMeta meta = timelines.requireTimeline(tenant, timelineId, "timeline_id");
+    oneAtATime.lock();
+    try {
+      return make(meta);
+    } finally {
+      oneAtATime.unlock();
+    }
+  }
+
+  private Made make(TimelineMeta meta) throws IOException {
+    long started = System.nanoTime();
+    Lsn durable = timelines.lastDurableLsn(meta);
+    ImageManifest base = basebackups.newestImage(meta, durable).orElseThrow(() -> new IllegalStateException("timeline "
+        + meta.timelineId() + " and its ancestors have no image at all"));
+    Lsn target = imagePoint(meta, durable, base);
+    Path copy = workDir.resolve(meta.tenantId() + "-" + meta.timelineId());
+    Path pgdata = copy.resolve("pgdata");
+    try {
+      prepareWorkingCopy(copy, pgdata, base);
+      Lsn redo = recoverTo(meta, pgdata, copy, target);
+      Set<String> stored = base.files().stream().flatMap(f -> f.chunks().stream()).collect(Collectors.toSet());
+      ImageWriter.Result written = new ImageWriter(catalog.store()).write(meta.tenantId(), meta.timelineId(), target, redo,
+          meta.pgVersion(), pgdata, stored);
+      Files.write(copy.resolve("image.json"), Json.write(new WorkingCopy(meta.timelineId().toString(), target)));
+      var made = new Made(meta.tenantId().toString(), meta.timelineId().toString(), target, redo,
+          target.value() - base.replayFrom().value(), written.totalBytes(), written.chunks(), written.newChunks(),
+          written.newBytes(), (System.nanoTime() - started) / 1_000_000);
+      log.info("event=image_made tenant={} timeline={} lsn={} redo_lsn={} base_lsn={} wal_replayed_bytes={} bytes={} chunks={} "
+              + "new_chunks={} new_bytes={} duration_ms={}", made.tenantId(), made.timelineId(), target, redo, base.lsn(),
+          made.walBytes(), made.bytes(), made.chunks(), made.newChunks(), made.newBytes(), made.durationMs());
+      return made;
+    } catch (IOException | RuntimeException e) {
+      deleteRecursively(copy); // the next image starts again from a stored image
+      throw e;
+    }
+  }
+
+  /**
+   * {@code L}: the end of the last whole record in the complete segment two below the one {@code durable}
+   * lies in, so that the record after {@code L} is durable and whole (unless it is larger than a segment).
+   */
+  private Lsn imagePoint(TimelineMeta meta, Lsn durable, ImageManifest base) throws IOException {
+    long segmentSize = Lsn.DEFAULT_SEGMENT_SIZE;
+    long segment = durable.segmentNumber(segmentSize) - 2;
+    Lsn floor = Lsn.max(base.lsn(), meta.createdLsn());
+    if (segment < 0 || !new Lsn((segment + 1) * segmentSize).isAfter(floor)) {
+      throw noNewWal(meta, durable, base);
+    }
+    int tli = meta.tliAt(durable);
+    List<String> names = wal.recoveryFiles(meta, tli, new Lsn(segment * segmentSize), new Lsn((segment + 1) * segmentSize));
+    if (names.size() != 1) {
+      throw new IOException("the TLI history of timeline " + meta.timelineId() + " does not name WAL segment " + segment);
+    }
+    ByteBuffer bytes;
+    Optional<WalService.WalFile> file = wal.open(meta.tenantId().toString(), meta.timelineId().toString(), names.getFirst(),
+        Optional.empty());
+    if (file.isEmpty()) {
+      throw new IOException("WAL segment " + names.getFirst() + " of timeline " + meta.timelineId() + " is below the end of "
+          + "durable WAL (" + durable + ") but neither object storage nor the safekeepers serve it");
+    }
+    try (InputStream in = file.get().content()) {
+      bytes = ByteBuffer.wrap(in.readAllBytes());
+    }
+    Optional<WalRecordScanner.Result> scanned = WalRecordScanner.scan(segmentSize, segment,
+        n -> n == segment ? Optional.of(bytes.duplicate()) : Optional.empty());
+    if (scanned.isEmpty() || !scanned.get().end().isAfter(floor)) {
+      throw noNewWal(meta, durable, base);
+    }
+    return scanned.get().end();
+  }
+
+  private static ApiProblem noNewWal(TimelineMeta meta, Lsn durable, ImageManifest base) {
+    return ApiProblem.conflict("no-new-wal", "timeline_id", "timeline " + meta.timelineId() + " has too little WAL after its "
+        + "newest image (at " + base.lsn() + ") for another: its durable WAL ends at " + durable + ", and an image lies in a "
+        + "complete segment two segments below that end, after the timeline's start (" + meta.createdLsn() + ")");
+  }
+
+  /** Reuses the working copy when it holds {@code base}; otherwise materializes {@code base} afresh. */
+  private void prepareWorkingCopy(Path copy, Path pgdata, ImageManifest base) throws IOException {
+    Optional<WorkingCopy> held = readWorkingCopy(copy);
+    if (held.isPresent() && held.get().timelineId().equals(base.timeline().toString()) && held.get().lsn().equals(base.lsn())
+        && Files.isDirectory(pgdata)) {
+      return;
+    }
+    deleteRecursively(copy);
+    Files.createDirectories(copy);
+    new ImageMaterializer(catalog.store()).materialize(base, pgdata);
+    ServerUser.current().handOver(copy);
+  }
+
+  private static Optional<WorkingCopy> readWorkingCopy(Path copy) {
+    try {
+      return Optional.of(Json.read(Files.readAllBytes(copy.resolve("image.json")), WorkingCopy.class));
+    } catch (NoSuchFileException e) {
+      return Optional.empty();
+    } catch (IOException | RuntimeException e) {
+      log.info("event=image_working_copy_unreadable dir={} reason=\"{}\"", copy, e.getMessage());
+      return Optional.empty();
+    }
+  }
+
+  /** Replays the working copy up to right before the record at {@code target}; returns its REDO point. */
+  private Lsn recoverTo(TimelineMeta meta, Path pgdata, Path copy, Lsn target) throws IOException {
+    PostgresInstallation installation = postgres.apply(meta.pgVersion());
+    Files.deleteIfExists(copy.resolve("image.json")); // from here until the image is written it holds neither
+    Path signal = pgdata.resolve("recovery.signal");
+    if (!Files.exists(signal)) {
+      Files.createFile(signal);
+      ServerUser.current().handOver(signal);
+    }
+    Path log = copy.resolve("postgres.log");
+    Files.deleteIfExists(log);
+    Path socketDir = Files.createTempDirectory("arbor-image-");
+    try {
+      String walUrl = walBaseUrl + "/v1/tenant/" + meta.tenantId() + "/timeline/" + meta.timelineId() + "/wal/%f";
+      PostgresServer.builder(installation, pgdata)
+          .port(5432) // no TCP (listen_addresses is empty); the socket lives in a directory of its own
+          .socketDir(socketDir)
+          .logFile(log)
+          .setting("listen_addresses", "")
+          .setting("restore_command", BasebackupService.restoreCommand(walUrl))
+          .setting("recovery_target_lsn", target.toString())
+          .setting("recovery_target_inclusive", "off")
+          .setting("recovery_target_action", "shutdown")
+          .setting("recovery_target_timeline", Integer.toString(meta.tliAt(target)))
+          .setting("hot_standby", "off")
+          .setting("archive_mode", "off")
+          .setting("fsync", "off") // the copy is a cache: the image is made from the files, not from the disk
+          .build()
+          .runUntilExit(RECOVERY_TIMEOUT);
+    } finally {
+      deleteRecursively(socketDir);
+    }
+    Lsn stoppedBefore = stoppedBefore(log).orElseThrow(() -> new IOException("the recovery of the working copy of timeline "
+        + meta.timelineId() + " ended without stopping at " + target + " (no 'recovery stopping before' in " + log + ")"));
+    if (stoppedBefore.isBefore(target) || stoppedBefore.value() - target.value() > LONG_PAGE_HEADER) {
+      throw new IOException("the recovery of the working copy of timeline " + meta.timelineId() + " stopped before the record at "
+          + stoppedBefore + ", not at " + target + ": the image would not hold exactly the WAL up to " + target);
+    }
+    ControlData control = ControlData.read(installation, pgdata);
+    if (!control.clusterState().equals("shut down in recovery")) {
+      throw new IOException("the working copy of timeline " + meta.timelineId() + " is '" + control.clusterState()
+          + "' after its recovery to " + target + ", not 'shut down in recovery'");
+    }
+    return control.latestCheckpointRedo();
+  }
+
+  private static Optional<Lsn> stoppedBefore(Path log) throws IOException {
+    Lsn last = null;
+    for (String line : Files.readAllLines(log, StandardCharsets.UTF_8)) {
+      Matcher m = STOPPED_BEFORE.matcher(line);
+      if (m.find()) {
+        last = Lsn.parse(m.group(1));
+      }
+    }
+    return Optional.ofNullable(last);
+  }
+
+  private void scheduleLoop() {
+    while (!closed) {
+      try {
+        Thread.sleep(policy.checkInterval());
+        for (TenantMeta tenant : catalog.tenants()) {
+          for (TimelineMeta meta : catalog.timelines(tenant.tenantId())) {
+            if (closed) {
+              return;
+            }
+            makeIfDue(meta);
+          }
+        }
+      } catch (InterruptedException e) {
+        return;
+      } catch (IOException | RuntimeException e) {
+        log.warn("event=image_schedule_failed error=\"{}\"", describe(e));
+      }
+    }
+  }
+
+  private void makeIfDue(TimelineMeta meta) {
+    if (meta.state() != TimelineState.ACTIVE || meta.latestStarted().isEmpty()) {
+      return; // no compute ever wrote to it: it has no WAL after its creation
+    }
+    try {
+      Lsn durable = timelines.lastDurableLsn(meta);
+      Optional<ImageManifest> base = basebackups.newestImage(meta, durable);
+      if (base.isEmpty() || durable.value() - base.get().lsn().value() < policy.thresholdBytes()) {
+        return;
+      }
+      oneAtATime.lock();
+      try {
+        make(meta);
+      } finally {
+        oneAtATime.unlock();
+      }
+    } catch (ApiProblem p) {
+      log.info("event=image_skipped tenant={} timeline={} reason=\"{}\"", meta.tenantId(), meta.timelineId(), p.getMessage());
+    } catch (IOException | RuntimeException e) {
+      log.warn("event=image_failed tenant={} timeline={} error=\"{}\"", meta.tenantId(), meta.timelineId(), describe(e));
+    }
+  }
+
+  private static String describe(Exception e) {
+    String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    return message.replace('"', '\'').replace('\n', ' ');
+  }
+
+  private static void deleteRecursively(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(dir)) {
+      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+}
