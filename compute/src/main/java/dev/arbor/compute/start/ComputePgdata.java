@@ -31,12 +31,20 @@ final class ComputePgdata {
   private static final int COPY_BUFFER = 256 * 1024;
 
   /**
-   * Defaults for a PGDATA that is never reused (docs/compute-agent.md, "fsync off"); the spec's settings
-   * may override them. Every start fills an empty directory from storage, and a commit is durable once a
-   * majority of safekeepers flushed it, so syncing local files only costs time: the end-of-recovery
-   * checkpoint of a start, and every local WAL flush after it.
+   * Defaults the spec's settings may override.
+   *
+   * <ul>
+   *   <li>{@code fsync = off}: a PGDATA is never reused (docs/compute-agent.md, "fsync off"). Every start fills
+   *       an empty directory from storage, and a commit is durable once a majority of safekeepers flushed it,
+   *       so syncing local files only costs time: the end-of-recovery checkpoint of a start, and every local
+   *       WAL flush after it.
+   *   <li>{@code max_wal_size = 128MB}: a checkpoint at least every ~70 MB of WAL. The pageserver's images stop
+   *       at the last checkpoint before their LSN, and the next start replays from there, so checkpoints bound
+   *       how far behind an image's replay point can lie (docs/storage-engine.md, "Images from WAL"). With
+   *       fsync off a checkpoint costs the compute little; its full-page writes add some WAL.
+   * </ul>
    */
-  static final Map<String, String> DISPOSABLE_PGDATA_DEFAULTS = Map.of("fsync", "off");
+  static final Map<String, String> DEFAULTS = Map.of("fsync", "off", "max_wal_size", "128MB");
 
   private final ComputeSpec spec;
 
@@ -158,7 +166,7 @@ final class ComputePgdata {
   }
 
   /**
-   * Writes {@value #COMPUTE_CONF} — {@link #DISPOSABLE_PGDATA_DEFAULTS} the spec does not set, the start
+   * Writes {@value #COMPUTE_CONF} — {@link #DEFAULTS} the spec does not set, the start
    * sequence's {@code managed} parameters, then the spec's own
    * {@code settings} (which never name a managed one, see {@link ComputeSpec#MANAGED_PARAMETERS}) — includes
    * it and the basebackup's recovery configuration from postgresql.conf, and writes pg_hba.conf.
@@ -167,7 +175,7 @@ final class ComputePgdata {
    */
   void configure(String purpose, Map<String, String> managed, Map<String, String> settings, boolean replication) throws IOException {
     StringBuilder conf = new StringBuilder("# written by the Arbor compute start sequence: " + purpose + "\n");
-    DISPOSABLE_PGDATA_DEFAULTS.forEach((k, v) -> {
+    DEFAULTS.forEach((k, v) -> {
       if (!settings.containsKey(k)) {
         conf.append(k).append(" = ").append(quote(v)).append('\n');
       }

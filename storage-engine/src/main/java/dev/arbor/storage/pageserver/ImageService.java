@@ -325,6 +325,10 @@ public final class ImageService implements AutoCloseable {
       if (base.isEmpty() || durable.value() - base.get().lsn().value() < policy.thresholdBytes()) {
         return;
       }
+      long candidateSegmentEnd = (durable.segmentNumber(Lsn.DEFAULT_SEGMENT_SIZE) - 1) * Lsn.DEFAULT_SEGMENT_SIZE;
+      if (candidateSegmentEnd <= base.get().lsn().value()) {
+        return; // nothing complete enough after the newest image yet
+      }
       oneAtATime.lock();
       try {
         make(meta);
