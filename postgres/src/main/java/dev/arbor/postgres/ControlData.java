@@ -1,30 +1,23 @@
 package dev.arbor.postgres;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /** The fields {@code pg_controldata} prints for a stopped (or running) cluster. */
 public record ControlData(Map<String, String> fields) {
 
   public static ControlData read(PostgresInstallation installation, Path dataDir) throws IOException {
-    List<String> cmd = ServerUser.current().wrap(List.of(installation.binary("pg_controldata").toString(), "-D", dataDir.toString()));
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    try {
-      if (!p.waitFor(1, TimeUnit.MINUTES) || p.exitValue() != 0) {
-        throw new IOException("pg_controldata -D " + dataDir + " failed: " + out.strip());
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted while running pg_controldata", e);
+    ServerUser.Output out = ServerUser.current().run(
+        List.of(installation.binary("pg_controldata").toString(), "-D", dataDir.toAbsolutePath().toString()), Duration.ofMinutes(1));
+    if (out.exitCode() != 0) {
+      throw new IOException("pg_controldata -D " + dataDir + " failed (exit " + out.exitCode() + "): " + out.stderrLine());
     }
     Map<String, String> fields = new LinkedHashMap<>();
-    for (String line : out.split("\n")) {
+    for (String line : out.stdout().split("\n")) {
       int colon = line.indexOf(':');
       if (colon > 0) {
         fields.put(line.substring(0, colon).trim(), line.substring(colon + 1).trim());

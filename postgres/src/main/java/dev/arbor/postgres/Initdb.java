@@ -1,12 +1,10 @@
 package dev.arbor.postgres;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /** Creates a new PostgreSQL cluster (a PGDATA) with the binaries of one installation. */
 public final class Initdb {
@@ -49,34 +47,24 @@ public final class Initdb {
   }
 
   /**
-   * Runs initdb into {@code dataDir}, which must not exist or be empty. Its parent is handed to the
-   * server user first, so this works as root and as a normal user.
+   * Runs initdb into {@code dataDir}, which must not exist or be empty. It is created where the server user
+   * can reach it and handed to that user first, so this works as root and as a normal user.
    */
   public void run(Path dataDir) throws IOException {
-    Files.createDirectories(dataDir);
     ServerUser user = ServerUser.current();
-    user.handOver(dataDir);
+    Path dir = user.createReachable(dataDir);
+    user.handOver(dir);
     List<String> cmd = new ArrayList<>(List.of(installation.binary("initdb").toString(),
-        "--pgdata=" + dataDir, "--username=" + superuser, "--encoding=UTF8", "--locale=C",
+        "--pgdata=" + dir, "--username=" + superuser, "--encoding=UTF8", "--locale=C",
         "--auth-local=" + authLocal, "--auth-host=" + authHost, "--data-checksums", "--no-instructions"));
     if (passwordFile != null) {
       user.handOver(passwordFile);
-      cmd.add("--pwfile=" + passwordFile);
+      cmd.add("--pwfile=" + passwordFile.toAbsolutePath());
     }
-    Process p = new ProcessBuilder(user.wrap(cmd)).redirectErrorStream(true).start();
-    String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    try {
-      if (!p.waitFor(5, TimeUnit.MINUTES)) {
-        p.destroyForcibly();
-        throw new IOException("initdb did not finish within 5 minutes");
-      }
-    } catch (InterruptedException e) {
-      p.destroyForcibly();
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted while running initdb", e);
-    }
-    if (p.exitValue() != 0) {
-      throw new IOException("initdb into " + dataDir + " failed (exit " + p.exitValue() + "):\n" + output.strip());
+    ServerUser.Output out = user.run(cmd, Duration.ofMinutes(5));
+    if (out.exitCode() != 0) {
+      // initdb says what went wrong on stderr ("initdb: error: ..."); stdout is its progress report.
+      throw new IOException("initdb into " + dir + " failed (exit " + out.exitCode() + "): " + out.stderrLine());
     }
   }
 }

@@ -88,8 +88,7 @@ public final class PostgresServer implements AutoCloseable {
       throw new IllegalStateException("PostgreSQL on " + dataDir + " is already running (pid " + process.pid() + ")");
     }
     ServerUser user = ServerUser.current();
-    Files.createDirectories(socketDir);
-    user.handOver(socketDir);
+    user.handOver(user.createReachable(socketDir));
     List<String> cmd = new ArrayList<>(List.of(installation.binary("postgres").toString(), "-D", dataDir.toString(),
         "-c", "port=" + port, "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + socketDir));
     settings.forEach((k, v) -> {
@@ -97,7 +96,7 @@ public final class PostgresServer implements AutoCloseable {
       cmd.add(k + "=" + v);
     });
     Files.createDirectories(logFile.getParent());
-    process = new ProcessBuilder(user.wrap(cmd))
+    process = user.processBuilder(cmd)
         .redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
         .start();
@@ -237,22 +236,14 @@ public final class PostgresServer implements AutoCloseable {
   public String psql(String user, String database, String sql) throws IOException {
     List<String> cmd = List.of(installation.binary("psql").toString(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
         "-h", socketDir.toString(), "-p", Integer.toString(port), "-U", user, "-d", database, "-c", sql);
-    Process p = new ProcessBuilder(ServerUser.current().wrap(cmd)).redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    try {
-      if (!p.waitFor(2, TimeUnit.MINUTES)) {
-        p.destroyForcibly();
-        throw new IOException("psql did not finish within 2 minutes");
-      }
-    } catch (InterruptedException e) {
-      p.destroyForcibly();
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted while running psql", e);
+    ServerUser.Output out = ServerUser.current().run(cmd, Duration.ofMinutes(2));
+    if (out.exitCode() != 0) {
+      throw new IOException("psql on port " + port + " failed (exit " + out.exitCode() + "): " + out.stderrLine());
     }
-    if (p.exitValue() != 0) {
-      throw new IOException("psql on port " + port + " failed (exit " + p.exitValue() + "): " + out.strip());
+    if (!out.stderr().isBlank()) {
+      log.info("event=psql_stderr port={} stderr=\"{}\"", port, out.stderrLine().replace("\"", "'"));
     }
-    return out.strip();
+    return out.stdout().strip();
   }
 
   /** The last lines of the server log, for error messages. */
@@ -300,7 +291,7 @@ public final class PostgresServer implements AutoCloseable {
 
     private Builder(PostgresInstallation installation, Path dataDir) {
       this.installation = installation;
-      this.dataDir = dataDir;
+      this.dataDir = dataDir.toAbsolutePath(); // PostgreSQL runs from "/" (see ServerUser)
     }
 
     public Builder port(int port) {
@@ -310,7 +301,7 @@ public final class PostgresServer implements AutoCloseable {
 
     /** Where the unix socket goes; keep the path short (the socket path is limited to 107 bytes). */
     public Builder socketDir(Path dir) {
-      this.socketDir = dir;
+      this.socketDir = dir.toAbsolutePath();
       return this;
     }
 
@@ -329,7 +320,7 @@ public final class PostgresServer implements AutoCloseable {
       if (port <= 0) {
         throw new IllegalArgumentException("port must be set to a free TCP port");
       }
-      Path parent = dataDir.toAbsolutePath().getParent();
+      Path parent = dataDir.getParent();
       if (socketDir == null) {
         socketDir = parent.resolve("socket");
       }

@@ -1,10 +1,9 @@
 package dev.arbor.postgres;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -22,19 +21,12 @@ public final class WalDump {
    * WAL pages (a record continued on the next page skips that page's header), rounded up to 8 bytes.
    */
   public static Lsn nextRecordAfter(PostgresInstallation pg, Path walDir, int tli, Lsn lsn, long segmentSize) throws IOException {
-    List<String> cmd = ServerUser.current().wrap(List.of(pg.binary("pg_waldump").toString(), "-p", walDir.toString(),
-        "-t", Integer.toString(tli), "-s", lsn.toString(), "-n", "1"));
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    try {
-      p.waitFor(1, TimeUnit.MINUTES);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IOException("interrupted while running pg_waldump", e);
-    }
-    Matcher m = RECORD.matcher(out);
+    ServerUser.Output out = ServerUser.current().run(List.of(pg.binary("pg_waldump").toString(), "-p", walDir.toAbsolutePath().toString(),
+        "-t", Integer.toString(tli), "-s", lsn.toString(), "-n", "1"), Duration.ofMinutes(1));
+    Matcher m = RECORD.matcher(out.stdout());
     if (!m.find() || !Lsn.parse(m.group(2)).equals(lsn)) {
-      throw new IOException("pg_waldump found no record at " + lsn + " in " + walDir + ": " + out.strip());
+      throw new IOException("pg_waldump found no record at " + lsn + " in " + walDir + " (exit " + out.exitCode() + "): "
+          + out.stdout().strip() + " " + out.stderrLine());
     }
     return endOf(lsn, Long.parseLong(m.group(1)), segmentSize);
   }

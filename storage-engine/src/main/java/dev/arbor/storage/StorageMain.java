@@ -8,6 +8,7 @@ import dev.arbor.storage.pageserver.Pageserver;
 import dev.arbor.storage.pageserver.PageserverConfig;
 import dev.arbor.storage.safekeeper.Safekeeper;
 import dev.arbor.storage.safekeeper.SafekeeperConfig;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -57,6 +58,11 @@ public final class StorageMain {
     } catch (IllegalArgumentException | MissingPrerequisiteException e) {
       System.err.println(args[0] + ": " + e.getMessage());
       System.exit(2);
+      return;
+    } catch (IOException e) {
+      // One line that says what (the CLI shows a daemon's last line when it dies starting), not a stack trace.
+      System.err.println(args[0] + ": cannot start: " + e.getMessage());
+      System.exit(1);
       return;
     }
     System.out.println("listening on " + url);

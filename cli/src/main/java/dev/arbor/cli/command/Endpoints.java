@@ -84,10 +84,12 @@ final class Endpoints {
           + "\nstop it first to start another: ./arbor endpoint stop " + branch);
     }
     Path dir = inst.home.endpoint(project, branch);
-    Path work = dir.resolve("compute");
+    inst.home.createPostgresRoot();
+    Path work = inst.home.computeWorkDir(project, branch);
     try {
       deleteRecursively(work); // a compute starts from storage into an empty directory
-      Files.createDirectories(work);
+      ServerUser.current().createReachable(work);
+      Files.createDirectories(dir);
       Path passwordFile = passwordFile(inst, project);
       var info = new EndpointInfo(project, branch, readOnly ? "read_only" : "read_write", lsn, Ports.any(), Ports.any());
       Map<String, Object> spec = new LinkedHashMap<>();
@@ -155,10 +157,12 @@ final class Endpoints {
   }
 
   static void removeBranchDirectory(Installation inst, String project, String branch) {
+    deleteRecursively(inst.home.computeWorkDir(project, branch).getParent());
     deleteRecursively(inst.home.endpoint(project, branch));
   }
 
   static void removeProjectDirectories(Installation inst, String project) {
+    deleteRecursively(inst.home.computeWorkDirs(project));
     deleteRecursively(inst.home.endpoints().resolve(project));
   }
 

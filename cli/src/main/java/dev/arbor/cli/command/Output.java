@@ -3,17 +3,20 @@ package dev.arbor.cli.command;
 import dev.arbor.storage.json.Json;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code -o json} for commands that print data: JSON for scripts, text for people. */
 public final class Output {
   @Option(names = {"-o", "--output"}, description = "Output format: text (default) or json.", defaultValue = "text")
   String format;
 
+  @Spec(Spec.Target.MIXEE) CommandSpec command; // the command this is mixed into, for a usage error that names it
+
   boolean json() {
     if (!format.equals("text") && !format.equals("json")) {
-      throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(new Object()),
-          "-o must be text or json, not '" + format + "'");
+      throw new picocli.CommandLine.ParameterException(command.commandLine(), "-o must be text or json, not '" + format + "'");
     }
     return format.equals("json");
   }

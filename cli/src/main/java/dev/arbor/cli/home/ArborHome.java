@@ -1,13 +1,18 @@
 package dev.arbor.cli.home;
 
 import dev.arbor.cli.CliException;
+import dev.arbor.postgres.ServerUser;
 import dev.arbor.storage.fs.DurableFiles;
 import dev.arbor.storage.json.Json;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 import java.util.Optional;
 
 /**
@@ -17,13 +22,18 @@ import java.util.Optional;
  * state.json             projects and branches by name (tenant and timeline ids)
  * objects/               object storage (the system of record)
  * safekeepers/&lt;id&gt;/      safekeeper WAL
- * pageserver/            pageserver scratch space
- * endpoints/&lt;project&gt;/&lt;branch&gt;/   compute work directories and specs
+ * pageserver/            pageserver scratch space (initdb)                     *
+ * endpoints/&lt;project&gt;/&lt;branch&gt;/   endpoint specs
+ * endpoints/&lt;project&gt;/&lt;branch&gt;/compute/   compute work directories (PGDATA)  *
  * run/&lt;name&gt;.pid         processes started in the background
  * logs/&lt;name&gt;.log        their output
  * </pre>
+ * The starred directories belong to PostgreSQL's OS user and live under {@link #postgresRoot()}, which is
+ * this home unless that user cannot enter it (Arbor runs as root under a private directory such as /root).
  */
 public record ArborHome(Path root) {
+  /** Where PostgreSQL's directories go when its OS user cannot enter the home (see {@link #postgresRoot()}). */
+  public static final Path POSTGRES_BASE = Path.of("/var/lib/arbor");
 
   public static ArborHome resolve() {
     String env = System.getenv("ARBOR_HOME");
@@ -39,8 +49,61 @@ public record ArborHome(Path root) {
     return root.resolve("safekeepers").resolve(id);
   }
 
+  /** The pageserver's work directory: initdb of new projects runs there, as PostgreSQL's OS user. */
   public Path pageserver() {
-    return root.resolve("pageserver");
+    return postgresRoot().resolve("pageserver");
+  }
+
+  /** The compute work directory of a branch's endpoint: its PGDATA, socket and PostgreSQL log. */
+  public Path computeWorkDir(String project, String branch) {
+    return computeWorkDirs(project).resolve(branch).resolve("compute");
+  }
+
+  /** The directory holding the compute work directories of a project's branches. */
+  public Path computeWorkDirs(String project) {
+    return postgresRoot().resolve("endpoints").resolve(project);
+  }
+
+  /**
+   * Where the directories PostgreSQL's OS user must reach live. As a normal user, and as root when that user
+   * ({@code postgres}) can enter this home, it is this home. As root under a directory it cannot enter (a
+   * checkout in root's 0700 home), it is {@code /var/lib/arbor/<hash of this home's path>}: root-owned,
+   * mode 0711 like the home, on disk (a PGDATA can be large), out of reach of other users' writes. Arbor
+   * never opens up a directory it did not create, so it cannot make the home reachable instead.
+   */
+  public Path postgresRoot() {
+    ServerUser user = ServerUser.current();
+    try {
+      if (!user.dropsPrivileges() || user.canEnter(root)) {
+        return root;
+      }
+    } catch (IOException e) {
+      throw new CliException("cannot tell whether PostgreSQL's OS user '" + user.name() + "' can enter " + root + ": " + e.getMessage());
+    }
+    return POSTGRES_BASE.resolve(HexFormat.of().formatHex(sha256(root.toString()), 0, 8));
+  }
+
+  /**
+   * Creates {@link #postgresRoot()} where PostgreSQL's OS user can reach it. When it is not this home, it is
+   * linked from {@code <home>/postgres} and records this home's path in its {@code arbor-home} file, so a
+   * person finds one from the other.
+   */
+  public Path createPostgresRoot() {
+    Path dir = postgresRoot();
+    try {
+      ServerUser.current().createReachable(dir);
+      if (!dir.equals(root)) {
+        Files.writeString(dir.resolve("arbor-home"), root + "\n");
+        Path link = root.resolve("postgres");
+        if (!Files.isSymbolicLink(link) || !Files.readSymbolicLink(link).equals(dir)) {
+          Files.deleteIfExists(link);
+          Files.createSymbolicLink(link, dir);
+        }
+      }
+      return dir;
+    } catch (IOException e) {
+      throw new CliException("cannot create " + dir + " for PostgreSQL's directories: " + e.getMessage());
+    }
   }
 
   public Path endpoint(String project, String branch) {
@@ -82,6 +145,14 @@ public record ArborHome(Path root) {
       Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwx--x--x"));
     } catch (IOException e) {
       throw new CliException("cannot create " + root + ": " + e.getMessage() + " (set ARBOR_HOME to a writable directory)");
+    }
+  }
+
+  private static byte[] sha256(String text) {
+    try {
+      return MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("every JDK has SHA-256", e);
     }
   }
 

@@ -56,7 +56,7 @@ public final class Daemons {
       while (System.nanoTime() < deadline) {
         if (!running(pid)) {
           Files.deleteIfExists(home.pidFile(name));
-          throw new CliException(name + " exited while starting. Its log (" + log + ") ends with:\n" + tail(log, 15));
+          throw new CliException(name + " exited while starting: " + lastWords(log) + " (its log: " + log + ")");
         }
         if (ready.getAsBoolean()) {
           return pid;
@@ -64,8 +64,8 @@ public final class Daemons {
         Thread.sleep(25);
       }
       stop(name, Duration.ofSeconds(5));
-      throw new CliException(name + " did not become ready within " + timeout.toSeconds() + " s. Its log (" + log + ") ends with:\n"
-          + tail(log, 15));
+      throw new CliException(name + " did not become ready within " + timeout.toSeconds() + " s: " + lastWords(log)
+          + " (its log: " + log + ")");
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     } catch (InterruptedException e) {
@@ -175,6 +175,20 @@ public final class Daemons {
       return new String(Files.readAllBytes(Path.of("/proc/" + pid + "/cmdline")), StandardCharsets.UTF_8);
     } catch (IOException e) {
       return "";
+    }
+  }
+
+  /**
+   * The last line of a log that says something: not a stack frame ("\tat ...", "... 3 more"), which follows the
+   * line that matters. Our daemons end a failed start with one line saying what to do.
+   */
+  static String lastWords(Path log) {
+    try {
+      List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8).stream()
+          .filter(l -> !l.isBlank() && !Character.isWhitespace(l.charAt(0)) && !l.startsWith("Caused by:")).toList();
+      return lines.isEmpty() ? "it wrote nothing" : lines.getLast().strip();
+    } catch (IOException e) {
+      return "it left no log";
     }
   }
 

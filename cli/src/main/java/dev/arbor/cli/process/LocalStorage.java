@@ -59,6 +59,7 @@ public final class LocalStorage {
           "--listen", "127.0.0.1:" + sk.getValue(), "--data-dir", home.safekeeper(id).toString(),
           "--object-store", home.objects().toString())), url);
     }
+    home.createPostgresRoot();
     ensure(PAGESERVER, progress, () -> Daemons.java(StorageMain.class.getName(), List.of("pageserver",
         "--listen", "127.0.0.1:" + config.pageserverPort(), "--object-store", home.objects().toString(),
         "--work-dir", home.pageserver().toString(), "--safekeepers", String.join(",", config.safekeeperUrls().values()))),

@@ -107,7 +107,7 @@ public final class ComputeAgent implements AutoCloseable {
       RolesAndDatabases catalog = RolesAndDatabases.resolve(spec, environment);
       checkTimeline();
       ComputeSpec computeSpec = spec.toComputeSpec(PostgresInstallation.find(spec.postgresVersion()));
-      Files.createDirectories(spec.workDir());
+      computeSpec.createWorkDir();
       postgresLog = new PostgresLogForwarder(computeSpec.logFile(), System.out).start();
 
       compute = spec.mode() == Mode.READ_WRITE

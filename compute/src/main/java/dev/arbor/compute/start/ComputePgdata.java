@@ -59,6 +59,7 @@ final class ComputePgdata {
   /** A compute starts from storage into an empty directory, never on top of an older PGDATA. */
   void prepareEmpty() throws IOException {
     Path dataDir = dir();
+    spec.createWorkDir();
     if (Files.exists(dataDir)) {
       boolean empty;
       try (var s = Files.list(dataDir)) {
@@ -131,8 +132,8 @@ final class ComputePgdata {
     } catch (IOException e) {
       throw new ComputeStartException("cannot reach the pageserver for the basebackup (" + url + "): " + ComputeStartException.describe(e), e);
     }
-    List<String> cmd = ServerUser.current().wrap(List.of("tar", "-x", "-f", "-", "-C", dir().toString()));
-    Process tar = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    Process tar = ServerUser.current().processBuilder(List.of("tar", "-x", "-f", "-", "-C", dir().toString()))
+        .redirectErrorStream(true).start();
     long received = 0;
     try (InputStream in = body; OutputStream out = tar.getOutputStream()) {
       byte[] buffer = new byte[COPY_BUFFER];

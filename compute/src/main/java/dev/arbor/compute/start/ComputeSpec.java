@@ -1,8 +1,11 @@
 package dev.arbor.compute.start;
 
 import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.postgres.ServerUser;
+import dev.arbor.postgres.UnreachableDirectoryException;
 import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -56,6 +59,18 @@ public record ComputeSpec(
     }
     if (maxSlotWalKeepSize == null) {
       maxSlotWalKeepSize = "1GB";
+    }
+  }
+
+  /**
+   * Creates {@link #workDir} where PostgreSQL's OS user can reach it (see {@link ServerUser#createReachable}),
+   * and refuses one it cannot reach, naming the directory in the way.
+   */
+  public Path createWorkDir() throws IOException {
+    try {
+      return ServerUser.current().createReachable(workDir);
+    } catch (UnreachableDirectoryException e) {
+      throw new ComputeStartException("work_dir: " + e.getMessage(), e);
     }
   }
 

@@ -350,8 +350,14 @@ public final class ChaosRun {
     // Restore, in random order: resume what is paused, start what is down; the compute last, with all storage up.
     // Half the rounds that hurt a safekeeper leave one of them down through the compute restart and the
     // takeover of the check: a start needs a majority, not every safekeeper, and must not wait for a paused one.
+    // Not one beside a safekeeper wiped this round: a wiped one must not vote until it caught up from a compute,
+    // so the one left down and the wiped one would leave a single voter, and no start could be elected.
     Runnable deferred = null;
-    List<Runnable> candidates = List.copyOf(safekeeperHeals.keySet());
+    List<String> wipedNow = safekeeperHeals.values().stream().filter(v -> v.startsWith(Fault.SK_WIPE.label() + " "))
+        .map(v -> v.substring(v.indexOf(' ') + 1)).toList();
+    List<Runnable> candidates = safekeeperHeals.keySet().stream()
+        .filter(h -> wipedNow.isEmpty() || wipedNow.contains(safekeeperHeals.get(h).substring(safekeeperHeals.get(h).indexOf(' ') + 1)))
+        .toList();
     if (!candidates.isEmpty() && random.nextBoolean()) {
       deferred = candidates.get(random.nextInt(candidates.size()));
       heals.remove(deferred);

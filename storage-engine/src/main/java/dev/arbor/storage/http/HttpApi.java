@@ -143,7 +143,10 @@ public final class HttpApi implements AutoCloseable {
           name, exchange.getRequestMethod(), path, p.status(), p.field(), p.getMessage());
     } catch (Exception e) {
       log.error("event=request_failed component={} method={} path={}", name, exchange.getRequestMethod(), path, e);
-      response = problem(new ApiProblem(500, "internal", "Internal error", e.toString(), null), path);
+      // The detail is read by people (the CLI prints it): what failed, not which class; the log has the trace.
+      String detail = (e.getMessage() == null || e.getMessage().isBlank() ? "an unexpected error" : e.getMessage())
+          + " (the " + name + " log has the details)";
+      response = problem(new ApiProblem(500, "internal", "Internal error", detail, null), path);
     }
     try {
       send(exchange, response, path);

@@ -1,6 +1,8 @@
 package dev.arbor.storage.pageserver;
 
 import dev.arbor.postgres.Lsn;
+import dev.arbor.postgres.ServerUser;
+import dev.arbor.postgres.UnreachableDirectoryException;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.http.HttpApi;
 import dev.arbor.storage.http.Response;
@@ -38,7 +40,16 @@ public final class Pageserver implements AutoCloseable {
     routes(catalog);
   }
 
+  /**
+   * Starts serving. A work directory that PostgreSQL's OS user cannot reach (initdb runs there) stops the start
+   * here, with an {@link IllegalArgumentException} naming it, rather than failing every tenant creation later.
+   */
   public Pageserver start() throws IOException {
+    try {
+      ServerUser.current().createReachable(config.workDir());
+    } catch (UnreachableDirectoryException e) {
+      throw new IllegalArgumentException("--work-dir: " + e.getMessage(), e);
+    }
     api.start(config.listen());
     String advertised = config.advertisedUrl() != null ? config.advertisedUrl()
         : "http://" + config.listen().getHostString() + ":" + api.port();

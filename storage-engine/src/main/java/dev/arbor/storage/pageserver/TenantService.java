@@ -7,6 +7,7 @@ import dev.arbor.postgres.WalDump;
 import dev.arbor.postgres.Initdb;
 import dev.arbor.postgres.MissingPrerequisiteException;
 import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.id.TenantId;
@@ -95,7 +96,7 @@ public final class TenantService {
         return new CreateResult(TenantInfo.of(existing.get()), false);
       }
       TimelineId root = TimelineId.random();
-      Path scratch = Files.createDirectories(workDir.resolve("initdb-" + tenant));
+      Path scratch = ServerUser.current().createReachable(workDir.resolve("initdb-" + tenant));
       try {
         Path pgdata = scratch.resolve("pgdata");
         Initdb.with(installation).superuser("postgres").authLocal("trust").authHost("scram-sha-256").run(pgdata);
