@@ -111,7 +111,8 @@ class BasebackupTest {
           .as("the cut WAL ends replay; no PostgreSQL target").doesNotContainKeys("recovery_target_lsn", "recovery_target_inclusive");
       var wal = Json.read(backup.recoveryWal().getBytes(StandardCharsets.UTF_8), BasebackupService.RecoveryWal.class);
       assertThat(wal.walUrl()).isEqualTo(walUrl(branch) + "/%f?until_lsn=" + initdbEnd);
-      assertThat(wal.files()).as("the image is at the branch point: no WAL to fetch ahead").isEmpty();
+      assertThat(wal.files()).as("the image is at the branch point: only the segment of its checkpoint, where recovery begins")
+          .containsExactly("000000010000000000000001");
     }
     DownloadedBasebackup explicit = DownloadedBasebackup.fetch(pageserver.api(), tenant, root, "lsn=" + initdbEnd, pageserver.directory(), "root-at-initdb-end");
     assertThat(explicit.recoverySettings()).containsEntry("recovery_target_timeline", "1").doesNotContainKey("recovery_target_lsn");

@@ -37,6 +37,7 @@ class OpenApiTest {
       "GET /v1/tenant/{tenant_id}/timeline/{timeline_id}",
       "DELETE /v1/tenant/{tenant_id}/timeline/{timeline_id}",
       "POST /v1/tenant/{tenant_id}/timeline/{timeline_id}/generation",
+      "POST /v1/tenant/{tenant_id}/timeline/{timeline_id}/image",
       "POST /v1/tenant/{tenant_id}/timeline/{timeline_id}/generation/{generation}/started",
       "GET /v1/tenant/{tenant_id}/timeline/{timeline_id}/basebackup",
       "GET /v1/tenant/{tenant_id}/timeline/{timeline_id}/wal/{file}");

@@ -163,6 +163,15 @@ class PageserverBadInputTest {
     assertThat(p.detail()).contains("'my-branch'", "32 lowercase hex digits", "omit it");
   }
 
+  // --- images -------------------------------------------------------------------------------------
+
+  @Test
+  void anImageWithoutNewWalIsRefusedAndWritesNothing() {
+    var p = refused(() -> pageserver.api().post("/v1/tenant/" + a + "/timeline/" + b + "/image", Map.of()), 409, "no-new-wal",
+        "timeline_id");
+    assertThat(p.detail()).contains("timeline " + b, "newest image", "two segments below");
+  }
+
   // --- tenants ------------------------------------------------------------------------------------
 
   /** Every route under a tenant, with what it needs; {t} is replaced by the tenant id under test. */
@@ -176,6 +185,7 @@ class PageserverBadInputTest {
       "GET /v1/tenant/{t}/timeline/{r}/basebackup",
       "GET /v1/tenant/{t}/timeline/{r}/wal/000000010000000000000001",
       "POST /v1/tenant/{t}/timeline/{r}/generation",
+      "POST /v1/tenant/{t}/timeline/{r}/image",
   };
 
   @Test

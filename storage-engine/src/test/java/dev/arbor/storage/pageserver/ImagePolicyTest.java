@@ -1,0 +1,20 @@
+package dev.arbor.storage.pageserver;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+/** When the pageserver makes images by itself, and which thresholds it refuses. */
+class ImagePolicyTest {
+
+  @Test
+  void aThresholdIsZeroOrAtLeastTwoSegments() {
+    assertThat(new ImageService.Policy(0, Duration.ofSeconds(10)).thresholdBytes()).isZero();
+    assertThat(new ImageService.Policy(32L << 20, Duration.ofSeconds(10)).thresholdBytes()).isEqualTo(32L << 20);
+    assertThatThrownBy(() -> new ImageService.Policy((32L << 20) - 1, Duration.ofSeconds(10)))
+        .hasMessageContaining("at least two WAL segments");
+    assertThatThrownBy(() -> new ImageService.Policy(-1, Duration.ofSeconds(10))).hasMessageContaining("0 (off)");
+  }
+}
