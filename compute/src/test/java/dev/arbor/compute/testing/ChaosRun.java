@@ -131,7 +131,8 @@ public final class ChaosRun {
     List<List<Fault>> schedule = schedule(random, rounds);
     List<Thread> writers = new ArrayList<>();
     try {
-      storage = new StorageProcesses(3).withCrashableSafekeeperDisks().start();
+      // Images every two segments or so: starts, checks and faults meet images made from the WAL under way.
+      storage = new StorageProcesses(3).withCrashableSafekeeperDisks().withImageThreshold("32MiB").start();
       work = TempDirectory.create("arbor-chaos-");
       tenant = storage.createTenant(15);
       RunningCompute first = startCompute();
