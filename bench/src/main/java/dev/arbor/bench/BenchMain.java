@@ -19,8 +19,9 @@ public final class BenchMain {
               branch-latency  [--small-mb 10] [--large-mb 1024] [--repeat 20]
                   branch-creation latency for a small and a large database, and the bytes a branch adds
               pgbench         [--scale 10] [--clients 8] [--seconds 60] [--warmup 15]
-                              [--only both|plain|quorum]
+                              [--only all|plain|quorum|c-quorum]
                   pgbench TPC-B TPS of a compute with 3 safekeepers beside the same PostgreSQL with no replication
+                  and with its own quorum of 3 pg_receivewal --synchronous
               chaos           [--rounds 200] [--seed S]
                   randomized faults (kill, pause, power cut, wiped disk of safekeepers; kill, pause of the pageserver
                   and the compute) under a ledger load; checks no acknowledged commit is lost and no two

@@ -16,7 +16,9 @@ import java.util.regex.Pattern;
 
 /**
  * pgbench TPC-B against a compute whose commits wait for 2 of 3 safekeepers, beside the same PostgreSQL
- * with no replication, in one run on one machine. The ratio is the price of durable quorum commits.
+ * with no replication and beside PostgreSQL's own quorum (the same primary settings as a compute, three C
+ * {@code pg_receivewal --synchronous} as the quorum), in one run on one machine. Arbor/plain is the price of
+ * durable quorum commits; Arbor/C-quorum compares the Java safekeepers with PostgreSQL's own receivers.
  */
 final class PgbenchQuorum {
   private static final Pattern TPS = Pattern.compile("tps = ([0-9.]+) \\(without initial connection time\\)");
@@ -31,18 +33,22 @@ final class PgbenchQuorum {
     var load = new Load(scale, clients, seconds, warmup);
     PostgresInstallation pg = PostgresInstallation.find(15);
 
-    String only = o.string("only", "both");
-    if (!List.of("both", "plain", "quorum").contains(only)) {
-      throw new IllegalArgumentException("--only must be both, plain or quorum, not '" + only + "'");
+    String only = o.string("only", "all");
+    if (!List.of("all", "plain", "quorum", "c-quorum").contains(only)) {
+      throw new IllegalArgumentException("--only must be all, plain, quorum or c-quorum, not '" + only + "'");
     }
     double plain = Double.NaN;
-    if (!only.equals("quorum")) {
+    if (only.equals("all") || only.equals("plain")) {
       try (var alone = new PostgresFixture().withSetting("wal_level", "replica").start()) {
         plain = pgbench(pg, alone.server().port(), "postgres", null, load);
       }
     }
+    double cQuorum = Double.NaN;
+    if (only.equals("all") || only.equals("c-quorum")) {
+      cQuorum = receivewalQuorum(pg, load);
+    }
     double quorum = Double.NaN;
-    if (!only.equals("plain")) {
+    if (only.equals("all") || only.equals("quorum")) {
       try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-bench-")) {
         TenantInfo tenant = storage.createTenant(15);
         try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c"))) {
@@ -53,9 +59,52 @@ final class PgbenchQuorum {
     System.out.println("| setup | TPS |");
     System.out.println("|---|---|");
     System.out.printf("| PostgreSQL 15, no replication | %.0f |%n", plain);
+    System.out.printf("| PostgreSQL 15, commits on 2 of 3 pg_receivewal --synchronous | %.0f |%n", cQuorum);
     System.out.printf("| Arbor compute, commits on 2 of 3 safekeepers | %.0f |%n", quorum);
-    System.out.printf("ratio: %.2f (target >= 0.7); pgbench -s %d -c %d -j 2 -T %d after a %d s warm-up; machine: %s%n",
-        quorum / plain, scale, clients, seconds, warmup, Machine.describe());
+    System.out.printf("Arbor/plain: %.2f; Arbor/C-quorum: %.2f (target >= 1.0); pgbench -s %d -c %d -j 2 -T %d after a %d s "
+        + "warm-up; machine: %s%n", quorum / plain, quorum / cQuorum, scale, clients, seconds, warmup, Machine.describe());
+  }
+
+  /**
+   * PostgreSQL's own quorum commit: a primary configured as a compute is (ComputeStart, ComputePgdata) whose
+   * commits wait for 2 of 3 {@code pg_receivewal --synchronous}, each flushing to its own directory on the
+   * same disk as the safekeepers would.
+   */
+  private static double receivewalQuorum(PostgresInstallation pg, Load load) throws Exception {
+    var primary = new PostgresFixture().withSetting("wal_level", "replica").withSetting("fsync", "off")
+        .withSetting("max_wal_size", "128MB").withSetting("max_wal_senders", "10").withSetting("max_replication_slots", "10")
+        .withSetting("synchronous_commit", "on").withSetting("synchronous_standby_names", "ANY 2 (r0, r1, r2)");
+    List<Process> receivers = new ArrayList<>();
+    try (primary; var dir = TempDirectory.create("arbor-bench-receivewal-")) {
+      primary.start();
+      int port = primary.server().port();
+      for (int i = 0; i < 3; i++) {
+        java.nio.file.Path target = java.nio.file.Files.createDirectories(dir.resolve("r" + i));
+        receivers.add(new ProcessBuilder(pg.binary("pg_receivewal").toString(), "--synchronous", "--no-password",
+            "-D", target.toString(), "-d", "host=127.0.0.1 port=" + port + " user=postgres application_name=r" + i)
+            .redirectErrorStream(true).redirectOutput(dir.resolve("r" + i + ".log").toFile()).start());
+      }
+      awaitQuorumStreaming(primary);
+      return pgbench(pg, port, "postgres", null, load);
+    } finally {
+      receivers.forEach(Process::destroy);
+    }
+  }
+
+  private static void awaitQuorumStreaming(PostgresFixture primary) throws Exception {
+    long deadline = System.nanoTime() + java.time.Duration.ofSeconds(30).toNanos();
+    try (var conn = primary.connect(); var st = conn.createStatement()) {
+      while (System.nanoTime() < deadline) {
+        try (var rs = st.executeQuery("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'quorum' AND state = 'streaming'")) {
+          rs.next();
+          if (rs.getInt(1) == 3) {
+            return;
+          }
+        }
+        Thread.sleep(100);
+      }
+    }
+    throw new IllegalStateException("the three pg_receivewal did not stream within 30 s (logs in the bench directory)");
   }
 
   /**
