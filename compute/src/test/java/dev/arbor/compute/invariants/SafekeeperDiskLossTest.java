@@ -1,9 +1,11 @@
 package dev.arbor.compute.invariants;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.fail;
 import static org.awaitility.Awaitility.await;
 
 import dev.arbor.compute.start.ComputeStart;
+import dev.arbor.compute.start.ComputeStartException;
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.testing.CommitLedger;
 import dev.arbor.compute.testing.Computes;
@@ -95,6 +97,60 @@ class SafekeeperDiskLossTest {
         lost.removeAll(present);
         assertThat(acked).hasSizeGreaterThanOrEqualTo(900);
         assertThat(lost).as("acknowledged commits missing from generation %d", second.generation()).isEmpty();
+      }
+    }
+  }
+
+  /**
+   * The wiped safekeeper comes back while the only other copy of the last commits is down: its empty answer
+   * must not complete a majority with a safekeeper that missed them (that election would end the WAL before
+   * them). The start fails until the safekeeper holding them returns; then nothing is lost.
+   */
+  @Test
+  void aWipedSafekeeperDoesNotCompleteAMajorityBeforeItCaughtUp() throws Exception {
+    try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-sk-loss-")) {
+      TenantInfo tenant = storage.createTenant(15);
+      TenantId t = tenant.tenantId();
+      TimelineId main = tenant.rootTimelineId();
+      Set<Long> acked;
+      try (RunningCompute first = Computes.start(storage, t, main, work.resolve("c1"))) {
+        Sql.exec(first, CommitLedger.DDL);
+        try (var ledger = new CommitLedger(4, Sql.connections(first))) {
+          await().atMost(PATIENCE).until(() -> ledger.count() >= 200);
+          storage.killSafekeeper("sk-2");
+          int atDown = ledger.count();
+          // These commits are on sk-0 and sk-1 only.
+          await().atMost(PATIENCE).until(() -> ledger.count() >= atDown + 300);
+          first.kill();
+          acked = ledger.acknowledged();
+        }
+      }
+      long refusedBefore = storage.refusedVotes("sk-1");
+      storage.killSafekeeper("sk-1");
+      storage.wipeSafekeeper("sk-1");
+      storage.startSafekeeper("sk-1");
+      storage.killSafekeeper("sk-0");
+      storage.startSafekeeper("sk-2");
+
+      try (RunningCompute wrong = Computes.start(storage, t, main, work.resolve("c2"))) {
+        Set<Long> missing = new HashSet<>(acked);
+        missing.removeAll(new HashSet<>(Sql.longs(wrong, "SELECT id FROM ledger_rows")));
+        fail("generation %d started with the wiped sk-1 and sk-2, which missed the last commits, as its majority: "
+            + "%d of %d acknowledged commits are missing from it", wrong.generation(), missing.size(), acked.size());
+      } catch (ComputeStartException expected) {
+        // no majority without sk-0, the only other holder of the last commits
+      }
+      assertThat(storage.refusedVotes("sk-1")).as("sk-1 refused to vote while it held no WAL").isGreaterThan(refusedBefore);
+
+      storage.startSafekeeper("sk-0");
+      try (RunningCompute second = Computes.start(storage, t, main, work.resolve("c3"))) {
+        Set<Long> lost = new HashSet<>(acked);
+        lost.removeAll(new HashSet<>(Sql.longs(second, "SELECT id FROM ledger_rows")));
+        assertThat(acked).hasSizeGreaterThanOrEqualTo(500);
+        assertThat(lost).as("acknowledged commits missing from generation %d", second.generation()).isEmpty();
+        Lsn flush = Lsn.parse(Sql.one(second, "SELECT pg_current_wal_flush_lsn()"));
+        await().atMost(PATIENCE).alias("the wiped sk-1 rejoins generation " + second.generation())
+            .until(() -> storage.followsUpTo("sk-1", t, main, second, flush));
       }
     }
   }
