@@ -154,4 +154,59 @@ class SafekeeperDiskLossTest {
       }
     }
   }
+
+  /**
+   * The disk goes while the safekeeper runs: the process keeps its open files and its positions in memory. It
+   * must not record a new generation on the replaced directory as if it had taken part with its WAL: after its
+   * restart it holds no WAL, and a safekeeper that has accepted a generation before votes with an empty answer.
+   * A fence while it runs wiped (here a start that fails once the election is done, the pageserver being down)
+   * followed by its restart must still leave it unable to complete a majority until it caught up.
+   */
+  @Test
+  void aSafekeeperWipedWhileRunningDoesNotVoteEmptyAfterItsRestart() throws Exception {
+    try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-sk-loss-")) {
+      TenantInfo tenant = storage.createTenant(15);
+      TenantId t = tenant.tenantId();
+      TimelineId main = tenant.rootTimelineId();
+      Set<Long> acked;
+      try (RunningCompute first = Computes.start(storage, t, main, work.resolve("c1"))) {
+        Sql.exec(first, CommitLedger.DDL);
+        try (var ledger = new CommitLedger(4, Sql.connections(first))) {
+          await().atMost(PATIENCE).until(() -> ledger.count() >= 200);
+          storage.killSafekeeper("sk-2");
+          int atDown = ledger.count();
+          await().atMost(PATIENCE).until(() -> ledger.count() >= atDown + 300); // on sk-0 and sk-1 only
+          first.kill();
+          acked = ledger.acknowledged();
+        }
+      }
+      storage.wipeRunningSafekeeper("sk-1");
+      storage.killPageserver();
+      storage.startSafekeeper("sk-2");
+      try (RunningCompute unexpected = Computes.start(storage, t, main, work.resolve("c2"))) {
+        fail("generation %d started without a pageserver", unexpected.generation());
+      } catch (java.net.ConnectException expected) {
+        // the election fenced the safekeepers, the reservation found no pageserver
+      }
+      storage.killSafekeeper("sk-1");
+      storage.startSafekeeper("sk-1");
+      storage.killSafekeeper("sk-0");
+      storage.startPageserver();
+
+      try (RunningCompute wrong = Computes.start(storage, t, main, work.resolve("c3"))) {
+        Set<Long> missing = new HashSet<>(acked);
+        missing.removeAll(new HashSet<>(Sql.longs(wrong, "SELECT id FROM ledger_rows")));
+        fail("generation %d started with sk-1, wiped while it ran, and sk-2, which missed the last commits, as its majority: "
+            + "%d of %d acknowledged commits are missing from it", wrong.generation(), missing.size(), acked.size());
+      } catch (ComputeStartException expected) {
+        // no majority without sk-0, the only other holder of the last commits
+      }
+      storage.startSafekeeper("sk-0");
+      try (RunningCompute second = Computes.start(storage, t, main, work.resolve("c4"))) {
+        Set<Long> lost = new HashSet<>(acked);
+        lost.removeAll(new HashSet<>(Sql.longs(second, "SELECT id FROM ledger_rows")));
+        assertThat(lost).as("acknowledged commits missing from generation %d", second.generation()).isEmpty();
+      }
+    }
+  }
 }

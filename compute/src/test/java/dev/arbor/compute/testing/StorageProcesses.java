@@ -226,6 +226,15 @@ public final class StorageProcesses implements AutoCloseable {
     deleteTree(safekeeperDataDir(id), false);
   }
 
+  /**
+   * A disk lost under a running safekeeper (a volume detached or reformatted): deletes everything in its data
+   * directory while the process goes on with the files it has open.
+   */
+  public void wipeRunningSafekeeper(String id) {
+    running(safekeepers.get(id), id);
+    deleteTree(safekeeperDataDir(id), false);
+  }
+
   /** A lost pod: deletes the work directory of the pageserver, which must be down. */
   public void deletePageserverWorkDir() {
     if (isPageserverRunning()) {
