@@ -2,9 +2,7 @@ package dev.arbor.compute.testing;
 
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.http.HttpJson;
 import dev.arbor.storage.pageserver.TenantService.TenantInfo;
-import dev.arbor.storage.safekeeper.SafekeeperSet;
 import dev.arbor.storage.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.TempDirectory;
 import java.io.IOException;
@@ -96,7 +94,6 @@ public final class ChaosRun {
   private final int rounds;
   private final PrintStream out;
   private final Random random;
-  private final HttpJson http = new HttpJson(Duration.ofSeconds(5));
 
   private final Map<Long, Ack> acks = new ConcurrentHashMap<>();
   /** Generation → System.nanoTime() when its start returned. */
@@ -290,7 +287,7 @@ public final class ChaosRun {
             verify(left.findAny().isEmpty(), f, id + "'s data directory is not empty");
           }
           fault(f, id, "verified=wiped data_dir=" + storage.safekeeperDataDir(id));
-          wiped.put(id, refusedVotes(id));
+          wiped.put(id, storage.refusedVotes(id));
           heals.add(() -> restartSafekeeper(id));
         }
         case PAGESERVER_KILL -> {
@@ -384,7 +381,7 @@ public final class ChaosRun {
     awaitSafekeepersCaughtUp(current); // so the next round may wipe any one disk
     for (var w : wiped.entrySet()) {
       // Its first fence after the wipe found it empty: it must have refused to vote, not answered "no WAL".
-      long refused = refusedVotes(w.getKey());
+      long refused = storage.refusedVotes(w.getKey());
       if (refused <= w.getValue()) {
         throw failure("round " + round + ": wiped " + w.getKey() + " caught up without ever refusing a vote (its log has no new "
             + "'vote=refused_no_wal'): did it vote with an empty answer?", null);
@@ -394,15 +391,6 @@ public final class ChaosRun {
     }
     log("event=chaos_round_end round=" + round + " generation=" + current.generation() + " acknowledged=" + acks.size()
         + " acknowledged_this_round=" + (acks.size() - ackedAtStart) + " lost=0 late_acks=0");
-  }
-
-  /** How often safekeeper {@code id} refused to vote for lack of WAL, from its log (kept across restarts). */
-  private long refusedVotes(String id) {
-    try (var lines = Files.lines(storage.directory().resolve("logs/" + id + ".log"))) {
-      return lines.filter(l -> l.contains("event=generation_accepted") && l.contains("vote=refused_no_wal")).count();
-    } catch (IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    }
   }
 
   private void restartSafekeeper(String id) {
@@ -518,15 +506,9 @@ public final class ChaosRun {
   private void awaitSafekeepersCaughtUp(RunningCompute c) throws Exception {
     Lsn target = Lsn.parse(Sql.one(c, "SELECT pg_current_wal_flush_lsn()"));
     Map<String, TimelineWalStatus> last = new ConcurrentHashMap<>();
-    boolean ok = awaitTrue(() -> storage.safekeeperUrls().entrySet().stream().allMatch(sk -> {
-      try {
-        TimelineWalStatus s = http.get(sk.getValue() + SafekeeperSet.timelinePath(tenant.tenantId(), tenant.rootTimelineId()),
-            TimelineWalStatus.class);
-        last.put(sk.getKey(), s);
-        return s.following() && s.generation() == c.generation() && s.tli() == c.pgTli() && !s.flushLsn().isBefore(target);
-      } catch (IOException e) {
-        return false;
-      }
+    boolean ok = awaitTrue(() -> storage.safekeeperIds().stream().allMatch(id -> {
+      storage.safekeeperStatus(id, tenant.tenantId(), tenant.rootTimelineId()).ifPresent(s -> last.put(id, s));
+      return storage.followsUpTo(id, tenant.tenantId(), tenant.rootTimelineId(), c, target);
     }), RECOVERY_TIMEOUT);
     if (!ok) {
       throw failure("round " + round + ": the safekeepers did not all follow generation " + c.generation() + " up to " + target

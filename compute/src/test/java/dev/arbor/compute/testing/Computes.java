@@ -21,19 +21,28 @@ public final class Computes {
 
   public static RunningCompute start(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
       Map<String, String> settings) throws IOException {
-    return start(storage, tenant, timeline, workDir, storage.safekeeperUrls(), settings);
+    return start(storage, tenant, timeline, workDir, storage.safekeeperUrls(), settings, "256MB");
+  }
+
+  /**
+   * A start whose compute keeps at most {@code maxSlotWalKeepSize} of WAL for a safekeeper that is down: a test
+   * can make it give a slot up (and recycle the WAL) with little WAL.
+   */
+  public static RunningCompute startKeepingWal(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
+      Map<String, String> settings, String maxSlotWalKeepSize) throws IOException {
+    return start(storage, tenant, timeline, workDir, storage.safekeeperUrls(), settings, maxSlotWalKeepSize);
   }
 
   /** A start that reaches the safekeepers at {@code safekeeperUrls} (id → URL), e.g. some through a FaultProxy. */
   public static RunningCompute startWithSafekeepers(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
       Map<String, String> safekeeperUrls) throws IOException {
-    return start(storage, tenant, timeline, workDir, safekeeperUrls, Map.of());
+    return start(storage, tenant, timeline, workDir, safekeeperUrls, Map.of(), "256MB");
   }
 
   private static RunningCompute start(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
-      Map<String, String> safekeeperUrls, Map<String, String> settings) throws IOException {
+      Map<String, String> safekeeperUrls, Map<String, String> settings, String maxSlotWalKeepSize) throws IOException {
     var spec = new ComputeSpec(tenant, timeline, storage.pageserverUrl(), safekeeperUrls, PostgresInstallation.find(15),
-        workDir, "127.0.0.1", FreePort.pick(), settings, "256MB");
+        workDir, "127.0.0.1", FreePort.pick(), settings, maxSlotWalKeepSize);
     return new ComputeStart(spec).start();
   }
 }

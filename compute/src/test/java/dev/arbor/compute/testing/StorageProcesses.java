@@ -1,5 +1,7 @@
 package dev.arbor.compute.testing;
 
+import dev.arbor.compute.start.RunningCompute;
+import dev.arbor.postgres.Lsn;
 import dev.arbor.storage.StorageMain;
 import dev.arbor.storage.http.HttpJson;
 import dev.arbor.storage.id.TenantId;
@@ -7,6 +9,8 @@ import dev.arbor.storage.id.TimelineId;
 import dev.arbor.storage.pageserver.ImageService;
 import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.storage.pageserver.TimelineInfo;
+import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.storage.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.CrashableDirectory;
 import dev.arbor.testing.FaultProxy;
 import dev.arbor.testing.FreePort;
@@ -17,12 +21,14 @@ import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -35,11 +41,16 @@ public final class StorageProcesses implements AutoCloseable {
   private final TempDirectory dir;
   private final Map<String, Integer> safekeeperPorts = new LinkedHashMap<>();
   private final Map<String, Process> safekeepers = new LinkedHashMap<>();
-  private final int pageserverPort;
+  private int pageserverPort;
+  /** The pageserver's work directory; a replacement pageserver gets a new one ({@link #replacePageserver()}). */
+  private Path pageserverWorkDir;
+  private int pageserverReplacements;
   private Process pageserver;
   private FaultProxy pageserverProxy;
   private String imageThreshold;
   private final HttpJson http = new HttpJson(Duration.ofSeconds(60));
+  /** For status calls, which a paused or dead safekeeper must not hold up for long. */
+  private final HttpJson statusHttp = new HttpJson(Duration.ofSeconds(5));
   /** Safekeeper id → the crashfs its data directory lives on, when created {@link #withCrashableSafekeeperDisks()}. */
   private final Map<String, CrashableDirectory> disks = new LinkedHashMap<>();
 
@@ -49,6 +60,7 @@ public final class StorageProcesses implements AutoCloseable {
       safekeeperPorts.put("sk-" + i, FreePort.pickStable());
     }
     pageserverPort = FreePort.pickStable();
+    pageserverWorkDir = dir.resolve("pageserver");
   }
 
   /** The pageserver's {@code --image-threshold} (e.g. "0": images only when a test asks, or "32MiB"). */
@@ -136,13 +148,39 @@ public final class StorageProcesses implements AutoCloseable {
 
   public void startPageserver() {
     List<String> args = new ArrayList<>(List.of("pageserver", "--listen", "127.0.0.1:" + pageserverPort,
-        "--object-store", objectStore().toString(), "--work-dir", dir.resolve("pageserver").toString(),
+        "--object-store", objectStore().toString(), "--work-dir", pageserverWorkDir.toString(),
         "--safekeepers", String.join(",", safekeeperUrls().values()),
         "--advertise", pageserverProxy == null ? pageserverUrl() : pageserverProxy.url()));
     if (imageThreshold != null) {
       args.addAll(List.of("--image-threshold", imageThreshold));
     }
     pageserver = launch("pageserver", args);
+  }
+
+  /**
+   * A new pageserver in place of one that is down, as a new pod would be: another port, an empty work
+   * directory of its own, the same object store and safekeepers. {@link #pageserverUrl()} names it from
+   * then on (computes started before keep the old URL in their restore_command; they need it only while
+   * they recover). Not with {@link #withPageserverProxy()}, whose target is fixed.
+   */
+  public void replacePageserver() {
+    if (isPageserverRunning()) {
+      throw new IllegalStateException("the pageserver is running: kill it before replacing it");
+    }
+    if (pageserverProxy != null) {
+      throw new IllegalStateException("the pageserver proxy forwards to the old port; replacing the pageserver is not supported with it");
+    }
+    int old = pageserverPort;
+    do {
+      pageserverPort = FreePort.pickStable();
+    } while (pageserverPort == old);
+    pageserverWorkDir = dir.resolve("pageserver-" + (++pageserverReplacements));
+    startPageserver();
+  }
+
+  /** The work directory of the current pageserver (it may not exist: the pageserver creates it when it needs it). */
+  public Path pageserverWorkDir() {
+    return pageserverWorkDir;
   }
 
   /** Where safekeeper {@code id} keeps its data: the root of its crashfs, or a directory of the harness. */
@@ -197,18 +235,38 @@ public final class StorageProcesses implements AutoCloseable {
     if (isSafekeeperRunning(id)) {
       throw new IllegalStateException(id + " is running: stop it before wiping its disk");
     }
-    Path data = safekeeperDataDir(id);
-    if (!Files.exists(data)) {
+    deleteTree(safekeeperDataDir(id), false);
+  }
+
+  /**
+   * A disk lost under a running safekeeper (a volume detached or reformatted): deletes everything in its data
+   * directory while the process goes on with the files it has open.
+   */
+  public void wipeRunningSafekeeper(String id) {
+    running(safekeepers.get(id), id);
+    deleteTree(safekeeperDataDir(id), false);
+  }
+
+  /** A lost pod: deletes the work directory of the pageserver, which must be down. */
+  public void deletePageserverWorkDir() {
+    if (isPageserverRunning()) {
+      throw new IllegalStateException("the pageserver is running: kill it before deleting its work directory");
+    }
+    deleteTree(pageserverWorkDir, true);
+  }
+
+  private static void deleteTree(Path root, boolean withRoot) {
+    if (!Files.exists(root)) {
       return;
     }
-    try (var files = Files.walk(data)) {
+    try (var files = Files.walk(root)) {
       for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        if (!p.equals(data)) {
+        if (withRoot || !p.equals(root)) {
           Files.delete(p);
         }
       }
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot wipe " + data, e);
+      throw new UncheckedIOException("cannot delete " + root, e);
     }
   }
 
@@ -273,6 +331,38 @@ public final class StorageProcesses implements AutoCloseable {
     return p.pid();
   }
 
+  /** What safekeeper {@code id} holds of a timeline; empty when it does not answer (down, paused, failing). */
+  public Optional<TimelineWalStatus> safekeeperStatus(String id, TenantId tenant, TimelineId timeline) {
+    try {
+      return Optional.of(statusHttp.get(safekeeperUrls().get(id) + SafekeeperSet.timelinePath(tenant, timeline), TimelineWalStatus.class));
+    } catch (IOException | RuntimeException e) {
+      return Optional.empty();
+    }
+  }
+
+  /**
+   * Whether safekeeper {@code id} follows compute {@code c} (its generation and TLI) and holds its WAL durably
+   * up to {@code lsn}: it took part in the compute's generation and caught up (a wiped one has rejoined).
+   */
+  public boolean followsUpTo(String id, TenantId tenant, TimelineId timeline, RunningCompute c, Lsn lsn) {
+    return safekeeperStatus(id, tenant, timeline).filter(s -> s.following() && s.generation() == c.generation()
+        && s.tli() == c.pgTli() && !s.flushLsn().isBefore(lsn)).isPresent();
+  }
+
+  /**
+   * How often safekeeper {@code id} refused to vote because it holds no WAL of a timeline that has history
+   * (a wiped disk), from its log, which is kept across restarts.
+   */
+  public long refusedVotes(String id) {
+    try (var lines = Files.lines(dir.resolve("logs/" + id + ".log"))) {
+      return lines.filter(l -> l.contains("event=generation_accepted") && l.contains("vote=refused_no_wal")).count();
+    } catch (NoSuchFileException e) {
+      return 0;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
   public TenantInfo createTenant(int pgVersion) throws IOException {
     return http.post(pageserverUrl() + "/v1/tenant", Map.of("pg_version", pgVersion), TenantInfo.class);
   }
@@ -293,6 +383,14 @@ public final class StorageProcesses implements AutoCloseable {
   /** Asks the pageserver for an image of the timeline now ({@code POST .../image}). */
   public ImageService.Made makeImage(TenantId tenant, TimelineId timeline) throws IOException {
     return http.post(pageserverUrl() + "/v1/tenant/" + tenant + "/timeline/" + timeline + "/image", Map.of(), ImageService.Made.class);
+  }
+
+  public List<TenantInfo> tenants() throws IOException {
+    return List.of(http.get(pageserverUrl() + "/v1/tenant", TenantInfo[].class));
+  }
+
+  public List<TimelineInfo> timelines(TenantId tenant) throws IOException {
+    return List.of(http.get(pageserverUrl() + "/v1/tenant/" + tenant + "/timeline", TimelineInfo[].class));
   }
 
   /** Total bytes in the object store, for copy-on-write assertions. */

@@ -89,11 +89,7 @@ public final class TenantService {
     try (var lock = catalog.lock(tenant)) {
       Optional<TenantMeta> existing = catalog.tenant(tenant);
       if (existing.isPresent()) {
-        if (existing.get().pgVersion() != pgVersion) {
-          throw ApiProblem.conflict("tenant-exists", "tenant_id", "tenant " + tenant + " already exists with PostgreSQL "
-              + existing.get().pgVersion());
-        }
-        return new CreateResult(TenantInfo.of(existing.get()), false);
+        return existingTenant(existing.get(), pgVersion);
       }
       TimelineId root = TimelineId.random();
       Path scratch = ServerUser.current().createReachable(workDir.resolve("initdb-" + tenant));
@@ -112,9 +108,19 @@ public final class TenantService {
             catalog.store().putFile(ObjectKeys.wal(tenant, root, segment.getFileName().toString()), segment);
           }
         }
-        catalog.putTimeline(TimelineMeta.root(tenant, root, pgVersion, initdbEnd, control.latestCheckpointTli()));
+        if (!catalog.createTimeline(TimelineMeta.root(tenant, root, pgVersion, initdbEnd, control.latestCheckpointTli()))) {
+          throw new IllegalStateException("root timeline " + root + " of the new tenant " + tenant + " exists already");
+        }
         TenantMeta meta = new TenantMeta(TenantMeta.FORMAT_VERSION, tenant, pgVersion, root, Instant.now());
-        catalog.putTenant(meta);
+        if (!catalog.createTenant(meta)) {
+          // Another pageserver created the tenant meanwhile, with a root of its own: that one is the tenant's.
+          // Ours is referenced by nothing; its chunks may be shared with the winner's image, so they stay.
+          catalog.deleteAll(ObjectKeys.timelinePrefix(tenant, root));
+          TenantMeta winner = catalog.tenant(tenant).orElseThrow(() -> new IllegalStateException("tenant " + tenant
+              + " was created and deleted while this pageserver created it; create it again"));
+          log.info("event=tenant_create_lost_race tenant={} root_timeline={} removed_root={}", tenant, winner.rootTimelineId(), root);
+          return existingTenant(winner, pgVersion);
+        }
         log.info("event=tenant_created tenant={} root_timeline={} pg_version={} initdb_end_lsn={} image_bytes={}",
             tenant, root, pgVersion, initdbEnd, image.totalBytes());
         return new CreateResult(TenantInfo.of(meta), true);
@@ -122,6 +128,14 @@ public final class TenantService {
         deleteRecursively(scratch);
       }
     }
+  }
+
+  private static CreateResult existingTenant(TenantMeta existing, int pgVersion) {
+    if (existing.pgVersion() != pgVersion) {
+      throw ApiProblem.conflict("tenant-exists", "tenant_id", "tenant " + existing.tenantId() + " already exists with PostgreSQL "
+          + existing.pgVersion());
+    }
+    return new CreateResult(TenantInfo.of(existing), false);
   }
 
   public List<TenantInfo> list() throws IOException {

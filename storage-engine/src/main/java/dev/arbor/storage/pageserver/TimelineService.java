@@ -97,20 +97,24 @@ public final class TimelineService {
       if (newIdText != null) {
         Optional<TimelineMeta> existing = catalog.timeline(tenant.tenantId(), new TimelineId(newIdText));
         if (existing.isPresent()) {
-          TimelineMeta e = existing.get();
-          boolean same = ancestor.timelineId().equals(e.ancestorTimelineId()) && at.equals(e.ancestorLsn());
-          if (same) {
-            return new CreateResult(info(e), false);
-          }
-          String ancestry = e.isRoot() ? "as the tenant's root timeline"
-              : "as a branch of " + e.ancestorTimelineId() + " at " + e.ancestorLsn();
-          throw ApiProblem.conflict("timeline-exists", "new_timeline_id", "timeline " + newIdText + " already exists "
-              + ancestry + "; omit new_timeline_id to get a fresh id, or pick another");
+          return existingBranch(existing.get(), ancestor, at);
         }
       }
       TimelineId id = newIdText != null ? new TimelineId(newIdText) : TimelineId.random();
       TimelineMeta branch = TimelineMeta.branch(tenant.tenantId(), id, ancestor, at, ancestor.tliAt(at));
-      catalog.putTimeline(branch);
+      if (!catalog.createTimeline(branch)) {
+        // Another pageserver created this id meanwhile: the same answer as if it had been there before.
+        return existingBranch(catalog.timeline(tenant.tenantId(), id).orElseThrow(() -> ApiProblem.conflict("timeline-exists",
+            "new_timeline_id", "timeline " + id + " was created and deleted meanwhile; retry")), ancestor, at);
+      }
+      // Written first, checked second, as a delete of the ancestor does the other way round: of a delete and a
+      // branch creation racing on two pageservers, at least one sees the other and backs off.
+      TimelineMeta ancestorNow = catalog.timeline(tenant.tenantId(), ancestor.timelineId()).orElse(null);
+      if (ancestorNow == null || ancestorNow.state() != TimelineState.ACTIVE) {
+        catalog.store().delete(ObjectKeys.timeline(tenant.tenantId(), id));
+        throw ApiProblem.conflict("timeline-deleting", "ancestor_timeline_id", "timeline " + ancestor.timelineId()
+            + " is being deleted; branch from another timeline");
+      }
       log.info("event=branch_created tenant={} timeline={} ancestor={} ancestor_lsn={} ancestor_tli={}",
           tenant.tenantId(), id, ancestor.timelineId(), at, branch.ancestorTli());
       return new CreateResult(info(branch), true);
@@ -118,6 +122,16 @@ public final class TimelineService {
   }
 
   public record CreateResult(TimelineInfo info, boolean created) {}
+
+  /** A create request for a timeline id that exists: the same branch is a repeat (200), anything else a conflict. */
+  private CreateResult existingBranch(TimelineMeta e, TimelineMeta ancestor, Lsn at) throws IOException {
+    if (ancestor.timelineId().equals(e.ancestorTimelineId()) && at.equals(e.ancestorLsn())) {
+      return new CreateResult(info(e), false);
+    }
+    String ancestry = e.isRoot() ? "as the tenant's root timeline" : "as a branch of " + e.ancestorTimelineId() + " at " + e.ancestorLsn();
+    throw ApiProblem.conflict("timeline-exists", "new_timeline_id", "timeline " + e.timelineId() + " already exists "
+        + ancestry + "; omit new_timeline_id to get a fresh id, or pick another");
+  }
 
   public List<TimelineInfo> list(String tenantIdText) throws IOException {
     TenantMeta tenant = requireTenant(tenantIdText);
@@ -145,6 +159,13 @@ public final class TimelineService {
             + " is the tenant's root; delete the tenant instead");
       }
       catalog.updateTimeline(tenant.tenantId(), meta.timelineId(), current -> current.withState(TimelineState.DELETING));
+      // A branch created meanwhile by another pageserver, which checks the ancestor after writing the branch.
+      List<TimelineMeta> late = catalog.children(tenant.tenantId(), meta.timelineId());
+      if (!late.isEmpty()) {
+        catalog.updateTimeline(tenant.tenantId(), meta.timelineId(), current -> current.withState(TimelineState.ACTIVE));
+        throw ApiProblem.conflict("timeline-has-children", "timeline_id", "timeline " + meta.timelineId() + " got child branch(es) "
+            + late.stream().map(c -> c.timelineId().toString()).toList() + " while it was being deleted; delete them first");
+      }
       safekeepers.onEach(url -> {
         safekeepers.http().delete(url + SafekeeperSet.timelinePath(tenant.tenantId(), meta.timelineId()));
         return Boolean.TRUE;

@@ -45,6 +45,12 @@ final class SafekeeperTimeline implements AutoCloseable {
   private final TenantId tenant;
   private final TimelineId timeline;
   private final Path dir;
+  /**
+   * The identity (device and inode) of {@link #dir} when this timeline was opened. A directory that is gone or
+   * another one now (the disk was wiped or replaced under the running process, and a write recreated it) holds
+   * none of the WAL this object remembers: see {@link #requireOwnDirectory()}.
+   */
+  private final Object directoryKey;
   private final WalSegmentStore store;
   private final SafekeeperCatchUp catchUp;
   private final WalReceiver.Listener receiverListener;
@@ -55,7 +61,8 @@ final class SafekeeperTimeline implements AutoCloseable {
   private final Set<String> offloaded = new HashSet<>();
 
   private SafekeeperTimeline(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, WalSegmentStore store, long accepted,
-      boolean joinedLate, SafekeeperCatchUp catchUp, WalReceiver.Listener receiverListener) {
+      boolean joinedLate, SafekeeperCatchUp catchUp, WalReceiver.Listener receiverListener) throws IOException {
+    this.directoryKey = directoryKey(dir);
     this.safekeeperId = safekeeperId;
     this.receiverListener = receiverListener;
     this.catchUp = catchUp;
@@ -97,6 +104,7 @@ final class SafekeeperTimeline implements AutoCloseable {
    * this generation's from its start, but refuses the vote (503 timeline-missing-here) until it holds WAL.
    */
   synchronized FenceResult fence(long g, boolean timelineStarted) throws IOException {
+    requireOwnDirectory();
     if (g <= acceptedGeneration) {
       throw ApiProblem.conflict("stale-generation", "generation", "safekeeper " + safekeeperId + " already accepted generation "
           + acceptedGeneration + " of timeline " + timeline + "; propose a higher generation");
@@ -109,6 +117,12 @@ final class SafekeeperTimeline implements AutoCloseable {
       joinedLate = true;
     }
     DurableFiles.write(dir.resolve(GENERATION_FILE), Long.toString(g).getBytes(StandardCharsets.UTF_8));
+    try {
+      requireOwnDirectory(); // the disk may have gone between the check above and the write
+    } catch (ApiProblem lost) {
+      Files.deleteIfExists(dir.resolve(GENERATION_FILE));
+      throw lost;
+    }
     long previous = acceptedGeneration;
     acceptedGeneration = g;
     stopReceiver();
@@ -125,6 +139,34 @@ final class SafekeeperTimeline implements AutoCloseable {
           + "holds WAL of the timeline. Elect with the other safekeepers", "started");
     }
     return new FenceResult(safekeeperId, g, pos == null ? 0 : pos.timeline(), pos == null ? Lsn.ZERO : pos.lsn());
+  }
+
+  /**
+   * Refuses (503 timeline-storage-lost) when this timeline's directory is gone or replaced while the process
+   * runs. Its WAL and accepted generation went with it, and what this object remembers of them is no longer on
+   * disk. Above all it must not record an acceptance in a recreated directory: after a restart that file alone
+   * would make it a safekeeper that took part in an election and holds no WAL, which votes with an empty answer
+   * and could elect an end of WAL below acknowledged commits. Restarted, it finds the directory empty and
+   * rejoins as a wiped safekeeper does: no vote until it caught up.
+   */
+  private void requireOwnDirectory() throws IOException {
+    Object now;
+    try {
+      now = directoryKey(dir);
+    } catch (NoSuchFileException e) {
+      now = null;
+    }
+    if (directoryKey != null && !directoryKey.equals(now)) {
+      log.error("event=timeline_storage_lost safekeeper={} tenant={} timeline={} directory={} accepted_generation={} action=restart",
+          safekeeperId, tenant, timeline, dir, acceptedGeneration);
+      throw ApiProblem.unavailable("timeline-storage-lost", "safekeeper " + safekeeperId + " lost the data of timeline " + timeline
+          + ": its directory " + dir + " was removed or replaced while the safekeeper ran (a lost or replaced disk). It takes "
+          + "no part in elections until restarted; restart it, and it rejoins empty and catches up. Elect with the others");
+    }
+  }
+
+  private static Object directoryKey(Path dir) throws IOException {
+    return Files.readAttributes(dir, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
   }
 
   /** Follows the compute of the accepted generation; a repeated request while streaming changes nothing. */

@@ -15,7 +15,9 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * Tenants and timelines as stored in object storage, the system of record: nothing about them lives only
  * in memory, so a restarted pageserver finds every tenant and timeline again. Changes to one tenant are
- * serialized with {@link #lock(TenantId)}.
+ * serialized with {@link #lock(TenantId)} inside one pageserver; between pageservers on one object store,
+ * documents are created only if absent ({@link #createTenant}, {@link #createTimeline}) and changed by
+ * compare-and-swap ({@link #updateTimeline}), so no writer overwrites what another wrote.
  */
 public final class Catalog {
   private final ObjectStore store;
@@ -50,8 +52,9 @@ public final class Catalog {
     return out;
   }
 
-  public void putTenant(TenantMeta meta) throws IOException {
-    store.put(ObjectKeys.tenant(meta.tenantId()), Json.write(meta));
+  /** Writes {@code tenant.json} unless the tenant exists (another pageserver may have created it meanwhile). */
+  public boolean createTenant(TenantMeta meta) throws IOException {
+    return store.putIfVersion(ObjectKeys.tenant(meta.tenantId()), Json.write(meta), null);
   }
 
   public Optional<TimelineMeta> timeline(TenantId tenant, TimelineId timeline) throws IOException {
@@ -69,8 +72,9 @@ public final class Catalog {
     return out;
   }
 
-  public void putTimeline(TimelineMeta meta) throws IOException {
-    store.put(ObjectKeys.timeline(meta.tenantId(), meta.timelineId()), Json.write(meta));
+  /** Writes {@code timeline.json} unless the timeline exists (another pageserver may have created it meanwhile). */
+  public boolean createTimeline(TimelineMeta meta) throws IOException {
+    return store.putIfVersion(ObjectKeys.timeline(meta.tenantId(), meta.timelineId()), Json.write(meta), null);
   }
 
   /** A change of a timeline's document; it may refuse by throwing. */

@@ -32,10 +32,7 @@ class TwoPageserversTest {
   void concurrentReservationsOnTwoPageserversNeverShareATli() throws Exception {
     JsonNode t = pageserver.createTenant();
     String path = timelinePath(t.get("tenant_id").asText(), t.get("root_timeline_id").asText()) + "/generation";
-    var config = new PageserverConfig(new InetSocketAddress("127.0.0.1", 0), null, new LocalObjectStore(pageserver.objectsRoot()),
-        List.of(PageserverFixture.UNREACHABLE_SAFEKEEPER), PostgresInstallation::find,
-        Files.createDirectories(pageserver.directory().resolve("second-work")));
-    try (Pageserver second = new Pageserver(config).start()) {
+    try (Pageserver second = secondPageserver("second-work")) {
       List<RawApi> apis = List.of(pageserver.api(), new RawApi(second.url()));
       AtomicLong generations = new AtomicLong();
       Map<Integer, List<Long>> byTli = new ConcurrentHashMap<>();
@@ -69,5 +66,86 @@ class TwoPageserversTest {
       assertThat(byTli).as("generations per TLI handed out").allSatisfy((tli, gs) -> assertThat(gs).hasSize(1));
       assertThat(byTli).hasSizeGreaterThan(40);
     }
+  }
+
+  /**
+   * Two pageservers asked to create one tenant id at once both run initdb, each with its own root timeline:
+   * one {@code tenant.json} wins, and both answers name its root (the other pageserver's root is removed).
+   */
+  @Test
+  void concurrentCreatesOfOneTenantOnTwoPageserversAgreeOnItsRoot() throws Exception {
+    try (Pageserver second = secondPageserver("tenant-race-work")) {
+      String tenant = dev.arbor.storage.id.TenantId.random().toString();
+      List<RawApi> apis = List.of(pageserver.api(), new RawApi(second.url()));
+      List<RawApi.Reply> replies = race(apis, api -> api.post("/v1/tenant", Map.of("pg_version", PageserverFixture.PG_MAJOR,
+          "tenant_id", tenant)));
+      assertThat(replies).extracting(RawApi.Reply::status).containsExactlyInAnyOrder(200, 201);
+      String root = pageserver.api().get("/v1/tenant/" + tenant).expect(200).get("root_timeline_id").asText();
+      assertThat(replies).extracting(r -> r.json().get("root_timeline_id").asText()).containsOnly(root);
+      assertThat(pageserver.api().get(PageserverFixture.timelines(tenant)).expect(200)).extracting(n -> n.get("timeline_id").asText())
+          .containsExactly(root);
+      assertThat(pageserver.snapshot().entries().keySet()).as("objects of the tenant's timelines")
+          .filteredOn(k -> k.startsWith("tenants/" + tenant + "/timelines/"))
+          .allMatch(k -> k.startsWith("tenants/" + tenant + "/timelines/" + root + "/"));
+    }
+  }
+
+  /**
+   * Two pageservers asked to create one timeline id with different ancestry: at most one succeeds, the other
+   * is refused, and the stored branch is the one that was answered 201.
+   */
+  @Test
+  void concurrentBranchCreatesOfOneIdOnTwoPageserversNeverBothSucceed() throws Exception {
+    JsonNode t = pageserver.createTenant();
+    String tenant = t.get("tenant_id").asText();
+    String root = t.get("root_timeline_id").asText();
+    String other = pageserver.createBranch(tenant, Map.of("ancestor_timeline_id", root)).get("timeline_id").asText();
+    try (Pageserver second = secondPageserver("branch-race-work")) {
+      List<RawApi> apis = List.of(pageserver.api(), new RawApi(second.url()));
+      for (int round = 0; round < 30; round++) {
+        String id = dev.arbor.storage.id.TimelineId.random().toString();
+        List<String> ancestors = List.of(root, other);
+        var next = new java.util.concurrent.atomic.AtomicInteger();
+        List<RawApi.Reply> replies = race(apis, api -> api.post(PageserverFixture.timelines(tenant),
+            Map.of("ancestor_timeline_id", ancestors.get(next.getAndIncrement()), "new_timeline_id", id)));
+        assertThat(replies).as("round %d", round).extracting(RawApi.Reply::status).containsExactlyInAnyOrder(201, 409);
+        JsonNode created = replies.stream().filter(r -> r.status() == 201).findFirst().orElseThrow().json();
+        assertThat(pageserver.timeline(tenant, id).get("ancestor_timeline_id")).isEqualTo(created.get("ancestor_timeline_id"));
+        assertThat(replies.stream().filter(r -> r.status() == 409).findFirst().orElseThrow().json().get("type").asText())
+            .endsWith("timeline-exists");
+      }
+    }
+  }
+
+  /** Runs {@code call} on each API at once, one thread each, and returns the replies in the APIs' order. */
+  private static List<RawApi.Reply> race(List<RawApi> apis, java.util.function.Function<RawApi, RawApi.Reply> call) throws Exception {
+    CountDownLatch go = new CountDownLatch(1);
+    List<java.util.concurrent.CompletableFuture<RawApi.Reply>> replies = new ArrayList<>();
+    for (RawApi api : apis) {
+      var reply = new java.util.concurrent.CompletableFuture<RawApi.Reply>();
+      replies.add(reply);
+      Thread.ofPlatform().start(() -> {
+        try {
+          go.await();
+          reply.complete(call.apply(api));
+        } catch (Throwable e) {
+          reply.completeExceptionally(e);
+        }
+      });
+    }
+    go.countDown();
+    List<RawApi.Reply> out = new ArrayList<>();
+    for (var r : replies) {
+      out.add(r.get(5, java.util.concurrent.TimeUnit.MINUTES));
+    }
+    return out;
+  }
+
+  /** A second pageserver on the fixture's object store, with a work directory of its own. */
+  private static Pageserver secondPageserver(String workDir) throws Exception {
+    var config = new PageserverConfig(new InetSocketAddress("127.0.0.1", 0), null, new LocalObjectStore(pageserver.objectsRoot()),
+        List.of(PageserverFixture.UNREACHABLE_SAFEKEEPER), PostgresInstallation::find,
+        Files.createDirectories(pageserver.directory().resolve(workDir)));
+    return new Pageserver(config).start();
   }
 }
