@@ -9,6 +9,7 @@ import dev.arbor.compute.testing.StorageProcesses;
 import dev.arbor.postgres.Lsn;
 import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.pageserver.ImageService;
 import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.storage.pageserver.TimelineInfo;
 import dev.arbor.testing.TempDirectory;
@@ -22,7 +23,7 @@ import org.junit.jupiter.api.Test;
  * Issue 11, item 4: a pageserver with nothing of its own to lose. Everything it serves is rebuilt from object
  * storage and the safekeepers, so a pageserver SIGKILLed with its work directory deleted is replaced by a new
  * one on another port, with an empty work directory, that serves every tenant, timeline, branch and image
- * (today the only images are the tenants' initdb images), and computes start on main and on every branch —
+ * (initdb's and one made from WAL), and computes start on main and on every branch —
  * a branch at an LSN of an older generation of main exactly as main was at that LSN.
  */
 class PageserverLossTest {
@@ -49,6 +50,7 @@ class PageserverLossTest {
       List<TenantInfo> tenantsBefore;
       TimelineInfo atOld;
       TimelineInfo atHead;
+      ImageService.Made mainImage;
       try (RunningCompute second = Computes.start(storage, t, main, work.resolve("main-2"))) {
         Sql.exec(second, "INSERT INTO items SELECT g, 'second' FROM generate_series(1001, 1100) g");
         secondLsn = Sql.one(second, "SELECT pg_current_wal_lsn()");
@@ -65,12 +67,19 @@ class PageserverLossTest {
           Sql.exec(onHead, "DELETE FROM items WHERE src = 'second'");
         }
 
+        // An image of main made from WAL, which the new pageserver must serve as well.
+        for (int i = 0; i < 3; i++) {
+          Sql.exec(second, "CREATE TABLE IF NOT EXISTS filler (n int); INSERT INTO filler VALUES (" + i + ")");
+          Sql.exec(second, "SELECT pg_switch_wal()");
+        }
+        mainImage = storage.makeImage(t, main);
+
         tenantsBefore = sorted(storage.tenants());
         timelinesBefore = byId(storage.timelines(t));
         assertThat(timelinesBefore).hasSize(3);
         assertThat(timelinesBefore.get(main).startedGenerations()).isEqualTo(2);
         assertThat(timelinesBefore.get(atHead.timelineId()).startedGenerations()).isEqualTo(2);
-        assertThat(timelinesBefore.get(main).latestImageLsn()).as("main's initdb image").isNotNull();
+        assertThat(timelinesBefore.get(main).latestImageLsn()).as("main's image from WAL").isEqualTo(mainImage.lsn());
         String oldUrl = storage.pageserverUrl();
 
         // The pageserver's pod is lost: process and disk. Main's compute runs on and commits without it.
@@ -100,6 +109,9 @@ class PageserverLossTest {
         second.kill(); // main's endpoint restarts through the new pageserver
       }
       try (RunningCompute mainAgain = Computes.start(storage, t, main, work.resolve("main-3"))) {
+        // Replay begins at the image's REDO point (after the checkpoint record itself when that is where REDO is).
+        assertThat(mainAgain.redo().orElseThrow().start()).as("main starts from its image made before the loss")
+            .isBetween(mainImage.redoLsn(), mainImage.lsn());
         assertThat(content(mainAgain)).isEqualTo("490 rows, 250 first, 80 first-later, 50 first-updated, 100 second, "
             + "10 while-no-pageserver");
         Sql.exec(mainAgain, "INSERT INTO items VALUES (9001, 'after-new-pageserver')");

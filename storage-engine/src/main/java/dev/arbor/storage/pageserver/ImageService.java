@@ -59,6 +59,7 @@ public final class ImageService implements AutoCloseable {
   /** A record after {@code L} begins at {@code L}, or after the page header when {@code L} ends a page. */
   private static final long LONG_PAGE_HEADER = 40;
   private static final Duration RECOVERY_TIMEOUT = Duration.ofMinutes(30);
+  private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
 
   /**
    * When to make an image.
@@ -249,7 +250,8 @@ public final class ImageService implements AutoCloseable {
     }
     Path log = copy.resolve("postgres.log");
     Files.deleteIfExists(log);
-    Path socketDir = Files.createTempDirectory("arbor-image-");
+    // Short (a socket path is limited to 107 bytes) and new: the server start makes it reachable for its user.
+    Path socketDir = Path.of(System.getProperty("java.io.tmpdir"), "arbor-image-" + Long.toUnsignedString(RANDOM.nextLong(), 36));
     try {
       String walUrl = walBaseUrl + "/v1/tenant/" + meta.tenantId() + "/timeline/" + meta.timelineId() + "/wal/%f";
       PostgresServer.builder(installation, pgdata)
