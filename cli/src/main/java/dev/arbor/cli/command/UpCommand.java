@@ -15,13 +15,16 @@ public final class UpCommand implements Callable<Integer> {
   static final String DEFAULT_PROJECT = "default";
 
   @Option(names = "--safekeepers", paramLabel = "N", description = "Safekeepers to run (default 3; fixed at the first up).") Integer safekeepers;
+  @Option(names = "--object-store", paramLabel = "s3://BUCKET/PREFIX|DIR", description = "Where the data lives (default: "
+      + "objects/ in ARBOR_HOME; fixed at the first up). S3 takes AWS_ENDPOINT_URL, AWS_REGION and the AWS credential chain "
+      + "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, profiles, web identity).") String objectStore;
   @Mixin Output output;
 
   @Override
   public Integer call() {
     var inst = new Installation();
     var storage = new LocalStorage(inst.home);
-    LocalConfig config = storage.configure(safekeepers);
+    LocalConfig config = storage.configure(safekeepers, objectStore);
     storage.start(config, System.err);
 
     LocalState.Project project = inst.state().project(DEFAULT_PROJECT).orElseGet(() -> {

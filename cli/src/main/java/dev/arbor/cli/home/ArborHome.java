@@ -18,9 +18,9 @@ import java.util.Optional;
 /**
  * Where the local installation keeps everything: {@code $ARBOR_HOME}, by default {@code ./.arbor}.
  * <pre>
- * config.json            ports and safekeeper ids, fixed at the first `arbor up`
+ * config.json            ports, safekeeper ids and the object store, fixed at the first `arbor up`
  * state.json             projects and branches by name (tenant and timeline ids)
- * objects/               object storage (the system of record)
+ * objects/               object storage (the system of record), unless `arbor up --object-store` chose another
  * safekeepers/&lt;id&gt;/      safekeeper WAL
  * pageserver/            pageserver scratch space (initdb)                     *
  * endpoints/&lt;project&gt;/&lt;branch&gt;/   endpoint specs

@@ -25,8 +25,11 @@ public final class LocalStorage {
     this.daemons = new Daemons(home);
   }
 
-  /** The layout of this home, created with {@code safekeepers} safekeepers on free ports the first time. */
-  public LocalConfig configure(Integer safekeepers) {
+  /**
+   * The layout of this home, created with {@code safekeepers} safekeepers on free ports and the object store
+   * {@code objectStore} (null: the embedded {@code objects/}) the first time; both are fixed from then on.
+   */
+  public LocalConfig configure(Integer safekeepers, String objectStore) {
     var existing = home.config();
     if (existing.isPresent()) {
       int have = existing.get().safekeepers().size();
@@ -34,20 +37,70 @@ public final class LocalStorage {
         throw new CliException("this installation (" + home.root() + ") runs " + have + " safekeepers; its WAL lives on them, "
             + "so the count cannot change. Use --safekeepers " + have + ", or a new ARBOR_HOME for another layout.");
       }
+      String kept = existing.get().objectStoreArgument(home);
+      if (objectStore != null && !normalized(objectStore).equals(kept)) {
+        throw new CliException("this installation (" + home.root() + ") keeps its data in " + kept + "; it cannot move to "
+            + objectStore + ". Omit --object-store, or use a new ARBOR_HOME for another object store.");
+      }
       return existing.get();
     }
     int n = safekeepers == null ? 3 : safekeepers;
     if (n < 1 || n > 7) {
       throw new CliException("--safekeepers must be between 1 and 7 (3 tolerates one failure; 1 is for development only)");
     }
+    LocalConfig.ObjectStore store = null;
+    if (objectStore != null) {
+      String url = normalized(objectStore);
+      store = new LocalConfig.ObjectStore(url, url.startsWith("s3://") ? System.getenv("AWS_ENDPOINT_URL") : null,
+          url.startsWith("s3://") ? System.getenv("AWS_REGION") : null);
+    }
     home.create();
     Map<String, Integer> sks = new LinkedHashMap<>();
     for (int i = 0; i < n; i++) {
       sks.put("sk-" + i, Ports.stable());
     }
-    var config = new LocalConfig(LocalConfig.FORMAT_VERSION, Ports.stable(), sks);
+    var config = new LocalConfig(LocalConfig.FORMAT_VERSION, Ports.stable(), sks, store);
     home.saveConfig(config);
     return config;
+  }
+
+  /** {@code s3://BUCKET[/PREFIX]} as given (checked by the daemons, which say what is wrong), or an absolute directory. */
+  private static String normalized(String objectStore) {
+    if (objectStore.isBlank()) {
+      throw new CliException("--object-store must be s3://BUCKET/PREFIX or a directory, not empty");
+    }
+    if (objectStore.contains("://")) {
+      if (!objectStore.startsWith("s3://") || objectStore.length() <= "s3://".length()) {
+        throw new CliException("--object-store must be s3://BUCKET/PREFIX or a directory, not '" + objectStore + "'");
+      }
+      return objectStore.endsWith("/") ? objectStore.substring(0, objectStore.length() - 1) : objectStore;
+    }
+    return java.nio.file.Path.of(objectStore).toAbsolutePath().normalize().toString();
+  }
+
+  /**
+   * The daemon command, run through {@code env} with the S3 endpoint and region the first {@code up} saw when
+   * this environment does not set them.
+   */
+  private static List<String> withObjectStoreEnvironment(LocalConfig config, List<String> command) {
+    LocalConfig.ObjectStore store = config.objectStore();
+    if (store == null || !store.isS3()) {
+      return command;
+    }
+    List<String> env = new ArrayList<>();
+    if (store.endpoint() != null && System.getenv("AWS_ENDPOINT_URL") == null) {
+      env.add("AWS_ENDPOINT_URL=" + store.endpoint());
+    }
+    if (store.region() != null && System.getenv("AWS_REGION") == null) {
+      env.add("AWS_REGION=" + store.region());
+    }
+    if (env.isEmpty()) {
+      return command;
+    }
+    List<String> out = new ArrayList<>(List.of("env"));
+    out.addAll(env);
+    out.addAll(command);
+    return out;
   }
 
   /** Starts whatever of the storage engine is not running; prints one progress line per process. */
@@ -55,14 +108,14 @@ public final class LocalStorage {
     for (var sk : config.safekeepers().entrySet()) {
       String id = sk.getKey();
       String url = "http://127.0.0.1:" + sk.getValue();
-      ensure(id, progress, () -> Daemons.java(StorageMain.class.getName(), List.of("safekeeper", "--id", id,
-          "--listen", "127.0.0.1:" + sk.getValue(), "--data-dir", home.safekeeper(id).toString(),
-          "--object-store", home.objects().toString())), url);
+      ensure(id, progress, () -> withObjectStoreEnvironment(config, Daemons.java(StorageMain.class.getName(), List.of("safekeeper",
+          "--id", id, "--listen", "127.0.0.1:" + sk.getValue(), "--data-dir", home.safekeeper(id).toString(),
+          "--object-store", config.objectStoreArgument(home)))), url);
     }
     home.createPostgresRoot();
-    ensure(PAGESERVER, progress, () -> Daemons.java(StorageMain.class.getName(), List.of("pageserver",
-        "--listen", "127.0.0.1:" + config.pageserverPort(), "--object-store", home.objects().toString(),
-        "--work-dir", home.pageserver().toString(), "--safekeepers", String.join(",", config.safekeeperUrls().values()))),
+    ensure(PAGESERVER, progress, () -> withObjectStoreEnvironment(config, Daemons.java(StorageMain.class.getName(), List.of(
+        "pageserver", "--listen", "127.0.0.1:" + config.pageserverPort(), "--object-store", config.objectStoreArgument(home),
+        "--work-dir", home.pageserver().toString(), "--safekeepers", String.join(",", config.safekeeperUrls().values())))),
         config.pageserverUrl());
   }
 
