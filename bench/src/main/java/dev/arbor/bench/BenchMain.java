@@ -13,6 +13,7 @@ public final class BenchMain {
       case "branch-latency" -> BranchLatency.run(Options.parse(rest));
       case "pgbench" -> PgbenchQuorum.run(Options.parse(rest));
       case "chaos" -> Chaos.run(Options.parse(rest));
+      case "start-latency" -> StartLatency.run(Options.parse(rest));
       default -> {
         System.err.println("""
             usage: bench/run NAME [--option value ...]
@@ -22,6 +23,8 @@ public final class BenchMain {
                               [--only all|plain|quorum|c-quorum]
                   pgbench TPC-B TPS of a compute with 3 safekeepers beside the same PostgreSQL with no replication
                   and with its own quorum of 3 pg_receivewal --synchronous
+              start-latency   [--db-mb 100] [--churn-mb 1024] [--threshold 256MiB]
+                  compute start to first query without and with images: a new branch, and main after churn
               chaos           [--rounds 200] [--seed S]
                   randomized faults (kill, pause, power cut, wiped disk of safekeepers; kill, pause of the pageserver
                   and the compute) under a ledger load; checks no acknowledged commit is lost and no two

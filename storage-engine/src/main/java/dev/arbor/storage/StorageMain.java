@@ -99,7 +99,7 @@ public final class StorageMain {
   }
 
   /** A byte count: digits, optionally followed by KiB, MiB or GiB. */
-  static long bytes(String text, String option) {
+  public static long bytes(String text, String option) {
     var m = java.util.regex.Pattern.compile("^(\\d+)(KiB|MiB|GiB)?$").matcher(text.strip());
     if (!m.matches()) {
       throw new IllegalArgumentException("--" + option + " must be a byte count such as 268435456, 256MiB or 1GiB, not '" + text + "'");
