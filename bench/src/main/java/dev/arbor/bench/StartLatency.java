@@ -88,12 +88,8 @@ final class StartLatency {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (System.nanoTime() < deadline) {
       TimelineInfo info = storage.timeline(t, timeline);
-      if (info.latestImageLsn() != null) {
-        long candidateSegmentEnd = (info.lastDurableLsn().segmentNumber(Lsn.DEFAULT_SEGMENT_SIZE) - 1) * Lsn.DEFAULT_SEGMENT_SIZE;
-        if (info.lastDurableLsn().value() - info.latestImageLsn().value() < threshold
-            || candidateSegmentEnd <= info.latestImageLsn().value()) {
-          return;
-        }
+      if (info.latestImageLsn() != null && info.lastDurableLsn().value() - info.latestImageLsn().value() < threshold) {
+        return;
       }
       Thread.sleep(1000);
     }

@@ -34,8 +34,11 @@ public final class WalRecordScanner {
     Optional<ByteBuffer> segment(long segmentNumber) throws IOException;
   }
 
-  /** What a scan found: where the last valid record ends (8-byte aligned, as PostgreSQL's end pointers are). */
-  public record Result(Lsn end, long records) {}
+  /**
+   * What a scan found: where the last valid record ends (8-byte aligned, as PostgreSQL's end pointers are;
+   * for an {@code XLOG_SWITCH}, the end of its segment) and where it starts.
+   */
+  public record Result(Lsn end, long records, Lsn lastStart) {}
 
   static final int PAGE_SIZE = 8192;
   /** MAXALIGN(sizeof(XLogPageHeaderData)). */
@@ -147,7 +150,7 @@ public final class WalRecordScanner {
       }
       pos = end;
     }
-    return records == 0 ? Optional.empty() : Optional.of(new Result(new Lsn(end), records));
+    return records == 0 ? Optional.empty() : Optional.of(new Result(new Lsn(end), records, new Lsn(prev)));
   }
 
   private static long align(long pos) {

@@ -43,11 +43,13 @@ import org.slf4j.LoggerFactory;
  * with {@code recovery_target_lsn = L}, {@code recovery_target_inclusive = off} and
  * {@code recovery_target_action = shutdown}; the stopped copy is then chunked into a new image at {@code L}.
  *
- * <p>{@code L} is the end of the last whole record in a complete WAL segment two segments below the end of
- * durable WAL: a record starts there, so recovery stops right before it and the copy holds exactly the
- * records that end at or below {@code L} — the same state a basebackup at {@code L} replays to (WAL cut at
- * {@code L}). Durable WAL is never superseded by a later generation (an election takes the highest
- * position of a majority), so the image lies on the timeline's permanent history.
+ * <p>{@code L} is the end of the last whole record {@code R} below the end of durable WAL. The working copy
+ * reads WAL cut at that end, and recovery stops right after {@code R} ({@code recovery_target_lsn} = the
+ * start of {@code R}, inclusive): the copy holds exactly the records that end at or below {@code L} — the
+ * state a basebackup at {@code L} replays to. Durable WAL is never superseded by a later generation (an
+ * election takes the highest position of a majority), so the image lies on the timeline's permanent
+ * history. On a timeline whose compute stopped, {@code R} is its shutdown checkpoint and the image's replay
+ * point is the end of its WAL.
  *
  * <p>A start from the image replays from its checkpoint's REDO point ({@link ImageManifest#replayFrom()}):
  * a recovery can only stop at a restartpoint, which PostgreSQL makes at the last checkpoint record it
@@ -55,9 +57,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class ImageService implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ImageService.class);
-  private static final Pattern STOPPED_BEFORE = Pattern.compile("recovery stopping before WAL location \\(LSN\\) \"([0-9A-F]+/[0-9A-F]+)\"");
-  /** A record after {@code L} begins at {@code L}, or after the page header when {@code L} ends a page. */
-  private static final long LONG_PAGE_HEADER = 40;
+  private static final Pattern STOPPED_AFTER = Pattern.compile("recovery stopping after WAL location \\(LSN\\) \"([0-9A-F]+/[0-9A-F]+)\"");
+  /** How many segments below the durable end a scan for the last whole record looks (PostgreSQL's records are up to 1 GiB). */
+  private static final int SCAN_SEGMENTS_BACK = 4;
   private static final Duration RECOVERY_TIMEOUT = Duration.ofMinutes(30);
   private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
 
@@ -76,9 +78,9 @@ public final class ImageService implements AutoCloseable {
       if (thresholdBytes < 0) {
         throw new IllegalArgumentException("image threshold must be 0 (off) or a positive number of bytes, not " + thresholdBytes);
       }
-      if (thresholdBytes > 0 && thresholdBytes < 2 * Lsn.DEFAULT_SEGMENT_SIZE) {
-        throw new IllegalArgumentException("image threshold must be at least two WAL segments (32 MiB), not " + thresholdBytes
-            + " bytes: an image lies two segments below the end of WAL");
+      if (thresholdBytes > 0 && thresholdBytes < Lsn.DEFAULT_SEGMENT_SIZE) {
+        throw new IllegalArgumentException("image threshold must be at least one WAL segment (16 MiB), not " + thresholdBytes
+            + " bytes: an image costs a replay and a pass over the whole database");
       }
     }
   }
@@ -152,12 +154,13 @@ public final class ImageService implements AutoCloseable {
     Lsn durable = timelines.lastDurableLsn(meta);
     ImageManifest base = basebackups.newestImage(meta, durable).orElseThrow(() -> new IllegalStateException("timeline "
         + meta.timelineId() + " and its ancestors have no image at all"));
-    Lsn target = imagePoint(meta, durable, base);
+    WalRecordScanner.Result point = imagePoint(meta, durable, base);
+    Lsn target = point.end();
     Path copy = workDir.resolve(meta.tenantId() + "-" + meta.timelineId());
     Path pgdata = copy.resolve("pgdata");
     try {
       prepareWorkingCopy(copy, pgdata, base);
-      Lsn redo = recoverTo(meta, pgdata, copy, target);
+      Lsn redo = recoverTo(meta, pgdata, copy, point.lastStart(), durable);
       Set<String> stored = base.files().stream().flatMap(f -> f.chunks().stream()).collect(Collectors.toSet());
       ImageWriter.Result written = new ImageWriter(catalog.store()).write(meta.tenantId(), meta.timelineId(), target, redo,
           meta.pgVersion(), pgdata, stored);
@@ -176,43 +179,59 @@ public final class ImageService implements AutoCloseable {
   }
 
   /**
-   * {@code L}: the end of the last whole record in the complete segment two below the one {@code durable}
-   * lies in, so that the record after {@code L} is durable and whole (unless it is larger than a segment).
+   * The last whole record below the end of durable WAL, read from the timeline's WAL service cut there;
+   * its end is {@code L}.
    */
-  private Lsn imagePoint(TimelineMeta meta, Lsn durable, ImageManifest base) throws IOException {
+  private WalRecordScanner.Result imagePoint(TimelineMeta meta, Lsn durable, ImageManifest base) throws IOException {
     long segmentSize = Lsn.DEFAULT_SEGMENT_SIZE;
-    long segment = durable.segmentNumber(segmentSize) - 2;
     Lsn floor = Lsn.max(base.lsn(), meta.createdLsn());
-    if (segment < 0 || !new Lsn((segment + 1) * segmentSize).isAfter(floor)) {
+    if (!durable.isAfter(floor)) {
       throw noNewWal(meta, durable, base);
     }
+    long last = durable.plus(-1).segmentNumber(segmentSize);
     int tli = meta.tliAt(durable);
-    List<String> names = wal.recoveryFiles(meta, tli, new Lsn(segment * segmentSize), new Lsn((segment + 1) * segmentSize));
-    if (names.size() != 1) {
-      throw new IOException("the TLI history of timeline " + meta.timelineId() + " does not name WAL segment " + segment);
+    List<String> names = wal.recoveryFiles(meta, tli, new Lsn(Math.max(0, last - SCAN_SEGMENTS_BACK) * segmentSize), durable);
+    long firstListed = last - names.size() + 1;
+    java.util.Map<Long, ByteBuffer> read = new java.util.HashMap<>();
+    WalRecordScanner.SegmentSource source = n -> {
+      if (n < firstListed || n > last) {
+        return Optional.empty();
+      }
+      ByteBuffer cached = read.get(n);
+      if (cached == null) {
+        cached = readSegment(meta, names.get((int) (n - firstListed)), durable);
+        read.put(n, cached);
+      }
+      return Optional.of(cached.duplicate());
+    };
+    // Start as near the end as a record begins: a record may span segments.
+    for (long first = last; first >= firstListed; first--) {
+      Optional<WalRecordScanner.Result> scanned = WalRecordScanner.scan(segmentSize, first, source);
+      if (scanned.isPresent()) {
+        if (!scanned.get().end().isAfter(floor)) {
+          throw noNewWal(meta, durable, base);
+        }
+        return scanned.get();
+      }
     }
-    ByteBuffer bytes;
-    Optional<WalService.WalFile> file = wal.open(meta.tenantId().toString(), meta.timelineId().toString(), names.getFirst(),
-        Optional.empty());
+    throw noNewWal(meta, durable, base);
+  }
+
+  private ByteBuffer readSegment(TimelineMeta meta, String name, Lsn durable) throws IOException {
+    Optional<WalService.WalFile> file = wal.open(meta.tenantId().toString(), meta.timelineId().toString(), name, Optional.of(durable));
     if (file.isEmpty()) {
-      throw new IOException("WAL segment " + names.getFirst() + " of timeline " + meta.timelineId() + " is below the end of "
-          + "durable WAL (" + durable + ") but neither object storage nor the safekeepers serve it");
+      throw new IOException("WAL segment " + name + " of timeline " + meta.timelineId() + " is below the end of durable WAL ("
+          + durable + ") but neither object storage nor the safekeepers serve it");
     }
     try (InputStream in = file.get().content()) {
-      bytes = ByteBuffer.wrap(in.readAllBytes());
+      return ByteBuffer.wrap(in.readAllBytes());
     }
-    Optional<WalRecordScanner.Result> scanned = WalRecordScanner.scan(segmentSize, segment,
-        n -> n == segment ? Optional.of(bytes.duplicate()) : Optional.empty());
-    if (scanned.isEmpty() || !scanned.get().end().isAfter(floor)) {
-      throw noNewWal(meta, durable, base);
-    }
-    return scanned.get().end();
   }
 
   private static ApiProblem noNewWal(TimelineMeta meta, Lsn durable, ImageManifest base) {
     return ApiProblem.conflict("no-new-wal", "timeline_id", "timeline " + meta.timelineId() + " has too little WAL after its "
-        + "newest image (at " + base.lsn() + ") for another: its durable WAL ends at " + durable + ", and an image lies in a "
-        + "complete segment two segments below that end, after the timeline's start (" + meta.createdLsn() + ")");
+        + "newest image (at " + base.lsn() + ") for another: its durable WAL ends at " + durable + ", and no whole record ends "
+        + "after that image and the timeline's start (" + meta.createdLsn() + ") below it");
   }
 
   /** Reuses the working copy when it holds {@code base}; otherwise materializes {@code base} afresh. */
@@ -239,8 +258,11 @@ public final class ImageService implements AutoCloseable {
     }
   }
 
-  /** Replays the working copy up to right before the record at {@code target}; returns its REDO point. */
-  private Lsn recoverTo(TimelineMeta meta, Path pgdata, Path copy, Lsn target) throws IOException {
+  /**
+   * Replays the working copy from WAL cut at {@code durable} up to and including the record that starts at
+   * {@code lastRecord}; returns its REDO point.
+   */
+  private Lsn recoverTo(TimelineMeta meta, Path pgdata, Path copy, Lsn lastRecord, Lsn durable) throws IOException {
     PostgresInstallation installation = postgres.apply(meta.pgVersion());
     Files.deleteIfExists(copy.resolve("image.json")); // from here until the image is written it holds neither
     Path signal = pgdata.resolve("recovery.signal");
@@ -253,17 +275,18 @@ public final class ImageService implements AutoCloseable {
     // Short (a socket path is limited to 107 bytes) and new: the server start makes it reachable for its user.
     Path socketDir = Path.of(System.getProperty("java.io.tmpdir"), "arbor-image-" + Long.toUnsignedString(RANDOM.nextLong(), 36));
     try {
-      String walUrl = walBaseUrl + "/v1/tenant/" + meta.tenantId() + "/timeline/" + meta.timelineId() + "/wal/%f";
+      String walUrl = walBaseUrl + "/v1/tenant/" + meta.tenantId() + "/timeline/" + meta.timelineId() + "/wal/%f?until_lsn="
+          + durable;
       PostgresServer.builder(installation, pgdata)
           .port(5432) // no TCP (listen_addresses is empty); the socket lives in a directory of its own
           .socketDir(socketDir)
           .logFile(log)
           .setting("listen_addresses", "")
           .setting("restore_command", BasebackupService.restoreCommand(walUrl))
-          .setting("recovery_target_lsn", target.toString())
-          .setting("recovery_target_inclusive", "off")
+          .setting("recovery_target_lsn", lastRecord.toString())
+          .setting("recovery_target_inclusive", "on")
           .setting("recovery_target_action", "shutdown")
-          .setting("recovery_target_timeline", Integer.toString(meta.tliAt(target)))
+          .setting("recovery_target_timeline", Integer.toString(meta.tliAt(lastRecord)))
           .setting("hot_standby", "off")
           .setting("archive_mode", "off")
           .setting("fsync", "off") // the copy is a cache: the image is made from the files, not from the disk
@@ -272,24 +295,25 @@ public final class ImageService implements AutoCloseable {
     } finally {
       deleteRecursively(socketDir);
     }
-    Lsn stoppedBefore = stoppedBefore(log).orElseThrow(() -> new IOException("the recovery of the working copy of timeline "
-        + meta.timelineId() + " ended without stopping at " + target + " (no 'recovery stopping before' in " + log + ")"));
-    if (stoppedBefore.isBefore(target) || stoppedBefore.value() - target.value() > LONG_PAGE_HEADER) {
-      throw new IOException("the recovery of the working copy of timeline " + meta.timelineId() + " stopped before the record at "
-          + stoppedBefore + ", not at " + target + ": the image would not hold exactly the WAL up to " + target);
+    Lsn stoppedAfter = stoppedAfter(log).orElseThrow(() -> new IOException("the recovery of the working copy of timeline "
+        + meta.timelineId() + " ended without stopping after the record at " + lastRecord + " (no 'recovery stopping after' in "
+        + log + ")"));
+    if (!stoppedAfter.equals(lastRecord)) {
+      throw new IOException("the recovery of the working copy of timeline " + meta.timelineId() + " stopped after the record at "
+          + stoppedAfter + ", not after the one at " + lastRecord + ": the image would not hold exactly the WAL up to its LSN");
     }
     ControlData control = ControlData.read(installation, pgdata);
     if (!control.clusterState().equals("shut down in recovery")) {
       throw new IOException("the working copy of timeline " + meta.timelineId() + " is '" + control.clusterState()
-          + "' after its recovery to " + target + ", not 'shut down in recovery'");
+          + "' after its recovery to " + lastRecord + ", not 'shut down in recovery'");
     }
     return control.latestCheckpointRedo();
   }
 
-  private static Optional<Lsn> stoppedBefore(Path log) throws IOException {
+  private static Optional<Lsn> stoppedAfter(Path log) throws IOException {
     Lsn last = null;
     for (String line : Files.readAllLines(log, StandardCharsets.UTF_8)) {
-      Matcher m = STOPPED_BEFORE.matcher(line);
+      Matcher m = STOPPED_AFTER.matcher(line);
       if (m.find()) {
         last = Lsn.parse(m.group(1));
       }
@@ -326,10 +350,6 @@ public final class ImageService implements AutoCloseable {
       Optional<ImageManifest> base = basebackups.newestImage(meta, durable);
       if (base.isEmpty() || durable.value() - base.get().lsn().value() < policy.thresholdBytes()) {
         return;
-      }
-      long candidateSegmentEnd = (durable.segmentNumber(Lsn.DEFAULT_SEGMENT_SIZE) - 1) * Lsn.DEFAULT_SEGMENT_SIZE;
-      if (candidateSegmentEnd <= base.get().lsn().value()) {
-        return; // nothing complete enough after the newest image yet
       }
       oneAtATime.lock();
       try {

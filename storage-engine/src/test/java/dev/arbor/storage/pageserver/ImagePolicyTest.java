@@ -10,11 +10,11 @@ import org.junit.jupiter.api.Test;
 class ImagePolicyTest {
 
   @Test
-  void aThresholdIsZeroOrAtLeastTwoSegments() {
+  void aThresholdIsZeroOrAtLeastOneSegment() {
     assertThat(new ImageService.Policy(0, Duration.ofSeconds(10)).thresholdBytes()).isZero();
-    assertThat(new ImageService.Policy(32L << 20, Duration.ofSeconds(10)).thresholdBytes()).isEqualTo(32L << 20);
-    assertThatThrownBy(() -> new ImageService.Policy((32L << 20) - 1, Duration.ofSeconds(10)))
-        .hasMessageContaining("at least two WAL segments");
+    assertThat(new ImageService.Policy(16L << 20, Duration.ofSeconds(10)).thresholdBytes()).isEqualTo(16L << 20);
+    assertThatThrownBy(() -> new ImageService.Policy((16L << 20) - 1, Duration.ofSeconds(10)))
+        .hasMessageContaining("at least one WAL segment");
     assertThatThrownBy(() -> new ImageService.Policy(-1, Duration.ofSeconds(10))).hasMessageContaining("0 (off)");
   }
 }

@@ -169,7 +169,7 @@ class PageserverBadInputTest {
   void anImageWithoutNewWalIsRefusedAndWritesNothing() {
     var p = refused(() -> pageserver.api().post("/v1/tenant/" + a + "/timeline/" + b + "/image", Map.of()), 409, "no-new-wal",
         "timeline_id");
-    assertThat(p.detail()).contains("timeline " + b, "newest image", "two segments below");
+    assertThat(p.detail()).contains("timeline " + b, "newest image", "no whole record ends after that image");
   }
 
   // --- tenants ------------------------------------------------------------------------------------
