@@ -89,6 +89,7 @@ public final class FaultProxy implements AutoCloseable {
   private final HttpServer server;
   private final List<Rule> rules = new CopyOnWriteArrayList<>();
   private final Map<String, AtomicInteger> faulted = new ConcurrentHashMap<>();
+  private final java.util.Set<String> droppedRequestHeaders = ConcurrentHashMap.newKeySet();
 
   private FaultProxy(String target) throws IOException {
     this.target = target.endsWith("/") ? target.substring(0, target.length() - 1) : target;
@@ -115,6 +116,18 @@ public final class FaultProxy implements AutoCloseable {
   /** The next {@code times} requests whose path matches {@code pathRegex} get {@code fault}. */
   public FaultProxy inject(String pathRegex, Fault fault, int times) {
     rules.add(new Rule(Pattern.compile(pathRegex), fault, new AtomicInteger(times)));
+    return this;
+  }
+
+  /**
+   * Forwards every request without these headers (case-insensitive), as a server or a middlebox that does not
+   * know them would: e.g. {@code If-None-Match} to show what a client does against an S3 server without
+   * conditional writes. The target must not check signatures over the dropped headers.
+   */
+  public FaultProxy dropRequestHeaders(String... names) {
+    for (String name : names) {
+      droppedRequestHeaders.add(name.toLowerCase(java.util.Locale.ROOT));
+    }
     return this;
   }
 
@@ -174,7 +187,8 @@ public final class FaultProxy implements AutoCloseable {
     c.setReadTimeout(300_000);
     exchange.getRequestHeaders().forEach((name, values) -> {
       if (name != null && !name.equalsIgnoreCase("Host") && !name.equalsIgnoreCase("Content-Length")
-          && !name.equalsIgnoreCase("Connection") && !name.equalsIgnoreCase("Transfer-Encoding")) {
+          && !name.equalsIgnoreCase("Connection") && !name.equalsIgnoreCase("Transfer-Encoding")
+          && !droppedRequestHeaders.contains(name.toLowerCase(java.util.Locale.ROOT))) {
         values.forEach(v -> c.addRequestProperty(name, v));
       }
     });
