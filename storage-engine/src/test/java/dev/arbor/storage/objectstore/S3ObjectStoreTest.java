@@ -1,0 +1,119 @@
+package dev.arbor.storage.objectstore;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.arbor.testing.FaultProxy;
+import dev.arbor.testing.FreePort;
+import dev.arbor.testing.S3ProxyFixture;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** The contract against a real S3 server (S3Proxy, its own process), plus what only S3 has: checks at open. */
+class S3ObjectStoreTest extends ObjectStoreContractTest {
+
+  @RegisterExtension
+  static final S3ProxyFixture s3 = new S3ProxyFixture();
+  static final String BUCKET = "contract";
+
+  /** Each test its own prefix in one bucket: stores of different prefixes must not see each other. */
+  private final String prefix = "test-" + UUID.randomUUID() + "/arbor";
+  private final List<S3ObjectStore> opened = new ArrayList<>();
+
+  @BeforeAll
+  static void bucket() {
+    s3.createBucket(BUCKET);
+  }
+
+  @AfterEach
+  void closeStores() {
+    opened.forEach(S3ObjectStore::close);
+  }
+
+  @Override
+  ObjectStore store() {
+    return open(s3.environment(), "s3://" + BUCKET + "/" + prefix);
+  }
+
+  private S3ObjectStore open(Map<String, String> env, String location) {
+    var store = S3ObjectStore.open(S3ObjectStore.Settings.fromEnvironment(location, env)
+        .withPartSize(PART_SIZE).withListPageSize(LIST_PAGE_SIZE));
+    opened.add(store);
+    return store;
+  }
+
+  @Test
+  void objectsLiveUnderThePrefixAndStoresOfOtherPrefixesDoNotSeeThem() throws Exception {
+    var mine = store();
+    var other = open(s3.environment(), "s3://" + BUCKET + "/" + prefix + "-other/");
+    mine.put("tenants/a/tenant.json", bytes("mine"));
+    other.put("tenants/a/tenant.json", bytes("other"));
+    assertThat(text(mine.getBytes("tenants/a/tenant.json").orElseThrow())).isEqualTo("mine");
+    assertThat(mine.list("")).containsExactly("tenants/a/tenant.json");
+    assertThat(Files.readString(s3.bucketDirectory(BUCKET).resolve(prefix).resolve("tenants/a/tenant.json"))).isEqualTo("mine");
+    assertThat(mine.list("")).as("the probe objects of open are gone").containsExactly("tenants/a/tenant.json");
+  }
+
+  /**
+   * Between the store and a real S3 server, a proxy drops the conditional headers, as a server without
+   * conditional writes ignores them: the store must refuse to open rather than let CAS writes race.
+   */
+  @Test
+  void refusesAServerThatIgnoresConditionalWrites() throws Exception {
+    // The proxy changes signed headers: this S3Proxy does not check signatures.
+    try (var server = S3ProxyFixture.withoutAuthentication().start();
+         var ignoring = FaultProxy.start(server.endpoint()).dropRequestHeaders("If-None-Match", "If-Match");
+         var faithful = FaultProxy.start(server.endpoint())) {
+      server.createBucket("plain");
+      Map<String, String> env = new HashMap<>(server.environment());
+
+      env.put("AWS_ENDPOINT_URL", faithful.url());
+      open(env, "s3://plain/arbor").put("tenants/a/tenant.json", bytes("{}")); // the same path, headers kept: fine
+
+      env.put("AWS_ENDPOINT_URL", ignoring.url());
+      assertThatThrownBy(() -> open(env, "s3://plain/arbor"))
+          .isInstanceOf(ObjectStoreConfigurationException.class)
+          .hasMessageContaining("ignores conditional writes (If-None-Match, If-Match on PUT)")
+          .hasMessageContaining(ignoring.url() + " (AWS_ENDPOINT_URL)")
+          .hasMessageNotContaining("\n");
+    }
+  }
+
+  @Test
+  void anUnreachableEndpointIsOneLineNamingAwsEndpointUrl() {
+    Map<String, String> env = new HashMap<>(s3.environment());
+    env.put("AWS_ENDPOINT_URL", "http://127.0.0.1:" + FreePort.pick());
+    assertThatThrownBy(() -> open(env, "s3://" + BUCKET + "/arbor"))
+        .isInstanceOf(ObjectStoreConfigurationException.class)
+        .hasMessageContaining("cannot reach " + env.get("AWS_ENDPOINT_URL") + " (AWS_ENDPOINT_URL)")
+        .hasMessageContaining("set AWS_ENDPOINT_URL to the URL of a running S3 server")
+        .hasMessageNotContaining("\n");
+  }
+
+  @Test
+  void wrongCredentialsAreOneLineNamingTheKeyVariables() {
+    Map<String, String> env = new HashMap<>(s3.environment());
+    env.put("AWS_SECRET_ACCESS_KEY", "not-the-secret");
+    assertThatThrownBy(() -> open(env, "s3://" + BUCKET + "/arbor"))
+        .isInstanceOf(ObjectStoreConfigurationException.class)
+        .hasMessageContaining("refuses the credentials (SignatureDoesNotMatch)")
+        .hasMessageContaining("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        .hasMessageNotContaining("\n");
+  }
+
+  @Test
+  void aMissingBucketIsOneLineNamingTheBucket() {
+    assertThatThrownBy(() -> open(s3.environment(), "s3://no-such-bucket/arbor"))
+        .isInstanceOf(ObjectStoreConfigurationException.class)
+        .hasMessageContaining("bucket 'no-such-bucket' does not exist: create it")
+        .hasMessageNotContaining("\n");
+  }
+}
