@@ -11,9 +11,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.extension.AfterAllCallback;
-import org.junit.jupiter.api.extension.BeforeAllCallback;
-import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * A real S3 server for tests: S3Proxy (org.gaul:s3proxy, the jar-with-dependencies from Maven Central) run as
@@ -26,7 +23,7 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  *
  * <pre>{@code @RegisterExtension static final S3ProxyFixture s3 = new S3ProxyFixture();}</pre>
  */
-public final class S3ProxyFixture implements BeforeAllCallback, AfterAllCallback, AutoCloseable {
+public final class S3ProxyFixture implements ClassFixture {
 
   public static final String JAR_PROPERTY = "arbor.s3proxy.jar";
   public static final String ACCESS_KEY = "arbor-test-key";
@@ -71,6 +68,7 @@ public final class S3ProxyFixture implements BeforeAllCallback, AfterAllCallback
     return jar;
   }
 
+  @Override
   public S3ProxyFixture start() {
     Path jar = jar();
     dir = TempDirectory.create("arbor-s3proxy-");
@@ -179,16 +177,6 @@ public final class S3ProxyFixture implements BeforeAllCallback, AfterAllCallback
       dir.close();
       dir = null;
     }
-  }
-
-  @Override
-  public void beforeAll(ExtensionContext context) {
-    start();
-  }
-
-  @Override
-  public void afterAll(ExtensionContext context) {
-    close();
   }
 
   private static String javaBinary() {
