@@ -282,7 +282,7 @@ public final class S3ObjectStore implements ObjectStore, Closeable {
     while (root.getCause() != null) {
       root = root.getCause();
     }
-    return "cannot reach " + settings.server() + " (" + root.getClass().getSimpleName() + ": " + root.getMessage() + "): "
+    return "unreachable (" + root.getMessage() + "): "
         + (settings.endpoint() != null ? "set AWS_ENDPOINT_URL to the URL of a running S3 server" : "check the network and AWS_REGION");
   }
 
@@ -588,6 +588,9 @@ public final class S3ObjectStore implements ObjectStore, Closeable {
       throw failure(operation, k, e);
     } catch (java.io.UncheckedIOException e) {
       throw e.getCause();
+    } catch (IllegalStateException e) {
+      // what the SDK throws when a request body is not the length it declared: a file changed while uploaded
+      throw new IOException("s3 " + operation + " s3://" + settings.bucket() + "/" + k + ": " + e.getMessage(), e);
     }
   }
 

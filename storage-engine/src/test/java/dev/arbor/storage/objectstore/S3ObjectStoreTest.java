@@ -87,13 +87,57 @@ class S3ObjectStoreTest extends ObjectStoreContractTest {
     }
   }
 
+  /**
+   * The file shrinks after the upload began (its size was read, its first part not yet): a part comes up
+   * short, putFile fails, and the multipart upload is aborted rather than left holding parts.
+   */
+  @Test
+  void aFailedMultipartUploadIsAborted() throws Exception {
+    try (var server = S3ProxyFixture.withoutAuthentication().start();
+         var slow = FaultProxy.start(server.endpoint())) { // unsigned: the proxy rewrites the signed Host header
+      server.createBucket("parts");
+      Map<String, String> env = new HashMap<>(server.environment());
+      env.put("AWS_ENDPOINT_URL", slow.url());
+      var store = open(env, "s3://parts/arbor");
+      java.nio.file.Path file = scratch.resolve("shrinking");
+      try (var ch = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.CREATE_NEW,
+          java.nio.file.StandardOpenOption.WRITE)) {
+        ch.write(java.nio.ByteBuffer.wrap(new byte[(int) (2 * PART_SIZE + 1)]));
+      }
+      slow.inject("/parts/arbor/tenants/a/chunks/big", FaultProxy.Fault.delay(java.time.Duration.ofMillis(1500)), 1);
+      var shrink = Thread.ofVirtual().start(() -> {
+        try {
+          Thread.sleep(500); // inside the delayed CreateMultipartUpload
+          try (var ch = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(PART_SIZE / 2);
+          }
+        } catch (Exception e) {
+          throw new RuntimeException(e);
+        }
+      });
+      assertThatThrownBy(() -> store.putFile("tenants/a/chunks/big", file)).isInstanceOf(java.io.IOException.class);
+      shrink.join();
+      assertThat(slow.faults("/parts/arbor/tenants/a/chunks/big")).as("the upload started with the file at full size").isEqualTo(1);
+      assertThat(store.exists("tenants/a/chunks/big")).isFalse();
+      try (var client = software.amazon.awssdk.services.s3.S3Client.builder()
+          .endpointOverride(java.net.URI.create(server.endpoint())).forcePathStyle(true)
+          .region(software.amazon.awssdk.regions.Region.US_EAST_1)
+          .credentialsProvider(software.amazon.awssdk.auth.credentials.StaticCredentialsProvider.create(
+              software.amazon.awssdk.auth.credentials.AwsBasicCredentials.create(S3ProxyFixture.ACCESS_KEY, S3ProxyFixture.SECRET_KEY)))
+          .httpClient(software.amazon.awssdk.http.apache5.Apache5HttpClient.create())
+          .build()) {
+        assertThat(client.listMultipartUploads(b -> b.bucket("parts")).uploads()).as("no upload left open").isEmpty();
+      }
+    }
+  }
+
   @Test
   void anUnreachableEndpointIsOneLineNamingAwsEndpointUrl() {
     Map<String, String> env = new HashMap<>(s3.environment());
     env.put("AWS_ENDPOINT_URL", "http://127.0.0.1:" + FreePort.pick());
     assertThatThrownBy(() -> open(env, "s3://" + BUCKET + "/arbor"))
         .isInstanceOf(ObjectStoreConfigurationException.class)
-        .hasMessageContaining("cannot reach " + env.get("AWS_ENDPOINT_URL") + " (AWS_ENDPOINT_URL)")
+        .hasMessageContaining("at " + env.get("AWS_ENDPOINT_URL") + " (AWS_ENDPOINT_URL): unreachable (Connect to ")
         .hasMessageContaining("set AWS_ENDPOINT_URL to the URL of a running S3 server")
         .hasMessageNotContaining("\n");
   }
