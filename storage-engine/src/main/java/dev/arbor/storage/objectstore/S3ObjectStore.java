@@ -304,7 +304,7 @@ public final class S3ObjectStore implements ObjectStore, Closeable {
       if (!ignored.isEmpty()) {
         throw new ObjectStoreConfigurationException("object store " + where + ": the server ignores conditional writes ("
             + String.join(", ", ignored) + " on PUT), so concurrent writers would silently overwrite each other: use an S3 server "
-            + "that honours them (AWS S3, MinIO, S3Proxy >= 4.1, Ceph RGW with conditional PUT support)");
+            + "that honours them (e.g. AWS S3, S3Proxy >= 4.1)");
       }
     } catch (SdkException e) {
       throw new ObjectStoreConfigurationException("object store " + where + ": " + problem(e));
