@@ -50,6 +50,14 @@ public final class FaultProxy implements AutoCloseable {
       return new Drop();
     }
 
+    /**
+     * The target gets the request and acts on it, then the connection drops before its answer: the client
+     * cannot tell whether the request took effect.
+     */
+    static Fault dropAnswer() {
+      return new DropAnswer();
+    }
+
     /** The target's answer, {@code delay} late. */
     static Fault delay(Duration delay) {
       return new Delay(delay);
@@ -73,6 +81,8 @@ public final class FaultProxy implements AutoCloseable {
   record Truncate(long bytes) implements Fault {}
 
   record Drop() implements Fault {}
+
+  record DropAnswer() implements Fault {}
 
   record Delay(Duration delay) implements Fault {}
 
@@ -176,10 +186,10 @@ public final class FaultProxy implements AutoCloseable {
       }
       case null, default -> { }
     }
-    forward(exchange, fault instanceof Truncate t ? t.bytes() : -1);
+    forward(exchange, fault instanceof Truncate t ? t.bytes() : -1, fault instanceof DropAnswer);
   }
 
-  private void forward(HttpExchange exchange, long truncateAfter) throws IOException {
+  private void forward(HttpExchange exchange, long truncateAfter, boolean dropAnswer) throws IOException {
     HttpURLConnection c = (HttpURLConnection) URI.create(target + exchange.getRequestURI()).toURL().openConnection();
     c.setRequestMethod(exchange.getRequestMethod());
     c.setInstanceFollowRedirects(false);
@@ -208,6 +218,10 @@ public final class FaultProxy implements AutoCloseable {
       status = c.getResponseCode();
     } catch (IOException targetDown) {
       throw new DropConnection(); // as the target did to us
+    }
+    if (dropAnswer) {
+      c.disconnect();
+      throw new DropConnection();
     }
     c.getHeaderFields().forEach((name, values) -> {
       if (name != null && !name.equalsIgnoreCase("Content-Length") && !name.equalsIgnoreCase("Transfer-Encoding")

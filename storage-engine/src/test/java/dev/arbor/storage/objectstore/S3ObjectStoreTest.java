@@ -131,6 +131,36 @@ class S3ObjectStoreTest extends ObjectStoreContractTest {
     }
   }
 
+  /**
+   * A conditional PUT that the server carries out but whose answer is lost, then retried: the retry meets the
+   * precondition that the first attempt broke. For a compare-and-swap that is an unknown outcome, never a
+   * lost race (a caller would re-apply its change on top of its own write); for a content-addressed
+   * putIfAbsent it is simply "already there".
+   */
+  @Test
+  void aConditionalWriteWhoseAnswerIsLostIsNeverReportedAsALostRace() throws Exception {
+    try (var server = S3ProxyFixture.withoutAuthentication().start();
+         var lossy = FaultProxy.start(server.endpoint())) { // unsigned: the proxy rewrites the signed Host header
+      server.createBucket("lossy");
+      Map<String, String> env = new HashMap<>(server.environment());
+      env.put("AWS_ENDPOINT_URL", lossy.url());
+      var store = open(env, "s3://lossy/arbor");
+      String key = "tenants/a/timelines/t/timeline.json";
+      store.put(key, bytes("v1"));
+      String v1 = store.getVersioned(key).orElseThrow().version();
+
+      lossy.inject("/lossy/arbor/" + key, FaultProxy.Fault.dropAnswer(), 1);
+      assertThatThrownBy(() -> store.putIfVersion(key, bytes("v2"), v1))
+          .isInstanceOf(java.io.IOException.class).hasMessageContaining("outcome unknown");
+      assertThat(text(store.getBytes(key).orElseThrow())).as("the first attempt did write").isEqualTo("v2");
+
+      lossy.inject("/lossy/arbor/tenants/a/chunks/c", FaultProxy.Fault.dropAnswer(), 1);
+      assertThat(store.putIfAbsent("tenants/a/chunks/c", bytes("chunk"))).isFalse();
+      assertThat(text(store.getBytes("tenants/a/chunks/c").orElseThrow())).isEqualTo("chunk");
+      assertThat(lossy.faults("/lossy/arbor/tenants/a/chunks/c")).isEqualTo(1);
+    }
+  }
+
   @Test
   void anUnreachableEndpointIsOneLineNamingAwsEndpointUrl() {
     Map<String, String> env = new HashMap<>(s3.environment());
