@@ -50,6 +50,14 @@ class S3ObjectStoreTest extends ObjectStoreContractTest {
     return store;
   }
 
+  /** A store on a new bucket {@code bucket} of {@code server}, reached through {@code proxy}, at prefix "arbor". */
+  private S3ObjectStore openThrough(FaultProxy proxy, S3ProxyFixture server, String bucket) {
+    server.createBucket(bucket);
+    Map<String, String> env = new HashMap<>(server.environment());
+    env.put("AWS_ENDPOINT_URL", proxy.url());
+    return open(env, "s3://" + bucket + "/arbor");
+  }
+
   @Test
   void objectsLiveUnderThePrefixAndStoresOfOtherPrefixesDoNotSeeThem() throws Exception {
     var mine = store();
@@ -95,10 +103,7 @@ class S3ObjectStoreTest extends ObjectStoreContractTest {
   void aFailedMultipartUploadIsAborted() throws Exception {
     try (var server = S3ProxyFixture.withoutAuthentication().start();
          var slow = FaultProxy.start(server.endpoint())) { // unsigned: the proxy rewrites the signed Host header
-      server.createBucket("parts");
-      Map<String, String> env = new HashMap<>(server.environment());
-      env.put("AWS_ENDPOINT_URL", slow.url());
-      var store = open(env, "s3://parts/arbor");
+      var store = openThrough(slow, server, "parts");
       java.nio.file.Path file = scratch.resolve("shrinking");
       try (var ch = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.CREATE_NEW,
           java.nio.file.StandardOpenOption.WRITE)) {
@@ -141,10 +146,7 @@ class S3ObjectStoreTest extends ObjectStoreContractTest {
   void aConditionalWriteWhoseAnswerIsLostIsNeverReportedAsALostRace() throws Exception {
     try (var server = S3ProxyFixture.withoutAuthentication().start();
          var lossy = FaultProxy.start(server.endpoint())) { // unsigned: the proxy rewrites the signed Host header
-      server.createBucket("lossy");
-      Map<String, String> env = new HashMap<>(server.environment());
-      env.put("AWS_ENDPOINT_URL", lossy.url());
-      var store = open(env, "s3://lossy/arbor");
+      var store = openThrough(lossy, server, "lossy");
       String key = "tenants/a/timelines/t/timeline.json";
       store.put(key, bytes("v1"));
       String v1 = store.getVersioned(key).orElseThrow().version();
