@@ -14,6 +14,7 @@ public final class BenchMain {
       case "pgbench" -> PgbenchQuorum.run(Options.parse(rest));
       case "chaos" -> Chaos.run(Options.parse(rest));
       case "start-latency" -> StartLatency.run(Options.parse(rest));
+      case "s3client" -> S3ClientBench.run(Options.parse(rest));
       default -> {
         System.err.println("""
             usage: bench/run NAME [--option value ...]
@@ -29,6 +30,8 @@ public final class BenchMain {
                   randomized faults (kill, pause, power cut, wiped disk of safekeepers; kill, pause of the pageserver
                   and the compute) under a ledger load; checks no acknowledged commit is lost and no two
                   generations commit (needs root and /dev/fuse for crashfs)
+              s3client        [--mb 16] [--rounds 4] [--starts 5]
+                  per SDK HTTP client: JVM start to first S3 object written, and put/get MiB/s, against S3Proxy
             """);
         System.exit(2);
       }

@@ -2,7 +2,8 @@ package dev.arbor.storage;
 
 import dev.arbor.postgres.MissingPrerequisiteException;
 import dev.arbor.postgres.PostgresInstallation;
-import dev.arbor.storage.objectstore.LocalObjectStore;
+import dev.arbor.storage.objectstore.ObjectStore;
+import dev.arbor.storage.objectstore.ObjectStores;
 import dev.arbor.storage.pageserver.ImageService;
 import dev.arbor.storage.pageserver.Pageserver;
 import dev.arbor.storage.pageserver.PageserverConfig;
@@ -20,12 +21,14 @@ import java.util.concurrent.CountDownLatch;
 /**
  * Runs one storage-engine component as a process:
  * <pre>
- * pageserver --listen HOST:PORT --object-store DIR --work-dir DIR --safekeepers URL,URL,... [--advertise URL]
+ * pageserver --listen HOST:PORT --object-store STORE --work-dir DIR --safekeepers URL,URL,... [--advertise URL]
  *            [--image-threshold BYTES]   (e.g. 256MiB, 1GiB; 0: no automatic images)
- * safekeeper --id ID --listen HOST:PORT --data-dir DIR --object-store DIR
+ * safekeeper --id ID --listen HOST:PORT --data-dir DIR --object-store STORE
  * </pre>
- * Prints {@code listening on http://HOST:PORT} once serving (port 0 picks a free port) and runs until
- * SIGTERM/SIGINT.
+ * STORE is {@code s3://BUCKET/PREFIX} (with AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY) or a directory ({@link ObjectStores}). A store that cannot be used stops the start
+ * with one line on stderr and exit status 2. Prints {@code listening on http://HOST:PORT} once serving (port 0
+ * picks a free port) and runs until SIGTERM/SIGINT.
  */
 public final class StorageMain {
   private StorageMain() {}
@@ -38,19 +41,20 @@ public final class StorageMain {
     Map<String, String> opts = options(Arrays.copyOfRange(args, 1, args.length));
     AutoCloseable component;
     String url;
+    ObjectStore objects;
     try {
+      objects = ObjectStores.open(require(opts, "object-store"));
       if (args[0].equals("pageserver")) {
         var images = new ImageService.Policy(bytes(opts.getOrDefault("image-threshold",
             Long.toString(ImageService.Policy.DEFAULT.thresholdBytes())), "image-threshold"), ImageService.Policy.DEFAULT.checkInterval());
-        var config = new PageserverConfig(address(require(opts, "listen")), opts.get("advertise"),
-            new LocalObjectStore(Path.of(require(opts, "object-store"))),
+        var config = new PageserverConfig(address(require(opts, "listen")), opts.get("advertise"), objects,
             List.of(require(opts, "safekeepers").split(",")), PostgresInstallation::find, Path.of(require(opts, "work-dir")), images);
         var ps = new Pageserver(config).start();
         component = ps;
         url = ps.url();
       } else {
         var config = new SafekeeperConfig(require(opts, "id"), address(require(opts, "listen")), Path.of(require(opts, "data-dir")),
-            new LocalObjectStore(Path.of(require(opts, "object-store"))));
+            objects);
         var sk = new Safekeeper(config).start();
         component = sk;
         url = sk.url();
@@ -71,6 +75,9 @@ public final class StorageMain {
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
         component.close();
+        if (objects instanceof AutoCloseable c) {
+          c.close();
+        }
       } catch (Exception ignored) {
         // exiting anyway
       }

@@ -50,6 +50,14 @@ public final class FaultProxy implements AutoCloseable {
       return new Drop();
     }
 
+    /**
+     * The target gets the request and acts on it, then the connection drops before its answer: the client
+     * cannot tell whether the request took effect.
+     */
+    static Fault dropAnswer() {
+      return new DropAnswer();
+    }
+
     /** The target's answer, {@code delay} late. */
     static Fault delay(Duration delay) {
       return new Delay(delay);
@@ -74,6 +82,8 @@ public final class FaultProxy implements AutoCloseable {
 
   record Drop() implements Fault {}
 
+  record DropAnswer() implements Fault {}
+
   record Delay(Duration delay) implements Fault {}
 
   private record Rule(Pattern path, Fault fault, AtomicInteger remaining) {}
@@ -89,6 +99,7 @@ public final class FaultProxy implements AutoCloseable {
   private final HttpServer server;
   private final List<Rule> rules = new CopyOnWriteArrayList<>();
   private final Map<String, AtomicInteger> faulted = new ConcurrentHashMap<>();
+  private final java.util.Set<String> droppedRequestHeaders = ConcurrentHashMap.newKeySet();
 
   private FaultProxy(String target) throws IOException {
     this.target = target.endsWith("/") ? target.substring(0, target.length() - 1) : target;
@@ -115,6 +126,18 @@ public final class FaultProxy implements AutoCloseable {
   /** The next {@code times} requests whose path matches {@code pathRegex} get {@code fault}. */
   public FaultProxy inject(String pathRegex, Fault fault, int times) {
     rules.add(new Rule(Pattern.compile(pathRegex), fault, new AtomicInteger(times)));
+    return this;
+  }
+
+  /**
+   * Forwards every request without these headers (case-insensitive), as a server or a middlebox that does not
+   * know them would: e.g. {@code If-None-Match} to show what a client does against an S3 server without
+   * conditional writes. The target must not check signatures over the dropped headers.
+   */
+  public FaultProxy dropRequestHeaders(String... names) {
+    for (String name : names) {
+      droppedRequestHeaders.add(name.toLowerCase(java.util.Locale.ROOT));
+    }
     return this;
   }
 
@@ -163,10 +186,10 @@ public final class FaultProxy implements AutoCloseable {
       }
       case null, default -> { }
     }
-    forward(exchange, fault instanceof Truncate t ? t.bytes() : -1);
+    forward(exchange, fault instanceof Truncate t ? t.bytes() : -1, fault instanceof DropAnswer);
   }
 
-  private void forward(HttpExchange exchange, long truncateAfter) throws IOException {
+  private void forward(HttpExchange exchange, long truncateAfter, boolean dropAnswer) throws IOException {
     HttpURLConnection c = (HttpURLConnection) URI.create(target + exchange.getRequestURI()).toURL().openConnection();
     c.setRequestMethod(exchange.getRequestMethod());
     c.setInstanceFollowRedirects(false);
@@ -174,7 +197,8 @@ public final class FaultProxy implements AutoCloseable {
     c.setReadTimeout(300_000);
     exchange.getRequestHeaders().forEach((name, values) -> {
       if (name != null && !name.equalsIgnoreCase("Host") && !name.equalsIgnoreCase("Content-Length")
-          && !name.equalsIgnoreCase("Connection") && !name.equalsIgnoreCase("Transfer-Encoding")) {
+          && !name.equalsIgnoreCase("Connection") && !name.equalsIgnoreCase("Transfer-Encoding")
+          && !droppedRequestHeaders.contains(name.toLowerCase(java.util.Locale.ROOT))) {
         values.forEach(v -> c.addRequestProperty(name, v));
       }
     });
@@ -194,6 +218,10 @@ public final class FaultProxy implements AutoCloseable {
       status = c.getResponseCode();
     } catch (IOException targetDown) {
       throw new DropConnection(); // as the target did to us
+    }
+    if (dropAnswer) {
+      c.disconnect();
+      throw new DropConnection();
     }
     c.getHeaderFields().forEach((name, values) -> {
       if (name != null && !name.equalsIgnoreCase("Content-Length") && !name.equalsIgnoreCase("Transfer-Encoding")

@@ -9,9 +9,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.extension.AfterAllCallback;
-import org.junit.jupiter.api.extension.BeforeAllCallback;
-import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * A real kube-apiserver with etcd for a test class, through fabric8 kube-api-test in offline mode. The
@@ -20,7 +17,7 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  *
  * <pre>{@code @RegisterExtension static final KubernetesFixture kube = new KubernetesFixture();}</pre>
  */
-public final class KubernetesFixture implements BeforeAllCallback, AfterAllCallback, AutoCloseable {
+public final class KubernetesFixture implements ClassFixture {
 
   private static final Pattern K8S_REQUIRE = Pattern.compile("(?m)^require k8s\\.io/kubernetes v(\\S+)$");
   private static final List<String> BINARIES = List.of("etcd", "kube-apiserver", "kubectl");
@@ -57,6 +54,7 @@ public final class KubernetesFixture implements BeforeAllCallback, AfterAllCallb
     return testDir.resolve("k8s").resolve(kubernetesVersion() + "-linux-amd64");
   }
 
+  @Override
   public KubernetesFixture start() {
     Path bin = binaryDir();
     List<String> missing = BINARIES.stream().filter(b -> !Files.isExecutable(bin.resolve(b))).toList();
@@ -101,15 +99,5 @@ public final class KubernetesFixture implements BeforeAllCallback, AfterAllCallb
         apiServer = null;
       }
     }
-  }
-
-  @Override
-  public void beforeAll(ExtensionContext context) {
-    start();
-  }
-
-  @Override
-  public void afterAll(ExtensionContext context) {
-    close();
   }
 }

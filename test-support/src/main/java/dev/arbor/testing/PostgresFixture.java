@@ -11,9 +11,6 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.junit.jupiter.api.extension.AfterAllCallback;
-import org.junit.jupiter.api.extension.BeforeAllCallback;
-import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * A real PostgreSQL server for a test class: {@code initdb} into a fresh directory under /tmp, started on a
@@ -24,7 +21,7 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  *
  * Test servers trust loopback connections; production computes use scram-sha-256.
  */
-public final class PostgresFixture implements BeforeAllCallback, AfterAllCallback, AutoCloseable {
+public final class PostgresFixture implements ClassFixture {
 
   /** The build host's PostgreSQL major version (Debian bookworm's postgresql-15). */
   public static final int DEFAULT_MAJOR = 15;
@@ -48,6 +45,7 @@ public final class PostgresFixture implements BeforeAllCallback, AfterAllCallbac
     return this;
   }
 
+  @Override
   public PostgresFixture start() {
     PostgresInstallation installation = PostgresInstallation.find(majorVersion);
     dir = TempDirectory.create("arbor-pg-");
@@ -101,15 +99,5 @@ public final class PostgresFixture implements BeforeAllCallback, AfterAllCallbac
         dir = null;
       }
     }
-  }
-
-  @Override
-  public void beforeAll(ExtensionContext context) {
-    start();
-  }
-
-  @Override
-  public void afterAll(ExtensionContext context) {
-    close();
   }
 }

@@ -200,9 +200,9 @@ public final class LocalObjectStore implements ObjectStore {
   }
 
   private Path pathOf(String key) {
-    if (key.isEmpty() || key.startsWith("/") || key.contains("..") || key.contains("//") || key.endsWith(DurableFiles.TEMP_SUFFIX)) {
+    if (key.endsWith(DurableFiles.TEMP_SUFFIX)) {
       throw new IllegalArgumentException("invalid object key '" + key + "'");
     }
-    return root.resolve(key);
+    return root.resolve(ObjectKeys.requireValid(key));
   }
 }

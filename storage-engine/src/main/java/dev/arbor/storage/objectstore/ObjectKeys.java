@@ -18,6 +18,18 @@ import dev.arbor.storage.id.TimelineId;
 public final class ObjectKeys {
   private ObjectKeys() {}
 
+  /**
+   * Refuses a key that is not a plain relative path ('..', a leading or doubled '/', a leading '.'): every
+   * store maps keys onto a namespace of its own (a directory, a bucket prefix) that a key must not leave,
+   * and names starting with '.' are the stores' own (locks, probes), never listed.
+   */
+  public static String requireValid(String key) {
+    if (key.isEmpty() || key.startsWith("/") || key.startsWith(".") || key.contains("..") || key.contains("//")) {
+      throw new IllegalArgumentException("invalid object key '" + key + "'");
+    }
+    return key;
+  }
+
   public static String tenantsPrefix() {
     return "tenants/";
   }
