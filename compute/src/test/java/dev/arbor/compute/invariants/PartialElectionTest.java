@@ -160,12 +160,15 @@ class PartialElectionTest {
         assertThat(new HashSet<>(Sql.longs(g2, "SELECT id FROM ledger_rows"))).containsAll(acked);
         old.kill();
 
-        // sk-2 answers again: the new generation brings it in, and it stops following the old compute.
+        // sk-2 answers again: the new generation brings it in, and it stops following the old compute. Until its
+        // receiver has streamed from g2 it still reports its old TLI's position (what the old compute flushed),
+        // which no election takes over a newer TLI's.
         toSk2.clear();
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
           TimelineWalStatus s = status(direct.get("sk-2"));
           assertThat(s.generation()).isEqualTo(g2.generation());
           assertThat(s.following()).isTrue();
+          assertThat(s.tli()).as("sk-2 streams g2's TLI").isEqualTo(g2.pgTli());
         });
         Sql.exec(g2, "INSERT INTO ledger_rows VALUES (-2, -2, 'g2')");
         Lsn g2Flush = Lsn.parse(Sql.one(g2, "SELECT pg_current_wal_flush_lsn()"));
