@@ -38,6 +38,7 @@ class CliEndToEndTest {
   @Test
   void upBranchDownUpAsAUserWould() throws Exception {
     upBranchDownUp(arbor, List.of(), arbor);
+    assertThat(arbor.ok("status").out()).contains("object store: " + home.resolve("objects"));
   }
 
   /**
