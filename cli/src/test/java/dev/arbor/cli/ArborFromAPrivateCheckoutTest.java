@@ -2,18 +2,17 @@ package dev.arbor.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.cli.CliProcesses.Result;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.testing.RepoFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -68,13 +67,10 @@ class ArborFromAPrivateCheckoutTest {
     Result up = arbor("up", "--safekeepers", "1");
     assertThat(up.exit()).as("./arbor up; stderr:\n%s", up.err()).isZero();
     assertThat(up.err()).doesNotContain("Exception").doesNotContain("java.");
-    String uri = up.out().strip().lines().reduce((a, b) -> b).orElseThrow();
+    String uri = up.lastLine();
     assertThat(uri).startsWith("postgresql://arbor:");
 
-    Path psql = PostgresInstallation.find(15).binary("psql");
-    Result answer = run(new ProcessBuilder(psql.toString(), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", uri, "-c", "SELECT 40 + 2"));
-    assertThat(answer.exit()).as("psql: %s", answer.err()).isZero();
-    assertThat(answer.out().strip()).isEqualTo("42");
+    assertThat(CliProcesses.psql(uri, "SELECT 40 + 2")).isEqualTo("42");
 
     Path home = checkout.resolve(".arbor");
     Path link = home.resolve("postgres");
@@ -96,28 +92,11 @@ class ArborFromAPrivateCheckoutTest {
     assertThat(down.out() + down.err()).contains("stopped");
   }
 
-  record Result(int exit, String out, String err) {}
-
   private Result arbor(String... args) throws IOException, InterruptedException {
     var pb = new ProcessBuilder(Stream.concat(Stream.of("./arbor"), Stream.of(args)).toList()).directory(checkout.toFile());
     pb.environment().remove("ARBOR_HOME"); // the script's default: ./.arbor in the checkout
     pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
-    return run(pb);
-  }
-
-  private static Result run(ProcessBuilder pb) throws IOException, InterruptedException {
-    Path err = Files.createTempFile("arbor-cli-err", ".txt");
-    try {
-      Process p = pb.redirectError(err.toFile()).start();
-      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-      if (!p.waitFor(10, TimeUnit.MINUTES)) {
-        p.destroyForcibly();
-        throw new AssertionError(pb.command() + " did not finish within 10 minutes");
-      }
-      return new Result(p.exitValue(), out, Files.readString(err));
-    } finally {
-      Files.deleteIfExists(err);
-    }
+    return CliProcesses.run(pb, Duration.ofMinutes(10));
   }
 
   private static void deleteRecursively(Path dir) {

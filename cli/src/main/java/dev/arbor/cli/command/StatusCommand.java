@@ -60,9 +60,27 @@ public final class StatusCommand implements Callable<Integer> {
   }
 
   static void print(Installation inst, PrintStream out) {
+    out.println("object store: " + objectStore(inst.config(), inst));
     out.printf("%-36s %-8s %-6s %s%n", "PROCESS", "PID", "PORT", "STATE");
     for (var r : rows(inst)) {
       out.printf("%-36s %-8s %-6s %s%n", r.get("name"), r.get("pid") == null ? "-" : r.get("pid"), r.get("port"), r.get("state"));
     }
+  }
+
+  /** Where the data lives: the directory, or the S3 URL with the endpoint and region the daemons get when not set. */
+  private static String objectStore(LocalConfig config, Installation inst) {
+    LocalConfig.ObjectStore store = config.objectStore();
+    String where = config.objectStoreArgument(inst.home);
+    if (store == null || !store.isS3()) {
+      return where;
+    }
+    List<String> settings = new ArrayList<>();
+    if (store.endpoint() != null) {
+      settings.add("AWS_ENDPOINT_URL " + store.endpoint());
+    }
+    if (store.region() != null) {
+      settings.add("AWS_REGION " + store.region());
+    }
+    return settings.isEmpty() ? where : where + " (" + String.join(", ", settings) + ")";
   }
 }

@@ -28,6 +28,7 @@ public final class LocalStorage {
   /**
    * The layout of this home, created with {@code safekeepers} safekeepers on free ports and the object store
    * {@code objectStore} (null: the embedded {@code objects/}) the first time; both are fixed from then on.
+   * A new layout is saved by {@link #start} once the storage engine runs on it.
    */
   public LocalConfig configure(Integer safekeepers, String objectStore) {
     var existing = home.config();
@@ -59,9 +60,7 @@ public final class LocalStorage {
     for (int i = 0; i < n; i++) {
       sks.put("sk-" + i, Ports.stable());
     }
-    var config = new LocalConfig(LocalConfig.FORMAT_VERSION, Ports.stable(), sks, store);
-    home.saveConfig(config);
-    return config;
+    return new LocalConfig(LocalConfig.FORMAT_VERSION, Ports.stable(), sks, store);
   }
 
   /** {@code s3://BUCKET[/PREFIX]} as given (checked by the daemons, which say what is wrong), or an absolute directory. */
@@ -103,8 +102,28 @@ public final class LocalStorage {
     return out;
   }
 
-  /** Starts whatever of the storage engine is not running; prints one progress line per process. */
+  /**
+   * Starts whatever of the storage engine is not running; prints one progress line per process. A new layout
+   * ({@link #configure} on a home without one) is saved only once its daemons run: a first {@code up} whose
+   * settings cannot work (an unreachable S3 endpoint, a missing bucket) stops what it started and leaves no
+   * layout behind, so the retry with the setting fixed is a first {@code up} again and remembers the fixed
+   * setting, not the wrong one.
+   */
   public void start(LocalConfig config, PrintStream progress) {
+    if (home.config().isPresent()) {
+      startDaemons(config, progress);
+      return;
+    }
+    try {
+      startDaemons(config, progress);
+    } catch (RuntimeException e) {
+      stop(config);
+      throw e;
+    }
+    home.saveConfig(config);
+  }
+
+  private void startDaemons(LocalConfig config, PrintStream progress) {
     for (var sk : config.safekeepers().entrySet()) {
       String id = sk.getKey();
       String url = "http://127.0.0.1:" + sk.getValue();
