@@ -20,6 +20,7 @@ public record LocalConfig(int formatVersion, int pageserverPort, Map<String, Int
    * Credentials are never stored: they come from the AWS default chain each time.
    */
   public record ObjectStore(String url, String endpoint, String region) {
+    @com.fasterxml.jackson.annotation.JsonIgnore
     public boolean isS3() {
       return url.startsWith("s3://");
     }
