@@ -51,7 +51,10 @@ final class PgbenchQuorum {
     if (only.equals("all") || only.equals("quorum")) {
       try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-bench-")) {
         TenantInfo tenant = storage.createTenant(15);
-        try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c"))) {
+        // --max-wal-size: the compute's checkpoint spacing (default: the compute's own default), to weigh its cost.
+        java.util.Map<String, String> settings = o.values().containsKey("max-wal-size")
+            ? java.util.Map.of("max_wal_size", o.string("max-wal-size", "128MB")) : java.util.Map.of();
+        try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c"), settings)) {
           quorum = pgbench(pg, c.port(), c.superuser(), c.superuserPassword(), load);
         }
       }
@@ -72,7 +75,7 @@ final class PgbenchQuorum {
    */
   private static double receivewalQuorum(PostgresInstallation pg, Load load) throws Exception {
     var primary = new PostgresFixture().withSetting("wal_level", "replica").withSetting("fsync", "off")
-        .withSetting("max_wal_size", "128MB").withSetting("max_wal_senders", "10").withSetting("max_replication_slots", "10")
+        .withSetting("max_wal_senders", "10").withSetting("max_replication_slots", "10")
         .withSetting("synchronous_commit", "on").withSetting("synchronous_standby_names", "ANY 2 (r0, r1, r2)");
     List<Process> receivers = new ArrayList<>();
     try (primary; var dir = TempDirectory.create("arbor-bench-receivewal-")) {
