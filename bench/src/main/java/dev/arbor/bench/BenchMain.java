@@ -15,6 +15,8 @@ public final class BenchMain {
       case "chaos" -> Chaos.run(Options.parse(rest));
       case "start-latency" -> StartLatency.run(Options.parse(rest));
       case "s3client" -> S3ClientBench.run(Options.parse(rest));
+      case "branch-storage" -> BranchStorage.run(Options.parse(rest));
+      case "object-stores" -> ObjectStoreSides.run(Options.parse(rest));
       default -> {
         System.err.println("""
             usage: bench/run NAME [--option value ...]
@@ -24,8 +26,13 @@ public final class BenchMain {
                               [--only all|plain|quorum|c-quorum] [--max-wal-size 1GB]
                   pgbench TPC-B TPS of a compute with 3 safekeepers beside the same PostgreSQL with no replication
                   and with its own quorum of 3 pg_receivewal --synchronous
-              start-latency   [--db-mb 100] [--churn-mb 1024] [--threshold 256MiB]
-                  compute start to first query without and with images: a new branch, and main after churn
+              start-latency   [--db-mb 100] [--churn-mb 1024] [--threshold 256MiB[,1GiB...]]
+                  compute start to first query without and with images (one side per threshold): a new branch,
+                  and main after churn
+              branch-storage  [--db-mb 1024] [--branches 10] [--change-pct 1]
+                  object-store bytes of branches that each change a share of the rows and are imaged
+              object-stores   [--db-mb 100] [--branches 20] [--starts 5]
+                  branch creation and compute start with the local store and with S3 (S3Proxy), side by side
               chaos           [--rounds 200] [--seed S]
                   randomized faults (kill, pause, power cut, wiped disk of safekeepers; kill, pause of the pageserver
                   and the compute) under a ledger load; checks no acknowledged commit is lost and no two

@@ -12,8 +12,13 @@ import dev.arbor.storage.id.TimelineId;
 import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.storage.pageserver.TimelineInfo;
 import dev.arbor.testing.TempDirectory;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Compute start to first query, without and with images made from WAL (issue 11): a new branch of a
@@ -28,11 +33,12 @@ final class StartLatency {
   static void run(Options o) throws Exception {
     int dbMb = o.integer("db-mb", 100);
     int churnMb = o.integer("churn-mb", 1024);
-    String threshold = o.string("threshold", "256MiB");
+    List<String> sides = new ArrayList<>(List.of("0"));
+    sides.addAll(List.of(o.string("threshold", "256MiB").split(","))); // several to compare: 64MiB,256MiB,1GiB
     System.out.println("| images | database | WAL churned | new branch: start to first query | its WAL replayed "
-        + "| main after churn: start to first query | its WAL replayed |");
-    System.out.println("|---|---|---|---|---|---|---|");
-    for (String side : new String[] {"0", threshold}) {
+        + "| main after churn: start to first query | its WAL replayed | images made | time making them |");
+    System.out.println("|---|---|---|---|---|---|---|---|---|");
+    for (String side : sides) {
       System.out.println(measure(side, dbMb, churnMb));
     }
     System.out.println("machine: " + Machine.describe());
@@ -45,12 +51,7 @@ final class StartLatency {
       TimelineId main = tenant.rootTimelineId();
       long churned;
       try (RunningCompute c = Computes.start(storage, t, main, work.resolve("load"))) {
-        Sql.exec(c, "CREATE TABLE items (id bigint PRIMARY KEY, n bigint, pad text) WITH (fillfactor = 90)");
-        long rows = dbMb * MIB / 150; // ~150 bytes a row with its index entry
-        for (long from = 1; from <= rows; from += 200_000) {
-          Sql.exec(c, "INSERT INTO items SELECT g, 0, repeat('x', 100) FROM generate_series(" + from + ", "
-              + Math.min(rows, from + 199_999) + ") g");
-        }
+        long rows = load(c, dbMb);
         Lsn start = Lsn.parse(Sql.one(c, "SELECT pg_current_wal_lsn()"));
         Lsn now = start;
         long hot = Math.max(1, rows / 20); // the same 5% of the rows, again and again
@@ -67,8 +68,22 @@ final class StartLatency {
       String branchStart = startToFirstQuery(storage, t, branch.timelineId(), work.resolve("branch"));
       String mainStart = startToFirstQuery(storage, t, main, work.resolve("main"));
       return "| " + (threshold.equals("0") ? "none" : "every " + threshold) + " | " + dbMb + " MB | " + churned / MIB + " MB | "
-          + branchStart + " | " + mainStart + " |";
+          + branchStart + " | " + mainStart + " | " + imagesMade(storage) + " |";
     }
+  }
+
+  /**
+   * Creates {@code items} (id, n, pad) of about {@code dbMb} MiB with its primary key, fillfactor 90;
+   * returns its number of rows.
+   */
+  static long load(RunningCompute c, int dbMb) throws Exception {
+    Sql.exec(c, "CREATE TABLE items (id bigint PRIMARY KEY, n bigint, pad text) WITH (fillfactor = 90)");
+    long rows = dbMb * MIB / 150; // ~150 bytes a row with its index entry
+    for (long from = 1; from <= rows; from += 200_000) {
+      Sql.exec(c, "INSERT INTO items SELECT g, 0, repeat('x', 100) FROM generate_series(" + from + ", "
+          + Math.min(rows, from + 199_999) + ") g");
+    }
+    return rows;
   }
 
   /** "N.N s | M MB": from the start call to the answer of a query, and the WAL PostgreSQL replayed. */
@@ -80,6 +95,30 @@ final class StartLatency {
       long replayed = c.redo().map(RedoRange::bytes).orElse(0L);
       return String.format("%.1f s | %d MB", seconds, replayed / MIB);
     }
+  }
+
+  /** Seconds from the start call to the answer of a first query. */
+  static double secondsToFirstQuery(StorageProcesses storage, TenantId t, TimelineId timeline, Path work) throws Exception {
+    long t0 = System.nanoTime();
+    try (RunningCompute c = Computes.start(storage, t, timeline, work)) {
+      Sql.one(c, "SELECT count(*) FROM items WHERE id = 1");
+      return (System.nanoTime() - t0) / 1e9;
+    }
+  }
+
+  /** "N | T s": the images the pageserver made and the time it spent on them, from its event=image_made lines. */
+  private static String imagesMade(StorageProcesses storage) throws Exception {
+    Pattern duration = Pattern.compile("event=image_made .* duration_ms=(\\d+)");
+    long count = 0;
+    long ms = 0;
+    for (String line : Files.readAllLines(storage.directory().resolve("logs/pageserver.log"))) {
+      Matcher m = duration.matcher(line);
+      if (m.find()) {
+        count++;
+        ms += Long.parseLong(m.group(1));
+      }
+    }
+    return String.format("%d | %.1f s", count, ms / 1000.0);
   }
 
   /** Until the pageserver has no image left to make (the rule of ImageService's scheduler). */

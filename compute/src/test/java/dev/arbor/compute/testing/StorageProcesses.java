@@ -48,6 +48,9 @@ public final class StorageProcesses implements AutoCloseable {
   private Process pageserver;
   private FaultProxy pageserverProxy;
   private String imageThreshold;
+  /** {@code --object-store} of every daemon: null for the harness's own directory ({@link #objectStore()}). */
+  private String objectStoreSpec;
+  private Map<String, String> environment = Map.of();
   private final HttpJson http = new HttpJson(Duration.ofSeconds(60));
   /** For status calls, which a paused or dead safekeeper must not hold up for long. */
   private final HttpJson statusHttp = new HttpJson(Duration.ofSeconds(5));
@@ -66,6 +69,17 @@ public final class StorageProcesses implements AutoCloseable {
   /** The pageserver's {@code --image-threshold} (e.g. "0": images only when a test asks, or "32MiB"). */
   public StorageProcesses withImageThreshold(String threshold) {
     this.imageThreshold = threshold;
+    return this;
+  }
+
+  /**
+   * Another object store than the harness's directory, e.g. {@code s3://bucket/prefix} with the AWS environment
+   * variables that reach it ({@code S3ProxyFixture.environment()}). {@link #objectStore()} and
+   * {@link #objectStoreBytes()} then refuse: the caller knows where its objects are.
+   */
+  public StorageProcesses withObjectStore(String spec, Map<String, String> environment) {
+    this.objectStoreSpec = spec;
+    this.environment = Map.copyOf(environment);
     return this;
   }
 
@@ -123,7 +137,14 @@ public final class StorageProcesses implements AutoCloseable {
   }
 
   public Path objectStore() {
+    if (objectStoreSpec != null) {
+      throw new IllegalStateException("the object store is " + objectStoreSpec + ", not a directory of the harness");
+    }
     return dir.resolve("objects");
+  }
+
+  private String objectStoreArgument() {
+    return objectStoreSpec != null ? objectStoreSpec : objectStore().toString();
   }
 
   public String pageserverUrl() {
@@ -143,12 +164,12 @@ public final class StorageProcesses implements AutoCloseable {
 
   public void startSafekeeper(String id) {
     safekeepers.put(id, launch(id, List.of("safekeeper", "--id", id, "--listen", "127.0.0.1:" + safekeeperPorts.get(id),
-        "--data-dir", safekeeperDataDir(id).toString(), "--object-store", objectStore().toString())));
+        "--data-dir", safekeeperDataDir(id).toString(), "--object-store", objectStoreArgument())));
   }
 
   public void startPageserver() {
     List<String> args = new ArrayList<>(List.of("pageserver", "--listen", "127.0.0.1:" + pageserverPort,
-        "--object-store", objectStore().toString(), "--work-dir", pageserverWorkDir.toString(),
+        "--object-store", objectStoreArgument(), "--work-dir", pageserverWorkDir.toString(),
         "--safekeepers", String.join(",", safekeeperUrls().values()),
         "--advertise", pageserverProxy == null ? pageserverUrl() : pageserverProxy.url()));
     if (imageThreshold != null) {
@@ -446,7 +467,9 @@ public final class StorageProcesses implements AutoCloseable {
     try {
       Path log = dir.resolve("logs/" + name + ".log");
       Files.createDirectories(log.getParent());
-      Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+      ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+      pb.environment().putAll(environment);
+      Process p = pb.start();
       // The first line is "listening on URL"; everything after goes to the log file.
       var reader = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
       CompletableFuture<String> ready = new CompletableFuture<>();
