@@ -161,16 +161,16 @@ public final class WalService {
     }
     Lsn needed = knownEnd == null ? end : Lsn.min(knownEnd, end);
     String key = ObjectKeys.wal(meta.tenantId(), meta.timelineId(), fileName);
-    Optional<InputStream> in = catalog.store().get(key);
-    if (in.isEmpty() && ended.isPresent() && ended.get().isAfter(start) && ended.get().isBefore(end)) {
-      in = catalog.store().get(key + PARTIAL_SUFFIX);
-    }
+    boolean endsHere = ended.isPresent() && ended.get().isAfter(start) && ended.get().isBefore(end);
+    Optional<InputStream> in = archived(key, endsHere);
     // Safekeepers hold only WAL that computes streamed: the TLIs of started generations (initdb's is archived).
     boolean streamed = meta.generationOfTli(tli).filter(Generation::started).isPresent();
     if (in.isEmpty() && streamed) {
       in = safekeepers.walFile(meta.tenantId(), meta.timelineId(), fileName, needed);
       if (in.isEmpty()) {
-        in = catalog.store().get(key);
+        // Between the first look and their answer, the safekeepers may have offloaded the segment (or an
+        // ended TLI's tail, as .partial) and removed their copies: look again, under both names.
+        in = archived(key, endsHere);
       }
     }
     if (in.isEmpty()) {
@@ -187,6 +187,12 @@ public final class WalService {
       return Optional.of(new PrefixThenZeros(in.get(), needed.value() - start.value(), segmentSize));
     }
     return in;
+  }
+
+  /** The archived segment, or (for the segment where its TLI ended) the archived tail under {@code .partial}. */
+  private Optional<InputStream> archived(String key, boolean endsHere) throws IOException {
+    Optional<InputStream> in = catalog.store().get(key);
+    return in.isEmpty() && endsHere ? catalog.store().get(key + PARTIAL_SUFFIX) : in;
   }
 
   /** The archive key suffix of an ended TLI's last segment, cut at its switch point (as PostgreSQL names it). */
