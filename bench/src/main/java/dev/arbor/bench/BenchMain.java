@@ -23,7 +23,7 @@ public final class BenchMain {
               branch-latency  [--small-mb 10] [--large-mb 1024] [--repeat 20]
                   branch-creation latency for a small and a large database, and the bytes a branch adds
               pgbench         [--scale 10] [--clients 8] [--seconds 60] [--warmup 15]
-                              [--only all|plain|quorum|c-quorum] [--max-wal-size 1GB]
+                              [--only all|plain|quorum|c-quorum] [--max-wal-size 1GB] [--image-threshold 0]
                   pgbench TPC-B TPS of a compute with 3 safekeepers beside the same PostgreSQL with no replication
                   and with its own quorum of 3 pg_receivewal --synchronous
               start-latency   [--db-mb 100] [--churn-mb 1024] [--threshold 256MiB[,1GiB...]]

@@ -38,7 +38,6 @@ final class BranchStorage {
       long tableBytes;
       try (RunningCompute c = Computes.start(storage, t, main, work.resolve("load"))) {
         rows = StartLatency.load(c, dbMb);
-        Sql.exec(c, "VACUUM ANALYZE items");
         databaseBytes = Long.parseLong(Sql.one(c, "SELECT pg_database_size(current_database())"));
         tableBytes = Long.parseLong(Sql.one(c, "SELECT pg_total_relation_size('items')"));
       }

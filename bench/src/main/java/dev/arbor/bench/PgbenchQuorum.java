@@ -49,7 +49,11 @@ final class PgbenchQuorum {
     }
     double quorum = Double.NaN;
     if (only.equals("all") || only.equals("quorum")) {
-      try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-bench-")) {
+      // --image-threshold: the pageserver's images from WAL (default 0, off: this run weighs the commit path,
+      // and images are the pageserver's background work, on its own machine in a cluster).
+      String imageThreshold = o.string("image-threshold", "0");
+      try (var storage = new StorageProcesses(3).withImageThreshold(imageThreshold).start();
+          var work = TempDirectory.create("arbor-bench-")) {
         TenantInfo tenant = storage.createTenant(15);
         // --max-wal-size: the compute's checkpoint spacing (default: the compute's own default), to weigh its cost.
         java.util.Map<String, String> settings = o.values().containsKey("max-wal-size")
