@@ -1,6 +1,8 @@
 package dev.arbor.e2e;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
+import java.nio.file.Path;
+import java.util.List;
 
 /**
  * Where the end-to-end tests get their Kubernetes cluster, chosen with {@code ARBOR_E2E_CLUSTER}:
@@ -17,7 +19,10 @@ public interface ClusterProvider extends AutoCloseable {
 
   KubernetesClient client();
 
-  /** The image reference pods use for an Arbor image ({@code compute}, {@code storage}, {@code operator}). */
+  /** A kubeconfig file for {@code kubectl} and {@code helm}, as a user of this cluster has one. */
+  Path kubeconfig();
+
+  /** The image reference pods use for an Arbor image ({@code compute}, {@code storage}, {@code operator}, {@code s3-dev}). */
   default String image(String name) {
     return "arbor-" + name + ":" + arborTag();
   }
@@ -38,6 +43,17 @@ public interface ClusterProvider extends AutoCloseable {
       case "kind" -> KindCluster.start();
       default -> throw new IllegalArgumentException("ARBOR_E2E_CLUSTER is '" + kind + "': use local, kubeconfig or kind");
     };
+  }
+
+  /**
+   * What {@code helm/arbor} needs to run these images: the registry prefix (the reference without
+   * {@code arbor-NAME:TAG}) and the pull policy.
+   */
+  default List<String> helmImageValues() {
+    String operator = image("operator");
+    String prefix = operator.substring(0, operator.indexOf("arbor-operator:"));
+    return List.of("--set", "image.registry=" + prefix, "--set", "image.tag=" + arborTag(),
+        "--set", "image.pullPolicy=" + imagePullPolicy(), "--set", "compute.pullPolicy=" + imagePullPolicy());
   }
 
   /** Arbor's image tag: the project version, as images/build tags them. */

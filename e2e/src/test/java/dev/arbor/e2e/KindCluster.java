@@ -28,7 +28,7 @@ final class KindCluster implements ClusterProvider {
   static KindCluster start() {
     KindContainer<?> kind = new KindContainer<>();
     kind.start();
-    for (String name : List.of("compute", "storage", "operator")) {
+    for (String name : List.of("compute", "storage", "operator", "s3-dev")) {
       load(kind, "arbor-" + name + ":" + ClusterProvider.arborTag());
     }
     return new KindCluster(kind);
@@ -62,6 +62,18 @@ final class KindCluster implements ClusterProvider {
   @Override
   public KubernetesClient client() {
     return client;
+  }
+
+  @Override
+  public Path kubeconfig() {
+    try {
+      Path file = Files.createTempFile("arbor-kind-", ".kubeconfig");
+      Files.writeString(file, kind.getKubeconfig());
+      file.toFile().deleteOnExit();
+      return file;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   @Override

@@ -2,6 +2,7 @@ package dev.arbor.e2e;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import java.nio.file.Path;
 
 /**
  * Any cluster in {@code $KUBECONFIG} (fabric8's usual configuration). Arbor's images must be pullable
@@ -14,6 +15,13 @@ final class KubeconfigCluster implements ClusterProvider {
   @Override
   public KubernetesClient client() {
     return client;
+  }
+
+  @Override
+  public Path kubeconfig() {
+    String env = System.getenv("KUBECONFIG");
+    return env != null && !env.isBlank() ? Path.of(env.split(java.io.File.pathSeparator)[0])
+        : Path.of(System.getProperty("user.home"), ".kube", "config");
   }
 
   @Override

@@ -18,10 +18,12 @@ import java.util.concurrent.TimeUnit;
  */
 final class LocalCluster implements ClusterProvider {
   private final KubernetesClient client;
+  private final Path kubeconfig;
   private final boolean broughtUp;
 
-  private LocalCluster(KubernetesClient client, boolean broughtUp) {
+  private LocalCluster(KubernetesClient client, Path kubeconfig, boolean broughtUp) {
     this.client = client;
+    this.kubeconfig = kubeconfig;
     this.broughtUp = broughtUp;
   }
 
@@ -34,7 +36,7 @@ final class LocalCluster implements ClusterProvider {
     run(List.of(cluster.resolve("images").toString(), "--with-arbor", "--no-maven"), true);
     try {
       Config config = Config.fromKubeconfig(Files.readString(kubeconfig, StandardCharsets.UTF_8));
-      return new LocalCluster(new KubernetesClientBuilder().withConfig(config).build(), !wasUp);
+      return new LocalCluster(new KubernetesClientBuilder().withConfig(config).build(), kubeconfig, !wasUp);
     } catch (IOException e) {
       throw new IllegalStateException("cannot read the cluster's kubeconfig " + kubeconfig, e);
     }
@@ -43,6 +45,11 @@ final class LocalCluster implements ClusterProvider {
   @Override
   public KubernetesClient client() {
     return client;
+  }
+
+  @Override
+  public Path kubeconfig() {
+    return kubeconfig;
   }
 
   @Override

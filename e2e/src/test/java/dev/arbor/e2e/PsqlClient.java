@@ -21,6 +21,11 @@ final class PsqlClient {
    * container's env list in YAML flow style.
    */
   static String pod(String image, String pullPolicy, int attempts, String psqlArgs, String env) {
+    return pod(NAME, image, pullPolicy, attempts, psqlArgs, env);
+  }
+
+  /** {@link #pod(String, String, int, String, String)} with a pod name of the caller's. */
+  static String pod(String name, String image, String pullPolicy, int attempts, String psqlArgs, String env) {
     return """
         apiVersion: v1
         kind: Pod
@@ -42,15 +47,19 @@ final class PsqlClient {
               exit 1
             env: %5$s
             securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
-        """.formatted(image, pullPolicy, attempts, psqlArgs, env, NAME);
+        """.formatted(image, pullPolicy, attempts, psqlArgs, env, name);
   }
 
   /** Waits until the client pod has ended and returns its phase, Succeeded or Failed. */
   static String awaitEnd(KubernetesClient k, String ns, Duration timeout) {
+    return awaitEnd(k, ns, NAME, timeout);
+  }
+
+  static String awaitEnd(KubernetesClient k, String ns, String name, Duration timeout) {
     await().atMost(timeout).pollInterval(Duration.ofSeconds(1)).untilAsserted(() ->
-        assertThat(k.pods().inNamespace(ns).withName(NAME).get().getStatus().getPhase())
-            .as("client pod phase; its log:%n%s", log(k, ns, NAME, null)).isIn("Succeeded", "Failed"));
-    return k.pods().inNamespace(ns).withName(NAME).get().getStatus().getPhase();
+        assertThat(k.pods().inNamespace(ns).withName(name).get().getStatus().getPhase())
+            .as("client pod %s phase; its log:%n%s", name, log(k, ns, name, null)).isIn("Succeeded", "Failed"));
+    return k.pods().inNamespace(ns).withName(name).get().getStatus().getPhase();
   }
 
   /** A pod's log (of {@code container}, when the pod has several); a note instead when there is none. */

@@ -1,0 +1,154 @@
+package dev.arbor.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import dev.arbor.testing.KubernetesFixture;
+import dev.arbor.testing.RepoFiles;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * helm/arbor without a cluster: lint, the values schema, the README's table of values, the version the chart
+ * and the images share, manifests/install.yaml in sync with the chart; and its rendered objects accepted by a
+ * real kube-apiserver (server-side dry run, Pod Security "restricted" enforced on the namespace).
+ */
+class HelmChartTest {
+  private static final String DEV = "objectStore.dev.enabled=true";
+  private static final KubernetesFixture kube = new KubernetesFixture();
+  private static KubeCli cli;
+  private static Path kubeconfig;
+
+  @BeforeAll
+  static void apiServer() throws IOException {
+    kube.start();
+    kubeconfig = Files.createTempFile("arbor-chart-", ".kubeconfig");
+    Files.writeString(kubeconfig, kube.kubeconfigYaml());
+    cli = new KubeCli(kubeconfig);
+  }
+
+  @AfterAll
+  static void stop() throws IOException {
+    kube.close();
+    if (kubeconfig != null) {
+      Files.deleteIfExists(kubeconfig);
+    }
+  }
+
+  @Test
+  void helmLintIsClean() {
+    var lint = cli.helm("lint", "--strict", "helm/arbor", "--set", DEV).check();
+    assertThat(lint.out()).contains("0 chart(s) failed").doesNotContain("[WARNING]", "[ERROR]");
+  }
+
+  @Test
+  void aMistypedOrMisspelledValueFailsOnTheSchemaNamingTheField() {
+    var wrongType = cli.helm("template", "arbor", "helm/arbor", "--set", DEV, "--set", "safekeepers.replicas=two");
+    assertThat(wrongType.exit()).isNotZero();
+    assertThat(wrongType.err()).contains("/safekeepers/replicas", "want integer");
+    var misspelled = cli.helm("template", "arbor", "helm/arbor", "--set", DEV, "--set", "safekeeper.replicas=3");
+    assertThat(misspelled.exit()).isNotZero();
+    assertThat(misspelled.err()).contains("additional properties 'safekeeper' not allowed");
+    var even = cli.helm("template", "arbor", "helm/arbor", "--set", DEV, "--set", "safekeepers.replicas=4");
+    assertThat(even.exit()).isNotZero();
+    assertThat(even.err()).contains("safekeepers.replicas: 4 is not an odd number");
+  }
+
+  @Test
+  void withoutAnObjectStoreTheChartSaysWhatToSet() {
+    var none = cli.helm("template", "arbor", "helm/arbor");
+    assertThat(none.exit()).isNotZero();
+    assertThat(none.err()).contains("set objectStore.s3.bucket", "objectStore.dev.enabled=true");
+  }
+
+  @Test
+  void theChartAndTheImagesShareTheProjectVersion() throws IOException {
+    JsonNode chart = new YAMLMapper().readTree(RepoFiles.read("helm/arbor/Chart.yaml"));
+    assertThat(chart.get("appVersion").asText()).as("Chart.yaml appVersion = the images' tag (pom.xml's version)")
+        .isEqualTo(ClusterProvider.arborTag());
+    assertThat(chart.get("version").asText()).isEqualTo(ClusterProvider.arborTag());
+  }
+
+  @Test
+  void theReadmeListsEveryValue() throws IOException {
+    JsonNode values = new YAMLMapper().readTree(RepoFiles.read("helm/arbor/values.yaml"));
+    JsonNode schema = new YAMLMapper().readTree(RepoFiles.read("helm/arbor/values.schema.json"));
+    String readme = RepoFiles.read("helm/arbor/README.md");
+    List<String> keys = new ArrayList<>();
+    leaves(values, schema, "", keys);
+    assertThat(keys).hasSizeGreaterThan(40);
+    for (String key : keys) {
+      assertThat(readme).as("helm/arbor/README.md's row for %s", key).contains("| `" + key + "` |");
+    }
+  }
+
+  /** Keys of values.yaml down to where the schema stops describing fixed properties. */
+  private static void leaves(JsonNode values, JsonNode schema, String prefix, List<String> out) {
+    for (Iterator<Map.Entry<String, JsonNode>> it = values.fields(); it.hasNext(); ) {
+      var e = it.next();
+      JsonNode sub = schema.path("properties").path(e.getKey());
+      String key = prefix + e.getKey();
+      if (e.getValue().isObject() && sub.path("additionalProperties").isBoolean() && !sub.path("additionalProperties").asBoolean()) {
+        leaves(e.getValue(), sub, key + ".", out);
+      } else {
+        out.add(key);
+      }
+    }
+  }
+
+  @Test
+  void installYamlIsTheChartRendered() throws IOException {
+    var rendered = new ProcessBuilder(RepoFiles.root().resolve("scripts/render-install").toString(), "-")
+        .directory(RepoFiles.root().toFile()).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    String fresh = new String(rendered.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    try {
+      assertThat(rendered.waitFor()).isZero();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+    assertThat(RepoFiles.read("manifests/install.yaml")).as("manifests/install.yaml is stale: run scripts/render-install")
+        .isEqualTo(fresh);
+  }
+
+  @Test
+  void theApiServerAcceptsEveryRenderedObjectUnderPodSecurityRestricted() throws IOException {
+    // "warn" makes the API server check the pod templates of workloads too ("enforce" checks only pods).
+    for (String ns : List.of("arbor-system", "team-a", "team-b")) {
+      kube.client().namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns)
+          .addToLabels("pod-security.kubernetes.io/enforce", "restricted").addToLabels("pod-security.kubernetes.io/warn", "restricted")
+          .endMetadata().build()).createOr(c -> c.update());
+    }
+    for (String crd : List.of("projects", "branches", "endpoints")) {
+      cli.kubectl("apply", "--server-side", "-f", "helm/arbor/crds/arbor.dev_" + crd + ".yaml").check();
+    }
+    // The evaluation install (what install.yaml holds), and a production-like values file.
+    dryRun(cli.helm("template", "arbor", "helm/arbor", "-n", "arbor-system", "--set", DEV).check().out());
+    dryRun(cli.helm("template", "arbor", "helm/arbor", "-n", "arbor-system", "-f", "helm/arbor/ci/production-values.yaml")
+        .check().out());
+  }
+
+  private static void dryRun(String manifests) {
+    var applied = cli.kubectlWithInput(manifests, "apply", "--dry-run=server", "-f", "-").check();
+    assertThat(applied.err()).as("warnings of the API server (Pod Security among them)").doesNotContain("Warning");
+    Matcher created = Pattern.compile("(?m) created \\(server dry run\\)$").matcher(applied.out());
+    int count = 0;
+    while (created.find()) {
+      count++;
+    }
+    assertThat(count).as("objects accepted:%n%s", applied.out()).isGreaterThanOrEqualTo(15);
+  }
+}
