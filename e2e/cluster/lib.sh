@@ -71,3 +71,26 @@ isolate_cluster() {
   while iptables -D FORWARD -j ARBOR-E2E-ISOLATE 2>/dev/null; do :; done
   iptables -I FORWARD 1 -j ARBOR-E2E-ISOLATE
 }
+
+# A Docker daemon that answers (the images are built with it). When none does, starts dockerd, its pid
+# recorded so that down stops it (and no dockerd it did not start); where that cannot be done, fails
+# with one line that says what to run.
+ensure_docker() {
+  docker info >/dev/null 2>&1 && return 0
+  if ! command -v dockerd >/dev/null; then
+    echo "Docker is not installed: apt-get install docker.io (scripts/test installs it), then run this again" >&2
+    return 1
+  fi
+  if [[ $EUID -ne 0 ]]; then
+    echo "Docker is not running and only root can start it: run this as root, or start dockerd (sudo dockerd &)" >&2
+    return 1
+  fi
+  source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/prereqs.sh"
+  mkdir -p "$DIR/run" "$DIR/logs"
+  local pid
+  pid=$(arbor_start_docker "$DIR/logs/dockerd.log") || return 1
+  [[ -n "$pid" ]] || return 0
+  echo "$pid" > "$DIR/run/dockerd.pid"
+  record pid "$DIR/run/dockerd.pid"
+  echo "started dockerd (pid $pid, log $DIR/logs/dockerd.log); e2e/cluster/down stops it" >&2
+}
