@@ -21,6 +21,11 @@ PROXY_METRICS_PORT=26249
 PROXY_HEALTHZ_PORT=26256
 PAUSE_IMAGE=arbor.local/pause:1
 COREDNS_IMAGE=arbor.local/coredns:1.11.3
+# Dynamic volumes (e2e/cluster/provisioner): the default StorageClass, its provisioner, where volumes live.
+STORAGE_CLASS=arbor-e2e-local
+PROVISIONER_NAME=arbor.dev/e2e-local
+VOLUMES_DIR="$DIR/volumes"
+PROVISIONER_BIN="$HOME/.cache/arbor/arbor-e2e-provisioner"
 
 # Appends "KIND VALUE" to the record that down undoes, once.
 record() {
@@ -39,6 +44,19 @@ start() {
   setsid "$@" >> "$DIR/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
   record pid "$pidfile"
+}
+
+# stop NAME: the process started as NAME, by its recorded pid (SIGTERM, SIGKILL after 10 s).
+stop() {
+  local pidfile="$DIR/run/$1.pid"
+  [[ -f "$pidfile" ]] || return 0
+  local pid; pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
 }
 
 # wait_for WHAT COMMAND...: retries for 120 s.
