@@ -17,7 +17,7 @@ public interface ClusterProvider extends AutoCloseable {
 
   KubernetesClient client();
 
-  /** The image reference pods use for an Arbor image ({@code compute}, {@code storage}, {@code operator}). */
+  /** The image reference pods use for an Arbor image ({@code compute}, {@code storage}, {@code operator}, {@code s3-dev}). */
   default String image(String name) {
     return "arbor-" + name + ":" + arborTag();
   }

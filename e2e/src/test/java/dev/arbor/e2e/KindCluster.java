@@ -28,7 +28,7 @@ final class KindCluster implements ClusterProvider {
   static KindCluster start() {
     KindContainer<?> kind = new KindContainer<>();
     kind.start();
-    for (String name : List.of("compute", "storage", "operator")) {
+    for (String name : List.of("compute", "storage", "operator", "s3-dev")) {
       load(kind, "arbor-" + name + ":" + ClusterProvider.arborTag());
     }
     return new KindCluster(kind);
