@@ -21,6 +21,11 @@ PROXY_METRICS_PORT=26249
 PROXY_HEALTHZ_PORT=26256
 PAUSE_IMAGE=arbor.local/pause:1
 COREDNS_IMAGE=arbor.local/coredns:1.11.3
+# Dynamic volumes (e2e/cluster/provisioner): the default StorageClass, its provisioner, where volumes live.
+STORAGE_CLASS=arbor-e2e-local
+PROVISIONER_NAME=arbor.dev/e2e-local
+VOLUMES_DIR="$DIR/volumes"
+PROVISIONER_BIN="$HOME/.cache/arbor/arbor-e2e-provisioner"
 
 # Appends "KIND VALUE" to the record that down undoes, once.
 record() {
@@ -39,6 +44,19 @@ start() {
   setsid "$@" >> "$DIR/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
   record pid "$pidfile"
+}
+
+# stop NAME: the process started as NAME, by its recorded pid (SIGTERM, SIGKILL after 10 s).
+stop() {
+  local pidfile="$DIR/run/$1.pid"
+  [[ -f "$pidfile" ]] || return 0
+  local pid; pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
 }
 
 # wait_for WHAT COMMAND...: retries for 120 s.
@@ -70,4 +88,27 @@ isolate_cluster() {
   iptables -A ARBOR-E2E-ISOLATE -s "$POD_CIDR" ! -d "$POD_CIDR" -j REJECT --reject-with icmp-port-unreachable
   while iptables -D FORWARD -j ARBOR-E2E-ISOLATE 2>/dev/null; do :; done
   iptables -I FORWARD 1 -j ARBOR-E2E-ISOLATE
+}
+
+# A Docker daemon that answers (the images are built with it). When none does, starts dockerd, its pid
+# recorded so that down stops it (and no dockerd it did not start); where that cannot be done, fails
+# with one line that says what to run.
+ensure_docker() {
+  docker info >/dev/null 2>&1 && return 0
+  if ! command -v dockerd >/dev/null; then
+    echo "Docker is not installed: apt-get install docker.io (scripts/test installs it), then run this again" >&2
+    return 1
+  fi
+  if [[ $EUID -ne 0 ]]; then
+    echo "Docker is not running and only root can start it: run this as root, or start dockerd (sudo dockerd &)" >&2
+    return 1
+  fi
+  source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/prereqs.sh"
+  mkdir -p "$DIR/run" "$DIR/logs"
+  local pid
+  pid=$(arbor_start_docker "$DIR/logs/dockerd.log") || return 1
+  [[ -n "$pid" ]] || return 0
+  echo "$pid" > "$DIR/run/dockerd.pid"
+  record pid "$DIR/run/dockerd.pid"
+  echo "started dockerd (pid $pid, log $DIR/logs/dockerd.log); e2e/cluster/down stops it" >&2
 }

@@ -46,10 +46,11 @@ arbor_require_cluster_packages() {
   [[ ${#need[@]} -eq 0 ]] || arbor_apt_install "${need[@]}"
 }
 
-# Starts dockerd when none answers; prints its pid when this call started it (empty otherwise).
+# arbor_start_docker [LOG]: starts dockerd when none answers, its output in LOG (default
+# $TMPDIR/arbor-dockerd.log); prints its pid when this call started it (empty otherwise).
 arbor_start_docker() {
   docker info >/dev/null 2>&1 && return 0
-  local log="${TMPDIR:-/tmp}/arbor-dockerd.log"
+  local log="${1:-${TMPDIR:-/tmp}/arbor-dockerd.log}"
   setsid dockerd > "$log" 2>&1 < /dev/null &
   local pid=$!
   for _ in $(seq 60); do

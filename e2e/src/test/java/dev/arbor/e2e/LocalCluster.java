@@ -76,7 +76,7 @@ final class LocalCluster implements ClusterProvider {
       Files.delete(log);
       if (check && p.exitValue() != 0) {
         throw new IllegalStateException(String.join(" ", command) + " failed (exit " + p.exitValue() + "). It needs root, "
-            + "Go, Docker (apt-get install docker.io; dockerd running) and Debian's containerd, runc and CNI plugins; "
+            + "Go, Docker (apt-get install docker.io; up starts dockerd when none runs) and Debian's containerd, runc and CNI plugins; "
             + "scripts/test installs them. Its output:\n" + out + err);
       }
       return new Result(p.exitValue(), out);
