@@ -23,8 +23,15 @@ public interface OperatorConfig {
   LeaderElection leaderElection();
 
   interface StorageEngine {
-    /** Base URL of the pageserver's HTTP API, e.g. {@code http://arbor-pageserver:9898}. */
+    /** Base URL of the pageserver's HTTP API as computes reach it, e.g. {@code http://arbor-pageserver:9898}. */
     String pageserverUrl();
+
+    /**
+     * Base URL of the pageserver's management listener ({@code --management-listen}), e.g.
+     * {@code http://arbor-pageserver:9899}: every call of the operator itself goes there. Unset: to
+     * {@link #pageserverUrl()}, which then serves everything.
+     */
+    Optional<String> pageserverManagementUrl();
 
     /** Safekeepers as {@code id=url} entries, e.g. {@code sk-0=http://arbor-safekeeper-0.arbor-safekeeper:7676}. */
     List<String> safekeepers();
