@@ -111,6 +111,7 @@ class OperatorIT {
             .map(e -> e.getKey() + "=" + e.getValue()).toList()),
         // The build host has PostgreSQL 15 only; the Helm chart's default is 17, the version of its images.
         "ARBOR_POSTGRES_DEFAULT_VERSION", "15",
+        "ARBOR_POSTGRES_AVAILABLE_VERSIONS", "15",
         "ARBOR_LEADER_ELECTION_LEASE_NAMESPACE", "default",
         // A killed leader's lease must run out before a new operator leads; keep that short in tests.
         "ARBOR_LEADER_ELECTION_LEASE_DURATION", "6s",
@@ -503,6 +504,59 @@ class OperatorIT {
       assertThat(condition(then, Condition.READY)).isNotNull().extracting(Condition::getStatus).isEqualTo("False");
       assertThat(then.getStatus().getTimelineId()).isNull();
     });
+  }
+
+  /**
+   * A Project may ask only for a PostgreSQL major the compute image carries (arbor.postgres.available-versions,
+   * 15 here): another one is Stalled with a message naming the field and the choices, and nothing is created
+   * for it in the storage engine. Such a Project can still be deleted.
+   */
+  @Test
+  void aProjectOfAVersionTheImageDoesNotCarryIsStalledAndCreatesNothing() throws Exception {
+    String ns = "versions";
+    namespace(ns);
+    var spec = new ProjectSpec();
+    spec.setPostgresVersion(16);
+    var p = new Project();
+    p.getMetadata().setName("sixteen");
+    p.getMetadata().setNamespace(ns);
+    p.setSpec(spec);
+    Project created = client().resource(p).create();
+    await().atMost(WAIT).untilAsserted(() -> {
+      Project sixteen = get(Project.class, ns, "sixteen");
+      assertThat(condition(sixteen, Condition.STALLED)).isNotNull().satisfies(c -> {
+        assertThat(c.getStatus()).isEqualTo("True");
+        assertThat(c.getReason()).isEqualTo("PostgresVersionUnavailable");
+        assertThat(c.getMessage()).isEqualTo("spec.postgresVersion 16 is not available in this installation: its compute image "
+            + "carries PostgreSQL 15; set spec.postgresVersion to 15 or leave it out");
+      });
+      assertThat(condition(sixteen, Condition.READY)).extracting(Condition::getStatus).isEqualTo("False");
+      assertThat(sixteen.getStatus().getTenantId()).isNull();
+      assertThat(sixteen.getStatus().getPostgresVersion()).isNull();
+    });
+    String tenantId = created.getMetadata().getUid().replace("-", "");
+    assertThat(tenants()).noneMatch(t -> t.tenantId().toString().equals(tenantId));
+    assertThat(client().resources(Branch.class).inNamespace(ns).list().getItems()).isEmpty();
+    assertThat(client().secrets().inNamespace(ns).withName("sixteen-role-passwords").get()).isNull();
+
+    client().resources(Project.class).inNamespace(ns).withName("sixteen").delete();
+    await().atMost(WAIT).until(() -> get(Project.class, ns, "sixteen") == null);
+  }
+
+  /** An operator whose default version the compute image does not carry refuses to start, saying so in one line. */
+  @Test
+  void anOperatorWhoseDefaultVersionIsNotAvailableRefusesToStart() throws Exception {
+    Map<String, String> env = new java.util.HashMap<>(operatorEnvironment());
+    env.put("ARBOR_POSTGRES_DEFAULT_VERSION", "15");
+    env.put("ARBOR_POSTGRES_AVAILABLE_VERSIONS", "16,17");
+    Path log = work.resolve("refused-operator.log");
+    assertThat(OperatorProcess.runExpectingExit(env, log, FreePort.pick(), Duration.ofMinutes(1))).as("exit status").isNotZero();
+    List<String> lines = Files.readAllLines(log);
+    assertThat(lines).as("the operator's output").filteredOn(l -> l.contains("arbor.postgres.default-version")).singleElement()
+        .isEqualTo("arbor.postgres.default-version (ARBOR_POSTGRES_DEFAULT_VERSION) 15 is not among arbor.postgres.available-versions "
+            + "(ARBOR_POSTGRES_AVAILABLE_VERSIONS) 16,17, the PostgreSQL majors of the compute image: set the default to 16 or 17, "
+            + "or list 15 as available if the image carries it");
+    assertThat(lines).as("no stack trace").noneMatch(l -> l.startsWith("\tat "));
   }
 
   /**

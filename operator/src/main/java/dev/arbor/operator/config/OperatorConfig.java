@@ -46,9 +46,13 @@ public interface OperatorConfig {
   }
 
   interface Postgres {
-    /** The PostgreSQL major version of a Project that does not name one (the compute image's version). */
+    /** The PostgreSQL major version of a Project that does not name one; one of {@link #availableVersions()}. */
     @WithDefault("17")
     int defaultVersion();
+
+    /** The PostgreSQL majors the compute image carries: a Project may ask for these only. */
+    @WithDefault("17")
+    List<Integer> availableVersions();
   }
 
   interface Compute {
