@@ -17,6 +17,7 @@ import dev.arbor.crds.v1alpha1.RoleOption;
 import dev.arbor.postgres.Lsn;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.http.HttpJson;
+import dev.arbor.storage.json.Json;
 import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.storage.pageserver.TimelineInfo;
 import dev.arbor.testing.FreePort;
@@ -58,7 +59,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * The operator as it runs in a cluster — the packaged Quarkus app as its own process — against a real
  * kube-apiserver with the committed CRDs, a real storage engine (pageserver and a safekeeper as processes) and
  * real PostgreSQL 15 computes started from exactly what the operator put into the API server. One API server,
- * one storage engine and one operator serve every test; each test works in its own namespace.
+ * one storage engine and one operator serve every test; each test works in its own namespace. The pageserver
+ * runs as the Helm chart runs it, with a management listener: the operator's calls go to that port, and computes
+ * start through the other one, which refuses management calls.
  */
 class OperatorIT {
 
@@ -74,7 +77,7 @@ class OperatorIT {
   @BeforeAll
   static void startEverything() throws Exception {
     installCrds();
-    storage = new StorageProcesses(1).start();
+    storage = new StorageProcesses(1).withManagementListener().start();
     work = TempDirectory.create("arbor-operator-it-");
     operator = startOperator();
   }
@@ -94,21 +97,26 @@ class OperatorIT {
   }
 
   static OperatorProcess startOperator() throws IOException {
+    return OperatorProcess.start(operatorEnvironment(), work.resolve("operator.log"), FreePort.pick());
+  }
+
+  static Map<String, String> operatorEnvironment() throws IOException {
     Path kubeconfig = work.resolve("kubeconfig");
     Files.writeString(kubeconfig, kube.kubeconfigYaml());
-    Map<String, String> env = Map.of(
+    return Map.of(
         "KUBECONFIG", kubeconfig.toString(),
         "ARBOR_STORAGE_ENGINE_PAGESERVER_URL", storage.pageserverUrl(),
+        "ARBOR_STORAGE_ENGINE_PAGESERVER_MANAGEMENT_URL", storage.pageserverManagementUrl(),
         "ARBOR_STORAGE_ENGINE_SAFEKEEPERS", String.join(",", storage.safekeeperUrls().entrySet().stream()
             .map(e -> e.getKey() + "=" + e.getValue()).toList()),
         // The build host has PostgreSQL 15 only; the Helm chart's default is 17, the version of its images.
         "ARBOR_POSTGRES_DEFAULT_VERSION", "15",
+        "ARBOR_POSTGRES_AVAILABLE_VERSIONS", "15",
         "ARBOR_LEADER_ELECTION_LEASE_NAMESPACE", "default",
         // A killed leader's lease must run out before a new operator leads; keep that short in tests.
         "ARBOR_LEADER_ELECTION_LEASE_DURATION", "6s",
         "ARBOR_LEADER_ELECTION_RENEW_DEADLINE", "4s",
         "ARBOR_LEADER_ELECTION_RETRY_PERIOD", "1s");
-    return OperatorProcess.start(env, work.resolve("operator.log"), FreePort.pick());
   }
 
   static void installCrds() throws IOException {
@@ -176,19 +184,19 @@ class OperatorIT {
   }
 
   static TenantInfo tenant(String tenantId) throws IOException {
-    return http.get(storage.pageserverUrl() + "/v1/tenant/" + tenantId, TenantInfo.class);
+    return http.get(storage.pageserverManagementUrl() + "/v1/tenant/" + tenantId, TenantInfo.class);
   }
 
   static TimelineInfo timeline(String tenantId, String timelineId) throws IOException {
-    return http.get(storage.pageserverUrl() + "/v1/tenant/" + tenantId + "/timeline/" + timelineId, TimelineInfo.class);
+    return http.get(storage.pageserverManagementUrl() + "/v1/tenant/" + tenantId + "/timeline/" + timelineId, TimelineInfo.class);
   }
 
   static List<TimelineInfo> timelines(String tenantId) throws IOException {
-    return List.of(http.get(storage.pageserverUrl() + "/v1/tenant/" + tenantId + "/timeline", TimelineInfo[].class));
+    return List.of(http.get(storage.pageserverManagementUrl() + "/v1/tenant/" + tenantId + "/timeline", TimelineInfo[].class));
   }
 
   static List<TenantInfo> tenants() throws IOException {
-    return List.of(http.get(storage.pageserverUrl() + "/v1/tenant", TenantInfo[].class));
+    return List.of(http.get(storage.pageserverManagementUrl() + "/v1/tenant", TenantInfo[].class));
   }
 
   static boolean timelineExists(String tenantId, String timelineId) throws IOException {
@@ -336,6 +344,11 @@ class OperatorIT {
         assertOwnedAndLabelled(child, devRw);
       }
       assertThat(sts.getSpec().getReplicas()).isEqualTo(1);
+      // Computes are given the pageserver's compute port; its management port would refuse their start.
+      String computeSpec = sts.getSpec().getTemplate().getSpec().getContainers().getFirst().getEnv().stream()
+          .filter(v -> v.getName().equals("ARBOR_COMPUTE_SPEC")).findFirst().orElseThrow().getValue();
+      assertThat(Json.MAPPER.readTree(computeSpec).path("pageserver_url").asText()).isEqualTo(storage.pageserverUrl())
+          .isNotEqualTo(storage.pageserverManagementUrl());
       assertThat(sts.getSpec().getTemplate().getMetadata().getLabels()).containsAllEntriesOf(svc.getSpec().getSelector());
       Map<String, String> devSecret = secretData(ns, "shop-dev-rw-connection");
       assertThat(devSecret).containsOnlyKeys("host", "port", "dbname", "user", "password", "uri", "jdbc-uri")
@@ -494,6 +507,59 @@ class OperatorIT {
   }
 
   /**
+   * A Project may ask only for a PostgreSQL major the compute image carries (arbor.postgres.available-versions,
+   * 15 here): another one is Stalled with a message naming the field and the choices, and nothing is created
+   * for it in the storage engine. Such a Project can still be deleted.
+   */
+  @Test
+  void aProjectOfAVersionTheImageDoesNotCarryIsStalledAndCreatesNothing() throws Exception {
+    String ns = "versions";
+    namespace(ns);
+    var spec = new ProjectSpec();
+    spec.setPostgresVersion(16);
+    var p = new Project();
+    p.getMetadata().setName("sixteen");
+    p.getMetadata().setNamespace(ns);
+    p.setSpec(spec);
+    Project created = client().resource(p).create();
+    await().atMost(WAIT).untilAsserted(() -> {
+      Project sixteen = get(Project.class, ns, "sixteen");
+      assertThat(condition(sixteen, Condition.STALLED)).isNotNull().satisfies(c -> {
+        assertThat(c.getStatus()).isEqualTo("True");
+        assertThat(c.getReason()).isEqualTo("PostgresVersionUnavailable");
+        assertThat(c.getMessage()).isEqualTo("spec.postgresVersion 16 is not available in this installation: its compute image "
+            + "carries PostgreSQL 15; set spec.postgresVersion to 15 or leave it out");
+      });
+      assertThat(condition(sixteen, Condition.READY)).extracting(Condition::getStatus).isEqualTo("False");
+      assertThat(sixteen.getStatus().getTenantId()).isNull();
+      assertThat(sixteen.getStatus().getPostgresVersion()).isNull();
+    });
+    String tenantId = created.getMetadata().getUid().replace("-", "");
+    assertThat(tenants()).noneMatch(t -> t.tenantId().toString().equals(tenantId));
+    assertThat(client().resources(Branch.class).inNamespace(ns).list().getItems()).isEmpty();
+    assertThat(client().secrets().inNamespace(ns).withName("sixteen-role-passwords").get()).isNull();
+
+    client().resources(Project.class).inNamespace(ns).withName("sixteen").delete();
+    await().atMost(WAIT).until(() -> get(Project.class, ns, "sixteen") == null);
+  }
+
+  /** An operator whose default version the compute image does not carry refuses to start, saying so in one line. */
+  @Test
+  void anOperatorWhoseDefaultVersionIsNotAvailableRefusesToStart() throws Exception {
+    Map<String, String> env = new java.util.HashMap<>(operatorEnvironment());
+    env.put("ARBOR_POSTGRES_DEFAULT_VERSION", "15");
+    env.put("ARBOR_POSTGRES_AVAILABLE_VERSIONS", "16,17");
+    Path log = work.resolve("refused-operator.log");
+    assertThat(OperatorProcess.runExpectingExit(env, log, FreePort.pick(), Duration.ofMinutes(1))).as("exit status").isNotZero();
+    List<String> lines = Files.readAllLines(log);
+    assertThat(lines).as("the operator's output").filteredOn(l -> l.contains("arbor.postgres.default-version")).singleElement()
+        .isEqualTo("arbor.postgres.default-version (ARBOR_POSTGRES_DEFAULT_VERSION) 15 is not among arbor.postgres.available-versions "
+            + "(ARBOR_POSTGRES_AVAILABLE_VERSIONS) 16,17, the PostgreSQL majors of the compute image: set the default to 16 or 17, "
+            + "or list 15 as available if the image carries it");
+    assertThat(lines).as("no stack trace").noneMatch(l -> l.startsWith("\tat "));
+  }
+
+  /**
    * The operator is killed (SIGKILL) after it created the tenant and timelines and before it could record
    * anything more; the statuses it wrote are wiped while it is down, as if those writes had been lost. A new
    * operator converges to the same tenant and timelines: none is created twice.
@@ -551,7 +617,7 @@ class OperatorIT {
         assertThat(condition(p, Condition.READY)).isNotNull().satisfies(c -> {
           assertThat(c.getStatus()).isEqualTo("False");
           assertThat(c.getReason()).isEqualTo("StorageEngineUnavailable");
-          assertThat(c.getMessage()).contains(storage.pageserverUrl());
+          assertThat(c.getMessage()).contains(storage.pageserverManagementUrl(), "arbor.storage-engine.pageserver-management-url");
         });
       });
     } finally {

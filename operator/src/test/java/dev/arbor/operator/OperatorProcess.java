@@ -31,6 +31,27 @@ final class OperatorProcess implements AutoCloseable {
   }
 
   static OperatorProcess start(Map<String, String> env, Path log, int httpPort) throws IOException {
+    var op = new OperatorProcess(launch(env, log, httpPort), log, httpPort);
+    op.awaitHealthy();
+    return op;
+  }
+
+  /**
+   * Runs an operator that must refuse to start and returns its exit status; one still running after
+   * {@code within} is killed and fails the test.
+   */
+  static int runExpectingExit(Map<String, String> env, Path log, int httpPort, Duration within) throws IOException,
+      InterruptedException {
+    Process p = launch(env, log, httpPort);
+    if (!p.waitFor(within.toMillis(), TimeUnit.MILLISECONDS)) {
+      new OperatorProcess(p, log, httpPort).kill();
+      throw new AssertionError("the operator was expected to stop by itself but still ran after " + within + "; its log:\n"
+          + Files.readString(log));
+    }
+    return p.exitValue();
+  }
+
+  private static Process launch(Map<String, String> env, Path log, int httpPort) throws IOException {
     String jar = System.getProperty("arbor.operator.jar");
     if (jar == null || !Files.exists(Path.of(jar))) {
       throw new IllegalStateException("the packaged operator " + jar + " is missing: run the integration tests through Maven "
@@ -41,9 +62,7 @@ final class OperatorProcess implements AutoCloseable {
     var pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
     pb.environment().putAll(env);
     pb.environment().put("QUARKUS_HTTP_PORT", Integer.toString(httpPort));
-    var op = new OperatorProcess(pb.start(), log, httpPort);
-    op.awaitHealthy();
-    return op;
+    return pb.start();
   }
 
   /** Liveness and readiness both UP: the controllers are started (and this replica leads). */

@@ -23,12 +23,15 @@ import java.util.concurrent.CountDownLatch;
  * <pre>
  * pageserver --listen HOST:PORT --object-store STORE --work-dir DIR --safekeepers URL,URL,... [--advertise URL]
  *            [--image-threshold BYTES]   (e.g. 256MiB, 1GiB; 0: no automatic images)
+ *            [--management-listen HOST:PORT]   (tenant and timeline management on its own port, see Pageserver)
  * safekeeper --id ID --listen HOST:PORT --data-dir DIR --object-store STORE
  * </pre>
  * STORE is {@code s3://BUCKET/PREFIX} (with AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY) or a directory ({@link ObjectStores}). A store that cannot be used stops the start
- * with one line on stderr and exit status 2. Prints {@code listening on http://HOST:PORT} once serving (port 0
- * picks a free port) and runs until SIGTERM/SIGINT.
+ * with one line on stderr and exit status 2. Prints {@code listening on http://HOST:PORT} (the {@code --listen}
+ * address) as its first line on stdout once serving (port 0 picks a free port) and runs until SIGTERM/SIGINT; a
+ * management listener is logged as {@code event=http_listening component=pageserver listener=management
+ * address=HOST:PORT}.
  */
 public final class StorageMain {
   private StorageMain() {}
@@ -47,13 +50,14 @@ public final class StorageMain {
       if (args[0].equals("pageserver")) {
         var images = new ImageService.Policy(bytes(opts.getOrDefault("image-threshold",
             Long.toString(ImageService.Policy.DEFAULT.thresholdBytes())), "image-threshold"), ImageService.Policy.DEFAULT.checkInterval());
-        var config = new PageserverConfig(address(require(opts, "listen")), opts.get("advertise"), objects,
-            List.of(require(opts, "safekeepers").split(",")), PostgresInstallation::find, Path.of(require(opts, "work-dir")), images);
+        var config = new PageserverConfig(address(require(opts, "listen"), "listen"), opts.get("advertise"), objects,
+            List.of(require(opts, "safekeepers").split(",")), PostgresInstallation::find, Path.of(require(opts, "work-dir")), images,
+            opts.containsKey("management-listen") ? address(require(opts, "management-listen"), "management-listen") : null);
         var ps = new Pageserver(config).start();
         component = ps;
         url = ps.url();
       } else {
-        var config = new SafekeeperConfig(require(opts, "id"), address(require(opts, "listen")), Path.of(require(opts, "data-dir")),
+        var config = new SafekeeperConfig(require(opts, "id"), address(require(opts, "listen"), "listen"), Path.of(require(opts, "data-dir")),
             objects);
         var sk = new Safekeeper(config).start();
         component = sk;
@@ -119,11 +123,21 @@ public final class StorageMain {
     return Math.multiplyExact(Long.parseLong(m.group(1)), unit);
   }
 
-  private static InetSocketAddress address(String hostPort) {
+  /** {@code HOST:PORT} of option {@code option}. */
+  static InetSocketAddress address(String hostPort, String option) {
     int colon = hostPort.lastIndexOf(':');
-    if (colon < 0) {
-      throw new IllegalArgumentException("--listen must be HOST:PORT, got '" + hostPort + "'");
+    int port = -1;
+    if (colon >= 0) {
+      try {
+        port = Integer.parseInt(hostPort.substring(colon + 1));
+      } catch (NumberFormatException notANumber) {
+        // reported below
+      }
     }
-    return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
+    if (port < 0 || port > 65535) {
+      throw new IllegalArgumentException("--" + option + " must be HOST:PORT (e.g. 0.0.0.0:9898; port 0 picks a free one), got '"
+          + hostPort + "'");
+    }
+    return new InetSocketAddress(hostPort.substring(0, colon), port);
   }
 }

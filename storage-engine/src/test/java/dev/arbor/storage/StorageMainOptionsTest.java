@@ -3,9 +3,25 @@ package dev.arbor.storage;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.pageserver.Pageserver;
+import dev.arbor.testing.TempDirectory;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
-/** Byte counts on the command line ({@code --image-threshold}). */
+/** Options on the command line: byte counts ({@code --image-threshold}) and listen addresses. */
 class StorageMainOptionsTest {
 
   @Test
@@ -22,5 +38,60 @@ class StorageMainOptionsTest {
       assertThatThrownBy(() -> StorageMain.bytes(bad, "image-threshold")).as(bad)
           .hasMessageContaining("--image-threshold").hasMessageContaining("256MiB");
     }
+  }
+
+  @Test
+  void aListenAddressIsHostColonPortAndABadOneNamesItsOption() {
+    assertThat(StorageMain.address("0.0.0.0:9899", "management-listen").getPort()).isEqualTo(9899);
+    for (String bad : new String[] {"9899", "0.0.0.0:", "0.0.0.0:http", "0.0.0.0:70000"}) {
+      assertThatThrownBy(() -> StorageMain.address(bad, "management-listen")).as(bad)
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("--management-listen must be HOST:PORT").hasMessageContaining("'" + bad + "'");
+    }
+  }
+
+  /**
+   * With {@code --management-listen}, the first line on stdout is still the compute listener's URL (what the
+   * CLI and the test harnesses read), and the management listener is an event line in the log.
+   */
+  @Test
+  void aPageserverWithAManagementListenerPrintsItsComputeUrlAndLogsTheManagementOne() throws Exception {
+    try (var dir = TempDirectory.create("arbor-main-listen-")) {
+      Path stderr = dir.resolve("stderr.log");
+      Process ps = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+          System.getProperty("java.class.path"), StorageMain.class.getName(), "pageserver", "--listen", "127.0.0.1:0",
+          "--management-listen", "127.0.0.1:0", "--object-store", dir.resolve("objects").toString(),
+          "--work-dir", dir.resolve("work").toString(), "--safekeepers", "http://127.0.0.1:9")
+          .redirectError(stderr.toFile()).start();
+      try {
+        var out = new BufferedReader(new InputStreamReader(ps.getInputStream(), StandardCharsets.UTF_8));
+        String line = out.readLine();
+        assertThat(line).as("first line on stdout; stderr: %s", stderr).matches("listening on http://127\\.0\\.0\\.1:\\d+");
+        String computeUrl = line.substring("listening on ".length());
+        Pattern event = Pattern.compile("event=http_listening component=pageserver listener=management address=127\\.0\\.0\\.1:(\\d+)");
+        List<String> log = java.nio.file.Files.readAllLines(stderr);
+        Matcher m = log.stream().map(event::matcher).filter(Matcher::find).findFirst().orElseThrow(() ->
+            new AssertionError("no management listener event in the log: " + log));
+        String managementUrl = "http://127.0.0.1:" + m.group(1);
+        assertThat(managementUrl).isNotEqualTo(computeUrl);
+
+        assertThat(get(managementUrl + "/v1/tenant")).matches("200 \\[\\s*]");
+        assertThat(get(computeUrl + "/v1/tenant")).startsWith("404 ")
+            .contains(ApiProblem.TYPE_BASE + Pageserver.SERVED_ON_MANAGEMENT_PORT, "management port");
+        assertThat(get(computeUrl + "/v1/status")).startsWith("200 ");
+        assertThat(get(managementUrl + "/v1/status")).startsWith("200 ");
+      } finally {
+        ps.destroy();
+        if (!ps.waitFor(20, TimeUnit.SECONDS)) {
+          ps.destroyForcibly().waitFor();
+        }
+      }
+    }
+  }
+
+  private static String get(String url) throws Exception {
+    var response = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(30)).build(),
+        HttpResponse.BodyHandlers.ofString());
+    return response.statusCode() + " " + response.body();
   }
 }

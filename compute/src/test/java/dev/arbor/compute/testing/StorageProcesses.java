@@ -42,6 +42,8 @@ public final class StorageProcesses implements AutoCloseable {
   private final Map<String, Integer> safekeeperPorts = new LinkedHashMap<>();
   private final Map<String, Process> safekeepers = new LinkedHashMap<>();
   private int pageserverPort;
+  /** The pageserver's {@code --management-listen} port; 0: none, {@link #pageserverPort} serves everything. */
+  private int pageserverManagementPort;
   /** The pageserver's work directory; a replacement pageserver gets a new one ({@link #replacePageserver()}). */
   private Path pageserverWorkDir;
   private int pageserverReplacements;
@@ -64,6 +66,15 @@ public final class StorageProcesses implements AutoCloseable {
     }
     pageserverPort = FreePort.pickStable();
     pageserverWorkDir = dir.resolve("pageserver");
+  }
+
+  /**
+   * Starts the pageserver with {@code --management-listen} on a port of its own, as the Helm chart does: tenant
+   * and timeline management on {@link #pageserverManagementUrl()}, what computes call on {@link #pageserverUrl()}.
+   */
+  public StorageProcesses withManagementListener() {
+    pageserverManagementPort = FreePort.pickStable();
+    return this;
   }
 
   /** The pageserver's {@code --image-threshold} (e.g. "0": images only when a test asks, or "32MiB"). */
@@ -147,8 +158,14 @@ public final class StorageProcesses implements AutoCloseable {
     return objectStoreSpec != null ? objectStoreSpec : objectStore().toString();
   }
 
+  /** Where computes reach the pageserver ({@code --listen}). */
   public String pageserverUrl() {
     return "http://127.0.0.1:" + pageserverPort;
+  }
+
+  /** Where tenants and timelines are managed: the management listener, or {@link #pageserverUrl()} without one. */
+  public String pageserverManagementUrl() {
+    return pageserverManagementPort == 0 ? pageserverUrl() : "http://127.0.0.1:" + pageserverManagementPort;
   }
 
   /** Safekeeper id → URL, in order. */
@@ -175,6 +192,9 @@ public final class StorageProcesses implements AutoCloseable {
     if (imageThreshold != null) {
       args.addAll(List.of("--image-threshold", imageThreshold));
     }
+    if (pageserverManagementPort != 0) {
+      args.addAll(List.of("--management-listen", "127.0.0.1:" + pageserverManagementPort));
+    }
     pageserver = launch("pageserver", args);
   }
 
@@ -195,6 +215,12 @@ public final class StorageProcesses implements AutoCloseable {
     do {
       pageserverPort = FreePort.pickStable();
     } while (pageserverPort == old);
+    if (pageserverManagementPort != 0) {
+      int oldManagement = pageserverManagementPort;
+      do {
+        pageserverManagementPort = FreePort.pickStable();
+      } while (pageserverManagementPort == oldManagement || pageserverManagementPort == pageserverPort);
+    }
     pageserverWorkDir = dir.resolve("pageserver-" + (++pageserverReplacements));
     startPageserver();
   }
@@ -385,7 +411,7 @@ public final class StorageProcesses implements AutoCloseable {
   }
 
   public TenantInfo createTenant(int pgVersion) throws IOException {
-    return http.post(pageserverUrl() + "/v1/tenant", Map.of("pg_version", pgVersion), TenantInfo.class);
+    return http.post(pageserverManagementUrl() + "/v1/tenant", Map.of("pg_version", pgVersion), TenantInfo.class);
   }
 
   public TimelineInfo branch(TenantId tenant, TimelineId ancestor, String lsn) throws IOException {
@@ -394,24 +420,25 @@ public final class StorageProcesses implements AutoCloseable {
     if (lsn != null) {
       body.put("ancestor_lsn", lsn);
     }
-    return http.post(pageserverUrl() + "/v1/tenant/" + tenant + "/timeline", body, TimelineInfo.class);
+    return http.post(pageserverManagementUrl() + "/v1/tenant/" + tenant + "/timeline", body, TimelineInfo.class);
   }
 
   public TimelineInfo timeline(TenantId tenant, TimelineId timeline) throws IOException {
-    return http.get(pageserverUrl() + "/v1/tenant/" + tenant + "/timeline/" + timeline, TimelineInfo.class);
+    return http.get(pageserverManagementUrl() + "/v1/tenant/" + tenant + "/timeline/" + timeline, TimelineInfo.class);
   }
 
   /** Asks the pageserver for an image of the timeline now ({@code POST .../image}). */
   public ImageService.Made makeImage(TenantId tenant, TimelineId timeline) throws IOException {
-    return http.post(pageserverUrl() + "/v1/tenant/" + tenant + "/timeline/" + timeline + "/image", Map.of(), ImageService.Made.class);
+    return http.post(pageserverManagementUrl() + "/v1/tenant/" + tenant + "/timeline/" + timeline + "/image", Map.of(),
+        ImageService.Made.class);
   }
 
   public List<TenantInfo> tenants() throws IOException {
-    return List.of(http.get(pageserverUrl() + "/v1/tenant", TenantInfo[].class));
+    return List.of(http.get(pageserverManagementUrl() + "/v1/tenant", TenantInfo[].class));
   }
 
   public List<TimelineInfo> timelines(TenantId tenant) throws IOException {
-    return List.of(http.get(pageserverUrl() + "/v1/tenant/" + tenant + "/timeline", TimelineInfo[].class));
+    return List.of(http.get(pageserverManagementUrl() + "/v1/tenant/" + tenant + "/timeline", TimelineInfo[].class));
   }
 
   /** Total bytes in the object store, for copy-on-write assertions. */

@@ -23,8 +23,15 @@ public interface OperatorConfig {
   LeaderElection leaderElection();
 
   interface StorageEngine {
-    /** Base URL of the pageserver's HTTP API, e.g. {@code http://arbor-pageserver:9898}. */
+    /** Base URL of the pageserver's HTTP API as computes reach it, e.g. {@code http://arbor-pageserver:9898}. */
     String pageserverUrl();
+
+    /**
+     * Base URL of the pageserver's management listener ({@code --management-listen}), e.g.
+     * {@code http://arbor-pageserver:9899}: every call of the operator itself goes there. Unset: to
+     * {@link #pageserverUrl()}, which then serves everything.
+     */
+    Optional<String> pageserverManagementUrl();
 
     /** Safekeepers as {@code id=url} entries, e.g. {@code sk-0=http://arbor-safekeeper-0.arbor-safekeeper:7676}. */
     List<String> safekeepers();
@@ -39,9 +46,13 @@ public interface OperatorConfig {
   }
 
   interface Postgres {
-    /** The PostgreSQL major version of a Project that does not name one (the compute image's version). */
+    /** The PostgreSQL major version of a Project that does not name one; one of {@link #availableVersions()}. */
     @WithDefault("17")
     int defaultVersion();
+
+    /** The PostgreSQL majors the compute image carries: a Project may ask for these only. */
+    @WithDefault("17")
+    List<Integer> availableVersions();
   }
 
   interface Compute {

@@ -6,6 +6,7 @@ import dev.arbor.crds.v1alpha1.Project;
 import dev.arbor.crds.v1alpha1.ProjectStatus;
 import dev.arbor.crds.v1alpha1.Role;
 import dev.arbor.operator.config.OperatorConfig;
+import dev.arbor.operator.config.PostgresVersions;
 import dev.arbor.operator.kube.KubeEvents;
 import dev.arbor.operator.kube.Labels;
 import dev.arbor.operator.status.Conditions;
@@ -59,12 +60,15 @@ public class ProjectReconciler implements Reconciler<Project>, Cleaner<Project> 
   private final StatusUpdates statuses;
   private final KubeEvents events;
   private final OperatorConfig config;
+  private final PostgresVersions versions;
 
-  public ProjectReconciler(StorageEngine storage, StatusUpdates statuses, KubeEvents events, OperatorConfig config) {
+  public ProjectReconciler(StorageEngine storage, StatusUpdates statuses, KubeEvents events, OperatorConfig config,
+      PostgresVersions versions) {
     this.storage = storage;
     this.statuses = statuses;
     this.events = events;
     this.config = config;
+    this.versions = versions;
   }
 
   @Override
@@ -88,6 +92,13 @@ public class ProjectReconciler implements Reconciler<Project>, Cleaner<Project> 
           + recorded + " (or remove it), or create a new Project"));
     }
     int version = recorded != null ? recorded : requested != null ? requested : config.postgres().defaultVersion();
+    // Before anything exists: a tenant of a version no compute here can run would be created for nothing. (The
+    // default is always available: the operator does not start otherwise.) A recorded version is the tenant's.
+    if (recorded == null && !versions.isAvailable(version)) {
+      return statuses.finish(project, status, Outcome.stalled("PostgresVersionUnavailable", "spec.postgresVersion " + version
+          + " is not available in this installation: its compute image carries PostgreSQL " + versions.all()
+          + "; set spec.postgresVersion to " + versions.either() + " or leave it out"));
+    }
     TenantId tenant = Ids.tenantOf(project);
     try {
       var result = storage.ensureTenant(tenant, version);

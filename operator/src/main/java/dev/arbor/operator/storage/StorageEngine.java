@@ -6,6 +6,7 @@ import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.http.HttpJson;
 import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.pageserver.Pageserver;
 import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.storage.pageserver.TimelineInfo;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -21,23 +22,34 @@ import org.jboss.logging.Logger;
  * exponential backoff on connection failures and 5xx answers; a refusal (4xx problem+json) is returned to the
  * caller as the {@link ApiProblem} it is. Creations carry the id the operator chose (derived from the object's
  * UID), so a repeat after a crash or a lost answer finds the same tenant or timeline instead of a second one.
+ *
+ * <p>Every call goes to the pageserver's management URL ({@code arbor.storage-engine.pageserver-management-url},
+ * else {@code pageserver-url}); {@link #pageserverUrl()}, what computes are given, may be another port.
  */
 @ApplicationScoped
 public class StorageEngine {
   private static final Logger log = Logger.getLogger(StorageEngine.class);
 
   private final String pageserverUrl;
+  /** Where the operator's own calls go. */
+  private final String managementUrl;
+  /** The setting that named {@link #managementUrl}, for messages. */
+  private final String managementSetting;
   private final Map<String, String> safekeepers;
   private final HttpJson http;
   private final int attempts;
 
   public StorageEngine(OperatorConfig config) {
     this.pageserverUrl = config.storageEngine().pageserverUrl().replaceAll("/+$", "");
+    this.managementUrl = config.storageEngine().pageserverManagementUrl().map(u -> u.replaceAll("/+$", "")).orElse(pageserverUrl);
+    this.managementSetting = config.storageEngine().pageserverManagementUrl().isPresent()
+        ? "arbor.storage-engine.pageserver-management-url" : "arbor.storage-engine.pageserver-url";
     this.safekeepers = Safekeepers.parse(config.storageEngine().safekeepers());
     this.http = new HttpJson(config.storageEngine().requestTimeout());
     this.attempts = Math.max(1, config.storageEngine().attempts());
   }
 
+  /** The pageserver as computes reach it: what compute specs get. */
   public String pageserverUrl() {
     return pageserverUrl;
   }
@@ -55,17 +67,17 @@ public class StorageEngine {
       return new Created<>(existing.get(), false);
     }
     Map<String, Object> body = Map.of("tenant_id", tenant.toString(), "pg_version", pgVersion);
-    return new Created<>(call("create tenant " + tenant, () -> http.post(pageserverUrl + "/v1/tenant", body, TenantInfo.class)), true);
+    return new Created<>(call("create tenant " + tenant, () -> http.post(managementUrl + "/v1/tenant", body, TenantInfo.class)), true);
   }
 
   public Optional<TenantInfo> tenant(TenantId tenant) {
-    return notFoundAsEmpty(() -> http.get(pageserverUrl + "/v1/tenant/" + tenant, TenantInfo.class), "get tenant " + tenant);
+    return notFoundAsEmpty(() -> http.get(managementUrl + "/v1/tenant/" + tenant, TenantInfo.class), "get tenant " + tenant);
   }
 
   /** Deletes the tenant; a tenant that is already gone counts as deleted. */
   public void deleteTenant(TenantId tenant) {
     notFoundAsEmpty(() -> {
-      http.delete(pageserverUrl + "/v1/tenant/" + tenant);
+      http.delete(managementUrl + "/v1/tenant/" + tenant);
       return Boolean.TRUE;
     }, "delete tenant " + tenant);
   }
@@ -90,7 +102,7 @@ public class StorageEngine {
     if (lsn != null) {
       body.put("ancestor_lsn", lsn);
     }
-    return new Created<>(call("create timeline " + id, () -> http.post(pageserverUrl + "/v1/tenant/" + tenant + "/timeline", body,
+    return new Created<>(call("create timeline " + id, () -> http.post(managementUrl + "/v1/tenant/" + tenant + "/timeline", body,
         TimelineInfo.class)), true);
   }
 
@@ -103,7 +115,7 @@ public class StorageEngine {
   }
 
   private String timelineUrl(TenantId tenant, TimelineId timeline) {
-    return pageserverUrl + "/v1/tenant/" + tenant + "/timeline/" + timeline;
+    return managementUrl + "/v1/tenant/" + tenant + "/timeline/" + timeline;
   }
 
   @FunctionalInterface
@@ -111,12 +123,24 @@ public class StorageEngine {
     T run() throws IOException;
   }
 
+  /**
+   * Empty when the storage engine says the tenant or timeline does not exist. Only those two answers: a 404 for
+   * anything else (a route served on the pageserver's other port, no such route at all) means the operator
+   * talks to the wrong place, and taking it for "gone" would let a finalizer drop an object whose storage is
+   * still there.
+   */
   private <T> Optional<T> notFoundAsEmpty(Call<T> call, String what) {
     try {
       return Optional.ofNullable(call(what, call));
     } catch (ApiProblem p) {
-      if (p.status() == 404) {
+      if (p.status() == 404 && (p.is("tenant-not-found") || p.is("timeline-not-found"))) {
         return Optional.empty();
+      }
+      if (p.status() == 404) {
+        String fix = p.is(Pageserver.SERVED_ON_MANAGEMENT_PORT)
+            ? "set arbor.storage-engine.pageserver-management-url to the URL of that port" : "check " + managementSetting;
+        throw new ApiProblem(p.status(), p.type().substring(ApiProblem.TYPE_BASE.length()), p.title(), "the pageserver at "
+            + managementUrl + " cannot " + what + ": " + p.getMessage() + "; " + fix, p.field());
       }
       throw p;
     }
@@ -130,7 +154,7 @@ public class StorageEngine {
       } catch (ApiProblem p) {
         if (p.status() < 500 || attempt >= attempts) {
           if (p.status() >= 500) {
-            throw new StorageEngineUnavailableException("the storage engine at " + pageserverUrl + " failed to " + what + ": "
+            throw new StorageEngineUnavailableException("the storage engine at " + managementUrl + " failed to " + what + ": "
                 + p.getMessage(), p);
           }
           throw p;
@@ -138,8 +162,8 @@ public class StorageEngine {
         log.infof("event=storage_engine_retry call=\"%s\" attempt=%d status=%d", what, attempt, p.status());
       } catch (IOException e) {
         if (attempt >= attempts) {
-          throw new StorageEngineUnavailableException("cannot reach the storage engine at " + pageserverUrl + " to " + what + " ("
-              + describe(e) + "); check arbor.storage-engine.pageserver-url and that the pageserver is running", e);
+          throw new StorageEngineUnavailableException("cannot reach the storage engine at " + managementUrl + " to " + what + " ("
+              + describe(e) + "); check " + managementSetting + " and that the pageserver is running", e);
         }
         log.infof("event=storage_engine_retry call=\"%s\" attempt=%d error=\"%s\"", what, attempt, describe(e));
       }

@@ -39,24 +39,44 @@ public final class HttpApi implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
 
   private final String name;
+  /** Which of the component's listeners this is, for the log; null when the component has one. */
+  private final String listener;
   private final List<Route> routes = new ArrayList<>();
-  private final Metrics metrics = new Metrics();
-  private final List<java.util.function.Supplier<String>> moreMetrics = new java.util.concurrent.CopyOnWriteArrayList<>();
-  private final Metrics.Counter requests = metrics.counter("arbor_http_requests_total",
-      "HTTP requests answered, by method, route pattern and status code.", "method", "route", "code");
-  private final Metrics.Histogram durations = metrics.histogram("arbor_http_request_duration_seconds",
-      "Time to answer an HTTP request (streamed bodies included), by route pattern.", DURATION_BUCKETS, "route");
+  private final Metrics metrics;
+  private final List<java.util.function.Supplier<String>> moreMetrics;
+  private final Metrics.Counter requests;
+  private final Metrics.Histogram durations;
   private HttpServer server;
   private ExecutorService executor;
 
   public HttpApi(String name) {
     this.name = name;
-    route("GET", "/metrics", r -> {
-      var text = new StringBuilder();
-      moreMetrics.forEach(m -> text.append(m.get()));
-      text.append(metrics.render());
-      return Response.bytes(200, Metrics.CONTENT_TYPE, text.toString().getBytes(StandardCharsets.UTF_8));
-    });
+    this.listener = null;
+    this.metrics = new Metrics();
+    this.moreMetrics = new java.util.concurrent.CopyOnWriteArrayList<>();
+    this.requests = metrics.counter("arbor_http_requests_total",
+        "HTTP requests answered, by method, route pattern and status code.", "method", "route", "code");
+    this.durations = metrics.histogram("arbor_http_request_duration_seconds",
+        "Time to answer an HTTP request (streamed bodies included), by route pattern.", DURATION_BUCKETS, "route");
+    route("GET", "/metrics", r -> renderMetrics());
+  }
+
+  private HttpApi(HttpApi first, String listener) {
+    this.name = first.name;
+    this.listener = listener;
+    this.metrics = first.metrics;
+    this.moreMetrics = first.moreMetrics;
+    this.requests = first.requests;
+    this.durations = first.durations;
+    route("GET", "/metrics", r -> renderMetrics());
+  }
+
+  /**
+   * Another listener of the same component, with routes of its own: its requests count in this server's
+   * metrics, and {@code GET /metrics} on either serves them all, so a scrape of one port sees both.
+   */
+  public HttpApi secondListener(String listener) {
+    return new HttpApi(this, listener);
   }
 
   public HttpApi route(String method, String pattern, Handler handler) {
@@ -68,6 +88,13 @@ public final class HttpApi implements AutoCloseable {
     }
     routes.add(new Route(method, pattern, split(pattern), handler));
     return this;
+  }
+
+  private Response renderMetrics() {
+    var text = new StringBuilder();
+    moreMetrics.forEach(m -> text.append(m.get()));
+    text.append(metrics.render());
+    return Response.bytes(200, Metrics.CONTENT_TYPE, text.toString().getBytes(StandardCharsets.UTF_8));
   }
 
   /** Metrics in the text format that a component renders itself; {@code GET /metrics} serves them first. */
@@ -88,7 +115,8 @@ public final class HttpApi implements AutoCloseable {
     server.setExecutor(executor);
     server.createContext("/", this::dispatch);
     server.start();
-    log.info("event=http_listening component={} address={}:{}", name, address.getHostString(), port());
+    log.info("event=http_listening component={}{} address={}:{}", name, listener == null ? "" : " listener=" + listener,
+        address.getHostString(), port());
     return this;
   }
 

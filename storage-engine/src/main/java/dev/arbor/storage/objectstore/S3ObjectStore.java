@@ -47,7 +47,8 @@ import software.amazon.awssdk.services.s3.model.S3Object;
 
 /**
  * Object storage in an S3 bucket under a key prefix, through aws-sdk-java-v2: AWS S3 or any S3-compatible
- * server (MinIO, Ceph RGW, S3Proxy) named by {@code AWS_ENDPOINT_URL}, addressed path-style.
+ * server (MinIO, Ceph RGW, S3Proxy) named by {@code AWS_ENDPOINT_URL}, addressed path-style unless
+ * {@code ARBOR_S3_PATH_STYLE=false}.
  *
  * <p>Conditional writes carry the compare-and-swap of {@link #putIfAbsent} ({@code If-None-Match: *}) and
  * {@link #putIfVersion} ({@code If-Match: <ETag>}; the version is the ETag). A server that ignores those
@@ -64,14 +65,19 @@ public final class S3ObjectStore implements ObjectStore, Closeable {
   /**
    * Where and how to reach the bucket.
    *
-   * @param endpoint an S3-compatible server, or null for AWS S3 (then addressed virtual-host style)
+   * @param endpoint an S3-compatible server, or null for AWS S3
+   * @param pathStyle whether the bucket goes in the path ({@code http://HOST/BUCKET/KEY}) rather than in the host
+   *     name ({@code http://BUCKET.HOST/KEY}, virtual-hosted)
    * @param partSize putFile uploads a larger file in parts of this size (S3's minimum is 5 MiB)
    * @param listPageSize keys per ListObjectsV2 page (S3's maximum is 1000)
    */
-  public record Settings(String bucket, String prefix, URI endpoint, Region region, AwsCredentialsProvider credentials,
-                         long partSize, int listPageSize, Duration callTimeout, Duration attemptTimeout, int maxAttempts) {
+  public record Settings(String bucket, String prefix, URI endpoint, boolean pathStyle, Region region,
+                         AwsCredentialsProvider credentials, long partSize, int listPageSize, Duration callTimeout,
+                         Duration attemptTimeout, int maxAttempts) {
     public static final long MIN_PART_SIZE = 5L << 20;
     public static final long DEFAULT_PART_SIZE = 16L << 20;
+    /** {@code true} or {@code false}; unset: path-style with an endpoint, virtual-hosted without. */
+    public static final String PATH_STYLE = "ARBOR_S3_PATH_STYLE";
 
     public Settings {
       if (partSize < MIN_PART_SIZE) {
@@ -87,7 +93,9 @@ public final class S3ObjectStore implements ObjectStore, Closeable {
      * {@code AWS_ENDPOINT_URL} (or {@code AWS_ENDPOINT_URL_S3}), {@code AWS_REGION} (us-east-1 when unset and
      * an endpoint is given), {@code AWS_ACCESS_KEY_ID}/{@code AWS_SECRET_ACCESS_KEY}/{@code AWS_SESSION_TOKEN};
      * without keys in {@code env}, the SDK's default credentials chain (profiles, web identity for
-     * IRSA/workload identity, container and instance roles).
+     * IRSA/workload identity, container and instance roles). Addressing: {@value #PATH_STYLE} ({@code true} or
+     * {@code false}), by default path-style with an endpoint (S3-compatible servers rarely have DNS for
+     * {@code BUCKET.HOST}) and virtual-hosted without (AWS S3's own).
      */
     public static Settings fromEnvironment(String location, Map<String, String> env) {
       if (!location.startsWith("s3://")) {
@@ -107,6 +115,7 @@ public final class S3ObjectStore implements ObjectStore, Closeable {
         ObjectKeys.requireValid(prefix);
       }
       URI endpoint = endpoint(env);
+      boolean pathStyle = pathStyle(env, endpoint);
       Region region = region(env, endpoint);
       String keyId = env.get("AWS_ACCESS_KEY_ID");
       String secret = env.get("AWS_SECRET_ACCESS_KEY");
@@ -118,7 +127,7 @@ public final class S3ObjectStore implements ObjectStore, Closeable {
       } else {
         credentials = DefaultCredentialsProvider.builder().build();
       }
-      return new Settings(bucket, prefix, endpoint, region, credentials, DEFAULT_PART_SIZE, 1000,
+      return new Settings(bucket, prefix, endpoint, pathStyle, region, credentials, DEFAULT_PART_SIZE, 1000,
           Duration.ofMinutes(5), Duration.ofSeconds(60), 5);
     }
 
@@ -137,6 +146,20 @@ public final class S3ObjectStore implements ObjectStore, Closeable {
         // reported below
       }
       throw new ObjectStoreConfigurationException(name + "=" + value + " is not a URL: set it to the S3 server's http(s)://HOST:PORT");
+    }
+
+    private static boolean pathStyle(Map<String, String> env, URI endpoint) {
+      String value = env.get(PATH_STYLE);
+      if (!present(value)) {
+        return endpoint != null;
+      }
+      return switch (value.strip()) {
+        case "true" -> true;
+        case "false" -> false;
+        default -> throw new ObjectStoreConfigurationException(PATH_STYLE + "=" + value + " is neither true nor false: set it to true "
+            + "(the bucket in the path, http://HOST/BUCKET/KEY) or false (in the host name, http://BUCKET.HOST/KEY), or unset it "
+            + "(path-style with AWS_ENDPOINT_URL, virtual-hosted without)");
+      };
     }
 
     private static Region region(Map<String, String> env, URI endpoint) {
@@ -158,11 +181,13 @@ public final class S3ObjectStore implements ObjectStore, Closeable {
     }
 
     public Settings withPartSize(long bytes) {
-      return new Settings(bucket, prefix, endpoint, region, credentials, bytes, listPageSize, callTimeout, attemptTimeout, maxAttempts);
+      return new Settings(bucket, prefix, endpoint, pathStyle, region, credentials, bytes, listPageSize, callTimeout, attemptTimeout,
+          maxAttempts);
     }
 
     public Settings withListPageSize(int keys) {
-      return new Settings(bucket, prefix, endpoint, region, credentials, partSize, keys, callTimeout, attemptTimeout, maxAttempts);
+      return new Settings(bucket, prefix, endpoint, pathStyle, region, credentials, partSize, keys, callTimeout, attemptTimeout,
+          maxAttempts);
     }
 
     /** {@code s3://BUCKET/PREFIX}, as configured. */
@@ -213,8 +238,8 @@ public final class S3ObjectStore implements ObjectStore, Closeable {
       store.close();
       throw e;
     }
-    log.info("event=object_store_opened location={} server={} region={} conditional_writes=verified",
-        settings.location(), settings.endpoint() != null ? settings.endpoint() : "aws", settings.region());
+    log.info("event=object_store_opened location={} server={} region={} path_style={} conditional_writes=verified",
+        settings.location(), settings.endpoint() != null ? settings.endpoint() : "aws", settings.region(), settings.pathStyle());
     return store;
   }
 
@@ -233,10 +258,9 @@ public final class S3ObjectStore implements ObjectStore, Closeable {
             .apiCallAttemptTimeout(settings.attemptTimeout())
             .build());
     if (settings.endpoint() != null) {
-      // S3-compatible servers rarely have DNS for BUCKET.HOST: address the bucket in the path.
-      builder.endpointOverride(settings.endpoint()).forcePathStyle(true);
+      builder.endpointOverride(settings.endpoint());
     }
-    return builder.build();
+    return builder.forcePathStyle(settings.pathStyle()).build();
   }
 
   public Settings settings() {

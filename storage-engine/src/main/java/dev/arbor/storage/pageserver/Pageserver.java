@@ -18,9 +18,26 @@ import java.util.Optional;
  * The pageserver: tenants and timelines, basebackups and WAL for computes, over an HTTP/JSON API
  * described at {@code /v1/openapi.json}. All its state is in object storage, so it can be killed and
  * restarted at any moment.
+ *
+ * <p>With a management listener ({@link PageserverConfig#managementListen()}), the API is split in two, so
+ * that a NetworkPolicy can let computes reach one port and only the operator the other: the compute port
+ * keeps what computes and the image working copies call; creating, listing, deleting and imaging tenants and
+ * timelines are served on the management port only. A route asked on the other port answers 404
+ * {@value #SERVED_ON_MANAGEMENT_PORT} (or {@value #SERVED_ON_COMPUTE_PORT}) naming the right one. Without
+ * it, one port serves everything.
  */
 public final class Pageserver implements AutoCloseable {
+  /** Problem type of a management route asked on the compute port. */
+  public static final String SERVED_ON_MANAGEMENT_PORT = "served-on-management-port";
+  /** Problem type of a compute route asked on the management port. */
+  public static final String SERVED_ON_COMPUTE_PORT = "served-on-compute-port";
+
+  /** Which listener serves a route. */
+  private enum Port { COMPUTE, MANAGEMENT, BOTH }
+
   private final HttpApi api = new HttpApi("pageserver");
+  /** The management listener; null when {@link #api} serves everything. */
+  private final HttpApi management;
   private final PageserverConfig config;
   private final TenantService tenants;
   private final TimelineService timelines;
@@ -31,6 +48,7 @@ public final class Pageserver implements AutoCloseable {
 
   public Pageserver(PageserverConfig config) {
     this.config = config;
+    this.management = config.managementListen() == null ? null : api.secondListener("management");
     var catalog = new Catalog(config.objectStore());
     var safekeepers = new SafekeeperSet(config.safekeeperUrls(), Duration.ofSeconds(5));
     this.timelines = new TimelineService(catalog, safekeepers);
@@ -50,7 +68,26 @@ public final class Pageserver implements AutoCloseable {
     } catch (UnreachableDirectoryException e) {
       throw new IllegalArgumentException("--work-dir: " + e.getMessage(), e);
     }
-    api.start(config.listen());
+    // The management listener first: once the compute port answers, its "served on the management port"
+    // answers can name that port.
+    if (management != null) {
+      try {
+        management.start(config.managementListen());
+      } catch (IOException e) {
+        var named = new java.net.BindException("--management-listen " + config.managementListen().getHostString() + ":"
+            + config.managementListen().getPort() + ": " + e.getMessage());
+        named.initCause(e);
+        throw named;
+      }
+    }
+    try {
+      api.start(config.listen());
+    } catch (IOException e) {
+      if (management != null) {
+        management.close();
+      }
+      throw e;
+    }
     String advertised = config.advertisedUrl() != null ? config.advertisedUrl()
         : "http://" + config.listen().getHostString() + ":" + api.port();
     var catalog = new Catalog(config.objectStore());
@@ -71,70 +108,103 @@ public final class Pageserver implements AutoCloseable {
     return "http://" + config.listen().getHostString() + ":" + api.port();
   }
 
+  /** The management listener's URL; {@link #url()} when there is none. */
+  public String managementUrl() {
+    return management == null ? url() : "http://" + config.managementListen().getHostString() + ":" + management.port();
+  }
+
   @Override
   public void close() {
     if (images != null) {
       images.close();
     }
     api.close();
+    if (management != null) {
+      management.close();
+    }
   }
 
   private void routes(Catalog catalog) {
     String tenant = "/v1/tenant/{tenant_id}";
     String timeline = tenant + "/timeline/{timeline_id}";
-    api.route("GET", "/v1/status", r -> Response.ok(Map.of("component", "pageserver", "status", "ok")))
-        .route("GET", "/v1/openapi.json", r -> openApi())
-        .route("POST", "/v1/tenant", r -> {
-          var result = tenants.create(r.json());
-          return Response.json(result.created() ? 201 : 200, result.info());
-        })
-        .route("GET", "/v1/tenant", r -> Response.ok(tenants.list()))
-        .route("GET", tenant, r -> Response.ok(tenants.get(r.path("tenant_id"))))
-        .route("DELETE", tenant, r -> {
-          tenants.delete(r.path("tenant_id"));
-          return Response.noContent();
-        })
-        .route("POST", tenant + "/timeline", r -> {
-          var result = timelines.createBranch(r.path("tenant_id"), r.json());
-          return Response.json(result.created() ? 201 : 200, result.info());
-        })
-        .route("GET", tenant + "/timeline", r -> Response.ok(timelines.list(r.path("tenant_id"))))
-        .route("GET", timeline, r -> Response.ok(timelines.get(r.path("tenant_id"), r.path("timeline_id"))))
-        .route("DELETE", timeline, r -> {
-          timelines.delete(r.path("tenant_id"), r.path("timeline_id"));
-          return Response.noContent();
-        })
-        .route("POST", timeline + "/generation", r -> Response.ok(generations.reserve(r.path("tenant_id"), r.path("timeline_id"), r.json())))
-        .route("POST", timeline + "/generation/{generation}/started", r -> {
-          long g;
-          try {
-            g = Long.parseLong(r.path("generation"));
-          } catch (NumberFormatException e) {
-            throw ApiProblem.invalid("generation", "generation must be a positive integer");
-          }
-          return Response.ok(generations.started(r.path("tenant_id"), r.path("timeline_id"), g, r.json()));
-        })
-        .route("POST", timeline + "/image", r -> Response.ok(images.make(r.path("tenant_id"), r.path("timeline_id"))))
-        .route("GET", timeline + "/basebackup", r -> {
-          var plan = basebackups.plan(r.path("tenant_id"), r.path("timeline_id"), r.query("lsn"), r.query("pg_tli"),
-              r.query("end_lsn"));
-          return Response.stream("application/x-tar", out -> basebackups.write(plan, out))
-              .header("X-Arbor-Image-Lsn", plan.image().lsn().toString())
-              .header("X-Arbor-Target-Tli", Integer.toString(plan.targetTli()));
-        })
-        .route("GET", timeline + "/wal/{file}", r -> {
-          Optional<Lsn> until = r.query("until_lsn").map(text -> {
-            if (!Lsn.isValid(text)) {
-              throw ApiProblem.invalid("until_lsn", "'" + text + "' is not an LSN: expected X/Y in hex");
-            }
-            return Lsn.parse(text);
-          });
-          var in = wal.open(r.path("tenant_id"), r.path("timeline_id"), r.path("file"), until);
-          if (in.isEmpty()) {
-            throw ApiProblem.notFound("wal-not-found", "file", r.path("file") + " is not (yet) in the WAL of this timeline");
-          }
-          return Response.stream("application/octet-stream", in.get().length(), in.get().content());
-        });
+    route(Port.BOTH, "GET", "/v1/status", r -> Response.ok(Map.of("component", "pageserver", "status", "ok")));
+    route(Port.BOTH, "GET", "/v1/openapi.json", r -> openApi());
+    route(Port.MANAGEMENT, "POST", "/v1/tenant", r -> {
+      var result = tenants.create(r.json());
+      return Response.json(result.created() ? 201 : 200, result.info());
+    });
+    route(Port.MANAGEMENT, "GET", "/v1/tenant", r -> Response.ok(tenants.list()));
+    route(Port.MANAGEMENT, "GET", tenant, r -> Response.ok(tenants.get(r.path("tenant_id"))));
+    route(Port.MANAGEMENT, "DELETE", tenant, r -> {
+      tenants.delete(r.path("tenant_id"));
+      return Response.noContent();
+    });
+    route(Port.MANAGEMENT, "POST", tenant + "/timeline", r -> {
+      var result = timelines.createBranch(r.path("tenant_id"), r.json());
+      return Response.json(result.created() ? 201 : 200, result.info());
+    });
+    route(Port.MANAGEMENT, "GET", tenant + "/timeline", r -> Response.ok(timelines.list(r.path("tenant_id"))));
+    // The compute agent checks its timeline (and its PostgreSQL version) before it starts; the operator reads it.
+    route(Port.BOTH, "GET", timeline, r -> Response.ok(timelines.get(r.path("tenant_id"), r.path("timeline_id"))));
+    route(Port.MANAGEMENT, "DELETE", timeline, r -> {
+      timelines.delete(r.path("tenant_id"), r.path("timeline_id"));
+      return Response.noContent();
+    });
+    route(Port.COMPUTE, "POST", timeline + "/generation", r -> Response.ok(generations.reserve(r.path("tenant_id"), r.path("timeline_id"),
+        r.json())));
+    route(Port.COMPUTE, "POST", timeline + "/generation/{generation}/started", r -> {
+      long g;
+      try {
+        g = Long.parseLong(r.path("generation"));
+      } catch (NumberFormatException e) {
+        throw ApiProblem.invalid("generation", "generation must be a positive integer");
+      }
+      return Response.ok(generations.started(r.path("tenant_id"), r.path("timeline_id"), g, r.json()));
+    });
+    route(Port.MANAGEMENT, "POST", timeline + "/image", r -> Response.ok(images.make(r.path("tenant_id"), r.path("timeline_id"))));
+    route(Port.COMPUTE, "GET", timeline + "/basebackup", r -> {
+      var plan = basebackups.plan(r.path("tenant_id"), r.path("timeline_id"), r.query("lsn"), r.query("pg_tli"),
+          r.query("end_lsn"));
+      return Response.stream("application/x-tar", out -> basebackups.write(plan, out))
+          .header("X-Arbor-Image-Lsn", plan.image().lsn().toString())
+          .header("X-Arbor-Target-Tli", Integer.toString(plan.targetTli()));
+    });
+    // restore_command of computes and of the image working copies.
+    route(Port.COMPUTE, "GET", timeline + "/wal/{file}", r -> {
+      Optional<Lsn> until = r.query("until_lsn").map(text -> {
+        if (!Lsn.isValid(text)) {
+          throw ApiProblem.invalid("until_lsn", "'" + text + "' is not an LSN: expected X/Y in hex");
+        }
+        return Lsn.parse(text);
+      });
+      var in = wal.open(r.path("tenant_id"), r.path("timeline_id"), r.path("file"), until);
+      if (in.isEmpty()) {
+        throw ApiProblem.notFound("wal-not-found", "file", r.path("file") + " is not (yet) in the WAL of this timeline");
+      }
+      return Response.stream("application/octet-stream", in.get().length(), in.get().content());
+    });
+  }
+
+  /**
+   * Serves a route on its listener and, when there are two, answers it on the other with a 404 that names the
+   * right port: a client sent to the wrong one is told so, instead of "no such route" or, worse for a caller
+   * that reads 404 as "gone", a silent absence.
+   */
+  private void route(Port port, String method, String pattern, HttpApi.Handler handler) {
+    if (management == null || port == Port.BOTH) {
+      api.route(method, pattern, handler);
+      if (management != null) {
+        management.route(method, pattern, handler);
+      }
+      return;
+    }
+    boolean onManagement = port == Port.MANAGEMENT;
+    (onManagement ? management : api).route(method, pattern, handler);
+    (onManagement ? api : management).route(method, pattern, r -> {
+      throw ApiProblem.notFound(onManagement ? SERVED_ON_MANAGEMENT_PORT : SERVED_ON_COMPUTE_PORT, null, method + " " + pattern
+          + " is served on this pageserver's " + (onManagement ? "management port (--management-listen, port " + management.port()
+          + ")" : "compute port (--listen, port " + api.port() + ")") + ", not on this one");
+    });
   }
 
   private static Response openApi() throws IOException {

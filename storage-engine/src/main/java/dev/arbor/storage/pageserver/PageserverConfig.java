@@ -16,6 +16,8 @@ import java.util.function.IntFunction;
  * @param workDir a cache: scratch space for initdb of new tenants and the working copies images are made in;
  *     losing it loses nothing
  * @param images when to make images from WAL
+ * @param managementListen where the management routes listen, apart from what computes use (port 0: any free
+ *     port); null: {@code listen} serves everything
  */
 public record PageserverConfig(
     InetSocketAddress listen,
@@ -24,11 +26,16 @@ public record PageserverConfig(
     List<String> safekeeperUrls,
     IntFunction<PostgresInstallation> postgres,
     Path workDir,
-    ImageService.Policy images) {
+    ImageService.Policy images,
+    InetSocketAddress managementListen) {
 
-  /** With the default image policy. */
+  /** With the default image policy and without a management listener. */
   public PageserverConfig(InetSocketAddress listen, String advertisedUrl, ObjectStore objectStore, List<String> safekeeperUrls,
       IntFunction<PostgresInstallation> postgres, Path workDir) {
-    this(listen, advertisedUrl, objectStore, safekeeperUrls, postgres, workDir, ImageService.Policy.DEFAULT);
+    this(listen, advertisedUrl, objectStore, safekeeperUrls, postgres, workDir, ImageService.Policy.DEFAULT, null);
+  }
+
+  public PageserverConfig withManagementListen(InetSocketAddress address) {
+    return new PageserverConfig(listen, advertisedUrl, objectStore, safekeeperUrls, postgres, workDir, images, address);
   }
 }

@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
-import java.net.http.HttpRequest;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -25,7 +24,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 class OpenApiTest {
 
   /** Every route the pageserver registers (Pageserver#routes), as METHOD and path template. */
-  private static final List<String> ROUTES = List.of(
+  static final List<String> ROUTES = List.of(
       "GET /v1/status",
       "GET /v1/openapi.json",
       "POST /v1/tenant",
@@ -81,11 +80,7 @@ class OpenApiTest {
     String tenant = TenantId.random().toString();
     String timeline = TimelineId.random().toString();
     for (String route : ROUTES) {
-      String method = route.substring(0, route.indexOf(' '));
-      String path = route.substring(route.indexOf(' ') + 1).replace("{tenant_id}", tenant).replace("{timeline_id}", timeline)
-          .replace("{generation}", "1").replace("{file}", "000000010000000000000001");
-      RawApi.Reply reply = pageserver.api().send(method, path, method.equals("POST")
-          ? HttpRequest.BodyPublishers.ofString("{}") : HttpRequest.BodyPublishers.noBody());
+      RawApi.Reply reply = pageserver.api().probe(route, tenant, timeline);
       assertThat(reply.status()).as(reply.describe()).isNotEqualTo(405).isLessThan(500);
       if (reply.status() == 404) {
         assertThat(reply.json().path("type").asText()).as(reply.describe()).isNotEqualTo(ApiProblem.TYPE_BASE + "no-such-route");

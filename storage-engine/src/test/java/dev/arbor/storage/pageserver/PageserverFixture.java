@@ -33,7 +33,15 @@ final class PageserverFixture implements BeforeAllCallback, AfterAllCallback, Au
   private Path objectsRoot;
   private Pageserver pageserver;
   private RawApi api;
+  private RawApi management;
+  private boolean managementListener;
   private int restarts;
+
+  /** Starts the pageserver with a management listener on a free loopback port ({@code --management-listen}). */
+  PageserverFixture withManagementListener() {
+    managementListener = true;
+    return this;
+  }
 
   PageserverFixture start() {
     dir = TempDirectory.create("arbor-ps-");
@@ -64,6 +72,9 @@ final class PageserverFixture implements BeforeAllCallback, AfterAllCallback, Au
       for (int attempt = 0; ; attempt++) { // another process may take the port we picked
         var config = new PageserverConfig(new InetSocketAddress("127.0.0.1", port), null, new LocalObjectStore(objectsRoot),
             List.of(UNREACHABLE_SAFEKEEPER), PostgresInstallation::find, workDir);
+        if (managementListener) {
+          config = config.withManagementListen(new InetSocketAddress("127.0.0.1", 0));
+        }
         try {
           pageserver = new Pageserver(config).start();
           break;
@@ -75,13 +86,20 @@ final class PageserverFixture implements BeforeAllCallback, AfterAllCallback, Au
         }
       }
       api = new RawApi(pageserver.url());
+      management = new RawApi(pageserver.managementUrl());
     } catch (IOException e) {
       throw new UncheckedIOException("cannot start a pageserver on " + objectsRoot, e);
     }
   }
 
+  /** The API on the compute port ({@code --listen}), which serves everything without a management listener. */
   RawApi api() {
     return api;
+  }
+
+  /** The API on the management port; the compute port's when there is no management listener. */
+  RawApi management() {
+    return management;
   }
 
   String url() {
@@ -107,12 +125,12 @@ final class PageserverFixture implements BeforeAllCallback, AfterAllCallback, Au
 
   /** A new tenant of PostgreSQL {@value #PG_MAJOR} (runs initdb); its JSON as the API returned it. */
   JsonNode createTenant() {
-    return api.post("/v1/tenant", Map.of("pg_version", PG_MAJOR)).expect(201);
+    return management.post("/v1/tenant", Map.of("pg_version", PG_MAJOR)).expect(201);
   }
 
   /** A new branch created with {@code body}; its JSON as the API returned it. */
   JsonNode createBranch(String tenantId, Map<String, ?> body) {
-    return api.post(timelines(tenantId), body).expect(201);
+    return management.post(timelines(tenantId), body).expect(201);
   }
 
   JsonNode timeline(String tenantId, String timelineId) {

@@ -88,6 +88,17 @@ final class RawApi {
     return send("POST", path, HttpRequest.BodyPublishers.ofString(body));
   }
 
+  /**
+   * Asks a route ({@code METHOD /path/{param}}) with these ids, generation 1, a WAL segment name and {@code {}}
+   * as the body of a POST: enough to see whether it is served, not to do anything useful.
+   */
+  Reply probe(String route, String tenantId, String timelineId) {
+    String method = route.substring(0, route.indexOf(' '));
+    String path = route.substring(route.indexOf(' ') + 1).replace("{tenant_id}", tenantId).replace("{timeline_id}", timelineId)
+        .replace("{generation}", "1").replace("{file}", "000000010000000000000001");
+    return send(method, path, method.equals("POST") ? HttpRequest.BodyPublishers.ofString("{}") : HttpRequest.BodyPublishers.noBody());
+  }
+
   Reply send(String method, String path, HttpRequest.BodyPublisher body) {
     var request = HttpRequest.newBuilder(URI.create(baseUrl + path)).timeout(Duration.ofMinutes(2))
         .header("Content-Type", "application/json").method(method, body).build();

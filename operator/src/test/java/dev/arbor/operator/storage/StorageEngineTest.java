@@ -1,0 +1,162 @@
+package dev.arbor.operator.storage;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.arbor.operator.config.OperatorConfig;
+import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.storage.id.TenantId;
+import dev.arbor.storage.id.TimelineId;
+import dev.arbor.storage.objectstore.LocalObjectStore;
+import dev.arbor.storage.pageserver.Pageserver;
+import dev.arbor.storage.pageserver.PageserverConfig;
+import dev.arbor.testing.TempDirectory;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Where the operator's calls go, against real pageservers (in-process): with
+ * {@code arbor.storage-engine.pageserver-management-url}, to the management listener while compute specs keep
+ * {@code pageserver-url}; without it, to {@code pageserver-url}.
+ */
+class StorageEngineTest {
+  static final String UNREACHABLE_SAFEKEEPER = "http://127.0.0.1:9";
+  static TempDirectory dir;
+  /** With --management-listen, as the Helm chart runs it. */
+  static Pageserver split;
+  /** Without: one port serves everything, as in the CLI's local mode. */
+  static Pageserver single;
+
+  @BeforeAll
+  static void startPageservers() throws IOException {
+    dir = TempDirectory.create("arbor-operator-storage-");
+    split = new Pageserver(pageserverConfig("split").withManagementListen(new InetSocketAddress("127.0.0.1", 0))).start();
+    single = new Pageserver(pageserverConfig("single")).start();
+  }
+
+  private static PageserverConfig pageserverConfig(String name) throws IOException {
+    return new PageserverConfig(new InetSocketAddress("127.0.0.1", 0), null, new LocalObjectStore(dir.resolve(name + "/objects")),
+        List.of(UNREACHABLE_SAFEKEEPER), PostgresInstallation::find, dir.resolve(name + "/work"));
+  }
+
+  @AfterAll
+  static void stopPageservers() {
+    for (AutoCloseable c : new AutoCloseable[] {split, single, dir}) {
+      try {
+        if (c != null) {
+          c.close();
+        }
+      } catch (Exception ignored) {
+        // the next one still closes
+      }
+    }
+  }
+
+  /** Every call the operator makes, on the management port; the compute port would refuse them. */
+  @Test
+  void withAManagementUrlEveryCallGoesThereWhileComputesGetThePageserverUrl() {
+    StorageEngine storage = storageEngine(split.url() + "/", split.managementUrl() + "/");
+    assertThat(storage.pageserverUrl()).isEqualTo(split.url());
+
+    TenantId tenant = TenantId.random();
+    assertThat(storage.tenant(tenant)).isEmpty();
+    var created = storage.ensureTenant(tenant, 15);
+    assertThat(created.created()).isTrue();
+    assertThat(storage.tenant(tenant)).isPresent();
+    TimelineId branch = TimelineId.random();
+    assertThat(storage.ensureBranch(tenant, branch, created.info().rootTimelineId(), null).created()).isTrue();
+    assertThat(storage.timeline(tenant, branch)).isPresent();
+    storage.deleteTimeline(tenant, branch);
+    assertThat(storage.timeline(tenant, branch)).isEmpty();
+    storage.deleteTenant(tenant);
+    assertThat(storage.tenant(tenant)).isEmpty();
+  }
+
+  @Test
+  void withoutAManagementUrlCallsGoToThePageserverUrl() {
+    StorageEngine storage = storageEngine(single.url(), null);
+    assertThat(storage.pageserverUrl()).isEqualTo(single.url());
+    assertThat(storage.tenant(TenantId.random())).isEmpty();
+    storage.deleteTenant(TenantId.random());
+  }
+
+  /**
+   * Pointed at the compute port of a pageserver that has a management listener, the operator is told so; it never
+   * reads "served on the management port" as "this tenant is gone", which would let a finalizer drop a Project
+   * whose tenant is still there.
+   */
+  @Test
+  void theComputePortsRefusalIsNotTakenForAbsence() {
+    StorageEngine storage = storageEngine(split.url(), null);
+    TenantId tenant = TenantId.random();
+    for (Runnable call : List.<Runnable>of(() -> storage.tenant(tenant), () -> storage.deleteTenant(tenant),
+        () -> storage.deleteTimeline(tenant, TimelineId.random()))) {
+      assertThatThrownBy(call::run).isInstanceOfSatisfying(ApiProblem.class, p -> {
+        assertThat(p.is(Pageserver.SERVED_ON_MANAGEMENT_PORT)).as(p.getMessage()).isTrue();
+        assertThat(p.getMessage()).startsWith("the pageserver at " + split.url() + " cannot ")
+            .contains("is served on this pageserver's management port", "set arbor.storage-engine.pageserver-management-url");
+      });
+    }
+  }
+
+  /**
+   * The operator's storage-engine settings: these URLs, one safekeeper, one attempt per call. (Their environment
+   * variables, as the Helm chart sets them, are what OperatorIT gives the packaged operator.)
+   */
+  private static StorageEngine storageEngine(String pageserverUrl, String managementUrl) {
+    var settings = new OperatorConfig.StorageEngine() {
+      @Override
+      public String pageserverUrl() {
+        return pageserverUrl;
+      }
+
+      @Override
+      public Optional<String> pageserverManagementUrl() {
+        return Optional.ofNullable(managementUrl);
+      }
+
+      @Override
+      public List<String> safekeepers() {
+        return List.of("sk-0=" + UNREACHABLE_SAFEKEEPER);
+      }
+
+      @Override
+      public Duration requestTimeout() {
+        return Duration.ofSeconds(30);
+      }
+
+      @Override
+      public int attempts() {
+        return 1;
+      }
+    };
+    return new StorageEngine(new OperatorConfig() {
+      @Override
+      public OperatorConfig.StorageEngine storageEngine() {
+        return settings;
+      }
+
+      @Override
+      public Postgres postgres() {
+        throw new UnsupportedOperationException("not read by StorageEngine");
+      }
+
+      @Override
+      public Compute compute() {
+        throw new UnsupportedOperationException("not read by StorageEngine");
+      }
+
+      @Override
+      public LeaderElection leaderElection() {
+        throw new UnsupportedOperationException("not read by StorageEngine");
+      }
+    });
+  }
+}
