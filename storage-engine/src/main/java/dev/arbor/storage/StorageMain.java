@@ -41,11 +41,11 @@ public final class StorageMain {
       System.err.println("usage: StorageMain pageserver|safekeeper --option value ...");
       System.exit(2);
     }
-    Map<String, String> opts = options(Arrays.copyOfRange(args, 1, args.length));
     AutoCloseable component;
     String url;
     ObjectStore objects;
     try {
+      Map<String, String> opts = options(args[0], Arrays.copyOfRange(args, 1, args.length));
       objects = ObjectStores.open(require(opts, "object-store"));
       if (args[0].equals("pageserver")) {
         var images = new ImageService.Policy(bytes(opts.getOrDefault("image-threshold",
@@ -90,13 +90,36 @@ public final class StorageMain {
     stopped.await();
   }
 
-  private static Map<String, String> options(String[] args) {
+  /** The options each role takes; any other is refused, never ignored. */
+  private static final Map<String, List<String>> OPTIONS = Map.of(
+      "pageserver", List.of("listen", "management-listen", "advertise", "object-store", "work-dir", "safekeepers", "image-threshold"),
+      "safekeeper", List.of("id", "listen", "data-dir", "object-store"));
+
+  /** {@code --name value} or {@code --name=value} (as Kubernetes manifests often write them), each name once. */
+  static Map<String, String> options(String role, String[] args) {
     Map<String, String> out = new HashMap<>();
     for (int i = 0; i < args.length; i++) {
-      if (!args[i].startsWith("--") || i + 1 >= args.length) {
-        throw new IllegalArgumentException("expected --option value pairs, got '" + args[i] + "'");
+      String arg = args[i];
+      if (!arg.startsWith("--") || arg.length() == 2) {
+        throw new IllegalArgumentException("expected --option value (or --option=value), got '" + arg + "'");
       }
-      out.put(args[i].substring(2), args[++i]);
+      int eq = arg.indexOf('=');
+      String name = eq < 0 ? arg.substring(2) : arg.substring(2, eq);
+      String value;
+      if (eq >= 0) {
+        value = arg.substring(eq + 1);
+      } else if (i + 1 < args.length) {
+        value = args[++i];
+      } else {
+        throw new IllegalArgumentException("--" + name + " needs a value");
+      }
+      if (!OPTIONS.get(role).contains(name)) {
+        throw new IllegalArgumentException("unknown option --" + name + " for the " + role + "; it takes --"
+            + String.join(", --", OPTIONS.get(role)));
+      }
+      if (out.put(name, value) != null) {
+        throw new IllegalArgumentException("--" + name + " is given twice");
+      }
     }
     return out;
   }

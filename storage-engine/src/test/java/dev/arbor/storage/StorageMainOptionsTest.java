@@ -41,6 +41,24 @@ class StorageMainOptionsTest {
   }
 
   @Test
+  void optionsComeAsNameValueOrNameEqualsValue() {
+    assertThat(StorageMain.options("safekeeper", new String[] {"--id", "sk-0", "--listen=0.0.0.0:7676", "--data-dir", "/d",
+        "--object-store=s3://b/p=q"})).containsEntry("id", "sk-0").containsEntry("listen", "0.0.0.0:7676")
+        .containsEntry("data-dir", "/d").containsEntry("object-store", "s3://b/p=q");
+  }
+
+  @Test
+  void anUnknownRepeatedOrValuelessOptionIsRefusedByName() {
+    assertThatThrownBy(() -> StorageMain.options("safekeeper", new String[] {"--image-threshold=1GiB"}))
+        .hasMessage("unknown option --image-threshold for the safekeeper; it takes --id, --listen, --data-dir, --object-store");
+    assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"--listen", "a:1", "--listen=b:2"}))
+        .hasMessage("--listen is given twice");
+    assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"--listen"})).hasMessage("--listen needs a value");
+    assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"listen", "a:1"}))
+        .hasMessageContaining("expected --option value (or --option=value), got 'listen'");
+  }
+
+  @Test
   void aListenAddressIsHostColonPortAndABadOneNamesItsOption() {
     assertThat(StorageMain.address("0.0.0.0:9899", "management-listen").getPort()).isEqualTo(9899);
     for (String bad : new String[] {"9899", "0.0.0.0:", "0.0.0.0:http", "0.0.0.0:70000"}) {
