@@ -115,7 +115,8 @@ public final class ComputeAgent implements AutoCloseable {
           : new SnapshotStart(computeSpec, spec.lsn()).start();
       connection = compute.server().connectLocal("postgres", ComputeStart.SUPERUSER, APPLICATION_NAME);
       applyCatalog(catalog);
-      monitor = new ComputeMonitor(compute.server(), connection, Instant.now(), this::postgresExited).start();
+      monitor = new ComputeMonitor(compute.server(), connection, compute::ownSessionPids, Instant.now(), this::postgresExited)
+          .start();
       startedAt = Instant.now();
       startDuration = Duration.between(createdAt, startedAt);
       if (!stopRequested) { // a SIGTERM that came during the last steps has already made it Stopping

@@ -1,17 +1,19 @@
 package dev.arbor.compute.agent;
 
+import dev.arbor.compute.start.BackgroundPass;
+import dev.arbor.compute.start.StartedCompute;
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.PostgresServer;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicReference;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import java.util.function.Supplier;
 
 /**
  * Samples the running PostgreSQL once a second over the agent's own connection: the current LSN, client
@@ -23,11 +25,11 @@ import org.slf4j.LoggerFactory;
  * transaction; the last state change of any client session (a pooled connection that ran a query since);
  * and the sample time whenever the number of sessions ever opened grew (a client that connected, worked
  * and left between two samples leaves no row in pg_stat_activity, but it was counted in
- * pg_stat_database.sessions). The agent's own session is excluded throughout: it is one persistent
- * connection, counted once in {@code sessions} before the first sample.
+ * pg_stat_database.sessions). The agent's own session and the compute's own ones
+ * ({@link StartedCompute#ownSessionPids()}, e.g. the slot trimmer's) are excluded throughout: they are persistent
+ * connections, counted once in {@code sessions} before the first sample (one that reconnects counts once more).
  */
 final class ComputeMonitor implements AutoCloseable {
-  private static final Logger log = LoggerFactory.getLogger(ComputeMonitor.class);
   static final Duration INTERVAL = Duration.ofSeconds(1);
 
   private static final String SAMPLE = """
@@ -37,7 +39,7 @@ final class ComputeMonitor implements AutoCloseable {
              max(greatest(a.backend_start, a.state_change)),
              (SELECT coalesce(sum(sessions), 0) FROM pg_stat_database)
         FROM (SELECT 1) one
-        LEFT JOIN pg_stat_activity a ON a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+        LEFT JOIN pg_stat_activity a ON a.backend_type = 'client backend' AND a.pid <> pg_backend_pid() AND a.pid <> ALL (?)
       """;
 
   /** One observation; {@code lastActivity} carries over from sample to sample. */
@@ -46,19 +48,28 @@ final class ComputeMonitor implements AutoCloseable {
   private final PostgresServer server;
   private final Connection connection;
   private final Runnable onPostgresExit;
+  private final Supplier<Set<Integer>> ownSessionPids;
   private final AtomicReference<Sample> latest = new AtomicReference<>();
-  private volatile boolean running = true;
-  private Thread thread;
+  private BackgroundPass pass;
 
-  ComputeMonitor(PostgresServer server, Connection connection, Instant activeSince, Runnable onPostgresExit) throws SQLException {
+  ComputeMonitor(PostgresServer server, Connection connection, Supplier<Set<Integer>> ownSessionPids, Instant activeSince,
+      Runnable onPostgresExit) throws SQLException {
     this.server = server;
     this.connection = connection;
+    this.ownSessionPids = ownSessionPids;
     this.onPostgresExit = onPostgresExit;
     latest.set(sample(new Sample(activeSince, null, 0, 0, activeSince, -1)));
   }
 
   ComputeMonitor start() {
-    thread = Thread.ofPlatform().daemon().name("compute-monitor").start(this::loop);
+    pass = BackgroundPass.start("compute-monitor", "sample", "", INTERVAL, () -> {
+      if (!server.isRunning()) {
+        onPostgresExit.run();
+        return false;
+      }
+      latest.set(sample(latest.get()));
+      return true;
+    });
     return this;
   }
 
@@ -66,71 +77,41 @@ final class ComputeMonitor implements AutoCloseable {
     return latest.get();
   }
 
-  private void loop() {
-    boolean failing = false;
-    while (running) {
-      try {
-        Thread.sleep(INTERVAL);
-      } catch (InterruptedException e) {
-        return;
-      }
-      if (!running) {
-        return;
-      }
-      if (!server.isRunning()) {
-        running = false;
-        onPostgresExit.run();
-        return;
-      }
-      try {
-        latest.set(sample(latest.get()));
-        if (failing) {
-          log.info("event=sample_recovered");
-          failing = false;
-        }
-      } catch (SQLException e) {
-        if (!failing) { // once per streak: a busy or briefly unreachable server is not news every second
-          log.warn("event=sample_failed error=\"{}\"", e.getMessage());
-          failing = true;
-        }
+  private Sample sample(Sample previous) throws SQLException {
+    try (PreparedStatement st = connection.prepareStatement(SAMPLE)) {
+      st.setArray(1, connection.createArrayOf("int4", ownSessionPids.get().toArray()));
+      try (ResultSet rs = st.executeQuery()) {
+        return sample(previous, rs);
       }
     }
   }
 
-  private Sample sample(Sample previous) throws SQLException {
-    try (Statement st = connection.createStatement(); ResultSet rs = st.executeQuery(SAMPLE)) {
-      rs.next();
-      Instant now = Instant.now();
-      String lsn = rs.getString(1);
-      int connections = rs.getInt(2);
-      int active = rs.getInt(3);
-      OffsetDateTime lastChange = rs.getObject(4, OffsetDateTime.class);
-      long sessions = rs.getLong(5);
+  private static Sample sample(Sample previous, ResultSet rs) throws SQLException {
+    rs.next();
+    Instant now = Instant.now();
+    String lsn = rs.getString(1);
+    int connections = rs.getInt(2);
+    int active = rs.getInt(3);
+    OffsetDateTime lastChange = rs.getObject(4, OffsetDateTime.class);
+    long sessions = rs.getLong(5);
 
-      Instant activity = previous.lastActivity();
-      if (active > 0) {
-        activity = now;
-      }
-      if (lastChange != null && lastChange.toInstant().isAfter(activity)) {
-        activity = lastChange.toInstant();
-      }
-      if (previous.sessions() >= 0 && sessions > previous.sessions()) {
-        activity = now;
-      }
-      return new Sample(now, lsn == null ? null : Lsn.parse(lsn), connections, active, activity, sessions);
+    Instant activity = previous.lastActivity();
+    if (active > 0) {
+      activity = now;
     }
+    if (lastChange != null && lastChange.toInstant().isAfter(activity)) {
+      activity = lastChange.toInstant();
+    }
+    if (previous.sessions() >= 0 && sessions > previous.sessions()) {
+      activity = now;
+    }
+    return new Sample(now, lsn == null ? null : Lsn.parse(lsn), connections, active, activity, sessions);
   }
 
   @Override
   public void close() {
-    running = false;
-    if (thread != null) {
-      thread.interrupt();
-      try {
-        thread.join(Duration.ofSeconds(5));
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
+    if (pass != null) {
+      pass.close();
     }
   }
 }

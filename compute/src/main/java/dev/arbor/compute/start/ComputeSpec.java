@@ -20,7 +20,10 @@ import java.util.Set;
  * @param workDir a directory owned by this compute; PGDATA goes to {@code workDir/pgdata}
  * @param listenHost the address PostgreSQL listens on and safekeepers connect to
  * @param settings extra PostgreSQL parameters; none of {@link #MANAGED_PARAMETERS}
- * @param maxSlotWalKeepSize how much WAL the compute keeps for a safekeeper that is down (bounds its disk)
+ * @param maxSlotWalKeepSize how far (a size as PostgreSQL writes it: {@code 1GB}, {@code 256MB}; {@code -1} for no
+ *     bound) a safekeeper outside the majority may fall behind the compute's flush LSN before its slot stops
+ *     holding WAL for it ({@link SlotTrimmer}); this bounds the compute's disk against a dead safekeeper.
+ *     PostgreSQL's own {@code max_slot_wal_keep_size} is always -1.
  */
 public record ComputeSpec(
     TenantId tenant,

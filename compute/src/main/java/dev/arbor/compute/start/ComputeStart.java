@@ -45,7 +45,8 @@ import org.slf4j.LoggerFactory;
  *   <li>check that the new TLI begins at or after the last whole record below the elected end
  *       ({@link RecoveryEnd}): otherwise acknowledged commits would be missing, and the start fails;</li>
  *   <li>set the replication role's password, create a slot per safekeeper, report the generation started,
- *       and tell the safekeepers to follow.</li>
+ *       tell the safekeepers to follow, and start bounding what a lagging minority of them holds back
+ *       ({@link SlotTrimmer}).</li>
  * </ol>
  */
 public final class ComputeStart {
@@ -186,7 +187,9 @@ public final class ComputeStart {
     int senders = Math.max(10, ids.size() + 5);
     managed.put("max_wal_senders", Integer.toString(senders));
     managed.put("max_replication_slots", Integer.toString(senders));
-    managed.put("max_slot_wal_keep_size", spec.maxSlotWalKeepSize());
+    // PostgreSQL's limit is per slot: a burst of WAL before one commit (VACUUM, CREATE INDEX) passes it on every
+    // slot at once, and it would give up WAL no safekeeper has. The SlotTrimmer bounds a lagging minority only.
+    managed.put("max_slot_wal_keep_size", "-1");
     managed.put("wal_keep_size", "0");
     // A commit returns only once a majority of safekeepers has flushed it.
     managed.put("synchronous_standby_names", "ANY " + safekeepers.quorum() + " (" + names + ")");
@@ -275,6 +278,13 @@ public final class ComputeStart {
     var compute = new RunningCompute(spec, server, safekeepers, election.generation, tli, startLsn,
         superPassword, replicationPassword, redo.orElse(null));
     int following = startFollowing(compute);
+    try {
+      compute.startTrimmingSlots();
+    } catch (SQLException | RuntimeException e) {
+      compute.stop();
+      throw e instanceof ComputeStartException c ? c
+          : new ComputeStartException("cannot watch the safekeepers' replication slots: " + e.getMessage(), e);
+    }
     log.info("event=compute_started tenant={} timeline={} generation={} pg_tli={} start_lsn={} port={} safekeepers_following={} "
             + "redo_start={} redo_done={} replayed_bytes={}", spec.tenant(), spec.timeline(), election.generation, tli, startLsn,
         spec.port(), following, redo.map(r -> r.start().toString()).orElse("none"), redo.map(r -> r.done().toString()).orElse("none"),

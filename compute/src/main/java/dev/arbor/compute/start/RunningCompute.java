@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -26,7 +27,8 @@ import org.slf4j.LoggerFactory;
 /**
  * A started read-write compute: PostgreSQL streaming to the safekeepers under one generation. One small loop
  * per safekeeper keeps it following this generation, so a safekeeper that was down or restarted
- * catches up from the compute's slot for it as soon as it is back.
+ * catches up from the compute's slot for it as soon as it is back; a {@link SlotTrimmer} keeps a minority
+ * that fell far behind from holding the compute's WAL.
  */
 public final class RunningCompute implements StartedCompute {
   private static final Logger log = LoggerFactory.getLogger(RunningCompute.class);
@@ -44,6 +46,7 @@ public final class RunningCompute implements StartedCompute {
   private final AtomicBoolean running = new AtomicBoolean(true);
   private final AtomicBoolean fenced = new AtomicBoolean(false);
   private final List<Thread> followKeepers = new CopyOnWriteArrayList<>();
+  private volatile SlotTrimmer slotTrimmer;
 
   RunningCompute(ComputeSpec spec, PostgresServer server, SafekeeperSet safekeepers, long generation, int pgTli, Lsn startLsn,
       String superuserPassword, String replicationPassword, RedoRange redo) {
@@ -193,6 +196,17 @@ public final class RunningCompute implements StartedCompute {
     }
   }
 
+  /** Starts bounding what a lagging minority of safekeepers holds back ({@link SlotTrimmer}). */
+  void startTrimmingSlots() throws SQLException {
+    slotTrimmer = SlotTrimmer.start(server, spec, safekeepers.quorum());
+  }
+
+  @Override
+  public Set<Integer> ownSessionPids() {
+    SlotTrimmer t = slotTrimmer;
+    return t == null ? Set.of() : t.sessionPids();
+  }
+
   /** The other safekeepers' base URLs: where one that fell behind the compute's WAL fetches complete segments. */
   private List<String> peersOf(String safekeeperId) {
     return spec.safekeepers().entrySet().stream().filter(e -> !e.getKey().equals(safekeeperId)).map(Map.Entry::getValue).toList();
@@ -203,6 +217,7 @@ public final class RunningCompute implements StartedCompute {
   public void stop() {
     running.set(false);
     followKeepers.forEach(Thread::interrupt);
+    closeSlotTrimmer();
     server.stop();
   }
 
@@ -212,6 +227,14 @@ public final class RunningCompute implements StartedCompute {
     running.set(false);
     followKeepers.forEach(Thread::interrupt);
     server.kill();
+    closeSlotTrimmer();
+  }
+
+  private void closeSlotTrimmer() {
+    SlotTrimmer t = slotTrimmer;
+    if (t != null) {
+      t.close();
+    }
   }
 
   @Override

@@ -68,6 +68,13 @@ class ComputeAgentTest {
         assertThat(status.fenced()).isFalse();
         firstGeneration = status.generation();
 
+        // Sessions of the compute itself are no client activity: the agent's sample every second, the slot
+        // trimmer's pass every 2 s. (Their connects reach pg_stat_database.sessions up to a second late: settle first.)
+        Thread.sleep(3000);
+        Instant idleSince = agent.status().lastActivity();
+        Thread.sleep(5000);
+        assertThat(agent.status().lastActivity()).as("last activity of a compute no client used").isEqualTo(idleSince);
+
         // The roles log in over TCP with their passwords; pg_hba only offers scram-sha-256.
         try (Connection app = agent.connect("app", "app", APP_PASSWORD); Statement st = app.createStatement()) {
           st.execute("CREATE TABLE orders (id int PRIMARY KEY, note text)");

@@ -4,11 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 import static org.awaitility.Awaitility.await;
 
-import dev.arbor.compute.start.ComputeStart;
 import dev.arbor.compute.start.ComputeStartException;
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.testing.CommitLedger;
 import dev.arbor.compute.testing.Computes;
+import dev.arbor.compute.testing.Slots;
 import dev.arbor.compute.testing.Sql;
 import dev.arbor.compute.testing.StorageProcesses;
 import dev.arbor.postgres.Lsn;
@@ -43,8 +43,8 @@ class SafekeeperDiskLossTest {
       String other = "sk-2"; // down while only the wiped one and sk-0 acknowledge
       String last = "sk-0"; // down at the end: the wiped one is needed for a majority
 
-      // A small max_slot_wal_keep_size: the compute gives the wiped safekeeper's slot up while it is down, so it
-      // rejoins through catch-up (object storage, peers), not by streaming everything from the compute.
+      // A small maxSlotWalKeepSize: the compute trims the wiped safekeeper's slot while it is down, so it rejoins
+      // through catch-up (object storage, peers), not by streaming everything from the compute.
       RunningCompute first = Computes.startKeepingWal(storage, t, main, work.resolve("c1"),
           Map.of("max_wal_size", "64MB", "min_wal_size", "32MB"), "64MB");
       Set<Long> acked;
@@ -56,6 +56,7 @@ class SafekeeperDiskLossTest {
           // The disk is lost: the process dies and comes back on the same id and port with an empty directory.
           long refusedBefore = storage.refusedVotes(wiped);
           storage.killSafekeeper(wiped);
+          Lsn stoppedAt = Slots.keptFrom(first, wiped);
           storage.wipeSafekeeper(wiped);
           try (var left = Files.list(storage.safekeeperDataDir(wiped))) {
             assertThat(left).as("%s's data directory after the wipe", wiped).isEmpty();
@@ -63,12 +64,9 @@ class SafekeeperDiskLossTest {
           int atWipe = ledger.count();
           await().atMost(PATIENCE).alias(String.format("commits go on with the other two safekeepers while %s is down", wiped))
               .until(() -> ledger.count() >= atWipe + 300);
-          String slot = "SELECT wal_status FROM pg_replication_slots WHERE slot_name = '" + ComputeStart.slotName(wiped) + "'";
-          for (int i = 0; i < 12 && !"lost".equals(Sql.one(first, slot)); i++) {
-            Sql.exec(first, "SELECT pg_logical_emit_message(true, 'arbor', repeat(md5(g::text), 1024)) FROM generate_series(1, 1000) g");
-            Sql.exec(first, "CHECKPOINT");
-          }
-          assertThat(Sql.one(first, slot)).as("the compute gave %s's slot up", wiped).isEqualTo("lost");
+          // ~96 MB: the wiped safekeeper's slot falls more than maxSlotWalKeepSize behind.
+          Sql.exec(first, "SELECT pg_logical_emit_message(true, 'arbor', repeat(md5(g::text), 1024)) FROM generate_series(1, 3000) g");
+          Slots.awaitTrimmedAndRecycled(first, wiped, stoppedAt);
           storage.startSafekeeper(wiped);
 
           Lsn computeFlush = Lsn.parse(Sql.one(first, "SELECT pg_current_wal_flush_lsn()"));

@@ -17,8 +17,8 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Brings a safekeeper's store forward over WAL its compute no longer has (the compute gave its slot up and
- * recycled the WAL): copies the following <em>complete</em> segments of one TLI from object storage, where
+ * Brings a safekeeper's store forward over WAL its compute no longer has or keeps (the compute moved its slot
+ * up to what a majority holds, and recycles the WAL below): copies the following <em>complete</em> segments of one TLI from object storage, where
  * the other safekeepers offload them, or else from a peer safekeeper that holds them flushed. A complete
  * segment of a TLI has the same bytes everywhere (one compute wrote that TLI), so any copy is the copy;
  * the part of the first segment this store already flushed is compared, never rewritten.

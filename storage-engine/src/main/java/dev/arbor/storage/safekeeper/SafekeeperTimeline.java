@@ -186,9 +186,11 @@ final class SafekeeperTimeline implements AutoCloseable {
         && receiver.state() != WalReceiver.State.FAILED && receiver.state() != WalReceiver.State.CLOSED) {
       return;
     }
-    // Only the compute saying the WAL is gone calls for a catch-up. Other refusals, above all "slot is active"
-    // (the walsender of this safekeeper's previous process holds the slot until wal_sender_timeout), pass by
-    // themselves, and a catch-up would hold this timeline's lock, and so fence and status, while it copies.
+    // Only the compute saying the WAL is gone (or no longer kept for us: it moved our slot past our end) calls for
+    // a catch-up; the receiver after it may take from the compute what the catch-up found nowhere else. Other
+    // refusals, above all "slot is active" (the walsender of this safekeeper's previous process holds the slot
+    // until wal_sender_timeout), pass by themselves, and a catch-up would hold this timeline's lock, and so fence
+    // and status, while it copies.
     boolean walGone = receiver != null && following != null && following.generation() == req.generation()
         && receiver.failure().map(f -> f.reason() == WalReceiver.FailureReason.WAL_REMOVED).orElse(false);
     WalReceiver.FailureReason previousFailure = receiver != null && following != null && following.generation() == req.generation()
@@ -207,6 +209,7 @@ final class SafekeeperTimeline implements AutoCloseable {
         .startLsn(req.startLsn())
         .listener(receiverListener)
         .previousFailure(previousFailure)
+        .streamBelowSlot(walGone)
         .start();
     log.info("event=following_compute safekeeper={} tenant={} timeline={} generation={} tli={} compute={}:{} start_lsn={}",
         safekeeperId, tenant, timeline, req.generation(), req.tli(), req.host(), req.port(), req.startLsn());

@@ -84,7 +84,9 @@ public final class WalReceiver implements AutoCloseable {
     REPLICATION_REFUSED(true),
     /**
      * The compute no longer has the WAL to stream from ("requested WAL segment ... has already been removed"):
-     * it gave this safekeeper's slot up and recycled the WAL. Only WAL copied from elsewhere (a catch-up) helps.
+     * it gave this safekeeper's slot up and recycled the WAL; or it no longer promises to keep it, because it
+     * moved this safekeeper's slot past the store's end (it trimmed the slot of a safekeeper that fell far behind
+     * with a minority). Only WAL copied from elsewhere (a catch-up) helps.
      */
     WAL_REMOVED(true),
     /** The compute sent WAL at another position than the stream had reached. */
@@ -150,6 +152,7 @@ public final class WalReceiver implements AutoCloseable {
   private final Duration connectTimeout;
   private final Listener listener;
   private final FailureReason previousFailure;
+  private final boolean streamBelowSlot;
   private final String socketKey = UUID.randomUUID().toString();
   private final Thread thread;
   private final CountDownLatch terminated = new CountDownLatch(1);
@@ -184,6 +187,7 @@ public final class WalReceiver implements AutoCloseable {
     this.connectTimeout = b.connectTimeout;
     this.listener = b.listener;
     this.previousFailure = b.previousFailure;
+    this.streamBelowSlot = b.streamBelowSlot;
     this.thread = Thread.ofPlatform().daemon().name("wal-receiver-" + safekeeperId).unstarted(this::run);
   }
 
@@ -272,7 +276,10 @@ public final class WalReceiver implements AutoCloseable {
         storeHistoryFile(conn, identity.timeline());
       }
       if (slotName != null) {
-        createSlotIfMissing(conn);
+        Optional<Lsn> kept = createSlotIfMissing(conn);
+        if (kept.isPresent() && !streamBelowSlot) {
+          checkSlotKeeps(kept.get(), start);
+        }
       }
       store.bindSystemIdentifier(identity.systemIdentifier());
       CopyDual copy = startStreaming(conn, start, identity.timeline());
@@ -471,11 +478,14 @@ public final class WalReceiver implements AutoCloseable {
 
   /**
    * A physical slot makes the compute keep WAL this safekeeper has not flushed yet, also while it is
-   * down (bounded by the compute's max_slot_wal_keep_size). RESERVE_WAL reserves from now on, before
-   * the first START_REPLICATION.
+   * down. RESERVE_WAL reserves from now on, before the first START_REPLICATION. Returns where the slot
+   * keeps WAL from when it existed already (PostgreSQL 15 on): the compute may have moved it.
    */
-  private void createSlotIfMissing(Connection conn) throws SQLException {
-    dropSlotIfInvalidated(conn);
+  private Optional<Lsn> createSlotIfMissing(Connection conn) throws SQLException {
+    Optional<Lsn> kept = keptFromOrDropInvalidated(conn);
+    if (kept.isPresent()) {
+      return kept;
+    }
     try (Statement st = conn.createStatement()) {
       st.execute("CREATE_REPLICATION_SLOT " + slotName + " PHYSICAL RESERVE_WAL");
       log.info("event=replication_slot_created safekeeper={} slot={}", safekeeperId, slotName);
@@ -484,36 +494,59 @@ public final class WalReceiver implements AutoCloseable {
         throw e;
       }
     }
+    return Optional.empty();
   }
 
   /**
-   * A slot the compute gave up ({@code max_slot_wal_keep_size} exceeded, {@code wal_status = lost}) has no
-   * restart LSN any more and keeps no WAL; a slot that does not exist reads the same. Our slots are always
-   * created reserving WAL, so a slot without a restart LSN holds back nothing and dropping it loses
-   * nothing: it is replaced by a fresh one, which keeps WAL for this safekeeper again from now on. The
-   * drop fails while another walsender uses the slot (the receiver then fails and is retried).
-   * READ_REPLICATION_SLOT exists from PostgreSQL 15 on; older computes keep their slot as it is.
+   * The slot's restart LSN, when the slot exists and reserves WAL. A slot the compute gave up (an older compute
+   * whose {@code max_slot_wal_keep_size} was exceeded, {@code wal_status = lost}) has no restart LSN any more and
+   * keeps no WAL; a slot that does not exist reads the same. Our slots are always created reserving WAL, so a
+   * slot without a restart LSN holds back nothing and dropping it loses nothing: it is replaced by a fresh one,
+   * which keeps WAL for this safekeeper again from now on. The drop fails while another walsender uses the slot
+   * (the receiver then fails and is retried). READ_REPLICATION_SLOT exists from PostgreSQL 15 on; older
+   * computes keep their slot as it is.
    */
-  private void dropSlotIfInvalidated(Connection conn) throws SQLException {
+  private Optional<Lsn> keptFromOrDropInvalidated(Connection conn) throws SQLException {
     if (conn.getMetaData().getDatabaseMajorVersion() < 15) {
-      return;
+      return Optional.empty();
     }
     String type;
     String restartLsn;
     try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("READ_REPLICATION_SLOT " + slotName)) {
       if (!rs.next()) {
-        return;
+        return Optional.empty();
       }
       type = rs.getString("slot_type");
       restartLsn = rs.getString("restart_lsn");
     }
-    if (type == null || restartLsn != null) {
-      return; // no such slot, or it still reserves WAL
+    if (type == null) {
+      return Optional.empty(); // no such slot
+    }
+    if (restartLsn != null) {
+      return Optional.of(Lsn.parse(restartLsn));
     }
     try (Statement st = conn.createStatement()) {
       st.execute("DROP_REPLICATION_SLOT " + slotName);
     }
     log.info("event=replication_slot_dropped safekeeper={} slot={} reason=invalidated", safekeeperId, slotName);
+    return Optional.empty();
+  }
+
+  /**
+   * The compute keeps whole segments from its slot's restart LSN on, and nothing below is promised: a compute moves
+   * the slot of a safekeeper that fell far behind with a minority up to what a majority holds, and recycles the WAL
+   * below at its next checkpoint. Streaming from below the slot's segment while that WAL is still there would work,
+   * but this safekeeper's first status report would pull the slot back to its flush LSN and pin that WAL again,
+   * so the compute's disk would never get the bound. Copying the gap from object storage or a peer (a catch-up,
+   * which this failure starts) comes first; {@link Builder#streamBelowSlot} allows the compute as the last source.
+   */
+  private void checkSlotKeeps(Lsn keptFrom, Lsn start) {
+    long size = store.segmentSize();
+    if (start.segmentNumber(size) < keptFrom.segmentNumber(size)) {
+      throw new ReceiverFailure(FailureReason.WAL_REMOVED, "the compute keeps WAL for slot " + slotName + " only from " + keptFrom
+          + " (it trimmed the slot: this safekeeper fell behind with a minority), and this store ends at " + start
+          + ": catching up from object storage or a peer first");
+    }
   }
 
   /**
@@ -818,6 +851,7 @@ public final class WalReceiver implements AutoCloseable {
     private Duration connectTimeout = Duration.ofSeconds(10);
     private Listener listener = Listener.NONE;
     private FailureReason previousFailure;
+    private boolean streamBelowSlot;
 
     private Builder(WalSegmentStore store) {
       this.store = Objects.requireNonNull(store, "store");
@@ -917,6 +951,16 @@ public final class WalReceiver implements AutoCloseable {
      */
     public Builder previousFailure(FailureReason reason) {
       this.previousFailure = reason;
+      return this;
+    }
+
+    /**
+     * Whether to stream from the store's end even when the compute's slot no longer keeps WAL from there (default
+     * false: the receiver fails {@link FailureReason#WAL_REMOVED}, so that the gap is copied from elsewhere first).
+     * Right after a catch-up got as far as it could, the compute is the last source that may still have it.
+     */
+    public Builder streamBelowSlot(boolean allowed) {
+      this.streamBelowSlot = allowed;
       return this;
     }
 

@@ -90,6 +90,56 @@ class WalReceiverRefusalTest {
     }
   }
 
+  /**
+   * The compute moved this safekeeper's slot past the store's end (it trimmed the slot of a safekeeper that fell
+   * far behind with a minority). The WAL from the store's end is still in pg_wal until a checkpoint, but streaming
+   * it would pull the slot back to the store's end and pin that WAL again: the receiver reports it as removed, so
+   * that the owner catches up from elsewhere first, and leaves the slot where it is. After that catch-up the
+   * compute is the last source, and the receiver streams from it.
+   */
+  @Test
+  void aSlotMovedPastTheStoresEndIsReportedAsRemovedUntilACatchUpWasTried() throws Exception {
+    try (var dir = TempDirectory.create("arbor-sk-trimmed-"); Connection setup = compute.unacknowledgedSession()) {
+      execute(setup, "CREATE TABLE IF NOT EXISTS filler (pad text)");
+      Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()");
+      try (var store = WalSegmentStore.open(dir.path())) {
+        Lsn stoppedAt;
+        try (var receiver = compute.receiver(store, start).slot("sk_trimmed").start()) {
+          execute(setup, "INSERT INTO filler SELECT repeat('x', 200) FROM generate_series(1, 1000)");
+          awaitFlushed(receiver, flushPosition(setup));
+          stoppedAt = receiver.flushLsn();
+        }
+        await().atMost(Duration.ofMinutes(1)).until(() -> queryString(setup,
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'sk_trimmed' AND active").equals("0"));
+        for (int i = 0; i < 2; i++) {
+          execute(setup, "INSERT INTO filler SELECT repeat('y', 200) FROM generate_series(1, 1000)");
+          execute(setup, "SELECT pg_switch_wal()");
+        }
+        Lsn trimmedTo = queryLsn(setup, "SELECT end_lsn FROM pg_replication_slot_advance('sk_trimmed', pg_current_wal_flush_lsn())");
+        assertThat(trimmedTo.segmentNumber(store.segmentSize())).isGreaterThan(stoppedAt.segmentNumber(store.segmentSize()));
+
+        try (var receiver = compute.receiver(store, start).slot("sk_trimmed").start()) {
+          assertThat(receiver.awaitTermination(Duration.ofMinutes(1))).isTrue();
+          assertThat(receiver.failure()).hasValueSatisfying(f -> {
+            assertThat(f.reason()).isEqualTo(FailureReason.WAL_REMOVED);
+            assertThat(f.detail()).contains("trimmed").contains(trimmedTo.toString()).contains(stoppedAt.toString());
+          });
+        }
+        assertThat(queryLsn(setup, "SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = 'sk_trimmed'"))
+            .as("the slot stays where the compute moved it").isEqualTo(trimmedTo);
+
+        try (var receiver = compute.receiver(store, start).slot("sk_trimmed").streamBelowSlot(true).start()) {
+          awaitFlushed(receiver, flushPosition(setup));
+          assertThat(receiver.streamStart()).contains(stoppedAt);
+        }
+      } finally {
+        await().atMost(Duration.ofMinutes(1)).until(() -> queryString(setup,
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'sk_trimmed' AND active").equals("0"));
+        execute(setup, "SELECT pg_drop_replication_slot('sk_trimmed')");
+      }
+    }
+  }
+
   @Test
   void aComputeOnAnotherTimelineThanTheFollowRequestNamesIsNeverFollowed() throws Exception {
     try (var dir = TempDirectory.create("arbor-sk-tli-"); Connection setup = compute.unacknowledgedSession()) {
