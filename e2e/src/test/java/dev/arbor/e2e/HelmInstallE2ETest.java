@@ -118,8 +118,10 @@ class HelmInstallE2ETest {
     awaitReady(ns, "project/shop", "branch/shop-main", "endpoint/shop-main-rw");
 
     // 3. Rows through the connection Secret; a Branch at the LSN between two batches sees exactly the first.
-    String lsn = psql(ns, "shop-main-rw", "CREATE TABLE items (id int PRIMARY KEY, v text); "
-        + "INSERT INTO items SELECT g, 'first' FROM generate_series(1, 100) g; SELECT 'lsn=' || pg_current_wal_lsn()", "lsn=(\\S+)");
+    psql(ns, "shop-main-rw", "CREATE TABLE items (id int PRIMARY KEY, v text); "
+        + "INSERT INTO items SELECT g, 'first' FROM generate_series(1, 100) g; SELECT 'ok'", "(ok)");
+    // In a session of its own: statements in one psql -c share a transaction, whose commit comes after them.
+    String lsn = psql(ns, "shop-main-rw", "SELECT 'lsn=' || pg_current_wal_lsn()", "lsn=(\\S+)");
     psql(ns, "shop-main-rw", "INSERT INTO items SELECT g, 'second' FROM generate_series(101, 200) g; SELECT 'ok'", "(ok)");
     apply(ns, """
         apiVersion: arbor.dev/v1alpha1
@@ -283,7 +285,8 @@ class HelmInstallE2ETest {
     String ns = namespace.name();
     String manifests = RepoFiles.read("manifests/install.yaml").replace("image: arbor-", "image: " + imagePrefix() + "arbor-")
         .replace("imagePullPolicy: IfNotPresent", "imagePullPolicy: " + cluster.imagePullPolicy());
-    check(cli.kubectlWithInput(manifests, "apply", "--server-side", "-f", "-"));
+    // The CRDs are there already, installed by helm in the tests before: a second field manager takes them over.
+    check(cli.kubectlWithInput(manifests, "apply", "--server-side", "--force-conflicts", "-f", "-"));
     try {
       check(cli.kubectl("-n", SYSTEM, "rollout", "status", "deployment/arbor-operator", "statefulset/arbor-pageserver",
           "statefulset/arbor-safekeeper", "statefulset/arbor-s3-dev", "--timeout=6m"));
