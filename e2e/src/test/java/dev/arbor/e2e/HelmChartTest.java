@@ -3,6 +3,7 @@ package dev.arbor.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import dev.arbor.testing.KubernetesFixture;
 import dev.arbor.testing.RepoFiles;
@@ -72,6 +73,23 @@ class HelmChartTest {
     var none = cli.helm("template", "arbor", "helm/arbor");
     assertThat(none.exit()).isNotZero();
     assertThat(none.err()).contains("set objectStore.s3.bucket", "objectStore.dev.enabled=true");
+  }
+
+  @Test
+  void monitoringObjectsAreRenderedOnlyWhenEnabled() throws IOException {
+    String off = cli.helm("template", "arbor", "helm/arbor", "--set", DEV).check().out();
+    assertThat(off).doesNotContain("kind: ServiceMonitor", "kind: PodMonitor", "arbor-dashboard");
+    String on = cli.helm("template", "arbor", "helm/arbor", "--set", DEV, "--set", "metrics.serviceMonitor.enabled=true",
+        "--set", "metrics.podMonitor.enabled=true", "--set", "metrics.dashboard.enabled=true").check().out();
+    assertThat(Pattern.compile("(?m)^kind: ServiceMonitor$").matcher(on).results().count()).isEqualTo(3);
+    assertThat(on).contains("kind: PodMonitor", "path: /q/metrics", "path: /metrics", "name: arbor-dashboard");
+    // The dashboard is JSON Grafana can load, and every panel queries a metric that Arbor exports.
+    JsonNode dashboard = new ObjectMapper().readTree(RepoFiles.read("helm/arbor/dashboards/arbor.json"));
+    assertThat(dashboard.get("panels")).hasSizeGreaterThan(5);
+    for (JsonNode panel : dashboard.get("panels")) {
+      assertThat(panel.get("targets").get(0).get("expr").asText()).as(panel.get("title").asText())
+          .containsAnyOf("arbor_", "reconciliations_");
+    }
   }
 
   @Test
