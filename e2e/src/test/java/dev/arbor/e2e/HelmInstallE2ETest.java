@@ -102,20 +102,7 @@ class HelmInstallE2ETest {
     assertThat(k.leases().inNamespace(SYSTEM).withName("arbor-operator").get()).as("the operator's leader Lease").isNotNull();
 
     // 2. A Project with a role and a database, and an Endpoint on its root Branch.
-    apply(ns, """
-        apiVersion: arbor.dev/v1alpha1
-        kind: Project
-        metadata: {name: shop}
-        spec:
-          roles: [{name: app, options: [LOGIN]}]
-          databases: [{name: app, owner: app}]
-        ---
-        apiVersion: arbor.dev/v1alpha1
-        kind: Endpoint
-        metadata: {name: shop-main-rw}
-        spec: {branchRef: shop-main, mode: ReadWrite}
-        """);
-    awaitReady(ns, "project/shop", "branch/shop-main", "endpoint/shop-main-rw");
+    createShopWithAnEndpoint(ns);
 
     // 3. Rows through the connection Secret; a Branch at the LSN between two batches sees exactly the first.
     psql(ns, "shop-main-rw", "CREATE TABLE items (id int PRIMARY KEY, v text); "
@@ -251,20 +238,7 @@ class HelmInstallE2ETest {
           "--set", "pageserver.persistence.size=2Gi", "--wait", "--timeout", "6m"));
       install.addAll(cluster.helmImageValues());
       check(cli.helm(install.toArray(String[]::new)));
-      apply(ns, """
-          apiVersion: arbor.dev/v1alpha1
-          kind: Project
-          metadata: {name: shop}
-          spec:
-            roles: [{name: app, options: [LOGIN]}]
-            databases: [{name: app, owner: app}]
-          ---
-          apiVersion: arbor.dev/v1alpha1
-          kind: Endpoint
-          metadata: {name: shop-main-rw}
-          spec: {branchRef: shop-main, mode: ReadWrite}
-          """);
-      awaitReady(ns, "project/shop", "branch/shop-main", "endpoint/shop-main-rw");
+      createShopWithAnEndpoint(ns);
       assertThat(psql(ns, "shop-main-rw", "CREATE TABLE t AS SELECT generate_series(1, 10) v; SELECT 'sum=' || sum(v) FROM t", "sum=(\\d+)"))
           .isEqualTo("55");
       // The storage engine's objects are in the company's bucket, under the prefix.
@@ -321,6 +295,24 @@ class HelmInstallE2ETest {
 
   private static void apply(String ns, String yaml) {
     check(cli.kubectlWithInput(yaml, "-n", ns, "apply", "-f", "-"));
+  }
+
+  /** Project shop (role and database app) and the Endpoint shop-main-rw on its root Branch, all Ready. */
+  private static void createShopWithAnEndpoint(String ns) {
+    apply(ns, """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: shop}
+        spec:
+          roles: [{name: app, options: [LOGIN]}]
+          databases: [{name: app, owner: app}]
+        ---
+        apiVersion: arbor.dev/v1alpha1
+        kind: Endpoint
+        metadata: {name: shop-main-rw}
+        spec: {branchRef: shop-main, mode: ReadWrite}
+        """);
+    awaitReady(ns, "project/shop", "branch/shop-main", "endpoint/shop-main-rw");
   }
 
   private static void awaitReady(String ns, String... objects) {
