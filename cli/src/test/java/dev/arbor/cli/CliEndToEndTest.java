@@ -5,40 +5,23 @@ import static dev.arbor.cli.CliProcesses.psqlResult;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.cli.CliProcesses.Result;
-import dev.arbor.testing.TempDirectory;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The CLI as a user drives it: every step is a separate {@code arbor} process (the same main class the
  * {@code ./arbor} script runs) against one ARBOR_HOME, and every query goes through the real {@code psql}.
  */
 class CliEndToEndTest {
-  private TempDirectory home;
-  private Arbor arbor;
-
-  @BeforeEach
-  void setUp() {
-    home = TempDirectory.create("arbor-cli-");
-    arbor = new Arbor(home.path());
-  }
-
-  @AfterEach
-  void tearDown() throws Exception {
-    try {
-      arbor.run("down");
-    } finally {
-      home.close();
-    }
-  }
+  @RegisterExtension
+  final FreshArborHome home = new FreshArborHome("arbor-cli-");
 
   @Test
   void upBranchDownUpAsAUserWould() throws Exception {
-    upBranchDownUp(arbor, List.of(), arbor);
-    assertThat(arbor.ok("status").out()).contains("object store: " + home.resolve("objects"));
+    upBranchDownUp(home.arbor(), List.of(), home.arbor());
+    assertThat(home.arbor().ok("status").out()).contains("object store: " + home.resolve("objects"));
   }
 
   /**
@@ -85,38 +68,38 @@ class CliEndToEndTest {
 
   @Test
   void readOnlyEndpointAtAnLsnServesExactlyThatDataAndRefusesWrites() throws Exception {
-    String mainUri = arbor.ok("up", "--safekeepers", "1").lastLine();
+    String mainUri = home.arbor().ok("up", "--safekeepers", "1").lastLine();
     psql(mainUri, "CREATE TABLE items (v int); INSERT INTO items SELECT generate_series(1, 10)");
-    String lsn = arbor.ok("lsn", "main").lastLine();
+    String lsn = home.arbor().ok("lsn", "main").lastLine();
     psql(mainUri, "INSERT INTO items SELECT generate_series(11, 20)");
-    arbor.ok("endpoint", "stop", "main");
+    home.arbor().ok("endpoint", "stop", "main");
 
-    String snapshotUri = arbor.ok("endpoint", "start", "main", "--read-only", "--lsn", lsn).lastLine();
+    String snapshotUri = home.arbor().ok("endpoint", "start", "main", "--read-only", "--lsn", lsn).lastLine();
     assertThat(psql(snapshotUri, "SELECT sum(v) FROM items")).isEqualTo("55");
     Result write = psqlResult(snapshotUri, "INSERT INTO items VALUES (-1)");
     assertThat(write.exit()).isNotZero();
     assertThat(write.err()).contains("cannot execute INSERT in a read-only transaction");
-    arbor.ok("endpoint", "stop", "main");
+    home.arbor().ok("endpoint", "stop", "main");
 
-    String again = arbor.ok("endpoint", "start", "main").lastLine();
+    String again = home.arbor().ok("endpoint", "start", "main").lastLine();
     assertThat(psql(again, "SELECT sum(v) FROM items")).isEqualTo("210");
   }
 
   @Test
   void badInputGetsAClearErrorAndChangesNothing() throws Exception {
-    arbor.ok("up", "--safekeepers", "1");
-    Result badLsn = arbor.run("branch", "create", "x", "--lsn", "not-an-lsn");
+    home.arbor().ok("up", "--safekeepers", "1");
+    Result badLsn = home.arbor().run("branch", "create", "x", "--lsn", "not-an-lsn");
     assertThat(badLsn.exit()).isEqualTo(1);
     assertThat(badLsn.err()).contains("--lsn 'not-an-lsn' is not an LSN");
-    Result beyond = arbor.run("branch", "create", "x", "--lsn", "FF/0");
+    Result beyond = home.arbor().run("branch", "create", "x", "--lsn", "FF/0");
     assertThat(beyond.exit()).isEqualTo(1);
     assertThat(beyond.err()).contains("beyond the head");
-    Result unknownParent = arbor.run("branch", "create", "x", "--parent", "nope");
+    Result unknownParent = home.arbor().run("branch", "create", "x", "--parent", "nope");
     assertThat(unknownParent.err()).contains("--parent: no branch 'nope'");
-    Result noEndpoint = arbor.run("connstr", "nope");
+    Result noEndpoint = home.arbor().run("connstr", "nope");
     assertThat(noEndpoint.exit()).isEqualTo(1);
-    assertThat(arbor.ok("branch", "list", "-o", "json").out()).doesNotContain("\"x\"");
-    Result otherCount = arbor.run("up", "--safekeepers", "3");
+    assertThat(home.arbor().ok("branch", "list", "-o", "json").out()).doesNotContain("\"x\"");
+    Result otherCount = home.arbor().run("up", "--safekeepers", "3");
     assertThat(otherCount.exit()).isEqualTo(1);
     assertThat(otherCount.err()).contains("runs 1 safekeepers");
   }

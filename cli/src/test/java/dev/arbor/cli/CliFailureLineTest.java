@@ -5,42 +5,25 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.cli.CliProcesses.Result;
 import dev.arbor.postgres.PostgresInstallation;
-import dev.arbor.testing.TempDirectory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Map;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A failure of {@code arbor} prints one line a person can act on, {@code arbor: ...}, and never a Java exception
  * class name or a stack trace: bad usage, and a failure deep in the storage engine (initdb in the pageserver).
  */
 class CliFailureLineTest {
-  private TempDirectory home;
-  private Arbor arbor;
-
-  @BeforeEach
-  void setUp() {
-    home = TempDirectory.create("arbor-cli-");
-    arbor = new Arbor(home.path());
-  }
-
-  @AfterEach
-  void tearDown() throws Exception {
-    try {
-      arbor.run("down");
-    } finally {
-      home.close();
-    }
-  }
+  @RegisterExtension
+  final FreshArborHome home = new FreshArborHome("arbor-cli-");
 
   @Test
   void anUnknownCommandIsOneLineWithTheNearestCommandsAndWhereHelpIs() throws Exception {
-    Result r = arbor.run("stauts");
+    Result r = home.arbor().run("stauts");
     assertThat(r.exit()).isEqualTo(2);
     assertThat(r.errorLines()).singleElement().satisfies(line -> assertThat(line)
         .startsWith("arbor: ").contains("'stauts'").contains("./arbor status").contains("(see ./arbor --help)"));
@@ -49,7 +32,7 @@ class CliFailureLineTest {
 
   @Test
   void aBadOptionValueIsOneLineNamingTheOptionAndTheCommandsHelp() throws Exception {
-    Result r = arbor.run("up", "--safekeepers", "many");
+    Result r = home.arbor().run("up", "--safekeepers", "many");
     assertThat(r.exit()).isEqualTo(2);
     assertThat(r.errorLines()).singleElement().satisfies(line -> assertThat(line)
         .startsWith("arbor: ").contains("--safekeepers").contains("'many'").contains("./arbor up --help"));
@@ -74,7 +57,7 @@ class CliFailureLineTest {
     Files.writeString(initdb, "#!/bin/sh\necho 'initdb: error: could not create directory \"pgdata\": No space left on device' >&2\nexit 1\n");
     Files.setPosixFilePermissions(initdb, PosixFilePermissions.fromString("rwxr-xr-x"));
 
-    Result r = arbor.with(Map.of("ARBOR_PG15_BIN", bin.toString())).run("up", "--safekeepers", "1");
+    Result r = home.arbor().with(Map.of("ARBOR_PG15_BIN", bin.toString())).run("up", "--safekeepers", "1");
     assertThat(r.exit()).isEqualTo(1);
     assertThat(r.errorLines()).as("stderr:\n%s", r.err()).hasSize(2);
     assertThat(r.errorLines().getFirst()).isEqualTo("creating project default (initdb) ... failed");

@@ -9,7 +9,6 @@ import dev.arbor.cli.home.ArborHome;
 import dev.arbor.cli.home.LocalState;
 import dev.arbor.testing.FreePort;
 import dev.arbor.testing.S3ProxyFixture;
-import dev.arbor.testing.TempDirectory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,8 +16,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.awaitility.Awaitility;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -33,23 +30,8 @@ class CliOnS3EndToEndTest {
   @RegisterExtension
   static final S3ProxyFixture s3 = new S3ProxyFixture();
 
-  private TempDirectory home;
-  private Arbor arbor;
-
-  @BeforeEach
-  void setUp() {
-    home = TempDirectory.create("arbor-cli-s3-");
-    arbor = new Arbor(home.path());
-  }
-
-  @AfterEach
-  void tearDown() throws Exception {
-    try {
-      arbor.run("down");
-    } finally {
-      home.close();
-    }
-  }
+  @RegisterExtension
+  final FreshArborHome home = new FreshArborHome("arbor-cli-s3-");
 
   /** What a later shell has: the credentials, not the endpoint or the region. */
   private static Map<String, String> credentialsOnly() {
@@ -60,9 +42,9 @@ class CliOnS3EndToEndTest {
   void theLocalModeScenarioKeepsItsDataInTheBucketAndNoneInTheHome() throws Exception {
     String bucket = s3.createBucket("scenario");
     String store = "s3://" + bucket + "/dev/alice";
-    Arbor later = arbor.with(credentialsOnly());
+    Arbor later = home.arbor().with(credentialsOnly());
 
-    CliEndToEndTest.upBranchDownUp(arbor.with(s3.environment()), List.of("--object-store", store), later);
+    CliEndToEndTest.upBranchDownUp(home.arbor().with(s3.environment()), List.of("--object-store", store), later);
 
     Path config = home.resolve("config.json");
     assertThat(Files.readString(config)).as("remembered: the store, its endpoint and region; never the credentials")
@@ -102,7 +84,7 @@ class CliOnS3EndToEndTest {
     String store = "s3://" + bucket + "/x";
     String nowhere = "http://127.0.0.1:" + FreePort.pick();
 
-    Result r = arbor.with(s3.environment()).with(Map.of("AWS_ENDPOINT_URL", nowhere)).run("up", "--safekeepers", "1", "--object-store", store);
+    Result r = home.arbor().with(s3.environment()).with(Map.of("AWS_ENDPOINT_URL", nowhere)).run("up", "--safekeepers", "1", "--object-store", store);
     assertThat(r.exit()).isEqualTo(1);
     assertThat(r.errorLines()).as("stderr:\n%s", r.err()).containsExactly("starting sk-0 ... failed", r.errorLines().getLast());
     assertThat(r.errorLines().getLast())
@@ -113,7 +95,7 @@ class CliOnS3EndToEndTest {
     assertNoJavaIn(r);
 
     // The person sets the right endpoint and tries again: the installation is made with it, not the wrong one.
-    arbor.with(s3.environment()).ok("up", "--safekeepers", "1", "--object-store", store);
+    home.arbor().with(s3.environment()).ok("up", "--safekeepers", "1", "--object-store", store);
     assertThat(Files.readString(home.resolve("config.json"))).contains(s3.endpoint()).doesNotContain(nowhere);
   }
 
