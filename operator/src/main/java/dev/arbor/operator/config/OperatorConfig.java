@@ -36,13 +36,27 @@ public interface OperatorConfig {
     /** Safekeepers as {@code id=url} entries, e.g. {@code sk-0=http://arbor-safekeeper-0.arbor-safekeeper:7676}. */
     List<String> safekeepers();
 
-    /** Timeout of one storage-engine request. */
-    @WithDefault("30s")
+    /**
+     * Timeout of one storage-engine request (connect, and then the answer). A call is made once: the reconcile
+     * thread is never held longer than this, and JOSDK's retry does the backoff.
+     */
+    @WithDefault("10s")
     Duration requestTimeout();
 
-    /** Attempts per storage-engine call before the reconcile fails and is retried later with backoff. */
+    /**
+     * Attempts per storage-engine call when the connection is refused (a pageserver restarting), 100 ms apart,
+     * doubling; a timeout or an error answer is never repeated in the call.
+     */
     @WithDefault("3")
     int attempts();
+
+    /**
+     * Storage-engine calls in flight at once, over all controllers; a reconcile that finds no free slot within a
+     * second fails (retried later) instead of queueing. Keep it below quarkus.operator-sdk.concurrent-reconciliation-threads
+     * (50), so that a storage engine that does not answer leaves threads for work that needs none (Endpoints).
+     */
+    @WithDefault("10")
+    int maxConcurrentCalls();
   }
 
   interface Postgres {

@@ -11,17 +11,24 @@ import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.storage.pageserver.TimelineInfo;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
-import java.time.Duration;
+import java.net.ConnectException;
+import java.net.SocketTimeoutException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import org.jboss.logging.Logger;
 
 /**
- * The operator's side of the pageserver API. Every call is idempotent, so each is retried in place with
- * exponential backoff on connection failures and 5xx answers; a refusal (4xx problem+json) is returned to the
- * caller as the {@link ApiProblem} it is. Creations carry the id the operator chose (derived from the object's
- * UID), so a repeat after a crash or a lost answer finds the same tenant or timeline instead of a second one.
+ * The operator's side of the pageserver API. Calls run in reconcile threads, which every controller shares, so a
+ * call is made once, within {@code arbor.storage-engine.request-timeout}, and never sleeps there: an outage (no
+ * answer, a 5xx) is a {@link StorageEngineUnavailableException} and JOSDK's retry does the backoff. Only a refused
+ * connection, which never reached the pageserver, is tried again at once (a pageserver restarting). At most
+ * {@code max-concurrent-calls} calls are in flight: a storage engine that does not answer cannot hold every
+ * reconcile thread. A refusal (4xx problem+json) is returned to the caller as the {@link ApiProblem} it is.
+ * Creations carry the id the operator chose (derived from the object's UID), so a repeat after a crash or a lost
+ * answer finds the same tenant or timeline instead of a second one.
  *
  * <p>Every call goes to the pageserver's management URL ({@code arbor.storage-engine.pageserver-management-url},
  * else {@code pageserver-url}); {@link #pageserverUrl()}, what computes are given, may be another port.
@@ -38,6 +45,8 @@ public class StorageEngine {
   private final Map<String, String> safekeepers;
   private final HttpJson http;
   private final int attempts;
+  private final Semaphore inFlight;
+  private final int maxInFlight;
 
   public StorageEngine(OperatorConfig config) {
     this.pageserverUrl = config.storageEngine().pageserverUrl().replaceAll("/+$", "");
@@ -47,6 +56,8 @@ public class StorageEngine {
     this.safekeepers = Safekeepers.parse(config.storageEngine().safekeepers());
     this.http = new HttpJson(config.storageEngine().requestTimeout());
     this.attempts = Math.max(1, config.storageEngine().attempts());
+    this.maxInFlight = Math.max(1, config.storageEngine().maxConcurrentCalls());
+    this.inFlight = new Semaphore(maxInFlight);
   }
 
   /** The pageserver as computes reach it: what compute specs get. */
@@ -102,8 +113,20 @@ public class StorageEngine {
     if (lsn != null) {
       body.put("ancestor_lsn", lsn);
     }
-    return new Created<>(call("create timeline " + id, () -> http.post(managementUrl + "/v1/tenant/" + tenant + "/timeline", body,
-        TimelineInfo.class)), true);
+    try {
+      return new Created<>(call("create timeline " + id, () -> http.post(managementUrl + "/v1/tenant/" + tenant + "/timeline", body,
+          TimelineInfo.class)), true);
+    } catch (ApiProblem p) {
+      // A create whose answer was lost (a timeout after the pageserver made it) looks like this on the next try:
+      // the timeline is there, so it is read, not reported as a refusal.
+      if (p.status() == 409 && p.is("timeline-exists")) {
+        Optional<TimelineInfo> made = timeline(tenant, id);
+        if (made.isPresent()) {
+          return new Created<>(made.get(), false);
+        }
+      }
+      throw p;
+    }
   }
 
   /** Deletes a timeline; one that is already gone counts as deleted. Refusals (e.g. it has children) propagate. */
@@ -147,34 +170,53 @@ public class StorageEngine {
   }
 
   private <T> T call(String what, Call<T> call) {
-    Duration backoff = Duration.ofMillis(250);
+    try {
+      if (!inFlight.tryAcquire(1, TimeUnit.SECONDS)) {
+        throw new StorageEngineUnavailableException("the storage engine at " + managementUrl + " is slow to answer: " + maxInFlight
+            + " calls are in flight (arbor.storage-engine.max-concurrent-calls), so this one (" + what + ") waits for a retry", null);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new StorageEngineUnavailableException("interrupted before calling the storage engine to " + what, e);
+    }
+    try {
+      return attempt(what, call);
+    } finally {
+      inFlight.release();
+    }
+  }
+
+  private <T> T attempt(String what, Call<T> call) {
+    long pause = 100;
     for (int attempt = 1; ; attempt++) {
       try {
         return call.run();
       } catch (ApiProblem p) {
-        if (p.status() < 500 || attempt >= attempts) {
-          if (p.status() >= 500) {
-            throw new StorageEngineUnavailableException("the storage engine at " + managementUrl + " failed to " + what + ": "
-                + p.getMessage(), p);
-          }
-          throw p;
+        if (p.status() >= 500) {
+          throw new StorageEngineUnavailableException("the storage engine at " + managementUrl + " failed to " + what + ": "
+              + p.getMessage(), p);
         }
-        log.infof("event=storage_engine_retry call=\"%s\" attempt=%d status=%d", what, attempt, p.status());
+        throw p;
       } catch (IOException e) {
-        if (attempt >= attempts) {
+        if (!refused(e) || attempt >= attempts) {
           throw new StorageEngineUnavailableException("cannot reach the storage engine at " + managementUrl + " to " + what + " ("
               + describe(e) + "); check " + managementSetting + " and that the pageserver is running", e);
         }
         log.infof("event=storage_engine_retry call=\"%s\" attempt=%d error=\"%s\"", what, attempt, describe(e));
       }
       try {
-        Thread.sleep(backoff);
+        Thread.sleep(pause);
       } catch (InterruptedException ie) {
         Thread.currentThread().interrupt();
         throw new StorageEngineUnavailableException("interrupted while retrying to " + what, ie);
       }
-      backoff = backoff.multipliedBy(2);
+      pause *= 2;
     }
+  }
+
+  /** Refused, so the request never reached the pageserver; HttpJson reports a connect timeout as a ConnectException too. */
+  private static boolean refused(IOException e) {
+    return e instanceof ConnectException && !(e.getCause() instanceof SocketTimeoutException);
   }
 
   private static String describe(Throwable e) {

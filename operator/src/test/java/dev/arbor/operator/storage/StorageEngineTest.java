@@ -2,6 +2,7 @@ package dev.arbor.operator.storage;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.postgres.PostgresInstallation;
@@ -17,6 +18,7 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.Executors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -107,10 +109,57 @@ class StorageEngineTest {
   }
 
   /**
-   * The operator's storage-engine settings: these URLs, one safekeeper, one attempt per call. (Their environment
+   * A pageserver that accepts and never answers (a partition dropping packets) costs a reconcile thread one request
+   * timeout: the call is made once, not repeated in the thread with sleeps between.
+   */
+  @Test
+  void aPageserverThatNeverAnswersIsCalledOnce() throws Exception {
+    try (var hole = new BlackHole()) {
+      StorageEngine storage = storageEngine(hole.url(), null, Duration.ofMillis(300), 10);
+      assertThatThrownBy(() -> storage.tenant(TenantId.random())).isInstanceOfSatisfying(StorageEngineUnavailableException.class,
+          e -> assertThat(e.getMessage()).contains("cannot reach the storage engine at " + hole.url(), "arbor.storage-engine.pageserver-url"));
+      assertThat(hole.connections()).as("connections the call made").isEqualTo(1);
+    }
+  }
+
+  /**
+   * While max-concurrent-calls calls wait on a pageserver that does not answer, another call fails at once (to be
+   * retried by JOSDK) instead of taking one more reconcile thread.
+   */
+  @Test
+  void callsBeyondTheLimitFailInsteadOfWaiting() throws Exception {
+    try (var hole = new BlackHole()) {
+      StorageEngine storage = storageEngine(hole.url(), null, Duration.ofSeconds(5), 2);
+      var pool = Executors.newFixedThreadPool(2);
+      try {
+        for (int i = 0; i < 2; i++) {
+          pool.submit(() -> storage.tenant(TenantId.random()));
+        }
+        await().atMost(Duration.ofSeconds(4)).until(() -> hole.connections() == 2);
+        assertThatThrownBy(() -> storage.tenant(TenantId.random())).isInstanceOfSatisfying(StorageEngineUnavailableException.class,
+            e -> assertThat(e.getMessage()).contains("2 calls are in flight", "arbor.storage-engine.max-concurrent-calls"));
+        assertThat(hole.connections()).isEqualTo(2);
+      } finally {
+        pool.shutdownNow();
+      }
+    }
+  }
+
+  /**
+   * The operator's storage-engine settings: these URLs, one safekeeper, one attempt per refused connection. (Their environment
    * variables, as the Helm chart sets them, are what OperatorIT gives the packaged operator.)
    */
   private static StorageEngine storageEngine(String pageserverUrl, String managementUrl) {
+    return storageEngine(pageserverUrl, managementUrl, Duration.ofSeconds(30), 1, 10);
+  }
+
+  /** With the default of attempts (3: for refused connections only) and this many calls in flight. */
+  private static StorageEngine storageEngine(String pageserverUrl, String managementUrl, Duration timeout, int maxConcurrentCalls) {
+    return storageEngine(pageserverUrl, managementUrl, timeout, 3, maxConcurrentCalls);
+  }
+
+  private static StorageEngine storageEngine(String pageserverUrl, String managementUrl, Duration timeout, int attempts,
+      int maxConcurrentCalls) {
     var settings = new OperatorConfig.StorageEngine() {
       @Override
       public String pageserverUrl() {
@@ -129,12 +178,17 @@ class StorageEngineTest {
 
       @Override
       public Duration requestTimeout() {
-        return Duration.ofSeconds(30);
+        return timeout;
       }
 
       @Override
       public int attempts() {
-        return 1;
+        return attempts;
+      }
+
+      @Override
+      public int maxConcurrentCalls() {
+        return maxConcurrentCalls;
       }
     };
     return new StorageEngine(new OperatorConfig() {
