@@ -155,7 +155,7 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
             + " belongs to Project " + parent.getSpec().getProjectRef() + ", not " + projectName
             + "; a branch can only be made from a Branch of its own Project"));
       }
-      if (parent.getStatus() == null || parent.getStatus().getTimelineId() == null || !Conditions.isReady(parent.getStatus())) {
+      if (parent.getStatus() == null || parent.getStatus().getTimelineId() == null || !Conditions.isReady(parent)) {
         return statuses.finish(branch, status, Outcome.reconciling("WaitingForParent", "parent Branch " + parentName
             + " is not Ready yet"));
       }

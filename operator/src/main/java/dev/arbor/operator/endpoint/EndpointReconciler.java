@@ -134,7 +134,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
       return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForBranch", "Branch " + branchName
           + " does not exist in namespace " + ns + "; create it, or fix spec.branchRef"));
     }
-    if (!Conditions.isReady(branch.getStatus()) || branch.getStatus().getTimelineId() == null) {
+    if (!Conditions.isReady(branch) || branch.getStatus().getTimelineId() == null) {
       return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForBranch", "Branch " + branchName + " is not Ready yet"));
     }
     String projectName = branch.getSpec().getProjectRef();

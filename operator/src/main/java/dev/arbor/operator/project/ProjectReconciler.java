@@ -136,7 +136,7 @@ public class ProjectReconciler implements Reconciler<Project>, Cleaner<Project> 
       return statuses.finish(project, status, Outcome.stalled("RootBranchNameTaken", "a Branch named " + rootName
           + " exists but was not created for this Project; delete or rename it so that the root branch can be created"));
     }
-    if (!Conditions.isReady(root.getStatus())) {
+    if (!Conditions.isReady(root)) {
       return statuses.finish(project, status, Outcome.reconciling("WaitingForRootBranch", "tenant " + tenant
           + " exists; waiting for root Branch " + rootName + " to be Ready"));
     }

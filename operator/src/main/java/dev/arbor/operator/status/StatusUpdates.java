@@ -7,9 +7,11 @@ import dev.arbor.operator.storage.StorageEngineUnavailableException;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import jakarta.enterprise.context.ApplicationScoped;
+import java.io.IOException;
 import java.util.Objects;
 import java.util.function.Supplier;
 import org.jboss.logging.Logger;
@@ -39,19 +41,49 @@ public class StatusUpdates {
   }
 
   /**
-   * The outcome of a failed reconcile. An unreachable storage engine is expected (and retried with backoff),
-   * so it is one status line; anything else is a bug or an outage worth its stack trace.
+   * The outcome of a failed reconcile. Outages (the storage engine, the API server, a conflict with another
+   * writer) pass by themselves: they are retried with backoff and keep a Ready the object had. A request the
+   * Kubernetes API refuses (a 4xx other than 409 and 429: invalid, forbidden, denied by admission) needs a person:
+   * it is Stalled, naming what was refused and why, and still retried in case that person fixes it elsewhere
+   * (RBAC, a quota). These are one log line each; anything else is a bug worth its stack trace.
    */
   public Outcome failure(HasMetadata resource, Exception e) {
     // JOSDK hands the reconciler's exception over wrapped (OperatorException).
     for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof StorageEngineUnavailableException) {
-        return Outcome.reconciling("StorageEngineUnavailable", t.getMessage() + "; retrying with backoff");
+        return Outcome.retrying("StorageEngineUnavailable", t.getMessage() + "; retrying with backoff");
+      }
+      if (t instanceof KubernetesClientException k && k.getCode() > 0) {
+        int code = k.getCode();
+        String apiMessage = k.getStatus() != null && k.getStatus().getMessage() != null ? k.getStatus().getMessage() : k.getMessage();
+        if (code >= 400 && code < 500 && code != 409 && code != 429) {
+          log.warnf("event=kubernetes_api_refused kind=%s namespace=%s name=%s status=%d error=\"%s\"", resource.getKind(),
+              resource.getMetadata().getNamespace(), resource.getMetadata().getName(), code, apiMessage);
+          return Outcome.stalled("KubernetesApiRefused", "the Kubernetes API refused " + refused(k) + " (HTTP " + code + "): "
+              + apiMessage + "; fix what it names (RBAC, quota, admission policy, the object's name); retried with backoff");
+        }
+        log.infof("event=kubernetes_api_retry kind=%s namespace=%s name=%s status=%d error=\"%s\"", resource.getKind(),
+            resource.getMetadata().getNamespace(), resource.getMetadata().getName(), code, apiMessage);
+        return Outcome.retrying(code == 409 ? "KubernetesApiConflict" : "KubernetesApiUnavailable", "the Kubernetes API answered "
+            + code + " to a change of " + refused(k) + ": " + apiMessage + "; retrying with backoff");
+      }
+      if (t instanceof IOException) {
+        log.infof("event=reconcile_retry kind=%s namespace=%s name=%s error=\"%s\"", resource.getKind(),
+            resource.getMetadata().getNamespace(), resource.getMetadata().getName(), t);
+        return Outcome.retrying("KubernetesApiUnavailable", "cannot reach the Kubernetes API (" + t + "); retrying with backoff");
       }
     }
     log.warnf(e, "event=reconcile_failed kind=%s namespace=%s name=%s error=\"%s\"", resource.getKind(),
         resource.getMetadata().getNamespace(), resource.getMetadata().getName(), e.getMessage());
     return Outcome.reconciling("ReconcileError", e.getClass().getSimpleName() + ": " + e.getMessage() + "; retrying with backoff");
+  }
+
+  /** What a refused request was about, as far as the client knows it: "secrets ns/name". */
+  private static String refused(KubernetesClientException k) {
+    if (k.getResourcePlural() == null) {
+      return "a request";
+    }
+    return k.getResourcePlural() + (k.getName() == null ? "" : " " + (k.getNamespace() == null ? "" : k.getNamespace() + "/") + k.getName());
   }
 
   /** Applies the outcome and returns the control that patches the status only when it changed. */
@@ -78,8 +110,7 @@ public class StatusUpdates {
     if (before != null && Serialization.asJson(before).equals(Serialization.asJson(next))) {
       return false;
     }
-    String oldReason = Conditions.find(before, Condition.READY).map(Condition::getReason).orElse(null);
-    if (!Objects.equals(oldReason, outcome.reason())) {
+    if (!Objects.equals(headline(before), outcome.reason())) {
       log.infof("event=status_changed kind=%s namespace=%s name=%s state=%s reason=%s message=\"%s\"", resource.getKind(),
           resource.getMetadata().getNamespace(), resource.getMetadata().getName(), outcome.state(), outcome.reason(), outcome.message());
       if (outcome.state() == Outcome.State.STALLED) {
@@ -90,5 +121,11 @@ public class StatusUpdates {
     }
     resource.setStatus(next);
     return true;
+  }
+
+  /** The reason the status shows first: what is being retried or waited for, else why it is (not) Ready. */
+  private static String headline(ArborStatus status) {
+    return Conditions.find(status, Condition.RECONCILING).filter(c -> "True".equals(c.getStatus()))
+        .or(() -> Conditions.find(status, Condition.READY)).map(Condition::getReason).orElse(null);
   }
 }

@@ -1,0 +1,75 @@
+package dev.arbor.operator.status;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.arbor.crds.v1alpha1.Branch;
+import dev.arbor.crds.v1alpha1.BranchStatus;
+import dev.arbor.crds.v1alpha1.Condition;
+import dev.arbor.operator.storage.StorageEngineUnavailableException;
+import io.fabric8.kubernetes.api.model.StatusBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import java.io.IOException;
+import org.junit.jupiter.api.Test;
+
+/** How outcomes become the three kstatus conditions, and which failures are outages and which need a person. */
+class ConditionsTest {
+
+  @Test
+  void anOutageKeepsAReadyOfTheCurrentGenerationAndSaysWhatIsRetried() {
+    var status = new BranchStatus();
+    Conditions.apply(status, 3, Outcome.ready("Ready", "timeline t"));
+    Conditions.apply(status, 3, Outcome.retrying("StorageEngineUnavailable", "cannot reach it"));
+    assertThat(Conditions.find(status, Condition.READY)).get().extracting(Condition::getStatus, Condition::getReason, Condition::getMessage)
+        .containsExactly("True", "Ready", "timeline t");
+    assertThat(Conditions.find(status, Condition.RECONCILING)).get().extracting(Condition::getStatus, Condition::getReason)
+        .containsExactly("True", "StorageEngineUnavailable");
+    assertThat(Conditions.find(status, Condition.STALLED)).get().extracting(Condition::getStatus).isEqualTo("False");
+  }
+
+  @Test
+  void anOutageOfAnObjectNotReadyForItsGenerationIsNotReady() {
+    var status = new BranchStatus();
+    Conditions.apply(status, 3, Outcome.ready("Ready", "timeline t"));
+    Conditions.apply(status, 4, Outcome.retrying("StorageEngineUnavailable", "cannot reach it"));
+    assertThat(Conditions.find(status, Condition.READY)).get().extracting(Condition::getStatus, Condition::getReason)
+        .containsExactly("False", "StorageEngineUnavailable");
+    assertThat(Conditions.find(status, Condition.RECONCILING)).get().extracting(Condition::getStatus).isEqualTo("True");
+  }
+
+  @Test
+  void readyMeansReadyForTheCurrentGeneration() {
+    var branch = new Branch();
+    branch.getMetadata().setGeneration(2L);
+    branch.setStatus(new BranchStatus());
+    Conditions.apply(branch.getStatus(), 2, Outcome.ready("Ready", "timeline t"));
+    assertThat(Conditions.isReady(branch)).isTrue();
+    branch.getMetadata().setGeneration(3L); // a spec edit not reconciled yet
+    assertThat(Conditions.isReady(branch)).isFalse();
+  }
+
+  @Test
+  void outagesAreRetriedAndRefusalsOfTheKubernetesApiAreStalled() {
+    var statuses = new StatusUpdates(null, null);
+    var branch = new Branch();
+    branch.getMetadata().setName("b");
+    branch.getMetadata().setNamespace("ns");
+    assertThat(statuses.failure(branch, new RuntimeException(new StorageEngineUnavailableException("down", null))))
+        .extracting(Outcome::state, Outcome::reason).containsExactly(Outcome.State.RETRYING, "StorageEngineUnavailable");
+    assertThat(statuses.failure(branch, apiError(409, "the object has been modified")))
+        .extracting(Outcome::state, Outcome::reason).containsExactly(Outcome.State.RETRYING, "KubernetesApiConflict");
+    assertThat(statuses.failure(branch, apiError(503, "etcd leader changed")))
+        .extracting(Outcome::state, Outcome::reason).containsExactly(Outcome.State.RETRYING, "KubernetesApiUnavailable");
+    assertThat(statuses.failure(branch, new KubernetesClientException("no route", new IOException("connection reset"))))
+        .extracting(Outcome::state).isEqualTo(Outcome.State.RETRYING);
+    for (int code : new int[] {400, 403, 422}) {
+      Outcome o = statuses.failure(branch, apiError(code, "secrets \"x\" is forbidden: exceeded quota"));
+      assertThat(o.state()).as("HTTP %d", code).isEqualTo(Outcome.State.STALLED);
+      assertThat(o.reason()).isEqualTo("KubernetesApiRefused");
+      assertThat(o.message()).contains("HTTP " + code, "secrets \"x\" is forbidden: exceeded quota");
+    }
+  }
+
+  private static KubernetesClientException apiError(int code, String message) {
+    return new KubernetesClientException(new StatusBuilder().withCode(code).withMessage(message).build());
+  }
+}
