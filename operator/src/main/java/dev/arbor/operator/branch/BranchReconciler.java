@@ -4,13 +4,16 @@ import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.BranchStatus;
 import dev.arbor.crds.v1alpha1.Project;
 import dev.arbor.operator.kube.Caches;
+import dev.arbor.operator.kube.Indexes;
 import dev.arbor.operator.kube.KubeEvents;
+import dev.arbor.operator.kube.RelevantChanges;
 import dev.arbor.operator.project.Projects;
 import dev.arbor.operator.status.Conditions;
 import dev.arbor.operator.status.Outcome;
 import dev.arbor.operator.status.StatusUpdates;
 import dev.arbor.operator.storage.Ids;
 import dev.arbor.operator.storage.StorageEngine;
+import dev.arbor.postgres.Lsn;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
@@ -34,6 +37,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -57,6 +61,7 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
   private final StorageEngine storage;
   private final StatusUpdates statuses;
   private final KubeEvents events;
+  private final HeadLsnRefresh headLsns = new HeadLsnRefresh();
 
   public BranchReconciler(StorageEngine storage, StatusUpdates statuses, KubeEvents events) {
     this.storage = storage;
@@ -67,37 +72,46 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
   @Override
   public List<EventSource<?, Branch>> prepareEventSources(EventSourceContext<Branch> context) {
     IndexerResourceCache<Branch> branches = context.getPrimaryCache();
-    var projects = InformerEventSourceConfiguration.from(Project.class, Branch.class)
-        .withSecondaryToPrimaryMapper(p -> branches.list(p.getMetadata().getNamespace())
-            .filter(b -> b.getSpec() != null && p.getMetadata().getName().equals(b.getSpec().getProjectRef()))
-            .map(ResourceID::fromResource).collect(Collectors.toSet()))
+    branches.addIndexers(Map.of(
+        Indexes.BY_PROJECT, b -> b.getSpec() == null ? List.of() : Indexes.keyOf(b.getMetadata().getNamespace(), b.getSpec().getProjectRef()),
+        Indexes.BY_PARENT, b -> b.getSpec() == null ? List.of() : Indexes.keyOf(b.getMetadata().getNamespace(), b.getSpec().getParent())));
+    var projectsConfig = InformerEventSourceConfiguration.from(Project.class, Branch.class)
+        .withSecondaryToPrimaryMapper(p -> branches.byIndex(Indexes.BY_PROJECT, Indexes.key(p.getMetadata().getNamespace(),
+            p.getMetadata().getName())).stream().map(ResourceID::fromResource).collect(Collectors.toSet()))
+        .withOnUpdateFilter(RelevantChanges::ofProject)
         .build();
+    var projects = new InformerEventSource<>(projectsConfig, context);
     // Branches concern their relatives: a parent turning Ready lets its children branch off, and a child going
-    // away may release its parent's held deletion.
+    // away may release its parent's held deletion. Their status writes otherwise (headLsn) concern nobody.
     var relatives = InformerEventSourceConfiguration.from(Branch.class, Branch.class)
         .withName(RELATIVES)
-        .withSecondaryToPrimaryMapper(b -> relatives(b, branches))
+        .withSecondaryToPrimaryMapper(b -> relatives(b, branches, projects))
+        .withOnUpdateFilter(RelevantChanges::ofBranchState)
         .build();
-    return List.of(new InformerEventSource<>(projects, context), new InformerEventSource<>(relatives, context));
+    return List.of(projects, new InformerEventSource<>(relatives, context));
   }
 
-  private static Set<ResourceID> relatives(Branch b, IndexerResourceCache<Branch> branches) {
+  /** The Branch's parent (spec.parent, or its Project's root) and its children. */
+  private static Set<ResourceID> relatives(Branch b, IndexerResourceCache<Branch> branches, InformerEventSource<Project, Branch> projects) {
     Set<ResourceID> out = new HashSet<>();
-    if (b.getSpec() == null) {
+    if (b.getSpec() == null || b.getSpec().getProjectRef() == null) {
       return out;
     }
     String ns = b.getMetadata().getNamespace();
-    if (b.getSpec().getParent() != null) {
-      out.add(new ResourceID(b.getSpec().getParent(), ns));
-    } else {
-      // The default parent is the root branch, whose name only the Project knows; every same-project Branch
-      // without spec.parent is a candidate and cheap to look at.
-      branches.list(ns).filter(o -> b.getSpec().getProjectRef().equals(o.getSpec().getProjectRef()) && o.getSpec().getParent() == null)
-          .forEach(o -> out.add(ResourceID.fromResource(o)));
+    Optional<Project> project = projects.get(new ResourceID(b.getSpec().getProjectRef(), ns));
+    String parent = project.map(p -> Branches.parentName(b, p)).orElse(b.getSpec().getParent());
+    if (parent != null) {
+      out.add(new ResourceID(parent, ns));
     }
-    branches.list(ns).filter(o -> o.getSpec() != null && b.getSpec().getProjectRef().equals(o.getSpec().getProjectRef())
-            && (b.getMetadata().getName().equals(o.getSpec().getParent()) || o.getSpec().getParent() == null))
-        .forEach(o -> out.add(ResourceID.fromResource(o)));
+    branches.byIndex(Indexes.BY_PARENT, Indexes.key(ns, b.getMetadata().getName())).forEach(o -> out.add(ResourceID.fromResource(o)));
+    // The root's children are the Project's Branches without spec.parent. Without the Project in the cache the
+    // root is not known by name, and every Branch without a parent is a candidate both ways.
+    boolean mayBeRoot = b.getSpec().getParent() == null
+        && project.map(p -> Projects.rootBranchName(p).equals(b.getMetadata().getName())).orElse(true);
+    if (mayBeRoot || (project.isEmpty() && parent == null)) {
+      branches.byIndex(Indexes.BY_PROJECT, Indexes.key(ns, b.getSpec().getProjectRef())).stream()
+          .filter(o -> o.getSpec().getParent() == null).forEach(o -> out.add(ResourceID.fromResource(o)));
+    }
     out.remove(ResourceID.fromResource(b));
     return out;
   }
@@ -170,10 +184,7 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
           events.normal(branch, "TimelineCreated", "Created timeline " + id + " from " + parentName + " at " + timeline.ancestorLsn());
         }
       } catch (ApiProblem p) {
-        String field = "ancestor_lsn".equals(p.field()) ? "spec.parentLsn" : "spec.parent";
-        // The parent's head moves without any Kubernetes event, so an LSN beyond it is looked at again.
-        return statuses.finish(branch, status, Outcome.stalled("TimelineRefused", "the storage engine refused " + field + ": "
-            + p.getMessage())).rescheduleAfter(RECHECK);
+        return timelineRefused(branch, status, p, tenant, ancestor, parentName);
       }
       if (!ancestor.equals(timeline.ancestorTimelineId())) {
         return statuses.finish(branch, status, Outcome.stalled("TimelineAncestryMismatch", "timeline " + id
@@ -183,7 +194,7 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
       status.setLsn(timeline.ancestorLsn().toString());
     }
     status.setTimelineId(timeline.timelineId().toString());
-    if (timeline.lastDurableLsn() != null) {
+    if (timeline.lastDurableLsn() != null && headLsns.due(branch, Instant.now())) {
       status.setHeadLsn(timeline.lastDurableLsn().toString());
     }
 
@@ -203,6 +214,37 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
     }
     return statuses.finish(branch, status, Outcome.ready("Ready", "timeline " + timeline.timelineId()
         + (root ? " (the project's root timeline)" : " branched at " + status.getLsn())));
+  }
+
+  /**
+   * The storage engine refused the timeline. An LSN beyond the parent's head heals by itself once the parent has
+   * written that far, which no Kubernetes event announces: Reconciling, looked at again every {@link #RECHECK}.
+   * Its message names only the requested LSN, so that a parent writing meanwhile does not change the status at
+   * every look. Any other refusal needs a person.
+   */
+  private UpdateControl<Branch> timelineRefused(Branch branch, BranchStatus status, ApiProblem p, TenantId tenant, TimelineId ancestor,
+      String parentName) {
+    String lsn = branch.getSpec().getParentLsn();
+    if (lsn != null && "ancestor_lsn".equals(p.field()) && p.is("lsn-out-of-range") && beyondHead(tenant, ancestor, lsn)) {
+      return statuses.finish(branch, status, Outcome.reconciling("WaitingForParentLsn", "spec.parentLsn " + lsn
+          + " is beyond the head of parent Branch " + parentName + "; the timeline is created once " + parentName
+          + " has written up to it")).rescheduleAfter(RECHECK);
+    }
+    String field = "ancestor_lsn".equals(p.field()) ? "spec.parentLsn" : "ancestor_timeline_id".equals(p.field()) ? "spec.parent"
+        : "the Branch";
+    // Also looked at again: the head may have passed spec.parentLsn between the refusal and the look at it.
+    return statuses.finish(branch, status, Outcome.stalled("TimelineRefused", "the storage engine refused " + field + ": "
+        + p.getMessage())).rescheduleAfter(RECHECK);
+  }
+
+  private boolean beyondHead(TenantId tenant, TimelineId timeline, String lsn) {
+    Lsn wanted;
+    try {
+      wanted = Lsn.parse(lsn);
+    } catch (IllegalArgumentException e) {
+      return false;
+    }
+    return storage.timeline(tenant, timeline).map(t -> t.lastDurableLsn() != null && wanted.isAfter(t.lastDurableLsn())).orElse(false);
   }
 
   @Override

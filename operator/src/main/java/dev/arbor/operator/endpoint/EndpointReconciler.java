@@ -14,8 +14,10 @@ import dev.arbor.crds.v1alpha1.RoleOption;
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.operator.kube.Caches;
 import dev.arbor.operator.kube.Durations;
+import dev.arbor.operator.kube.Indexes;
 import dev.arbor.operator.kube.KubeEvents;
 import dev.arbor.operator.kube.Labels;
+import dev.arbor.operator.kube.RelevantChanges;
 import dev.arbor.operator.project.Projects;
 import dev.arbor.operator.status.Conditions;
 import dev.arbor.operator.status.Outcome;
@@ -88,15 +90,23 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   @Override
   public List<EventSource<?, Endpoint>> prepareEventSources(EventSourceContext<Endpoint> context) {
     IndexerResourceCache<Endpoint> endpoints = context.getPrimaryCache();
-    var branches = InformerEventSourceConfiguration.from(Branch.class, Endpoint.class)
-        .withSecondaryToPrimaryMapper(b -> endpoints.list(b.getMetadata().getNamespace())
-            .filter(e -> b.getMetadata().getName().equals(e.getSpec().getBranchRef()))
-            .map(ResourceID::fromResource).collect(Collectors.toSet()))
+    endpoints.addIndexer(Indexes.BY_BRANCH, e -> e.getSpec() == null ? List.of()
+        : Indexes.keyOf(e.getMetadata().getNamespace(), e.getSpec().getBranchRef()));
+    var branchesConfig = InformerEventSourceConfiguration.from(Branch.class, Endpoint.class)
+        .withSecondaryToPrimaryMapper(b -> onBranch(endpoints, b.getMetadata().getNamespace(), b.getMetadata().getName()))
+        .withOnUpdateFilter(RelevantChanges::ofBranchState)
         .build();
-    // Roles, databases and the tenant come from the Project: any Project change may concern every Endpoint
-    // of its namespace (an Endpoint names a Branch, not a Project), and there are few.
+    var branches = new InformerEventSource<>(branchesConfig, context);
+    branches.addIndexer(Indexes.BY_PROJECT, b -> b.getSpec() == null ? List.of()
+        : Indexes.keyOf(b.getMetadata().getNamespace(), b.getSpec().getProjectRef()));
+    // Roles, databases and the tenant come from the Project; an Endpoint names a Branch, so a Project concerns
+    // the Endpoints of its Branches.
     var projects = InformerEventSourceConfiguration.from(Project.class, Endpoint.class)
-        .withSecondaryToPrimaryMapper(p -> allIn(endpoints, p))
+        .withSecondaryToPrimaryMapper(p -> branches.byIndex(Indexes.BY_PROJECT, Indexes.key(p.getMetadata().getNamespace(),
+                p.getMetadata().getName())).stream()
+            .flatMap(b -> onBranch(endpoints, b.getMetadata().getNamespace(), b.getMetadata().getName()).stream())
+            .collect(Collectors.toSet()))
+        .withOnUpdateFilter(RelevantChanges::ofProject)
         .build();
     var rolePasswords = InformerEventSourceConfiguration.from(Secret.class, Endpoint.class)
         .withName("role-passwords")
@@ -110,14 +120,18 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     // A ReadWrite Endpoint that goes away lets the next one of its Branch run.
     var siblings = InformerEventSourceConfiguration.from(Endpoint.class, Endpoint.class)
         .withName("endpoint-siblings")
-        .withSecondaryToPrimaryMapper(e -> endpoints.list(e.getMetadata().getNamespace())
-            .filter(o -> e.getSpec() != null && e.getSpec().getBranchRef().equals(o.getSpec().getBranchRef())
-                && !o.getMetadata().getName().equals(e.getMetadata().getName()))
-            .map(ResourceID::fromResource).collect(Collectors.toSet()))
+        .withSecondaryToPrimaryMapper(e -> e.getSpec() == null ? Set.of()
+            : onBranch(endpoints, e.getMetadata().getNamespace(), e.getSpec().getBranchRef()).stream()
+                .filter(o -> !o.getName().equals(e.getMetadata().getName())).collect(Collectors.toSet()))
         .build();
-    return List.of(new InformerEventSource<>(branches, context), new InformerEventSource<>(projects, context),
+    return List.of(branches, new InformerEventSource<>(projects, context),
         new InformerEventSource<>(rolePasswords, context), new InformerEventSource<>(statefulSets, context),
         new InformerEventSource<>(siblings, context));
+  }
+
+  private static Set<ResourceID> onBranch(IndexerResourceCache<Endpoint> endpoints, String namespace, String branch) {
+    return endpoints.byIndex(Indexes.BY_BRANCH, Indexes.key(namespace, branch)).stream().map(ResourceID::fromResource)
+        .collect(Collectors.toSet());
   }
 
   private static Set<ResourceID> allIn(IndexerResourceCache<Endpoint> endpoints, HasMetadata o) {

@@ -8,6 +8,7 @@ import dev.arbor.crds.v1alpha1.Role;
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.operator.config.PostgresVersions;
 import dev.arbor.operator.kube.KubeEvents;
+import dev.arbor.operator.kube.RelevantChanges;
 import dev.arbor.operator.kube.Labels;
 import dev.arbor.operator.status.Conditions;
 import dev.arbor.operator.status.Outcome;
@@ -77,6 +78,7 @@ public class ProjectReconciler implements Reconciler<Project>, Cleaner<Project> 
     var branches = InformerEventSourceConfiguration.from(Branch.class, Project.class)
         .withSecondaryToPrimaryMapper(b -> b.getSpec() == null || b.getSpec().getProjectRef() == null ? Set.of()
             : Set.of(new ResourceID(b.getSpec().getProjectRef(), b.getMetadata().getNamespace())))
+        .withOnUpdateFilter(RelevantChanges::ofBranchForProject)
         .build();
     return List.of(new InformerEventSource<>(branches, context));
   }

@@ -1,0 +1,355 @@
+package dev.arbor.operator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.arbor.compute.testing.AgentProcess;
+import dev.arbor.crds.v1alpha1.Branch;
+import dev.arbor.crds.v1alpha1.BranchSpec;
+import dev.arbor.crds.v1alpha1.BranchStatus;
+import dev.arbor.crds.v1alpha1.Condition;
+import dev.arbor.crds.v1alpha1.Database;
+import dev.arbor.crds.v1alpha1.Endpoint;
+import dev.arbor.crds.v1alpha1.Project;
+import dev.arbor.crds.v1alpha1.ProjectSpec;
+import dev.arbor.crds.v1alpha1.ProjectStatus;
+import dev.arbor.operator.kube.Labels;
+import dev.arbor.operator.storage.BlackHole;
+import dev.arbor.testing.FreePort;
+import dev.arbor.testing.TempDirectory;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.api.model.apps.StatefulSet;
+import io.fabric8.kubernetes.client.Watch;
+import io.fabric8.kubernetes.client.Watcher;
+import io.fabric8.kubernetes.client.WatcherException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The operator under load and in outages (review items 5, 15 and 19): how often it reconciles and writes statuses
+ * while computes write, what its conditions say while the storage engine is down, and whether a storage engine
+ * that never answers leaves it threads for Endpoints. The class's operator watches only this class's namespaces;
+ * the black-hole test runs a second operator of its own on another namespace and Lease.
+ */
+class OperatorLoadIT extends OperatorTestBase {
+  private static final String LOAD = "load";
+  private static final String OUTAGE = "outage-ready";
+  private static final String BLACK_HOLE = "black-hole";
+  private static final Pattern METRIC = Pattern.compile("^reconciliations_started_total\\{([^}]*)}\\s+(\\S+)$", Pattern.MULTILINE);
+
+  @BeforeAll
+  static void watchOnlyThisClassesNamespaces() throws IOException, InterruptedException {
+    operator.close();
+    Map<String, String> env = new HashMap<>(operatorEnvironment());
+    env.put("QUARKUS_OPERATOR_SDK_NAMESPACES", LOAD + "," + OUTAGE);
+    operator = OperatorProcess.start(env, work.resolve("operator-load.log"), FreePort.pick());
+  }
+
+  /**
+   * A Project, a Branch of its root, and a compute on each writing for 60 s: the operator reconciles each Branch a
+   * few times a minute (its one-minute re-read), not at the rate of commits, and their statuses are hardly
+   * written. A third Branch asks for an LSN beyond the root's head: it waits (Reconciling, not Stalled), and its
+   * status stays as it is while the root is idle and while it writes.
+   */
+  @Test
+  void writingComputesCauseAFewReconcilesPerMinuteNotAStorm() throws Exception {
+    namespace(LOAD);
+    var spec = new ProjectSpec();
+    spec.setRoles(List.of(loginRole("app")));
+    spec.setDatabases(List.of(new Database("app", "app")));
+    var ld = new Project();
+    ld.getMetadata().setName("ld");
+    ld.getMetadata().setNamespace(LOAD);
+    ld.setSpec(spec);
+    client().resource(ld).create();
+    awaitProjectReady(LOAD, "ld");
+    branch(LOAD, "ld-dev", "ld", null, false);
+    awaitBranchReady(LOAD, "ld-dev");
+    var ahead = new BranchSpec();
+    ahead.setProjectRef("ld");
+    ahead.setParentLsn("F/0");
+    var aheadBranch = new Branch();
+    aheadBranch.getMetadata().setName("ld-ahead");
+    aheadBranch.getMetadata().setNamespace(LOAD);
+    aheadBranch.setSpec(ahead);
+    client().resource(aheadBranch).create();
+    await().atMost(WAIT).untilAsserted(() -> {
+      Branch b = get(Branch.class, LOAD, "ld-ahead");
+      assertThat(condition(b, Condition.RECONCILING)).as("ld-ahead Reconciling").isNotNull().satisfies(c -> {
+        assertThat(c.getStatus()).isEqualTo("True");
+        assertThat(c.getReason()).isEqualTo("WaitingForParentLsn");
+        assertThat(c.getMessage()).contains("spec.parentLsn F/0", "ld-main");
+      });
+      assertThat(condition(b, Condition.STALLED).getStatus()).isEqualTo("False");
+      assertThat(condition(b, Condition.READY).getStatus()).isEqualTo("False");
+    });
+
+    endpoint(LOAD, "ld-main-rw", "ld-main");
+    endpoint(LOAD, "ld-dev-rw", "ld-dev");
+    for (String sts : List.of("ld-main-rw", "ld-dev-rw")) {
+      await().atMost(WAIT).until(() -> client().apps().statefulSets().inNamespace(LOAD).withName(sts).get() != null);
+    }
+
+    Map<String, AtomicInteger> writes = new ConcurrentHashMap<>();
+    Watch watch = client().resources(Branch.class).inNamespace(LOAD).watch(new Watcher<>() {
+      @Override
+      public void eventReceived(Action action, Branch b) {
+        if (action == Action.MODIFIED) {
+          writes.computeIfAbsent(b.getMetadata().getName(), n -> new AtomicInteger()).incrementAndGet();
+        }
+      }
+
+      @Override
+      public void onClose(WatcherException cause) {
+      }
+    });
+    try (var pods = TempDirectory.create("arbor-load-pods-"); watch) {
+      List<AgentProcess> agents = new ArrayList<>();
+      List<Connection> connections = new ArrayList<>();
+      ExecutorService writers = Executors.newFixedThreadPool(2);
+      try {
+        for (String ep : List.of("ld-main-rw", "ld-dev-rw")) {
+          LocalPod pod = LocalPod.of(client(), LOAD, ep, pods.resolve(ep + "-0"));
+          AgentProcess agent = pod.start();
+          agents.add(agent);
+          agent.awaitRunning();
+          Connection c = connect(pod, secretData(LOAD, ep + "-connection"));
+          connections.add(c);
+          try (Statement st = c.createStatement()) {
+            st.execute("CREATE TABLE IF NOT EXISTS load_" + ep.replace('-', '_') + " (n int, payload text)");
+          }
+        }
+        String aheadVersion = get(Branch.class, LOAD, "ld-ahead").getMetadata().getResourceVersion();
+        Map<String, Double> before = reconcilesStarted(operator, LOAD);
+        writes.clear();
+        Instant start = Instant.now();
+        Instant end = start.plus(Duration.ofSeconds(60));
+        List<Future<Integer>> inserted = new ArrayList<>();
+        for (int i = 0; i < connections.size(); i++) {
+          Connection c = connections.get(i);
+          String table = "load_" + List.of("ld-main-rw", "ld-dev-rw").get(i).replace('-', '_');
+          inserted.add(writers.submit(() -> {
+            int n = 0;
+            try (Statement st = c.createStatement()) {
+              while (Instant.now().isBefore(end)) {
+                st.execute("INSERT INTO " + table + " SELECT g, repeat('x', 200) FROM generate_series(1, 50) g");
+                n++;
+              }
+            }
+            return n;
+          }));
+        }
+        List<Integer> statements = new ArrayList<>();
+        for (Future<Integer> f : inserted) {
+          statements.add(f.get());
+        }
+        double minutes = Duration.between(start, Instant.now()).toMillis() / 60000.0;
+        Map<String, Double> after = reconcilesStarted(operator, LOAD);
+        double branchRate = (after.getOrDefault("branch", 0.0) - before.getOrDefault("branch", 0.0)) / 3 / minutes;
+        double projectRate = (after.getOrDefault("project", 0.0) - before.getOrDefault("project", 0.0)) / minutes;
+        double endpointRate = (after.getOrDefault("endpoint", 0.0) - before.getOrDefault("endpoint", 0.0)) / 2 / minutes;
+        System.out.printf("event=load_figures minutes=%.2f insert_statements=%s reconciles_per_branch_per_minute=%.1f "
+                + "project_reconciles_per_minute=%.1f reconciles_per_endpoint_per_minute=%.1f branch_writes=%s before=%s after=%s%n",
+            minutes, statements, branchRate, projectRate, endpointRate, writes, before, after);
+
+        assertThat(statements).as("both computes wrote throughout").allMatch(n -> n > 20);
+        assertThat(branchRate).as("Branch reconciles per Branch per minute").isLessThanOrEqualTo(5);
+        assertThat(projectRate).as("Project reconciles per minute").isLessThanOrEqualTo(5);
+        assertThat(endpointRate).as("Endpoint reconciles per Endpoint per minute").isLessThanOrEqualTo(5);
+        assertThat(writes.getOrDefault("ld-main", new AtomicInteger()).get()).as("status writes of ld-main").isLessThanOrEqualTo(2);
+        assertThat(writes.getOrDefault("ld-dev", new AtomicInteger()).get()).as("status writes of ld-dev").isLessThanOrEqualTo(2);
+        assertThat(writes.get("ld-ahead")).as("writes of ld-ahead, waiting on a head that moves").isNull();
+        assertThat(get(Branch.class, LOAD, "ld-ahead").getMetadata().getResourceVersion()).isEqualTo(aheadVersion);
+      } finally {
+        writers.shutdownNow();
+        for (Connection c : connections) {
+          c.close();
+        }
+        for (AgentProcess a : agents) {
+          a.close();
+        }
+      }
+    }
+  }
+
+  /**
+   * The pageserver is down for longer than a Branch's one-minute re-read of the storage engine: the Ready Branch
+   * stays Ready (its computes keep serving) while Reconciling says what is retried, and that clears once the
+   * pageserver is back.
+   */
+  @Test
+  void aReadyBranchStaysReadyWhileTheStorageEngineIsDown() throws Exception {
+    namespace(OUTAGE);
+    project(OUTAGE, "or", List.of());
+    awaitProjectReady(OUTAGE, "or");
+    awaitBranchReady(OUTAGE, "or-main");
+    List<String> notReady = new CopyOnWriteArrayList<>();
+    storage.killPageserver();
+    try {
+      Instant down = Instant.now();
+      await().atMost(Duration.ofSeconds(100)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> {
+        Branch b = get(Branch.class, OUTAGE, "or-main");
+        if (!isTrue(b, Condition.READY)) {
+          notReady.add(Duration.between(down, Instant.now()).toSeconds() + "s: " + b.getStatus().getConditions());
+        }
+        assertThat(condition(b, Condition.RECONCILING)).isNotNull().satisfies(c -> {
+          assertThat(c.getStatus()).isEqualTo("True");
+          assertThat(c.getReason()).isEqualTo("StorageEngineUnavailable");
+          assertThat(c.getMessage()).contains(storage.pageserverManagementUrl());
+        });
+      });
+      System.out.printf("event=outage_seen after_seconds=%d%n", Duration.between(down, Instant.now()).toSeconds());
+      Instant until = Instant.now().plusSeconds(10);
+      while (Instant.now().isBefore(until) || Duration.between(down, Instant.now()).toSeconds() < 70) {
+        Branch b = get(Branch.class, OUTAGE, "or-main");
+        if (!isTrue(b, Condition.READY)) {
+          notReady.add(Duration.between(down, Instant.now()).toSeconds() + "s: " + b.getStatus().getConditions());
+        }
+        Thread.sleep(1000);
+      }
+      assertThat(notReady).as("moments or-main was not Ready during the outage").isEmpty();
+      assertThat(isTrue(get(Project.class, OUTAGE, "or"), Condition.READY)).as("Project or Ready").isTrue();
+    } finally {
+      storage.startPageserver();
+    }
+    await().atMost(WAIT).untilAsserted(() -> {
+      Branch b = get(Branch.class, OUTAGE, "or-main");
+      assertThat(isTrue(b, Condition.READY)).isTrue();
+      assertThat(condition(b, Condition.RECONCILING).getStatus()).isEqualTo("False");
+    });
+  }
+
+  /**
+   * A pageserver that accepts connections and never answers (a partition that drops packets) and 30 Branches that
+   * need it: an Endpoint's suspend and resume, which need no storage engine, still take effect within seconds.
+   * The operator runs with 20 reconcile threads, fewer than the Branches (as 60 Branches would against the
+   * default 50); its objects' statuses are set by hand, as the storage engine would have made them.
+   */
+  @Test
+  void aStorageEngineThatNeverAnswersLeavesThreadsForEndpoints() throws Exception {
+    namespace(BLACK_HOLE);
+    try (BlackHole hole = new BlackHole()) {
+      Project project = project(BLACK_HOLE, "bh", List.of(loginRole("app")));
+      client().resources(Project.class).inNamespace(BLACK_HOLE).withName("bh").editStatus(p -> {
+        var s = new ProjectStatus();
+        s.setTenantId("0123456789abcdef0123456789abcdef");
+        s.setPostgresVersion(15);
+        s.setObservedGeneration(p.getMetadata().getGeneration());
+        s.setConditions(readyConditions(p.getMetadata().getGeneration()));
+        p.setStatus(s);
+        return p;
+      });
+      var rootSpec = new BranchSpec();
+      rootSpec.setProjectRef("bh");
+      var root = new Branch();
+      root.getMetadata().setName("bh-main");
+      root.getMetadata().setNamespace(BLACK_HOLE);
+      root.getMetadata().setOwnerReferences(List.of(new OwnerReferenceBuilder().withApiVersion("arbor.dev/v1alpha1").withKind("Project")
+          .withName("bh").withUid(project.getMetadata().getUid()).withController(true).build()));
+      root.setSpec(rootSpec);
+      client().resource(root).create();
+      client().resources(Branch.class).inNamespace(BLACK_HOLE).withName("bh-main").editStatus(b -> {
+        var s = new BranchStatus();
+        s.setTimelineId("fedcba9876543210fedcba9876543210");
+        s.setLsn("0/1000000");
+        s.setObservedGeneration(b.getMetadata().getGeneration());
+        s.setConditions(readyConditions(b.getMetadata().getGeneration()));
+        b.setStatus(s);
+        return b;
+      });
+      client().resource(new SecretBuilder().withNewMetadata().withName("bh-role-passwords").withNamespace(BLACK_HOLE)
+          .withLabels(Labels.project("bh")).endMetadata()
+          .withData(Map.of("app", Base64.getEncoder().encodeToString("pw".getBytes(StandardCharsets.UTF_8)))).build()).create();
+      endpoint(BLACK_HOLE, "bh-rw", "bh-main");
+      for (int i = 0; i < 30; i++) {
+        branch(BLACK_HOLE, String.format("bh-b%02d", i), "bh", null, false);
+      }
+
+      Map<String, String> env = new HashMap<>(operatorEnvironment());
+      env.put("ARBOR_STORAGE_ENGINE_PAGESERVER_URL", hole.url());
+      env.put("ARBOR_STORAGE_ENGINE_PAGESERVER_MANAGEMENT_URL", hole.url());
+      env.put("QUARKUS_OPERATOR_SDK_NAMESPACES", BLACK_HOLE);
+      env.put("QUARKUS_OPERATOR_SDK_CONCURRENT_RECONCILIATION_THREADS", "20");
+      env.put("ARBOR_LEADER_ELECTION_LEASE_NAME", "arbor-operator-black-hole");
+      try (OperatorProcess second = OperatorProcess.start(env, work.resolve("operator-black-hole.log"), FreePort.pick())) {
+        try {
+          var sts = client().apps().statefulSets().inNamespace(BLACK_HOLE).withName("bh-rw");
+          await().atMost(WAIT).until(() -> sts.get() != null && sts.get().getSpec().getReplicas() == 1);
+          // Long enough for every Branch to have tried the storage engine and be retrying.
+          await().atMost(WAIT).until(() -> hole.connections() >= 10);
+          Thread.sleep(15_000);
+          Duration suspend = toggle(sts, true, 0);
+          Duration resume = toggle(sts, false, 1);
+          System.out.printf("event=black_hole_figures connections=%d suspend_ms=%d resume_ms=%d%n", hole.connections(), suspend.toMillis(),
+              resume.toMillis());
+          assertThat(suspend).as("time until the suspended Endpoint's StatefulSet had 0 replicas").isLessThan(Duration.ofSeconds(10));
+          assertThat(resume).as("time until the resumed Endpoint's StatefulSet had 1 replica").isLessThan(Duration.ofSeconds(10));
+        } finally {
+          System.out.println("--- black-hole operator log (tail) ---\n" + tail(second.logText(), 60));
+        }
+      }
+    }
+  }
+
+  private static Duration toggle(io.fabric8.kubernetes.client.dsl.RollableScalableResource<StatefulSet> sts, boolean suspended,
+      int replicas) {
+    Instant start = Instant.now();
+    client().resources(Endpoint.class).inNamespace(BLACK_HOLE).withName("bh-rw").edit(e -> {
+      e.getSpec().setSuspended(suspended);
+      return e;
+    });
+    await().atMost(WAIT).pollInterval(Duration.ofMillis(100)).until(() -> sts.get().getSpec().getReplicas() == replicas);
+    return Duration.between(start, Instant.now());
+  }
+
+  private static List<Condition> readyConditions(long generation) {
+    String now = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
+    return List.of(new Condition(Condition.READY, "True", "Ready", "set by the test", now, generation),
+        new Condition(Condition.RECONCILING, "False", "Ready", "", now, generation),
+        new Condition(Condition.STALLED, "False", "Ready", "", now, generation));
+  }
+
+  /** JOSDK's reconciliations_started_total of one namespace, summed per controller. */
+  private static Map<String, Double> reconcilesStarted(OperatorProcess op, String namespace) throws IOException, InterruptedException {
+    Map<String, Double> out = new HashMap<>();
+    Matcher m = METRIC.matcher(op.get("/q/metrics"));
+    while (m.find()) {
+      Map<String, String> labels = new HashMap<>();
+      for (String pair : m.group(1).split(",")) {
+        int eq = pair.indexOf('=');
+        if (eq > 0) {
+          labels.put(pair.substring(0, eq).trim(), pair.substring(eq + 1).trim().replace("\"", ""));
+        }
+      }
+      if (namespace.equals(labels.get("namespace"))) {
+        out.merge(labels.get("controller_name"), Double.parseDouble(m.group(2)), Double::sum);
+      }
+    }
+    return out;
+  }
+
+  private static String tail(String text, int lines) {
+    List<String> all = text.lines().toList();
+    return String.join("\n", all.subList(Math.max(0, all.size() - lines), all.size()));
+  }
+}
