@@ -18,6 +18,9 @@ import dev.arbor.operator.storage.BlackHole;
 import dev.arbor.testing.FreePort;
 import dev.arbor.testing.TempDirectory;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.ResourceQuotaBuilder;
+import io.fabric8.kubernetes.api.model.ResourceQuotaStatusBuilder;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.client.Watch;
@@ -55,13 +58,14 @@ class OperatorLoadIT extends OperatorTestBase {
   private static final String LOAD = "load";
   private static final String OUTAGE = "outage-ready";
   private static final String BLACK_HOLE = "black-hole";
+  private static final String REFUSED = "refused";
   private static final Pattern METRIC = Pattern.compile("^reconciliations_started_total\\{([^}]*)}\\s+(\\S+)$", Pattern.MULTILINE);
 
   @BeforeAll
   static void watchOnlyThisClassesNamespaces() throws IOException, InterruptedException {
     operator.close();
     Map<String, String> env = new HashMap<>(operatorEnvironment());
-    env.put("QUARKUS_OPERATOR_SDK_NAMESPACES", LOAD + "," + OUTAGE);
+    env.put("QUARKUS_OPERATOR_SDK_NAMESPACES", LOAD + "," + OUTAGE + "," + REFUSED);
     operator = OperatorProcess.start(env, work.resolve("operator-load.log"), FreePort.pick());
   }
 
@@ -237,6 +241,42 @@ class OperatorLoadIT extends OperatorTestBase {
       assertThat(isTrue(b, Condition.READY)).isTrue();
       assertThat(condition(b, Condition.RECONCILING).getStatus()).isEqualTo("False");
     });
+  }
+
+  /**
+   * A write the Kubernetes API refuses (403 here: a ResourceQuota of no Secrets forbids the Project's
+   * role-passwords Secret) needs a person: Stalled KubernetesApiRefused naming
+   * the Secret and quoting the API, one log line and no stack trace. It is still retried, so removing the quota is
+   * enough for the Project to become Ready.
+   */
+  @Test
+  void aWriteTheKubernetesApiRefusesIsStalledAndRetried() {
+    namespace(REFUSED);
+    client().resourceQuotas().inNamespace(REFUSED).resource(new ResourceQuotaBuilder().withNewMetadata().withName("no-secrets")
+        .endMetadata().withNewSpec().addToHard("count/secrets", new Quantity("0")).endSpec().build()).create();
+    // Admission checks the usage in the quota's status, which the controller-manager would compute.
+    client().resourceQuotas().inNamespace(REFUSED).withName("no-secrets").editStatus(q -> {
+      q.setStatus(new ResourceQuotaStatusBuilder().addToHard("count/secrets", new Quantity("0"))
+          .addToUsed("count/secrets", new Quantity("0")).build());
+      return q;
+    });
+    project(REFUSED, "rf", List.of(loginRole("app")));
+    await().atMost(WAIT).untilAsserted(() -> {
+      Project p = get(Project.class, REFUSED, "rf");
+      assertThat(condition(p, Condition.STALLED)).as("Stalled").isNotNull().satisfies(c -> {
+        assertThat(c.getStatus()).isEqualTo("True");
+        assertThat(c.getReason()).isEqualTo("KubernetesApiRefused");
+        assertThat(c.getMessage()).contains("the Kubernetes API refused secrets rf-role-passwords (HTTP 403)", "exceeded quota: no-secrets");
+      });
+      assertThat(condition(p, Condition.READY).getStatus()).isEqualTo("False");
+      assertThat(condition(p, Condition.RECONCILING).getStatus()).isEqualTo("False");
+    });
+    assertThat(operator.logText().lines().filter(l -> l.contains("event=kubernetes_api_refused") && l.contains("name=rf")))
+        .as("log lines of the refusal").isNotEmpty();
+    assertThat(operator.logText()).as("no stack trace for it").doesNotContain("KubernetesClientException: Failure executing");
+
+    client().resourceQuotas().inNamespace(REFUSED).withName("no-secrets").delete();
+    awaitProjectReady(REFUSED, "rf");
   }
 
   /**

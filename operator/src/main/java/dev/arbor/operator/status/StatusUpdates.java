@@ -78,12 +78,15 @@ public class StatusUpdates {
     return Outcome.reconciling("ReconcileError", e.getClass().getSimpleName() + ": " + e.getMessage() + "; retrying with backoff");
   }
 
-  /** What a refused request was about, as far as the client knows it: "secrets ns/name". */
+  /** What a refused request was about, as far as the API's answer or the client tells: "secrets name". */
   private static String refused(KubernetesClientException k) {
-    if (k.getResourcePlural() == null) {
+    var details = k.getStatus() == null ? null : k.getStatus().getDetails();
+    String kind = details != null && details.getKind() != null ? details.getKind() : k.getResourcePlural();
+    String name = details != null && details.getName() != null ? details.getName() : k.getName();
+    if (kind == null) {
       return "a request";
     }
-    return k.getResourcePlural() + (k.getName() == null ? "" : " " + (k.getNamespace() == null ? "" : k.getNamespace() + "/") + k.getName());
+    return kind + (name == null ? "" : " " + name);
   }
 
   /** Applies the outcome and returns the control that patches the status only when it changed. */

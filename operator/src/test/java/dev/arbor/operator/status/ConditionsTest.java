@@ -65,11 +65,12 @@ class ConditionsTest {
       Outcome o = statuses.failure(branch, apiError(code, "secrets \"x\" is forbidden: exceeded quota"));
       assertThat(o.state()).as("HTTP %d", code).isEqualTo(Outcome.State.STALLED);
       assertThat(o.reason()).isEqualTo("KubernetesApiRefused");
-      assertThat(o.message()).contains("HTTP " + code, "secrets \"x\" is forbidden: exceeded quota");
+      assertThat(o.message()).contains("refused secrets x (HTTP " + code + ")", "secrets \"x\" is forbidden: exceeded quota");
     }
   }
 
   private static KubernetesClientException apiError(int code, String message) {
-    return new KubernetesClientException(new StatusBuilder().withCode(code).withMessage(message).build());
+    return new KubernetesClientException(new StatusBuilder().withCode(code).withMessage(message).withNewDetails().withKind("secrets")
+        .withName("x").endDetails().build());
   }
 }
