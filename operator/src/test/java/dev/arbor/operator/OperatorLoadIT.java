@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.arbor.compute.testing.AgentProcess;
+import dev.arbor.crds.v1alpha1.ArborStatus;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.BranchSpec;
 import dev.arbor.crds.v1alpha1.BranchStatus;
@@ -23,6 +24,7 @@ import io.fabric8.kubernetes.api.model.ResourceQuotaBuilder;
 import io.fabric8.kubernetes.api.model.ResourceQuotaStatusBuilder;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
+import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.client.Watch;
 import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
@@ -97,16 +99,7 @@ class OperatorLoadIT extends OperatorTestBase {
     aheadBranch.getMetadata().setNamespace(LOAD);
     aheadBranch.setSpec(ahead);
     client().resource(aheadBranch).create();
-    await().atMost(WAIT).untilAsserted(() -> {
-      Branch b = get(Branch.class, LOAD, "ld-ahead");
-      assertThat(condition(b, Condition.RECONCILING)).as("ld-ahead Reconciling").isNotNull().satisfies(c -> {
-        assertThat(c.getStatus()).isEqualTo("True");
-        assertThat(c.getReason()).isEqualTo("WaitingForParentLsn");
-        assertThat(c.getMessage()).contains("spec.parentLsn F/0", "ld-main");
-      });
-      assertThat(condition(b, Condition.STALLED).getStatus()).isEqualTo("False");
-      assertThat(condition(b, Condition.READY).getStatus()).isEqualTo("False");
-    });
+    awaitOnlyTrue(Branch.class, LOAD, "ld-ahead", Condition.RECONCILING, "WaitingForParentLsn", "spec.parentLsn F/0", "ld-main");
 
     endpoint(LOAD, "ld-main-rw", "ld-main");
     endpoint(LOAD, "ld-dev-rw", "ld-dev");
@@ -261,16 +254,8 @@ class OperatorLoadIT extends OperatorTestBase {
       return q;
     });
     project(REFUSED, "rf", List.of(loginRole("app")));
-    await().atMost(WAIT).untilAsserted(() -> {
-      Project p = get(Project.class, REFUSED, "rf");
-      assertThat(condition(p, Condition.STALLED)).as("Stalled").isNotNull().satisfies(c -> {
-        assertThat(c.getStatus()).isEqualTo("True");
-        assertThat(c.getReason()).isEqualTo("KubernetesApiRefused");
-        assertThat(c.getMessage()).contains("the Kubernetes API refused secrets rf-role-passwords (HTTP 403)", "exceeded quota: no-secrets");
-      });
-      assertThat(condition(p, Condition.READY).getStatus()).isEqualTo("False");
-      assertThat(condition(p, Condition.RECONCILING).getStatus()).isEqualTo("False");
-    });
+    awaitOnlyTrue(Project.class, REFUSED, "rf", Condition.STALLED, "KubernetesApiRefused",
+        "the Kubernetes API refused secrets rf-role-passwords (HTTP 403)", "exceeded quota: no-secrets");
     assertThat(operator.logText().lines().filter(l -> l.contains("event=kubernetes_api_refused") && l.contains("name=rf")))
         .as("log lines of the refusal").isNotEmpty();
     assertThat(operator.logText()).as("no stack trace for it").doesNotContain("KubernetesClientException: Failure executing");
@@ -360,6 +345,24 @@ class OperatorLoadIT extends OperatorTestBase {
     });
     await().atMost(WAIT).pollInterval(Duration.ofMillis(100)).until(() -> sts.get().getSpec().getReplicas() == replicas);
     return Duration.between(start, Instant.now());
+  }
+
+  /** Waits until {@code type} is the one kstatus condition that is True, with this reason and a message with these parts. */
+  private static <T extends CustomResource<?, ? extends ArborStatus>> void awaitOnlyTrue(Class<T> kind, String ns, String name, String type,
+      String reason, String... message) {
+    await().atMost(WAIT).untilAsserted(() -> {
+      T r = get(kind, ns, name);
+      assertThat(condition(r, type)).as("%s of %s", type, name).isNotNull().satisfies(c -> {
+        assertThat(c.getStatus()).isEqualTo("True");
+        assertThat(c.getReason()).isEqualTo(reason);
+        assertThat(c.getMessage()).contains(message);
+      });
+      for (String other : List.of(Condition.READY, Condition.RECONCILING, Condition.STALLED)) {
+        if (!other.equals(type)) {
+          assertThat(condition(r, other).getStatus()).as("%s of %s", other, name).isEqualTo("False");
+        }
+      }
+    });
   }
 
   private static List<Condition> readyConditions(long generation) {
