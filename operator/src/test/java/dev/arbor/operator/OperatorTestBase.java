@@ -64,12 +64,15 @@ abstract class OperatorTestBase {
   static StorageProcesses storage;
   static TempDirectory work;
   static OperatorProcess operator;
+  /** The operator runs as the chart's ServiceAccount, with exactly the chart's RBAC. */
+  static String operatorKubeconfig;
   static final HttpJson http = new HttpJson(Duration.ofSeconds(30));
   static final Duration WAIT = Duration.ofMinutes(2);
 
   @BeforeAll
   static void startEverything() throws Exception {
     installCrds();
+    operatorKubeconfig = ChartRbac.operatorKubeconfig(kube);
     storage = new StorageProcesses(1).withManagementListener().start();
     work = TempDirectory.create("arbor-operator-it-");
     operator = startOperator();
@@ -77,8 +80,10 @@ abstract class OperatorTestBase {
 
   @AfterAll
   static void stopEverything() throws Exception {
+    String log = null;
     if (operator != null) {
-      System.out.println("--- operator log ---\n" + operator.logText());
+      log = operator.logText();
+      System.out.println("--- operator log ---\n" + log);
       operator.close();
     }
     if (storage != null) {
@@ -86,6 +91,11 @@ abstract class OperatorTestBase {
     }
     if (work != null) {
       work.close();
+    }
+    // The chart's RBAC must grant everything the operator does: a refused call would only show as a retry.
+    if (log != null) {
+      assertThat(log.lines().filter(l -> l.contains("forbidden")).toList()).as("operator log lines saying the chart's RBAC "
+          + "(helm/arbor/templates/operator-rbac.yaml) refused a call").isEmpty();
     }
   }
 
@@ -95,7 +105,7 @@ abstract class OperatorTestBase {
 
   static Map<String, String> operatorEnvironment() throws IOException {
     Path kubeconfig = work.resolve("kubeconfig");
-    Files.writeString(kubeconfig, kube.kubeconfigYaml());
+    Files.writeString(kubeconfig, operatorKubeconfig);
     return Map.of(
         "KUBECONFIG", kubeconfig.toString(),
         "ARBOR_STORAGE_ENGINE_PAGESERVER_URL", storage.pageserverUrl(),
