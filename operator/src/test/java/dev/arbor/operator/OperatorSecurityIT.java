@@ -40,12 +40,8 @@ class OperatorSecurityIT extends OperatorTestBase {
    */
   @Test
   void aComputeCannotManageAnotherTenantsStorageNorReachTheKubernetesApi() throws Exception {
-    namespace("sec-a");
-    namespace("sec-b");
-    project("sec-a", "pa", List.of(loginRole("app")));
-    project("sec-b", "pb", List.of(loginRole("app")));
-    awaitProjectReady("sec-a", "pa");
-    Project b = awaitProjectReady("sec-b", "pb");
+    readyProject("sec-a", "pa");
+    Project b = readyProject("sec-b", "pb");
     Branch bMain = awaitBranchReady("sec-b", "pb-main");
     endpoint("sec-a", "pa-rw", "pa-main");
     endpoint("sec-b", "pb-rw", "pb-main");
@@ -77,9 +73,7 @@ class OperatorSecurityIT extends OperatorTestBase {
   @Test
   void userTextReachesPostgresAsWrittenAndTheSuperuserIsRefusedOnTcp() throws Exception {
     String ns = "sec-escape";
-    namespace(ns);
-    project(ns, "esc", List.of(loginRole("app")));
-    awaitProjectReady(ns, "esc");
+    readyProject(ns, "esc");
     String literal = APP_PASSWORD_REF + "$$(POD_IP)";
     endpoint(ns, "esc-rw", "esc-main", EndpointMode.ReadWrite, null, Map.of("application_name", literal));
     awaitStatefulSet(ns, "esc-rw");
@@ -114,9 +108,7 @@ class OperatorSecurityIT extends OperatorTestBase {
   @Test
   void aParameterOutsideTheAllowlistIsRefusedNamingTheField() {
     String ns = "sec-params";
-    namespace(ns);
-    project(ns, "par", List.of(loginRole("app")));
-    awaitProjectReady(ns, "par");
+    readyProject(ns, "par");
     String lsn = awaitBranchReady(ns, "par-main").getStatus().getHeadLsn();
     // Read-only snapshots, so that the two do not compete for the Branch's one writer.
     endpoint(ns, "par-log", "par-main", EndpointMode.ReadOnly, lsn, Map.of("log_statement", "ddl"));
@@ -131,6 +123,13 @@ class OperatorSecurityIT extends OperatorTestBase {
           }));
       assertThat(client().apps().statefulSets().inNamespace(ns).withName(refused[0]).get()).isNull();
     }
+  }
+
+  /** A namespace of its own with a Ready Project whose one role, app, logs in. */
+  private static Project readyProject(String ns, String name) {
+    namespace(ns);
+    project(ns, name, List.of(loginRole("app")));
+    return awaitProjectReady(ns, name);
   }
 
   private static void endpoint(String ns, String name, String branch, EndpointMode mode, String lsn, Map<String, String> parameters) {
