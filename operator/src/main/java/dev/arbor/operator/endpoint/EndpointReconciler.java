@@ -17,7 +17,6 @@ import dev.arbor.operator.kube.Durations;
 import dev.arbor.operator.kube.KubeEvents;
 import dev.arbor.operator.kube.Labels;
 import dev.arbor.operator.project.Projects;
-import dev.arbor.operator.status.Conditions;
 import dev.arbor.operator.status.Outcome;
 import dev.arbor.operator.status.StatusUpdates;
 import dev.arbor.operator.storage.StorageEngine;
@@ -28,6 +27,8 @@ import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
@@ -134,8 +135,21 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
       return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForBranch", "Branch " + branchName
           + " does not exist in namespace " + ns + "; create it, or fix spec.branchRef"));
     }
-    if (!Conditions.isReady(branch.getStatus()) || branch.getStatus().getTimelineId() == null) {
-      return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForBranch", "Branch " + branchName + " is not Ready yet"));
+    // The timeline is what a compute needs, not the Branch's Ready: a Branch held in deletion, or one that saw a
+    // transient storage error, still has its timeline, and its Endpoints keep taking their own changes.
+    if (branch.getStatus() == null || branch.getStatus().getTimelineId() == null) {
+      return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForBranch", "Branch " + branchName
+          + " has no timeline yet"));
+    }
+    if (status.getBranchUid() != null && (!status.getBranchUid().equals(branch.getMetadata().getUid())
+        || !branch.getStatus().getTimelineId().equals(status.getTimelineId()))) {
+      // The name now stands for another Branch (deleted and created again): serving it would hand the
+      // Endpoint's clients an empty or different database behind the same Service and Secret.
+      stopCompute(endpoint, context.getClient());
+      status.setPhase(EndpointPhase.Failed);
+      return statuses.finish(endpoint, status, Outcome.stalled("BranchReplaced", "Branch " + branchName + " was deleted and "
+          + "created again; the data this Endpoint served is in timeline " + status.getTimelineId() + ", not in the new Branch's. "
+          + "The compute is stopped; delete and re-create the Endpoint to serve the new Branch"));
     }
     String projectName = branch.getSpec().getProjectRef();
     Project project = Caches.get(context, Project.class, projectName, ns).orElse(null);
@@ -202,6 +216,8 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     boolean running = !Boolean.TRUE.equals(endpoint.getSpec().getSuspended());
     var inputs = new ComputeResources.Inputs(endpoint, branchName, projectName, spec.toJson(), roleKeys,
         Projects.rolePasswordsSecret(projectName), user, password, database, running);
+    status.setBranchUid(branch.getMetadata().getUid());
+    status.setTimelineId(branch.getStatus().getTimelineId());
     KubernetesClient client = context.getClient();
     apply(client, ComputeResources.connectionSecret(inputs, config));
     apply(client, ComputeResources.service(inputs, config));
@@ -225,6 +241,11 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     status.setPhase(EndpointPhase.Starting);
     return statuses.finish(endpoint, status, Outcome.reconciling("Starting", "waiting for the " + what + " (StatefulSet "
         + endpoint.getMetadata().getName() + ") to become ready"));
+  }
+
+  private static boolean controlledBy(HasMetadata o, Endpoint owner) {
+    return o.getMetadata().getOwnerReferences().stream()
+        .anyMatch(r -> Boolean.TRUE.equals(r.getController()) && owner.getMetadata().getUid().equals(r.getUid()));
   }
 
   @Override
@@ -308,6 +329,17 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
       log.infof("event=compute_removed endpoint=%s/%s reason=read_write_conflict", ns, endpoint.getMetadata().getName());
       events.warning(endpoint, "ComputeRemoved", "Removed StatefulSet " + endpoint.getMetadata().getName()
           + ": the Branch has another read-write Endpoint");
+    }
+  }
+
+  /** Scales the Endpoint's own StatefulSet to zero, leaving its template (and so the timeline it names) as it is. */
+  private void stopCompute(Endpoint endpoint, KubernetesClient client) {
+    String ns = endpoint.getMetadata().getNamespace();
+    var sts = client.apps().statefulSets().inNamespace(ns).withName(endpoint.getMetadata().getName());
+    StatefulSet existing = sts.get();
+    if (existing != null && controlledBy(existing, endpoint) && !Integer.valueOf(0).equals(existing.getSpec().getReplicas())) {
+      sts.patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"replicas\":0}}");
+      log.infof("event=compute_stopped endpoint=%s/%s reason=branch_replaced", ns, endpoint.getMetadata().getName());
     }
   }
 

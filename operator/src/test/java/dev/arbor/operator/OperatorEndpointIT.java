@@ -1,0 +1,134 @@
+package dev.arbor.operator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.arbor.crds.v1alpha1.Branch;
+import dev.arbor.crds.v1alpha1.Condition;
+import dev.arbor.crds.v1alpha1.Endpoint;
+import dev.arbor.storage.json.Json;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.apps.StatefulSet;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The Endpoint's compute against what happens around it: objects of its names that are not its own, a Branch
+ * held in deletion or created again under the same name, a second writer, a rollout that has not finished, a
+ * crash-looping pod, a changed role password, and a change of the operator's own configuration. Same fixture as
+ * OperatorIT (OperatorTestBase): no kubelet or controller-manager, so StatefulSet and Pod statuses are written by
+ * hand here, as those controllers would write them.
+ */
+class OperatorEndpointIT extends OperatorTestBase {
+  private static final String SPEC_ENV = "ARBOR_COMPUTE_SPEC";
+
+  /**
+   * An Endpoint needs its Branch's timeline, not its Ready: with the Branch held in deletion (protected, so
+   * Stalled), suspending and resuming the Endpoint still scales its compute.
+   */
+  @Test
+  void anEndpointOfABranchHeldInDeletionStillTakesItsOwnChanges() {
+    String ns = "held";
+    projectIn(ns, "hd");
+    branch(ns, "hd-b", "hd", null, true);
+    awaitBranchReady(ns, "hd-b");
+    endpoint(ns, "hd-rw", "hd-b");
+    var sts = client().apps().statefulSets().inNamespace(ns).withName("hd-rw");
+    await().atMost(WAIT).until(() -> sts.get() != null && sts.get().getSpec().getReplicas() == 1);
+
+    client().resources(Branch.class).inNamespace(ns).withName("hd-b").delete();
+    await().atMost(WAIT).untilAsserted(() -> {
+      Branch held = get(Branch.class, ns, "hd-b");
+      assertThat(held.getMetadata().getDeletionTimestamp()).isNotNull();
+      assertThat(isTrue(held, Condition.STALLED)).as("the Branch is held: %s", held.getStatus().getConditions()).isTrue();
+    });
+
+    setSuspended(ns, "hd-rw", true);
+    await().atMost(Duration.ofSeconds(30)).until(() -> sts.get().getSpec().getReplicas() == 0);
+    setSuspended(ns, "hd-rw", false);
+    await().atMost(Duration.ofSeconds(30)).until(() -> sts.get().getSpec().getReplicas() == 1);
+  }
+
+  /**
+   * The Endpoint records the Branch it serves (UID and timeline). When that Branch is deleted and a new one is
+   * created under the same name, the Endpoint does not move onto the new, empty timeline: it is Stalled
+   * BranchReplaced naming the timeline its data is in, and its compute is scaled to zero, still naming that timeline.
+   */
+  @Test
+  void anEndpointDoesNotServeABranchCreatedAgainUnderItsName() throws Exception {
+    String ns = "rebind";
+    projectIn(ns, "rb");
+    branch(ns, "rb-b", "rb", null, false);
+    Branch first = awaitBranchReady(ns, "rb-b");
+    String oldTimeline = first.getStatus().getTimelineId();
+    endpoint(ns, "rb-rw", "rb-b");
+    var sts = client().apps().statefulSets().inNamespace(ns).withName("rb-rw");
+    await().atMost(WAIT).untilAsserted(() -> {
+      Endpoint e = get(Endpoint.class, ns, "rb-rw");
+      assertThat(e.getStatus()).isNotNull();
+      assertThat(e.getStatus().getBranchUid()).isEqualTo(first.getMetadata().getUid());
+      assertThat(e.getStatus().getTimelineId()).isEqualTo(oldTimeline);
+      assertThat(sts.get()).isNotNull();
+    });
+
+    // Gone for good, whatever holds a deletion would apply: the finalizers are taken off by hand.
+    client().resources(Branch.class).inNamespace(ns).withName("rb-b").delete();
+    try {
+      client().resources(Branch.class).inNamespace(ns).withName("rb-b")
+          .patch(PatchContext.of(PatchType.JSON), "[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]");
+    } catch (KubernetesClientException alreadyGoneOrNoFinalizers) {
+      // the operator's finalizer went by itself
+    }
+    await().atMost(WAIT).until(() -> get(Branch.class, ns, "rb-b") == null);
+    branch(ns, "rb-b", "rb", null, false);
+    Branch second = awaitBranchReady(ns, "rb-b");
+    assertThat(second.getStatus().getTimelineId()).isNotEqualTo(oldTimeline);
+
+    await().atMost(WAIT).untilAsserted(() -> {
+      Endpoint e = get(Endpoint.class, ns, "rb-rw");
+      assertThat(condition(e, Condition.STALLED)).isNotNull().satisfies(c -> {
+        assertThat(c.getStatus()).isEqualTo("True");
+        assertThat(c.getReason()).isEqualTo("BranchReplaced");
+        assertThat(c.getMessage()).contains(oldTimeline, "delete and re-create the Endpoint");
+      });
+      assertThat(e.getStatus().getPhase()).hasToString("Failed");
+      assertThat(sts.get().getSpec().getReplicas()).isZero();
+    });
+    assertThat(timelineOf(sts.get())).isEqualTo(oldTimeline);
+    assertThat(get(Endpoint.class, ns, "rb-rw").getStatus().getTimelineId()).isEqualTo(oldTimeline);
+  }
+
+  /** A namespace with a Project (one login role, app) that is Ready. */
+  private static void projectIn(String ns, String project) {
+    namespace(ns);
+    project(ns, project, List.of(loginRole("app")));
+    awaitProjectReady(ns, project);
+  }
+
+  private static StatefulSet awaitStatefulSet(String ns, String name) {
+    var sts = client().apps().statefulSets().inNamespace(ns).withName(name);
+    await().atMost(WAIT).until(() -> sts.get() != null);
+    return sts.get();
+  }
+
+  private static void setSuspended(String ns, String name, boolean suspended) {
+    client().resources(Endpoint.class).inNamespace(ns).withName(name)
+        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"suspended\":" + suspended + "}}");
+  }
+
+  private static String timelineOf(StatefulSet sts) throws Exception {
+    String json = sts.getSpec().getTemplate().getSpec().getContainers().getFirst().getEnv().stream()
+        .filter(v -> v.getName().equals(SPEC_ENV)).findFirst().orElseThrow().getValue();
+    return Json.MAPPER.readTree(json).path("timeline_id").asText();
+  }
+
+  private static String b64(String s) {
+    return Base64.getEncoder().encodeToString(s.getBytes(StandardCharsets.UTF_8));
+  }
+}
