@@ -8,6 +8,8 @@ import dev.arbor.crds.v1alpha1.Condition;
 import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.storage.json.Json;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
@@ -16,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -27,6 +30,45 @@ import org.junit.jupiter.api.Test;
  */
 class OperatorEndpointIT extends OperatorTestBase {
   private static final String SPEC_ENV = "ARBOR_COMPUTE_SPEC";
+
+  /**
+   * A Service and a Secret that already have the Endpoint's names, and are not its own, are left as they are:
+   * the Endpoint is Stalled NameTaken naming both, no compute is made, and nothing of theirs points at the
+   * Endpoint (so garbage collection will not take them with it).
+   */
+  @Test
+  void anEndpointWhoseNamesAreTakenLeavesThoseObjectsAloneAndSaysSo() {
+    String ns = "taken";
+    projectIn(ns, "tk");
+    client().services().inNamespace(ns).resource(new ServiceBuilder().withNewMetadata().withName("db").endMetadata()
+        .withNewSpec().withSelector(Map.of("app", "legacy")).addNewPort().withPort(5432).endPort().endSpec().build()).create();
+    client().secrets().inNamespace(ns).resource(new SecretBuilder().withNewMetadata().withName("db-connection").endMetadata()
+        .withData(Map.of("k", b64("v"))).build()).create();
+
+    endpoint(ns, "db", "tk-main");
+    await().atMost(WAIT).untilAsserted(() -> {
+      Condition stalled = condition(get(Endpoint.class, ns, "db"), Condition.STALLED);
+      assertThat(stalled).isNotNull();
+      assertThat(stalled.getStatus()).isEqualTo("True");
+      assertThat(stalled.getReason()).isEqualTo("NameTaken");
+      assertThat(stalled.getMessage()).contains("Service db", "Secret db-connection", "Rename the Endpoint", "remove");
+    });
+    assertUntouched(ns);
+    assertThat(client().apps().statefulSets().inNamespace(ns).withName("db").get()).isNull();
+
+    client().resources(Endpoint.class).inNamespace(ns).withName("db").delete();
+    await().atMost(WAIT).until(() -> get(Endpoint.class, ns, "db") == null);
+    assertUntouched(ns);
+  }
+
+  private static void assertUntouched(String ns) {
+    var service = client().services().inNamespace(ns).withName("db").get();
+    assertThat(service.getSpec().getSelector()).isEqualTo(Map.of("app", "legacy"));
+    assertThat(service.getMetadata().getOwnerReferences()).isEmpty();
+    var secret = client().secrets().inNamespace(ns).withName("db-connection").get();
+    assertThat(secret.getData()).isEqualTo(Map.of("k", b64("v")));
+    assertThat(secret.getMetadata().getOwnerReferences()).isEmpty();
+  }
 
   /**
    * An Endpoint needs its Branch's timeline, not its Ready: with the Branch held in deletion (protected, so

@@ -25,6 +25,7 @@ import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
@@ -213,12 +214,22 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
           .map(p -> describe(p, projectName) + " " + p.message()).collect(Collectors.joining("; "))));
     }
 
+    KubernetesClient client = context.getClient();
+    StatefulSet existing = Caches.get(context, StatefulSet.class, endpoint.getMetadata().getName(), ns).orElse(null);
+    List<String> taken = takenNames(endpoint, existing, client);
+    if (!taken.isEmpty()) {
+      status.setPhase(null);
+      return statuses.finish(endpoint, status, Outcome.stalled("NameTaken", String.join(" and ", taken) + " already "
+          + (taken.size() == 1 ? "exists" : "exist") + " and " + (taken.size() == 1 ? "does" : "do") + " not belong to this Endpoint; "
+          + "the operator leaves " + (taken.size() == 1 ? "it" : "them") + " untouched. Rename the Endpoint, or remove "
+          + (taken.size() == 1 ? "that object" : "those objects") + " if nothing needs " + (taken.size() == 1 ? "it" : "them")));
+    }
+
     boolean running = !Boolean.TRUE.equals(endpoint.getSpec().getSuspended());
     var inputs = new ComputeResources.Inputs(endpoint, branchName, projectName, spec.toJson(), roleKeys,
         Projects.rolePasswordsSecret(projectName), user, password, database, running);
     status.setBranchUid(branch.getMetadata().getUid());
     status.setTimelineId(branch.getStatus().getTimelineId());
-    KubernetesClient client = context.getClient();
     apply(client, ComputeResources.connectionSecret(inputs, config));
     apply(client, ComputeResources.service(inputs, config));
     apply(client, ComputeResources.statefulSet(inputs, config));
@@ -241,6 +252,26 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     status.setPhase(EndpointPhase.Starting);
     return statuses.finish(endpoint, status, Outcome.reconciling("Starting", "waiting for the " + what + " (StatefulSet "
         + endpoint.getMetadata().getName() + ") to become ready"));
+  }
+
+  /**
+   * The compute's objects whose names exist already without being this Endpoint's: a forced apply would take
+   * them over (and garbage collection would delete them with the Endpoint), so nothing is applied then.
+   */
+  private static List<String> takenNames(Endpoint endpoint, StatefulSet cached, KubernetesClient client) {
+    String ns = endpoint.getMetadata().getNamespace();
+    String name = endpoint.getMetadata().getName();
+    // The StatefulSet informer sees only the operator's labels; a foreign one is found by a GET.
+    StatefulSet sts = cached != null ? cached : client.apps().statefulSets().inNamespace(ns).withName(name).get();
+    Service service = client.services().inNamespace(ns).withName(ComputeResources.serviceName(endpoint)).get();
+    Secret secret = client.secrets().inNamespace(ns).withName(ComputeResources.connectionSecretName(endpoint)).get();
+    List<String> taken = new ArrayList<>();
+    for (HasMetadata o : new HasMetadata[] {sts, service, secret}) {
+      if (o != null && !controlledBy(o, endpoint)) {
+        taken.add(o.getKind() + " " + o.getMetadata().getName());
+      }
+    }
+    return taken;
   }
 
   private static boolean controlledBy(HasMetadata o, Endpoint owner) {
