@@ -146,6 +146,79 @@ class OperatorEndpointIT extends OperatorTestBase {
     assertThat(get(Endpoint.class, ns, "rb-rw").getStatus().getTimelineId()).isEqualTo(oldTimeline);
   }
 
+  /**
+   * Of two ReadWrite Endpoints of a Branch the second waits (Stalled, naming the writer and that it runs); when the
+   * writer is deleted the waiting one gets its compute within seconds, not at the next periodic reconcile. Three
+   * rounds, to give the race between the informers a chance to show.
+   */
+  @Test
+  void aWaitingWriterTakesOverWithinSecondsWhenTheWriterGoes() {
+    String ns = "writers";
+    projectIn(ns, "wr");
+    for (int round = 1; round <= 3; round++) {
+      String a = "a" + round;
+      String b = "b" + round;
+      endpoint(ns, a, "wr-main");
+      awaitStatefulSet(ns, a);
+      endpoint(ns, b, "wr-main");
+      await().atMost(WAIT).untilAsserted(() -> {
+        Condition stalled = condition(get(Endpoint.class, ns, b), Condition.STALLED);
+        assertThat(stalled).isNotNull();
+        assertThat(stalled.getReason()).isEqualTo("ReadWriteEndpointExists");
+        assertThat(stalled.getMessage()).contains("Endpoint " + a + " is already", "holds the compute");
+      });
+      assertThat(client().apps().statefulSets().inNamespace(ns).withName(b).get()).isNull();
+
+      client().resources(Endpoint.class).inNamespace(ns).withName(a).delete();
+      await().atMost(Duration.ofSeconds(20)).alias("round " + round + ": " + b + " takes over")
+          .until(() -> client().apps().statefulSets().inNamespace(ns).withName(b).get() != null);
+      client().resources(Endpoint.class).inNamespace(ns).withName(b).delete();
+      await().atMost(WAIT).until(() -> get(Endpoint.class, ns, b) == null);
+    }
+
+    // A suspended writer keeps its place; the one that waits is told it is suspended.
+    endpoint(ns, "s1", "wr-main");
+    awaitStatefulSet(ns, "s1");
+    setSuspended(ns, "s1", true);
+    endpoint(ns, "s2", "wr-main");
+    await().atMost(WAIT).untilAsserted(() -> assertThat(condition(get(Endpoint.class, ns, "s2"), Condition.STALLED))
+        .isNotNull().extracting(Condition::getMessage).asString().contains("Endpoint s1 is already", "is suspended"));
+  }
+
+  /**
+   * The writer is elected from recorded state: an Endpoint that runs a Branch's compute keeps it when an older
+   * ReadWrite Endpoint is pointed at that Branch (or the API server refuses that edit, once spec.branchRef is
+   * immutable).
+   */
+  @Test
+  void aRunningWriterKeepsItsBranchWhenAnOlderEndpointIsPointedAtIt() {
+    String ns = "election";
+    projectIn(ns, "el");
+    endpoint(ns, "old", "el-main");
+    branch(ns, "el-b", "el", null, false);
+    awaitBranchReady(ns, "el-b");
+    endpoint(ns, "prod", "el-b");
+    var prod = client().apps().statefulSets().inNamespace(ns).withName("prod");
+    await().atMost(WAIT).untilAsserted(() -> {
+      assertThat(prod.get()).isNotNull();
+      assertThat(get(Endpoint.class, ns, "prod").getStatus().getPhase()).hasToString("Starting");
+      assertThat(client().apps().statefulSets().inNamespace(ns).withName("old").get()).isNotNull();
+    });
+
+    try {
+      client().resources(Endpoint.class).inNamespace(ns).withName("old")
+          .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"branchRef\":\"el-b\"}}");
+    } catch (KubernetesClientException refused) {
+      assertThat(refused.getCode()).isEqualTo(422);
+      return;
+    }
+    await().atMost(WAIT).untilAsserted(() -> assertThat(isTrue(get(Endpoint.class, ns, "old"), Condition.STALLED)).isTrue());
+    await().during(Duration.ofSeconds(5)).atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+      assertThat(prod.get()).as("prod's StatefulSet").isNotNull();
+      assertThat(isTrue(get(Endpoint.class, ns, "prod"), Condition.STALLED)).isFalse();
+    });
+  }
+
   /** A namespace with a Project (one login role, app) that is Ready. */
   private static void projectIn(String ns, String project) {
     namespace(ns);

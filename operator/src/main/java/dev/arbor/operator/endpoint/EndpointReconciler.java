@@ -63,7 +63,8 @@ import org.jboss.logging.Logger;
 /**
  * Endpoint → the compute of a Branch: a StatefulSet running the compute agent with a compute spec rendered
  * from the Branch, its Project and the Endpoint, a Service, and a connection Secret. At most one ReadWrite
- * Endpoint per Branch runs: the oldest; any other is refused with a Stalled condition and gets no compute.
+ * Endpoint per Branch runs: the one that already does, else the oldest; any other is refused with a Stalled
+ * condition and gets no compute.
  */
 @ControllerConfiguration(name = "endpoint", maxReconciliationInterval = @MaxReconciliationInterval(interval = 5, timeUnit = TimeUnit.MINUTES))
 @GradualRetry(maxAttempts = -1, initialInterval = 2000, intervalMultiplier = 2, maxInterval = 60000)
@@ -161,15 +162,13 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
 
     boolean readWrite = endpoint.getSpec().getMode() != EndpointMode.ReadOnly;
     if (readWrite) {
-      Optional<Endpoint> writer = context.getPrimaryCache().list(ns)
-          .filter(e -> branchName.equals(e.getSpec().getBranchRef()) && e.getSpec().getMode() != EndpointMode.ReadOnly
-              && e.getMetadata().getDeletionTimestamp() == null)
-          .min(Comparator.comparing((Endpoint e) -> e.getMetadata().getCreationTimestamp()).thenComparing(e -> e.getMetadata().getName()));
-      if (writer.isPresent() && !writer.get().getMetadata().getName().equals(endpoint.getMetadata().getName())) {
+      Endpoint writer = writer(endpoint, branch, context);
+      if (!writer.getMetadata().getName().equals(endpoint.getMetadata().getName())) {
         removeCompute(endpoint, context.getClient());
         status.setPhase(null);
+        String state = Boolean.TRUE.equals(writer.getSpec().getSuspended()) ? "is suspended (spec.suspended: true)" : "holds the compute";
         return statuses.finish(endpoint, status, Outcome.stalled("ReadWriteEndpointExists", "Endpoint "
-            + writer.get().getMetadata().getName() + " is already the read-write endpoint of Branch " + branchName
+            + writer.getMetadata().getName() + " is already the read-write endpoint of Branch " + branchName + " and " + state
             + " (a branch has one writer); set spec.mode: ReadOnly with spec.lsn for a snapshot, or delete one of the two"));
       }
     } else if (endpoint.getSpec().getLsn() == null) {
@@ -252,6 +251,36 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     status.setPhase(EndpointPhase.Starting);
     return statuses.finish(endpoint, status, Outcome.reconciling("Starting", "waiting for the " + what + " (StatefulSet "
         + endpoint.getMetadata().getName() + ") to become ready"));
+  }
+
+  /**
+   * The one ReadWrite Endpoint of the Branch that may run. One that already runs a compute of it (phase Running
+   * or Starting, status.branchUid this Branch's, its StatefulSet present) keeps it, so that no other Endpoint's
+   * arrival evicts a working writer; otherwise the oldest (creation time, then name). Read from the siblings
+   * informer: its events are what wake a waiting Endpoint when the writer goes, so its cache has already seen that.
+   */
+  private Endpoint writer(Endpoint endpoint, Branch branch, Context<Endpoint> context) {
+    @SuppressWarnings("unchecked")
+    var siblings = (InformerEventSource<Endpoint, Endpoint>) context.eventSourceRetriever().getEventSourceFor(Endpoint.class,
+        "endpoint-siblings");
+    String name = endpoint.getMetadata().getName();
+    List<Endpoint> candidates = new ArrayList<>(siblings.list(endpoint.getMetadata().getNamespace(),
+        e -> !e.getMetadata().getName().equals(name) && endpoint.getSpec().getBranchRef().equals(e.getSpec().getBranchRef())
+            && e.getSpec().getMode() != EndpointMode.ReadOnly && e.getMetadata().getDeletionTimestamp() == null).toList());
+    candidates.add(endpoint);
+    Comparator<Endpoint> oldest = Comparator.comparing((Endpoint e) -> e.getMetadata().getCreationTimestamp())
+        .thenComparing(e -> e.getMetadata().getName());
+    return candidates.stream().filter(e -> runsCompute(e, branch, context)).min(oldest)
+        .orElseGet(() -> candidates.stream().min(oldest).orElseThrow());
+  }
+
+  /** Per its recorded status, the Endpoint runs a compute of this Branch, and that StatefulSet exists. */
+  private static boolean runsCompute(Endpoint e, Branch branch, Context<Endpoint> context) {
+    EndpointPhase phase = e.getStatus() == null ? null : e.getStatus().getPhase();
+    return (phase == EndpointPhase.Running || phase == EndpointPhase.Starting)
+        && branch.getMetadata().getUid().equals(e.getStatus().getBranchUid())
+        && Caches.get(context, StatefulSet.class, e.getMetadata().getName(), e.getMetadata().getNamespace())
+            .filter(s -> controlledBy(s, e)).isPresent();
   }
 
   /**
