@@ -8,14 +8,19 @@ import dev.arbor.crds.v1alpha1.Condition;
 import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.storage.json.Json;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.PodStatusBuilder;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
+import io.fabric8.kubernetes.api.model.apps.StatefulSetStatusBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
@@ -219,6 +224,82 @@ class OperatorEndpointIT extends OperatorTestBase {
     });
   }
 
+  /**
+   * Ready means the current template is rolled out: after a spec change (a new StatefulSet generation) the
+   * Endpoint is Reconciling RollingOut, not Ready, while the StatefulSet controller has not reported the
+   * rollout of that generation, although the previous pod is still ready.
+   */
+  @Test
+  void anEndpointIsReadyOnlyOnceTheRolloutOfItsCurrentTemplateHasFinished() {
+    String ns = "rollout";
+    projectIn(ns, "ro");
+    endpoint(ns, "ro-rw", "ro-main");
+    awaitStatefulSet(ns, "ro-rw");
+    reportRolledOut(ns, "ro-rw");
+    await().atMost(WAIT).untilAsserted(() -> {
+      Endpoint e = get(Endpoint.class, ns, "ro-rw");
+      assertThat(e.getStatus().getPhase()).hasToString("Running");
+      assertThat(condition(e, Condition.READY)).extracting(Condition::getStatus, Condition::getReason).containsExactly("True", "Running");
+    });
+
+    client().resources(Endpoint.class).inNamespace(ns).withName("ro-rw")
+        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"postgresParameters\":{\"work_mem\":\"8MB\"}}}");
+    await().atMost(WAIT).untilAsserted(() -> {
+      Endpoint e = get(Endpoint.class, ns, "ro-rw");
+      assertThat(e.getStatus().getObservedGeneration()).isEqualTo(e.getMetadata().getGeneration());
+      assertThat(condition(e, Condition.READY)).extracting(Condition::getStatus, Condition::getReason)
+          .containsExactly("False", "RollingOut");
+      assertThat(isTrue(e, Condition.RECONCILING)).isTrue();
+      assertThat(e.getStatus().getPhase()).hasToString("Starting");
+    });
+    reportRolledOut(ns, "ro-rw");
+    await().atMost(WAIT).untilAsserted(() -> assertThat(condition(get(Endpoint.class, ns, "ro-rw"), Condition.READY))
+        .extracting(Condition::getStatus, Condition::getReason).containsExactly("True", "Running"));
+  }
+
+  /**
+   * A compute pod whose container keeps failing makes the Endpoint Failed and Stalled ComputeFailing, with the
+   * container's last termination message.
+   */
+  @Test
+  void aCrashLoopingComputeIsFailedWithItsLastTerminationMessage() {
+    String ns = "crash";
+    projectIn(ns, "cr");
+    // A pod needs its ServiceAccount to exist (admission); no controller-manager makes "default" here.
+    client().serviceAccounts().inNamespace(ns).resource(new ServiceAccountBuilder().withNewMetadata().withName("default")
+        .endMetadata().build()).create();
+    endpoint(ns, "cr-rw", "cr-main");
+    StatefulSet sts = awaitStatefulSet(ns, "cr-rw");
+
+    // The pod the StatefulSet controller would make, with the status a kubelet would report after a few crashes.
+    var template = sts.getSpec().getTemplate();
+    Pod pod = client().pods().inNamespace(ns).resource(new PodBuilder().withNewMetadata().withName("cr-rw-0")
+        .withLabels(template.getMetadata().getLabels()).endMetadata()
+        .withNewSpec().withAutomountServiceAccountToken(false).addNewContainer().withName("compute").withImage("arbor-compute:test")
+        .endContainer().endSpec().build()).create();
+    String fatal = "FATAL:  invalid value for parameter \"shared_buffers\": \"lots\"";
+    client().pods().inNamespace(ns).withName(pod.getMetadata().getName()).editStatus(p -> {
+      p.setStatus(new PodStatusBuilder().withPhase("Running").addNewContainerStatus().withName("compute").withImage("arbor-compute:test")
+          .withImageID("").withReady(false).withStarted(false).withRestartCount(5)
+          .withNewState().withNewWaiting().withReason("CrashLoopBackOff").withMessage("back-off 2m40s restarting failed container")
+          .endWaiting().endState()
+          .withNewLastState().withNewTerminated().withExitCode(1).withReason("Error").withMessage(fatal)
+          .withStartedAt(Instant.now().minusSeconds(5).toString()).withFinishedAt(Instant.now().toString()).endTerminated()
+          .endLastState().endContainerStatus().build());
+      return p;
+    });
+
+    await().atMost(WAIT).untilAsserted(() -> {
+      Endpoint e = get(Endpoint.class, ns, "cr-rw");
+      assertThat(e.getStatus().getPhase()).hasToString("Failed");
+      assertThat(condition(e, Condition.STALLED)).isNotNull().satisfies(c -> {
+        assertThat(c.getStatus()).isEqualTo("True");
+        assertThat(c.getReason()).isEqualTo("ComputeFailing");
+        assertThat(c.getMessage()).contains("cr-rw-0", fatal, "exited with code 1");
+      });
+    });
+  }
+
   /** A namespace with a Project (one login role, app) that is Ready. */
   private static void projectIn(String ns, String project) {
     namespace(ns);
@@ -230,6 +311,18 @@ class OperatorEndpointIT extends OperatorTestBase {
     var sts = client().apps().statefulSets().inNamespace(ns).withName(name);
     await().atMost(WAIT).until(() -> sts.get() != null);
     return sts.get();
+  }
+
+  /** What the StatefulSet controller reports once the current template runs on every wanted replica, all ready. */
+  private static void reportRolledOut(String ns, String name) {
+    client().apps().statefulSets().inNamespace(ns).withName(name).editStatus(s -> {
+      int replicas = s.getSpec().getReplicas();
+      String revision = name + "-" + s.getMetadata().getGeneration();
+      s.setStatus(new StatefulSetStatusBuilder().withObservedGeneration(s.getMetadata().getGeneration()).withReplicas(replicas)
+          .withReadyReplicas(replicas).withAvailableReplicas(replicas).withCurrentReplicas(replicas).withUpdatedReplicas(replicas)
+          .withCurrentRevision(revision).withUpdateRevision(revision).build());
+      return s;
+    });
   }
 
   private static void setSuspended(String ns, String name, boolean suspended) {

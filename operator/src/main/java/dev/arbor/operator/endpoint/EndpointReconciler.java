@@ -24,6 +24,7 @@ import dev.arbor.postgres.Lsn;
 import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
@@ -118,9 +119,15 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
                 && !o.getMetadata().getName().equals(e.getMetadata().getName()))
             .map(ResourceID::fromResource).collect(Collectors.toSet()))
         .build();
+    // A compute's pods: a crash-looping one makes the Endpoint Failed.
+    var pods = InformerEventSourceConfiguration.from(Pod.class, Endpoint.class)
+        .withLabelSelector("app.kubernetes.io/name=arbor-compute," + Labels.MANAGED_BY + "=" + Labels.OPERATOR)
+        .withSecondaryToPrimaryMapper(p -> p.getMetadata().getLabels().containsKey(Labels.ENDPOINT)
+            ? Set.of(new ResourceID(p.getMetadata().getLabels().get(Labels.ENDPOINT), p.getMetadata().getNamespace())) : Set.of())
+        .build();
     return List.of(new InformerEventSource<>(branches, context), new InformerEventSource<>(projects, context),
         new InformerEventSource<>(rolePasswords, context), new InformerEventSource<>(statefulSets, context),
-        new InformerEventSource<>(siblings, context));
+        new InformerEventSource<>(siblings, context), new InformerEventSource<>(pods, context));
   }
 
   private static Set<ResourceID> allIn(IndexerResourceCache<Endpoint> endpoints, HasMetadata o) {
@@ -231,24 +238,32 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     status.setTimelineId(branch.getStatus().getTimelineId());
     apply(client, ComputeResources.connectionSecret(inputs, config));
     apply(client, ComputeResources.service(inputs, config));
-    apply(client, ComputeResources.statefulSet(inputs, config));
+    StatefulSet sts = apply(client, ComputeResources.statefulSet(inputs, config));
 
     status.setHost(ComputeResources.host(endpoint, config));
     status.setPort(config.compute().port());
     status.setConnectionSecret(ComputeResources.connectionSecretName(endpoint));
-    StatefulSet sts = context.getSecondaryResource(StatefulSet.class).orElse(null);
-    int ready = sts == null || sts.getStatus() == null || sts.getStatus().getReadyReplicas() == null ? 0 : sts.getStatus().getReadyReplicas();
     String what = (readWrite ? "read-write" : "read-only at " + endpoint.getSpec().getLsn()) + " compute of Branch " + branchName;
     if (!running) {
       status.setPhase(EndpointPhase.Suspended);
       return statuses.finish(endpoint, status, Outcome.ready("Suspended", what + " is suspended (spec.suspended: true)"));
     }
-    if (ready >= 1) {
-      status.setPhase(EndpointPhase.Running);
+    Optional<String> failing = context.getSecondaryResources(Pod.class).stream().map(ComputeStatus::crashLoop)
+        .flatMap(Optional::stream).findFirst();
+    if (failing.isPresent()) {
+      status.setPhase(EndpointPhase.Failed);
+      return statuses.finish(endpoint, status, Outcome.stalled("ComputeFailing", failing.get()));
+    }
+    boolean rolledOut = ComputeStatus.rolledOut(sts);
+    status.setPhase(rolledOut ? EndpointPhase.Running : EndpointPhase.Starting);
+    if (rolledOut) {
       return statuses.finish(endpoint, status, Outcome.ready("Running", what + " is running; connect with Secret "
           + status.getConnectionSecret()));
     }
-    status.setPhase(EndpointPhase.Starting);
+    if (ComputeStatus.readyReplicas(sts) >= 1) {
+      return statuses.finish(endpoint, status, Outcome.reconciling("RollingOut", "the StatefulSet " + endpoint.getMetadata().getName()
+          + " is rolling out the current template of the " + what + "; the previous pod serves until the new one is ready"));
+    }
     return statuses.finish(endpoint, status, Outcome.reconciling("Starting", "waiting for the " + what + " (StatefulSet "
         + endpoint.getMetadata().getName() + ") to become ready"));
   }
@@ -403,7 +418,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     }
   }
 
-  private static void apply(KubernetesClient client, HasMetadata desired) {
-    client.resource(desired).fieldManager(FIELD_MANAGER).forceConflicts().serverSideApply();
+  private static <T extends HasMetadata> T apply(KubernetesClient client, T desired) {
+    return client.resource(desired).fieldManager(FIELD_MANAGER).forceConflicts().serverSideApply();
   }
 }
