@@ -6,6 +6,8 @@ import static org.awaitility.Awaitility.await;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.Condition;
 import dev.arbor.crds.v1alpha1.Endpoint;
+import dev.arbor.crds.v1alpha1.EndpointMode;
+import dev.arbor.crds.v1alpha1.EndpointSpec;
 import dev.arbor.storage.json.Json;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
@@ -300,6 +302,77 @@ class OperatorEndpointIT extends OperatorTestBase {
     });
   }
 
+  /** A changed role password changes the compute's pod template, so the compute restarts with it. */
+  @Test
+  void aChangedRolePasswordRollsTheCompute() {
+    String ns = "passwords";
+    projectIn(ns, "pw");
+    endpoint(ns, "pw-rw", "pw-main");
+    var sts = client().apps().statefulSets().inNamespace(ns).withName("pw-rw");
+    await().atMost(WAIT).until(() -> sts.get() != null);
+    Map<String, String> before = sts.get().getSpec().getTemplate().getMetadata().getAnnotations();
+    assertThat(before).containsKey("arbor.dev/role-passwords-hash");
+
+    client().secrets().inNamespace(ns).withName("pw-role-passwords").edit(s -> {
+      s.getData().put("app", b64("a-new-password-for-app"));
+      return s;
+    });
+    await().atMost(WAIT).untilAsserted(() -> {
+      Map<String, String> after = sts.get().getSpec().getTemplate().getMetadata().getAnnotations();
+      assertThat(after.get("arbor.dev/role-passwords-hash")).isNotEqualTo(before.get("arbor.dev/role-passwords-hash"));
+    });
+    assertThat(secretData(ns, "pw-rw-connection")).containsEntry("password", "a-new-password-for-app");
+  }
+
+  /**
+   * The default compute image is the operator's own version, not a moving tag. A new compute image in the
+   * operator's configuration does not restart every running compute at once: at most
+   * arbor.compute.max-config-rollouts-per-minute (2) of them a minute, the others wait (Reconciling
+   * ConfigRolloutPending) and follow.
+   */
+  @Test
+  void theComputeImageIsTheOperatorsVersionAndItsChangesArePaced() throws Exception {
+    String ns = "pacing";
+    projectIn(ns, "pc");
+    endpoint(ns, "pc-rw", "pc-main");
+    String lsn = awaitBranchReady(ns, "pc-main").getStatus().getHeadLsn();
+    List<String> names = List.of("pc-rw", "pc-ro1", "pc-ro2");
+    for (String name : names.subList(1, 3)) {
+      var spec = new EndpointSpec();
+      spec.setBranchRef("pc-main");
+      spec.setMode(EndpointMode.ReadOnly);
+      spec.setLsn(lsn);
+      var e = new Endpoint();
+      e.getMetadata().setName(name);
+      e.getMetadata().setNamespace(ns);
+      e.setSpec(spec);
+      client().resource(e).create();
+    }
+    String defaultImage = "ghcr.io/arbor-dev/arbor-compute:" + System.getProperty("arbor.version");
+    await().atMost(WAIT).untilAsserted(() -> assertThat(names).allSatisfy(n -> assertThat(image(ns, n)).isEqualTo(defaultImage)));
+
+    String next = "registry.example/arbor-compute:next";
+    operator.close();
+    try {
+      // Only this namespace, so that computes of the other tests do not take this minute's rollouts.
+      operator = startOperator(Map.of("ARBOR_COMPUTE_IMAGE", next, "QUARKUS_OPERATOR_SDK_NAMESPACES", ns));
+      Instant started = Instant.now();
+      boolean pendingSeen = false;
+      while (Duration.between(started, Instant.now()).compareTo(Duration.ofSeconds(10)) < 0) {
+        assertThat(names.stream().filter(n -> image(ns, n).equals(next)).count()).as("computes on the new image within 10 s")
+            .isLessThan(3);
+        pendingSeen |= names.stream().anyMatch(n -> "ConfigRolloutPending".equals(
+            condition(get(Endpoint.class, ns, n), Condition.RECONCILING).getReason()));
+        Thread.sleep(200);
+      }
+      assertThat(pendingSeen).as("an Endpoint waiting its turn says so").isTrue();
+      await().atMost(Duration.ofMinutes(3)).untilAsserted(() -> assertThat(names).allSatisfy(n -> assertThat(image(ns, n)).isEqualTo(next)));
+    } finally {
+      operator.close();
+      operator = startOperator();
+    }
+  }
+
   /** A namespace with a Project (one login role, app) that is Ready. */
   private static void projectIn(String ns, String project) {
     namespace(ns);
@@ -311,6 +384,11 @@ class OperatorEndpointIT extends OperatorTestBase {
     var sts = client().apps().statefulSets().inNamespace(ns).withName(name);
     await().atMost(WAIT).until(() -> sts.get() != null);
     return sts.get();
+  }
+
+  private static String image(String ns, String name) {
+    StatefulSet sts = client().apps().statefulSets().inNamespace(ns).withName(name).get();
+    return sts == null ? "(no StatefulSet)" : sts.getSpec().getTemplate().getSpec().getContainers().getFirst().getImage();
   }
 
   /** What the StatefulSet controller reports once the current template runs on every wanted replica, all ready. */

@@ -31,6 +31,7 @@ import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
@@ -47,6 +48,7 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.Mappers;
 import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -81,12 +83,14 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private final StorageEngine storage;
   private final StatusUpdates statuses;
   private final KubeEvents events;
+  private final ComputeRollouts rollouts;
 
   public EndpointReconciler(OperatorConfig config, StorageEngine storage, StatusUpdates statuses, KubeEvents events) {
     this.config = config;
     this.storage = storage;
     this.statuses = statuses;
     this.events = events;
+    this.rollouts = new ComputeRollouts(config.compute().maxConfigRolloutsPerMinute(), Clock.systemUTC());
   }
 
   @Override
@@ -232,13 +236,25 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     }
 
     boolean running = !Boolean.TRUE.equals(endpoint.getSpec().getSuspended());
+    var annotations = ComputeRollouts.inputs(endpointRevision(spec, endpoint, roleKeys), passwordsHash(passwords, roleKeys));
     var inputs = new ComputeResources.Inputs(endpoint, branchName, projectName, spec.toJson(), roleKeys,
-        Projects.rolePasswordsSecret(projectName), user, password, database, running);
+        Projects.rolePasswordsSecret(projectName), user, password, database, running, annotations);
     status.setBranchUid(branch.getMetadata().getUid());
     status.setTimelineId(branch.getStatus().getTimelineId());
+    StatefulSet desired = ComputeResources.statefulSet(inputs, config);
+    ComputeRollouts.stampRevision(desired);
+    boolean pending = ComputeRollouts.operatorOnlyChange(existing, desired) && !rollouts.tryStart();
     apply(client, ComputeResources.connectionSecret(inputs, config));
     apply(client, ComputeResources.service(inputs, config));
-    StatefulSet sts = apply(client, ComputeResources.statefulSet(inputs, config));
+    StatefulSet sts;
+    if (pending) {
+      sts = existing; // nothing of the Endpoint's own changed; the operator's change waits its turn
+    } else {
+      if (ComputeRollouts.operatorOnlyChange(existing, desired)) {
+        log.infof("event=compute_config_rollout endpoint=%s/%s", ns, endpoint.getMetadata().getName());
+      }
+      sts = apply(client, desired);
+    }
 
     status.setHost(ComputeResources.host(endpoint, config));
     status.setPort(config.compute().port());
@@ -256,6 +272,11 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     }
     boolean rolledOut = ComputeStatus.rolledOut(sts);
     status.setPhase(rolledOut ? EndpointPhase.Running : EndpointPhase.Starting);
+    if (pending) {
+      return statuses.finish(endpoint, status, Outcome.reconciling("ConfigRolloutPending", "the operator's configuration or "
+          + "version changed the " + what + "; its restart waits its turn (at most arbor.compute.max-config-rollouts-per-minute "
+          + "such restarts a minute)")).rescheduleAfter(rollouts.untilNextSlot().plusSeconds(1));
+    }
     if (rolledOut) {
       return statuses.finish(endpoint, status, Outcome.ready("Running", what + " is running; connect with Secret "
           + status.getConnectionSecret()));
@@ -321,6 +342,20 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private static boolean controlledBy(HasMetadata o, Endpoint owner) {
     return o.getMetadata().getOwnerReferences().stream()
         .anyMatch(r -> Boolean.TRUE.equals(r.getController()) && owner.getMetadata().getUid().equals(r.getUid()));
+  }
+
+  /** The Endpoint's own part of the compute: its spec as rendered, without what the operator's configuration adds. */
+  private static String endpointRevision(ComputeAgentSpec spec, Endpoint endpoint, Map<String, String> roleKeys) {
+    var own = new ComputeAgentSpec(spec.formatVersion(), spec.tenantId(), spec.timelineId(), spec.mode(), spec.lsn(), null, null,
+        spec.postgresVersion(), null, null, null, null, spec.parameters(), spec.roles(), spec.databases(), spec.suspendTimeout());
+    return ComputeRollouts.hash(own.toJson() + "\n" + Serialization.asJson(endpoint.getSpec().getResources()) + "\n" + roleKeys);
+  }
+
+  /** A hash of the passwords the compute sets, so that a changed one changes the pod template. */
+  private static String passwordsHash(Secret passwords, Map<String, String> roleKeys) {
+    StringBuilder text = new StringBuilder();
+    roleKeys.forEach((role, key) -> text.append(role).append('=').append(passwords.getData().get(key)).append('\n'));
+    return ComputeRollouts.hash(text.toString());
   }
 
   @Override
