@@ -44,6 +44,8 @@ class ChartRbacTest {
       Map.entry("/services", List.of("get", "create", "patch")),
       // The compute's StatefulSet: applied server-side, watched for readiness, removed from a second writer.
       Map.entry("apps/statefulsets", List.of("get", "list", "watch", "create", "patch", "delete")),
+      // The compute pods' informer (label-selected), for a crash-looping compute.
+      Map.entry("/pods", List.of("list", "watch")),
       // KubeEvents creates core/v1 Events.
       Map.entry("/events", List.of("create")));
 

@@ -100,7 +100,14 @@ abstract class OperatorTestBase {
   }
 
   static OperatorProcess startOperator() throws IOException {
-    return OperatorProcess.start(operatorEnvironment(), work.resolve("operator.log"), FreePort.pick());
+    return startOperator(Map.of());
+  }
+
+  /** An operator whose environment is the usual one with some variables set otherwise (or added). */
+  static OperatorProcess startOperator(Map<String, String> overrides) throws IOException {
+    Map<String, String> env = new java.util.HashMap<>(operatorEnvironment());
+    env.putAll(overrides);
+    return OperatorProcess.start(env, work.resolve("operator.log"), FreePort.pick());
   }
 
   static Map<String, String> operatorEnvironment() throws IOException {

@@ -50,7 +50,8 @@ final class ComputeResources {
 
   /** What the reconciler resolved for one Endpoint. */
   record Inputs(Endpoint endpoint, String branch, String project, String specJson, Map<String, String> roleSecretKeys,
-      String rolePasswordsSecret, String user, String password, String database, boolean running) {}
+      String rolePasswordsSecret, String user, String password, String database, boolean running,
+      Map<String, String> templateAnnotations) {}
 
   static String serviceName(Endpoint e) {
     return e.getMetadata().getName();
@@ -93,7 +94,7 @@ final class ComputeResources {
         .withServiceName(serviceName(e))
         .withNewSelector().withMatchLabels(Labels.selector(e.getMetadata().getName())).endSelector()
         .withNewTemplate()
-        .withNewMetadata().withLabels(labels).endMetadata()
+        .withNewMetadata().withLabels(labels).withAnnotations(new LinkedHashMap<>(in.templateAnnotations())).endMetadata()
         .withNewSpec()
         .withEnableServiceLinks(false)
         .withAutomountServiceAccountToken(false)
