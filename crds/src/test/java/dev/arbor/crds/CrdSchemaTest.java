@@ -194,6 +194,30 @@ class CrdSchemaTest {
   }
 
   @Test
+  void deletionPolicyIsDeleteByDefaultAndEitherDeleteOrRetain() {
+    var project = kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: policy-default}
+        spec: {}
+        """)).inNamespace(NS).create();
+    assertThat(project.<Object>get("spec", "deletionPolicy")).isEqualTo("Delete");
+    var branch = kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Branch
+        metadata: {name: policy-retain}
+        spec: {projectRef: shop, deletionPolicy: Retain}
+        """)).inNamespace(NS).create();
+    assertThat(branch.<Object>get("spec", "deletionPolicy")).isEqualTo("Retain");
+    assertRejected("policy-orphan", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: policy-orphan}
+        spec: {deletionPolicy: Orphan}
+        """, "spec.deletionPolicy", "Unsupported value: \"Orphan\"", "\"Delete\"", "\"Retain\"");
+  }
+
+  @Test
   void refusesAnLsnOnAReadWriteEndpointAndAcceptsItOnAReadOnlyOne() {
     String message = "spec.lsn is only allowed with spec.mode ReadOnly";
     assertRejected("rw-at-lsn", """

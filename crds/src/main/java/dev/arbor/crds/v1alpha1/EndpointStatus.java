@@ -18,10 +18,10 @@ public class EndpointStatus extends ArborStatus {
   @JsonPropertyDescription("Name of the Secret with host, port, dbname, user, password, uri and jdbc-uri for this Endpoint.")
   private String connectionSecret;
 
-  @JsonPropertyDescription("UID of the Branch this Endpoint serves, recorded when its compute was first made. A Branch of the same name with another UID (deleted and re-created) is not served: the Endpoint is Stalled with reason BranchReplaced.")
+  @JsonPropertyDescription("UID of the Branch object this Endpoint last served (a root Branch that its Project created again has a new UID and the same timeline).")
   private String branchUid;
 
-  @JsonPropertyDescription("Id of the timeline this Endpoint serves (the Branch's status.timelineId when its compute was first made).")
+  @JsonPropertyDescription("Id of the timeline this Endpoint serves, recorded when its compute was first made. A Branch of the same name on another timeline (deleted and created again) is not served: the Endpoint is Stalled with reason BranchReplaced.")
   private String timelineId;
 
   public EndpointPhase getPhase() { return phase; }

@@ -41,6 +41,10 @@ public class ProjectSpec {
   @ValidationRule(value = "self == oldSelf", message = "spec.defaultBranch is immutable: the root Branch already exists under its name")
   private String defaultBranch;
 
+  @JsonPropertyDescription("What deleting the Project does to its tenant in the storage engine: Delete (the tenant and all its timelines are deleted) or Retain (they are kept; adopt them again with the arbor.dev/tenant-id annotation).")
+  @Default("Delete")
+  private DeletionPolicy deletionPolicy;
+
   @JsonPropertyDescription("PostgreSQL roles every compute of the project has, created if missing. Names are unique (a list map keyed by name).")
   @Size(max = 100)
   private List<Role> roles = new ArrayList<>();
@@ -55,6 +59,8 @@ public class ProjectSpec {
   public void setHistoryRetention(String historyRetention) { this.historyRetention = historyRetention; }
   public String getDefaultBranch() { return defaultBranch; }
   public void setDefaultBranch(String defaultBranch) { this.defaultBranch = defaultBranch; }
+  public DeletionPolicy getDeletionPolicy() { return deletionPolicy; }
+  public void setDeletionPolicy(DeletionPolicy deletionPolicy) { this.deletionPolicy = deletionPolicy; }
   public List<Role> getRoles() { return roles; }
   public void setRoles(List<Role> roles) { this.roles = roles; }
   public List<Database> getDatabases() { return databases; }

@@ -154,10 +154,11 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
       return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForBranch", "Branch " + branchName
           + " has no timeline yet"));
     }
-    if (status.getBranchUid() != null && (!status.getBranchUid().equals(branch.getMetadata().getUid())
-        || !branch.getStatus().getTimelineId().equals(status.getTimelineId()))) {
+    if (status.getTimelineId() != null && !branch.getStatus().getTimelineId().equals(status.getTimelineId())) {
       // The name now stands for another Branch (deleted and created again): serving it would hand the
-      // Endpoint's clients an empty or different database behind the same Service and Secret.
+      // Endpoint's clients an empty or different database behind the same Service and Secret. The data is the
+      // identity, not the object: a root Branch created again by its Project (or a Branch that adopted its
+      // timeline by id) has the same timeline and is served on.
       stopCompute(endpoint, context.getClient());
       status.setPhase(EndpointPhase.Failed);
       return statuses.finish(endpoint, status, Outcome.stalled("BranchReplaced", "Branch " + branchName + " was deleted and "
@@ -291,7 +292,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
 
   /**
    * The one ReadWrite Endpoint of the Branch that may run. One that already runs a compute of it (phase Running
-   * or Starting, status.branchUid this Branch's, its StatefulSet present) keeps it, so that no other Endpoint's
+   * or Starting, status.timelineId this Branch's, its StatefulSet present) keeps it, so that no other Endpoint's
    * arrival evicts a working writer; otherwise the oldest (creation time, then name). Read from the siblings
    * informer: its events are what wake a waiting Endpoint when the writer goes, so its cache has already seen that.
    */
@@ -314,7 +315,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private static boolean runsCompute(Endpoint e, Branch branch, Context<Endpoint> context) {
     EndpointPhase phase = e.getStatus() == null ? null : e.getStatus().getPhase();
     return (phase == EndpointPhase.Running || phase == EndpointPhase.Starting)
-        && branch.getMetadata().getUid().equals(e.getStatus().getBranchUid())
+        && branch.getStatus().getTimelineId().equals(e.getStatus().getTimelineId())
         && Caches.get(context, StatefulSet.class, e.getMetadata().getName(), e.getMetadata().getNamespace())
             .filter(s -> controlledBy(s, e)).isPresent();
   }
