@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.postgresql.util.PasswordUtil;
 
 /**
  * pgbench TPC-B against a compute whose commits wait for 2 of 3 safekeepers, beside the same PostgreSQL
@@ -21,6 +22,7 @@ import java.util.regex.Pattern;
  * durable quorum commits; Arbor/C-quorum compares the Java safekeepers with PostgreSQL's own receivers.
  */
 final class PgbenchQuorum {
+  private static final String BENCH_ROLE = "arbor_bench";
   private static final Pattern TPS = Pattern.compile("tps = ([0-9.]+) \\(without initial connection time\\)");
 
   private PgbenchQuorum() {}
@@ -59,7 +61,7 @@ final class PgbenchQuorum {
         java.util.Map<String, String> settings = o.values().containsKey("max-wal-size")
             ? java.util.Map.of("max_wal_size", o.string("max-wal-size", "128MB")) : java.util.Map.of();
         try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c"), settings)) {
-          quorum = pgbench(pg, c.port(), c.superuser(), c.superuserPassword(), load);
+          quorum = pgbench(pg, c.port(), BENCH_ROLE, benchRole(c), load);
         }
       }
     }
@@ -96,6 +98,21 @@ final class PgbenchQuorum {
     } finally {
       receivers.forEach(Process::destroy);
     }
+  }
+
+  /**
+   * A compute refuses its superuser on TCP, so pgbench connects (over TCP, as the plain PostgreSQL run does) as a
+   * role of its own that may create its tables; returns the role's password.
+   */
+  private static String benchRole(RunningCompute c) throws java.sql.SQLException {
+    byte[] random = new byte[18];
+    new java.security.SecureRandom().nextBytes(random);
+    String password = java.util.HexFormat.of().formatHex(random);
+    try (var conn = c.connect("postgres"); var st = conn.createStatement()) {
+      st.execute("CREATE ROLE " + BENCH_ROLE + " LOGIN PASSWORD '" + PasswordUtil.encodeScramSha256(password.toCharArray()) + "'");
+      st.execute("GRANT CREATE ON SCHEMA public TO " + BENCH_ROLE);
+    }
+    return password;
   }
 
   private static void awaitQuorumStreaming(PostgresFixture primary) throws Exception {

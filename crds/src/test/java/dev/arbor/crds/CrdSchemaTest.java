@@ -194,6 +194,30 @@ class CrdSchemaTest {
   }
 
   @Test
+  void deletionPolicyIsDeleteByDefaultAndEitherDeleteOrRetain() {
+    var project = kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: policy-default}
+        spec: {}
+        """)).inNamespace(NS).create();
+    assertThat(project.<Object>get("spec", "deletionPolicy")).isEqualTo("Delete");
+    var branch = kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Branch
+        metadata: {name: policy-retain}
+        spec: {projectRef: shop, deletionPolicy: Retain}
+        """)).inNamespace(NS).create();
+    assertThat(branch.<Object>get("spec", "deletionPolicy")).isEqualTo("Retain");
+    assertRejected("policy-orphan", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: policy-orphan}
+        spec: {deletionPolicy: Orphan}
+        """, "spec.deletionPolicy", "Unsupported value: \"Orphan\"", "\"Delete\"", "\"Retain\"");
+  }
+
+  @Test
   void refusesAnLsnOnAReadWriteEndpointAndAcceptsItOnAReadOnlyOne() {
     String message = "spec.lsn is only allowed with spec.mode ReadOnly";
     assertRejected("rw-at-lsn", """
@@ -272,6 +296,107 @@ class CrdSchemaTest {
     GenericKubernetesResource updated = branches.resource(fixed).update();
     assertThat(updated.<Object>get("spec", "protected")).isEqualTo(true);
     assertThat(updated.<Object>get("spec", "ttl")).isEqualTo("12h");
+  }
+
+  /** Names the children would refuse (Service, StatefulSet pods, label values) are refused on the object itself. */
+  @Test
+  void refusesNamesItsChildrenCouldNotTake() {
+    String dns1035 = "metadata.name must be a DNS-1035 label";
+    for (String name : List.of("a.b", "1st-db")) {
+      assertRejected(name, endpointNamed(name), "metadata.name", dns1035, "Service");
+    }
+    assertRejected("e".repeat(53), endpointNamed("e".repeat(53)), "metadata.name", "at most 52 characters",
+        "controller-revision-hash", "63");
+    assertThat(kube.client().resource(manifest(endpointNamed("e".repeat(52)))).inNamespace(NS).create()).isNotNull();
+
+    assertRejected("p".repeat(64), projectNamed("p".repeat(64), "main"), "metadata.name", "at most 63 characters",
+        "label arbor.dev/project");
+    // The root Branch <project>-<defaultBranch> must fit a Branch name too.
+    assertRejected("p".repeat(59), projectNamed("p".repeat(59), "main"), "metadata.name", "together be at most 62 characters",
+        "<project>-<defaultBranch>");
+    assertRejected("short", projectNamed("short", "d".repeat(58)), "metadata.name", "together be at most 62 characters");
+    assertThat(kube.client().resource(manifest(projectNamed("p".repeat(58), "main"))).inNamespace(NS).create()).isNotNull();
+
+    assertRejected("b".repeat(64), """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Branch
+        metadata: {name: %s}
+        spec: {projectRef: shop}
+        """.formatted("b".repeat(64)), "metadata.name", "at most 63 characters", "label arbor.dev/branch");
+    assertThat(kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Branch
+        metadata: {name: %s}
+        spec: {projectRef: shop}
+        """.formatted("b".repeat(63)))).inNamespace(NS).create()).isNotNull();
+  }
+
+  /** An Endpoint is bound to its Branch and mode: moving it could evict another Branch's writer. */
+  @Test
+  void theBranchAndModeOfAnEndpointCannotChangeButSuspendedCan() {
+    var endpoints = kube.client().genericKubernetesResources("arbor.dev/v1alpha1", "Endpoint").inNamespace(NS);
+    kube.client().resource(manifest(endpointNamed("bound"))).inNamespace(NS).create();
+    assertUpdateRejected(endpoints.withName("bound").get(), spec -> spec.put("branchRef", "shop-dev"),
+        "spec.branchRef", "spec.branchRef is immutable: an Endpoint serves the Branch it was created for; delete and re-create the Endpoint");
+    assertUpdateRejected(endpoints.withName("bound").get(), spec -> spec.put("mode", "ReadOnly"),
+        "spec.mode", "spec.mode is immutable: delete and re-create the Endpoint");
+    GenericKubernetesResource bound = endpoints.withName("bound").get();
+    spec(bound).put("suspended", true);
+    assertThat(endpoints.resource(bound).update().<Object>get("spec", "suspended")).isEqualTo(true);
+  }
+
+  /** Roles and databases are keyed by name, and a database's owner must be one of the roles. */
+  @Test
+  void rolesAndDatabasesHaveUniqueNamesAndOwnersAmongTheRoles() {
+    assertRejected("dup-role", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: dup-role}
+        spec: {roles: [{name: app}, {name: app, options: [LOGIN]}]}
+        """, "spec.roles[1]", "Duplicate value");
+    assertRejected("dup-db", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: dup-db}
+        spec: {roles: [{name: app}], databases: [{name: app, owner: app}, {name: app, owner: app}]}
+        """, "spec.databases[1]", "Duplicate value");
+    assertRejected("stranger", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: stranger}
+        spec: {roles: [{name: app}], databases: [{name: app, owner: bob}]}
+        """, "spec.databases", "spec.databases[].owner must be one of spec.roles[].name");
+    assertRejected("no-owner", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: no-owner}
+        spec: {roles: [{name: app}], databases: [{name: app}]}
+        """, "spec.databases[0].owner", "Required value");
+    var project = kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: owned}
+        spec: {roles: [{name: app}, {name: reporter}], databases: [{name: app, owner: app}, {name: reports, owner: reporter}]}
+        """)).inNamespace(NS).create();
+    assertThat(project.<List<?>>get("spec", "databases")).hasSize(2);
+  }
+
+  private static String endpointNamed(String name) {
+    return """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Endpoint
+        metadata: {name: %s}
+        spec: {branchRef: shop-main}
+        """.formatted(name);
+  }
+
+  private static String projectNamed(String name, String defaultBranch) {
+    return """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: %s}
+        spec: {defaultBranch: %s}
+        """.formatted(name, defaultBranch);
   }
 
   private static void assertRejected(String name, String yaml, String field, String... messageParts) {

@@ -24,8 +24,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * Plays kubelet for one pod of a compute StatefulSet, without a cluster: reads the pod template and the Secrets
@@ -40,8 +38,6 @@ import java.util.regex.Pattern;
  * </ul>
  */
 final class LocalPod {
-  private static final Pattern VAR_REF = Pattern.compile("\\$\\(([A-Za-z_][A-Za-z0-9_]*)\\)");
-
   final String podIp;
   final Map<String, String> env;
   final ComputeAgentSpec spec;
@@ -110,15 +106,35 @@ final class LocalPod {
     throw new AssertionError("env " + v.getName() + " uses a source this test does not materialize: " + from);
   }
 
-  /** The kubelet's rule: $(VAR) becomes the value of VAR if defined earlier in the list, else stays as it is. */
+  /**
+   * The kubelet's rule for env values (its third_party/forked/golang/expansion): {@code $$} is one {@code $};
+   * {@code $(NAME)} is NAME's value when NAME was defined earlier in the list, else it stays as written; an unclosed
+   * {@code $(} and a {@code $} before any other character stay as they are.
+   */
   static String expand(String value, Map<String, String> earlier) {
-    Matcher m = VAR_REF.matcher(value);
     StringBuilder out = new StringBuilder();
-    while (m.find()) {
-      String replacement = earlier.getOrDefault(m.group(1), m.group());
-      m.appendReplacement(out, Matcher.quoteReplacement(replacement));
+    int i = 0;
+    while (i < value.length()) {
+      char c = value.charAt(i);
+      if (c != '$' || i + 1 == value.length()) {
+        out.append(c);
+        i++;
+        continue;
+      }
+      char next = value.charAt(i + 1);
+      int close = next == '(' ? value.indexOf(')', i + 2) : -1;
+      if (next == '$') {
+        out.append('$');
+      } else if (close >= 0) {
+        String name = value.substring(i + 2, close);
+        out.append(earlier.getOrDefault(name, "$(" + name + ")"));
+        i = close + 1;
+        continue;
+      } else {
+        out.append('$').append(next);
+      }
+      i += 2;
     }
-    m.appendTail(out);
     return out.toString();
   }
 

@@ -397,9 +397,9 @@ class OperatorIT extends OperatorTestBase {
   }
 
   /**
-   * The Endpoint's phase follows its StatefulSet: Starting until the StatefulSet controller reports a ready
-   * replica (reported by hand here: there is no controller-manager), Running then, and Suspended — Ready, with
-   * no replica — when spec.suspended is set.
+   * The Endpoint's phase follows its StatefulSet: Starting until the StatefulSet controller reports the current
+   * template rolled out with a ready replica (reported by hand here, as that controller would: there is no
+   * controller-manager), Running then, and Suspended — Ready, with no replica — when spec.suspended is set.
    */
   @Test
   void anEndpointIsStartingRunningOrSuspendedAsItsStatefulSetIs() {
@@ -421,8 +421,11 @@ class OperatorIT extends OperatorTestBase {
 
     var sts = client().apps().statefulSets().inNamespace(ns).withName("ph-rw");
     sts.editStatus(s -> {
-      s.setStatus(new io.fabric8.kubernetes.api.model.apps.StatefulSetStatusBuilder().withReplicas(1).withReadyReplicas(1)
-          .withAvailableReplicas(1).withCurrentReplicas(1).build());
+      String revision = "ph-rw-" + s.getMetadata().getGeneration();
+      s.setStatus(new io.fabric8.kubernetes.api.model.apps.StatefulSetStatusBuilder()
+          .withObservedGeneration(s.getMetadata().getGeneration()).withReplicas(1).withReadyReplicas(1)
+          .withAvailableReplicas(1).withCurrentReplicas(1).withUpdatedReplicas(1)
+          .withCurrentRevision(revision).withUpdateRevision(revision).build());
       return s;
     });
     await().atMost(WAIT).untilAsserted(() -> {

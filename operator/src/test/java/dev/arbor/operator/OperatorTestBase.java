@@ -64,12 +64,15 @@ abstract class OperatorTestBase {
   static StorageProcesses storage;
   static TempDirectory work;
   static OperatorProcess operator;
+  /** The operator runs as the chart's ServiceAccount, with exactly the chart's RBAC. */
+  static String operatorKubeconfig;
   static final HttpJson http = new HttpJson(Duration.ofSeconds(30));
   static final Duration WAIT = Duration.ofMinutes(2);
 
   @BeforeAll
   static void startEverything() throws Exception {
     installCrds();
+    operatorKubeconfig = ChartRbac.operatorKubeconfig(kube);
     storage = new StorageProcesses(1).withManagementListener().start();
     work = TempDirectory.create("arbor-operator-it-");
     operator = startOperator();
@@ -77,8 +80,10 @@ abstract class OperatorTestBase {
 
   @AfterAll
   static void stopEverything() throws Exception {
+    String log = null;
     if (operator != null) {
-      System.out.println("--- operator log ---\n" + operator.logText());
+      log = operator.logText();
+      System.out.println("--- operator log ---\n" + log);
       operator.close();
     }
     if (storage != null) {
@@ -87,15 +92,27 @@ abstract class OperatorTestBase {
     if (work != null) {
       work.close();
     }
+    // The chart's RBAC must grant everything the operator does: a refused call would only show as a retry.
+    if (log != null) {
+      assertThat(log.lines().filter(l -> l.contains("forbidden")).toList()).as("operator log lines saying the chart's RBAC "
+          + "(helm/arbor/templates/operator-rbac.yaml) refused a call").isEmpty();
+    }
   }
 
   static OperatorProcess startOperator() throws IOException {
-    return OperatorProcess.start(operatorEnvironment(), work.resolve("operator.log"), FreePort.pick());
+    return startOperator(Map.of());
+  }
+
+  /** An operator whose environment is the usual one with some variables set otherwise (or added). */
+  static OperatorProcess startOperator(Map<String, String> overrides) throws IOException {
+    Map<String, String> env = new java.util.HashMap<>(operatorEnvironment());
+    env.putAll(overrides);
+    return OperatorProcess.start(env, work.resolve("operator.log"), FreePort.pick());
   }
 
   static Map<String, String> operatorEnvironment() throws IOException {
     Path kubeconfig = work.resolve("kubeconfig");
-    Files.writeString(kubeconfig, kube.kubeconfigYaml());
+    Files.writeString(kubeconfig, operatorKubeconfig);
     return Map.of(
         "KUBECONFIG", kubeconfig.toString(),
         "ARBOR_STORAGE_ENGINE_PAGESERVER_URL", storage.pageserverUrl(),

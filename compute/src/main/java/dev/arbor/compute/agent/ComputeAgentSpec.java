@@ -67,7 +67,8 @@ import java.util.regex.Pattern;
  * @param listenHost where PostgreSQL and the agent's HTTP server listen; for read_write also the address the
  *     safekeepers connect to, so a concrete address (e.g. the pod IP), never a wildcard
  * @param httpPort the agent's HTTP port; 0 picks a free one (logged as {@code event=http_listening})
- * @param parameters PostgreSQL parameters; none the start sequence manages ({@link ComputeSpec#MANAGED_PARAMETERS})
+ * @param parameters PostgreSQL parameters; only those of {@link TenantParameters#ALLOWED}, none the start sequence
+ *     manages ({@link ComputeSpec#MANAGED_PARAMETERS})
  * @param suspendTimeout idle time after which the endpoint may be suspended; recorded, not acted on yet
  */
 public record ComputeAgentSpec(
@@ -233,6 +234,9 @@ public record ComputeAgentSpec(
       } else if (ComputeSpec.MANAGED_PARAMETERS.contains(name)) {
         errors.add(new FieldError(field, "is set by the compute agent itself (Arbor's durability, recovery and listening depend "
             + "on it); remove it from parameters"));
+      } else if (!TenantParameters.ALLOWED.contains(name)) {
+        errors.add(new FieldError(field, "is not allowed: only performance, planner, memory, locale, timeout, autovacuum and "
+            + "duration-logging parameters may be set (the list and why: " + TenantParameters.DOCUMENTED_IN + "); remove it"));
       }
       if (value == null || value.contains("\n") || value.contains("\r") || value.contains("\0")) {
         errors.add(new FieldError(field, "needs a single-line value"));

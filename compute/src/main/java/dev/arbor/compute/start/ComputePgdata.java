@@ -202,10 +202,14 @@ final class ComputePgdata {
           host    replication  %1$s  ::0/0       scram-sha-256
           """.formatted(ComputeStart.REPLICATION_ROLE));
     }
+    // The superuser only over the socket: whoever reaches the port (through the Service, or a tenant's role that
+    // learnt a password) must never become the compute's owner. It has no password either (ComputeStart).
     hba.append("""
+        host    all          %1$s           0.0.0.0/0   reject
+        host    all          %1$s           ::0/0       reject
         host    all          all                0.0.0.0/0   scram-sha-256
         host    all          all                ::0/0       scram-sha-256
-        """);
+        """.formatted(ComputeStart.SUPERUSER));
     Files.writeString(dir().resolve("pg_hba.conf"), hba.toString());
     // Only these: the basebackup was extracted as the server's user, and WAL may be arriving meanwhile.
     for (String written : List.of(COMPUTE_CONF, "postgresql.conf", "pg_hba.conf")) {

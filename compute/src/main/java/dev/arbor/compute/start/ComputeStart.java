@@ -28,6 +28,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import org.postgresql.util.PasswordUtil;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -260,14 +261,17 @@ public final class ComputeStart {
       checkRecoveredToElectedEnd(election, parentTli, startLsn, join(mustReach));
     }
 
-    String superPassword = randomPassword();
     String replicationPassword = randomPassword();
     // These commits must not wait for the safekeepers, which cannot connect before the role has a password.
+    // No password in clear text reaches PostgreSQL (statement logging would write it to the log): the
+    // replication role gets a SCRAM verifier computed here. The superuser has no password at all (one an earlier
+    // start of this timeline set is removed): it logs in only over the private unix socket, and pg_hba rejects it
+    // on TCP (ComputePgdata).
     server.psql(SUPERUSER, "postgres", "SET synchronous_commit = local; "
-        + "ALTER ROLE " + SUPERUSER + " PASSWORD '" + superPassword + "'; "
+        + "ALTER ROLE " + SUPERUSER + " PASSWORD NULL; "
         + "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + REPLICATION_ROLE + "') THEN "
         + "CREATE ROLE " + REPLICATION_ROLE + " REPLICATION LOGIN; END IF; END $$; "
-        + "ALTER ROLE " + REPLICATION_ROLE + " PASSWORD '" + replicationPassword + "';");
+        + "ALTER ROLE " + REPLICATION_ROLE + " PASSWORD '" + scramVerifier(replicationPassword) + "';");
     server.psql(SUPERUSER, "postgres", String.join("; ", spec.safekeepers().keySet().stream()
         .map(id -> "SELECT pg_create_physical_replication_slot('" + slotName(id) + "', true)").toList()));
 
@@ -276,7 +280,7 @@ public final class ComputeStart {
 
     Optional<RedoRange> redo = RedoRange.lastIn(server.logFile());
     var compute = new RunningCompute(spec, server, safekeepers, election.generation, tli, startLsn,
-        superPassword, replicationPassword, redo.orElse(null));
+        replicationPassword, redo.orElse(null));
     int following = startFollowing(compute);
     try {
       compute.startTrimmingSlots();
@@ -344,6 +348,11 @@ public final class ComputeStart {
 
   private String timelineApi() {
     return "/v1/tenant/" + spec.tenant() + "/timeline/" + spec.timeline();
+  }
+
+  /** What PostgreSQL stores for a password; a verifier has no quote, so it needs no escaping in a literal. */
+  static String scramVerifier(String password) {
+    return PasswordUtil.encodeScramSha256(password.toCharArray());
   }
 
   private static String randomPassword() {

@@ -40,7 +40,6 @@ public final class RunningCompute implements StartedCompute {
   private final long generation;
   private final int pgTli;
   private final Lsn startLsn;
-  private final String superuserPassword;
   private final String replicationPassword;
   private final RedoRange redo;
   private final AtomicBoolean running = new AtomicBoolean(true);
@@ -49,14 +48,13 @@ public final class RunningCompute implements StartedCompute {
   private volatile SlotTrimmer slotTrimmer;
 
   RunningCompute(ComputeSpec spec, PostgresServer server, SafekeeperSet safekeepers, long generation, int pgTli, Lsn startLsn,
-      String superuserPassword, String replicationPassword, RedoRange redo) {
+      String replicationPassword, RedoRange redo) {
     this.spec = spec;
     this.server = server;
     this.safekeepers = safekeepers;
     this.generation = generation;
     this.pgTli = pgTli;
     this.startLsn = startLsn;
-    this.superuserPassword = superuserPassword;
     this.replicationPassword = replicationPassword;
     this.redo = redo;
   }
@@ -98,16 +96,9 @@ public final class RunningCompute implements StartedCompute {
     return server.port();
   }
 
-  public String superuser() {
-    return ComputeStart.SUPERUSER;
-  }
-
-  public String superuserPassword() {
-    return superuserPassword;
-  }
-
+  /** A superuser session over the compute's private unix socket: pg_hba rejects the superuser on TCP. */
   public Connection connect(String database) throws SQLException {
-    return server.connect(database, ComputeStart.SUPERUSER, superuserPassword);
+    return server.connectLocal(database, ComputeStart.SUPERUSER, "arbor-superuser");
   }
 
   /**

@@ -116,6 +116,26 @@ class ComputeAgentSpecTest {
     assertError(d -> ((ObjectNode) d.get("databases").get(0)).put("name", "template1"), "databases[0].name", "template database");
   }
 
+  /** Whoever edits an Endpoint is a tenant: parameters are an allowlist, and what could leak or load code is refused. */
+  @Test
+  void onlyAllowedParametersMayBeSetAndTheRestIsRefusedByName() {
+    for (String refused : List.of("log_statement", "log_min_duration_statement", "log_min_error_statement", "log_lock_waits",
+        "shared_preload_libraries", "session_preload_libraries", "local_preload_libraries", "dynamic_library_path",
+        "archive_timeout", "ssl", "ssl_key_file", "krb_server_keyfile", "search_path", "session_replication_role",
+        "default_transaction_read_only", "arbor.leak")) {
+      assertError(d -> ((ObjectNode) d.get("parameters")).put(refused, "x"), "parameters." + refused, "is not allowed",
+          "docs/compute-agent.md, \"Parameters\"", "remove it");
+    }
+    // Managed ones keep saying why.
+    for (String managed : List.of("listen_addresses", "port", "hba_file", "ident_file", "restore_command", "archive_command")) {
+      assertError(d -> ((ObjectNode) d.get("parameters")).put(managed, "x"), "parameters." + managed, "is set by the compute agent itself");
+    }
+    ObjectNode doc = valid();
+    ((ObjectNode) doc.get("parameters")).put("work_mem", "64MB").put("application_name", "$(NOT_A_VARIABLE)")
+        .put("statement_timeout", "30s").put("autovacuum_naptime", "30s").put("timezone", "UTC").put("log_duration", "on");
+    assertThat(parse(doc).parameters()).containsEntry("application_name", "$(NOT_A_VARIABLE)").hasSize(7);
+  }
+
   @Test
   void everyProblemOfASpecIsReportedAtOnce() {
     List<FieldError> errors = errorsOf(d -> {

@@ -10,6 +10,7 @@ import dev.arbor.storage.pageserver.TenantService.TenantInfo;
 import dev.arbor.testing.TempDirectory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.sql.SQLException;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -53,6 +54,30 @@ class ComputeStartTest {
           Map.of("fsync", "on"))) {
         assertThat(Sql.one(c, "SHOW fsync")).isEqualTo("on");
         assertThat(Sql.one(c, "SELECT sum(v) FROM t")).isEqualTo("1");
+      }
+    }
+  }
+
+  /**
+   * Statement logging (here log_statement = all, which a spec cannot set but a start's settings can) shows only
+   * SCRAM verifiers, never a password; the superuser has none and pg_hba refuses it on TCP.
+   */
+  @Test
+  void noPasswordReachesTheLogAndTheSuperuserLogsInOnlyOverTheSocket() throws Exception {
+    try (var storage = new StorageProcesses(1).start(); var work = TempDirectory.create("arbor-start-")) {
+      TenantInfo tenant = storage.createTenant(15);
+      try (RunningCompute c = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("c1"),
+          Map.of("log_statement", "all"))) {
+        String log = Files.readString(c.server().logFile());
+        assertThat(log).contains("ALTER ROLE postgres PASSWORD NULL", "ALTER ROLE arbor_replication PASSWORD 'SCRAM-SHA-256$4096:");
+        assertThat(log).doesNotContainPattern("PASSWORD '(?!SCRAM-SHA-256\\$)");
+        assertThat(Sql.one(c, "SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = 'postgres'")).isEqualTo("t");
+        assertThat(Sql.one(c, "SELECT rolpassword FROM pg_authid WHERE rolname = 'arbor_replication'")).startsWith("SCRAM-SHA-256$");
+        assertThatThrownBy(() -> c.server().connect("postgres", ComputeStart.SUPERUSER, "any").close())
+            .isInstanceOf(SQLException.class).hasMessageContaining("pg_hba.conf rejects connection")
+            .hasMessageContaining("user \"postgres\"");
+        // A commit returns once the safekeeper has it: the replication role still logs in over TCP.
+        Sql.exec(c, "CREATE TABLE acknowledged AS SELECT 1 AS v");
       }
     }
   }

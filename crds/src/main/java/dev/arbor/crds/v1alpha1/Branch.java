@@ -18,6 +18,8 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @Categories("arbor")
 // Without spec, the required fields and defaults inside it would never be checked or applied.
 @ValidationRule(value = "has(self.spec)", fieldPath = ".spec", message = "spec is required: a Branch needs at least spec.projectRef")
+@ValidationRule(value = "size(self.metadata.name) <= 63",
+    message = "metadata.name must be at most 63 characters: it is the value of the label arbor.dev/branch on the objects of its Endpoints")
 @AdditionalPrinterColumn(name = "Project", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".spec.projectRef")
 @AdditionalPrinterColumn(name = "Parent", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".spec.parent")
 @AdditionalPrinterColumn(name = "LSN", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.lsn")

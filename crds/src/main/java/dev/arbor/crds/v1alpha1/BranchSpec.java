@@ -63,6 +63,10 @@ public class BranchSpec {
   @JsonProperty("protected")
   private Boolean protectedBranch;
 
+  @JsonPropertyDescription("What deleting the Branch does to its timeline in the storage engine: Delete (the timeline is deleted) or Retain (it is kept; adopt it again with the arbor.dev/timeline-id annotation). The root Branch has no timeline of its own: the Project's deletionPolicy decides for the tenant.")
+  @Default("Delete")
+  private DeletionPolicy deletionPolicy;
+
   public String getProjectRef() { return projectRef; }
   public void setProjectRef(String projectRef) { this.projectRef = projectRef; }
   public String getParent() { return parent; }
@@ -75,6 +79,8 @@ public class BranchSpec {
   public void setExpiresAt(java.time.OffsetDateTime expiresAt) { this.expiresAt = expiresAt; }
   public String getTtl() { return ttl; }
   public void setTtl(String ttl) { this.ttl = ttl; }
+  public DeletionPolicy getDeletionPolicy() { return deletionPolicy; }
+  public void setDeletionPolicy(DeletionPolicy deletionPolicy) { this.deletionPolicy = deletionPolicy; }
   public Boolean getProtected() { return protectedBranch; }
   public void setProtected(Boolean protectedBranch) { this.protectedBranch = protectedBranch; }
 }

@@ -15,7 +15,7 @@ public class BranchStatus extends ArborStatus {
   @JsonPropertyDescription("The last LSN written on this Branch as the storage engine last reported it.")
   private String headLsn;
 
-  @JsonPropertyDescription("Logical size of the Branch's databases in bytes, as the storage engine last reported it.")
+  @JsonPropertyDescription("Logical size of the Branch's databases in bytes. Not set yet: the storage engine does not report sizes.")
   private Long logicalSizeBytes;
 
   public String getTimelineId() { return timelineId; }

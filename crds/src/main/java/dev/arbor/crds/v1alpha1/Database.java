@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.Size;
 
 /** A PostgreSQL database declared on a Project. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -12,10 +13,13 @@ public class Database {
   @JsonPropertyDescription("Database name: a lower-case PostgreSQL identifier, e.g. app.")
   @Required
   @Pattern(Formats.PG_IDENTIFIER)
+  @Size(max = 63)
   private String name;
 
-  @JsonPropertyDescription("Role that owns the database; one of spec.roles. Without it the database belongs to the bootstrap superuser.")
+  @JsonPropertyDescription("Role that owns the database; one of spec.roles.")
+  @Required
   @Pattern(Formats.PG_IDENTIFIER)
+  @Size(max = 63)
   private String owner;
 
   public Database() {}

@@ -21,6 +21,14 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @Categories("arbor")
 // Without spec, the required fields and defaults inside it would never be checked or applied.
 @ValidationRule(value = "has(self.spec)", fieldPath = ".spec", message = "spec is required: an Endpoint needs at least spec.branchRef")
+// The name is also the name of its Service (a DNS-1035 label) and of its StatefulSet, whose pods are labelled
+// controller-revision-hash=<name>-<10-character hash>: a label value of at most 63 characters.
+@ValidationRule(value = "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+    message = "metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter, no dots): "
+        + "the Endpoint's Service takes its name; e.g. shop-main-rw")
+@ValidationRule(value = "size(self.metadata.name) <= 52",
+    message = "metadata.name must be at most 52 characters: the Endpoint's StatefulSet labels its pods "
+        + "controller-revision-hash=<name>-<10-character hash>, and a label value is at most 63 characters")
 @AdditionalPrinterColumn(name = "Branch", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".spec.branchRef")
 @AdditionalPrinterColumn(name = "Mode", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".spec.mode")
 @AdditionalPrinterColumn(name = "Phase", type = AdditionalPrinterColumn.Type.STRING, jsonPath = ".status.phase")

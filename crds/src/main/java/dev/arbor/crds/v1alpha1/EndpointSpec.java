@@ -18,13 +18,17 @@ import java.util.Map;
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class EndpointSpec {
 
-  @JsonPropertyDescription("Name of the Branch (same namespace) this Endpoint serves.")
+  @JsonPropertyDescription("Name of the Branch (same namespace) this Endpoint serves. Immutable.")
   @Required
   @Pattern("^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+  @ValidationRule(value = "self == oldSelf",
+      message = "spec.branchRef is immutable: an Endpoint serves the Branch it was created for; delete and re-create the Endpoint to serve another")
   private String branchRef;
 
-  @JsonPropertyDescription("ReadWrite (the one writer of the Branch) or ReadOnly (a replica, or with lsn a static snapshot).")
+  @JsonPropertyDescription("ReadWrite (the one writer of the Branch) or ReadOnly with lsn (a static snapshot; a replica that follows the Branch is not supported yet). Immutable.")
   @Default("ReadWrite")
+  @ValidationRule(value = "self == oldSelf",
+      message = "spec.mode is immutable: delete and re-create the Endpoint to change between ReadWrite and ReadOnly")
   private EndpointMode mode;
 
   @JsonPropertyDescription("For mode ReadOnly only: serve the Branch as it was at this LSN (time travel), e.g. 0/16B5A50.")
@@ -34,10 +38,10 @@ public class EndpointSpec {
   @JsonPropertyDescription("CPU and memory requests and limits of the compute container.")
   private ResourceRequirements resources;
 
-  @JsonPropertyDescription("PostgreSQL settings for this compute (postgresql.conf names and values), e.g. work_mem: 64MB.")
+  @JsonPropertyDescription("PostgreSQL settings for this compute (postgresql.conf names and values), e.g. work_mem: 64MB. Only the parameters of the compute agent's allowlist (docs/compute-agent.md, Parameters: performance, planner, memory, locale, timeouts, autovacuum, logging without statement text); any other makes the Endpoint Stalled with reason InvalidComputeSpec.")
   private Map<String, String> postgresParameters = new LinkedHashMap<>();
 
-  @JsonPropertyDescription("Idle time without connections after which the compute is suspended (scaled to zero), e.g. 5m or 1h.")
+  @JsonPropertyDescription("Idle time without connections after which the compute is to be suspended, e.g. 5m or 1h. Recorded but not acted on yet (issue 15): use suspended to stop a compute.")
   @Pattern(Formats.DURATION)
   @Default("5m")
   private String suspendTimeout;

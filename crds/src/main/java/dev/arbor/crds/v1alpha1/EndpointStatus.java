@@ -6,7 +6,7 @@ import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class EndpointStatus extends ArborStatus {
 
-  @JsonPropertyDescription("Starting, Running, Suspended or Failed.")
+  @JsonPropertyDescription("Starting (the StatefulSet rollout of the current template has not finished), Running, Suspended, or Failed (the compute crash-loops, or its Branch was replaced).")
   private EndpointPhase phase;
 
   @JsonPropertyDescription("DNS name of the Service clients connect to.")
@@ -18,6 +18,12 @@ public class EndpointStatus extends ArborStatus {
   @JsonPropertyDescription("Name of the Secret with host, port, dbname, user, password, uri and jdbc-uri for this Endpoint.")
   private String connectionSecret;
 
+  @JsonPropertyDescription("UID of the Branch object this Endpoint last served (a root Branch that its Project created again has a new UID and the same timeline).")
+  private String branchUid;
+
+  @JsonPropertyDescription("Id of the timeline this Endpoint serves, recorded when its compute was first made. A Branch of the same name on another timeline (deleted and created again) is not served: the Endpoint is Stalled with reason BranchReplaced.")
+  private String timelineId;
+
   public EndpointPhase getPhase() { return phase; }
   public void setPhase(EndpointPhase phase) { this.phase = phase; }
   public String getHost() { return host; }
@@ -26,4 +32,8 @@ public class EndpointStatus extends ArborStatus {
   public void setPort(Integer port) { this.port = port; }
   public String getConnectionSecret() { return connectionSecret; }
   public void setConnectionSecret(String connectionSecret) { this.connectionSecret = connectionSecret; }
+  public String getBranchUid() { return branchUid; }
+  public void setBranchUid(String branchUid) { this.branchUid = branchUid; }
+  public String getTimelineId() { return timelineId; }
+  public void setTimelineId(String timelineId) { this.timelineId = timelineId; }
 }

@@ -12,6 +12,11 @@ public class ProjectStatus extends ArborStatus {
   @JsonPropertyDescription("PostgreSQL major version the tenant was created with: spec.postgresVersion, or the operator's default when the spec leaves it out. Fixed once set.")
   private Integer postgresVersion;
 
+  @JsonPropertyDescription("Name of the Secret with the generated role passwords, set once the operator created it. From then on a missing Secret is Stalled RolePasswordsLost instead of silently new passwords.")
+  private String rolePasswordsSecret;
+
+  public String getRolePasswordsSecret() { return rolePasswordsSecret; }
+  public void setRolePasswordsSecret(String rolePasswordsSecret) { this.rolePasswordsSecret = rolePasswordsSecret; }
   public String getTenantId() { return tenantId; }
   public Integer getPostgresVersion() { return postgresVersion; }
   public void setPostgresVersion(Integer postgresVersion) { this.postgresVersion = postgresVersion; }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.Size;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -14,6 +15,7 @@ public class Role {
   @JsonPropertyDescription("Role name: a lower-case PostgreSQL identifier, e.g. app.")
   @Required
   @Pattern(Formats.PG_IDENTIFIER)
+  @Size(max = 63)
   private String name;
 
   @JsonPropertyDescription("Role attributes as in CREATE ROLE, e.g. [LOGIN, CREATEDB]. SUPERUSER is not offered: a tenant never owns the cluster.")

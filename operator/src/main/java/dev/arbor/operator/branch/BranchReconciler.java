@@ -2,7 +2,9 @@ package dev.arbor.operator.branch;
 
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.BranchStatus;
+import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.crds.v1alpha1.Project;
+import dev.arbor.operator.deletion.StorageCleanup;
 import dev.arbor.operator.kube.Caches;
 import dev.arbor.operator.kube.Indexes;
 import dev.arbor.operator.kube.KubeEvents;
@@ -11,6 +13,7 @@ import dev.arbor.operator.project.Projects;
 import dev.arbor.operator.status.Conditions;
 import dev.arbor.operator.status.Outcome;
 import dev.arbor.operator.status.StatusUpdates;
+import dev.arbor.operator.storage.Adoption;
 import dev.arbor.operator.storage.Ids;
 import dev.arbor.operator.storage.StorageEngine;
 import dev.arbor.postgres.Lsn;
@@ -38,6 +41,7 @@ import java.time.Instant;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -62,11 +66,13 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
   private final StatusUpdates statuses;
   private final KubeEvents events;
   private final HeadLsnRefresh headLsns = new HeadLsnRefresh();
+  private final StorageCleanup cleanup;
 
-  public BranchReconciler(StorageEngine storage, StatusUpdates statuses, KubeEvents events) {
+  public BranchReconciler(StorageEngine storage, StatusUpdates statuses, KubeEvents events, StorageCleanup cleanup) {
     this.storage = storage;
     this.statuses = statuses;
     this.events = events;
+    this.cleanup = cleanup;
   }
 
   @Override
@@ -88,7 +94,14 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
         .withSecondaryToPrimaryMapper(b -> relatives(b, branches, projects))
         .withOnUpdateFilter(RelevantChanges::ofBranchState)
         .build();
-    return List.of(projects, new InformerEventSource<>(relatives, context));
+    // Endpoints hold the deletion of their Branch; only their coming and going matters, not their status.
+    var endpoints = InformerEventSourceConfiguration.from(Endpoint.class, Branch.class)
+        .withOnUpdateFilter((n, o) -> !Objects.equals(n.getSpec().getBranchRef(), o.getSpec().getBranchRef()))
+        .withSecondaryToPrimaryMapper(e -> e.getSpec() == null || e.getSpec().getBranchRef() == null ? Set.of()
+            : Set.of(new ResourceID(e.getSpec().getBranchRef(), e.getMetadata().getNamespace())))
+        .build();
+    return List.of(projects, new InformerEventSource<>(relatives, context),
+        new InformerEventSource<>(endpoints, context));
   }
 
   /** The Branch's parent (spec.parent, or its Project's root) and its children. */
@@ -133,6 +146,11 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
     TenantId tenant = new TenantId(project.getStatus().getTenantId());
     boolean root = Projects.isRootBranch(branch, project);
     if (!root && branch.getMetadata().getName().equals(Projects.rootBranchName(project)) && branch.getSpec().getParent() == null) {
+      if (Projects.isAdoptableRoot(branch, project)) {
+        // The ownerReference the Project adds changes no generation, so no event announces it: look again.
+        return statuses.finish(branch, status, Outcome.reconciling("WaitingForAdoption", "Project " + projectName
+            + " adopts this Branch as its root branch")).rescheduleAfter(RECHECK);
+      }
       return statuses.finish(branch, status, Outcome.stalled("RootBranchNameTaken", branch.getMetadata().getName()
           + " is the name of Project " + projectName + "'s root branch, which the operator creates; give this Branch another name"));
     }
@@ -174,7 +192,29 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
             + " is not Ready yet"));
       }
       TimelineId ancestor = new TimelineId(parent.getStatus().getTimelineId());
-      TimelineId id = Ids.timelineOf(branch);
+      String adoption = Ids.adoption(branch, Ids.TIMELINE_ID);
+      Outcome refused = Adoption.refusal(branch, Ids.TIMELINE_ID, adoption, "timeline", status.getTimelineId(),
+          TimelineId.isValid(adoption), context.getPrimaryCache().list(), b -> b.getStatus() == null ? null : b.getStatus().getTimelineId());
+      if (refused != null) {
+        return statuses.finish(branch, status, refused);
+      }
+      // The recorded timeline stays the Branch's; an id this Branch did not derive itself is only looked up, never created.
+      TimelineId id = status.getTimelineId() != null ? new TimelineId(status.getTimelineId())
+          : adoption != null ? new TimelineId(adoption) : Ids.timelineOf(branch);
+      if (!id.equals(Ids.timelineOf(branch))) {
+        // Adopted: it must exist already (the ensureBranch below then only finds it).
+        Optional<TimelineInfo> found = storage.timeline(tenant, id);
+        if (found.isEmpty()) {
+          return statuses.finish(branch, status, Outcome.stalled("AdoptionTargetMissing", "annotation " + Ids.TIMELINE_ID + " names timeline "
+              + id + ", which tenant " + tenant + " of Project " + projectName + " does not have in the storage engine; set it to the "
+              + "status.timelineId of the Branch to restore, or remove it to branch anew"));
+        }
+        if (status.getTimelineId() == null) {
+          log.infof("event=timeline_adopted branch=%s/%s tenant=%s timeline=%s ancestor=%s", branch.getMetadata().getNamespace(),
+              branch.getMetadata().getName(), tenant, id, found.get().ancestorTimelineId());
+          events.normal(branch, "TimelineAdopted", "Adopted timeline " + id + " (annotation " + Ids.TIMELINE_ID + ")");
+        }
+      }
       try {
         var result = storage.ensureBranch(tenant, id, ancestor, branch.getSpec().getParentLsn());
         timeline = result.info();
@@ -185,6 +225,11 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
         }
       } catch (ApiProblem p) {
         return timelineRefused(branch, status, p, tenant, ancestor, parentName);
+      }
+      if (!ancestor.equals(timeline.ancestorTimelineId()) && adoption != null) {
+        return statuses.finish(branch, status, Outcome.stalled("TimelineAncestryMismatch", "annotation " + Ids.TIMELINE_ID + " names timeline "
+            + id + ", which branches from " + timeline.ancestorTimelineId() + ", not from parent Branch " + parentName + "'s timeline "
+            + ancestor + "; restore the parent with its own " + Ids.TIMELINE_ID + " annotation first, or fix spec.parent or the annotation"));
       }
       if (!ancestor.equals(timeline.ancestorTimelineId())) {
         return statuses.finish(branch, status, Outcome.stalled("TimelineAncestryMismatch", "timeline " + id
@@ -264,6 +309,18 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
           + "proceed (kubectl patch branch " + branch.getMetadata().getName() + " --type=merge -p '{\"spec\":{\"protected\":false}}')");
     }
     Optional<Project> project = Caches.get(context, Project.class, branch.getSpec().getProjectRef(), branch.getMetadata().getNamespace());
+    if (project.isPresent() && Projects.isRootBranch(branch, project.get())) {
+      if (project.get().getMetadata().getDeletionTimestamp() != null) {
+        log.infof("event=branch_released branch=%s reason=project_deleted", name);
+        return DeleteControl.defaultDelete();
+      }
+      // The root owns no timeline: the tenant's root timeline is the Project's, and the Project makes the Branch again.
+      log.infof("event=branch_released branch=%s reason=root_branch project=%s", name, project.get().getMetadata().getName());
+      events.normal(branch, "RootBranchReleased", "Deleted the root branch object only: the root timeline "
+          + (branch.getStatus() == null ? "" : branch.getStatus().getTimelineId() + " ") + "stays with the Project's tenant, and Project "
+          + project.get().getMetadata().getName() + " creates this Branch again");
+      return DeleteControl.defaultDelete();
+    }
     // From the informer that announces a child's deletion, so that the last child's going releases the parent at once.
     @SuppressWarnings("unchecked")
     var relatives = (InformerEventSource<Branch, Branch>) context.eventSourceRetriever().getEventSourceFor(Branch.class, RELATIVES);
@@ -276,21 +333,25 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
       return hold(branch, status, "HasChildren", "deletion is held: Branches " + children
           + " are branched from this one; delete them first");
     }
+    List<String> endpoints = Caches.list(context, Endpoint.class, branch.getMetadata().getNamespace())
+        .filter(e -> branch.getMetadata().getName().equals(e.getSpec().getBranchRef())).map(e -> e.getMetadata().getName()).sorted().toList();
+    if (!endpoints.isEmpty()) {
+      return hold(branch, status, "HasEndpoints", "deletion is held: Endpoints " + endpoints
+          + " run on this Branch and would lose their storage; delete them first");
+    }
     if (project.isEmpty() || project.get().getStatus() == null || project.get().getStatus().getTenantId() == null) {
       // Without its Project there is no tenant to delete from: the Project's own finalizer removed the tenant.
       log.infof("event=branch_released branch=%s reason=no_project", name);
       return DeleteControl.defaultDelete();
     }
-    if (Projects.isRootBranch(branch, project.get())) {
-      if (project.get().getMetadata().getDeletionTimestamp() != null) {
-        log.infof("event=branch_released branch=%s reason=project_deleted", name);
-        return DeleteControl.defaultDelete();
-      }
-      return hold(branch, status, "RootBranch", "deletion is held: this is the root branch of Project "
-          + project.get().getMetadata().getName() + "; it goes when the Project is deleted");
-    }
     TenantId tenant = new TenantId(project.get().getStatus().getTenantId());
-    TimelineId timeline = Ids.timelineOf(branch);
+    // The recorded timeline, or the derived one (a crash may have come before the status); never an adoption target
+    // that this Branch did not take over.
+    TimelineId timeline = status.getTimelineId() != null ? new TimelineId(status.getTimelineId()) : Ids.timelineOf(branch);
+    String what = "timeline " + timeline + " of tenant " + tenant;
+    if (cleanup.keeps(branch, branch.getSpec().getDeletionPolicy(), what)) {
+      return DeleteControl.defaultDelete();
+    }
     try {
       storage.deleteTimeline(tenant, timeline);
     } catch (ApiProblem p) {
@@ -298,7 +359,9 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
         return hold(branch, status, "HasChildren", "deletion is held: the storage engine refused to delete timeline " + timeline
             + ": " + p.getMessage());
       }
-      throw p;
+      throw cleanup.failed(branch, status, what, p);
+    } catch (RuntimeException e) {
+      throw cleanup.failed(branch, status, what, e);
     }
     log.infof("event=timeline_deleted branch=%s tenant=%s timeline=%s", name, tenant, timeline);
     events.normal(branch, "TimelineDeleted", "Deleted timeline " + timeline);

@@ -70,8 +70,12 @@ public interface OperatorConfig {
   }
 
   interface Compute {
-    /** The compute image: PostgreSQL of the project's major version plus the compute agent. */
-    @WithDefault("ghcr.io/arbor-dev/arbor-compute:latest")
+    /**
+     * The compute image: PostgreSQL of the project's major version plus the compute agent. By default the one
+     * of the operator's own version (never a moving tag such as latest: with IfNotPresent, nodes would run
+     * different builds).
+     */
+    @WithDefault("ghcr.io/arbor-dev/arbor-compute:${quarkus.application.version}")
     String image();
 
     @WithDefault("IfNotPresent")
@@ -103,6 +107,13 @@ public interface OperatorConfig {
     /** The cluster's DNS suffix for Service host names in connection Secrets. */
     @WithDefault("svc")
     String serviceDomain();
+
+    /**
+     * Running computes whose pod template changes only because of the operator (its configuration or version)
+     * that may restart in any one minute; the others wait their turn (Reconciling ConfigRolloutPending).
+     */
+    @WithDefault("2")
+    int maxConfigRolloutsPerMinute();
   }
 
   interface LeaderElection {

@@ -1,8 +1,15 @@
 package dev.arbor.operator.endpoint;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.TextNode;
 import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.operator.kube.Labels;
+import dev.arbor.storage.json.Json;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.EnvVarBuilder;
 import io.fabric8.kubernetes.api.model.IntOrString;
@@ -43,7 +50,8 @@ final class ComputeResources {
 
   /** What the reconciler resolved for one Endpoint. */
   record Inputs(Endpoint endpoint, String branch, String project, String specJson, Map<String, String> roleSecretKeys,
-      String rolePasswordsSecret, String user, String password, String database, boolean running) {}
+      String rolePasswordsSecret, String user, String password, String database, boolean running,
+      Map<String, String> templateAnnotations) {}
 
   static String serviceName(Endpoint e) {
     return e.getMetadata().getName();
@@ -76,7 +84,7 @@ final class ComputeResources {
     in.roleSecretKeys().forEach((role, key) -> env.add(new EnvVarBuilder().withName(passwordEnv(role)).withNewValueFrom()
         .withNewSecretKeyRef().withName(in.rolePasswordsSecret()).withKey(key).endSecretKeyRef().endValueFrom().build()));
     // Last: the kubelet expands $(POD_IP) only from variables defined before this one.
-    env.add(new EnvVarBuilder().withName(SPEC_ENV).withValue(in.specJson()).build());
+    env.add(new EnvVarBuilder().withName(SPEC_ENV).withValue(specEnvValue(in.specJson())).build());
     var c = config.compute();
     return new StatefulSetBuilder()
         .withNewMetadata().withName(e.getMetadata().getName()).withNamespace(e.getMetadata().getNamespace()).withLabels(labels)
@@ -86,9 +94,10 @@ final class ComputeResources {
         .withServiceName(serviceName(e))
         .withNewSelector().withMatchLabels(Labels.selector(e.getMetadata().getName())).endSelector()
         .withNewTemplate()
-        .withNewMetadata().withLabels(labels).endMetadata()
+        .withNewMetadata().withLabels(labels).withAnnotations(new LinkedHashMap<>(in.templateAnnotations())).endMetadata()
         .withNewSpec()
         .withEnableServiceLinks(false)
+        .withAutomountServiceAccountToken(false)
         .withTerminationGracePeriodSeconds(60L)
         // Pod Security "restricted": a fixed non-root user whose group owns the volumes, the runtime's
         // seccomp profile, no privilege escalation, no capabilities; the root filesystem is read-only, so the
@@ -119,6 +128,41 @@ final class ComputeResources {
         .endTemplate()
         .endSpec()
         .build();
+  }
+
+  /**
+   * The compute spec as the kubelet must pass it on. The kubelet expands {@code $(NAME)} in an env value from the
+   * variables before it — every role's password among them — and reads {@code $$} as one {@code $}; so every
+   * {@code $} of the spec's text (postgresParameters, names: anything a user wrote) is doubled and reaches the agent
+   * as written, and only listen_host, set afterwards, is the operator's {@value #POD_IP} placeholder.
+   */
+  static String specEnvValue(String specJson) {
+    JsonNode spec;
+    try {
+      spec = Json.MAPPER.readTree(specJson);
+    } catch (JsonProcessingException e) {
+      throw new IllegalArgumentException("the compute spec is not JSON: " + e.getOriginalMessage(), e);
+    }
+    ObjectNode escaped = (ObjectNode) kubeletEscaped(spec);
+    escaped.put("listen_host", POD_IP);
+    return new String(Json.write(escaped), StandardCharsets.UTF_8);
+  }
+
+  private static JsonNode kubeletEscaped(JsonNode node) {
+    if (node.isTextual()) {
+      return TextNode.valueOf(node.asText().replace("$", "$$"));
+    }
+    if (node.isArray()) {
+      ArrayNode out = JsonNodeFactory.instance.arrayNode();
+      node.forEach(e -> out.add(kubeletEscaped(e)));
+      return out;
+    }
+    if (node.isObject()) {
+      ObjectNode out = JsonNodeFactory.instance.objectNode();
+      node.properties().forEach(f -> out.set(f.getKey().replace("$", "$$"), kubeletEscaped(f.getValue())));
+      return out;
+    }
+    return node;
   }
 
   static Service service(Inputs in, OperatorConfig config) {

@@ -19,7 +19,6 @@ import dev.arbor.operator.kube.KubeEvents;
 import dev.arbor.operator.kube.Labels;
 import dev.arbor.operator.kube.RelevantChanges;
 import dev.arbor.operator.project.Projects;
-import dev.arbor.operator.status.Conditions;
 import dev.arbor.operator.status.Outcome;
 import dev.arbor.operator.status.StatusUpdates;
 import dev.arbor.operator.storage.StorageEngine;
@@ -27,9 +26,14 @@ import dev.arbor.postgres.Lsn;
 import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
@@ -46,6 +50,7 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.Mappers;
 import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -63,7 +68,8 @@ import org.jboss.logging.Logger;
 /**
  * Endpoint → the compute of a Branch: a StatefulSet running the compute agent with a compute spec rendered
  * from the Branch, its Project and the Endpoint, a Service, and a connection Secret. At most one ReadWrite
- * Endpoint per Branch runs: the oldest; any other is refused with a Stalled condition and gets no compute.
+ * Endpoint per Branch runs: the one that already does, else the oldest; any other is refused with a Stalled
+ * condition and gets no compute.
  */
 @ControllerConfiguration(name = "endpoint", maxReconciliationInterval = @MaxReconciliationInterval(interval = 5, timeUnit = TimeUnit.MINUTES))
 @GradualRetry(maxAttempts = -1, initialInterval = 2000, intervalMultiplier = 2, maxInterval = 60000)
@@ -79,12 +85,14 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private final StorageEngine storage;
   private final StatusUpdates statuses;
   private final KubeEvents events;
+  private final ComputeRollouts rollouts;
 
   public EndpointReconciler(OperatorConfig config, StorageEngine storage, StatusUpdates statuses, KubeEvents events) {
     this.config = config;
     this.storage = storage;
     this.statuses = statuses;
     this.events = events;
+    this.rollouts = new ComputeRollouts(config.compute().maxConfigRolloutsPerMinute(), Clock.systemUTC());
   }
 
   @Override
@@ -124,9 +132,15 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
             : onBranch(endpoints, e.getMetadata().getNamespace(), e.getSpec().getBranchRef()).stream()
                 .filter(o -> !o.getName().equals(e.getMetadata().getName())).collect(Collectors.toSet()))
         .build();
+    // A compute's pods: a crash-looping one makes the Endpoint Failed.
+    var pods = InformerEventSourceConfiguration.from(Pod.class, Endpoint.class)
+        .withLabelSelector("app.kubernetes.io/name=arbor-compute," + Labels.MANAGED_BY + "=" + Labels.OPERATOR)
+        .withSecondaryToPrimaryMapper(p -> p.getMetadata().getLabels().containsKey(Labels.ENDPOINT)
+            ? Set.of(new ResourceID(p.getMetadata().getLabels().get(Labels.ENDPOINT), p.getMetadata().getNamespace())) : Set.of())
+        .build();
     return List.of(branches, new InformerEventSource<>(projects, context),
         new InformerEventSource<>(rolePasswords, context), new InformerEventSource<>(statefulSets, context),
-        new InformerEventSource<>(siblings, context));
+        new InformerEventSource<>(siblings, context), new InformerEventSource<>(pods, context));
   }
 
   private static Set<ResourceID> onBranch(IndexerResourceCache<Endpoint> endpoints, String namespace, String branch) {
@@ -148,8 +162,22 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
       return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForBranch", "Branch " + branchName
           + " does not exist in namespace " + ns + "; create it, or fix spec.branchRef"));
     }
-    if (!Conditions.isReady(branch) || branch.getStatus().getTimelineId() == null) {
-      return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForBranch", "Branch " + branchName + " is not Ready yet"));
+    // The timeline is what a compute needs, not the Branch's Ready: a Branch held in deletion, or one that saw a
+    // transient storage error, still has its timeline, and its Endpoints keep taking their own changes.
+    if (branch.getStatus() == null || branch.getStatus().getTimelineId() == null) {
+      return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForBranch", "Branch " + branchName
+          + " has no timeline yet"));
+    }
+    if (status.getTimelineId() != null && !branch.getStatus().getTimelineId().equals(status.getTimelineId())) {
+      // The name now stands for another Branch (deleted and created again): serving it would hand the
+      // Endpoint's clients an empty or different database behind the same Service and Secret. The data is the
+      // identity, not the object: a root Branch created again by its Project (or a Branch that adopted its
+      // timeline by id) has the same timeline and is served on.
+      stopCompute(endpoint, context.getClient());
+      status.setPhase(EndpointPhase.Failed);
+      return statuses.finish(endpoint, status, Outcome.stalled("BranchReplaced", "Branch " + branchName + " was deleted and "
+          + "created again; the data this Endpoint served is in timeline " + status.getTimelineId() + ", not in the new Branch's. "
+          + "The compute is stopped; delete and re-create the Endpoint to serve the new Branch"));
     }
     String projectName = branch.getSpec().getProjectRef();
     Project project = Caches.get(context, Project.class, projectName, ns).orElse(null);
@@ -160,15 +188,13 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
 
     boolean readWrite = endpoint.getSpec().getMode() != EndpointMode.ReadOnly;
     if (readWrite) {
-      Optional<Endpoint> writer = context.getPrimaryCache().list(ns)
-          .filter(e -> branchName.equals(e.getSpec().getBranchRef()) && e.getSpec().getMode() != EndpointMode.ReadOnly
-              && e.getMetadata().getDeletionTimestamp() == null)
-          .min(Comparator.comparing((Endpoint e) -> e.getMetadata().getCreationTimestamp()).thenComparing(e -> e.getMetadata().getName()));
-      if (writer.isPresent() && !writer.get().getMetadata().getName().equals(endpoint.getMetadata().getName())) {
+      Endpoint writer = writer(endpoint, branch, context);
+      if (!writer.getMetadata().getName().equals(endpoint.getMetadata().getName())) {
         removeCompute(endpoint, context.getClient());
         status.setPhase(null);
+        String state = Boolean.TRUE.equals(writer.getSpec().getSuspended()) ? "is suspended (spec.suspended: true)" : "holds the compute";
         return statuses.finish(endpoint, status, Outcome.stalled("ReadWriteEndpointExists", "Endpoint "
-            + writer.get().getMetadata().getName() + " is already the read-write endpoint of Branch " + branchName
+            + writer.getMetadata().getName() + " is already the read-write endpoint of Branch " + branchName + " and " + state
             + " (a branch has one writer); set spec.mode: ReadOnly with spec.lsn for a snapshot, or delete one of the two"));
       }
     } else if (endpoint.getSpec().getLsn() == null) {
@@ -213,32 +239,138 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
           .map(p -> describe(p, projectName) + " " + p.message()).collect(Collectors.joining("; "))));
     }
 
-    boolean running = !Boolean.TRUE.equals(endpoint.getSpec().getSuspended());
-    var inputs = new ComputeResources.Inputs(endpoint, branchName, projectName, spec.toJson(), roleKeys,
-        Projects.rolePasswordsSecret(projectName), user, password, database, running);
     KubernetesClient client = context.getClient();
+    StatefulSet existing = Caches.get(context, StatefulSet.class, endpoint.getMetadata().getName(), ns).orElse(null);
+    List<String> taken = takenNames(endpoint, existing, client);
+    if (!taken.isEmpty()) {
+      status.setPhase(null);
+      return statuses.finish(endpoint, status, Outcome.stalled("NameTaken", String.join(" and ", taken) + " already "
+          + (taken.size() == 1 ? "exists" : "exist") + " and " + (taken.size() == 1 ? "does" : "do") + " not belong to this Endpoint; "
+          + "the operator leaves " + (taken.size() == 1 ? "it" : "them") + " untouched. Rename the Endpoint, or remove "
+          + (taken.size() == 1 ? "that object" : "those objects") + " if nothing needs " + (taken.size() == 1 ? "it" : "them")));
+    }
+
+    boolean running = !Boolean.TRUE.equals(endpoint.getSpec().getSuspended());
+    var annotations = ComputeRollouts.inputs(endpointRevision(spec, endpoint, roleKeys), passwordsHash(passwords, roleKeys));
+    var inputs = new ComputeResources.Inputs(endpoint, branchName, projectName, spec.toJson(), roleKeys,
+        Projects.rolePasswordsSecret(projectName), user, password, database, running, annotations);
+    status.setBranchUid(branch.getMetadata().getUid());
+    status.setTimelineId(branch.getStatus().getTimelineId());
+    StatefulSet desired = ComputeResources.statefulSet(inputs, config);
+    ComputeRollouts.stampRevision(desired);
+    boolean pending = ComputeRollouts.operatorOnlyChange(existing, desired) && !rollouts.tryStart();
     apply(client, ComputeResources.connectionSecret(inputs, config));
     apply(client, ComputeResources.service(inputs, config));
-    apply(client, ComputeResources.statefulSet(inputs, config));
+    StatefulSet sts;
+    if (pending) {
+      sts = existing; // nothing of the Endpoint's own changed; the operator's change waits its turn
+    } else {
+      if (ComputeRollouts.operatorOnlyChange(existing, desired)) {
+        log.infof("event=compute_config_rollout endpoint=%s/%s", ns, endpoint.getMetadata().getName());
+      }
+      sts = apply(client, desired);
+    }
 
     status.setHost(ComputeResources.host(endpoint, config));
     status.setPort(config.compute().port());
     status.setConnectionSecret(ComputeResources.connectionSecretName(endpoint));
-    StatefulSet sts = context.getSecondaryResource(StatefulSet.class).orElse(null);
-    int ready = sts == null || sts.getStatus() == null || sts.getStatus().getReadyReplicas() == null ? 0 : sts.getStatus().getReadyReplicas();
     String what = (readWrite ? "read-write" : "read-only at " + endpoint.getSpec().getLsn()) + " compute of Branch " + branchName;
     if (!running) {
       status.setPhase(EndpointPhase.Suspended);
       return statuses.finish(endpoint, status, Outcome.ready("Suspended", what + " is suspended (spec.suspended: true)"));
     }
-    if (ready >= 1) {
-      status.setPhase(EndpointPhase.Running);
+    Optional<String> failing = context.getSecondaryResources(Pod.class).stream().map(ComputeStatus::crashLoop)
+        .flatMap(Optional::stream).findFirst();
+    if (failing.isPresent()) {
+      status.setPhase(EndpointPhase.Failed);
+      return statuses.finish(endpoint, status, Outcome.stalled("ComputeFailing", failing.get()));
+    }
+    boolean rolledOut = ComputeStatus.rolledOut(sts);
+    status.setPhase(rolledOut ? EndpointPhase.Running : EndpointPhase.Starting);
+    if (pending) {
+      return statuses.finish(endpoint, status, Outcome.reconciling("ConfigRolloutPending", "the operator's configuration or "
+          + "version changed the " + what + "; its restart waits its turn (at most arbor.compute.max-config-rollouts-per-minute "
+          + "such restarts a minute)")).rescheduleAfter(rollouts.untilNextSlot().plusSeconds(1));
+    }
+    if (rolledOut) {
       return statuses.finish(endpoint, status, Outcome.ready("Running", what + " is running; connect with Secret "
           + status.getConnectionSecret()));
     }
-    status.setPhase(EndpointPhase.Starting);
+    if (ComputeStatus.readyReplicas(sts) >= 1) {
+      return statuses.finish(endpoint, status, Outcome.reconciling("RollingOut", "the StatefulSet " + endpoint.getMetadata().getName()
+          + " is rolling out the current template of the " + what + "; the previous pod serves until the new one is ready"));
+    }
     return statuses.finish(endpoint, status, Outcome.reconciling("Starting", "waiting for the " + what + " (StatefulSet "
         + endpoint.getMetadata().getName() + ") to become ready"));
+  }
+
+  /**
+   * The one ReadWrite Endpoint of the Branch that may run. One that already runs a compute of it (phase Running
+   * or Starting, status.timelineId this Branch's, its StatefulSet present) keeps it, so that no other Endpoint's
+   * arrival evicts a working writer; otherwise the oldest (creation time, then name). Read from the siblings
+   * informer: its events are what wake a waiting Endpoint when the writer goes, so its cache has already seen that.
+   */
+  private Endpoint writer(Endpoint endpoint, Branch branch, Context<Endpoint> context) {
+    @SuppressWarnings("unchecked")
+    var siblings = (InformerEventSource<Endpoint, Endpoint>) context.eventSourceRetriever().getEventSourceFor(Endpoint.class,
+        "endpoint-siblings");
+    String name = endpoint.getMetadata().getName();
+    List<Endpoint> candidates = new ArrayList<>(siblings.list(endpoint.getMetadata().getNamespace(),
+        e -> !e.getMetadata().getName().equals(name) && endpoint.getSpec().getBranchRef().equals(e.getSpec().getBranchRef())
+            && e.getSpec().getMode() != EndpointMode.ReadOnly && e.getMetadata().getDeletionTimestamp() == null).toList());
+    candidates.add(endpoint);
+    Comparator<Endpoint> oldest = Comparator.comparing((Endpoint e) -> e.getMetadata().getCreationTimestamp())
+        .thenComparing(e -> e.getMetadata().getName());
+    return candidates.stream().filter(e -> runsCompute(e, branch, context)).min(oldest)
+        .orElseGet(() -> candidates.stream().min(oldest).orElseThrow());
+  }
+
+  /** Per its recorded status, the Endpoint runs a compute of this Branch, and that StatefulSet exists. */
+  private static boolean runsCompute(Endpoint e, Branch branch, Context<Endpoint> context) {
+    EndpointPhase phase = e.getStatus() == null ? null : e.getStatus().getPhase();
+    return (phase == EndpointPhase.Running || phase == EndpointPhase.Starting)
+        && branch.getStatus().getTimelineId().equals(e.getStatus().getTimelineId())
+        && Caches.get(context, StatefulSet.class, e.getMetadata().getName(), e.getMetadata().getNamespace())
+            .filter(s -> controlledBy(s, e)).isPresent();
+  }
+
+  /**
+   * The compute's objects whose names exist already without being this Endpoint's: a forced apply would take
+   * them over (and garbage collection would delete them with the Endpoint), so nothing is applied then.
+   */
+  private static List<String> takenNames(Endpoint endpoint, StatefulSet cached, KubernetesClient client) {
+    String ns = endpoint.getMetadata().getNamespace();
+    String name = endpoint.getMetadata().getName();
+    // The StatefulSet informer sees only the operator's labels; a foreign one is found by a GET.
+    StatefulSet sts = cached != null ? cached : client.apps().statefulSets().inNamespace(ns).withName(name).get();
+    Service service = client.services().inNamespace(ns).withName(ComputeResources.serviceName(endpoint)).get();
+    Secret secret = client.secrets().inNamespace(ns).withName(ComputeResources.connectionSecretName(endpoint)).get();
+    List<String> taken = new ArrayList<>();
+    for (HasMetadata o : new HasMetadata[] {sts, service, secret}) {
+      if (o != null && !controlledBy(o, endpoint)) {
+        taken.add(o.getKind() + " " + o.getMetadata().getName());
+      }
+    }
+    return taken;
+  }
+
+  private static boolean controlledBy(HasMetadata o, Endpoint owner) {
+    return o.getMetadata().getOwnerReferences().stream()
+        .anyMatch(r -> Boolean.TRUE.equals(r.getController()) && owner.getMetadata().getUid().equals(r.getUid()));
+  }
+
+  /** The Endpoint's own part of the compute: its spec as rendered, without what the operator's configuration adds. */
+  private static String endpointRevision(ComputeAgentSpec spec, Endpoint endpoint, Map<String, String> roleKeys) {
+    var own = new ComputeAgentSpec(spec.formatVersion(), spec.tenantId(), spec.timelineId(), spec.mode(), spec.lsn(), null, null,
+        spec.postgresVersion(), null, null, null, null, spec.parameters(), spec.roles(), spec.databases(), spec.suspendTimeout());
+    return ComputeRollouts.hash(own.toJson() + "\n" + Serialization.asJson(endpoint.getSpec().getResources()) + "\n" + roleKeys);
+  }
+
+  /** A hash of the passwords the compute sets, so that a changed one changes the pod template. */
+  private static String passwordsHash(Secret passwords, Map<String, String> roleKeys) {
+    StringBuilder text = new StringBuilder();
+    roleKeys.forEach((role, key) -> text.append(role).append('=').append(passwords.getData().get(key)).append('\n'));
+    return ComputeRollouts.hash(text.toString());
   }
 
   @Override
@@ -325,7 +457,18 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     }
   }
 
-  private static void apply(KubernetesClient client, HasMetadata desired) {
-    client.resource(desired).fieldManager(FIELD_MANAGER).forceConflicts().serverSideApply();
+  /** Scales the Endpoint's own StatefulSet to zero, leaving its template (and so the timeline it names) as it is. */
+  private void stopCompute(Endpoint endpoint, KubernetesClient client) {
+    String ns = endpoint.getMetadata().getNamespace();
+    var sts = client.apps().statefulSets().inNamespace(ns).withName(endpoint.getMetadata().getName());
+    StatefulSet existing = sts.get();
+    if (existing != null && controlledBy(existing, endpoint) && !Integer.valueOf(0).equals(existing.getSpec().getReplicas())) {
+      sts.patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"replicas\":0}}");
+      log.infof("event=compute_stopped endpoint=%s/%s reason=branch_replaced", ns, endpoint.getMetadata().getName());
+    }
+  }
+
+  private static <T extends HasMetadata> T apply(KubernetesClient client, T desired) {
+    return client.resource(desired).fieldManager(FIELD_MANAGER).forceConflicts().serverSideApply();
   }
 }

@@ -5,6 +5,7 @@ import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import java.util.Optional;
+import java.util.stream.Stream;
 
 /**
  * Reads another object by name from the reconciler's informer for its type. A mapper whose answer depends on
@@ -27,5 +28,12 @@ public final class Caches {
     @SuppressWarnings("unchecked")
     var informer = (InformerEventSource<R, P>) context.eventSourceRetriever().getEventSourceFor(type, source);
     return informer.get(new ResourceID(name, namespace));
+  }
+
+  /** Every object of the type in the namespace, as the reconciler's informer for that type has them. */
+  public static <R extends HasMetadata, P extends HasMetadata> Stream<R> list(Context<P> context, Class<R> type, String namespace) {
+    @SuppressWarnings("unchecked")
+    var source = (InformerEventSource<R, P>) context.eventSourceRetriever().getEventSourceFor(type);
+    return source.list(namespace);
   }
 }

@@ -1,0 +1,82 @@
+package dev.arbor.operator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.arbor.testing.KubernetesFixture;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
+import io.fabric8.kubernetes.api.model.rbac.PolicyRule;
+import io.fabric8.kubernetes.api.model.rbac.Role;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The chart grants the operator exactly what its code uses, no more: each grant below names the code that
+ * needs it. The operator integration tests run the operator with the chart's rendered RBAC ({@link ChartRbac}),
+ * which shows that nothing is missing on the paths they take; this test also catches a grant nobody uses.
+ */
+class ChartRbacTest {
+
+  /** "group/resource" → verbs, with why. The core group is "". */
+  static final Map<String, List<String>> NEEDED = Map.ofEntries(
+      // JOSDK informers (list, watch); the finalizer added by server-side apply and removed by JSON patch, whose
+      // conflict retry reads the object again (get, patch); the status patched (SSA or merge patch).
+      Map.entry("arbor.dev/projects", List.of("get", "list", "watch", "patch")),
+      Map.entry("arbor.dev/projects/status", List.of("patch")),
+      // blockOwnerDeletion on what a Project owns (its root Branch, its role-passwords Secret).
+      Map.entry("arbor.dev/projects/finalizers", List.of("update")),
+      // As projects, plus the root Branch the Project creates, and the expiry that deletes a Branch.
+      Map.entry("arbor.dev/branches", List.of("get", "list", "watch", "patch", "create", "delete")),
+      Map.entry("arbor.dev/branches/status", List.of("patch")),
+      // Endpoints have no finalizer: informers and the status only.
+      Map.entry("arbor.dev/endpoints", List.of("get", "list", "watch")),
+      Map.entry("arbor.dev/endpoints/status", List.of("patch")),
+      // blockOwnerDeletion on an Endpoint's StatefulSet, Service and connection Secret.
+      Map.entry("arbor.dev/endpoints/finalizers", List.of("update")),
+      // The role-passwords informer (label-selected), the Project's read and write of its Secret, and the
+      // connection Secret, applied server-side (create, patch).
+      Map.entry("/secrets", List.of("get", "list", "watch", "create", "update", "patch")),
+      // The compute's Service, applied server-side.
+      Map.entry("/services", List.of("get", "create", "patch")),
+      // The compute's StatefulSet: applied server-side, watched for readiness, removed from a second writer.
+      Map.entry("apps/statefulsets", List.of("get", "list", "watch", "create", "patch", "delete")),
+      // The compute pods' informer (label-selected), for a crash-looping compute.
+      Map.entry("/pods", List.of("list", "watch")),
+      // KubeEvents creates core/v1 Events.
+      Map.entry("/events", List.of("create")));
+
+  /** The leader election Lease (fabric8 LeaseLock: created, then renewed by patch), in the release's namespace only. */
+  static final Map<String, List<String>> NEEDED_IN_RELEASE_NAMESPACE = Map.of(
+      "coordination.k8s.io/leases", List.of("get", "create", "update", "patch"));
+
+  @Test
+  void theChartGrantsExactlyWhatTheOperatorUses() throws Exception {
+    List<HasMetadata> objects = new KubernetesSerialization().unmarshal(ChartRbac.renderRbac(new KubernetesFixture()));
+    ClusterRole cluster = objects.stream().filter(ClusterRole.class::isInstance).map(ClusterRole.class::cast).findFirst().orElseThrow();
+    Role leader = objects.stream().filter(Role.class::isInstance).map(Role.class::cast).findFirst().orElseThrow();
+    assertThat(grants(cluster.getRules())).as("the chart's ClusterRole (helm/arbor/templates/operator-rbac.yaml)").isEqualTo(sorted(NEEDED));
+    assertThat(grants(leader.getRules())).as("the chart's leader-election Role").isEqualTo(sorted(NEEDED_IN_RELEASE_NAMESPACE));
+  }
+
+  private static Map<String, TreeSet<String>> grants(List<PolicyRule> rules) {
+    Map<String, TreeSet<String>> out = new TreeMap<>();
+    for (PolicyRule r : rules) {
+      for (String group : r.getApiGroups()) {
+        for (String resource : r.getResources()) {
+          out.computeIfAbsent(group + "/" + resource, k -> new TreeSet<>()).addAll(r.getVerbs());
+        }
+      }
+    }
+    return out;
+  }
+
+  private static Map<String, TreeSet<String>> sorted(Map<String, List<String>> in) {
+    Map<String, TreeSet<String>> out = new TreeMap<>();
+    in.forEach((k, v) -> out.put(k, new TreeSet<>(v)));
+    return out;
+  }
+}
