@@ -89,6 +89,7 @@ final class ComputeResources {
         .withNewMetadata().withLabels(labels).endMetadata()
         .withNewSpec()
         .withEnableServiceLinks(false)
+        .withAutomountServiceAccountToken(false)
         .withTerminationGracePeriodSeconds(60L)
         // Pod Security "restricted": a fixed non-root user whose group owns the volumes, the runtime's
         // seccomp profile, no privilege escalation, no capabilities; the root filesystem is read-only, so the
