@@ -62,7 +62,8 @@ class HelmInstallE2ETest {
   private static final ResourceDefinitionContext BRANCHES = kind("Branch", "branches");
   private static final ResourceDefinitionContext ENDPOINTS = kind("Endpoint", "endpoints");
   private static final List<String> CRDS = List.of("projects.arbor.dev", "branches.arbor.dev", "endpoints.arbor.dev");
-  private static final Map<String, ResourceDefinitionContext> KINDS = Map.of("project", PROJECTS, "branch", BRANCHES, "endpoint", ENDPOINTS);
+  private static final Map<String, ResourceDefinitionContext> KINDS =
+      Map.of("project", PROJECTS, "branch", BRANCHES, "endpoint", ENDPOINTS);
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private static ClusterProvider cluster;
@@ -378,7 +379,8 @@ class HelmInstallE2ETest {
       long generation = statuses.stream().mapToLong(s -> s.path("generation").asLong()).max().orElseThrow();
       assertThat(statuses.stream().filter(s -> s.path("generation").asLong() == generation && s.path("following").asBoolean()
           && lsn(s.path("flush_lsn").asText()) >= committed).count())
-          .as("safekeepers with WAL of generation %d flushed to the commit's position %s: %s", generation, find(out, "(?m)^lsn=(\\S+)$"), statuses)
+          .as("safekeepers with WAL of generation %d flushed to the commit's position %s: %s", generation,
+              find(out, "(?m)^lsn=(\\S+)$"), statuses)
           .isGreaterThanOrEqualTo(majority);
     });
   }
@@ -397,7 +399,8 @@ class HelmInstallE2ETest {
     for (List<String> attempt : attempts) {
       String code = inPod(ns, endpoint + "-0", "curl -s -o /dev/null -w '%{http_code}' -X " + attempt.get(0) + " " + pageserver
           + attempt.get(1)).strip();
-      assertThat(code).as("HTTP status of %s %s%s from %s's compute", attempt.get(0), pageserver, attempt.get(1), endpoint).matches("4\\d\\d");
+      assertThat(code).as("HTTP status of %s %s%s from %s's compute", attempt.get(0), pageserver, attempt.get(1), endpoint)
+          .matches("4\\d\\d");
     }
     try (LocalPortForward management = cluster.client().pods().inNamespace(SYSTEM).withName(RELEASE + "-pageserver-0").portForward(9899)) {
       HttpClient http = HttpClient.newHttpClient();
