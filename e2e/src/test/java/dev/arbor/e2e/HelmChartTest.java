@@ -92,6 +92,56 @@ class HelmChartTest {
     }
   }
 
+  /**
+   * What keeps computes off the pageserver's management port (9899, tenant and timeline deletion) where the network
+   * plugin enforces NetworkPolicy: the pageserver's policy admits that port from the operator's pods alone, also
+   * with extra metrics sources. The e2e cluster's plugin enforces none, so only the rendering is checked.
+   */
+  @Test
+  void onlyTheOperatorsPodsAreAdmittedToThePageserversManagementPort() throws IOException {
+    for (String metricsFrom : List.of("[]", "[{\"namespaceSelector\": {}}]")) {
+      List<JsonNode> objects = new YAMLMapper().readerFor(JsonNode.class).<JsonNode>readValues(cli.helm("template", "arbor", "helm/arbor",
+          "--set", DEV, "--set-json", "networkPolicy.metricsFrom=" + metricsFrom).check().out()).readAll();
+      JsonNode policy = rendered(objects, "NetworkPolicy", "arbor-pageserver");
+      JsonNode operatorPods = rendered(objects, "Deployment", "arbor-operator").at("/spec/template/metadata/labels");
+      JsonNode pageserverPods = rendered(objects, "StatefulSet", "arbor-pageserver").at("/spec/template/metadata/labels");
+      assertThat(labelsMatch(policy.at("/spec/podSelector/matchLabels"), pageserverPods)).as("the policy selects the pageserver").isTrue();
+      assertThat(policy.at("/spec/policyTypes").toString()).contains("Ingress");
+      List<JsonNode> admitting = new ArrayList<>();
+      for (JsonNode rule : policy.at("/spec/ingress")) {
+        // A rule without ports admits every port.
+        if (rule.path("ports").isEmpty() || rule.path("ports").findValues("port").stream().anyMatch(p -> p.asInt() == 9899)) {
+          admitting.add(rule);
+        }
+      }
+      assertThat(admitting).as("ingress rules admitting port 9899 (metricsFrom=%s)", metricsFrom).hasSize(1);
+      JsonNode from = admitting.get(0).path("from");
+      assertThat(from).as("its sources").hasSize(1);
+      assertThat(from.get(0).has("namespaceSelector") || from.get(0).has("ipBlock")).as("a source beyond the release's namespace: %s", from)
+          .isFalse();
+      JsonNode selector = from.get(0).at("/podSelector/matchLabels");
+      assertThat(selector.isEmpty()).as("a source selecting every pod: %s", from).isFalse();
+      assertThat(labelsMatch(selector, operatorPods)).as("the source %s selects the operator's pods %s", selector, operatorPods).isTrue();
+      assertThat(labelsMatch(selector, pageserverPods)).as("the source selects the pageserver's pods").isFalse();
+    }
+  }
+
+  private static JsonNode rendered(List<JsonNode> objects, String kind, String name) {
+    return objects.stream().filter(o -> o != null && kind.equals(o.path("kind").asText()) && name.equals(o.at("/metadata/name").asText()))
+        .findFirst().orElseThrow(() -> new AssertionError("the chart renders no " + kind + " " + name));
+  }
+
+  /** Whether every label of {@code selector} is on {@code labels}. */
+  private static boolean labelsMatch(JsonNode selector, JsonNode labels) {
+    for (Iterator<Map.Entry<String, JsonNode>> it = selector.fields(); it.hasNext(); ) {
+      var e = it.next();
+      if (!e.getValue().asText().equals(labels.path(e.getKey()).asText(null))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   @Test
   void theChartAndTheImagesShareTheProjectVersion() throws IOException {
     JsonNode chart = new YAMLMapper().readTree(RepoFiles.read("helm/arbor/Chart.yaml"));
