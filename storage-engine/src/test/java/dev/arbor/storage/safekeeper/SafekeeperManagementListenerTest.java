@@ -100,6 +100,26 @@ class SafekeeperManagementListenerTest {
     }
   }
 
+  /**
+   * The pageserver deletes WAL through {@link SafekeeperSet#deleteTimeline}, best effort. Given a compute port by
+   * mistake, the refusal is logged with the fix instead of leaving the copy behind without a trace.
+   */
+  @Test
+  void aDeleteSentToTheComputePortIsLoggedWithTheFixAndOneToTheManagementPortDeletes() throws Exception {
+    try (var dir = TempDirectory.create("arbor-sk-mgmt-");
+         Safekeeper sk = startSplit(dir.path());
+         var err = StderrCapture.start()) {
+      new SafekeeperSet(List.of(sk.url()), Duration.ofSeconds(10)).deleteTimeline(tenant, timeline);
+      assertThat(err.lines("event=safekeeper_delete_failed", "safekeeper=" + sk.url(), "tenant=" + tenant, "timeline=" + timeline,
+          "give the pageserver the safekeepers' management URLs (--safekeepers)")).hasSize(1);
+      assertThat(http.get(sk.url() + SafekeeperSet.timelinePath(tenant, timeline), TimelineWalStatus.class).tli()).isEqualTo(2);
+
+      new SafekeeperSet(List.of(sk.managementUrl()), Duration.ofSeconds(10)).deleteTimeline(tenant, timeline);
+      assertThat(http.get(sk.url() + SafekeeperSet.timelinePath(tenant, timeline), TimelineWalStatus.class).tli()).isZero();
+      assertThat(err.lines("event=safekeeper_delete_failed")).hasSize(1);
+    }
+  }
+
   private Safekeeper startSplit(Path dir) throws Exception {
     writeWal(dir);
     var loopback = new InetSocketAddress("127.0.0.1", 0);
