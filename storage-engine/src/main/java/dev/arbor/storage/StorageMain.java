@@ -22,6 +22,7 @@ import java.util.concurrent.CountDownLatch;
  * Runs one storage-engine component as a process:
  * <pre>
  * pageserver --listen HOST:PORT --object-store STORE --work-dir DIR --safekeepers URL,URL,... [--advertise URL]
+ *            (the safekeepers' management URLs when they have a management listener: it deletes WAL there)
  *            [--image-threshold BYTES]   (e.g. 256MiB, 1GiB; 0: no automatic images)
  *            [--management-listen HOST:PORT]   (tenant and timeline management on its own port, see Pageserver)
  * safekeeper --id ID --listen HOST:PORT --data-dir DIR --object-store STORE
