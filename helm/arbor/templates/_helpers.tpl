@@ -47,21 +47,28 @@ http://{{ include "arbor.pageserverHost" . }}:9898
 http://{{ include "arbor.pageserverHost" . }}:9899
 {{- end -}}
 
-{{/* Safekeeper i's id (its pod's name) and URL (its name in the headless Service). */}}
+{{/* Safekeeper i's id (its pod's name) and URLs (its name in the headless Service): port 7676 for computes (and
+peers catching up), 7677 for management (timeline deletion by the pageserver, metrics). */}}
 {{- define "arbor.safekeeperName" -}}
 {{ include "arbor.fullname" (index . 0) }}-safekeeper-{{ index . 1 }}
 {{- end -}}
-{{- define "arbor.safekeeperUrl" -}}
+{{- define "arbor.safekeeperHost" -}}
 {{- $root := index . 0 -}}
-http://{{ include "arbor.safekeeperName" . }}.{{ include "arbor.fullname" $root }}-safekeeper.{{ $root.Release.Namespace }}.svc:7676
+{{ include "arbor.safekeeperName" . }}.{{ include "arbor.fullname" $root }}-safekeeper.{{ $root.Release.Namespace }}.svc
+{{- end -}}
+{{- define "arbor.safekeeperUrl" -}}
+http://{{ include "arbor.safekeeperHost" . }}:7676
+{{- end -}}
+{{- define "arbor.safekeeperManagementUrl" -}}
+http://{{ include "arbor.safekeeperHost" . }}:7677
 {{- end -}}
 
-{{/* "url,url,url": the pageserver's --safekeepers */}}
+{{/* "url,url,url": the pageserver's --safekeepers, their management ports (it deletes timelines' WAL there) */}}
 {{- define "arbor.safekeeperUrls" -}}
 {{- $root := . -}}
 {{- $urls := list -}}
 {{- range $i := until (int .Values.safekeepers.replicas) -}}
-{{- $urls = append $urls (include "arbor.safekeeperUrl" (list $root $i)) -}}
+{{- $urls = append $urls (include "arbor.safekeeperManagementUrl" (list $root $i)) -}}
 {{- end -}}
 {{- join "," $urls -}}
 {{- end -}}

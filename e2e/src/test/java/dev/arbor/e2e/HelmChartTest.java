@@ -92,6 +92,113 @@ class HelmChartTest {
     }
   }
 
+  /**
+   * What keeps computes off the pageserver's management port (9899, tenant and timeline deletion) where the network
+   * plugin enforces NetworkPolicy: the pageserver's policy admits that port from the operator's pods alone, also
+   * with extra metrics sources. The e2e cluster's plugin enforces none, so only the rendering is checked.
+   */
+  @Test
+  void onlyTheOperatorsPodsAreAdmittedToThePageserversManagementPort() throws IOException {
+    for (String metricsFrom : List.of("[]", "[{\"namespaceSelector\": {}}]")) {
+      List<JsonNode> objects = new YAMLMapper().readerFor(JsonNode.class).<JsonNode>readValues(cli.helm("template", "arbor", "helm/arbor",
+          "--set", DEV, "--set-json", "networkPolicy.metricsFrom=" + metricsFrom).check().out()).readAll();
+      JsonNode policy = object(objects, "NetworkPolicy", "arbor-pageserver");
+      JsonNode operatorPods = object(objects, "Deployment", "arbor-operator").at("/spec/template/metadata/labels");
+      JsonNode pageserverPods = object(objects, "StatefulSet", "arbor-pageserver").at("/spec/template/metadata/labels");
+      assertThat(labelsMatch(policy.at("/spec/podSelector/matchLabels"), pageserverPods)).as("the policy selects the pageserver").isTrue();
+      assertThat(policy.at("/spec/policyTypes").toString()).contains("Ingress");
+      List<JsonNode> admitting = new ArrayList<>();
+      for (JsonNode rule : policy.at("/spec/ingress")) {
+        // A rule without ports admits every port.
+        if (rule.path("ports").isEmpty() || rule.path("ports").findValues("port").stream().anyMatch(p -> p.asInt() == 9899)) {
+          admitting.add(rule);
+        }
+      }
+      assertThat(admitting).as("ingress rules admitting port 9899 (metricsFrom=%s)", metricsFrom).hasSize(1);
+      JsonNode from = admitting.get(0).path("from");
+      assertThat(from).as("its sources").hasSize(1);
+      assertThat(from.get(0).has("namespaceSelector") || from.get(0).has("ipBlock")).as("a source beyond the release's namespace: %s", from)
+          .isFalse();
+      JsonNode selector = from.get(0).at("/podSelector/matchLabels");
+      assertThat(selector.isEmpty()).as("a source selecting every pod: %s", from).isFalse();
+      assertThat(labelsMatch(selector, operatorPods)).as("the source %s selects the operator's pods %s", selector, operatorPods).isTrue();
+      assertThat(labelsMatch(selector, pageserverPods)).as("the source selects the pageserver's pods").isFalse();
+    }
+  }
+
+  /** Whether every label of {@code selector} is on {@code labels}. */
+  private static boolean labelsMatch(JsonNode selector, JsonNode labels) {
+    for (Iterator<Map.Entry<String, JsonNode>> it = selector.fields(); it.hasNext(); ) {
+      var e = it.next();
+      if (!e.getValue().asText().equals(labels.path(e.getKey()).asText(null))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Computes reach only the storage engine's compute ports: the pageserver's management port is the operator's, a
+   * safekeeper's (timeline deletion, metrics naming every tenant) the pageserver's and the scrapers'. The
+   * pageserver is given the safekeepers' management URLs, computes (through the operator) their compute URLs.
+   */
+  @Test
+  void computesReachOnlyTheStorageEnginesComputePortsAndScrapersASafekeepersManagementPort() throws IOException {
+    String rendered = cli.helm("template", "arbor", "helm/arbor", "--set", DEV, "--set", "metrics.serviceMonitor.enabled=true",
+        "--set", "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring").check().out();
+    List<JsonNode> objects = new ArrayList<>();
+    try (var docs = new YAMLMapper().readerFor(JsonNode.class).<JsonNode>readValues(rendered)) {
+      docs.forEachRemaining(d -> {
+        if (d != null && d.has("kind")) {
+          objects.add(d);
+        }
+      });
+    }
+    JsonNode safekeeperPolicy = object(objects, "NetworkPolicy", "arbor-safekeeper");
+    assertThat(sourcesOf(safekeeperPolicy, 7676)).containsExactlyInAnyOrder("compute", "safekeeper");
+    assertThat(sourcesOf(safekeeperPolicy, 7677)).containsExactlyInAnyOrder("pageserver", "metricsFrom");
+    JsonNode pageserverPolicy = object(objects, "NetworkPolicy", "arbor-pageserver");
+    assertThat(sourcesOf(pageserverPolicy, 9898)).containsExactlyInAnyOrder("compute", "operator", "metricsFrom");
+    assertThat(sourcesOf(pageserverPolicy, 9899)).containsExactly("operator");
+
+    JsonNode safekeeper = object(objects, "StatefulSet", "arbor-safekeeper").at("/spec/template/spec/containers/0");
+    assertThat(safekeeper.get("args").toString()).contains("\"--listen=0.0.0.0:7676\"", "\"--management-listen=0.0.0.0:7677\"");
+    assertThat(object(objects, "Service", "arbor-safekeeper").at("/spec/ports").findValuesAsText("port"))
+        .containsExactly("7676", "7677");
+    String pageserverArgs = object(objects, "StatefulSet", "arbor-pageserver").at("/spec/template/spec/containers/0/args").toString();
+    Matcher safekeepers = Pattern.compile("--safekeepers=([^\"]+)").matcher(pageserverArgs);
+    assertThat(safekeepers.find()).as(pageserverArgs).isTrue();
+    assertThat(safekeepers.group(1).split(",")).hasSize(3).allMatch(url -> url.endsWith(".svc:7677"));
+    String computeSafekeepers = object(objects, "Deployment", "arbor-operator").at("/spec/template/spec/containers/0/env").findParents("name")
+        .stream().filter(e -> e.get("name").asText().equals("ARBOR_STORAGE_ENGINE_SAFEKEEPERS")).findFirst().orElseThrow()
+        .get("value").asText();
+    assertThat(computeSafekeepers.split(",")).hasSize(3).allMatch(entry -> entry.endsWith(".svc:7676"));
+    assertThat(object(objects, "ServiceMonitor", "arbor-safekeeper").at("/spec/endpoints/0/port").asText()).isEqualTo("management");
+    assertThat(object(objects, "ServiceMonitor", "arbor-pageserver").at("/spec/endpoints/0/port").asText()).isEqualTo("http");
+  }
+
+  private static JsonNode object(List<JsonNode> objects, String kind, String name) {
+    return objects.stream().filter(o -> o != null && kind.equals(o.path("kind").asText()) && name.equals(o.at("/metadata/name").asText()))
+        .findFirst().orElseThrow(() -> new AssertionError("no " + kind + " " + name + " rendered"));
+  }
+
+  /** Who a NetworkPolicy lets reach {@code port}: compute, a component of the release, or metricsFrom. */
+  private static List<String> sourcesOf(JsonNode policy, int port) {
+    List<String> out = new ArrayList<>();
+    for (JsonNode rule : policy.at("/spec/ingress")) {
+      if (!rule.get("ports").findValuesAsText("port").contains(Integer.toString(port))) {
+        continue;
+      }
+      for (JsonNode from : rule.get("from")) {
+        JsonNode labels = from.at("/podSelector/matchLabels");
+        out.add(labels.path("app.kubernetes.io/name").asText().equals("arbor-compute") ? "compute"
+            : labels.has("app.kubernetes.io/component") ? labels.get("app.kubernetes.io/component").asText()
+            : from.at("/namespaceSelector/matchLabels/team").asText().equals("monitoring") ? "metricsFrom" : from.toString());
+      }
+    }
+    return out;
+  }
+
   @Test
   void theChartAndTheImagesShareTheProjectVersion() throws IOException {
     JsonNode chart = new YAMLMapper().readTree(RepoFiles.read("helm/arbor/Chart.yaml"));

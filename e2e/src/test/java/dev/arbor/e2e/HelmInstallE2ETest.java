@@ -3,21 +3,34 @@ package dev.arbor.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.arbor.testing.RepoFiles;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.LocalPortForward;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import java.util.stream.StreamSupport;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -31,9 +44,13 @@ import org.junit.jupiter.api.extension.ExtendWith;
 /**
  * Arbor installed the way a platform team installs it, with only {@code helm} and {@code kubectl}: the chart
  * with its evaluation object store, a Project, a Branch at an LSN and an Endpoint on each in a namespace under
- * Pod Security "restricted"; rows written and read through the Endpoints' connection Secrets; the pageserver and
+ * Pod Security "restricted", each object Ready at its generation and each Endpoint Running; commits that wait for
+ * a majority of the chart's safekeepers; rows written and read through the Endpoints' connection Secrets, the
+ * branch's own writes apart from its parent's; another team's tenant out of reach from a compute (no deletion
+ * through the pageserver URL computes get, no ServiceAccount token); the pageserver and
  * a safekeeper deleted while a client commits (no acknowledged row lost, commits go on); {@code helm upgrade};
- * {@code helm uninstall}, which leaves the CRDs, the user's objects and the volumes. Then the chart with its
+ * {@code helm uninstall}, which leaves the CRDs, the user's objects and the volumes; no "forbidden" in the
+ * operator's log before. Then the chart with its
  * S3 values against an S3 server in the cluster, and manifests/install.yaml applied with kubectl alone.
  */
 @ExtendWith(SharedCluster.class)
@@ -45,12 +62,17 @@ class HelmInstallE2ETest {
   private static final ResourceDefinitionContext BRANCHES = kind("Branch", "branches");
   private static final ResourceDefinitionContext ENDPOINTS = kind("Endpoint", "endpoints");
   private static final List<String> CRDS = List.of("projects.arbor.dev", "branches.arbor.dev", "endpoints.arbor.dev");
+  private static final Map<String, ResourceDefinitionContext> KINDS =
+      Map.of("project", PROJECTS, "branch", BRANCHES, "endpoint", ENDPOINTS);
+  private static final ObjectMapper JSON = new ObjectMapper();
 
   private static ClusterProvider cluster;
   private static KubeCli cli;
   private static boolean crdsWereThere;
   /** The user's namespace of the running test; removed (and its objects' finalizers released) after it. */
   private TestNamespace namespace;
+  /** A second team's namespace, when the test makes one; removed like {@link #namespace}. */
+  private TestNamespace otherTeam;
 
   @BeforeAll
   static void cluster(ClusterProvider provider) {
@@ -72,6 +94,10 @@ class HelmInstallE2ETest {
     // The operator is gone: nobody removes the finalizers of the user's objects but us.
     releaseFinalizers(cluster.client(), namespace.name());
     namespace.close();
+    if (otherTeam != null) {
+      releaseFinalizers(cluster.client(), otherTeam.name());
+      otherTeam.close();
+    }
   }
 
   @AfterAll
@@ -101,8 +127,12 @@ class HelmInstallE2ETest {
         .anyMatch(n -> n.startsWith("arbor-operator-"));
     assertThat(k.leases().inNamespace(SYSTEM).withName("arbor-operator").get()).as("the operator's leader Lease").isNotNull();
 
-    // 2. A Project with a role and a database, and an Endpoint on its root Branch.
+    // 2. A Project with a role and a database, and an Endpoint on its root Branch; another team's the same in a
+    // namespace of its own (the chart's operator watches every namespace), started meanwhile.
+    otherTeam = TestNamespace.create(k);
+    applyShopWithAnEndpoint(otherTeam.name());
     createShopWithAnEndpoint(ns);
+    assertCommitsWaitForAMajorityOfTheChartsSafekeepers(ns, "shop-main-rw");
 
     // 3. Rows through the connection Secret; a Branch at the LSN between two batches sees exactly the first.
     psql(ns, "shop-main-rw", "CREATE TABLE items (id int PRIMARY KEY, v text); "
@@ -124,11 +154,25 @@ class HelmInstallE2ETest {
     awaitReady(ns, "project/shop", "branch/shop-main", "branch/shop-dev", "endpoint/shop-main-rw", "endpoint/shop-dev-rw");
     assertThat(psql(ns, "shop-dev-rw", "SELECT 'rows=' || count(*) || ',' || string_agg(DISTINCT v, ',') FROM items", "rows=(\\S+)"))
         .as("the branch at %s sees the first batch only", lsn).isEqualTo("100,first");
-    assertThat(psql(ns, "shop-main-rw", "SELECT 'rows=' || count(*) FROM items", "rows=(\\S+)")).isEqualTo("200");
+    // Writes on the branch stay there, and the parent's later ones never reach it.
+    psql(ns, "shop-dev-rw", "INSERT INTO items SELECT g, 'dev' FROM generate_series(1001, 1010) g; SELECT 'ok'", "(ok)");
+    assertThat(psql(ns, "shop-dev-rw", "SELECT 'rows=' || count(*) || ',' || string_agg(DISTINCT v, ',' ORDER BY v) FROM items",
+        "rows=(\\S+)")).isEqualTo("110,dev,first");
+    assertThat(psql(ns, "shop-main-rw", "SELECT 'rows=' || count(*) || ',' || string_agg(DISTINCT v, ',' ORDER BY v) FROM items",
+        "rows=(\\S+)")).isEqualTo("200,first,second");
     // The compute image's extensions: contrib and pgvector, created by the database's owner (the Secret's user).
     assertThat(psql(ns, "shop-main-rw", "CREATE EXTENSION IF NOT EXISTS vector; CREATE EXTENSION IF NOT EXISTS pg_trgm; "
         + "CREATE TABLE docs (id int, embedding vector(3)); INSERT INTO docs VALUES (1, '[1,2,3]'), (2, '[3,2,1]'); "
         + "SELECT 'nearest=' || id FROM docs ORDER BY embedding <-> '[1,2,2]' LIMIT 1", "nearest=(\\d+)")).isEqualTo("1");
+
+    // The other team's tenant, from this team's compute: the pageserver URL a compute is given serves the data
+    // path only, and the pod holds no Kubernetes credentials.
+    String other = otherTeam.name();
+    awaitReady(other, "project/shop", "branch/shop-main", "endpoint/shop-main-rw");
+    psql(other, "shop-main-rw", "CREATE TABLE theirs AS SELECT 'kept' AS v; SELECT 'ok'", "(ok)");
+    assertAnotherTeamsTenantIsOutOfReach(ns, "shop-main-rw", other);
+    assertThat(psql(other, "shop-main-rw", "SELECT 'v=' || v FROM theirs", "v=(\\S+)")).isEqualTo("kept");
+    assertHasNoServiceAccountToken(ns, "shop-main-rw-0");
 
     // 4. The pageserver and a safekeeper deleted while a client commits one row at a time.
     psql(ns, "shop-main-rw", "CREATE TABLE ledger (id int PRIMARY KEY); SELECT 'ok'", "(ok)");
@@ -162,6 +206,8 @@ class HelmInstallE2ETest {
     assertThat(Integer.parseInt(psql(ns, "shop-after-rw", "SELECT 'rows=' || count(*) FROM ledger", "rows=(\\d+)")))
         .as("the new branch holds every acknowledged ledger row").isGreaterThanOrEqualTo(acknowledged.size());
 
+    assertTheOperatorWasNeverForbidden();
+
     // 5. helm upgrade with a changed value: the operator rolls, everything stays Ready, the data stays.
     List<String> upgrade = new ArrayList<>(List.of("upgrade", RELEASE, "helm/arbor", "-n", SYSTEM, "--reuse-values",
         "--set", "operator.logLevel=DEBUG", "--set", "operator.replicas=2", "--wait", "--timeout", "6m"));
@@ -170,6 +216,7 @@ class HelmInstallE2ETest {
     awaitReady(ns, "project/shop", "branch/shop-main", "branch/shop-dev", "branch/shop-after", "endpoint/shop-main-rw",
         "endpoint/shop-dev-rw", "endpoint/shop-after-rw");
     assertThat(psql(ns, "shop-main-rw", "SELECT 'rows=' || count(*) FROM items", "rows=(\\S+)")).isEqualTo("200");
+    assertTheOperatorWasNeverForbidden();
 
     // 6. helm uninstall: the release's workloads go; the CRDs, the user's objects and the volumes stay.
     check(cli.helm("uninstall", RELEASE, "-n", SYSTEM, "--wait", "--timeout", "5m"));
@@ -283,6 +330,145 @@ class HelmInstallE2ETest {
     return operator.substring(0, operator.indexOf("arbor-operator:"));
   }
 
+  // --- what the story checks ----------------------------------------------------------------------------
+
+  /**
+   * Every commit of the Endpoint's compute waits for a majority of the safekeepers the chart runs: its spec names
+   * exactly them, PostgreSQL waits for {@code ANY <majority>} of them, each streams as a quorum standby, and after
+   * a commit at least a majority report, on their own HTTP API, WAL of the current generation flushed up to the
+   * compute's position. (That last read comes after the commit returned, so alone it could not tell a synchronous
+   * wait from a fast asynchronous one: the wait is what synchronous_standby_names and pg_stat_replication show.)
+   */
+  private static void assertCommitsWaitForAMajorityOfTheChartsSafekeepers(String ns, String endpoint) {
+    KubernetesClient k = cluster.client();
+    int replicas = k.apps().statefulSets().inNamespace(SYSTEM).withName(RELEASE + "-safekeeper").get().getSpec().getReplicas();
+    int majority = replicas / 2 + 1;
+    Set<String> chart = IntStream.range(0, replicas).mapToObj(i -> RELEASE + "-safekeeper-" + i).collect(Collectors.toSet());
+    String pod = endpoint + "-0";
+    JsonNode spec = computeSpec(ns, pod);
+    assertThat(spec.path("tenant_id").asText()).isEqualTo(statusField(PROJECTS, ns, "shop", "tenantId"));
+    assertThat(spec.path("timeline_id").asText()).isEqualTo(statusField(BRANCHES, ns, "shop-main", "timelineId"));
+    Map<String, String> safekeepers = new TreeMap<>();
+    spec.path("safekeepers").fields().forEachRemaining(e -> safekeepers.put(e.getKey(), e.getValue().asText()));
+    assertThat(safekeepers.keySet()).as("the safekeepers in %s's compute spec", endpoint).isEqualTo(chart);
+    // The compute's superuser on its local socket: pg_stat_replication shows positions to no role of the Project.
+    String psql = "psql -h " + spec.path("work_dir").asText() + "/socket -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 -c ";
+    await().atMost(Duration.ofMinutes(1)).untilAsserted(() -> {
+      String out = inPod(ns, pod, psql + "'CREATE TABLE IF NOT EXISTS quorum_probe (at timestamptz)' && "
+          + psql + "'INSERT INTO quorum_probe VALUES (now())' && "
+          + psql + "\"SELECT 'lsn=' || pg_current_wal_lsn()\" && "
+          + psql + "\"SELECT 'standbys=' || current_setting('synchronous_standby_names')\" && "
+          + psql + "\"SELECT 'standby=' || application_name || ' ' || sync_state FROM pg_stat_replication\"");
+      Matcher any = Pattern.compile("(?m)^standbys=ANY (\\d+) \\((.*)\\)$").matcher(out);
+      assertThat(any.find()).as("synchronous_standby_names of the compute:%n%s", out).isTrue();
+      assertThat(Integer.parseInt(any.group(1))).as("safekeepers a commit waits for, of %d", replicas).isEqualTo(majority);
+      assertThat(Set.of(any.group(2).replace("\"", "").split(",\\s*"))).as("synchronous standbys").isEqualTo(chart);
+      Matcher standby = Pattern.compile("(?m)^standby=(\\S+) (\\S+)$").matcher(out);
+      Set<String> quorum = new HashSet<>();
+      while (standby.find()) {
+        assertThat(standby.group(2)).as("sync_state of %s:%n%s", standby.group(1), out).isEqualTo("quorum");
+        quorum.add(standby.group(1));
+      }
+      assertThat(quorum).as("safekeepers streaming from the compute:%n%s", out).hasSizeGreaterThanOrEqualTo(majority).isSubsetOf(chart);
+      long committed = lsn(find(out, "(?m)^lsn=(\\S+)$"));
+      List<JsonNode> statuses = new ArrayList<>();
+      for (String url : safekeepers.values()) {
+        statuses.add(JSON.readTree(inPod(ns, pod, "curl -sSf " + url + "/v1/tenant/" + spec.path("tenant_id").asText() + "/timeline/"
+            + spec.path("timeline_id").asText())));
+      }
+      long generation = statuses.stream().mapToLong(s -> s.path("generation").asLong()).max().orElseThrow();
+      assertThat(statuses.stream().filter(s -> s.path("generation").asLong() == generation && s.path("following").asBoolean()
+          && lsn(s.path("flush_lsn").asText()) >= committed).count())
+          .as("safekeepers with WAL of generation %d flushed to the commit's position %s: %s", generation,
+              find(out, "(?m)^lsn=(\\S+)$"), statuses)
+          .isGreaterThanOrEqualTo(majority);
+    });
+  }
+
+  /**
+   * From the Endpoint's compute, with the pageserver URL it was given: another team's tenant and its timeline
+   * cannot be deleted, nor the tenants listed; the pageserver, asked on its management port (the operator's), still
+   * has both.
+   */
+  private static void assertAnotherTeamsTenantIsOutOfReach(String ns, String endpoint, String otherNs) throws Exception {
+    String tenant = statusField(PROJECTS, otherNs, "shop", "tenantId");
+    String timeline = statusField(BRANCHES, otherNs, "shop-main", "timelineId");
+    String pageserver = computeSpec(ns, endpoint + "-0").path("pageserver_url").asText();
+    List<List<String>> attempts = List.of(List.of("DELETE", "/v1/tenant/" + tenant), List.of("DELETE", "/v1/tenant/" + tenant
+        + "/timeline/" + timeline), List.of("GET", "/v1/tenant"));
+    for (List<String> attempt : attempts) {
+      String code = inPod(ns, endpoint + "-0", "curl -s -o /dev/null -w '%{http_code}' -X " + attempt.get(0) + " " + pageserver
+          + attempt.get(1)).strip();
+      assertThat(code).as("HTTP status of %s %s%s from %s's compute", attempt.get(0), pageserver, attempt.get(1), endpoint)
+          .matches("4\\d\\d");
+    }
+    try (LocalPortForward management = cluster.client().pods().inNamespace(SYSTEM).withName(RELEASE + "-pageserver-0").portForward(9899)) {
+      HttpClient http = HttpClient.newHttpClient();
+      for (String path : List.of("/v1/tenant/" + tenant, "/v1/tenant/" + tenant + "/timeline/" + timeline)) {
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + management.getLocalPort() + path))
+            .timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as("GET %s on the pageserver's management port: %s", path, r.body()).isEqualTo(200);
+      }
+    }
+  }
+
+  /** Nothing in the pod can call the Kubernetes API as its namespace's default ServiceAccount. */
+  private static void assertHasNoServiceAccountToken(String ns, String pod) {
+    assertThat(cluster.client().pods().inNamespace(ns).withName(pod).get().getSpec().getAutomountServiceAccountToken())
+        .as("automountServiceAccountToken of %s", pod).isFalse();
+    assertThat(inPod(ns, pod, "[ -e /var/run/secrets/kubernetes.io/serviceaccount ] && echo present || echo absent").strip())
+        .as("/var/run/secrets/kubernetes.io/serviceaccount in %s", pod).isEqualTo("absent");
+  }
+
+  /** The chart's RBAC covers what the operator does: no line of its pods' logs has the API server's "forbidden". */
+  private static void assertTheOperatorWasNeverForbidden() {
+    KubernetesClient k = cluster.client();
+    List<Pod> operators = k.pods().inNamespace(SYSTEM).withLabel("app.kubernetes.io/instance", RELEASE)
+        .withLabel("app.kubernetes.io/component", "operator").list().getItems();
+    assertThat(operators).as("operator pods").isNotEmpty();
+    for (Pod p : operators) {
+      List<String> forbidden = PsqlClient.log(k, SYSTEM, p.getMetadata().getName(), null).lines()
+          .filter(l -> l.toLowerCase(Locale.ROOT).contains("forbidden")).toList();
+      assertThat(forbidden).as("lines of %s's log with \"forbidden\" (a permission the chart's RBAC lacks)", p.getMetadata().getName())
+          .isEmpty();
+    }
+  }
+
+  /** The compute spec the operator gave the pod ({@code ARBOR_COMPUTE_SPEC} in its container's env). */
+  private static JsonNode computeSpec(String ns, String pod) {
+    var env = cluster.client().pods().inNamespace(ns).withName(pod).get().getSpec().getContainers().get(0).getEnv();
+    String json = env.stream().filter(v -> v.getName().equals("ARBOR_COMPUTE_SPEC")).findFirst()
+        .orElseThrow(() -> new AssertionError(pod + " has no ARBOR_COMPUTE_SPEC: " + env)).getValue();
+    try {
+      return JSON.readTree(json);
+    } catch (IOException e) {
+      throw new AssertionError(pod + "'s ARBOR_COMPUTE_SPEC is not JSON: " + json, e);
+    }
+  }
+
+  private static String statusField(ResourceDefinitionContext kind, String ns, String name, String field) {
+    JsonNode o = JSON.valueToTree(cluster.client().genericKubernetesResources(kind).inNamespace(ns).withName(name).get());
+    assertThat(o.path("status").path(field).asText()).as("%s %s/%s status.%s", kind.getKind(), ns, name, field).isNotEmpty();
+    return o.path("status").path(field).asText();
+  }
+
+  /** {@code script} run by sh in the pod (kubectl exec); its output. */
+  private static String inPod(String ns, String pod, String script) {
+    return check(cli.kubectl("-n", ns, "exec", pod, "--", "sh", "-c", script)).out();
+  }
+
+  private static String find(String text, String pattern) {
+    Matcher m = Pattern.compile(pattern).matcher(text);
+    assertThat(m.find()).as("%s in:%n%s", pattern, text).isTrue();
+    return m.group(1);
+  }
+
+  /** A PostgreSQL LSN, {@code X/Y} in hex, as a number. */
+  private static long lsn(String text) {
+    String[] halves = text.split("/");
+    return (Long.parseLong(halves[0], 16) << 32) | Long.parseLong(halves[1], 16);
+  }
+
   // --- steps -------------------------------------------------------------------------------------------
 
   private static KubeCli.Result check(KubeCli.Result r) {
@@ -299,6 +485,11 @@ class HelmInstallE2ETest {
 
   /** Project shop (role and database app) and the Endpoint shop-main-rw on its root Branch, all Ready. */
   private static void createShopWithAnEndpoint(String ns) {
+    applyShopWithAnEndpoint(ns);
+    awaitReady(ns, "project/shop", "branch/shop-main", "endpoint/shop-main-rw");
+  }
+
+  private static void applyShopWithAnEndpoint(String ns) {
     apply(ns, """
         apiVersion: arbor.dev/v1alpha1
         kind: Project
@@ -312,13 +503,35 @@ class HelmInstallE2ETest {
         metadata: {name: shop-main-rw}
         spec: {branchRef: shop-main, mode: ReadWrite}
         """);
-    awaitReady(ns, "project/shop", "branch/shop-main", "endpoint/shop-main-rw");
   }
 
+  /**
+   * kubectl wait for Ready, then each object's status: Ready=True for its current generation (kubectl wait does
+   * not compare generations), and an Endpoint's phase Running.
+   */
   private static void awaitReady(String ns, String... objects) {
     List<String> args = new ArrayList<>(List.of("-n", ns, "wait", "--for=condition=Ready", "--timeout=5m"));
     args.addAll(List.of(objects));
     check(cli.kubectl(args.toArray(String[]::new)));
+    for (String object : objects) {
+      String[] kindAndName = object.split("/");
+      ResourceDefinitionContext kind = KINDS.get(kindAndName[0]);
+      await().atMost(Duration.ofMinutes(1)).untilAsserted(() -> {
+        JsonNode o = JSON.valueToTree(cluster.client().genericKubernetesResources(kind).inNamespace(ns).withName(kindAndName[1]).get());
+        long generation = o.path("metadata").path("generation").asLong();
+        JsonNode status = o.path("status");
+        JsonNode ready = StreamSupport.stream(status.path("conditions").spliterator(), false)
+            .filter(c -> c.path("type").asText().equals("Ready")).findFirst()
+            .orElseThrow(() -> new AssertionError(object + " has no Ready condition: " + status));
+        assertThat(ready.path("status").asText()).as("%s Ready; its status: %s", object, status).isEqualTo("True");
+        assertThat(ready.path("observedGeneration").asLong()).as("%s Ready's observedGeneration; its status: %s", object, status)
+            .isEqualTo(generation);
+        assertThat(status.path("observedGeneration").asLong()).as("%s status.observedGeneration", object).isEqualTo(generation);
+        if (kind == ENDPOINTS) {
+          assertThat(status.path("phase").asText()).as("%s phase; its status: %s", object, status).isEqualTo("Running");
+        }
+      });
+    }
   }
 
   private static int clients;

@@ -105,10 +105,13 @@ class OperatorDeletionIT extends OperatorTestBase {
   void aDeletedRootBranchComesBackOnTheSameTimeline() throws Exception {
     String ns = "del-root";
     namespace(ns);
-    project(ns, "rb", List.of());
+    project(ns, "rb", List.of(loginRole("app")));
     Project rb = awaitProjectReady(ns, "rb");
     Branch before = awaitBranchReady(ns, "rb-main");
     String rootTimeline = tenant(rb.getStatus().getTenantId()).rootTimelineId().toString();
+    endpoint(ns, "rb-rw", "rb-main");
+    await().atMost(WAIT).untilAsserted(() -> assertThat(get(Endpoint.class, ns, "rb-rw").getStatus()).isNotNull()
+        .extracting(s -> s.getTimelineId()).isEqualTo(rootTimeline));
     client().resources(Branch.class).inNamespace(ns).withName("rb-main").delete();
     await().atMost(WAIT).untilAsserted(() -> {
       Branch again = get(Branch.class, ns, "rb-main");
@@ -118,6 +121,15 @@ class OperatorDeletionIT extends OperatorTestBase {
       assertThat(again.getStatus().getTimelineId()).isEqualTo(rootTimeline);
     });
     awaitProjectReady(ns, "rb");
+    // The Endpoint on main serves on: same timeline, same data, although the Branch object is new.
+    client().resources(Endpoint.class).inNamespace(ns).withName("rb-rw").edit(e -> {
+      e.getSpec().setSuspended(true);
+      return e;
+    });
+    await().atMost(WAIT).untilAsserted(() -> {
+      assertThat(client().apps().statefulSets().inNamespace(ns).withName("rb-rw").get().getSpec().getReplicas()).isZero();
+      assertThat(isTrue(get(Endpoint.class, ns, "rb-rw"), Condition.STALLED)).as("rb-rw Stalled").isFalse();
+    });
     branch(ns, "rb-x", "rb", null, false);
     String x = awaitBranchReady(ns, "rb-x").getStatus().getTimelineId();
     assertThat(timeline(rb.getStatus().getTenantId(), x).ancestorTimelineId().toString()).isEqualTo(rootTimeline);

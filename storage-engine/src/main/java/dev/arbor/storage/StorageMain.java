@@ -22,16 +22,18 @@ import java.util.concurrent.CountDownLatch;
  * Runs one storage-engine component as a process:
  * <pre>
  * pageserver --listen HOST:PORT --object-store STORE --work-dir DIR --safekeepers URL,URL,... [--advertise URL]
+ *            (the safekeepers' management URLs when they have a management listener: it deletes WAL there)
  *            [--image-threshold BYTES]   (e.g. 256MiB, 1GiB; 0: no automatic images)
  *            [--management-listen HOST:PORT]   (tenant and timeline management on its own port, see Pageserver)
  * safekeeper --id ID --listen HOST:PORT --data-dir DIR --object-store STORE
+ *            [--management-listen HOST:PORT]   (timeline deletion and metrics on their own port, see Safekeeper)
  * </pre>
  * STORE is {@code s3://BUCKET/PREFIX} (with AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY) or a directory ({@link ObjectStores}). A store that cannot be used stops the start
  * with one line on stderr and exit status 2. Prints {@code listening on http://HOST:PORT} (the {@code --listen}
  * address) as its first line on stdout once serving (port 0 picks a free port) and runs until SIGTERM/SIGINT; a
  * management listener is logged as {@code event=http_listening component=pageserver listener=management
- * address=HOST:PORT}.
+ * address=HOST:PORT} (a safekeeper's: {@code component=safekeeper-ID}).
  */
 public final class StorageMain {
   private StorageMain() {}
@@ -52,13 +54,13 @@ public final class StorageMain {
             Long.toString(ImageService.Policy.DEFAULT.thresholdBytes())), "image-threshold"), ImageService.Policy.DEFAULT.checkInterval());
         var config = new PageserverConfig(address(require(opts, "listen"), "listen"), opts.get("advertise"), objects,
             List.of(require(opts, "safekeepers").split(",")), PostgresInstallation::find, Path.of(require(opts, "work-dir")), images,
-            opts.containsKey("management-listen") ? address(require(opts, "management-listen"), "management-listen") : null);
+            managementListen(opts));
         var ps = new Pageserver(config).start();
         component = ps;
         url = ps.url();
       } else {
         var config = new SafekeeperConfig(require(opts, "id"), address(require(opts, "listen"), "listen"), Path.of(require(opts, "data-dir")),
-            objects);
+            objects, managementListen(opts));
         var sk = new Safekeeper(config).start();
         component = sk;
         url = sk.url();
@@ -93,7 +95,7 @@ public final class StorageMain {
   /** The options each role takes; any other is refused, never ignored. */
   private static final Map<String, List<String>> OPTIONS = Map.of(
       "pageserver", List.of("listen", "management-listen", "advertise", "object-store", "work-dir", "safekeepers", "image-threshold"),
-      "safekeeper", List.of("id", "listen", "data-dir", "object-store"));
+      "safekeeper", List.of("id", "listen", "management-listen", "data-dir", "object-store"));
 
   /** {@code --name value} or {@code --name=value} (as Kubernetes manifests often write them), each name once. */
   static Map<String, String> options(String role, String[] args) {
@@ -122,6 +124,11 @@ public final class StorageMain {
       }
     }
     return out;
+  }
+
+  /** {@code --management-listen}, when given. */
+  private static InetSocketAddress managementListen(Map<String, String> opts) {
+    return opts.containsKey("management-listen") ? address(require(opts, "management-listen"), "management-listen") : null;
   }
 
   private static String require(Map<String, String> opts, String name) {

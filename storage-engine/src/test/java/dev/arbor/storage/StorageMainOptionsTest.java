@@ -50,7 +50,7 @@ class StorageMainOptionsTest {
   @Test
   void anUnknownRepeatedOrValuelessOptionIsRefusedByName() {
     assertThatThrownBy(() -> StorageMain.options("safekeeper", new String[] {"--image-threshold=1GiB"}))
-        .hasMessage("unknown option --image-threshold for the safekeeper; it takes --id, --listen, --data-dir, --object-store");
+        .hasMessage("unknown option --image-threshold for the safekeeper; it takes --id, --listen, --management-listen, --data-dir, --object-store");
     assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"--listen", "a:1", "--listen=b:2"}))
         .hasMessage("--listen is given twice");
     assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"--listen"})).hasMessage("--listen needs a value");

@@ -40,6 +40,8 @@ import java.util.concurrent.TimeUnit;
 public final class StorageProcesses implements AutoCloseable {
   private final TempDirectory dir;
   private final Map<String, Integer> safekeeperPorts = new LinkedHashMap<>();
+  /** Safekeeper id → its {@code --management-listen} port; empty: none, each safekeeper's one port serves everything. */
+  private final Map<String, Integer> safekeeperManagementPorts = new LinkedHashMap<>();
   private final Map<String, Process> safekeepers = new LinkedHashMap<>();
   private int pageserverPort;
   /** The pageserver's {@code --management-listen} port; 0: none, {@link #pageserverPort} serves everything. */
@@ -69,11 +71,14 @@ public final class StorageProcesses implements AutoCloseable {
   }
 
   /**
-   * Starts the pageserver with {@code --management-listen} on a port of its own, as the Helm chart does: tenant
-   * and timeline management on {@link #pageserverManagementUrl()}, what computes call on {@link #pageserverUrl()}.
+   * Starts the pageserver and every safekeeper with {@code --management-listen} on a port of its own, as the Helm
+   * chart does: tenant and timeline management on {@link #pageserverManagementUrl()}, what computes call on
+   * {@link #pageserverUrl()}; a safekeeper's timeline deletion and metrics on {@link #safekeeperManagementUrls()},
+   * which the pageserver is given, what computes call on {@link #safekeeperUrls()}.
    */
   public StorageProcesses withManagementListener() {
     pageserverManagementPort = FreePort.pickStable();
+    safekeeperPorts.keySet().forEach(id -> safekeeperManagementPorts.put(id, FreePort.pickStable()));
     return this;
   }
 
@@ -168,10 +173,17 @@ public final class StorageProcesses implements AutoCloseable {
     return pageserverManagementPort == 0 ? pageserverUrl() : "http://127.0.0.1:" + pageserverManagementPort;
   }
 
-  /** Safekeeper id → URL, in order. */
+  /** Safekeeper id → URL, in order: where computes reach them ({@code --listen}). */
   public Map<String, String> safekeeperUrls() {
     Map<String, String> out = new LinkedHashMap<>();
     safekeeperPorts.forEach((id, port) -> out.put(id, "http://127.0.0.1:" + port));
+    return out;
+  }
+
+  /** Safekeeper id → URL of its management listener, or {@link #safekeeperUrls()} without them; the pageserver's. */
+  public Map<String, String> safekeeperManagementUrls() {
+    Map<String, String> out = safekeeperUrls();
+    safekeeperManagementPorts.forEach((id, port) -> out.put(id, "http://127.0.0.1:" + port));
     return out;
   }
 
@@ -180,14 +192,18 @@ public final class StorageProcesses implements AutoCloseable {
   }
 
   public void startSafekeeper(String id) {
-    safekeepers.put(id, launch(id, List.of("safekeeper", "--id", id, "--listen", "127.0.0.1:" + safekeeperPorts.get(id),
-        "--data-dir", safekeeperDataDir(id).toString(), "--object-store", objectStoreArgument())));
+    List<String> args = new ArrayList<>(List.of("safekeeper", "--id", id, "--listen", "127.0.0.1:" + safekeeperPorts.get(id),
+        "--data-dir", safekeeperDataDir(id).toString(), "--object-store", objectStoreArgument()));
+    if (safekeeperManagementPorts.containsKey(id)) {
+      args.addAll(List.of("--management-listen", "127.0.0.1:" + safekeeperManagementPorts.get(id)));
+    }
+    safekeepers.put(id, launch(id, args));
   }
 
   public void startPageserver() {
     List<String> args = new ArrayList<>(List.of("pageserver", "--listen", "127.0.0.1:" + pageserverPort,
         "--object-store", objectStoreArgument(), "--work-dir", pageserverWorkDir.toString(),
-        "--safekeepers", String.join(",", safekeeperUrls().values()),
+        "--safekeepers", String.join(",", safekeeperManagementUrls().values()),
         "--advertise", pageserverProxy == null ? pageserverUrl() : pageserverProxy.url()));
     if (imageThreshold != null) {
       args.addAll(List.of("--image-threshold", imageThreshold));

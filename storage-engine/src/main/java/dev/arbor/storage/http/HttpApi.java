@@ -90,6 +90,18 @@ public final class HttpApi implements AutoCloseable {
     return this;
   }
 
+  /** Gives an existing route another handler (a {@link TwoPortApi} refusing {@code /metrics} on one of its ports). */
+  void replaceRoute(String method, String pattern, Handler handler) {
+    for (int i = 0; i < routes.size(); i++) {
+      Route r = routes.get(i);
+      if (r.method.equals(method) && r.pattern.equals(pattern)) {
+        routes.set(i, new Route(method, pattern, r.segments, handler));
+        return;
+      }
+    }
+    throw new IllegalStateException(method + " " + pattern + " is not routed");
+  }
+
   private Response renderMetrics() {
     var text = new StringBuilder();
     moreMetrics.forEach(m -> text.append(m.get()));

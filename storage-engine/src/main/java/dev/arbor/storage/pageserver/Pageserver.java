@@ -6,6 +6,8 @@ import dev.arbor.postgres.UnreachableDirectoryException;
 import dev.arbor.storage.http.ApiProblem;
 import dev.arbor.storage.http.HttpApi;
 import dev.arbor.storage.http.Response;
+import dev.arbor.storage.http.TwoPortApi;
+import dev.arbor.storage.http.TwoPortApi.Port;
 import dev.arbor.storage.safekeeper.SafekeeperSet;
 import dev.arbor.storage.timeline.Catalog;
 import java.io.IOException;
@@ -22,22 +24,17 @@ import java.util.Optional;
  * <p>With a management listener ({@link PageserverConfig#managementListen()}), the API is split in two, so
  * that a NetworkPolicy can let computes reach one port and only the operator the other: the compute port
  * keeps what computes and the image working copies call; creating, listing, deleting and imaging tenants and
- * timelines are served on the management port only. A route asked on the other port answers 404
- * {@value #SERVED_ON_MANAGEMENT_PORT} (or {@value #SERVED_ON_COMPUTE_PORT}) naming the right one. Without
- * it, one port serves everything.
+ * timelines are served on the management port only ({@link TwoPortApi}: a route asked on the other port answers
+ * 404 {@value #SERVED_ON_MANAGEMENT_PORT} or {@value #SERVED_ON_COMPUTE_PORT} naming the right one). Its
+ * {@code /metrics} names no tenant and is served on both. Without it, one port serves everything.
  */
 public final class Pageserver implements AutoCloseable {
   /** Problem type of a management route asked on the compute port. */
-  public static final String SERVED_ON_MANAGEMENT_PORT = "served-on-management-port";
+  public static final String SERVED_ON_MANAGEMENT_PORT = TwoPortApi.SERVED_ON_MANAGEMENT_PORT;
   /** Problem type of a compute route asked on the management port. */
-  public static final String SERVED_ON_COMPUTE_PORT = "served-on-compute-port";
+  public static final String SERVED_ON_COMPUTE_PORT = TwoPortApi.SERVED_ON_COMPUTE_PORT;
 
-  /** Which listener serves a route. */
-  private enum Port { COMPUTE, MANAGEMENT, BOTH }
-
-  private final HttpApi api = new HttpApi("pageserver");
-  /** The management listener; null when {@link #api} serves everything. */
-  private final HttpApi management;
+  private final TwoPortApi api;
   private final PageserverConfig config;
   private final TenantService tenants;
   private final TimelineService timelines;
@@ -48,7 +45,7 @@ public final class Pageserver implements AutoCloseable {
 
   public Pageserver(PageserverConfig config) {
     this.config = config;
-    this.management = config.managementListen() == null ? null : api.secondListener("management");
+    this.api = new TwoPortApi("pageserver", "pageserver", config.listen(), config.managementListen(), Port.BOTH);
     var catalog = new Catalog(config.objectStore());
     var safekeepers = new SafekeeperSet(config.safekeeperUrls(), Duration.ofSeconds(5));
     this.timelines = new TimelineService(catalog, safekeepers);
@@ -68,26 +65,7 @@ public final class Pageserver implements AutoCloseable {
     } catch (UnreachableDirectoryException e) {
       throw new IllegalArgumentException("--work-dir: " + e.getMessage(), e);
     }
-    // The management listener first: once the compute port answers, its "served on the management port"
-    // answers can name that port.
-    if (management != null) {
-      try {
-        management.start(config.managementListen());
-      } catch (IOException e) {
-        var named = new java.net.BindException("--management-listen " + config.managementListen().getHostString() + ":"
-            + config.managementListen().getPort() + ": " + e.getMessage());
-        named.initCause(e);
-        throw named;
-      }
-    }
-    try {
-      api.start(config.listen());
-    } catch (IOException e) {
-      if (management != null) {
-        management.close();
-      }
-      throw e;
-    }
+    api.start();
     String advertised = config.advertisedUrl() != null ? config.advertisedUrl()
         : "http://" + config.listen().getHostString() + ":" + api.port();
     var catalog = new Catalog(config.objectStore());
@@ -105,12 +83,12 @@ public final class Pageserver implements AutoCloseable {
   }
 
   public String url() {
-    return "http://" + config.listen().getHostString() + ":" + api.port();
+    return api.url();
   }
 
   /** The management listener's URL; {@link #url()} when there is none. */
   public String managementUrl() {
-    return management == null ? url() : "http://" + config.managementListen().getHostString() + ":" + management.port();
+    return api.managementUrl();
   }
 
   @Override
@@ -119,9 +97,6 @@ public final class Pageserver implements AutoCloseable {
       images.close();
     }
     api.close();
-    if (management != null) {
-      management.close();
-    }
   }
 
   private void routes(Catalog catalog) {
@@ -185,26 +160,8 @@ public final class Pageserver implements AutoCloseable {
     });
   }
 
-  /**
-   * Serves a route on its listener and, when there are two, answers it on the other with a 404 that names the
-   * right port: a client sent to the wrong one is told so, instead of "no such route" or, worse for a caller
-   * that reads 404 as "gone", a silent absence.
-   */
   private void route(Port port, String method, String pattern, HttpApi.Handler handler) {
-    if (management == null || port == Port.BOTH) {
-      api.route(method, pattern, handler);
-      if (management != null) {
-        management.route(method, pattern, handler);
-      }
-      return;
-    }
-    boolean onManagement = port == Port.MANAGEMENT;
-    (onManagement ? management : api).route(method, pattern, handler);
-    (onManagement ? api : management).route(method, pattern, r -> {
-      throw ApiProblem.notFound(onManagement ? SERVED_ON_MANAGEMENT_PORT : SERVED_ON_COMPUTE_PORT, null, method + " " + pattern
-          + " is served on this pageserver's " + (onManagement ? "management port (--management-listen, port " + management.port()
-          + ")" : "compute port (--listen, port " + api.port() + ")") + ", not on this one");
-    });
+    api.route(port, method, pattern, handler);
   }
 
   private static Response openApi() throws IOException {

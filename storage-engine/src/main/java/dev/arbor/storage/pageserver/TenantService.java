@@ -155,10 +155,7 @@ public final class TenantService {
       // nothing half-visible.
       catalog.store().delete(ObjectKeys.tenant(tenant.tenantId()));
       for (TimelineMeta t : all) {
-        safekeepers.onEach(url -> {
-          safekeepers.http().delete(url + SafekeeperSet.timelinePath(tenant.tenantId(), t.timelineId()));
-          return Boolean.TRUE;
-        });
+        safekeepers.deleteTimeline(tenant.tenantId(), t.timelineId());
       }
       catalog.deleteAll(ObjectKeys.tenantPrefix(tenant.tenantId()));
       log.info("event=tenant_deleted tenant={} timelines={}", tenant.tenantId(), all.size());

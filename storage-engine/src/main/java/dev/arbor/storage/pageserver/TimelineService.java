@@ -166,10 +166,7 @@ public final class TimelineService {
         throw ApiProblem.conflict("timeline-has-children", "timeline_id", "timeline " + meta.timelineId() + " got child branch(es) "
             + late.stream().map(c -> c.timelineId().toString()).toList() + " while it was being deleted; delete them first");
       }
-      safekeepers.onEach(url -> {
-        safekeepers.http().delete(url + SafekeeperSet.timelinePath(tenant.tenantId(), meta.timelineId()));
-        return Boolean.TRUE;
-      });
+      safekeepers.deleteTimeline(tenant.tenantId(), meta.timelineId());
       // timeline.json goes last, so an interrupted delete is found again (state DELETING) and can be repeated.
       String prefix = ObjectKeys.timelinePrefix(tenant.tenantId(), meta.timelineId());
       for (String key : catalog.store().list(prefix)) {

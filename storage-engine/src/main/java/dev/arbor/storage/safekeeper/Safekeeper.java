@@ -3,10 +3,11 @@ package dev.arbor.storage.safekeeper;
 import dev.arbor.postgres.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.http.HttpApi;
 import dev.arbor.storage.http.HttpJson;
 import dev.arbor.storage.http.Request;
 import dev.arbor.storage.http.Response;
+import dev.arbor.storage.http.TwoPortApi;
+import dev.arbor.storage.http.TwoPortApi.Port;
 import dev.arbor.storage.id.TenantId;
 import dev.arbor.storage.id.TimelineId;
 import dev.arbor.storage.json.Json;
@@ -28,13 +29,18 @@ import org.slf4j.LoggerFactory;
  * follow, status, WAL files) and an offloader that copies finished segments to object storage. Its state
  * per timeline lives under {@code dataDir/<tenant>/<timeline>/} and survives restarts; after a restart it
  * follows again when the compute's follow keeper asks.
+ *
+ * <p>With a management listener ({@link SafekeeperConfig#managementListen()}), computes reach only what they call
+ * ({@link TwoPortApi}): the compute port serves the status, one timeline's state and WAL (also to the pageserver
+ * and to peers catching up), fence and follow (computes only); deleting a timeline's WAL and {@code /metrics}
+ * (which names every timeline) are served on the management port only, for the pageserver and scrapers.
  */
 public final class Safekeeper implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Safekeeper.class);
   private static final Duration OFFLOAD_INTERVAL = Duration.ofSeconds(1);
 
   private final SafekeeperConfig config;
-  private final HttpApi api;
+  private final TwoPortApi api;
   /** Fetches complete segments from peer safekeepers during a catch-up. */
   private final HttpJson peerHttp = new HttpJson(Duration.ofSeconds(10));
   private final Map<String, SafekeeperTimeline> timelines = new ConcurrentHashMap<>();
@@ -56,7 +62,7 @@ public final class Safekeeper implements AutoCloseable {
 
   public Safekeeper(SafekeeperConfig config) {
     this.config = config;
-    this.api = new HttpApi("safekeeper-" + config.id());
+    this.api = new TwoPortApi("safekeeper", "safekeeper-" + config.id(), config.listen(), config.managementListen(), Port.MANAGEMENT);
     Metrics m = api.metrics();
     walBytes = m.counter("arbor_safekeeper_wal_bytes_total", "WAL received from computes and made durable.");
     flushDurations = m.histogram("arbor_safekeeper_flush_duration_seconds",
@@ -67,17 +73,18 @@ public final class Safekeeper implements AutoCloseable {
     offloadFailures = m.counter("arbor_safekeeper_offload_failures_total", "Timeline offloads that failed (each is retried a second later).");
     receiverMetrics = registerMetrics(m);
     String tl = "/v1/tenant/{tenant_id}/timeline/{timeline_id}";
-    api.route("GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(), "timelines", timelines.size(),
-            "quarantined", quarantined.size())))
-        .route("GET", tl, r -> Response.ok(existing(r).map(SafekeeperTimeline::status)
+    api.route(Port.BOTH, "GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(),
+            "timelines", timelines.size(), "quarantined", quarantined.size())))
+        // The compute's election and follow keepers, the pageserver's durable end, and the CLI read it.
+        .route(Port.BOTH, "GET", tl, r -> Response.ok(existing(r).map(SafekeeperTimeline::status)
             .orElse(new TimelineWalStatus(config.id(), 0, 0, Lsn.ZERO, false))))
-        .route("POST", tl + "/fence", r -> {
+        .route(Port.COMPUTE, "POST", tl + "/fence", r -> {
           JsonNode body = r.json();
           long g = generation(body);
           boolean started = timelineStarted(body);
           return Response.ok(timeline(r, true).orElseThrow().fence(g, started));
         })
-        .route("POST", tl + "/follow", r -> {
+        .route(Port.COMPUTE, "POST", tl + "/follow", r -> {
           FollowRequest req = Json.MAPPER.treeToValue(r.json(), FollowRequest.class);
           if (req.tli() < 1) {
             throw ApiProblem.invalid("tli", "tli is required: the PostgreSQL timeline the compute of this generation promoted into, "
@@ -89,7 +96,8 @@ public final class Safekeeper implements AutoCloseable {
           t.follow(req);
           return Response.ok(t.status());
         })
-        .route("GET", tl + "/wal/{file}", r -> {
+        // A compute's recovery, the pageserver's restore_command answers and peers catching up fetch WAL.
+        .route(Port.BOTH, "GET", tl + "/wal/{file}", r -> {
           Optional<Lsn> minFlush = r.query("min_flush_lsn").map(Lsn::parse);
           Optional<SafekeeperTimeline> t = existing(r);
           Optional<SafekeeperTimeline.WalFileBody> file = t.isPresent() ? t.get().walFile(r.path("file"), minFlush) : Optional.empty();
@@ -101,7 +109,8 @@ public final class Safekeeper implements AutoCloseable {
           // may leave before the headers), and a client that gets fewer bytes than declared sees an error.
           return Response.stream("application/octet-stream", file.get().length(), file.get().in());
         })
-        .route("DELETE", tl, r -> {
+        // The pageserver deleting a timeline or tenant.
+        .route(Port.MANAGEMENT, "DELETE", tl, r -> {
           ids(r);
           Quarantined q = quarantined.remove(key(r));
           if (q != null) {
@@ -147,7 +156,7 @@ public final class Safekeeper implements AutoCloseable {
   public Safekeeper start() throws IOException {
     Files.createDirectories(config.dataDir());
     loadTimelines();
-    api.start(config.listen());
+    api.start();
     offloader = Thread.ofVirtual().name("offloader-" + config.id()).start(this::offloadLoop);
     log.info("event=safekeeper_started id={} data_dir={} timelines={}", config.id(), config.dataDir(), timelines.size());
     return this;
@@ -162,7 +171,12 @@ public final class Safekeeper implements AutoCloseable {
   }
 
   public String url() {
-    return "http://" + config.listen().getHostString() + ":" + api.port();
+    return api.url();
+  }
+
+  /** The management listener's URL; {@link #url()} when there is none. */
+  public String managementUrl() {
+    return api.managementUrl();
   }
 
   /**

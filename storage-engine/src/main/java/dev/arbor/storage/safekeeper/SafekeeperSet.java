@@ -20,6 +20,8 @@ import java.util.concurrent.ExecutorCompletionService;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The safekeepers of an installation, seen from a client (the pageserver, a starting compute). Holds the
@@ -27,6 +29,7 @@ import java.util.concurrent.Future;
  * has flushed it.
  */
 public final class SafekeeperSet {
+  private static final Logger log = LoggerFactory.getLogger(SafekeeperSet.class);
   private final List<String> baseUrls;
   private final HttpJson http;
 
@@ -52,6 +55,26 @@ public final class SafekeeperSet {
 
   public static String timelinePath(TenantId tenant, TimelineId timeline) {
     return "/v1/tenant/" + tenant + "/timeline/" + timeline;
+  }
+
+  /**
+   * Deletes a timeline's WAL on every safekeeper, in parallel and best effort: one that is down keeps its copy.
+   * Each failure is logged, and a refusal because the URL is a safekeeper's compute port says what to fix: such a
+   * copy would otherwise stay for good without a trace.
+   */
+  public void deleteTimeline(TenantId tenant, TimelineId timeline) {
+    onEach(url -> {
+      try {
+        http.delete(url + timelinePath(tenant, timeline));
+        return Boolean.TRUE;
+      } catch (IOException | RuntimeException e) {
+        boolean computePort = e instanceof ApiProblem p && p.is(dev.arbor.storage.http.TwoPortApi.SERVED_ON_MANAGEMENT_PORT);
+        log.warn("event=safekeeper_delete_failed safekeeper={} tenant={} timeline={} error=\"{}\"{}", url, tenant, timeline,
+            String.valueOf(e.getMessage()).replace('"', '\'').replace('\n', ' '), computePort
+                ? " fix=\"this is the safekeeper's compute port: give the pageserver the safekeepers' management URLs (--safekeepers)\"" : "");
+        throw e;
+      }
+    });
   }
 
   /** The status of every safekeeper that answered (in parallel); the unreachable ones are left out. */

@@ -1,0 +1,130 @@
+package dev.arbor.storage.http;
+
+import dev.arbor.storage.metrics.Metrics;
+import java.io.IOException;
+import java.net.BindException;
+import java.net.InetSocketAddress;
+
+/**
+ * The HTTP API of a storage component that computes call (the pageserver, a safekeeper), on one port or split
+ * over two: with a management listener ({@code --management-listen}), what computes call is served on the
+ * compute port ({@code --listen}) and what only trusted callers need (creating, listing, deleting; metrics that
+ * name tenants) on the management port, so that a NetworkPolicy can let computes reach one port and keep them off
+ * the other. A route asked on the other port answers 404 {@value #SERVED_ON_MANAGEMENT_PORT} (or
+ * {@value #SERVED_ON_COMPUTE_PORT}) naming the right port: a client sent to the wrong one is told so, instead of
+ * "no such route" or, worse for a caller that reads 404 as "gone", a silent absence. Without a management
+ * listener, one port serves everything.
+ */
+public final class TwoPortApi implements AutoCloseable {
+  /** Problem type of a management route asked on the compute port. */
+  public static final String SERVED_ON_MANAGEMENT_PORT = "served-on-management-port";
+  /** Problem type of a compute route asked on the management port. */
+  public static final String SERVED_ON_COMPUTE_PORT = "served-on-compute-port";
+
+  /** Which listener serves a route. */
+  public enum Port { COMPUTE, MANAGEMENT, BOTH }
+
+  /** "pageserver", "safekeeper": how the refusals name the component. */
+  private final String component;
+  private final InetSocketAddress listen;
+  /** Null: {@link #api} serves everything. */
+  private final InetSocketAddress managementListen;
+  private final HttpApi api;
+  private final HttpApi management;
+
+  /**
+   * @param component what the refusals call this server ("this pageserver's management port")
+   * @param name the name its log lines and metrics carry
+   * @param metricsOn where {@code GET /metrics} is served when there are two ports ({@link Port#MANAGEMENT} when
+   *     the metrics name tenants or timelines); either port's scrape counts the requests of both
+   */
+  public TwoPortApi(String component, String name, InetSocketAddress listen, InetSocketAddress managementListen, Port metricsOn) {
+    this.component = component;
+    this.listen = listen;
+    this.managementListen = managementListen;
+    this.api = new HttpApi(name);
+    this.management = managementListen == null ? null : api.secondListener("management");
+    // HttpApi serves /metrics on every listener by itself; take it off the one that must not.
+    if (management != null && metricsOn != Port.BOTH) {
+      (metricsOn == Port.MANAGEMENT ? api : management).replaceRoute("GET", "/metrics", refusal(metricsOn, "GET", "/metrics"));
+    }
+  }
+
+  /** The metrics registry behind both ports. */
+  public Metrics metrics() {
+    return api.metrics();
+  }
+
+  /** Serves a route on the listener of {@code port}, and when there are two, refuses it on the other. */
+  public TwoPortApi route(Port port, String method, String pattern, HttpApi.Handler handler) {
+    if (management == null || port == Port.BOTH) {
+      api.route(method, pattern, handler);
+      if (management != null) {
+        management.route(method, pattern, handler);
+      }
+      return this;
+    }
+    boolean onManagement = port == Port.MANAGEMENT;
+    (onManagement ? management : api).route(method, pattern, handler);
+    (onManagement ? api : management).route(method, pattern, refusal(port, method, pattern));
+    return this;
+  }
+
+  private HttpApi.Handler refusal(Port servedOn, String method, String pattern) {
+    boolean onManagement = servedOn == Port.MANAGEMENT;
+    return r -> {
+      throw ApiProblem.notFound(onManagement ? SERVED_ON_MANAGEMENT_PORT : SERVED_ON_COMPUTE_PORT, null, method + " " + pattern
+          + " is served on this " + component + "'s " + (onManagement ? "management port (--management-listen, port "
+          + management.port() + ")" : "compute port (--listen, port " + api.port() + ")") + ", not on this one");
+    };
+  }
+
+  /**
+   * Binds and starts serving, the management listener first: once the compute port answers, its "served on the
+   * management port" answers can name that port. A management address that cannot be bound is named as such.
+   */
+  public TwoPortApi start() throws IOException {
+    if (management != null) {
+      try {
+        management.start(managementListen);
+      } catch (IOException e) {
+        var named = new BindException("--management-listen " + managementListen.getHostString() + ":" + managementListen.getPort()
+            + ": " + e.getMessage());
+        named.initCause(e);
+        throw named;
+      }
+    }
+    try {
+      api.start(listen);
+    } catch (IOException e) {
+      if (management != null) {
+        management.close();
+      }
+      throw e;
+    }
+    return this;
+  }
+
+  /** The compute port. */
+  public int port() {
+    return api.port();
+  }
+
+  /** The compute port's URL ({@code --listen}). */
+  public String url() {
+    return "http://" + listen.getHostString() + ":" + api.port();
+  }
+
+  /** The management listener's URL; {@link #url()} when there is none. */
+  public String managementUrl() {
+    return management == null ? url() : "http://" + managementListen.getHostString() + ":" + management.port();
+  }
+
+  @Override
+  public void close() {
+    api.close();
+    if (management != null) {
+      management.close();
+    }
+  }
+}
