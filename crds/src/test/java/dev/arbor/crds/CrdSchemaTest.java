@@ -13,10 +13,8 @@ import dev.arbor.testing.KubernetesFixture;
 import dev.arbor.testing.RepoFiles;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,7 +22,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -47,21 +44,7 @@ class CrdSchemaTest {
 
   @BeforeAll
   static void installCommittedCrds() throws IOException {
-    List<Path> crds;
-    try (Stream<Path> files = Files.list(RepoFiles.root().resolve("crds/generated"))) {
-      crds = files.filter(p -> p.toString().endsWith(".yaml")).sorted().toList();
-    }
-    assertThat(crds).hasSize(CrdYaml.KINDS.size());
-    for (Path file : crds) {
-      try (InputStream in = Files.newInputStream(file)) {
-        CustomResourceDefinition crd = kube.client().apiextensions().v1().customResourceDefinitions().load(in).item();
-        kube.client().apiextensions().v1().customResourceDefinitions().resource(crd).create();
-        kube.client().apiextensions().v1().customResourceDefinitions().withName(crd.getMetadata().getName())
-            .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions() != null
-                && c.getStatus().getConditions().stream()
-                .anyMatch(cond -> cond.getType().equals("Established") && cond.getStatus().equals("True")), 60, TimeUnit.SECONDS);
-      }
-    }
+    assertThat(kube.installCrds(RepoFiles.root().resolve("crds/generated"))).hasSize(CrdYaml.KINDS.size());
     for (String ns : List.of(NS, "examples")) {
       kube.client().namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build()).create();
     }

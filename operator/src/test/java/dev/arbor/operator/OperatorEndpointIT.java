@@ -380,12 +380,6 @@ class OperatorEndpointIT extends OperatorTestBase {
     awaitProjectReady(ns, project);
   }
 
-  private static StatefulSet awaitStatefulSet(String ns, String name) {
-    var sts = client().apps().statefulSets().inNamespace(ns).withName(name);
-    await().atMost(WAIT).until(() -> sts.get() != null);
-    return sts.get();
-  }
-
   private static String image(String ns, String name) {
     StatefulSet sts = client().apps().statefulSets().inNamespace(ns).withName(name).get();
     return sts == null ? "(no StatefulSet)" : sts.getSpec().getTemplate().getSpec().getContainers().getFirst().getImage();

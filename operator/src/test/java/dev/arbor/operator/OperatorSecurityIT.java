@@ -125,13 +125,6 @@ class OperatorSecurityIT extends OperatorTestBase {
     }
   }
 
-  /** A namespace of its own with a Ready Project whose one role, app, logs in. */
-  private static Project readyProject(String ns, String name) {
-    namespace(ns);
-    project(ns, name, List.of(loginRole("app")));
-    return awaitProjectReady(ns, name);
-  }
-
   private static void endpoint(String ns, String name, String branch, EndpointMode mode, String lsn, Map<String, String> parameters) {
     var spec = new EndpointSpec();
     spec.setBranchRef(branch);
@@ -143,11 +136,6 @@ class OperatorSecurityIT extends OperatorTestBase {
     e.getMetadata().setNamespace(ns);
     e.setSpec(spec);
     client().resource(e).create();
-  }
-
-  private static StatefulSet awaitStatefulSet(String ns, String name) {
-    await().atMost(WAIT).until(() -> client().apps().statefulSets().inNamespace(ns).withName(name).get() != null);
-    return client().apps().statefulSets().inNamespace(ns).withName(name).get();
   }
 
   private static void assertRefusedOnComputePort(ThrowingCallable call) {

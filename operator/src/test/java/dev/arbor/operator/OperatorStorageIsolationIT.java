@@ -22,7 +22,6 @@ import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Duration;
-import java.util.List;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.Test;
 
@@ -119,17 +118,6 @@ class OperatorStorageIsolationIT extends OperatorTestBase {
     assertThat(tenants()).noneMatch(t -> t.tenantId().equals(tenant));
     assertThat(storage.safekeeperStatus("sk-0", tenant, timeline).orElseThrow())
         .as("the safekeeper's copy of the deleted tenant's WAL").isEqualTo(new TimelineWalStatus("sk-0", 0, 0, Lsn.ZERO, false));
-  }
-
-  /** A namespace of its own with a Ready Project whose one role, app, logs in. */
-  private static Project readyProject(String ns, String name) {
-    namespace(ns);
-    project(ns, name, List.of(loginRole("app")));
-    return awaitProjectReady(ns, name);
-  }
-
-  private static void awaitStatefulSet(String ns, String name) {
-    await().atMost(WAIT).until(() -> client().apps().statefulSets().inNamespace(ns).withName(name).get() != null);
   }
 
   private static TimelineWalStatus awaitHeld(String tenant, String timeline, Lsn lsn) {

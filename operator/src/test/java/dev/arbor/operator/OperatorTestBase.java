@@ -24,7 +24,7 @@ import dev.arbor.testing.TempDirectory;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.Secret;
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.IOException;
@@ -42,8 +42,6 @@ import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -130,21 +128,9 @@ abstract class OperatorTestBase {
   }
 
   static void installCrds() throws IOException {
-    List<Path> files;
-    try (Stream<Path> s = Files.list(RepoFiles.root().resolve("crds/generated"))) {
-      files = s.filter(p -> p.toString().endsWith(".yaml")).sorted().toList();
-    }
-    for (Path file : files) {
-      try (InputStream in = Files.newInputStream(file)) {
-        CustomResourceDefinition crd = kube.client().apiextensions().v1().customResourceDefinitions().load(in).item();
-        kube.client().apiextensions().v1().customResourceDefinitions().resource(crd).create();
-        kube.client().apiextensions().v1().customResourceDefinitions().withName(crd.getMetadata().getName())
-            .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions() != null
-                && c.getStatus().getConditions().stream()
-                .anyMatch(x -> x.getType().equals("Established") && x.getStatus().equals("True")), 60, TimeUnit.SECONDS);
-      }
-    }
+    kube.installCrds(RepoFiles.root().resolve("crds/generated"));
   }
+
 
   static KubernetesClient client() {
     return kube.client();
@@ -229,6 +215,20 @@ abstract class OperatorTestBase {
     p.getMetadata().setNamespace(ns);
     p.setSpec(spec);
     return client().resource(p).create();
+  }
+
+  /** A namespace of its own with a Ready Project whose one role, app, logs in. */
+  static Project readyProject(String ns, String name) {
+    namespace(ns);
+    project(ns, name, List.of(loginRole("app")));
+    return awaitProjectReady(ns, name);
+  }
+
+  /** The StatefulSet the operator made for an Endpoint, once it exists. */
+  static StatefulSet awaitStatefulSet(String ns, String name) {
+    var sts = client().apps().statefulSets().inNamespace(ns).withName(name);
+    await().atMost(WAIT).until(() -> sts.get() != null);
+    return sts.get();
   }
 
   static Role loginRole(String name) {

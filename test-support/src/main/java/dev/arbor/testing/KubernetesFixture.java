@@ -2,13 +2,18 @@ package dev.arbor.testing;
 
 import io.fabric8.kubeapitest.KubeAPIServer;
 import io.fabric8.kubeapitest.KubeAPIServerConfigBuilder;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 /**
  * A real kube-apiserver with etcd for a test class, through fabric8 kube-api-test in offline mode. The
@@ -79,6 +84,28 @@ public final class KubernetesFixture implements ClassFixture {
       throw new IllegalStateException("the Kubernetes fixture is not started");
     }
     return client;
+  }
+
+  /**
+   * Creates every CRD in {@code directory} ({@code *.yaml}, one CRD each, in name order) and waits until each is
+   * Established; returns the files.
+   */
+  public List<Path> installCrds(Path directory) throws IOException {
+    List<Path> files;
+    try (Stream<Path> s = Files.list(directory)) {
+      files = s.filter(p -> p.toString().endsWith(".yaml")).sorted().toList();
+    }
+    var crds = client().apiextensions().v1().customResourceDefinitions();
+    for (Path file : files) {
+      try (InputStream in = Files.newInputStream(file)) {
+        CustomResourceDefinition crd = crds.load(in).item();
+        crds.resource(crd).create();
+        crds.withName(crd.getMetadata().getName()).waitUntilCondition(c -> c != null && c.getStatus() != null
+            && c.getStatus().getConditions() != null && c.getStatus().getConditions().stream()
+            .anyMatch(x -> x.getType().equals("Established") && x.getStatus().equals("True")), 60, TimeUnit.SECONDS);
+      }
+    }
+    return files;
   }
 
   /** A kubeconfig for this API server, for processes that tests start (kubectl, the operator). */
