@@ -4,7 +4,7 @@ import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
 import dev.arbor.compute.testing.StorageProcesses;
-import dev.arbor.storage.pageserver.TenantService.TenantInfo;
+import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.testing.TempDirectory;
 import java.util.ArrayList;
 import java.util.List;

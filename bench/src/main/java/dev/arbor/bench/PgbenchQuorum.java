@@ -4,7 +4,7 @@ import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.StorageProcesses;
 import dev.arbor.postgres.PostgresInstallation;
-import dev.arbor.storage.pageserver.TenantService.TenantInfo;
+import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.testing.PostgresFixture;
 import dev.arbor.testing.TempDirectory;
 import java.io.IOException;

@@ -9,7 +9,7 @@ import dev.arbor.cli.command.ProjectCommand;
 import dev.arbor.cli.command.StatusCommand;
 import dev.arbor.cli.command.UpCommand;
 import dev.arbor.cli.home.ArborHome;
-import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.api.ApiProblem;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;

@@ -1,5 +1,7 @@
 package dev.arbor.postgres;
 
+import dev.arbor.api.Lsn;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,5 +1,7 @@
 package dev.arbor.postgres;
 
+import dev.arbor.api.Lsn;
+
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;

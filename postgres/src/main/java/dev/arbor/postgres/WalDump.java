@@ -1,5 +1,7 @@
 package dev.arbor.postgres;
 
+import dev.arbor.api.Lsn;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;

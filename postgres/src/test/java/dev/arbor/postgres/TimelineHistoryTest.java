@@ -1,5 +1,7 @@
 package dev.arbor.postgres;
 
+import dev.arbor.api.Lsn;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import org.junit.jupiter.api.Test;

@@ -3,7 +3,7 @@ package dev.arbor.storage;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.api.ApiProblem;
 import dev.arbor.storage.pageserver.Pageserver;
 import dev.arbor.testing.TempDirectory;
 import java.io.BufferedReader;

@@ -2,9 +2,9 @@ package dev.arbor.cli.command;
 
 import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.LocalState;
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.pageserver.TimelineInfo;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.pageserver.TimelineInfo;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

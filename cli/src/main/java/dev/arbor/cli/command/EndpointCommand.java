@@ -1,7 +1,7 @@
 package dev.arbor.cli.command;
 
 import dev.arbor.cli.CliException;
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

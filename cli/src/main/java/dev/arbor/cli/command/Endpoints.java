@@ -7,8 +7,8 @@ import dev.arbor.cli.process.Daemons;
 import dev.arbor.cli.process.Ports;
 import dev.arbor.compute.agent.ComputeAgent;
 import dev.arbor.postgres.ServerUser;
-import dev.arbor.storage.http.HttpJson;
-import dev.arbor.storage.json.Json;
+import dev.arbor.client.HttpJson;
+import dev.arbor.client.Json;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -136,7 +136,7 @@ final class Endpoints {
         throw new CliException("the endpoint failed to start: " + status.get("error"));
       }
       return "Running".equals(status.get("phase"));
-    } catch (IOException | dev.arbor.storage.http.ApiProblem e) {
+    } catch (IOException | dev.arbor.api.ApiProblem e) {
       return false;
     }
   }

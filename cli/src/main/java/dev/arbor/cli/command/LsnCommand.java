@@ -2,7 +2,7 @@ package dev.arbor.cli.command;
 
 import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.LocalState;
-import dev.arbor.storage.pageserver.TimelineInfo;
+import dev.arbor.api.pageserver.TimelineInfo;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;

@@ -1,6 +1,6 @@
 package dev.arbor.cli.command;
 
-import dev.arbor.storage.json.Json;
+import dev.arbor.client.Json;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import picocli.CommandLine.Model.CommandSpec;

@@ -2,7 +2,7 @@ package dev.arbor.cli.command;
 
 import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.LocalState;
-import dev.arbor.storage.pageserver.TenantService.TenantInfo;
+import dev.arbor.api.pageserver.TenantInfo;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;

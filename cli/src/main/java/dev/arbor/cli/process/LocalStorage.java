@@ -4,7 +4,7 @@ import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.ArborHome;
 import dev.arbor.cli.home.LocalConfig;
 import dev.arbor.storage.StorageMain;
-import dev.arbor.storage.http.HttpJson;
+import dev.arbor.client.HttpJson;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.time.Duration;

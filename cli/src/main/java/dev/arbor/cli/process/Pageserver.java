@@ -2,9 +2,9 @@ package dev.arbor.cli.process;
 
 import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.LocalConfig;
-import dev.arbor.storage.http.HttpJson;
-import dev.arbor.storage.pageserver.TenantService.TenantInfo;
-import dev.arbor.storage.pageserver.TimelineInfo;
+import dev.arbor.client.HttpJson;
+import dev.arbor.api.pageserver.TenantInfo;
+import dev.arbor.api.pageserver.TimelineInfo;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.time.Duration;

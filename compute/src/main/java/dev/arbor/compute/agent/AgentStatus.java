@@ -2,9 +2,9 @@ package dev.arbor.compute.agent;
 
 import com.fasterxml.jackson.annotation.JsonValue;
 import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import java.time.Instant;
 
 /**

@@ -2,7 +2,7 @@ package dev.arbor.compute.agent;
 
 import dev.arbor.compute.start.BackgroundPass;
 import dev.arbor.compute.start.StartedCompute;
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresServer;
 import java.sql.Connection;
 import java.sql.PreparedStatement;

@@ -1,8 +1,8 @@
 package dev.arbor.compute.start;
 
 import dev.arbor.postgres.ServerUser;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.http.HttpJson;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.client.HttpJson;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;

@@ -1,15 +1,15 @@
 package dev.arbor.compute.start;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresServer;
 import dev.arbor.postgres.RedoRange;
 import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.http.HttpJson;
-import dev.arbor.storage.safekeeper.FenceResult;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.client.HttpJson;
+import dev.arbor.api.safekeeper.FenceResult;
 import dev.arbor.storage.safekeeper.SafekeeperSet;
-import dev.arbor.storage.safekeeper.TimelineWalStatus;
+import dev.arbor.api.safekeeper.TimelineWalStatus;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;

@@ -1,10 +1,10 @@
 package dev.arbor.compute.start;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.postgres.WalRecordScanner;
-import dev.arbor.storage.http.HttpJson;
+import dev.arbor.client.HttpJson;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;

@@ -1,13 +1,13 @@
 package dev.arbor.compute.start;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresServer;
 import dev.arbor.postgres.RedoRange;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.safekeeper.FenceResult;
-import dev.arbor.storage.safekeeper.FollowRequest;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.safekeeper.FenceResult;
+import dev.arbor.api.safekeeper.FollowRequest;
 import dev.arbor.storage.safekeeper.SafekeeperSet;
-import dev.arbor.storage.safekeeper.TimelineWalStatus;
+import dev.arbor.api.safekeeper.TimelineWalStatus;
 import java.io.IOException;
 import java.sql.Connection;
 import java.sql.SQLException;

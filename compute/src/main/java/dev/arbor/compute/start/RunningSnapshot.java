@@ -1,6 +1,6 @@
 package dev.arbor.compute.start;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresServer;
 
 /**

@@ -1,10 +1,10 @@
 package dev.arbor.compute.start;
 
 import dev.arbor.postgres.ControlData;
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresServer;
 import dev.arbor.postgres.ServerUser;
-import dev.arbor.storage.http.HttpJson;
+import dev.arbor.client.HttpJson;
 import dev.arbor.storage.pageserver.BasebackupService;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,9 +1,9 @@
 package dev.arbor.compute.start;
 
 import dev.arbor.postgres.ServerUser;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.http.HttpJson;
-import dev.arbor.storage.json.Json;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.client.HttpJson;
+import dev.arbor.client.Json;
 import dev.arbor.storage.pageserver.BasebackupService;
 import dev.arbor.storage.pageserver.BasebackupService.RecoveryWal;
 import java.io.IOException;

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
 import dev.arbor.compute.testing.StorageProcesses;
-import dev.arbor.storage.pageserver.TenantService.TenantInfo;
+import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.testing.TempDirectory;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.compute.start.SlotTrimmer.SlotPosition;
 import dev.arbor.compute.start.SlotTrimmer.Trim;
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import java.util.List;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;

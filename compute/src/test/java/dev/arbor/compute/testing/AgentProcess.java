@@ -6,7 +6,7 @@ import dev.arbor.compute.agent.AgentStatus;
 import dev.arbor.compute.agent.ComputeAgent;
 import dev.arbor.compute.agent.ComputeAgentSpec;
 import dev.arbor.postgres.UnixSocketFactory;
-import dev.arbor.storage.http.HttpJson;
+import dev.arbor.client.HttpJson;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;

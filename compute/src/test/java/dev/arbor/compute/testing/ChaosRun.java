@@ -1,9 +1,9 @@
 package dev.arbor.compute.testing;
 
 import dev.arbor.compute.start.RunningCompute;
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.pageserver.TenantService.TenantInfo;
-import dev.arbor.storage.safekeeper.TimelineWalStatus;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.pageserver.TenantInfo;
+import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.TempDirectory;
 import java.io.IOException;
 import java.io.PrintStream;

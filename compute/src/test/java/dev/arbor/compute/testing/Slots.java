@@ -4,7 +4,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.arbor.compute.start.ComputeStart;
 import dev.arbor.compute.start.RunningCompute;
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import java.nio.file.Files;
 import java.sql.SQLException;

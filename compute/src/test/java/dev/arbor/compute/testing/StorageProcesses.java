@@ -1,16 +1,16 @@
 package dev.arbor.compute.testing;
 
 import dev.arbor.compute.start.RunningCompute;
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.storage.StorageMain;
-import dev.arbor.storage.http.HttpJson;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.client.HttpJson;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.pageserver.ImageService;
-import dev.arbor.storage.pageserver.TenantService.TenantInfo;
-import dev.arbor.storage.pageserver.TimelineInfo;
+import dev.arbor.api.pageserver.TenantInfo;
+import dev.arbor.api.pageserver.TimelineInfo;
 import dev.arbor.storage.safekeeper.SafekeeperSet;
-import dev.arbor.storage.safekeeper.TimelineWalStatus;
+import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.CrashableDirectory;
 import dev.arbor.testing.FaultProxy;
 import dev.arbor.testing.FreePort;

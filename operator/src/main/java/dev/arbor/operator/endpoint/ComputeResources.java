@@ -9,7 +9,7 @@ import com.fasterxml.jackson.databind.node.TextNode;
 import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.operator.kube.Labels;
-import dev.arbor.storage.json.Json;
+import dev.arbor.client.Json;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.EnvVarBuilder;
 import io.fabric8.kubernetes.api.model.IntOrString;

@@ -1,7 +1,7 @@
 package dev.arbor.operator.storage;
 
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import java.util.Locale;
 

@@ -6,9 +6,9 @@ import static org.awaitility.Awaitility.await;
 
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.postgres.PostgresInstallation;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
 import dev.arbor.storage.pageserver.Pageserver;
 import dev.arbor.storage.pageserver.PageserverConfig;

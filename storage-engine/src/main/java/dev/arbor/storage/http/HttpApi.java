@@ -1,8 +1,11 @@
 package dev.arbor.storage.http;
 
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.Problem;
+
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import dev.arbor.storage.json.Json;
+import dev.arbor.client.Json;
 import dev.arbor.storage.metrics.Metrics;
 import java.io.IOException;
 import java.io.OutputStream;

@@ -1,10 +1,12 @@
 package dev.arbor.storage.http;
 
+import dev.arbor.api.ApiProblem;
+
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectReader;
 import com.sun.net.httpserver.HttpExchange;
-import dev.arbor.storage.json.Json;
+import dev.arbor.client.Json;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URLDecoder;

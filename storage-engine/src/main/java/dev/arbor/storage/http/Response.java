@@ -1,6 +1,6 @@
 package dev.arbor.storage.http;
 
-import dev.arbor.storage.json.Json;
+import dev.arbor.client.Json;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;

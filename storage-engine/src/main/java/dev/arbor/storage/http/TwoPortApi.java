@@ -1,5 +1,8 @@
 package dev.arbor.storage.http;
 
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.Problem;
+
 import dev.arbor.storage.metrics.Metrics;
 import java.io.IOException;
 import java.net.BindException;

@@ -1,8 +1,8 @@
 package dev.arbor.storage.image;
 
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.storage.objectstore.ObjectStore;
 import java.io.IOException;

@@ -1,8 +1,8 @@
 package dev.arbor.storage.objectstore;
 
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 
 /**
  * The object storage layout (ARCHITECTURE.md), in one place:

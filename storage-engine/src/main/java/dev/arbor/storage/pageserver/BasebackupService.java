@@ -1,11 +1,11 @@
 package dev.arbor.storage.pageserver;
 
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.ApiProblem;
 import dev.arbor.storage.image.ImageManifest;
 import dev.arbor.storage.image.ImageMaterializer;
 import dev.arbor.storage.image.ImageStore;
-import dev.arbor.storage.json.Json;
+import dev.arbor.client.Json;
 import dev.arbor.storage.timeline.Catalog;
 import dev.arbor.storage.timeline.TenantMeta;
 import dev.arbor.storage.timeline.TimelineMeta;

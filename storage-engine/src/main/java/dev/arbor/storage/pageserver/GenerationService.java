@@ -1,9 +1,9 @@
 package dev.arbor.storage.pageserver;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
-import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.api.ApiProblem;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.storage.timeline.Catalog;
 import dev.arbor.storage.timeline.Generation;

@@ -1,20 +1,20 @@
 package dev.arbor.storage.pageserver;
 
 import dev.arbor.postgres.ControlData;
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.postgres.PostgresServer;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.WalRecordScanner;
-import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.api.ApiProblem;
 import dev.arbor.storage.image.ImageManifest;
 import dev.arbor.storage.image.ImageMaterializer;
 import dev.arbor.storage.image.ImageWriter;
-import dev.arbor.storage.json.Json;
+import dev.arbor.client.Json;
 import dev.arbor.storage.timeline.Catalog;
 import dev.arbor.storage.timeline.TenantMeta;
 import dev.arbor.storage.timeline.TimelineMeta;
-import dev.arbor.storage.timeline.TimelineState;
+import dev.arbor.api.pageserver.TimelineState;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;

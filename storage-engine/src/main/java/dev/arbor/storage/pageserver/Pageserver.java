@@ -1,9 +1,9 @@
 package dev.arbor.storage.pageserver;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.UnreachableDirectoryException;
-import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.api.ApiProblem;
 import dev.arbor.storage.http.HttpApi;
 import dev.arbor.storage.http.Response;
 import dev.arbor.storage.http.TwoPortApi;

@@ -1,17 +1,19 @@
 package dev.arbor.storage.pageserver;
 
+import dev.arbor.api.pageserver.TenantInfo;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.arbor.postgres.ControlData;
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalDump;
 import dev.arbor.postgres.Initdb;
 import dev.arbor.postgres.MissingPrerequisiteException;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.WalFileName;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.image.ImageWriter;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.storage.safekeeper.SafekeeperSet;
@@ -39,10 +41,8 @@ import org.slf4j.LoggerFactory;
 public final class TenantService {
   private static final Logger log = LoggerFactory.getLogger(TenantService.class);
 
-  public record TenantInfo(TenantId tenantId, int pgVersion, TimelineId rootTimelineId, Instant createdAt) {
-    static TenantInfo of(TenantMeta m) {
-      return new TenantInfo(m.tenantId(), m.pgVersion(), m.rootTimelineId(), m.createdAt());
-    }
+  private static TenantInfo info(TenantMeta m) {
+    return new TenantInfo(m.tenantId(), m.pgVersion(), m.rootTimelineId(), m.createdAt());
   }
 
   public record CreateResult(TenantInfo info, boolean created) {}
@@ -123,7 +123,7 @@ public final class TenantService {
         }
         log.info("event=tenant_created tenant={} root_timeline={} pg_version={} initdb_end_lsn={} image_bytes={}",
             tenant, root, pgVersion, initdbEnd, image.totalBytes());
-        return new CreateResult(TenantInfo.of(meta), true);
+        return new CreateResult(info(meta), true);
       } finally {
         deleteRecursively(scratch);
       }
@@ -135,15 +135,15 @@ public final class TenantService {
       throw ApiProblem.conflict("tenant-exists", "tenant_id", "tenant " + existing.tenantId() + " already exists with PostgreSQL "
           + existing.pgVersion());
     }
-    return new CreateResult(TenantInfo.of(existing), false);
+    return new CreateResult(info(existing), false);
   }
 
   public List<TenantInfo> list() throws IOException {
-    return catalog.tenants().stream().map(TenantInfo::of).toList();
+    return catalog.tenants().stream().map(TenantService::info).toList();
   }
 
   public TenantInfo get(String tenantId) throws IOException {
-    return TenantInfo.of(timelines.requireTenant(tenantId));
+    return info(timelines.requireTenant(tenantId));
   }
 
   /** Deletes the tenant with all its timelines, WAL, images and chunks, and the safekeepers' copies. */

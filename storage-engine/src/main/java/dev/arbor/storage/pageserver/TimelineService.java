@@ -1,18 +1,20 @@
 package dev.arbor.storage.pageserver;
 
+import dev.arbor.api.pageserver.TimelineInfo;
+
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.storage.safekeeper.SafekeeperSet;
-import dev.arbor.storage.safekeeper.TimelineWalStatus;
+import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.storage.timeline.Catalog;
 import dev.arbor.storage.timeline.Generation;
 import dev.arbor.storage.timeline.TenantMeta;
 import dev.arbor.storage.timeline.TimelineMeta;
-import dev.arbor.storage.timeline.TimelineState;
+import dev.arbor.api.pageserver.TimelineState;
 import java.io.IOException;
 import java.util.List;
 import java.util.Optional;

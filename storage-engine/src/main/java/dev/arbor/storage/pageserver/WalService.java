@@ -1,10 +1,10 @@
 package dev.arbor.storage.pageserver;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.fs.PrefixThenZeros;
-import dev.arbor.storage.http.ApiProblem;
+import dev.arbor.api.ApiProblem;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.storage.safekeeper.SafekeeperSet;
 import dev.arbor.storage.timeline.Catalog;

@@ -1,16 +1,19 @@
 package dev.arbor.storage.safekeeper;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.safekeeper.FollowRequest;
+import dev.arbor.api.safekeeper.TimelineWalStatus;
+
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.http.HttpJson;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.client.HttpJson;
 import dev.arbor.storage.http.Request;
 import dev.arbor.storage.http.Response;
 import dev.arbor.storage.http.TwoPortApi;
 import dev.arbor.storage.http.TwoPortApi.Port;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
-import dev.arbor.storage.json.Json;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
+import dev.arbor.client.Json;
 import dev.arbor.storage.metrics.Metrics;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;

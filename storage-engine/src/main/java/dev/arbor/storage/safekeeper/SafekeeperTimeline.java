@@ -1,14 +1,18 @@
 package dev.arbor.storage.safekeeper;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.safekeeper.FenceResult;
+import dev.arbor.api.safekeeper.FollowRequest;
+import dev.arbor.api.safekeeper.TimelineWalStatus;
+
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.fs.DurableFiles;
 import dev.arbor.storage.fs.PrefixThenZeros;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.http.HttpJson;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.client.HttpJson;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.storage.objectstore.ObjectStore;
 import java.io.ByteArrayInputStream;

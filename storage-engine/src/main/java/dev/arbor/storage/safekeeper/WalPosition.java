@@ -1,6 +1,6 @@
 package dev.arbor.storage.safekeeper;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 
 /** A WAL position on one PostgreSQL timeline (TLI): LSNs of different TLIs are not comparable. */
 public record WalPosition(int timeline, Lsn lsn) {

@@ -1,6 +1,6 @@
 package dev.arbor.storage.safekeeper;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.postgres.WalRecordScanner;
 import dev.arbor.storage.fs.DurableFiles;

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Collections;

@@ -1,6 +1,6 @@
 package dev.arbor.storage.timeline;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import java.time.Instant;
 
 /**

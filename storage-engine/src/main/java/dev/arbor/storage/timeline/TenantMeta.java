@@ -1,7 +1,7 @@
 package dev.arbor.storage.timeline;
 
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import java.time.Instant;
 
 /** {@code tenant.json}: written last when a tenant is created, so its presence means the tenant is complete. */

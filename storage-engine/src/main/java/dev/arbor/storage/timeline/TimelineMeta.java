@@ -1,8 +1,10 @@
 package dev.arbor.storage.timeline;
 
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.pageserver.TimelineState;
+
+import dev.arbor.api.Lsn;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,5 +1,7 @@
 package dev.arbor.storage.http;
 
+import dev.arbor.client.HttpJson;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

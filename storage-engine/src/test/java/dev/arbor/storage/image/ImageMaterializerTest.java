@@ -5,9 +5,9 @@ import static dev.arbor.storage.image.TarWriterTest.randomBytes;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import java.io.IOException;

@@ -3,12 +3,12 @@ package dev.arbor.storage.image;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.postgres.Initdb;
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.postgres.PostgresServer;
 import dev.arbor.postgres.ServerUser;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
 import dev.arbor.testing.FreePort;
 import dev.arbor.testing.TempDirectory;

@@ -5,8 +5,8 @@ import static dev.arbor.storage.pageserver.PageserverFixture.timelines;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import java.util.HashMap;
 import java.util.List;

@@ -3,9 +3,9 @@ package dev.arbor.storage.pageserver;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;

@@ -5,12 +5,12 @@ import static dev.arbor.storage.pageserver.PageserverFixture.timelines;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.http.Problem;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
-import dev.arbor.storage.json.Json;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.Problem;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
+import dev.arbor.client.Json;
 import java.net.http.HttpRequest;
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.image.SystemTar;
 import java.io.UncheckedIOException;
 import java.net.ConnectException;

@@ -3,7 +3,7 @@ package dev.arbor.storage.pageserver;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.arbor.storage.json.Json;
+import dev.arbor.client.Json;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;

@@ -75,7 +75,7 @@ class TwoPageserversTest {
   @Test
   void concurrentCreatesOfOneTenantOnTwoPageserversAgreeOnItsRoot() throws Exception {
     try (Pageserver second = secondPageserver("tenant-race-work")) {
-      String tenant = dev.arbor.storage.id.TenantId.random().toString();
+      String tenant = dev.arbor.api.TenantId.random().toString();
       List<RawApi> apis = List.of(pageserver.api(), new RawApi(second.url()));
       List<RawApi.Reply> replies = race(apis, api -> api.post("/v1/tenant", Map.of("pg_version", PageserverFixture.PG_MAJOR,
           "tenant_id", tenant)));
@@ -103,7 +103,7 @@ class TwoPageserversTest {
     try (Pageserver second = secondPageserver("branch-race-work")) {
       List<RawApi> apis = List.of(pageserver.api(), new RawApi(second.url()));
       for (int round = 0; round < 30; round++) {
-        String id = dev.arbor.storage.id.TimelineId.random().toString();
+        String id = dev.arbor.api.TimelineId.random().toString();
         List<String> ancestors = List.of(root, other);
         var next = new java.util.concurrent.atomic.AtomicInteger();
         List<RawApi.Reply> replies = race(apis, api -> api.post(PageserverFixture.timelines(tenant),

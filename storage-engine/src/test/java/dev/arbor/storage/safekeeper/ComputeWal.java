@@ -3,7 +3,7 @@ package dev.arbor.storage.safekeeper;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.testing.PostgresFixture;
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,6 +1,6 @@
 package dev.arbor.storage.safekeeper;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.WalDump;

@@ -1,9 +1,9 @@
 package dev.arbor.storage.safekeeper;
 
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.http.HttpJson;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.Lsn;
+import dev.arbor.client.HttpJson;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectStore;
 import java.io.IOException;
 import java.net.InetSocketAddress;

@@ -1,14 +1,18 @@
 package dev.arbor.storage.safekeeper;
 
+import dev.arbor.api.safekeeper.FenceResult;
+import dev.arbor.api.safekeeper.FollowRequest;
+import dev.arbor.api.safekeeper.TimelineWalStatus;
+
 import static dev.arbor.storage.safekeeper.SafekeeperData.SEG;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.http.ApiProblem;
-import dev.arbor.storage.http.HttpJson;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.client.HttpJson;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
 import dev.arbor.testing.TempDirectory;
 import java.nio.file.Path;

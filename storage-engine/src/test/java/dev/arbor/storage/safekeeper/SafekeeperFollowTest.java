@@ -1,5 +1,9 @@
 package dev.arbor.storage.safekeeper;
 
+import dev.arbor.api.safekeeper.FenceResult;
+import dev.arbor.api.safekeeper.FollowRequest;
+import dev.arbor.api.safekeeper.TimelineWalStatus;
+
 import static dev.arbor.storage.safekeeper.ComputeWal.awaitStreaming;
 import static dev.arbor.storage.safekeeper.ComputeWal.execute;
 import static dev.arbor.storage.safekeeper.ComputeWal.flushPosition;
@@ -8,11 +12,11 @@ import static dev.arbor.storage.safekeeper.ComputeWal.queryString;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
-import dev.arbor.storage.http.HttpJson;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.client.HttpJson;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.testing.PostgresFixture;

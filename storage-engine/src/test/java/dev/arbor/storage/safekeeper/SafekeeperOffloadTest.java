@@ -3,10 +3,10 @@ package dev.arbor.storage.safekeeper;
 import static dev.arbor.storage.safekeeper.SafekeeperData.SEG;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.testing.TempDirectory;

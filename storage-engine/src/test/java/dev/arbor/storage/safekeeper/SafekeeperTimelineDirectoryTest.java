@@ -2,9 +2,9 @@ package dev.arbor.storage.safekeeper;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.arbor.storage.http.HttpJson;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.client.HttpJson;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -9,7 +9,7 @@ import static dev.arbor.storage.safekeeper.ComputeWal.queryString;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.safekeeper.WalReceiver.FailureReason;
 import dev.arbor.testing.PostgresFixture;

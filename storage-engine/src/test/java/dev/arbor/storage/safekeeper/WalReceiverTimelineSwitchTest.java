@@ -7,7 +7,7 @@ import static dev.arbor.storage.safekeeper.ComputeWal.queryLsn;
 import static dev.arbor.storage.safekeeper.ComputeWal.queryString;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.testing.PostgresFixture;
 import dev.arbor.testing.TempDirectory;

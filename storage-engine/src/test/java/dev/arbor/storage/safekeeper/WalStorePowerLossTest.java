@@ -2,7 +2,7 @@ package dev.arbor.storage.safekeeper;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.testing.CrashableDirectory;
 import dev.arbor.testing.PostgresFixture;

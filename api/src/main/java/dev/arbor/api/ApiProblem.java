@@ -1,4 +1,4 @@
-package dev.arbor.storage.http;
+package dev.arbor.api;
 
 /**
  * An error answered as RFC 9457 problem+json. {@code type} is a stable URI per kind of problem, {@code field}

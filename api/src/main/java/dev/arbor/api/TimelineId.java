@@ -1,4 +1,4 @@
-package dev.arbor.storage.id;
+package dev.arbor.api;
 
 /** A timeline (an Arbor Branch): 32 lowercase hex digits. */
 public record TimelineId(String value) {

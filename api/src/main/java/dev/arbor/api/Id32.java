@@ -1,4 +1,4 @@
-package dev.arbor.storage.id;
+package dev.arbor.api;
 
 import java.security.SecureRandom;
 import java.util.HexFormat;

@@ -1,4 +1,4 @@
-package dev.arbor.postgres;
+package dev.arbor.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -27,16 +27,5 @@ class LsnTest {
       assertThatThrownBy(() -> Lsn.parse(bad)).isInstanceOf(IllegalArgumentException.class)
           .hasMessageContaining("e.g. 0/16B5A50");
     }
-  }
-
-  @Test
-  void walFileNamesMatchPostgres() {
-    long seg = Lsn.DEFAULT_SEGMENT_SIZE;
-    Lsn lsn = Lsn.parse("1/2A000028");
-    assertThat(WalFileName.segment(3, lsn.segmentNumber(seg), seg)).isEqualTo("00000003000000010000002A");
-    assertThat(WalFileName.segmentNumberOf("00000003000000010000002A", seg)).isEqualTo(lsn.segmentNumber(seg));
-    assertThat(WalFileName.history(4)).isEqualTo("00000004.history");
-    assertThat(WalFileName.isSegment("00000003000000010000002A")).isTrue();
-    assertThat(WalFileName.isHistory("00000004.history")).isTrue();
   }
 }

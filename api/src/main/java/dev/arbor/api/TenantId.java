@@ -1,4 +1,4 @@
-package dev.arbor.storage.id;
+package dev.arbor.api;
 
 /** A tenant (an Arbor Project): 32 lowercase hex digits. */
 public record TenantId(String value) {

@@ -1,4 +1,4 @@
-package dev.arbor.postgres;
+package dev.arbor.api;
 
 import java.util.regex.Pattern;
 

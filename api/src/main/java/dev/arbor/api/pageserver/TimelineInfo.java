@@ -1,9 +1,8 @@
-package dev.arbor.storage.pageserver;
+package dev.arbor.api.pageserver;
 
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
-import dev.arbor.storage.timeline.TimelineState;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import java.time.Instant;
 
 /**

@@ -1,6 +1,6 @@
-package dev.arbor.storage.safekeeper;
+package dev.arbor.api.safekeeper;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 
 /**
  * A safekeeper's answer to "accept generation g": it accepted, stopped following any older compute, and

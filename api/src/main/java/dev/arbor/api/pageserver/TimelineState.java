@@ -1,4 +1,4 @@
-package dev.arbor.storage.timeline;
+package dev.arbor.api.pageserver;
 
 public enum TimelineState {
   ACTIVE,

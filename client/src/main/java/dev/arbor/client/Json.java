@@ -1,4 +1,4 @@
-package dev.arbor.storage.json;
+package dev.arbor.client;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
@@ -14,9 +14,9 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.module.SimpleModule;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 

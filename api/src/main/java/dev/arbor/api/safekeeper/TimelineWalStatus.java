@@ -1,6 +1,6 @@
-package dev.arbor.storage.safekeeper;
+package dev.arbor.api.safekeeper;
 
-import dev.arbor.postgres.Lsn;
+import dev.arbor.api.Lsn;
 
 /**
  * What one safekeeper holds of one timeline: the highest generation it accepted, and the TLI and durable

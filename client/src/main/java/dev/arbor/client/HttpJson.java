@@ -1,6 +1,7 @@
-package dev.arbor.storage.http;
+package dev.arbor.client;
 
-import dev.arbor.storage.json.Json;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.Problem;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
