@@ -1,5 +1,7 @@
 package dev.arbor.operator;
 
+import dev.arbor.api.ProblemTypes;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -12,7 +14,6 @@ import dev.arbor.crds.v1alpha1.EndpointMode;
 import dev.arbor.crds.v1alpha1.EndpointSpec;
 import dev.arbor.crds.v1alpha1.Project;
 import dev.arbor.api.ApiProblem;
-import dev.arbor.storage.pageserver.Pageserver;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.testing.TempDirectory;
 import io.fabric8.kubernetes.api.model.PodSpec;
@@ -141,7 +142,7 @@ class OperatorSecurityIT extends OperatorTestBase {
   private static void assertRefusedOnComputePort(ThrowingCallable call) {
     assertThatThrownBy(call).isInstanceOfSatisfying(ApiProblem.class, p -> {
       assertThat(p.status()).isEqualTo(404);
-      assertThat(p.is(Pageserver.SERVED_ON_MANAGEMENT_PORT)).as("refused as a management route: %s", p.getMessage()).isTrue();
+      assertThat(p.is(ProblemTypes.SERVED_ON_MANAGEMENT_PORT)).as("refused as a management route: %s", p.getMessage()).isTrue();
     });
   }
 }

@@ -1,5 +1,7 @@
 package dev.arbor.operator;
 
+import dev.arbor.api.ProblemTypes;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -10,10 +12,9 @@ import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.crds.v1alpha1.Project;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.ApiProblem;
-import dev.arbor.storage.http.TwoPortApi;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
-import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.client.SafekeeperSet;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.TempDirectory;
 import java.io.IOException;
@@ -135,7 +136,7 @@ class OperatorStorageIsolationIT extends OperatorTestBase {
   private static void assertRefusedOnComputePort(ThrowingCallable call) {
     assertThatThrownBy(call).isInstanceOfSatisfying(ApiProblem.class, p -> {
       assertThat(p.status()).isEqualTo(404);
-      assertThat(p.is(TwoPortApi.SERVED_ON_MANAGEMENT_PORT)).as("refused as a management route: %s", p.getMessage()).isTrue();
+      assertThat(p.is(ProblemTypes.SERVED_ON_MANAGEMENT_PORT)).as("refused as a management route: %s", p.getMessage()).isTrue();
     });
   }
 }

@@ -8,7 +8,7 @@ import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.client.HttpJson;
 import dev.arbor.api.safekeeper.FenceResult;
-import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.client.SafekeeperSet;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import java.io.IOException;
 import java.io.UncheckedIOException;

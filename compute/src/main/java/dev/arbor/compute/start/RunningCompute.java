@@ -6,7 +6,7 @@ import dev.arbor.postgres.RedoRange;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.safekeeper.FenceResult;
 import dev.arbor.api.safekeeper.FollowRequest;
-import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.client.SafekeeperSet;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import java.io.IOException;
 import java.sql.Connection;

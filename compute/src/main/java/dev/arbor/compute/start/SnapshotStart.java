@@ -5,7 +5,7 @@ import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresServer;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.client.HttpJson;
-import dev.arbor.storage.pageserver.BasebackupService;
+import dev.arbor.api.pageserver.Basebackup;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -91,14 +91,14 @@ public final class SnapshotStart {
 
   /** The TLI the basebackup's recovery configuration follows: the one the snapshot's LSN is on. */
   private int targetTli(Path dataDir) throws IOException {
-    for (String line : Files.readAllLines(dataDir.resolve(BasebackupService.RECOVERY_CONF))) {
+    for (String line : Files.readAllLines(dataDir.resolve(Basebackup.RECOVERY_CONF))) {
       String[] kv = line.split("=", 2);
       if (kv.length == 2 && kv[0].strip().equals("recovery_target_timeline")) {
         return Integer.parseInt(kv[1].strip().replace("'", ""));
       }
     }
     throw new ComputeStartException("the basebackup at " + lsn + " names no recovery_target_timeline in "
-        + BasebackupService.RECOVERY_CONF + "; this compute expects the pageserver's recovery configuration");
+        + Basebackup.RECOVERY_CONF + "; this compute expects the pageserver's recovery configuration");
   }
 
   private String timelineUrl() {

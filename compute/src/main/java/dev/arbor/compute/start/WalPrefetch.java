@@ -1,11 +1,12 @@
 package dev.arbor.compute.start;
 
+import dev.arbor.api.pageserver.Basebackup;
+
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.client.HttpJson;
 import dev.arbor.client.Json;
-import dev.arbor.storage.pageserver.BasebackupService;
-import dev.arbor.storage.pageserver.BasebackupService.RecoveryWal;
+import dev.arbor.api.pageserver.Basebackup.RecoveryWal;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -23,7 +24,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Fetches the WAL files recovery will read ahead of it, into {@value BasebackupService#PREFETCHED_WAL_DIR}
+ * Fetches the WAL files recovery will read ahead of it, into {@value Basebackup#PREFETCHED_WAL_DIR}
  * in PGDATA, where the basebackup's restore_command takes them instead of downloading them itself. Without
  * it, recovery alternates between waiting for a segment and replaying it; with it, the next segments
  * download while one replays, and the end-of-recovery re-read of the last segment finds it locally.
@@ -59,8 +60,8 @@ final class WalPrefetch implements AutoCloseable {
    * returns, so a PostgreSQL started afterwards waits for it instead of downloading it too.
    */
   static WalPrefetch start(Path pgdata) throws IOException {
-    Path dir = pgdata.resolve(BasebackupService.PREFETCHED_WAL_DIR);
-    Path list = pgdata.resolve(BasebackupService.RECOVERY_WAL);
+    Path dir = pgdata.resolve(Basebackup.PREFETCHED_WAL_DIR);
+    Path list = pgdata.resolve(Basebackup.RECOVERY_WAL);
     if (!Files.exists(list)) {
       return new WalPrefetch(dir, null);
     }
@@ -117,7 +118,7 @@ final class WalPrefetch implements AutoCloseable {
     }
   }
 
-  /** An empty {@code name.part}: restore_command waits while it exists (see BasebackupService). */
+  /** An empty {@code name.part}: restore_command waits while it exists (see Basebackup#PREFETCHED_WAL_DIR). */
   private Path claim(String name) throws IOException {
     return Files.createFile(dir.resolve(name + PARTIAL), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
   }

@@ -11,7 +11,7 @@ import dev.arbor.compute.testing.StorageProcesses;
 import dev.arbor.api.Lsn;
 import dev.arbor.client.HttpJson;
 import dev.arbor.api.pageserver.TenantInfo;
-import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.client.SafekeeperSet;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.FaultProxy;
 import dev.arbor.testing.FaultProxy.Fault;

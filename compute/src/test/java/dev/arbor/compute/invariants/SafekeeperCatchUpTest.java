@@ -14,7 +14,7 @@ import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.client.HttpJson;
 import dev.arbor.api.pageserver.TenantInfo;
-import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.client.SafekeeperSet;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.FreePort;
 import dev.arbor.testing.TempDirectory;

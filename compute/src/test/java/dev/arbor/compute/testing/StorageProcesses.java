@@ -9,7 +9,7 @@ import dev.arbor.api.TimelineId;
 import dev.arbor.storage.pageserver.ImageService;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.api.pageserver.TimelineInfo;
-import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.client.SafekeeperSet;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.CrashableDirectory;
 import dev.arbor.testing.FaultProxy;

@@ -1,12 +1,13 @@
 package dev.arbor.operator.storage;
 
+import dev.arbor.api.ProblemTypes;
+
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.operator.config.Safekeepers;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.client.HttpJson;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
-import dev.arbor.storage.pageserver.Pageserver;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.api.pageserver.TimelineInfo;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -160,7 +161,7 @@ public class StorageEngine {
         return Optional.empty();
       }
       if (p.status() == 404) {
-        String fix = p.is(Pageserver.SERVED_ON_MANAGEMENT_PORT)
+        String fix = p.is(ProblemTypes.SERVED_ON_MANAGEMENT_PORT)
             ? "set arbor.storage-engine.pageserver-management-url to the URL of that port" : "check " + managementSetting;
         throw new ApiProblem(p.status(), p.type().substring(ApiProblem.TYPE_BASE.length()), p.title(), "the pageserver at "
             + managementUrl + " cannot " + what + ": " + p.getMessage() + "; " + fix, p.field());

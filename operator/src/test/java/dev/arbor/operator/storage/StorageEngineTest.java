@@ -1,5 +1,7 @@
 package dev.arbor.operator.storage;
 
+import dev.arbor.api.ProblemTypes;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -101,7 +103,7 @@ class StorageEngineTest {
     for (Runnable call : List.<Runnable>of(() -> storage.tenant(tenant), () -> storage.deleteTenant(tenant),
         () -> storage.deleteTimeline(tenant, TimelineId.random()))) {
       assertThatThrownBy(call::run).isInstanceOfSatisfying(ApiProblem.class, p -> {
-        assertThat(p.is(Pageserver.SERVED_ON_MANAGEMENT_PORT)).as(p.getMessage()).isTrue();
+        assertThat(p.is(ProblemTypes.SERVED_ON_MANAGEMENT_PORT)).as(p.getMessage()).isTrue();
         assertThat(p.getMessage()).startsWith("the pageserver at " + split.url() + " cannot ")
             .contains("is served on this pageserver's management port", "set arbor.storage-engine.pageserver-management-url");
       });

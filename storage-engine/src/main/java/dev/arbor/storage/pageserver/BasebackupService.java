@@ -1,5 +1,11 @@
 package dev.arbor.storage.pageserver;
 
+import static dev.arbor.api.pageserver.Basebackup.PREFETCHED_WAL_DIR;
+import static dev.arbor.api.pageserver.Basebackup.RECOVERY_CONF;
+import static dev.arbor.api.pageserver.Basebackup.RECOVERY_WAL;
+
+import dev.arbor.api.pageserver.Basebackup.RecoveryWal;
+
 import dev.arbor.api.Lsn;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.storage.image.ImageManifest;
@@ -32,22 +38,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class BasebackupService {
   private static final Logger log = LoggerFactory.getLogger(BasebackupService.class);
-  public static final String RECOVERY_CONF = "arbor-recovery.conf";
-  /** The WAL files recovery will read ({@link RecoveryWal}), for whoever prepares the PGDATA to fetch ahead. */
-  public static final String RECOVERY_WAL = "arbor-recovery-wal.json";
-  /**
-   * A directory in PGDATA: a WAL file found there under the name recovery asks for is moved into place by
-   * restore_command instead of being downloaded, and while {@code NAME.part} exists restore_command waits
-   * for {@code NAME} (up to 10 s). Whoever puts a file there must give it exactly the bytes that
-   * {@link RecoveryWal#walUrl()} serves for that name, owned by the server's user, and create it by renaming.
-   */
-  public static final String PREFETCHED_WAL_DIR = "arbor-wal";
-
-  /**
-   * The content of {@value #RECOVERY_WAL}: restore_command's URL ({@code %f} stands for the file name) and
-   * the segment files recovery reads, oldest first.
-   */
-  public record RecoveryWal(String walUrl, List<String> files) {}
 
   /** The image to stream and the configuration that goes with it. */
   public record Plan(ImageManifest image, Map<String, byte[]> extraFiles, int targetTli, Lsn targetLsn) {}

@@ -16,7 +16,7 @@ import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.image.ImageWriter;
 import dev.arbor.storage.objectstore.ObjectKeys;
-import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.client.SafekeeperSet;
 import dev.arbor.storage.timeline.Catalog;
 import dev.arbor.storage.timeline.TenantMeta;
 import dev.arbor.storage.timeline.TimelineMeta;

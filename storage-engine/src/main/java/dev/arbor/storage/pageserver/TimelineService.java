@@ -8,7 +8,7 @@ import dev.arbor.api.ApiProblem;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectKeys;
-import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.client.SafekeeperSet;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.storage.timeline.Catalog;
 import dev.arbor.storage.timeline.Generation;

@@ -6,7 +6,7 @@ import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.fs.PrefixThenZeros;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.storage.objectstore.ObjectKeys;
-import dev.arbor.storage.safekeeper.SafekeeperSet;
+import dev.arbor.client.SafekeeperSet;
 import dev.arbor.storage.timeline.Catalog;
 import dev.arbor.storage.timeline.Generation;
 import dev.arbor.storage.timeline.TenantMeta;

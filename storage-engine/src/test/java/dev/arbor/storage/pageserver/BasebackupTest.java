@@ -1,5 +1,7 @@
 package dev.arbor.storage.pageserver;
 
+import dev.arbor.api.pageserver.Basebackup;
+
 import static dev.arbor.storage.pageserver.PageserverFixture.timelinePath;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -78,7 +80,7 @@ class BasebackupTest {
 
     assertThat(backup.reply().headers().firstValue("X-Arbor-Image-Lsn")).contains(initdbEnd);
     assertThat(backup.reply().headers().firstValue("X-Arbor-Target-Tli")).contains("1");
-    assertThat(backup.paths()).contains("PG_VERSION", "global/pg_control", "recovery.signal", BasebackupService.RECOVERY_CONF, "pg_wal/")
+    assertThat(backup.paths()).contains("PG_VERSION", "global/pg_control", "recovery.signal", Basebackup.RECOVERY_CONF, "pg_wal/")
         .as("WAL comes through restore_command, never in the tar").noneMatch(p -> p.startsWith("pg_wal/") && !p.endsWith("/"));
     assertThat(Files.readString(backup.extracted().resolve("PG_VERSION"))).isEqualTo(PageserverFixture.PG_MAJOR + "\n");
     assertThat(Files.size(backup.extracted().resolve("recovery.signal"))).isZero();
@@ -103,13 +105,13 @@ class BasebackupTest {
 
       assertThat(backup.reply().headers().firstValue("X-Arbor-Image-Lsn")).as("the root's image, through the ancestry").contains(initdbEnd);
       assertThat(backup.reply().headers().firstValue("X-Arbor-Target-Tli")).contains("1");
-      assertThat(backup.paths()).contains("PG_VERSION", "global/pg_control", "recovery.signal", BasebackupService.RECOVERY_CONF);
+      assertThat(backup.paths()).contains("PG_VERSION", "global/pg_control", "recovery.signal", Basebackup.RECOVERY_CONF);
       Map<String, String> settings = backup.recoverySettings();
       assertThat(settings.get("restore_command")).as("WAL of the branch itself, cut at its branch point; the pageserver resolves its ancestry")
           .contains("\"" + walUrl(branch) + "/%f?until_lsn=" + initdbEnd + "\"");
       assertThat(settings).containsEntry("recovery_target_timeline", "1").containsEntry("recovery_target_action", "promote")
           .as("the cut WAL ends replay; no PostgreSQL target").doesNotContainKeys("recovery_target_lsn", "recovery_target_inclusive");
-      var wal = Json.read(backup.recoveryWal().getBytes(StandardCharsets.UTF_8), BasebackupService.RecoveryWal.class);
+      var wal = Json.read(backup.recoveryWal().getBytes(StandardCharsets.UTF_8), Basebackup.RecoveryWal.class);
       assertThat(wal.walUrl()).isEqualTo(walUrl(branch) + "/%f?until_lsn=" + initdbEnd);
       assertThat(wal.files()).as("the image is at the branch point: only the segment of its checkpoint, where recovery begins")
           .containsExactly("000000010000000000000001");
@@ -189,7 +191,7 @@ class BasebackupTest {
     assertThat(reply.status()).as(reply.describe()).isEqualTo(200);
     Path pgdata = Files.createDirectory(dir.resolve("pgdata"));
     SystemTar.extract(tar, pgdata);
-    Files.writeString(pgdata.resolve("postgresql.conf"), "\ninclude_if_exists = '" + BasebackupService.RECOVERY_CONF + "'\n",
+    Files.writeString(pgdata.resolve("postgresql.conf"), "\ninclude_if_exists = '" + Basebackup.RECOVERY_CONF + "'\n",
         StandardOpenOption.APPEND);
     Files.setPosixFilePermissions(pgdata, PosixFilePermissions.fromString("rwx------"));
     ServerUser.current().handOver(computes.path());

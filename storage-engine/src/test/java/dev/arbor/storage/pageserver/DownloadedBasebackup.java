@@ -1,5 +1,7 @@
 package dev.arbor.storage.pageserver;
 
+import dev.arbor.api.pageserver.Basebackup;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.storage.image.SystemTar;
@@ -40,7 +42,7 @@ record DownloadedBasebackup(RawApi.Reply reply, Path tar, List<SystemTar.Entry> 
 
   String recoveryConf() {
     try {
-      return Files.readString(extracted.resolve(BasebackupService.RECOVERY_CONF));
+      return Files.readString(extracted.resolve(Basebackup.RECOVERY_CONF));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -49,7 +51,7 @@ record DownloadedBasebackup(RawApi.Reply reply, Path tar, List<SystemTar.Entry> 
   /** The WAL files recovery will read, as the basebackup lists them for prefetching. */
   String recoveryWal() {
     try {
-      return Files.readString(extracted.resolve(BasebackupService.RECOVERY_WAL));
+      return Files.readString(extracted.resolve(Basebackup.RECOVERY_WAL));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

@@ -1,5 +1,7 @@
 package dev.arbor.storage.pageserver;
 
+import dev.arbor.api.pageserver.Basebackup;
+
 import static dev.arbor.storage.pageserver.PageserverFixture.timelinePath;
 import static dev.arbor.storage.pageserver.PageserverFixture.timelines;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -95,8 +97,8 @@ class PageserverRestartTest {
 
   /** The tar's entries (path, mode, owner, size, mtime) but those that name the pageserver's address. */
   private static List<SystemTar.Entry> exceptRecoveryConf(DownloadedBasebackup backup) {
-    return backup.entries().stream().filter(e -> !e.path().equals(BasebackupService.RECOVERY_CONF)
-        && !e.path().equals(BasebackupService.RECOVERY_WAL)).toList();
+    return backup.entries().stream().filter(e -> !e.path().equals(Basebackup.RECOVERY_CONF)
+        && !e.path().equals(Basebackup.RECOVERY_WAL)).toList();
   }
 
   private static List<JsonNode> elements(JsonNode array) {

@@ -1,5 +1,7 @@
 package dev.arbor.storage.pageserver;
 
+import dev.arbor.api.pageserver.Basebackup;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.sun.net.httpserver.HttpServer;
@@ -84,8 +86,8 @@ class RestoreCommandTest {
 
   @Test
   void aPrefetchedFileIsTakenWithoutDownloading() throws Exception {
-    Files.createDirectories(pgdata.resolve(BasebackupService.PREFETCHED_WAL_DIR));
-    Files.writeString(pgdata.resolve(BasebackupService.PREFETCHED_WAL_DIR).resolve("000000010000000000000009"), "prefetched");
+    Files.createDirectories(pgdata.resolve(Basebackup.PREFETCHED_WAL_DIR));
+    Files.writeString(pgdata.resolve(Basebackup.PREFETCHED_WAL_DIR).resolve("000000010000000000000009"), "prefetched");
     assertThat(restore("http://127.0.0.1:1/never/%f", "000000010000000000000009")).isZero();
     assertThat(Files.readString(pgdata.resolve("pg_wal/RECOVERYXLOG"))).isEqualTo("prefetched");
   }

@@ -1,5 +1,7 @@
 package dev.arbor.storage.safekeeper;
 
+import dev.arbor.client.SafekeeperSet;
+
 import dev.arbor.api.Lsn;
 import dev.arbor.client.HttpJson;
 import dev.arbor.api.TenantId;

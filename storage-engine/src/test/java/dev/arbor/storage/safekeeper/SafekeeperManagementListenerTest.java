@@ -1,5 +1,7 @@
 package dev.arbor.storage.safekeeper;
 
+import dev.arbor.client.SafekeeperSet;
+
 import dev.arbor.api.safekeeper.FenceResult;
 import dev.arbor.api.safekeeper.FollowRequest;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
@@ -12,7 +14,7 @@ import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.client.HttpJson;
-import dev.arbor.storage.http.TwoPortApi;
+import dev.arbor.server.TwoPortApi;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;

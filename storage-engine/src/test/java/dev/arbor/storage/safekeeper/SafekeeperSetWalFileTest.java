@@ -1,5 +1,7 @@
 package dev.arbor.storage.safekeeper;
 
+import dev.arbor.client.SafekeeperSet;
+
 import static dev.arbor.storage.safekeeper.SafekeeperData.SEG;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,10 +1,9 @@
-package dev.arbor.storage.safekeeper;
+package dev.arbor.client;
 
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 
 import dev.arbor.api.Lsn;
 import dev.arbor.api.ApiProblem;
-import dev.arbor.client.HttpJson;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import java.io.IOException;
@@ -70,7 +69,7 @@ public final class SafekeeperSet {
         http.delete(url + timelinePath(tenant, timeline));
         return Boolean.TRUE;
       } catch (IOException | RuntimeException e) {
-        boolean computePort = e instanceof ApiProblem p && p.is(dev.arbor.storage.http.TwoPortApi.SERVED_ON_MANAGEMENT_PORT);
+        boolean computePort = e instanceof ApiProblem p && p.is(dev.arbor.api.ProblemTypes.SERVED_ON_MANAGEMENT_PORT);
         log.warn("event=safekeeper_delete_failed safekeeper={} tenant={} timeline={} error=\"{}\"{}", url, tenant, timeline,
             String.valueOf(e.getMessage()).replace('"', '\'').replace('\n', ' '), computePort
                 ? " fix=\"this is the safekeeper's compute port: give the pageserver the safekeepers' management URLs (--safekeepers)\"" : "");

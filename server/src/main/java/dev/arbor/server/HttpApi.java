@@ -1,4 +1,4 @@
-package dev.arbor.storage.http;
+package dev.arbor.server;
 
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.Problem;
@@ -6,7 +6,6 @@ import dev.arbor.api.Problem;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.arbor.client.Json;
-import dev.arbor.storage.metrics.Metrics;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;

@@ -1,4 +1,4 @@
-package dev.arbor.storage.metrics;
+package dev.arbor.server;
 
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -1,4 +1,4 @@
-package dev.arbor.storage.http;
+package dev.arbor.server;
 
 import dev.arbor.api.ApiProblem;
 

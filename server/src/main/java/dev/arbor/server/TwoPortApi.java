@@ -1,9 +1,9 @@
-package dev.arbor.storage.http;
+package dev.arbor.server;
 
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.Problem;
+import dev.arbor.api.ProblemTypes;
 
-import dev.arbor.storage.metrics.Metrics;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.InetSocketAddress;
@@ -20,9 +20,9 @@ import java.net.InetSocketAddress;
  */
 public final class TwoPortApi implements AutoCloseable {
   /** Problem type of a management route asked on the compute port. */
-  public static final String SERVED_ON_MANAGEMENT_PORT = "served-on-management-port";
+  public static final String SERVED_ON_MANAGEMENT_PORT = ProblemTypes.SERVED_ON_MANAGEMENT_PORT;
   /** Problem type of a compute route asked on the management port. */
-  public static final String SERVED_ON_COMPUTE_PORT = "served-on-compute-port";
+  public static final String SERVED_ON_COMPUTE_PORT = ProblemTypes.SERVED_ON_COMPUTE_PORT;
 
   /** Which listener serves a route. */
   public enum Port { COMPUTE, MANAGEMENT, BOTH }

@@ -1,4 +1,4 @@
-package dev.arbor.storage.metrics;
+package dev.arbor.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,0 +1,135 @@
+package dev.arbor.client;
+
+import dev.arbor.api.ApiProblem;
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.SocketTimeoutException;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Map;
+import java.util.StringJoiner;
+
+/**
+ * What every typed client of an Arbor service shares: its base URL, a timeout on every call, the retry rule, and
+ * "is it running?".
+ *
+ * <p>Errors: a problem+json answer is an {@link ApiProblem} carrying the service's status, type, title, detail
+ * and field; a service that cannot be reached, or did not answer in time, is an {@link IOException} (a
+ * {@link ConnectException} when no connection could be made).
+ *
+ * <p>Retries: {@link #idempotent} calls (reads, deletes, creates with a caller-chosen id) are tried again, with
+ * the client's {@link RetryPolicy}, after an outage (no connection, no answer in time, 502/503/504). {@link #once}
+ * calls (a fence, a reservation: anything whose repetition is not harmless) are tried again only when the
+ * connection was refused, so the request never reached the service.
+ */
+public abstract class ServiceClient {
+  private final String service;
+  private final String baseUrl;
+  private final HttpJson http;
+  private final RetryPolicy retry;
+  private final Duration timeout;
+
+  /**
+   * @param service how messages name the service ("pageserver", "safekeeper sk-1", "compute agent")
+   * @param baseUrl scheme, host and port, e.g. {@code http://127.0.0.1:9898}; a trailing slash is dropped
+   */
+  protected ServiceClient(String service, String baseUrl, Duration timeout, RetryPolicy retry) {
+    this.service = service;
+    this.baseUrl = baseUrl.replaceAll("/+$", "");
+    this.timeout = timeout;
+    this.http = new HttpJson(timeout);
+    this.retry = retry;
+  }
+
+  public String baseUrl() {
+    return baseUrl;
+  }
+
+  public Duration timeout() {
+    return timeout;
+  }
+
+  /** The path of the service's status route, answered 200 when it runs. */
+  protected abstract String statusPath();
+
+  /** Whether the service answers its status route now: one try, within the timeout. */
+  public boolean isRunning() {
+    try {
+      http.get(baseUrl + statusPath(), Map.class);
+      return true;
+    } catch (IOException | ApiProblem e) {
+      return false;
+    }
+  }
+
+  protected HttpJson http() {
+    return http;
+  }
+
+  /** {@code baseUrl} followed by the segments, each percent-encoded: {@code url("v1", "tenant", id)}. */
+  protected String url(Object... segments) {
+    StringJoiner path = new StringJoiner("/", baseUrl + "/", "");
+    for (Object s : segments) {
+      path.add(URLEncoder.encode(String.valueOf(s), StandardCharsets.UTF_8).replace("+", "%20"));
+    }
+    return path.toString();
+  }
+
+  /** A call that does nothing more when repeated. */
+  @FunctionalInterface
+  protected interface Call<T> {
+    T run() throws IOException;
+  }
+
+  /** Runs a call whose repetition is harmless, retrying outages. */
+  protected <T> T idempotent(String what, Call<T> call) throws IOException {
+    return run(what, call, true);
+  }
+
+  /** Runs a call that must reach the service at most once: retried only when the connection was refused. */
+  protected <T> T once(String what, Call<T> call) throws IOException {
+    return run(what, call, false);
+  }
+
+  private <T> T run(String what, Call<T> call, boolean idempotent) throws IOException {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return call.run();
+      } catch (ApiProblem p) {
+        if (!idempotent || !transientStatus(p.status()) || attempt >= retry.attempts()) {
+          throw p;
+        }
+      } catch (IOException e) {
+        boolean again = idempotent || refused(e);
+        if (!again || attempt >= retry.attempts()) {
+          throw e;
+        }
+      }
+      pause(what, attempt);
+    }
+  }
+
+  private void pause(String what, int attempt) throws IOException {
+    try {
+      Thread.sleep(retry.pauseAfter(attempt).toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted while retrying to " + what + " at the " + service + " (" + baseUrl + ")", e);
+    }
+  }
+
+  private static boolean transientStatus(int status) {
+    return status == 502 || status == 503 || status == 504;
+  }
+
+  /** Refused: the request never reached the service. HttpJson reports a connect timeout as a ConnectException too. */
+  public static boolean refused(IOException e) {
+    return e instanceof ConnectException && !(e.getCause() instanceof SocketTimeoutException);
+  }
+
+  /** The service as messages name it, with its URL. */
+  protected String describe() {
+    return service + " at " + baseUrl;
+  }
+}
