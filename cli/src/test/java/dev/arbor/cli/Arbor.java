@@ -1,5 +1,7 @@
 package dev.arbor.cli;
 
+import dev.arbor.testing.RepoFiles;
+
 import dev.arbor.cli.CliProcesses.Result;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -37,7 +39,7 @@ record Arbor(Path home, Map<String, String> env) {
   Result run(String... args) throws IOException, InterruptedException {
     List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
         "-XX:TieredStopAtLevel=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-        "-cp", System.getProperty("java.class.path"), ArborCli.class.getName()));
+        "-Darbor.repo.root=" + RepoFiles.root(), "-cp", System.getProperty("java.class.path"), ArborCli.class.getName()));
     cmd.addAll(List.of(args));
     var pb = new ProcessBuilder(cmd);
     pb.environment().keySet().removeIf(k -> k.startsWith("AWS_"));

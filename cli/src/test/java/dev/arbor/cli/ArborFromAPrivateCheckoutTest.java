@@ -1,5 +1,7 @@
 package dev.arbor.cli;
 
+import dev.arbor.client.ServiceLaunch;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.cli.CliProcesses.Result;
@@ -47,6 +49,10 @@ class ArborFromAPrivateCheckoutTest {
     }
     Path target = Files.createDirectories(checkout.resolve("cli/target/classes"));
     Files.writeString(target.resolveSibling("classpath.txt"), System.getProperty("java.class.path"));
+    for (ServiceLaunch service : ServiceLaunch.values()) { // the services this build made, as if built here
+      Path built = Files.createDirectories(checkout.resolve(service.module()).resolve("target"));
+      Files.writeString(built.resolve("classpath.txt"), service.classpath());
+    }
   }
 
   @AfterEach

@@ -2,7 +2,7 @@ package dev.arbor.operator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.arbor.compute.agent.ComputeAgent;
+import dev.arbor.client.ServiceLaunch;
 import dev.arbor.compute.agent.ComputeAgentSpec;
 import dev.arbor.compute.testing.AgentProcess;
 import io.fabric8.kubernetes.api.model.Container;
@@ -54,7 +54,7 @@ final class LocalPod {
     PodSpec pod = sts.getSpec().getTemplate().getSpec();
     assertThat(pod.getContainers()).hasSize(1);
     Container c = pod.getContainers().get(0);
-    assertThat(c.getCommand()).as("the container runs the compute agent").last().isEqualTo(ComputeAgent.class.getName());
+    assertThat(c.getCommand()).as("the container runs the compute agent").last().isEqualTo(ServiceLaunch.COMPUTE_AGENT.mainClass());
 
     String podIp = freeLoopbackAddress(c.getPorts().stream().map(p -> p.getContainerPort()).toList());
     Map<String, String> env = new LinkedHashMap<>();

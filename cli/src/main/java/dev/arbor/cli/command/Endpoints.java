@@ -5,7 +5,7 @@ import dev.arbor.cli.home.LocalConfig;
 import dev.arbor.cli.home.LocalState;
 import dev.arbor.cli.process.Daemons;
 import dev.arbor.cli.process.Ports;
-import dev.arbor.compute.agent.ComputeAgent;
+import dev.arbor.client.ServiceLaunch;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.client.HttpJson;
 import dev.arbor.client.Json;
@@ -120,7 +120,7 @@ final class Endpoints {
       progress.print("starting endpoint for " + branch + (readOnly ? " (read-only" + (lsn == null ? "" : " at " + lsn) + ")" : "") + " ... ");
       progress.flush();
       var http = new HttpJson(Duration.ofSeconds(2));
-      daemons.start(name, Daemons.java(ComputeAgent.class.getName(), List.of("--spec", specFile.toString())), Duration.ofMinutes(10),
+      daemons.start(name, Daemons.java(ServiceLaunch.COMPUTE_AGENT, List.of("--spec", specFile.toString())), Duration.ofMinutes(10),
           () -> running(http, info.httpPort()));
       progress.printf("ok (%.1f s)%n", (System.nanoTime() - t0) / 1e9);
       return info;

@@ -2,7 +2,7 @@ package dev.arbor.cli.home;
 
 import dev.arbor.cli.CliException;
 import dev.arbor.postgres.ServerUser;
-import dev.arbor.storage.fs.DurableFiles;
+import dev.arbor.postgres.DurableFiles;
 import dev.arbor.client.Json;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -2,6 +2,7 @@ package dev.arbor.cli.process;
 
 import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.ArborHome;
+import dev.arbor.client.ServiceLaunch;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -27,18 +28,13 @@ public final class Daemons {
     this.home = home;
   }
 
-  /** The JVM command that runs {@code mainClass} with the CLI's own classpath. */
-  public static List<String> java(String mainClass, List<String> args) {
-    List<String> cmd = new ArrayList<>();
-    cmd.add(ProcessHandle.current().info().command().orElse("java"));
-    cmd.add("-Xmx256m");
-    cmd.add("-XX:+UseSerialGC");
-    cmd.add("-XX:TieredStopAtLevel=1");
-    cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
-    cmd.add(mainClass);
-    cmd.addAll(args);
-    return cmd;
+  /** The JVM command that runs {@code service} from this checkout's build of it. */
+  public static List<String> java(ServiceLaunch service, List<String> args) {
+    try {
+      return service.command(List.of("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"), args);
+    } catch (IllegalStateException notBuilt) {
+      throw new CliException(notBuilt.getMessage());
+    }
   }
 
   /** Starts {@code name} in the background and waits until {@code ready} holds (or the process dies). */

@@ -3,7 +3,7 @@ package dev.arbor.cli.process;
 import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.ArborHome;
 import dev.arbor.cli.home.LocalConfig;
-import dev.arbor.storage.StorageMain;
+import dev.arbor.client.ServiceLaunch;
 import dev.arbor.client.HttpJson;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -127,12 +127,12 @@ public final class LocalStorage {
     for (var sk : config.safekeepers().entrySet()) {
       String id = sk.getKey();
       String url = "http://127.0.0.1:" + sk.getValue();
-      ensure(id, progress, () -> withObjectStoreEnvironment(config, Daemons.java(StorageMain.class.getName(), List.of("safekeeper",
+      ensure(id, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, List.of("safekeeper",
           "--id", id, "--listen", "127.0.0.1:" + sk.getValue(), "--data-dir", home.safekeeper(id).toString(),
           "--object-store", config.objectStoreArgument(home)))), url);
     }
     home.createPostgresRoot();
-    ensure(PAGESERVER, progress, () -> withObjectStoreEnvironment(config, Daemons.java(StorageMain.class.getName(), List.of(
+    ensure(PAGESERVER, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, List.of(
         "pageserver", "--listen", "127.0.0.1:" + config.pageserverPort(), "--object-store", config.objectStoreArgument(home),
         "--work-dir", home.pageserver().toString(), "--safekeepers", String.join(",", config.safekeeperUrls().values())))),
         config.pageserverUrl());

@@ -3,7 +3,7 @@ package dev.arbor.compute.testing;
 import static org.awaitility.Awaitility.await;
 
 import dev.arbor.compute.agent.AgentStatus;
-import dev.arbor.compute.agent.ComputeAgent;
+import dev.arbor.client.ServiceLaunch;
 import dev.arbor.compute.agent.ComputeAgentSpec;
 import dev.arbor.postgres.UnixSocketFactory;
 import dev.arbor.client.HttpJson;
@@ -21,7 +21,6 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -64,14 +63,7 @@ public final class AgentProcess implements AutoCloseable {
 
   /** Starts an agent with exactly these arguments, e.g. to see it refuse a spec. */
   public static AgentProcess launch(ComputeAgentSpec spec, List<String> args, Map<String, String> env) throws IOException {
-    List<String> cmd = new ArrayList<>();
-    cmd.add(ProcessHandle.current().info().command().orElse("java"));
-    cmd.add("-Xmx256m");
-    cmd.add("-XX:+UseSerialGC");
-    cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
-    cmd.add(ComputeAgent.class.getName());
-    cmd.addAll(args);
+    List<String> cmd = ServiceLaunch.COMPUTE_AGENT.command(List.of("-Xmx256m", "-XX:+UseSerialGC"), args);
     var pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     pb.environment().putAll(env);
     return new AgentProcess(spec, pb.start());

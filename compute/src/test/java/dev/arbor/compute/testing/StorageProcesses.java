@@ -2,7 +2,7 @@ package dev.arbor.compute.testing;
 
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.api.Lsn;
-import dev.arbor.storage.StorageMain;
+import dev.arbor.client.ServiceLaunch;
 import dev.arbor.client.HttpJson;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
@@ -499,14 +499,7 @@ public final class StorageProcesses implements AutoCloseable {
   }
 
   private Process launch(String name, List<String> args) {
-    List<String> cmd = new ArrayList<>();
-    cmd.add(ProcessHandle.current().info().command().orElse("java"));
-    cmd.add("-Xmx256m");
-    cmd.add("-XX:+UseSerialGC");
-    cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
-    cmd.add(StorageMain.class.getName());
-    cmd.addAll(args);
+    List<String> cmd = ServiceLaunch.STORAGE_ENGINE.command(List.of("-Xmx256m", "-XX:+UseSerialGC"), args);
     try {
       Path log = dir.resolve("logs/" + name + ".log");
       Files.createDirectories(log.getParent());

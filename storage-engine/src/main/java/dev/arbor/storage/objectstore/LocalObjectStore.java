@@ -1,6 +1,6 @@
 package dev.arbor.storage.objectstore;
 
-import dev.arbor.storage.fs.DurableFiles;
+import dev.arbor.postgres.DurableFiles;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.channels.FileChannel;

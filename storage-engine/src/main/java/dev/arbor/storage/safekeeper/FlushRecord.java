@@ -1,7 +1,7 @@
 package dev.arbor.storage.safekeeper;
 
 import dev.arbor.api.Lsn;
-import dev.arbor.storage.fs.DurableFiles;
+import dev.arbor.postgres.DurableFiles;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;

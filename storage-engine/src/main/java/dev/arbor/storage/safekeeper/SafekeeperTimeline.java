@@ -7,7 +7,7 @@ import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
-import dev.arbor.storage.fs.DurableFiles;
+import dev.arbor.postgres.DurableFiles;
 import dev.arbor.storage.fs.PrefixThenZeros;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.client.HttpJson;

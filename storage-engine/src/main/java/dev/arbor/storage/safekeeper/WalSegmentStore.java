@@ -3,7 +3,7 @@ package dev.arbor.storage.safekeeper;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.postgres.WalRecordScanner;
-import dev.arbor.storage.fs.DurableFiles;
+import dev.arbor.postgres.DurableFiles;
 import dev.arbor.storage.fs.PrefixThenZeros;
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,4 +1,4 @@
-package dev.arbor.storage.fs;
+package dev.arbor.postgres;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
