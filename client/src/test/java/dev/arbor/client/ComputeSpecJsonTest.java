@@ -1,13 +1,14 @@
-package dev.arbor.compute.agent;
+package dev.arbor.client;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
-import dev.arbor.compute.agent.InvalidSpecException.FieldError;
 import dev.arbor.api.Lsn;
-import dev.arbor.client.Json;
+import dev.arbor.api.compute.ComputeAgentSpec;
+import dev.arbor.api.compute.ComputeAgentSpec.Mode;
+import dev.arbor.api.compute.InvalidSpecException;
+import dev.arbor.api.compute.InvalidSpecException.FieldError;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -16,7 +17,7 @@ import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 
 /** The compute spec: a valid document reads back as written, and each kind of bad input names its field and the fix. */
-class ComputeAgentSpecTest {
+class ComputeSpecJsonTest {
   private static final String TENANT = "0123456789abcdef0123456789abcdef";
   private static final String TIMELINE = "fedcba9876543210fedcba9876543210";
 
@@ -40,7 +41,7 @@ class ComputeAgentSpecTest {
   }
 
   private static ComputeAgentSpec parse(ObjectNode doc) {
-    return ComputeAgentSpec.parse(doc.toString());
+    return ComputeSpecJson.parse(doc.toString());
   }
 
   private static List<FieldError> errorsOf(Consumer<ObjectNode> change) {
@@ -66,8 +67,8 @@ class ComputeAgentSpecTest {
     assertThat(spec.roles().getFirst().login()).as("login by default").isTrue();
     assertThat(spec.roles().getFirst().createdb()).isTrue();
     assertThat(spec.roles().getFirst().createrole()).isFalse();
-    assertThat(ComputeAgentSpec.parse(spec.toJson())).isEqualTo(spec);
-    assertThat(spec.toJson()).contains("\"work_dir\" : \"/var/lib/arbor/compute\"", "\"suspend_timeout\" : \"5m\"", "\"mode\" : \"read_write\"");
+    assertThat(ComputeSpecJson.parse(ComputeSpecJson.write(spec))).isEqualTo(spec);
+    assertThat(ComputeSpecJson.toJson(spec)).contains("\"work_dir\" : \"/var/lib/arbor/compute\"", "\"suspend_timeout\" : \"5m\"", "\"mode\" : \"read_write\"");
   }
 
   @Test
@@ -148,7 +149,7 @@ class ComputeAgentSpecTest {
 
   @Test
   void notJsonIsRefusedWithWhereItBroke() {
-    assertThatThrownBy(() -> ComputeAgentSpec.parse("{\"format_version\": 1,"))
+    assertThatThrownBy(() -> ComputeSpecJson.parse("{\"format_version\": 1,"))
         .isInstanceOfSatisfying(InvalidSpecException.class, e -> assertThat(e.errors()).singleElement()
             .satisfies(f -> assertThat(f.message()).startsWith("is not valid JSON (line 1")));
   }
