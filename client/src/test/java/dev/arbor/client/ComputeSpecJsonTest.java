@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.arbor.api.Lsn;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.api.compute.ComputeAgentSpec.Mode;
 import dev.arbor.api.compute.InvalidSpecException;
@@ -69,6 +71,48 @@ class ComputeSpecJsonTest {
     assertThat(spec.roles().getFirst().createrole()).isFalse();
     assertThat(ComputeSpecJson.parse(ComputeSpecJson.write(spec))).isEqualTo(spec);
     assertThat(ComputeSpecJson.toJson(spec)).contains("\"work_dir\" : \"/var/lib/arbor/compute\"", "\"suspend_timeout\" : \"5m\"", "\"mode\" : \"read_write\"");
+  }
+
+  /**
+   * The written document, byte for byte: the operator hashes it into each Endpoint's revision, so a change in
+   * field order, spacing or value text would restart every compute after an operator upgrade.
+   */
+  @Test
+  void theWrittenDocumentKeepsItsExactText() {
+    var spec = new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION, new TenantId(TENANT), new TimelineId(TIMELINE), Mode.READ_ONLY,
+        Lsn.parse("0/16B5A50"), "http://127.0.0.1:9898", Map.of(), 15, "127.0.0.1", 55432, 3080, Path.of("/var/lib/arbor/compute"),
+        Map.of("work_mem", "64MB"), List.of(new ComputeAgentSpec.Role("app", null, "APP_PASSWORD", null, null, null)),
+        List.of(new ComputeAgentSpec.Database("app", "app")), Duration.ofSeconds(90));
+    assertThat(ComputeSpecJson.toJson(spec)).isEqualTo("""
+        {
+          "format_version" : 1,
+          "tenant_id" : "0123456789abcdef0123456789abcdef",
+          "timeline_id" : "fedcba9876543210fedcba9876543210",
+          "mode" : "read_only",
+          "lsn" : "0/16B5A50",
+          "pageserver_url" : "http://127.0.0.1:9898",
+          "safekeepers" : { },
+          "postgres_version" : 15,
+          "listen_host" : "127.0.0.1",
+          "port" : 55432,
+          "http_port" : 3080,
+          "work_dir" : "/var/lib/arbor/compute",
+          "parameters" : {
+            "work_mem" : "64MB"
+          },
+          "roles" : [ {
+            "name" : "app",
+            "password_env" : "APP_PASSWORD",
+            "login" : true,
+            "createdb" : false,
+            "createrole" : false
+          } ],
+          "databases" : [ {
+            "name" : "app",
+            "owner" : "app"
+          } ],
+          "suspend_timeout" : "90s"
+        }""");
   }
 
   @Test
