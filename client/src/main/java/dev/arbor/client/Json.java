@@ -79,7 +79,7 @@ public final class Json {
     return m;
   }
 
-  private static <T> JsonSerializer<T> toStringSerializer() {
+  static <T> JsonSerializer<T> toStringSerializer() {
     return new JsonSerializer<>() {
       @Override
       public void serialize(T value, JsonGenerator gen, SerializerProvider serializers) throws IOException {

@@ -1,5 +1,7 @@
 package dev.arbor.client;
 
+import dev.arbor.api.compute.AgentCommand;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -19,7 +21,7 @@ import java.util.List;
  */
 public enum ServiceLaunch {
   STORAGE_ENGINE("storage-engine", "dev.arbor.storage.StorageMain"),
-  COMPUTE_AGENT("compute", "dev.arbor.compute.agent.ComputeAgent");
+  COMPUTE_AGENT("compute", AgentCommand.MAIN_CLASS);
 
   private final String module;
   private final String mainClass;

@@ -3,7 +3,8 @@ package dev.arbor.operator;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.client.ServiceLaunch;
-import dev.arbor.compute.agent.ComputeAgentSpec;
+import dev.arbor.api.compute.ComputeAgentSpec;
+import dev.arbor.client.ComputeSpecJson;
 import dev.arbor.compute.testing.AgentProcess;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
@@ -37,7 +38,7 @@ import java.util.concurrent.ThreadLocalRandom;
  *   <li>the image's {@code java -cp ...} becomes this JVM with the test classpath (the same classes).</li>
  * </ul>
  */
-final class LocalPod {
+public final class LocalPod {
   final String podIp;
   final Map<String, String> env;
   final ComputeAgentSpec spec;
@@ -64,7 +65,7 @@ final class LocalPod {
     String specJson = env.get("ARBOR_COMPUTE_SPEC");
     assertThat(specJson).as("the compute spec in the container's environment").isNotNull();
 
-    ComputeAgentSpec podSpec = ComputeAgentSpec.parse(specJson);
+    ComputeAgentSpec podSpec = ComputeSpecJson.parse(specJson);
     Path workDir = podSpec.workDir();
     VolumeMount data = c.getVolumeMounts().stream()
         .filter(m -> pod.getVolumes().stream().anyMatch(v -> v.getName().equals(m.getName()) && v.getEmptyDir() != null))
@@ -78,7 +79,7 @@ final class LocalPod {
     spec = new ComputeAgentSpec(spec.formatVersion(), spec.tenantId(), spec.timelineId(), spec.mode(), spec.lsn(), spec.pageserverUrl(),
         spec.safekeepers(), spec.postgresVersion(), spec.listenHost(), spec.port(), spec.httpPort(), local, spec.parameters(),
         spec.roles(), spec.databases(), spec.suspendTimeout());
-    env.put("ARBOR_COMPUTE_SPEC", spec.toJson());
+    env.put("ARBOR_COMPUTE_SPEC", ComputeSpecJson.toJson(spec));
     return new LocalPod(podIp, env, spec);
   }
 
@@ -111,7 +112,7 @@ final class LocalPod {
    * {@code $(NAME)} is NAME's value when NAME was defined earlier in the list, else it stays as written; an unclosed
    * {@code $(} and a {@code $} before any other character stay as they are.
    */
-  static String expand(String value, Map<String, String> earlier) {
+  public static String expand(String value, Map<String, String> earlier) {
     StringBuilder out = new StringBuilder();
     int i = 0;
     while (i < value.length()) {

@@ -6,7 +6,14 @@ import dev.arbor.cli.home.LocalState;
 import dev.arbor.cli.process.Daemons;
 import dev.arbor.cli.process.Ports;
 import dev.arbor.client.ServiceLaunch;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
+import dev.arbor.api.compute.AgentCommand;
+import dev.arbor.api.compute.ComputeAgentSpec;
+import dev.arbor.api.compute.ComputeAgentSpec.Mode;
 import dev.arbor.postgres.ServerUser;
+import dev.arbor.client.ComputeSpecJson;
 import dev.arbor.client.HttpJson;
 import dev.arbor.client.Json;
 import java.io.IOException;
@@ -20,7 +27,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -91,28 +97,9 @@ final class Endpoints {
       ServerUser.current().createReachable(work);
       Files.createDirectories(dir);
       Path passwordFile = passwordFile(inst, project);
-      var info = new EndpointInfo(project, branch, readOnly ? "read_only" : "read_write", lsn, Ports.any(), Ports.any());
-      Map<String, Object> spec = new LinkedHashMap<>();
-      spec.put("format_version", 1);
-      spec.put("tenant_id", p.tenantId());
-      spec.put("timeline_id", b.timelineId());
-      spec.put("mode", info.mode());
-      if (lsn != null) {
-        spec.put("lsn", lsn);
-      }
-      spec.put("pageserver_url", config.pageserverUrl());
-      if (!readOnly) {
-        spec.put("safekeepers", config.safekeeperUrls());
-      }
-      spec.put("postgres_version", p.pgVersion());
-      spec.put("listen_host", "127.0.0.1");
-      spec.put("port", info.port());
-      spec.put("http_port", info.httpPort());
-      spec.put("work_dir", work.toString());
-      spec.put("roles", List.of(Map.of("name", ROLE, "password_file", passwordFile.toString(), "createdb", true, "createrole", true)));
-      spec.put("databases", List.of(Map.of("name", DATABASE, "owner", ROLE)));
+      var info = new EndpointInfo(project, branch, (readOnly ? Mode.READ_ONLY : Mode.READ_WRITE).text(), lsn, Ports.any(), Ports.any());
       Path specFile = dir.resolve("spec.json");
-      Files.write(specFile, Json.write(spec));
+      Files.write(specFile, ComputeSpecJson.write(computeSpec(p, b, config, info, work, passwordFile)));
       Files.write(dir.resolve("endpoint.json"), Json.write(info));
       ServerUser.current().handOver(work);
 
@@ -120,13 +107,35 @@ final class Endpoints {
       progress.print("starting endpoint for " + branch + (readOnly ? " (read-only" + (lsn == null ? "" : " at " + lsn) + ")" : "") + " ... ");
       progress.flush();
       var http = new HttpJson(Duration.ofSeconds(2));
-      daemons.start(name, Daemons.java(ServiceLaunch.COMPUTE_AGENT, List.of("--spec", specFile.toString())), Duration.ofMinutes(10),
+      daemons.start(name, Daemons.java(ServiceLaunch.COMPUTE_AGENT, List.of(AgentCommand.SPEC_OPTION, specFile.toString())), Duration.ofMinutes(10),
           () -> running(http, info.httpPort()));
       progress.printf("ok (%.1f s)%n", (System.nanoTime() - t0) / 1e9);
       return info;
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /**
+   * The spec of a local endpoint: the branch's timeline in the project's tenant, the local storage engine, loopback
+   * ports, and role {@value #ROLE} (password from the project's file) owning database {@value #DATABASE}. A
+   * read-write compute gets every safekeeper; a read-only one is a snapshot at {@code info.lsn()}.
+   */
+  static ComputeAgentSpec computeSpec(LocalState.Project project, LocalState.Branch branch, LocalConfig config, EndpointInfo info,
+      Path workDir, Path passwordFile) {
+    boolean readOnly = info.mode().equals(Mode.READ_ONLY.text());
+    return new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION, new TenantId(project.tenantId()), new TimelineId(branch.timelineId()),
+        readOnly ? Mode.READ_ONLY : Mode.READ_WRITE,
+        info.lsn() == null ? null : Lsn.parse(info.lsn()),
+        config.pageserverUrl(),
+        readOnly ? Map.of() : config.safekeeperUrls(),
+        project.pgVersion(),
+        "127.0.0.1", info.port(), info.httpPort(),
+        workDir,
+        Map.of(),
+        List.of(new ComputeAgentSpec.Role(ROLE, passwordFile.toString(), null, true, true, true)),
+        List.of(new ComputeAgentSpec.Database(DATABASE, ROLE)),
+        null);
   }
 
   private static boolean running(HttpJson http, int httpPort) {

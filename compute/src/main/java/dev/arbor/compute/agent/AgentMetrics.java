@@ -1,5 +1,6 @@
 package dev.arbor.compute.agent;
 
+import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.compute.agent.AgentStatus.Phase;
 import java.time.Duration;
 import java.util.Map;

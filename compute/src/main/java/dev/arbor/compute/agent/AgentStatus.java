@@ -1,7 +1,7 @@
 package dev.arbor.compute.agent;
 
 import com.fasterxml.jackson.annotation.JsonValue;
-import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
+import dev.arbor.api.compute.ComputeAgentSpec.Mode;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;

@@ -1,7 +1,10 @@
 package dev.arbor.compute.agent;
 
+import dev.arbor.api.compute.AgentCommand;
+import dev.arbor.api.compute.ComputeAgentSpec;
+import dev.arbor.api.compute.InvalidSpecException;
 import dev.arbor.compute.agent.AgentStatus.Phase;
-import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
+import dev.arbor.api.compute.ComputeAgentSpec.Mode;
 import dev.arbor.compute.start.ComputeSpec;
 import dev.arbor.compute.start.ComputeStart;
 import dev.arbor.compute.start.ComputeStartException;
@@ -12,6 +15,7 @@ import dev.arbor.postgres.MissingPrerequisiteException;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.server.HttpApi;
+import dev.arbor.client.ComputeSpecJson;
 import dev.arbor.client.HttpJson;
 import dev.arbor.server.Response;
 import dev.arbor.api.pageserver.TimelineInfo;
@@ -54,7 +58,6 @@ public final class ComputeAgent implements AutoCloseable {
   }
 
   private static final Logger log = LoggerFactory.getLogger(ComputeAgent.class);
-  public static final String SPEC_ENV = "ARBOR_COMPUTE_SPEC";
   static final String APPLICATION_NAME = "arbor-compute-agent";
 
   private final ComputeAgentSpec spec;
@@ -106,7 +109,8 @@ public final class ComputeAgent implements AutoCloseable {
       // which for read_write elects a new generation and so fences the previous compute.
       RolesAndDatabases catalog = RolesAndDatabases.resolve(spec, environment);
       checkTimeline();
-      ComputeSpec computeSpec = spec.toComputeSpec(PostgresInstallation.find(spec.postgresVersion()));
+      ComputeSpec computeSpec = new ComputeSpec(spec.tenantId(), spec.timelineId(), spec.pageserverUrl(), spec.safekeepers(),
+          PostgresInstallation.find(spec.postgresVersion()), spec.workDir(), spec.listenHost(), spec.port(), spec.parameters(), null);
       computeSpec.createWorkDir();
       postgresLog = new PostgresLogForwarder(computeSpec.logFile(), System.out).start();
 
@@ -278,13 +282,25 @@ public final class ComputeAgent implements AutoCloseable {
 
   private static volatile boolean exitingOnOurOwn;
 
+  /**
+   * The check every spec passes before the agent does anything with it: the JSON mapping of the compute spec,
+   * unknown fields refused, and the spec's own validation. What needs the machine — the password sources, an
+   * installed PostgreSQL of {@code postgres_version}, a pageserver that knows the timeline — {@link #start()}
+   * checks. A spec refused here makes the agent exit with code 2.
+   *
+   * @throws InvalidSpecException naming every field that is wrong and the fix
+   */
+  public static ComputeAgentSpec acceptSpec(String json) {
+    return ComputeSpecJson.parse(json);
+  }
+
   public static void main(String[] args) throws InterruptedException {
     ComputeAgentSpec spec;
     try {
-      spec = ComputeAgentSpec.parse(readSpec(args));
+      spec = acceptSpec(readSpec(args));
     } catch (UsageException e) {
       System.err.println("compute agent: " + e.getMessage());
-      System.err.println("usage: ComputeAgent --spec FILE   (or the spec's JSON in $" + SPEC_ENV + ")");
+      System.err.println("usage: ComputeAgent --spec FILE   (or the spec's JSON in $" + AgentCommand.SPEC_ENV + ")");
       exit(2);
       return;
     } catch (InvalidSpecException e) {
@@ -339,7 +355,7 @@ public final class ComputeAgent implements AutoCloseable {
   }
 
   private static String readSpec(String[] args) throws UsageException {
-    if (args.length == 2 && args[0].equals("--spec")) {
+    if (args.length == 2 && args[0].equals(AgentCommand.SPEC_OPTION)) {
       try {
         return Files.readString(Path.of(args[1]), StandardCharsets.UTF_8);
       } catch (IOException e) {
@@ -347,9 +363,9 @@ public final class ComputeAgent implements AutoCloseable {
       }
     }
     if (args.length == 0) {
-      String json = System.getenv(SPEC_ENV);
+      String json = System.getenv(AgentCommand.SPEC_ENV);
       if (json == null || json.isBlank()) {
-        throw new UsageException("no spec: pass --spec FILE or set " + SPEC_ENV + " to the spec's JSON");
+        throw new UsageException("no spec: pass --spec FILE or set " + AgentCommand.SPEC_ENV + " to the spec's JSON");
       }
       return json;
     }

@@ -1,8 +1,10 @@
 package dev.arbor.compute.agent;
 
-import dev.arbor.compute.agent.ComputeAgentSpec.Database;
-import dev.arbor.compute.agent.ComputeAgentSpec.Role;
-import dev.arbor.compute.agent.InvalidSpecException.FieldError;
+import dev.arbor.api.compute.ComputeAgentSpec;
+import dev.arbor.api.compute.InvalidSpecException;
+import dev.arbor.api.compute.ComputeAgentSpec.Database;
+import dev.arbor.api.compute.ComputeAgentSpec.Role;
+import dev.arbor.api.compute.InvalidSpecException.FieldError;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

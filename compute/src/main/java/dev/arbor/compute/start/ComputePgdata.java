@@ -168,7 +168,7 @@ final class ComputePgdata {
   /**
    * Writes {@value #COMPUTE_CONF} — {@link #DEFAULTS} the spec does not set, the start
    * sequence's {@code managed} parameters, then the spec's own
-   * {@code settings} (which never name a managed one, see {@link ComputeSpec#MANAGED_PARAMETERS}) — includes
+   * {@code settings} (which never name a managed one, see {@link dev.arbor.api.compute.ManagedParameters#NAMES}) — includes
    * it and the basebackup's recovery configuration from postgresql.conf, and writes pg_hba.conf.
    *
    * @param replication whether the safekeepers' replication role may connect (read-write computes only)

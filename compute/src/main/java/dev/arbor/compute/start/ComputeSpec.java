@@ -5,11 +5,11 @@ import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.UnreachableDirectoryException;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
+import dev.arbor.api.compute.ManagedParameters;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * What a compute needs to start: which timeline, where the storage engine is, which PostgreSQL, where it may
@@ -19,7 +19,7 @@ import java.util.Set;
  * @param safekeepers safekeeper id (the {@code application_name} it connects with) → base URL
  * @param workDir a directory owned by this compute; PGDATA goes to {@code workDir/pgdata}
  * @param listenHost the address PostgreSQL listens on and safekeepers connect to
- * @param settings extra PostgreSQL parameters; none of {@link #MANAGED_PARAMETERS}
+ * @param settings extra PostgreSQL parameters; none of {@link ManagedParameters#NAMES}
  * @param maxSlotWalKeepSize how far (a size as PostgreSQL writes it: {@code 1GB}, {@code 256MB}; {@code -1} for no
  *     bound) a safekeeper outside the majority may fall behind the compute's flush LSN before its slot stops
  *     holding WAL for it ({@link SlotTrimmer}); this bounds the compute's disk against a dead safekeeper.
@@ -37,26 +37,11 @@ public record ComputeSpec(
     Map<String, String> settings,
     String maxSlotWalKeepSize) {
 
-  /**
-   * Parameters the start sequence sets itself, because Arbor's guarantees rest on them: synchronous
-   * replication to a safekeeper majority (no acknowledged commit lost), the recovery configuration of the
-   * basebackup (where replay ends), scram for every password, and where PostgreSQL listens. A compute
-   * refuses to start with any of them among {@code settings}, instead of silently letting one win.
-   */
-  public static final Set<String> MANAGED_PARAMETERS = Set.of(
-      "listen_addresses", "port", "unix_socket_directories", "data_directory", "config_file", "hba_file", "ident_file",
-      "wal_level", "max_wal_senders", "max_replication_slots", "max_slot_wal_keep_size", "wal_keep_size",
-      "synchronous_standby_names", "synchronous_commit", "password_encryption", "hot_standby",
-      "restore_command", "recovery_target", "recovery_target_lsn", "recovery_target_name", "recovery_target_time",
-      "recovery_target_xid", "recovery_target_inclusive", "recovery_target_timeline", "recovery_target_action",
-      "primary_conninfo", "primary_slot_name", "wal_retrieve_retry_interval", "archive_mode", "archive_command",
-      "archive_library");
-
   public ComputeSpec {
     safekeepers = Map.copyOf(new LinkedHashMap<>(safekeepers));
     settings = settings == null ? Map.of() : Map.copyOf(settings);
     for (String name : settings.keySet()) {
-      if (MANAGED_PARAMETERS.contains(name)) {
+      if (ManagedParameters.NAMES.contains(name)) {
         throw new IllegalArgumentException("PostgreSQL parameter " + name + " is set by the compute start sequence; remove it from the settings");
       }
     }

@@ -4,10 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.compute.agent.AgentStatus.Phase;
-import dev.arbor.compute.agent.ComputeAgentSpec.Database;
-import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
-import dev.arbor.compute.agent.ComputeAgentSpec.Role;
+import dev.arbor.api.compute.ComputeAgentSpec.Database;
+import dev.arbor.api.compute.ComputeAgentSpec.Mode;
+import dev.arbor.api.compute.ComputeAgentSpec.Role;
 import dev.arbor.compute.testing.AgentProcess;
 import dev.arbor.compute.testing.AgentSpecs;
 import dev.arbor.compute.testing.StorageProcesses;

@@ -3,8 +3,9 @@ package dev.arbor.compute.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
-import dev.arbor.compute.agent.ComputeAgentSpec.Role;
+import dev.arbor.api.compute.ComputeAgentSpec;
+import dev.arbor.api.compute.ComputeAgentSpec.Mode;
+import dev.arbor.api.compute.ComputeAgentSpec.Role;
 import dev.arbor.compute.start.ComputeSpec;
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.start.RunningSnapshot;

@@ -2,6 +2,7 @@ package dev.arbor.compute.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.compute.testing.AgentProcess;
 import dev.arbor.compute.testing.AgentSpecs;
 import dev.arbor.compute.testing.StorageProcesses;

@@ -4,8 +4,9 @@ import static org.awaitility.Awaitility.await;
 
 import dev.arbor.compute.agent.AgentStatus;
 import dev.arbor.client.ServiceLaunch;
-import dev.arbor.compute.agent.ComputeAgentSpec;
+import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.postgres.UnixSocketFactory;
+import dev.arbor.client.ComputeSpecJson;
 import dev.arbor.client.HttpJson;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -57,7 +58,7 @@ public final class AgentProcess implements AutoCloseable {
 
   /** Writes the spec to {@code workDir}/../NAME.json and starts an agent on it with {@code env} added. */
   public static AgentProcess start(ComputeAgentSpec spec, Path specFile, Map<String, String> env) throws IOException {
-    Files.writeString(specFile, spec.toJson());
+    Files.write(specFile, ComputeSpecJson.write(spec));
     return launch(spec, List.of("--spec", specFile.toString()), env);
   }
 

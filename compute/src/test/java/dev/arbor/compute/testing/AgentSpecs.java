@@ -1,9 +1,9 @@
 package dev.arbor.compute.testing;
 
-import dev.arbor.compute.agent.ComputeAgentSpec;
-import dev.arbor.compute.agent.ComputeAgentSpec.Database;
-import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
-import dev.arbor.compute.agent.ComputeAgentSpec.Role;
+import dev.arbor.api.compute.ComputeAgentSpec;
+import dev.arbor.api.compute.ComputeAgentSpec.Database;
+import dev.arbor.api.compute.ComputeAgentSpec.Mode;
+import dev.arbor.api.compute.ComputeAgentSpec.Role;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;

@@ -1,5 +1,6 @@
 package dev.arbor.operator.config;
 
+import dev.arbor.api.compute.AgentCommand;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import java.time.Duration;
@@ -82,7 +83,7 @@ public interface OperatorConfig {
     String imagePullPolicy();
 
     /** The command that runs the compute agent in the image; the spec comes in $ARBOR_COMPUTE_SPEC. */
-    @WithDefault("java,-XX:+UseSerialGC,-cp,/opt/arbor/lib/*,dev.arbor.compute.agent.ComputeAgent")
+    @WithDefault("java,-XX:+UseSerialGC,-cp,/opt/arbor/lib/*," + AgentCommand.MAIN_CLASS)
     List<String> command();
 
     /** Where the pod's scratch volume (an emptyDir) is mounted; PGDATA lives below it. */

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.TextNode;
+import dev.arbor.api.compute.AgentCommand;
 import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.operator.kube.Labels;
@@ -39,7 +40,7 @@ import java.util.Map;
  * picks one up.
  */
 final class ComputeResources {
-  static final String SPEC_ENV = "ARBOR_COMPUTE_SPEC";
+  static final String SPEC_ENV = AgentCommand.SPEC_ENV;
   static final String POD_IP_ENV = "POD_IP";
   static final String POD_IP = "$(" + POD_IP_ENV + ")";
   static final String CONTAINER = "compute";

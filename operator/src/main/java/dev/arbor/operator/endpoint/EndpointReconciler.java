@@ -1,7 +1,5 @@
 package dev.arbor.operator.endpoint;
 
-import dev.arbor.compute.agent.ComputeAgentSpec;
-import dev.arbor.compute.agent.InvalidSpecException.FieldError;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.Database;
 import dev.arbor.crds.v1alpha1.Endpoint;
@@ -13,7 +11,6 @@ import dev.arbor.crds.v1alpha1.Role;
 import dev.arbor.crds.v1alpha1.RoleOption;
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.operator.kube.Caches;
-import dev.arbor.operator.kube.Durations;
 import dev.arbor.operator.kube.Indexes;
 import dev.arbor.operator.kube.KubeEvents;
 import dev.arbor.operator.kube.Labels;
@@ -22,9 +19,9 @@ import dev.arbor.operator.project.Projects;
 import dev.arbor.operator.status.Outcome;
 import dev.arbor.operator.status.StatusUpdates;
 import dev.arbor.operator.storage.StorageEngine;
-import dev.arbor.api.Lsn;
-import dev.arbor.api.TenantId;
-import dev.arbor.api.TimelineId;
+import dev.arbor.api.compute.ComputeAgentSpec;
+import dev.arbor.api.compute.InvalidSpecException.FieldError;
+import dev.arbor.client.ComputeSpecJson;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
@@ -49,9 +46,7 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
 import io.javaoperatorsdk.operator.processing.event.source.informer.Mappers;
 import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Clock;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Comparator;
@@ -186,7 +181,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
       return statuses.finish(endpoint, status, Outcome.reconciling("WaitingForProject", "Project " + projectName + " has no tenant yet"));
     }
 
-    boolean readWrite = endpoint.getSpec().getMode() != EndpointMode.ReadOnly;
+    boolean readWrite = ComputeSpecRendering.readWrite(endpoint);
     if (readWrite) {
       Endpoint writer = writer(endpoint, branch, context);
       if (!writer.getMetadata().getName().equals(endpoint.getMetadata().getName())) {
@@ -202,9 +197,8 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
           + "that follows the branch) is not supported by the compute agent yet; set spec.lsn for a snapshot at that LSN"));
     }
 
-    List<Role> roles = project.getSpec() == null || project.getSpec().getRoles() == null ? List.of() : project.getSpec().getRoles();
-    List<Database> databases = project.getSpec() == null || project.getSpec().getDatabases() == null ? List.of()
-        : project.getSpec().getDatabases();
+    List<Role> roles = ComputeSpecRendering.roles(project);
+    List<Database> databases = ComputeSpecRendering.databases(project);
     for (int i = 0; i < roles.size(); i++) {
       for (RoleOption o : roles.get(i).getOptions()) {
         if (!SUPPORTED_OPTIONS.contains(o)) {
@@ -232,7 +226,8 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     String database = app.get()[1];
     String password = new String(Base64.getDecoder().decode(passwords.getData().get(user)), StandardCharsets.UTF_8);
 
-    ComputeAgentSpec spec = computeSpec(endpoint, branch, project, roles, databases, readWrite);
+    ComputeAgentSpec spec = ComputeSpecRendering.render(endpoint, branch, project, new ComputeSpecRendering.Placement(
+        storage.pageserverUrl(), storage.safekeepers(), config.compute().port(), config.compute().httpPort(), config.compute().dataPath()));
     List<FieldError> problems = spec.problems();
     if (!problems.isEmpty()) {
       return statuses.finish(endpoint, status, Outcome.stalled("InvalidComputeSpec", problems.stream()
@@ -252,7 +247,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
 
     boolean running = !Boolean.TRUE.equals(endpoint.getSpec().getSuspended());
     var annotations = ComputeRollouts.inputs(endpointRevision(spec, endpoint, roleKeys), passwordsHash(passwords, roleKeys));
-    var inputs = new ComputeResources.Inputs(endpoint, branchName, projectName, spec.toJson(), roleKeys,
+    var inputs = new ComputeResources.Inputs(endpoint, branchName, projectName, ComputeSpecJson.toJson(spec), roleKeys,
         Projects.rolePasswordsSecret(projectName), user, password, database, running, annotations);
     status.setBranchUid(branch.getMetadata().getUid());
     status.setTimelineId(branch.getStatus().getTimelineId());
@@ -363,7 +358,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private static String endpointRevision(ComputeAgentSpec spec, Endpoint endpoint, Map<String, String> roleKeys) {
     var own = new ComputeAgentSpec(spec.formatVersion(), spec.tenantId(), spec.timelineId(), spec.mode(), spec.lsn(), null, null,
         spec.postgresVersion(), null, null, null, null, spec.parameters(), spec.roles(), spec.databases(), spec.suspendTimeout());
-    return ComputeRollouts.hash(own.toJson() + "\n" + Serialization.asJson(endpoint.getSpec().getResources()) + "\n" + roleKeys);
+    return ComputeRollouts.hash(ComputeSpecJson.toJson(own) + "\n" + Serialization.asJson(endpoint.getSpec().getResources()) + "\n" + roleKeys);
   }
 
   /** A hash of the passwords the compute sets, so that a changed one changes the pod template. */
@@ -380,52 +375,17 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     return control.isPatchStatus() ? ErrorStatusUpdateControl.patchStatus(endpoint) : ErrorStatusUpdateControl.noStatusUpdate();
   }
 
-  private ComputeAgentSpec computeSpec(Endpoint endpoint, Branch branch, Project project, List<Role> roles, List<Database> databases,
-      boolean readWrite) {
-    List<ComputeAgentSpec.Role> specRoles = new ArrayList<>();
-    for (Role r : roles) {
-      Set<RoleOption> o = r.getOptions() == null ? Set.of() : Set.copyOf(r.getOptions());
-      specRoles.add(new ComputeAgentSpec.Role(r.getName(), null, ComputeResources.passwordEnv(r.getName()),
-          canLogin(r), o.contains(RoleOption.CREATEDB), o.contains(RoleOption.CREATEROLE)));
-    }
-    List<ComputeAgentSpec.Database> specDatabases = databases.stream()
-        .map(d -> new ComputeAgentSpec.Database(d.getName(), d.getOwner())).toList();
-    Duration suspend = endpoint.getSpec().getSuspendTimeout() == null ? null
-        : Durations.parse(endpoint.getSpec().getSuspendTimeout());
-    return new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION,
-        new TenantId(project.getStatus().getTenantId()),
-        new TimelineId(branch.getStatus().getTimelineId()),
-        readWrite ? ComputeAgentSpec.Mode.READ_WRITE : ComputeAgentSpec.Mode.READ_ONLY,
-        readWrite ? null : Lsn.parse(endpoint.getSpec().getLsn()),
-        storage.pageserverUrl(),
-        readWrite ? storage.safekeepers() : Map.of(),
-        project.getStatus().getPostgresVersion(),
-        ComputeResources.POD_IP,
-        config.compute().port(),
-        config.compute().httpPort(),
-        Path.of(config.compute().dataPath(), "compute"),
-        endpoint.getSpec().getPostgresParameters(),
-        specRoles,
-        specDatabases,
-        suspend);
-  }
-
   /**
    * The user and database of the connection Secret: the owner of the first database that has one, else the
    * first role that can log in (database postgres).
    */
   static Optional<String[]> applicationUser(List<Role> roles, List<Database> databases) {
     for (Database d : databases) {
-      if (d.getOwner() != null && roles.stream().anyMatch(r -> r.getName().equals(d.getOwner()) && canLogin(r))) {
+      if (d.getOwner() != null && roles.stream().anyMatch(r -> r.getName().equals(d.getOwner()) && ComputeSpecRendering.canLogin(r))) {
         return Optional.of(new String[] {d.getOwner(), d.getName()});
       }
     }
-    return roles.stream().filter(EndpointReconciler::canLogin).findFirst().map(r -> new String[] {r.getName(), "postgres"});
-  }
-
-  /** As in CREATE ROLE: a role logs in only with LOGIN. */
-  private static boolean canLogin(Role r) {
-    return r.getOptions() != null && r.getOptions().contains(RoleOption.LOGIN);
+    return roles.stream().filter(ComputeSpecRendering::canLogin).findFirst().map(r -> new String[] {r.getName(), "postgres"});
   }
 
   /** Maps a compute spec field back to the manifest field a person edits. */

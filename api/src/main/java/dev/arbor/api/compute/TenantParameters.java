@@ -1,4 +1,4 @@
-package dev.arbor.compute.agent;
+package dev.arbor.api.compute;
 
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -24,7 +24,7 @@ import java.util.stream.Stream;
  *       tenant functions as the superuser), {@code default_transaction_read_only},
  *       {@code session_replication_role}, {@code standard_conforming_strings}, {@code lc_messages} (the
  *       agent reads PostgreSQL's log);</li>
- *   <li>everything the start sequence manages ({@code ComputeSpec.MANAGED_PARAMETERS}).</li>
+ *   <li>everything the start sequence manages ({@link ManagedParameters#NAMES}).</li>
  * </ul>
  */
 public final class TenantParameters {

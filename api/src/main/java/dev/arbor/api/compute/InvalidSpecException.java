@@ -1,4 +1,4 @@
-package dev.arbor.compute.agent;
+package dev.arbor.api.compute;
 
 import java.util.List;
 import java.util.stream.Collectors;

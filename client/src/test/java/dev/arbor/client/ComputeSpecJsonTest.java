@@ -1,13 +1,16 @@
-package dev.arbor.compute.agent;
+package dev.arbor.client;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
-import dev.arbor.compute.agent.InvalidSpecException.FieldError;
 import dev.arbor.api.Lsn;
-import dev.arbor.client.Json;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
+import dev.arbor.api.compute.ComputeAgentSpec;
+import dev.arbor.api.compute.ComputeAgentSpec.Mode;
+import dev.arbor.api.compute.InvalidSpecException;
+import dev.arbor.api.compute.InvalidSpecException.FieldError;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -16,7 +19,7 @@ import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 
 /** The compute spec: a valid document reads back as written, and each kind of bad input names its field and the fix. */
-class ComputeAgentSpecTest {
+class ComputeSpecJsonTest {
   private static final String TENANT = "0123456789abcdef0123456789abcdef";
   private static final String TIMELINE = "fedcba9876543210fedcba9876543210";
 
@@ -40,7 +43,7 @@ class ComputeAgentSpecTest {
   }
 
   private static ComputeAgentSpec parse(ObjectNode doc) {
-    return ComputeAgentSpec.parse(doc.toString());
+    return ComputeSpecJson.parse(doc.toString());
   }
 
   private static List<FieldError> errorsOf(Consumer<ObjectNode> change) {
@@ -66,8 +69,50 @@ class ComputeAgentSpecTest {
     assertThat(spec.roles().getFirst().login()).as("login by default").isTrue();
     assertThat(spec.roles().getFirst().createdb()).isTrue();
     assertThat(spec.roles().getFirst().createrole()).isFalse();
-    assertThat(ComputeAgentSpec.parse(spec.toJson())).isEqualTo(spec);
-    assertThat(spec.toJson()).contains("\"work_dir\" : \"/var/lib/arbor/compute\"", "\"suspend_timeout\" : \"5m\"", "\"mode\" : \"read_write\"");
+    assertThat(ComputeSpecJson.parse(ComputeSpecJson.write(spec))).isEqualTo(spec);
+    assertThat(ComputeSpecJson.toJson(spec)).contains("\"work_dir\" : \"/var/lib/arbor/compute\"", "\"suspend_timeout\" : \"5m\"", "\"mode\" : \"read_write\"");
+  }
+
+  /**
+   * The written document, byte for byte: the operator hashes it into each Endpoint's revision, so a change in
+   * field order, spacing or value text would restart every compute after an operator upgrade.
+   */
+  @Test
+  void theWrittenDocumentKeepsItsExactText() {
+    var spec = new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION, new TenantId(TENANT), new TimelineId(TIMELINE), Mode.READ_ONLY,
+        Lsn.parse("0/16B5A50"), "http://127.0.0.1:9898", Map.of(), 15, "127.0.0.1", 55432, 3080, Path.of("/var/lib/arbor/compute"),
+        Map.of("work_mem", "64MB"), List.of(new ComputeAgentSpec.Role("app", null, "APP_PASSWORD", null, null, null)),
+        List.of(new ComputeAgentSpec.Database("app", "app")), Duration.ofSeconds(90));
+    assertThat(ComputeSpecJson.toJson(spec)).isEqualTo("""
+        {
+          "format_version" : 1,
+          "tenant_id" : "0123456789abcdef0123456789abcdef",
+          "timeline_id" : "fedcba9876543210fedcba9876543210",
+          "mode" : "read_only",
+          "lsn" : "0/16B5A50",
+          "pageserver_url" : "http://127.0.0.1:9898",
+          "safekeepers" : { },
+          "postgres_version" : 15,
+          "listen_host" : "127.0.0.1",
+          "port" : 55432,
+          "http_port" : 3080,
+          "work_dir" : "/var/lib/arbor/compute",
+          "parameters" : {
+            "work_mem" : "64MB"
+          },
+          "roles" : [ {
+            "name" : "app",
+            "password_env" : "APP_PASSWORD",
+            "login" : true,
+            "createdb" : false,
+            "createrole" : false
+          } ],
+          "databases" : [ {
+            "name" : "app",
+            "owner" : "app"
+          } ],
+          "suspend_timeout" : "90s"
+        }""");
   }
 
   @Test
@@ -148,7 +193,7 @@ class ComputeAgentSpecTest {
 
   @Test
   void notJsonIsRefusedWithWhereItBroke() {
-    assertThatThrownBy(() -> ComputeAgentSpec.parse("{\"format_version\": 1,"))
+    assertThatThrownBy(() -> ComputeSpecJson.parse("{\"format_version\": 1,"))
         .isInstanceOfSatisfying(InvalidSpecException.class, e -> assertThat(e.errors()).singleElement()
             .satisfies(f -> assertThat(f.message()).startsWith("is not valid JSON (line 1")));
   }

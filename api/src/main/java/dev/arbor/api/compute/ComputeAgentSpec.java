@@ -1,30 +1,10 @@
-package dev.arbor.compute.agent;
+package dev.arbor.api.compute;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
-import com.fasterxml.jackson.core.JsonGenerator;
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationContext;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonDeserializer;
-import com.fasterxml.jackson.databind.JsonMappingException;
-import com.fasterxml.jackson.databind.JsonSerializer;
-import com.fasterxml.jackson.databind.ObjectReader;
-import com.fasterxml.jackson.databind.SerializerProvider;
-import com.fasterxml.jackson.databind.annotation.JsonDeserialize;
-import com.fasterxml.jackson.databind.annotation.JsonSerialize;
-import com.fasterxml.jackson.databind.exc.InvalidFormatException;
-import com.fasterxml.jackson.databind.exc.MismatchedInputException;
-import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
-import com.fasterxml.jackson.databind.ser.std.ToStringSerializer;
-import dev.arbor.compute.agent.InvalidSpecException.FieldError;
-import dev.arbor.compute.start.ComputeSpec;
 import dev.arbor.api.Lsn;
-import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
-import dev.arbor.client.Json;
-import java.io.IOException;
+import dev.arbor.api.compute.InvalidSpecException.FieldError;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
@@ -38,7 +18,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
@@ -60,16 +39,22 @@ import java.util.regex.Pattern;
  *   "suspend_timeout": "5m"
  * }
  * }</pre>
- * {@link #parse} refuses unknown fields (a misspelt one would otherwise be silently ignored) and every value
- * the agent could not run with, naming the field and the fix.
+ * One model for everyone who writes or reads a spec: the agent runs it, the operator renders it from an
+ * Endpoint and its Project, the CLI for a local endpoint. {@link #problems()} lists every value the agent
+ * could not run with, naming the field and the fix; the JSON mapping ({@code dev.arbor.client.ComputeSpecJson})
+ * also refuses unknown fields (a misspelt one would otherwise be silently ignored). What needs the machine
+ * (PostgreSQL installed, the password sources, the pageserver knowing the timeline) the agent checks when it
+ * starts.
  *
  * @param safekeepers safekeeper id → base URL; required for read_write, not used by read_only
  * @param listenHost where PostgreSQL and the agent's HTTP server listen; for read_write also the address the
  *     safekeepers connect to, so a concrete address (e.g. the pod IP), never a wildcard
  * @param httpPort the agent's HTTP port; 0 picks a free one (logged as {@code event=http_listening})
+ * @param workDir an absolute directory; PGDATA goes below it (written as the path itself)
  * @param parameters PostgreSQL parameters; only those of {@link TenantParameters#ALLOWED}, none the start sequence
- *     manages ({@link ComputeSpec#MANAGED_PARAMETERS})
- * @param suspendTimeout idle time after which the endpoint may be suspended; recorded, not acted on yet
+ *     manages ({@link ManagedParameters#NAMES})
+ * @param suspendTimeout idle time after which the endpoint may be suspended, written as {@link DurationText} does;
+ *     recorded, not acted on yet
  */
 public record ComputeAgentSpec(
     Integer formatVersion,
@@ -83,21 +68,23 @@ public record ComputeAgentSpec(
     String listenHost,
     Integer port,
     Integer httpPort,
-    @JsonSerialize(using = ToStringSerializer.class) @JsonDeserialize(using = PathText.class) Path workDir,
+    Path workDir,
     Map<String, String> parameters,
     List<Role> roles,
     List<Database> databases,
-    @JsonSerialize(using = DurationText.Writer.class) @JsonDeserialize(using = DurationText.Reader.class) Duration suspendTimeout) {
+    Duration suspendTimeout) {
 
+  /** The {@code format_version} this model reads and writes. */
   public static final int FORMAT_VERSION = 1;
   /** The PostgreSQL major versions Arbor runs (15 on build hosts, 17 in the images). */
-  static final Set<Integer> POSTGRES_VERSIONS = Set.of(15, 16, 17);
+  public static final Set<Integer> POSTGRES_VERSIONS = Set.of(15, 16, 17);
   /** Roles the compute itself uses; a spec must not take them over. */
-  static final Set<String> RESERVED_ROLES = Set.of("postgres", "arbor_replication");
+  public static final Set<String> RESERVED_ROLES = Set.of("postgres", "arbor_replication");
   private static final Pattern PARAMETER_NAME = Pattern.compile("^[a-z_][a-z0-9_.]*$");
   private static final Pattern SAFEKEEPER_ID = Pattern.compile("^[a-z0-9][a-z0-9_-]*$");
   private static final int MAX_NAME_BYTES = 63; // PostgreSQL's NAMEDATALEN - 1
 
+  /** What the compute serves: the branch's head, writable, or a read-only snapshot at {@code lsn}. */
   public enum Mode {
     @JsonProperty("read_write") READ_WRITE,
     @JsonProperty("read_only") READ_ONLY;
@@ -120,6 +107,7 @@ public record ComputeAgentSpec(
     }
   }
 
+  /** A database the agent creates if missing, owned by one of the spec's roles. */
   public record Database(String name, String owner) {}
 
   public ComputeAgentSpec {
@@ -130,38 +118,6 @@ public record ComputeAgentSpec(
     if (pageserverUrl != null) {
       pageserverUrl = pageserverUrl.replaceAll("/+$", "");
     }
-  }
-
-  private static final ObjectReader READER = Json.MAPPER.readerFor(ComputeAgentSpec.class)
-      .with(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, DeserializationFeature.FAIL_ON_TRAILING_TOKENS,
-          DeserializationFeature.FAIL_ON_NUMBERS_FOR_ENUMS)
-      .without(DeserializationFeature.ACCEPT_FLOAT_AS_INT);
-
-  /** Reads and validates a spec; an {@link InvalidSpecException} lists what is wrong, field by field. */
-  public static ComputeAgentSpec parse(String json) {
-    ComputeAgentSpec spec;
-    try {
-      spec = READER.readValue(json);
-    } catch (JsonProcessingException e) {
-      throw InvalidSpecException.of(fieldPath(e), jacksonProblem(e));
-    }
-    if (spec == null) {
-      throw InvalidSpecException.of("(document)", "is empty; expected a JSON object with format_version " + FORMAT_VERSION);
-    }
-    List<FieldError> errors = spec.problems();
-    if (!errors.isEmpty()) {
-      throw new InvalidSpecException(errors);
-    }
-    return spec;
-  }
-
-  public String toJson() {
-    return new String(Json.write(this), StandardCharsets.UTF_8);
-  }
-
-  /** The start sequence's view of this spec. */
-  public ComputeSpec toComputeSpec(PostgresInstallation postgres) {
-    return new ComputeSpec(tenantId, timelineId, pageserverUrl, safekeepers, postgres, workDir, listenHost, port, parameters, null);
   }
 
   /** Every problem of this spec, in field order; empty when the agent can run it. */
@@ -231,7 +187,7 @@ public record ComputeAgentSpec(
       String field = "parameters." + name;
       if (!PARAMETER_NAME.matcher(name).matches()) {
         errors.add(new FieldError(field, "'" + name + "' is not a PostgreSQL parameter name (lowercase letters, digits, '_' and '.')"));
-      } else if (ComputeSpec.MANAGED_PARAMETERS.contains(name)) {
+      } else if (ManagedParameters.NAMES.contains(name)) {
         errors.add(new FieldError(field, "is set by the compute agent itself (Arbor's durability, recovery and listening depend "
             + "on it); remove it from parameters"));
       } else if (!TenantParameters.ALLOWED.contains(name)) {
@@ -343,121 +299,6 @@ public record ComputeAgentSpec(
       }
     } catch (URISyntaxException e) {
       errors.add(new FieldError(field, "'" + url + "' is not a URL: " + e.getReason()));
-    }
-  }
-
-  /** The JSON path of a mapping error, e.g. {@code roles[1].name}. */
-  private static String fieldPath(JsonProcessingException e) {
-    if (!(e instanceof JsonMappingException m) || m.getPath().isEmpty()) {
-      return "(document)";
-    }
-    StringBuilder s = new StringBuilder();
-    for (JsonMappingException.Reference ref : m.getPath()) {
-      if (ref.getFieldName() != null) {
-        if (!s.isEmpty()) {
-          s.append('.');
-        }
-        s.append(ref.getFieldName());
-      } else if (ref.getIndex() >= 0) {
-        s.append('[').append(ref.getIndex()).append(']');
-      }
-    }
-    return s.isEmpty() ? "(document)" : s.toString();
-  }
-
-  private static String jacksonProblem(JsonProcessingException e) {
-    if (e instanceof UnrecognizedPropertyException u) {
-      var known = new TreeSet<String>();
-      if (u.getKnownPropertyIds() != null) {
-        u.getKnownPropertyIds().forEach(k -> known.add(k.toString()));
-      }
-      return "is not a field of the compute spec; known fields here: " + known;
-    }
-    if (e instanceof InvalidFormatException f && f.getTargetType() == Mode.class) {
-      return "'" + f.getValue() + "' is not a mode; use read_write or read_only";
-    }
-    for (Throwable t = e.getCause(); t != null; t = t.getCause()) {
-      if (t instanceof IllegalArgumentException) {
-        return t.getMessage(); // from the id, LSN and duration types: they say what a valid value looks like
-      }
-    }
-    if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
-      return "has the wrong type: expected " + typeName(m.getTargetType());
-    }
-    if (!(e instanceof JsonMappingException)) {
-      var loc = e.getLocation();
-      return "is not valid JSON" + (loc == null ? "" : " (line " + loc.getLineNr() + ", column " + loc.getColumnNr() + ")")
-          + ": " + e.getOriginalMessage().lines().findFirst().orElse("");
-    }
-    return e.getOriginalMessage().lines().findFirst().orElse(e.toString());
-  }
-
-  private static String typeName(Class<?> type) {
-    if (type == Integer.class || type == int.class) {
-      return "a whole number";
-    }
-    if (type == Boolean.class || type == boolean.class) {
-      return "true or false";
-    }
-    if (Map.class.isAssignableFrom(type) || type.isRecord()) {
-      return "an object";
-    }
-    if (List.class.isAssignableFrom(type)) {
-      return "an array";
-    }
-    return "a string";
-  }
-
-  /** A path written as itself, not as a file: URI. */
-  static final class PathText extends JsonDeserializer<Path> {
-    @Override
-    public Path deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
-      return Path.of(p.getValueAsString());
-    }
-  }
-
-  /** Durations as people write them in YAML for Kubernetes: {@code 300s}, {@code 5m}, {@code 1h}. */
-  static final class DurationText {
-    private static final Pattern TEXT = Pattern.compile("^(\\d+)(s|m|h)$");
-
-    private DurationText() {}
-
-    static Duration parse(String text) {
-      Matcher m = TEXT.matcher(text == null ? "" : text.strip());
-      if (!m.matches()) {
-        throw new IllegalArgumentException("'" + text + "' is not a duration: write a whole number with s, m or h (e.g. 300s, 5m, 1h)");
-      }
-      long n = Long.parseLong(m.group(1));
-      return switch (m.group(2)) {
-        case "s" -> Duration.ofSeconds(n);
-        case "m" -> Duration.ofMinutes(n);
-        default -> Duration.ofHours(n);
-      };
-    }
-
-    static String format(Duration d) {
-      long s = d.toSeconds();
-      if (s % 3600 == 0 && s > 0) {
-        return s / 3600 + "h";
-      }
-      if (s % 60 == 0 && s > 0) {
-        return s / 60 + "m";
-      }
-      return s + "s";
-    }
-
-    static final class Reader extends JsonDeserializer<Duration> {
-      @Override
-      public Duration deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
-        return parse(p.getValueAsString());
-      }
-    }
-
-    static final class Writer extends JsonSerializer<Duration> {
-      @Override
-      public void serialize(Duration value, JsonGenerator gen, SerializerProvider serializers) throws IOException {
-        gen.writeString(format(value));
-      }
     }
   }
 }
