@@ -48,6 +48,7 @@ final class HttpServerBench {
   /** Jars each library brings, by the path of the local Maven repository they come from. */
   private static final Map<String, List<String>> LIBRARY_JARS = Map.of(
       "jdk", List.of(),
+      "jdk-64k", List.of(),
       "jdk-tuned", List.of(),
       "vertx", List.of("/io/vertx/vertx-core/", "/io/vertx/vertx-web/", "/io/vertx/vertx-web-common/",
           "/io/vertx/vertx-auth-common/", "/io/vertx/vertx-bridge-common/", "/io/netty/"),

@@ -29,13 +29,14 @@ import java.util.Map;
  *       safekeeper could use for a segment it holds on disk.</li>
  * </ul>
  * {@code jdk} is Arbor's own {@link HttpApi} (the JDK server, a virtual thread per request, metrics per route);
+ * {@code jdk-64k} the same with WAL segments handed to the server 64 KiB at a time (basebackups unchanged);
  * {@code jdk-tuned} the same JDK server written the way it is fastest ({@link JdkTunedBenchServer});
  * {@code vertx} is Vert.x core with vertx-web's router; {@code jetty} is Jetty 12's core API with virtual
  * threads. The blocking writers of the two libraries are the adapters Arbor would have to add.
  */
 final class HttpServerBenchServer {
   static final long SEGMENT = 16L << 20;
-  static final String[] KINDS = {"jdk", "jdk-tuned", "vertx", "jetty"};
+  static final String[] KINDS = {"jdk", "jdk-64k", "jdk-tuned", "vertx", "jetty"};
   /** The bytes a Vert.x or Jetty adapter collects before handing them to the server (TarWriter writes 512-byte headers). */
   static final int WRITE_BUFFER = 64 * 1024;
   static final byte[] STATUS = "{\"status\":\"ok\"}".getBytes(StandardCharsets.UTF_8);
@@ -53,7 +54,8 @@ final class HttpServerBenchServer {
     var address = new InetSocketAddress(InetAddress.getLoopbackAddress(), Integer.parseInt(args[1]));
     Path data = Path.of(args[2]);
     switch (kind) {
-      case "jdk" -> jdk(address, data);
+      case "jdk" -> jdk(address, data, 0);
+      case "jdk-64k" -> jdk(address, data, WRITE_BUFFER);
       case "jdk-tuned" -> JdkTunedBenchServer.start(address, data);
       case "vertx" -> VertxBenchServer.start(address, data);
       case "jetty" -> JettyBenchServer.start(address, data);
@@ -91,11 +93,16 @@ final class HttpServerBenchServer {
     return new FileSlice(data, n * SEGMENT, SEGMENT);
   }
 
-  private static void jdk(InetSocketAddress address, Path data) throws IOException {
+  /**
+   * @param copyBuffer the bytes a WAL segment's source hands the server per write: 0 for {@link InputStream#transferTo}'s
+   *     16 KiB, as the daemons' sources do ({@code Response.stream} calls it)
+   */
+  private static void jdk(InetSocketAddress address, Path data, int copyBuffer) throws IOException {
     new HttpApi("bench")
         .route("GET", "/v1/status", r -> Response.ok(Map.of("status", "ok")))
         .route("GET", "/v1/basebackup", r -> Response.stream("application/x-tar", out -> writeTar(data, out)))
-        .route("GET", "/v1/wal/{segment}", r -> Response.stream("application/octet-stream", SEGMENT, segment(data, r.path("segment"))))
+        .route("GET", "/v1/wal/{segment}", r -> Response.stream("application/octet-stream", SEGMENT,
+            segment(data, r.path("segment")).copyingIn(copyBuffer)))
         .start(address);
   }
 
@@ -104,6 +111,7 @@ final class HttpServerBenchServer {
     private final FileChannel channel;
     private long position;
     private long remaining;
+    private int copyBuffer;
 
     FileSlice(Path file, long offset, long length) throws IOException {
       this.channel = FileChannel.open(file);
@@ -129,6 +137,25 @@ final class HttpServerBenchServer {
       position += n;
       remaining -= n;
       return n;
+    }
+
+    /** Makes {@link #transferTo} write {@code bytes} at a time (0: InputStream's own 16 KiB). */
+    FileSlice copyingIn(int bytes) {
+      this.copyBuffer = bytes;
+      return this;
+    }
+
+    @Override
+    public long transferTo(OutputStream out) throws IOException {
+      if (copyBuffer == 0) {
+        return super.transferTo(out);
+      }
+      byte[] buffer = new byte[copyBuffer];
+      long copied = 0;
+      for (int n; (n = read(buffer, 0, buffer.length)) >= 0; copied += n) {
+        out.write(buffer, 0, n);
+      }
+      return copied;
     }
 
     @Override
