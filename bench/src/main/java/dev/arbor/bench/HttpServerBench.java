@@ -28,6 +28,9 @@ import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.zip.CRC32C;
+import java.util.zip.CheckedOutputStream;
+import java.util.zip.Checksum;
 
 /**
  * {@code bench/run http-server}: whether a library would serve the daemons' HTTP better than the JDK server
@@ -138,9 +141,10 @@ final class HttpServerBench {
 
       long segments = HttpServerBenchServer.segments(data);
       long tarLength = HttpServerBenchServer.tarLength(Files.size(data));
-      // Warm-up: the daemons serve these paths warm, after their JIT compiled them.
-      get(base + "/basebackup", tarLength);
-      walSequential(base + "/wal/", segments);
+      // Warm-up, unmeasured: the daemons serve these paths warm, after their JIT compiled them. It also checks
+      // that every server sends the very bytes of its source, so no side is fast by sending something else.
+      verify(base + "/basebackup", tarLength, out -> HttpServerBenchServer.writeTar(data, out));
+      verifySegments(base + "/wal/", data, segments);
       walConcurrent(base + "/wal/", segments);
 
       Rate basebackup = rate(server, tarLength, () -> get(base + "/basebackup", tarLength));
@@ -148,7 +152,7 @@ final class HttpServerBench {
       Rate walConcurrent = rate(server, segments * SEGMENT, () -> walConcurrent(base + "/wal/", segments));
       Rate sendfile = Rate.NONE;
       if (kind.equals("vertx")) {
-        walSequential(base + "/wal-file/", segments);
+        verifySegments(base + "/wal-file/", data, segments);
         sendfile = rate(server, segments * SEGMENT, () -> walSequential(base + "/wal-file/", segments));
       }
       return new Measured(startMs, startCpuMs, rssStart, basebackup, wal, walConcurrent, sendfile,
@@ -237,8 +241,40 @@ final class HttpServerBench {
     }
   }
 
-  /** GETs {@code url}, reads the whole body and checks its length ({@code expected} < 0: any). */
-  static long get(String url, long expected) throws IOException {
+  private static void verifySegments(String prefix, Path data, long segments) throws IOException {
+    for (long i = 0; i < segments; i++) {
+      long offset = i * SEGMENT;
+      verify(prefix + i, SEGMENT, out -> {
+        try (InputStream in = new HttpServerBenchServer.FileSlice(data, offset, SEGMENT)) {
+          in.transferTo(out);
+        }
+      });
+    }
+  }
+
+  /** GETs {@code url} and fails unless its body has the length and the CRC-32C of what {@code source} writes. */
+  private static void verify(String url, long length, HttpServerBenchServer.Body source) throws IOException {
+    var expected = new CRC32C();
+    try (var out = new CheckedOutputStream(OutputStream.nullOutputStream(), expected)) {
+      source.writeTo(out);
+    }
+    var got = new CRC32C();
+    get(url, length, got);
+    if (got.getValue() != expected.getValue()) {
+      throw new IOException("GET " + url + " sent other bytes than its source (CRC-32C " + Long.toHexString(got.getValue())
+          + ", expected " + Long.toHexString(expected.getValue()) + ")");
+    }
+  }
+
+  private static long get(String url, long expected) throws IOException {
+    return get(url, expected, null);
+  }
+
+  /**
+   * GETs {@code url}, reads the whole body and checks its length ({@code expected} < 0: any); {@code checksum},
+   * when not null, is updated with the body.
+   */
+  private static long get(String url, long expected, Checksum checksum) throws IOException {
     var c = (HttpURLConnection) URI.create(url).toURL().openConnection();
     c.setConnectTimeout(5_000);
     c.setReadTimeout(60_000);
@@ -251,6 +287,9 @@ final class HttpServerBench {
     try (InputStream in = c.getInputStream()) {
       for (int r; (r = in.read(buffer)) >= 0; ) {
         n += r;
+        if (checksum != null) {
+          checksum.update(buffer, 0, r);
+        }
       }
     }
     if (expected >= 0 && n != expected) {
