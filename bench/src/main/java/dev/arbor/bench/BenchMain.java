@@ -41,6 +41,7 @@ public final class BenchMain {
               s3client        [--mb 16] [--rounds 4] [--starts 5]
                   per SDK HTTP client: JVM start to first S3 object written, and put/get MiB/s, against S3Proxy
               http-server     [--mib 1024] [--runs 5] [--servers jdk,jdk-64k,jdk-tuned,vertx,jetty]
+                              [--flags image|cli]
                   the daemons' JDK server (HttpApi) beside Vert.x and Jetty: start to first answer, RSS, and MiB/s of
                   a basebackup tar stream and of 16 MiB WAL-segment GETs (sequential, 4 clients) on loopback
             """);

@@ -35,7 +35,7 @@ import java.util.zip.Checksum;
 /**
  * {@code bench/run http-server}: whether a library would serve the daemons' HTTP better than the JDK server
  * under Arbor's own {@code HttpApi}. For each server kind ({@link HttpServerBenchServer}), in turns, a fresh
- * JVM with the storage image's flags: time and CPU from process start to the first answer, RSS then; after an
+ * JVM with the daemons' flags ({@link #DAEMON_FLAGS}): time and CPU from process start to the first answer, RSS then; after an
  * unmeasured warm-up, a basebackup-like tar stream of the whole data file, the data file as 16 MiB WAL-segment
  * GETs one after another and from 4 clients at once, and the peak RSS. The client is the same for all: JDK
  * {@link HttpURLConnection}, as the agent and {@code HttpJson} use, reading into a 64 KiB buffer, on loopback;
@@ -44,8 +44,13 @@ import java.util.zip.Checksum;
 final class HttpServerBench {
   private HttpServerBench() {}
 
-  /** The JVM flags of the arbor-storage image (images/storage/Dockerfile). */
-  static final List<String> DAEMON_FLAGS = List.of("-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xmx512m");
+  /**
+   * The daemons' JVM flags ({@code --flags}): the arbor-storage image's (images/storage/Dockerfile), or those the
+   * CLI starts local daemons with (cli's {@code Daemons.java}: C1 only).
+   */
+  static final Map<String, List<String>> DAEMON_FLAGS = Map.of(
+      "image", List.of("-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xmx512m"),
+      "cli", List.of("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"));
   private static final int CONCURRENT_CLIENTS = 4;
 
   /** Jars each library brings, by the path of the local Maven repository they come from. */
@@ -69,7 +74,12 @@ final class HttpServerBench {
     int mib = o.integer("mib", 1024);
     int runs = o.integer("runs", 5);
     List<String> kinds = Arrays.asList(o.string("servers", String.join(",", HttpServerBenchServer.KINDS)).split(","));
-    System.out.println("machine: " + Machine.describe() + "; java " + Runtime.version() + "; server flags " + DAEMON_FLAGS);
+    String flagsName = o.string("flags", "image");
+    List<String> flags = DAEMON_FLAGS.get(flagsName);
+    if (flags == null) {
+      throw new IllegalArgumentException("--flags " + flagsName + ": one of " + DAEMON_FLAGS.keySet());
+    }
+    System.out.println("machine: " + Machine.describe() + "; java " + Runtime.version() + "; server flags " + flags);
     try (var dir = TempDirectory.create("arbor-http-bench")) {
       Path data = dir.resolve("data");
       writeData(data, (long) mib << 20);
@@ -80,7 +90,7 @@ final class HttpServerBench {
       Map<String, List<Measured>> results = new LinkedHashMap<>();
       for (int run = 1; run <= runs; run++) {
         for (String kind : kinds) {
-          Measured m = measure(kind, data);
+          Measured m = measure(kind, data, flags);
           results.computeIfAbsent(kind, k -> new ArrayList<>()).add(m);
           System.out.printf("run %d %-9s %s%n", run, kind, m);
         }
@@ -119,7 +129,7 @@ final class HttpServerBench {
     return sorted[sorted.length / 2];
   }
 
-  private static Measured measure(String kind, Path data) throws Exception {
+  private static Measured measure(String kind, Path data, List<String> flags) throws Exception {
     int port;
     try (var probe = new ServerSocket(0)) {
       port = probe.getLocalPort();
@@ -127,7 +137,7 @@ final class HttpServerBench {
     String base = "http://127.0.0.1:" + port + "/v1";
     List<String> command = new ArrayList<>();
     command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    command.addAll(DAEMON_FLAGS);
+    command.addAll(flags);
     command.addAll(List.of("-cp", classpath(kind), HttpServerBenchServer.class.getName(), kind, Integer.toString(port),
         data.toString()));
     long started = System.nanoTime();
