@@ -35,9 +35,10 @@ import java.util.zip.Checksum;
 /**
  * {@code bench/run http-server}: whether a library would serve the daemons' HTTP better than the JDK server
  * under Arbor's own {@code HttpApi}. For each server kind ({@link HttpServerBenchServer}), in turns, a fresh
- * JVM with the daemons' flags ({@link #DAEMON_FLAGS}): time and CPU from process start to the first answer, RSS then; after an
- * unmeasured warm-up, a basebackup-like tar stream of the whole data file, the data file as 16 MiB WAL-segment
- * GETs one after another and from 4 clients at once, and the peak RSS. The client is the same for all: JDK
+ * JVM with the daemons' flags ({@link #DAEMON_FLAGS}): time and CPU from process start to the first answer,
+ * RSS then; after an unmeasured warm-up that checks the bytes, MiB/s and server CPU per GiB of a
+ * basebackup-like tar stream of the whole data file, and of the data file as 16 MiB WAL-segment GETs one after
+ * another and from 4 clients at once; the peak RSS. The client is the same for all: JDK
  * {@link HttpURLConnection}, as the agent and {@code HttpJson} use, reading into a 64 KiB buffer, on loopback;
  * the data file sits in the page cache, so the figures are the servers', not a disk's.
  */

@@ -22,7 +22,10 @@ import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.VirtualThreads;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
-/** {@link HttpServerBenchServer}'s routes on Jetty 12's core API with virtual threads (its own class: Jetty need not be on the others' classpath). */
+/**
+ * {@link HttpServerBenchServer}'s routes on Jetty 12's core API with virtual threads (a class of its own, so Jetty
+ * need not be on the other servers' classpath).
+ */
 final class JettyBenchServer {
   private JettyBenchServer() {}
 

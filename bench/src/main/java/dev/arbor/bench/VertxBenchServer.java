@@ -21,7 +21,10 @@ import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 
-/** {@link HttpServerBenchServer}'s routes on Vert.x core with vertx-web's router (its own class: Vert.x need not be on the others' classpath). */
+/**
+ * {@link HttpServerBenchServer}'s routes on Vert.x core with vertx-web's router (a class of its own, so Vert.x
+ * need not be on the other servers' classpath).
+ */
 final class VertxBenchServer {
   private VertxBenchServer() {}
 
