@@ -84,7 +84,7 @@ final class HttpServerBench {
     try (var dir = TempDirectory.create("arbor-http-bench")) {
       Path data = dir.resolve("data");
       writeData(data, (long) mib << 20);
-      System.out.printf("source: %d MiB file in the page cache, read through the servers' FileSlice at %.0f MiB/s%n", mib,
+      System.out.printf("source: %d MiB file in the page cache, read through the servers' source (PrefixThenZeros) at %.0f MiB/s%n", mib,
           sourceRate(data));
       System.out.printf("a real basebackup's source: ImageMaterializer writing the tar of an image of the same bytes "
           + "(local object store, page cache) into nothing at %.0f MiB/s (median of 3)%n", imageSourceRate(data, dir.path()));
@@ -256,7 +256,7 @@ final class HttpServerBench {
     for (long i = 0; i < segments; i++) {
       long offset = i * SEGMENT;
       verify(prefix + i, SEGMENT, out -> {
-        try (InputStream in = new HttpServerBenchServer.FileSlice(data, offset, SEGMENT)) {
+        try (InputStream in = HttpServerBenchServer.slice(data, offset, SEGMENT)) {
           in.transferTo(out);
         }
       });
@@ -325,10 +325,10 @@ final class HttpServerBench {
     }
   }
 
-  /** MiB/s of reading the data file through FileSlice into a 64 KiB buffer: what the servers' source costs. */
+  /** MiB/s of reading the data file as the servers read it, with nothing sent: what their source costs. */
   private static double sourceRate(Path data) throws Exception {
     Transfer read = () -> {
-      try (InputStream in = new HttpServerBenchServer.FileSlice(data, 0, Files.size(data))) {
+      try (InputStream in = HttpServerBenchServer.slice(data, 0, Files.size(data))) {
         in.transferTo(OutputStream.nullOutputStream());
       }
     };
@@ -346,7 +346,7 @@ final class HttpServerBench {
     Files.createDirectories(pgdata.resolve("base/5"));
     Files.writeString(pgdata.resolve("PG_VERSION"), "15\n");
     for (long i = 0; i < HttpServerBenchServer.segments(data); i++) {
-      try (InputStream in = new HttpServerBenchServer.FileSlice(data, i * SEGMENT, SEGMENT)) {
+      try (InputStream in = HttpServerBenchServer.slice(data, i * SEGMENT, SEGMENT)) {
         Files.copy(in, pgdata.resolve("base/5/" + (16384 + i)));
       }
     }

@@ -1,14 +1,16 @@
 package dev.arbor.bench;
 
+import dev.arbor.storage.fs.PrefixThenZeros;
 import dev.arbor.storage.http.HttpApi;
 import dev.arbor.storage.http.Response;
 import dev.arbor.storage.image.TarWriter;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -78,19 +80,46 @@ final class HttpServerBenchServer {
     tar.directory("base", 0700);
     tar.directory("base/5", 0700);
     for (long i = 0; i < segments(data); i++) {
-      try (InputStream in = new FileSlice(data, i * SEGMENT, SEGMENT)) {
+      try (InputStream in = slice(data, i * SEGMENT, SEGMENT)) {
         tar.file("base/5/" + (16384 + i), 0600, SEGMENT, in);
       }
     }
     tar.finish();
   }
 
-  static FileSlice segment(Path data, String name) throws IOException {
+  static InputStream segment(Path data, String name) throws IOException {
     long n = Long.parseLong(name);
     if (n < 0 || n >= segments(data)) {
       throw new IllegalArgumentException("no segment " + name);
     }
-    return new FileSlice(data, n * SEGMENT, SEGMENT);
+    return slice(data, n * SEGMENT, SEGMENT);
+  }
+
+  /**
+   * {@code length} bytes of a file from {@code offset}, read through {@link PrefixThenZeros} as the pageserver
+   * reads a WAL segment it serves cut at an LSN (here nothing is cut: the prefix is the whole length).
+   */
+  static InputStream slice(Path file, long offset, long length) throws IOException {
+    FileChannel channel = FileChannel.open(file).position(offset);
+    return new PrefixThenZeros(Channels.newInputStream(channel), length, length);
+  }
+
+  /** {@code in}, whose {@link InputStream#transferTo} hands the target {@code bytes} at a time (0: its own way). */
+  static InputStream copyingIn(InputStream in, int bytes) {
+    if (bytes == 0) {
+      return in;
+    }
+    return new FilterInputStream(in) {
+      @Override
+      public long transferTo(OutputStream out) throws IOException {
+        byte[] buffer = new byte[bytes];
+        long copied = 0;
+        for (int n; (n = read(buffer, 0, buffer.length)) >= 0; copied += n) {
+          out.write(buffer, 0, n);
+        }
+        return copied;
+      }
+    };
   }
 
   /**
@@ -102,65 +131,7 @@ final class HttpServerBenchServer {
         .route("GET", "/v1/status", r -> Response.ok(Map.of("status", "ok")))
         .route("GET", "/v1/basebackup", r -> Response.stream("application/x-tar", out -> writeTar(data, out)))
         .route("GET", "/v1/wal/{segment}", r -> Response.stream("application/octet-stream", SEGMENT,
-            segment(data, r.path("segment")).copyingIn(copyBuffer)))
+            copyingIn(segment(data, r.path("segment")), copyBuffer)))
         .start(address);
-  }
-
-  /** {@code length} bytes of a file from {@code offset}, as a stream (a WAL segment, a relation file of an image). */
-  static final class FileSlice extends InputStream {
-    private final FileChannel channel;
-    private long position;
-    private long remaining;
-    private int copyBuffer;
-
-    FileSlice(Path file, long offset, long length) throws IOException {
-      this.channel = FileChannel.open(file);
-      this.position = offset;
-      this.remaining = length;
-    }
-
-    @Override
-    public int read() throws IOException {
-      byte[] one = new byte[1];
-      return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
-    }
-
-    @Override
-    public int read(byte[] b, int off, int len) throws IOException {
-      if (remaining == 0) {
-        return -1;
-      }
-      int n = channel.read(ByteBuffer.wrap(b, off, (int) Math.min(len, remaining)), position);
-      if (n < 0) {
-        throw new IOException("the file ended " + remaining + " bytes early");
-      }
-      position += n;
-      remaining -= n;
-      return n;
-    }
-
-    /** Makes {@link #transferTo} write {@code bytes} at a time (0: InputStream's own 16 KiB). */
-    FileSlice copyingIn(int bytes) {
-      this.copyBuffer = bytes;
-      return this;
-    }
-
-    @Override
-    public long transferTo(OutputStream out) throws IOException {
-      if (copyBuffer == 0) {
-        return super.transferTo(out);
-      }
-      byte[] buffer = new byte[copyBuffer];
-      long copied = 0;
-      for (int n; (n = read(buffer, 0, buffer.length)) >= 0; copied += n) {
-        out.write(buffer, 0, n);
-      }
-      return copied;
-    }
-
-    @Override
-    public void close() throws IOException {
-      channel.close();
-    }
   }
 }

@@ -7,8 +7,8 @@ import static dev.arbor.bench.HttpServerBenchServer.segment;
 import static dev.arbor.bench.HttpServerBenchServer.writeTar;
 
 import dev.arbor.bench.HttpServerBenchServer.Body;
-import dev.arbor.bench.HttpServerBenchServer.FileSlice;
 import java.io.BufferedOutputStream;
+import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -55,7 +55,7 @@ final class JettyBenchServer {
           return true;
         }
         if (path.startsWith("/v1/wal/")) {
-          FileSlice in = segment(data, path.substring("/v1/wal/".length()));
+          InputStream in = segment(data, path.substring("/v1/wal/".length()));
           response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/octet-stream");
           response.getHeaders().put(HttpHeader.CONTENT_LENGTH, SEGMENT);
           jettyBlocking(response, callback, out -> {

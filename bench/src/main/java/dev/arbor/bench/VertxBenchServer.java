@@ -7,13 +7,13 @@ import static dev.arbor.bench.HttpServerBenchServer.segment;
 import static dev.arbor.bench.HttpServerBenchServer.writeTar;
 
 import dev.arbor.bench.HttpServerBenchServer.Body;
-import dev.arbor.bench.HttpServerBenchServer.FileSlice;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.ext.web.Router;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -38,7 +38,7 @@ final class VertxBenchServer {
       vertxBlocking(ctx.response(), out -> writeTar(data, out));
     });
     router.get("/v1/wal/:segment").handler(ctx -> {
-      FileSlice in;
+      InputStream in;
       try {
         in = segment(data, ctx.pathParam("segment"));
       } catch (IOException | IllegalArgumentException e) {
