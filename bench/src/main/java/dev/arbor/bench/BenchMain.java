@@ -17,6 +17,7 @@ public final class BenchMain {
       case "s3client" -> S3ClientBench.run(Options.parse(rest));
       case "branch-storage" -> BranchStorage.run(Options.parse(rest));
       case "object-stores" -> ObjectStoreSides.run(Options.parse(rest));
+      case "http-server" -> HttpServerBench.run(Options.parse(rest));
       default -> {
         System.err.println("""
             usage: bench/run NAME [--option value ...]
@@ -39,6 +40,10 @@ public final class BenchMain {
                   generations commit (needs root and /dev/fuse for crashfs)
               s3client        [--mb 16] [--rounds 4] [--starts 5]
                   per SDK HTTP client: JVM start to first S3 object written, and put/get MiB/s, against S3Proxy
+              http-server     [--mib 1024] [--runs 5] [--servers jdk,jdk-64k,jdk-tuned,vertx,jetty]
+                              [--flags image|cli]
+                  the daemons' JDK server (HttpApi) beside Vert.x and Jetty: start to first answer, RSS, and MiB/s of
+                  a basebackup tar stream and of 16 MiB WAL-segment GETs (sequential, 4 clients) on loopback
             """);
         System.exit(2);
       }
