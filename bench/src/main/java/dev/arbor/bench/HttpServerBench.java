@@ -2,9 +2,9 @@ package dev.arbor.bench;
 
 import static dev.arbor.bench.HttpServerBenchServer.SEGMENT;
 
-import dev.arbor.postgres.Lsn;
-import dev.arbor.storage.id.TenantId;
-import dev.arbor.storage.id.TimelineId;
+import dev.arbor.api.Lsn;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.storage.image.ImageManifest;
 import dev.arbor.storage.image.ImageMaterializer;
 import dev.arbor.storage.image.ImageWriter;

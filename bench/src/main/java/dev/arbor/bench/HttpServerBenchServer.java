@@ -1,8 +1,8 @@
 package dev.arbor.bench;
 
 import dev.arbor.storage.fs.PrefixThenZeros;
-import dev.arbor.storage.http.HttpApi;
-import dev.arbor.storage.http.Response;
+import dev.arbor.server.HttpApi;
+import dev.arbor.server.Response;
 import dev.arbor.storage.image.TarWriter;
 import java.io.FilterInputStream;
 import java.io.IOException;
