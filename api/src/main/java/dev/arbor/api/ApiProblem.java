@@ -21,7 +21,7 @@ public class ApiProblem extends RuntimeException {
   }
 
   public static ApiProblem invalid(String field, String detail) {
-    return new ApiProblem(400, "invalid-field", "Invalid request field", detail, field);
+    return new ApiProblem(400, ProblemTypes.INVALID_FIELD, "Invalid request field", detail, field);
   }
 
   public static ApiProblem notFound(String type, String field, String detail) {

@@ -4,6 +4,7 @@ import dev.arbor.api.safekeeper.TimelineWalStatus;
 
 import dev.arbor.api.Lsn;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import java.io.IOException;
@@ -90,7 +91,7 @@ public final class SafekeeperSet {
   public Optional<TimelineWalStatus> durablePosition(TenantId tenant, TimelineId timeline) {
     List<TimelineWalStatus> answers = new ArrayList<>(statuses(tenant, timeline));
     if (answers.size() < quorum()) {
-      throw ApiProblem.unavailable("safekeepers-unavailable", "only " + answers.size() + " of " + size()
+      throw ApiProblem.unavailable(ProblemTypes.SAFEKEEPERS_UNAVAILABLE, "only " + answers.size() + " of " + size()
           + " safekeepers answered; a majority (" + quorum() + ") is needed to know the durable end of WAL");
     }
     answers.sort(Comparator.comparing((TimelineWalStatus s) -> s, TimelineWalStatus::comparePositions).reversed());
@@ -121,7 +122,7 @@ public final class SafekeeperSet {
         next = asked.take();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        throw ApiProblem.unavailable("safekeepers-unavailable", "interrupted while asking the safekeepers for " + fileName);
+        throw ApiProblem.unavailable(ProblemTypes.SAFEKEEPERS_UNAVAILABLE, "interrupted while asking the safekeepers for " + fileName);
       }
       try {
         Optional<InputStream> in = next.get();
@@ -133,11 +134,11 @@ public final class SafekeeperSet {
         failed.add(urlOf.get(next) + " (" + e.getCause().getMessage() + ")");
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        throw ApiProblem.unavailable("safekeepers-unavailable", "interrupted while asking the safekeepers for " + fileName);
+        throw ApiProblem.unavailable(ProblemTypes.SAFEKEEPERS_UNAVAILABLE, "interrupted while asking the safekeepers for " + fileName);
       }
     }
     if (!failed.isEmpty()) {
-      throw ApiProblem.unavailable("safekeepers-unavailable", "no safekeeper served " + fileName + ", and " + failed.size()
+      throw ApiProblem.unavailable(ProblemTypes.SAFEKEEPERS_UNAVAILABLE, "no safekeeper served " + fileName + ", and " + failed.size()
           + " of " + size() + " could not be asked: " + String.join("; ", failed) + ". One of them may hold it, so this is "
           + "not the end of WAL; retry once they answer");
     }

@@ -1,6 +1,7 @@
 package dev.arbor.server;
 
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.api.Problem;
 
 import com.sun.net.httpserver.HttpExchange;
@@ -48,6 +49,8 @@ public final class HttpApi implements AutoCloseable {
   private final List<java.util.function.Supplier<String>> moreMetrics;
   private final Metrics.Counter requests;
   private final Metrics.Histogram durations;
+  /** Where a no-such-route answer tells the client to look: this server's OpenAPI document. */
+  private String documentPath = "/v1/openapi.json";
   private HttpServer server;
   private ExecutorService executor;
 
@@ -90,6 +93,29 @@ public final class HttpApi implements AutoCloseable {
     }
     routes.add(new Route(method, pattern, split(pattern), handler));
     return this;
+  }
+
+  /**
+   * Serves the OpenAPI document {@code resource} at {@code GET path}, and names that path in the answers to
+   * unknown routes. The document is read here: one missing from the build stops the server from being made.
+   */
+  public HttpApi document(String path, java.net.URL resource) {
+    if (resource == null) {
+      throw new IllegalStateException("the OpenAPI document of " + name + " is missing from the build");
+    }
+    byte[] json;
+    try (var in = resource.openStream()) {
+      json = in.readAllBytes();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("cannot read " + resource, e);
+    }
+    documentPath = path;
+    return route("GET", path, r -> Response.bytes(200, "application/json", json));
+  }
+
+  /** The routes this listener serves, as {@code METHOD /pattern}, {@code GET /metrics} included. */
+  public List<String> routes() {
+    return routes.stream().map(r -> r.method + " " + r.pattern).toList();
   }
 
   /** Gives an existing route another handler (a {@link TwoPortApi} refusing {@code /metrics} on one of its ports). */
@@ -170,9 +196,9 @@ public final class HttpApi implements AutoCloseable {
       }
       if (match == null) {
         throw !allowed.isEmpty()
-            ? new ApiProblem(405, "method-not-allowed", "Method not allowed", exchange.getRequestMethod() + " is not supported on "
+            ? new ApiProblem(405, ProblemTypes.METHOD_NOT_ALLOWED, "Method not allowed", exchange.getRequestMethod() + " is not supported on "
                 + path + "; use " + String.join(", ", allowed), null)
-            : ApiProblem.notFound("no-such-route", null, "no API route " + path + "; the API is described at /v1/openapi.json");
+            : ApiProblem.notFound(ProblemTypes.NO_SUCH_ROUTE, null, "no API route " + path + "; the API is described at " + documentPath);
       }
       routePattern = match.pattern;
       response = match.handler.handle(new Request(exchange, params));
@@ -188,7 +214,7 @@ public final class HttpApi implements AutoCloseable {
       // The detail is read by people (the CLI prints it): what failed, not which class; the log has the trace.
       String detail = (e.getMessage() == null || e.getMessage().isBlank() ? "an unexpected error" : e.getMessage())
           + " (the " + name + " log has the details)";
-      response = problem(new ApiProblem(500, "internal", "Internal error", detail, null), path);
+      response = problem(new ApiProblem(500, ProblemTypes.INTERNAL, "Internal error", detail, null), path);
     }
     try {
       send(exchange, response, path);

@@ -73,6 +73,20 @@ public final class TwoPortApi implements AutoCloseable {
     return this;
   }
 
+  /** Serves the OpenAPI document on both ports ({@link HttpApi#document}). */
+  public TwoPortApi document(String path, java.net.URL resource) {
+    api.document(path, resource);
+    if (management != null) {
+      management.document(path, resource);
+    }
+    return this;
+  }
+
+  /** Every route of the component, as {@code METHOD /pattern}: the compute port answers them all, some with a refusal. */
+  public java.util.List<String> routes() {
+    return api.routes();
+  }
+
   private HttpApi.Handler refusal(Port servedOn, String method, String pattern) {
     boolean onManagement = servedOn == Port.MANAGEMENT;
     return r -> {

@@ -47,6 +47,7 @@ import org.slf4j.LoggerFactory;
  *
  * GET /status    AgentStatus as JSON: phase, mode, tenant, timeline, generation, pg_tli, last_activity, current_lsn, ...
  * GET /metrics   Prometheus text format: arbor_compute_up, arbor_compute_current_lsn_bytes, arbor_compute_connections, ...
+ * GET /openapi.json  the OpenAPI document of these routes
  * </pre>
  * Exit codes: 0 after SIGTERM/SIGINT and a clean stop; 1 when the compute cannot start or PostgreSQL exits
  * on its own; 2 for a spec it cannot run. Expected failures are one log line that says what to do, never a
@@ -93,9 +94,7 @@ public final class ComputeAgent implements AutoCloseable {
   public ComputeAgent start() throws IOException, SQLException {
     starter = Thread.currentThread();
     try {
-      http = new HttpApi("compute-agent")
-          .route("GET", "/status", r -> Response.ok(status()))
-          .metricsText(() -> AgentMetrics.render(status(), spec, startDuration));
+      http = httpApi();
       try {
         http.start(new InetSocketAddress(spec.listenHost(), spec.httpPort()));
       } catch (IOException e) {
@@ -132,6 +131,14 @@ public final class ComputeAgent implements AutoCloseable {
       starter = null;
       startEnded.countDown();
     }
+  }
+
+  /** The agent's HTTP API, not listening yet: status, metrics and its OpenAPI document. */
+  HttpApi httpApi() {
+    return new HttpApi("compute-agent")
+        .route("GET", "/status", r -> Response.ok(status()))
+        .document("/openapi.json", ComputeAgent.class.getResource("/compute-agent-openapi.json"))
+        .metricsText(() -> AgentMetrics.render(status(), spec, startDuration));
   }
 
   /** The pageserver must be reachable and know the timeline, with the spec's PostgreSQL version. */

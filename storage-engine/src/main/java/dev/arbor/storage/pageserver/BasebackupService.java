@@ -8,6 +8,7 @@ import dev.arbor.api.pageserver.Basebackup.RecoveryWal;
 
 import dev.arbor.api.Lsn;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.storage.image.ImageManifest;
 import dev.arbor.storage.image.ImageMaterializer;
 import dev.arbor.storage.image.ImageStore;
@@ -112,7 +113,7 @@ public final class BasebackupService {
       target = Lsn.parse(lsnText.get());
       Lsn head = timelines.lastDurableLsn(meta);
       if (target.isAfter(head) || target.isBefore(meta.createdLsn())) {
-        throw new ApiProblem(400, "lsn-out-of-range", "LSN out of range", "lsn " + target + " is outside timeline "
+        throw new ApiProblem(400, ProblemTypes.LSN_OUT_OF_RANGE, "LSN out of range", "lsn " + target + " is outside timeline "
             + meta.timelineId() + " (" + meta.createdLsn() + " to its last durable LSN " + head + ")", "lsn");
       }
       tli = meta.tliAt(target);

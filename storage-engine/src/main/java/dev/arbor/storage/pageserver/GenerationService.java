@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.storage.timeline.Catalog;
 import dev.arbor.storage.timeline.Generation;
@@ -48,11 +49,11 @@ public final class GenerationService {
     TimelineMeta written = catalog.updateTimeline(tenant.tenantId(), found.timelineId(), meta -> {
       long highest = meta.generations().stream().mapToLong(Generation::generation).max().orElse(0);
       if (generation <= highest) {
-        throw ApiProblem.conflict("stale-generation", "generation", "generation " + generation + " is not above the highest "
+        throw ApiProblem.conflict(ProblemTypes.STALE_GENERATION, "generation", "generation " + generation + " is not above the highest "
             + "recorded generation " + highest + " of timeline " + meta.timelineId() + "; start again with a higher one");
       }
       return meta.withGeneration(new Generation(generation, meta.maxTli() + 1, null, null, Instant.now()));
-    }).orElseThrow(() -> ApiProblem.notFound("timeline-not-found", "timeline_id", "timeline " + timelineId + " was deleted"));
+    }).orElseThrow(() -> ApiProblem.notFound(ProblemTypes.TIMELINE_NOT_FOUND, "timeline_id", "timeline " + timelineId + " was deleted"));
     int tli = written.generation(generation).orElseThrow().tli();
     log.info("event=generation_reserved tenant={} timeline={} generation={} pg_tli={}", tenant.tenantId(), written.timelineId(),
         generation, tli);
@@ -79,11 +80,11 @@ public final class GenerationService {
     }
     try (var lock = catalog.lock(tenant.tenantId())) {
       TimelineMeta meta = timelines.requireTimeline(tenant, timelineId, "timeline_id");
-      Generation reserved = meta.generation(generation).orElseThrow(() -> ApiProblem.notFound("generation-not-found",
+      Generation reserved = meta.generation(generation).orElseThrow(() -> ApiProblem.notFound(ProblemTypes.GENERATION_NOT_FOUND,
           "generation", "generation " + generation + " was not reserved on timeline " + meta.timelineId()));
       long highest = meta.generations().stream().mapToLong(Generation::generation).max().orElse(0);
       if (generation < highest) {
-        throw ApiProblem.conflict("stale-generation", "generation", "generation " + generation
+        throw ApiProblem.conflict(ProblemTypes.STALE_GENERATION, "generation", "generation " + generation
             + " was superseded by generation " + highest + "; this compute must stop");
       }
       if (reserved.started()) {
@@ -95,7 +96,7 @@ public final class GenerationService {
       catalog.updateTimeline(tenant.tenantId(), meta.timelineId(), current -> {
         long newest = current.generations().stream().mapToLong(Generation::generation).max().orElse(0);
         if (generation < newest) {
-          throw ApiProblem.conflict("stale-generation", "generation", "generation " + generation
+          throw ApiProblem.conflict(ProblemTypes.STALE_GENERATION, "generation", "generation " + generation
               + " was superseded by generation " + newest + "; this compute must stop");
         }
         return current.withGeneration(started);

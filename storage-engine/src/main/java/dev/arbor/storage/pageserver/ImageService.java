@@ -7,6 +7,7 @@ import dev.arbor.postgres.PostgresServer;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.WalRecordScanner;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.storage.image.ImageManifest;
 import dev.arbor.storage.image.ImageMaterializer;
 import dev.arbor.storage.image.ImageWriter;
@@ -229,7 +230,7 @@ public final class ImageService implements AutoCloseable {
   }
 
   private static ApiProblem noNewWal(TimelineMeta meta, Lsn durable, ImageManifest base) {
-    return ApiProblem.conflict("no-new-wal", "timeline_id", "timeline " + meta.timelineId() + " has too little WAL after its "
+    return ApiProblem.conflict(ProblemTypes.NO_NEW_WAL, "timeline_id", "timeline " + meta.timelineId() + " has too little WAL after its "
         + "newest image (at " + base.lsn() + ") for another: its durable WAL ends at " + durable + ", and no whole record ends "
         + "after that image and the timeline's start (" + meta.createdLsn() + ") below it");
   }

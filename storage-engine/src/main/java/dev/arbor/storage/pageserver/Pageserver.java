@@ -4,6 +4,7 @@ import dev.arbor.api.Lsn;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.UnreachableDirectoryException;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.server.HttpApi;
 import dev.arbor.server.Response;
 import dev.arbor.server.TwoPortApi;
@@ -11,7 +12,6 @@ import dev.arbor.server.TwoPortApi.Port;
 import dev.arbor.client.SafekeeperSet;
 import dev.arbor.storage.timeline.Catalog;
 import java.io.IOException;
-import java.io.InputStream;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
@@ -91,6 +91,11 @@ public final class Pageserver implements AutoCloseable {
     return api.managementUrl();
   }
 
+  /** Every route it serves, as {@code METHOD /pattern}: what its OpenAPI document must list. */
+  public java.util.List<String> routes() {
+    return api.routes();
+  }
+
   @Override
   public void close() {
     if (images != null) {
@@ -103,7 +108,7 @@ public final class Pageserver implements AutoCloseable {
     String tenant = "/v1/tenant/{tenant_id}";
     String timeline = tenant + "/timeline/{timeline_id}";
     route(Port.BOTH, "GET", "/v1/status", r -> Response.ok(Map.of("component", "pageserver", "status", "ok")));
-    route(Port.BOTH, "GET", "/v1/openapi.json", r -> openApi());
+    api.document("/v1/openapi.json", Pageserver.class.getResource("/pageserver-openapi.json"));
     route(Port.MANAGEMENT, "POST", "/v1/tenant", r -> {
       var result = tenants.create(r.json());
       return Response.json(result.created() ? 201 : 200, result.info());
@@ -154,7 +159,7 @@ public final class Pageserver implements AutoCloseable {
       });
       var in = wal.open(r.path("tenant_id"), r.path("timeline_id"), r.path("file"), until);
       if (in.isEmpty()) {
-        throw ApiProblem.notFound("wal-not-found", "file", r.path("file") + " is not (yet) in the WAL of this timeline");
+        throw ApiProblem.notFound(ProblemTypes.WAL_NOT_FOUND, "file", r.path("file") + " is not (yet) in the WAL of this timeline");
       }
       return Response.stream("application/octet-stream", in.get().length(), in.get().content());
     });
@@ -162,14 +167,5 @@ public final class Pageserver implements AutoCloseable {
 
   private void route(Port port, String method, String pattern, HttpApi.Handler handler) {
     api.route(port, method, pattern, handler);
-  }
-
-  private static Response openApi() throws IOException {
-    try (InputStream in = Pageserver.class.getResourceAsStream("/pageserver-openapi.json")) {
-      if (in == null) {
-        throw new IllegalStateException("pageserver-openapi.json is missing from the build");
-      }
-      return Response.bytes(200, "application/json", in.readAllBytes());
-    }
   }
 }

@@ -12,6 +12,7 @@ import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.image.ImageWriter;
@@ -132,7 +133,7 @@ public final class TenantService {
 
   private static CreateResult existingTenant(TenantMeta existing, int pgVersion) {
     if (existing.pgVersion() != pgVersion) {
-      throw ApiProblem.conflict("tenant-exists", "tenant_id", "tenant " + existing.tenantId() + " already exists with PostgreSQL "
+      throw ApiProblem.conflict(ProblemTypes.TENANT_EXISTS, "tenant_id", "tenant " + existing.tenantId() + " already exists with PostgreSQL "
           + existing.pgVersion());
     }
     return new CreateResult(info(existing), false);

@@ -5,6 +5,7 @@ import dev.arbor.api.pageserver.TimelineInfo;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectKeys;
@@ -40,7 +41,7 @@ public final class TimelineService {
     if (!TenantId.isValid(tenantIdText)) {
       throw ApiProblem.invalid("tenant_id", "'" + tenantIdText + "' is not a tenant id: expected 32 lowercase hex digits");
     }
-    return catalog.tenant(new TenantId(tenantIdText)).orElseThrow(() -> ApiProblem.notFound("tenant-not-found", "tenant_id",
+    return catalog.tenant(new TenantId(tenantIdText)).orElseThrow(() -> ApiProblem.notFound(ProblemTypes.TENANT_NOT_FOUND, "tenant_id",
         "no tenant " + tenantIdText + "; list tenants with GET /v1/tenant"));
   }
 
@@ -49,10 +50,10 @@ public final class TimelineService {
       throw ApiProblem.invalid(field, "'" + timelineIdText + "' is not a timeline id: expected 32 lowercase hex digits");
     }
     TimelineMeta meta = catalog.timeline(tenant.tenantId(), new TimelineId(timelineIdText)).orElseThrow(() ->
-        ApiProblem.notFound("timeline-not-found", field, "tenant " + tenant.tenantId() + " has no timeline " + timelineIdText
+        ApiProblem.notFound(ProblemTypes.TIMELINE_NOT_FOUND, field, "tenant " + tenant.tenantId() + " has no timeline " + timelineIdText
             + "; list its timelines with GET /v1/tenant/" + tenant.tenantId() + "/timeline"));
     if (meta.state() != TimelineState.ACTIVE) {
-      throw ApiProblem.conflict("timeline-deleting", field, "timeline " + timelineIdText + " is being deleted");
+      throw ApiProblem.conflict(ProblemTypes.TIMELINE_DELETING, field, "timeline " + timelineIdText + " is being deleted");
     }
     return meta;
   }
@@ -88,11 +89,11 @@ public final class TimelineService {
       Lsn head = lastDurableLsn(ancestor);
       Lsn at = requestedLsn.orElse(head);
       if (at.isAfter(head)) {
-        throw new ApiProblem(400, "lsn-out-of-range", "LSN out of range", "ancestor_lsn " + at + " is beyond the head of timeline "
+        throw new ApiProblem(400, ProblemTypes.LSN_OUT_OF_RANGE, "LSN out of range", "ancestor_lsn " + at + " is beyond the head of timeline "
             + ancestor.timelineId() + " (last durable LSN " + head + "); pick an LSN at or below it", "ancestor_lsn");
       }
       if (at.isBefore(ancestor.createdLsn())) {
-        throw new ApiProblem(400, "lsn-out-of-range", "LSN out of range", "ancestor_lsn " + at + " is before timeline "
+        throw new ApiProblem(400, ProblemTypes.LSN_OUT_OF_RANGE, "LSN out of range", "ancestor_lsn " + at + " is before timeline "
             + ancestor.timelineId() + " begins (" + ancestor.createdLsn() + ")"
             + (ancestor.isRoot() ? "" : "; branch from its ancestor " + ancestor.ancestorTimelineId() + " instead"), "ancestor_lsn");
       }
@@ -106,7 +107,7 @@ public final class TimelineService {
       TimelineMeta branch = TimelineMeta.branch(tenant.tenantId(), id, ancestor, at, ancestor.tliAt(at));
       if (!catalog.createTimeline(branch)) {
         // Another pageserver created this id meanwhile: the same answer as if it had been there before.
-        return existingBranch(catalog.timeline(tenant.tenantId(), id).orElseThrow(() -> ApiProblem.conflict("timeline-exists",
+        return existingBranch(catalog.timeline(tenant.tenantId(), id).orElseThrow(() -> ApiProblem.conflict(ProblemTypes.TIMELINE_EXISTS,
             "new_timeline_id", "timeline " + id + " was created and deleted meanwhile; retry")), ancestor, at);
       }
       // Written first, checked second, as a delete of the ancestor does the other way round: of a delete and a
@@ -114,7 +115,7 @@ public final class TimelineService {
       TimelineMeta ancestorNow = catalog.timeline(tenant.tenantId(), ancestor.timelineId()).orElse(null);
       if (ancestorNow == null || ancestorNow.state() != TimelineState.ACTIVE) {
         catalog.store().delete(ObjectKeys.timeline(tenant.tenantId(), id));
-        throw ApiProblem.conflict("timeline-deleting", "ancestor_timeline_id", "timeline " + ancestor.timelineId()
+        throw ApiProblem.conflict(ProblemTypes.TIMELINE_DELETING, "ancestor_timeline_id", "timeline " + ancestor.timelineId()
             + " is being deleted; branch from another timeline");
       }
       log.info("event=branch_created tenant={} timeline={} ancestor={} ancestor_lsn={} ancestor_tli={}",
@@ -131,7 +132,7 @@ public final class TimelineService {
       return new CreateResult(info(e), false);
     }
     String ancestry = e.isRoot() ? "as the tenant's root timeline" : "as a branch of " + e.ancestorTimelineId() + " at " + e.ancestorLsn();
-    throw ApiProblem.conflict("timeline-exists", "new_timeline_id", "timeline " + e.timelineId() + " already exists "
+    throw ApiProblem.conflict(ProblemTypes.TIMELINE_EXISTS, "new_timeline_id", "timeline " + e.timelineId() + " already exists "
         + ancestry + "; omit new_timeline_id to get a fresh id, or pick another");
   }
 
@@ -152,12 +153,12 @@ public final class TimelineService {
       TimelineMeta meta = requireTimeline(tenant, timelineIdText, "timeline_id");
       List<TimelineMeta> children = catalog.children(tenant.tenantId(), meta.timelineId());
       if (!children.isEmpty()) {
-        throw ApiProblem.conflict("timeline-has-children", "timeline_id", "timeline " + meta.timelineId() + " has "
+        throw ApiProblem.conflict(ProblemTypes.TIMELINE_HAS_CHILDREN, "timeline_id", "timeline " + meta.timelineId() + " has "
             + children.size() + " child branch(es) (" + children.stream().map(c -> c.timelineId().toString()).toList()
             + "); delete them first");
       }
       if (meta.timelineId().equals(tenant.rootTimelineId())) {
-        throw ApiProblem.conflict("root-timeline", "timeline_id", "timeline " + meta.timelineId()
+        throw ApiProblem.conflict(ProblemTypes.ROOT_TIMELINE, "timeline_id", "timeline " + meta.timelineId()
             + " is the tenant's root; delete the tenant instead");
       }
       catalog.updateTimeline(tenant.tenantId(), meta.timelineId(), current -> current.withState(TimelineState.DELETING));
@@ -165,7 +166,7 @@ public final class TimelineService {
       List<TimelineMeta> late = catalog.children(tenant.tenantId(), meta.timelineId());
       if (!late.isEmpty()) {
         catalog.updateTimeline(tenant.tenantId(), meta.timelineId(), current -> current.withState(TimelineState.ACTIVE));
-        throw ApiProblem.conflict("timeline-has-children", "timeline_id", "timeline " + meta.timelineId() + " got child branch(es) "
+        throw ApiProblem.conflict(ProblemTypes.TIMELINE_HAS_CHILDREN, "timeline_id", "timeline " + meta.timelineId() + " got child branch(es) "
             + late.stream().map(c -> c.timelineId().toString()).toList() + " while it was being deleted; delete them first");
       }
       safekeepers.deleteTimeline(tenant.tenantId(), meta.timelineId());

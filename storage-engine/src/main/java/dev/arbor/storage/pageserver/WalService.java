@@ -5,6 +5,7 @@ import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.fs.PrefixThenZeros;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.client.SafekeeperSet;
 import dev.arbor.storage.timeline.Catalog;
@@ -177,7 +178,7 @@ public final class WalService {
       Optional<Lsn> begin = tliBegin(meta, tli);
       boolean holdsWal = knownEnd != null && begin.isPresent() && begin.get().isBefore(end);
       if (holdsWal) {
-        throw ApiProblem.unavailable("wal-unavailable", fileName + " holds WAL of timeline " + meta.timelineId() + " (TLI " + tli
+        throw ApiProblem.unavailable(ProblemTypes.WAL_UNAVAILABLE, fileName + " holds WAL of timeline " + meta.timelineId() + " (TLI " + tli
             + " from " + begin.get() + ", known up to " + knownEnd + "), but neither object storage nor any safekeeper "
             + "serves it now. This is not the end of WAL: retry once the safekeepers answer or offload catches up");
       }

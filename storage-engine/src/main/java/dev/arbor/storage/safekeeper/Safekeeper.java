@@ -6,6 +6,7 @@ import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.client.HttpJson;
 import dev.arbor.server.Request;
 import dev.arbor.server.Response;
@@ -76,7 +77,8 @@ public final class Safekeeper implements AutoCloseable {
     offloadFailures = m.counter("arbor_safekeeper_offload_failures_total", "Timeline offloads that failed (each is retried a second later).");
     receiverMetrics = registerMetrics(m);
     String tl = "/v1/tenant/{tenant_id}/timeline/{timeline_id}";
-    api.route(Port.BOTH, "GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(),
+    api.document("/v1/openapi.json", Safekeeper.class.getResource("/safekeeper-openapi.json"))
+        .route(Port.BOTH, "GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(),
             "timelines", timelines.size(), "quarantined", quarantined.size())))
         // The compute's election and follow keepers, the pageserver's durable end, and the CLI read it.
         .route(Port.BOTH, "GET", tl, r -> Response.ok(existing(r).map(SafekeeperTimeline::status)
@@ -93,7 +95,7 @@ public final class Safekeeper implements AutoCloseable {
             throw ApiProblem.invalid("tli", "tli is required: the PostgreSQL timeline the compute of this generation promoted into, "
                 + "which is the only compute this safekeeper will follow for it");
           }
-          SafekeeperTimeline t = timeline(r, false).orElseThrow(() -> ApiProblem.conflict("fence-required", "generation",
+          SafekeeperTimeline t = timeline(r, false).orElseThrow(() -> ApiProblem.conflict(ProblemTypes.FENCE_REQUIRED, "generation",
               "safekeeper " + config.id() + " has accepted no generation of this timeline; fence it with generation "
                   + req.generation() + " first"));
           t.follow(req);
@@ -105,7 +107,7 @@ public final class Safekeeper implements AutoCloseable {
           Optional<SafekeeperTimeline> t = existing(r);
           Optional<SafekeeperTimeline.WalFileBody> file = t.isPresent() ? t.get().walFile(r.path("file"), minFlush) : Optional.empty();
           if (file.isEmpty()) {
-            throw ApiProblem.notFound("wal-not-found", "file", "safekeeper " + config.id() + " holds no durable " + r.path("file")
+            throw ApiProblem.notFound(ProblemTypes.WAL_NOT_FOUND, "file", "safekeeper " + config.id() + " holds no durable " + r.path("file")
                 + minFlush.map(l -> " flushed to " + l).orElse(""));
           }
           // The response owns the open file: it is closed when the exchange ends, written or not (the client
@@ -180,6 +182,11 @@ public final class Safekeeper implements AutoCloseable {
   /** The management listener's URL; {@link #url()} when there is none. */
   public String managementUrl() {
     return api.managementUrl();
+  }
+
+  /** Every route it serves, as {@code METHOD /pattern}: what its OpenAPI document must list. */
+  public java.util.List<String> routes() {
+    return api.routes();
   }
 
   /**
@@ -270,7 +277,7 @@ public final class Safekeeper implements AutoCloseable {
   private void checkNotQuarantined(Request r) {
     Quarantined q = quarantined.get(key(r));
     if (q != null) {
-      throw new ApiProblem(503, "timeline-unavailable", "Service unavailable", "safekeeper " + config.id() + " could not load timeline "
+      throw new ApiProblem(503, ProblemTypes.TIMELINE_UNAVAILABLE, "Service unavailable", "safekeeper " + config.id() + " could not load timeline "
           + r.path("timeline_id") + " from " + q.dir() + " when it started (" + q.cause() + "), so it serves none of that timeline's "
           + "WAL and takes no part in its elections. Repair the directory, or move it away (the safekeeper then rejoins like one "
           + "whose disk was replaced), and restart the safekeeper", "timeline_id");

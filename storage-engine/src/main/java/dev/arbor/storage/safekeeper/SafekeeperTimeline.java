@@ -10,6 +10,7 @@ import dev.arbor.postgres.WalFileName;
 import dev.arbor.postgres.DurableFiles;
 import dev.arbor.storage.fs.PrefixThenZeros;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.client.HttpJson;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
@@ -110,7 +111,7 @@ final class SafekeeperTimeline implements AutoCloseable {
   synchronized FenceResult fence(long g, boolean timelineStarted) throws IOException {
     requireOwnDirectory();
     if (g <= acceptedGeneration) {
-      throw ApiProblem.conflict("stale-generation", "generation", "safekeeper " + safekeeperId + " already accepted generation "
+      throw ApiProblem.conflict(ProblemTypes.STALE_GENERATION, "generation", "safekeeper " + safekeeperId + " already accepted generation "
           + acceptedGeneration + " of timeline " + timeline + "; propose a higher generation");
     }
     boolean mayNotVote = timelineStarted && store.flushPosition().isEmpty() && (joinedLate || acceptedGeneration == 0);
@@ -136,7 +137,7 @@ final class SafekeeperTimeline implements AutoCloseable {
         safekeeperId, tenant, timeline, g, previous, pos == null ? 0 : pos.timeline(), pos == null ? Lsn.ZERO : pos.lsn(),
         mayNotVote ? "refused_no_wal" : "given");
     if (mayNotVote) {
-      throw new ApiProblem(503, "timeline-missing-here", "Service unavailable", "safekeeper " + safekeeperId + " has no WAL of a "
+      throw new ApiProblem(503, ProblemTypes.TIMELINE_MISSING_HERE, "Service unavailable", "safekeeper " + safekeeperId + " has no WAL of a "
           + "timeline that has history (timeline " + timeline + "; its data was wiped or replaced, or it never received any): "
           + "it must catch up before it can vote, since its empty answer could elect an end of WAL below acknowledged commits. "
           + "It accepted generation " + g + " and follows that generation's compute when told to; it votes again once it "
@@ -163,7 +164,7 @@ final class SafekeeperTimeline implements AutoCloseable {
     if (directoryKey != null && !directoryKey.equals(now)) {
       log.error("event=timeline_storage_lost safekeeper={} tenant={} timeline={} directory={} accepted_generation={} action=restart",
           safekeeperId, tenant, timeline, dir, acceptedGeneration);
-      throw ApiProblem.unavailable("timeline-storage-lost", "safekeeper " + safekeeperId + " lost the data of timeline " + timeline
+      throw ApiProblem.unavailable(ProblemTypes.TIMELINE_STORAGE_LOST, "safekeeper " + safekeeperId + " lost the data of timeline " + timeline
           + ": its directory " + dir + " was removed or replaced while the safekeeper ran (a lost or replaced disk). It takes "
           + "no part in elections until restarted; restart it, and it rejoins empty and catches up. Elect with the others");
     }
@@ -176,13 +177,13 @@ final class SafekeeperTimeline implements AutoCloseable {
   /** Follows the compute of the accepted generation; a repeated request while streaming changes nothing. */
   synchronized void follow(FollowRequest req) {
     if (req.generation() < acceptedGeneration) {
-      throw ApiProblem.conflict("stale-generation", "generation", "safekeeper " + safekeeperId + " accepted generation "
+      throw ApiProblem.conflict(ProblemTypes.STALE_GENERATION, "generation", "safekeeper " + safekeeperId + " accepted generation "
           + acceptedGeneration + " of timeline " + timeline + ", not " + req.generation() + "; this compute was fenced off and must stop");
     }
     if (req.generation() > acceptedGeneration) {
       // It missed the election (down, slow or partitioned then): the compute fences it with its own
       // generation and asks again, so a safekeeper never stays behind on an older generation.
-      throw ApiProblem.conflict("fence-required", "generation", "safekeeper " + safekeeperId + " accepted generation "
+      throw ApiProblem.conflict(ProblemTypes.FENCE_REQUIRED, "generation", "safekeeper " + safekeeperId + " accepted generation "
           + acceptedGeneration + " of timeline " + timeline + ", below " + req.generation() + "; fence it with generation "
           + req.generation() + " first");
     }

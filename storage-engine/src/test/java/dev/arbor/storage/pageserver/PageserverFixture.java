@@ -106,6 +106,11 @@ final class PageserverFixture implements BeforeAllCallback, AfterAllCallback, Au
     return pageserver.url();
   }
 
+  /** The routes the running pageserver registered, as {@code METHOD /pattern}. */
+  List<String> routes() {
+    return pageserver.routes();
+  }
+
   int port() {
     return pageserver.port();
   }

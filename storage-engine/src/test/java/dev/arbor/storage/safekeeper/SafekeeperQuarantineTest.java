@@ -85,7 +85,7 @@ class SafekeeperQuarantineTest {
   }
 
   /** Overwrites the start of both 4 KiB slots of a flush record, as a torn or bit-rotted file would look. */
-  private static void damageBothSlots(Path flushFile) throws Exception {
+  static void damageBothSlots(Path flushFile) throws Exception {
     try (FileChannel ch = FileChannel.open(flushFile, StandardOpenOption.WRITE)) {
       for (long offset : new long[] {0, 4096}) {
         ch.write(ByteBuffer.wrap(new byte[] {0x13, 0x37, 0x13, 0x37, 0x13, 0x37, 0x13, 0x37}), offset);
