@@ -9,6 +9,8 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Map;
 import java.util.StringJoiner;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * What every typed client of an Arbor service shares: its base URL, a timeout on every call, the retry rule, and
@@ -24,6 +26,7 @@ import java.util.StringJoiner;
  * connection was refused, so the request never reached the service.
  */
 public abstract class ServiceClient {
+  private static final Logger log = LoggerFactory.getLogger(ServiceClient.class);
   private final String service;
   private final String baseUrl;
   private final HttpJson http;
@@ -71,9 +74,30 @@ public abstract class ServiceClient {
   protected String url(Object... segments) {
     StringJoiner path = new StringJoiner("/", baseUrl + "/", "");
     for (Object s : segments) {
-      path.add(URLEncoder.encode(String.valueOf(s), StandardCharsets.UTF_8).replace("+", "%20"));
+      path.add(encode(s));
     }
     return path.toString();
+  }
+
+  /**
+   * {@code url} with a query of the parameters that are not null, names and values percent-encoded, in the order
+   * given: {@code withQuery(url("v1", "x"), "lsn", lsn)}.
+   */
+  protected static String withQuery(String url, Object... namesAndValues) {
+    if (namesAndValues.length % 2 != 0) {
+      throw new IllegalArgumentException("query parameters come as name, value pairs");
+    }
+    StringJoiner query = new StringJoiner("&", "?", "").setEmptyValue("");
+    for (int i = 0; i < namesAndValues.length; i += 2) {
+      if (namesAndValues[i + 1] != null) {
+        query.add(encode(namesAndValues[i]) + "=" + encode(namesAndValues[i + 1]));
+      }
+    }
+    return url + query;
+  }
+
+  private static String encode(Object s) {
+    return URLEncoder.encode(String.valueOf(s), StandardCharsets.UTF_8).replace("+", "%20");
   }
 
   /** A call that does nothing more when repeated. */
@@ -93,21 +117,33 @@ public abstract class ServiceClient {
   }
 
   private <T> T run(String what, Call<T> call, boolean idempotent) throws IOException {
+    boolean afterOutages = idempotent && retry.afterOutages();
     for (int attempt = 1; ; attempt++) {
+      Exception failure;
       try {
         return call.run();
       } catch (ApiProblem p) {
-        if (!idempotent || !transientStatus(p.status()) || attempt >= retry.attempts()) {
+        if (!afterOutages || !transientStatus(p.status()) || attempt >= retry.attempts()) {
           throw p;
         }
+        failure = p;
       } catch (IOException e) {
-        boolean again = idempotent || refused(e);
+        boolean again = afterOutages || refused(e);
         if (!again || attempt >= retry.attempts()) {
           throw e;
         }
+        failure = e;
       }
+      log.info("event=client_retry service=\"{}\" url={} call=\"{}\" attempt={} error=\"{}\"", service, baseUrl, what, attempt,
+          describe(failure).replace('"', '\'').replace('\n', ' '));
       pause(what, attempt);
     }
+  }
+
+  /** An exception as messages show it: its class and message ({@code ConnectException: Connection refused}). */
+  public static String describe(Throwable e) {
+    String m = e.getMessage();
+    return e.getClass().getSimpleName() + (m == null || m.isBlank() ? "" : ": " + m);
   }
 
   private void pause(String what, int attempt) throws IOException {
