@@ -1,8 +1,10 @@
 package dev.arbor.compute.start;
 
+import dev.arbor.api.pageserver.BasebackupRequest;
+import dev.arbor.client.PageserverClient;
+import dev.arbor.client.RetryPolicy;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.api.ApiProblem;
-import dev.arbor.client.HttpJson;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -118,13 +120,15 @@ final class ComputePgdata {
   }
 
   /**
-   * Streams the basebackup tar at {@code url} straight into {@code tar -x} running as the PostgreSQL user;
-   * returns the bytes received. An interrupt between two reads aborts the transfer.
+   * Streams the spec's timeline's basebackup straight into {@code tar -x} running as the PostgreSQL user;
+   * returns the bytes received. One try, connecting within 10 s; an interrupt between two reads aborts the transfer.
    */
-  long extractBasebackup(String url) throws IOException {
+  long extractBasebackup(BasebackupRequest request) throws IOException {
+    var pageserver = new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE);
+    String url = spec.pageserverUrl() + " (timeline " + spec.timeline() + ", " + request + ")";
     InputStream body;
     try {
-      body = new HttpJson(Duration.ofSeconds(10)).stream(url, Duration.ofMinutes(2));
+      body = pageserver.basebackup(spec.tenant(), spec.timeline(), request);
     } catch (ApiProblem p) {
       throw new ComputeStartException("the pageserver refused the basebackup " + url + " with HTTP " + p.status() + ": "
           + p.getMessage(), p);
