@@ -24,7 +24,8 @@ import org.slf4j.LoggerFactory;
  * <p>Retries: {@link #idempotent} calls (reads, deletes, creates with a caller-chosen id) are tried again, with
  * the client's {@link RetryPolicy}, after an outage (no connection, no answer in time, 502/503/504). {@link #once}
  * calls (a fence, a reservation: anything whose repetition is not harmless) are tried again only when the
- * connection was refused, so the request never reached the service.
+ * connection was refused, so the request never reached the service. A {@link RetryPolicy#refusedOnly()} policy
+ * applies that rule to idempotent calls too. Each retry is logged as one {@code event=client_retry} line.
  */
 public abstract class ServiceClient {
   private static final Logger log = LoggerFactory.getLogger(ServiceClient.class);

@@ -26,4 +26,20 @@ public record BasebackupRequest(Lsn lsn, Integer pgTli, Lsn endLsn) {
   public static BasebackupRequest electedEnd(int pgTli, Lsn endLsn) {
     return new BasebackupRequest(null, pgTli, endLsn);
   }
+
+  /** Where the start begins, for messages: {@code lsn=0/16B5A50}, {@code pg_tli=2 end_lsn=0/3000060}, or {@code head}. */
+  @Override
+  public String toString() {
+    StringBuilder out = new StringBuilder();
+    if (lsn != null) {
+      out.append("lsn=").append(lsn);
+    }
+    if (pgTli != null) {
+      out.append(out.isEmpty() ? "" : " ").append("pg_tli=").append(pgTli);
+    }
+    if (endLsn != null) {
+      out.append(out.isEmpty() ? "" : " ").append("end_lsn=").append(endLsn);
+    }
+    return out.isEmpty() ? "head" : out.toString();
+  }
 }

@@ -125,15 +125,15 @@ final class ComputePgdata {
    */
   long extractBasebackup(BasebackupRequest request) throws IOException {
     var pageserver = new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE);
-    String url = spec.pageserverUrl() + " (timeline " + spec.timeline() + ", " + request + ")";
+    String source = spec.pageserverUrl() + " (timeline " + spec.timeline() + ", " + request + ")";
     InputStream body;
     try {
       body = pageserver.basebackup(spec.tenant(), spec.timeline(), request);
     } catch (ApiProblem p) {
-      throw new ComputeStartException("the pageserver refused the basebackup " + url + " with HTTP " + p.status() + ": "
+      throw new ComputeStartException("the pageserver refused the basebackup from " + source + " with HTTP " + p.status() + ": "
           + p.getMessage(), p);
     } catch (IOException e) {
-      throw new ComputeStartException("cannot reach the pageserver for the basebackup (" + url + "): " + ComputeStartException.describe(e), e);
+      throw new ComputeStartException("cannot reach the pageserver for the basebackup (" + source + "): " + ComputeStartException.describe(e), e);
     }
     Process tar = ServerUser.current().processBuilder(List.of("tar", "-x", "-f", "-", "-C", dir().toString()))
         .redirectErrorStream(true).start();
@@ -142,7 +142,7 @@ final class ComputePgdata {
       byte[] buffer = new byte[COPY_BUFFER];
       for (int n; (n = in.read(buffer)) >= 0; ) {
         if (Thread.currentThread().isInterrupted()) {
-          throw new IOException("interrupted fetching the basebackup from " + url);
+          throw new IOException("interrupted fetching the basebackup from " + source);
         }
         out.write(buffer, 0, n);
         received += n;
