@@ -1,12 +1,12 @@
 package dev.arbor.bench;
 
+import dev.arbor.api.pageserver.ImageMade;
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
 import dev.arbor.compute.testing.StorageProcesses;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
-import dev.arbor.storage.pageserver.ImageService;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.api.pageserver.TimelineInfo;
 import dev.arbor.testing.TempDirectory;
@@ -41,7 +41,7 @@ final class BranchStorage {
         databaseBytes = Long.parseLong(Sql.one(c, "SELECT pg_database_size(current_database())"));
         tableBytes = Long.parseLong(Sql.one(c, "SELECT pg_total_relation_size('items')"));
       }
-      ImageService.Made root = storage.makeImage(t, main);
+      ImageMade root = storage.makeImage(t, main);
       System.out.printf("main: %d rows, database %d MiB (items with index %d MiB), image %d MiB in %d chunks, made in %.1f s%n",
           rows, databaseBytes / MIB, tableBytes / MIB, root.bytes() / MIB, root.chunks(), root.durationMs() / 1000.0);
       Bytes before = Bytes.of(storage.objectStore());
@@ -59,7 +59,7 @@ final class BranchStorage {
           long grown = Long.parseLong(Sql.one(c, "SELECT pg_total_relation_size('items')")) - tableBytes;
           changedBytes += tableBytes * changePct / 100 + Math.max(0, grown);
         }
-        ImageService.Made made = storage.makeImage(t, branch.timelineId());
+        ImageMade made = storage.makeImage(t, branch.timelineId());
         System.out.printf("| %d | %d | %d MiB | %d | %d MiB | %.1f s |%n", i + 1, perBranch, made.bytes() / MIB, made.newChunks(),
             made.newBytes() / MIB, made.durationMs() / 1000.0);
       }

@@ -2,6 +2,7 @@ package dev.arbor.client;
 
 import dev.arbor.api.ApiProblem;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.ConnectException;
 import java.net.SocketTimeoutException;
 import java.net.URLEncoder;
@@ -9,6 +10,8 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Map;
 import java.util.StringJoiner;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * What every typed client of an Arbor service shares: its base URL, a timeout on every call, the retry rule, and
@@ -21,9 +24,11 @@ import java.util.StringJoiner;
  * <p>Retries: {@link #idempotent} calls (reads, deletes, creates with a caller-chosen id) are tried again, with
  * the client's {@link RetryPolicy}, after an outage (no connection, no answer in time, 502/503/504). {@link #once}
  * calls (a fence, a reservation: anything whose repetition is not harmless) are tried again only when the
- * connection was refused, so the request never reached the service.
+ * connection was refused, so the request never reached the service. A {@link RetryPolicy#refusedOnly()} policy
+ * applies that rule to idempotent calls too. Each retry is logged as one {@code event=client_retry} line.
  */
 public abstract class ServiceClient {
+  private static final Logger log = LoggerFactory.getLogger(ServiceClient.class);
   private final String service;
   private final String baseUrl;
   private final HttpJson http;
@@ -53,12 +58,15 @@ public abstract class ServiceClient {
   /** The path of the service's status route, answered 200 when it runs. */
   protected abstract String statusPath();
 
-  /** Whether the service answers its status route now: one try, within the timeout. */
+  /**
+   * Whether the service answers its status route now: one try, within the timeout. Something else answering there
+   * (an error, or a body that is not JSON) is not the service running.
+   */
   public boolean isRunning() {
     try {
       http.get(baseUrl + statusPath(), Map.class);
       return true;
-    } catch (IOException | ApiProblem e) {
+    } catch (IOException | UncheckedIOException | ApiProblem e) {
       return false;
     }
   }
@@ -71,9 +79,30 @@ public abstract class ServiceClient {
   protected String url(Object... segments) {
     StringJoiner path = new StringJoiner("/", baseUrl + "/", "");
     for (Object s : segments) {
-      path.add(URLEncoder.encode(String.valueOf(s), StandardCharsets.UTF_8).replace("+", "%20"));
+      path.add(encode(s));
     }
     return path.toString();
+  }
+
+  /**
+   * {@code url} with a query of the parameters that are not null, names and values percent-encoded, in the order
+   * given: {@code withQuery(url("v1", "x"), "lsn", lsn)}.
+   */
+  protected static String withQuery(String url, Object... namesAndValues) {
+    if (namesAndValues.length % 2 != 0) {
+      throw new IllegalArgumentException("query parameters come as name, value pairs");
+    }
+    StringJoiner query = new StringJoiner("&", "?", "").setEmptyValue("");
+    for (int i = 0; i < namesAndValues.length; i += 2) {
+      if (namesAndValues[i + 1] != null) {
+        query.add(encode(namesAndValues[i]) + "=" + encode(namesAndValues[i + 1]));
+      }
+    }
+    return url + query;
+  }
+
+  private static String encode(Object s) {
+    return URLEncoder.encode(String.valueOf(s), StandardCharsets.UTF_8).replace("+", "%20");
   }
 
   /** A call that does nothing more when repeated. */
@@ -93,21 +122,33 @@ public abstract class ServiceClient {
   }
 
   private <T> T run(String what, Call<T> call, boolean idempotent) throws IOException {
+    boolean afterOutages = idempotent && retry.afterOutages();
     for (int attempt = 1; ; attempt++) {
+      Exception failure;
       try {
         return call.run();
       } catch (ApiProblem p) {
-        if (!idempotent || !transientStatus(p.status()) || attempt >= retry.attempts()) {
+        if (!afterOutages || !transientStatus(p.status()) || attempt >= retry.attempts()) {
           throw p;
         }
+        failure = p;
       } catch (IOException e) {
-        boolean again = idempotent || refused(e);
+        boolean again = afterOutages || refused(e);
         if (!again || attempt >= retry.attempts()) {
           throw e;
         }
+        failure = e;
       }
+      log.info("event=client_retry service=\"{}\" url={} call=\"{}\" attempt={} error=\"{}\"", service, baseUrl, what, attempt,
+          describe(failure).replace('"', '\'').replace('\n', ' '));
       pause(what, attempt);
     }
+  }
+
+  /** An exception as messages show it: its class and message ({@code ConnectException: Connection refused}). */
+  public static String describe(Throwable e) {
+    String m = e.getMessage();
+    return e.getClass().getSimpleName() + (m == null || m.isBlank() ? "" : ": " + m);
   }
 
   private void pause(String what, int attempt) throws IOException {

@@ -6,6 +6,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
+import dev.arbor.api.pageserver.CreateTenantRequest;
+import dev.arbor.client.PageserverClient;
+import dev.arbor.client.RetryPolicy;
 import dev.arbor.compute.testing.AgentProcess;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.Condition;
@@ -14,7 +19,6 @@ import dev.arbor.crds.v1alpha1.EndpointMode;
 import dev.arbor.crds.v1alpha1.EndpointSpec;
 import dev.arbor.crds.v1alpha1.Project;
 import dev.arbor.api.ApiProblem;
-import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.testing.TempDirectory;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
@@ -22,6 +26,7 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -57,11 +62,13 @@ class OperatorSecurityIT extends OperatorTestBase {
     String bTimeline = bMain.getStatus().getTimelineId();
     try (var pods = TempDirectory.create("arbor-sec-pods-")) {
       String computeA = LocalPod.of(client(), "sec-a", "pa-rw", pods.resolve("pa-rw-0")).spec.pageserverUrl();
-      assertRefusedOnComputePort(() -> http.delete(computeA + "/v1/tenant/" + bTenant));
-      assertRefusedOnComputePort(() -> http.delete(computeA + "/v1/tenant/" + bTenant + "/timeline/" + bTimeline));
-      assertRefusedOnComputePort(() -> http.get(computeA + "/v1/tenant", TenantInfo[].class));
-      assertRefusedOnComputePort(() -> http.get(computeA + "/v1/tenant/" + bTenant + "/timeline", Object.class));
-      assertRefusedOnComputePort(() -> http.post(computeA + "/v1/tenant", Map.of("pg_version", 15), TenantInfo.class));
+      var viaCompute = new PageserverClient(computeA, Duration.ofSeconds(30), RetryPolicy.NONE);
+      var bId = new TenantId(bTenant);
+      assertRefusedOnComputePort(() -> viaCompute.deleteTenant(bId));
+      assertRefusedOnComputePort(() -> viaCompute.deleteTimeline(bId, new TimelineId(bTimeline)));
+      assertRefusedOnComputePort(viaCompute::tenants);
+      assertRefusedOnComputePort(() -> viaCompute.timelines(bId));
+      assertRefusedOnComputePort(() -> viaCompute.createTenant(CreateTenantRequest.withRandomId(15)));
     }
     assertThat(tenant(bTenant).tenantId().toString()).isEqualTo(bTenant);
     assertThat(timelineExists(bTenant, bTimeline)).isTrue();

@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.arbor.client.PageserverClient;
+import dev.arbor.client.RetryPolicy;
 import dev.arbor.compute.testing.AgentProcess;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.Endpoint;
@@ -73,8 +75,9 @@ class OperatorStorageIsolationIT extends OperatorTestBase {
           assertThat(text(sk + "/v1/status")).doesNotContain(bTenant, bTimeline);
         }
         String pageserver = a.spec.pageserverUrl();
-        assertRefusedOnComputePort(() -> http.get(pageserver + "/v1/tenant", Object.class));
-        assertRefusedOnComputePort(() -> http.get(pageserver + "/v1/tenant/" + bTenant + "/timeline", Object.class));
+        var viaCompute = new PageserverClient(pageserver, Duration.ofSeconds(30), RetryPolicy.NONE);
+        assertRefusedOnComputePort(viaCompute::tenants);
+        assertRefusedOnComputePort(() -> viaCompute.timelines(new TenantId(bTenant)));
         assertThat(text(pageserver + "/metrics")).doesNotContain(bTenant, bTimeline);
         assertThat(text(pageserver + "/v1/status")).doesNotContain(bTenant, bTimeline);
 

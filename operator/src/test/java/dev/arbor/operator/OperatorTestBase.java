@@ -3,6 +3,8 @@ package dev.arbor.operator;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.compute.testing.StorageProcesses;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.BranchSpec;
@@ -180,19 +182,19 @@ abstract class OperatorTestBase {
   }
 
   static TenantInfo tenant(String tenantId) throws IOException {
-    return http.get(storage.pageserverManagementUrl() + "/v1/tenant/" + tenantId, TenantInfo.class);
+    return storage.pageserver().tenant(new TenantId(tenantId));
   }
 
   static TimelineInfo timeline(String tenantId, String timelineId) throws IOException {
-    return http.get(storage.pageserverManagementUrl() + "/v1/tenant/" + tenantId + "/timeline/" + timelineId, TimelineInfo.class);
+    return storage.pageserver().timeline(new TenantId(tenantId), new TimelineId(timelineId));
   }
 
   static List<TimelineInfo> timelines(String tenantId) throws IOException {
-    return List.of(http.get(storage.pageserverManagementUrl() + "/v1/tenant/" + tenantId + "/timeline", TimelineInfo[].class));
+    return storage.pageserver().timelines(new TenantId(tenantId));
   }
 
   static List<TenantInfo> tenants() throws IOException {
-    return List.of(http.get(storage.pageserverManagementUrl() + "/v1/tenant", TenantInfo[].class));
+    return storage.pageserver().tenants();
   }
 
   static boolean timelineExists(String tenantId, String timelineId) throws IOException {

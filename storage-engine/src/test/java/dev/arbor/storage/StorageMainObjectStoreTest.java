@@ -2,18 +2,17 @@ package dev.arbor.storage;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.arbor.api.pageserver.CreateTenantRequest;
+import dev.arbor.client.PageserverClient;
 import dev.arbor.testing.FreePort;
 import dev.arbor.testing.S3ProxyFixture;
 import dev.arbor.testing.TempDirectory;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -62,11 +61,8 @@ class StorageMainObjectStoreTest {
     assertThat(line).as("pageserver stdout; stderr: %s", dir.resolve("stderr.log")).startsWith("listening on ");
     String url = line.substring("listening on ".length());
 
-    var response = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url + "/v1/tenant"))
-        .header("Content-Type", "application/json")
-        .POST(HttpRequest.BodyPublishers.ofString("{\"pg_version\": 15}")).build(), HttpResponse.BodyHandlers.ofString());
-    assertThat(response.statusCode()).as(response.body()).isBetween(200, 201);
-    String tenant = response.body().replaceAll("(?s).*\"tenant_id\"\\s*:\\s*\"([0-9a-f]{32})\".*", "$1");
+    String tenant = new PageserverClient(url, Duration.ofSeconds(120)).createTenant(CreateTenantRequest.withRandomId(15))
+        .tenantId().toString();
 
     Path tenantDir = s3.bucketDirectory(BUCKET).resolve("install-1/tenants").resolve(tenant);
     assertThat(tenantDir.resolve("tenant.json")).as("written through S3Proxy into its filesystem backend").isRegularFile();

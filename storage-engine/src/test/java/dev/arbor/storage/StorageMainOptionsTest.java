@@ -4,14 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.arbor.api.ApiProblem;
+import dev.arbor.client.PageserverClient;
 import dev.arbor.storage.pageserver.Pageserver;
 import dev.arbor.testing.TempDirectory;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -93,11 +90,16 @@ class StorageMainOptionsTest {
         String managementUrl = "http://127.0.0.1:" + m.group(1);
         assertThat(managementUrl).isNotEqualTo(computeUrl);
 
-        assertThat(get(managementUrl + "/v1/tenant")).matches("200 \\[\\s*]");
-        assertThat(get(computeUrl + "/v1/tenant")).startsWith("404 ")
-            .contains(ApiProblem.TYPE_BASE + Pageserver.SERVED_ON_MANAGEMENT_PORT, "management port");
-        assertThat(get(computeUrl + "/v1/status")).startsWith("200 ");
-        assertThat(get(managementUrl + "/v1/status")).startsWith("200 ");
+        var management = new PageserverClient(managementUrl, Duration.ofSeconds(30));
+        var compute = new PageserverClient(computeUrl, Duration.ofSeconds(30));
+        assertThat(management.tenants()).isEmpty();
+        assertThatThrownBy(compute::tenants).isInstanceOfSatisfying(ApiProblem.class, p -> {
+          assertThat(p.status()).isEqualTo(404);
+          assertThat(p.is(Pageserver.SERVED_ON_MANAGEMENT_PORT)).isTrue();
+          assertThat(p.getMessage()).contains("management port");
+        });
+        assertThat(compute.isRunning()).isTrue();
+        assertThat(management.isRunning()).isTrue();
       } finally {
         ps.destroy();
         if (!ps.waitFor(20, TimeUnit.SECONDS)) {
@@ -105,11 +107,5 @@ class StorageMainOptionsTest {
         }
       }
     }
-  }
-
-  private static String get(String url) throws Exception {
-    var response = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(30)).build(),
-        HttpResponse.BodyHandlers.ofString());
-    return response.statusCode() + " " + response.body();
   }
 }

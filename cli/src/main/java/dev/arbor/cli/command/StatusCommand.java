@@ -41,7 +41,7 @@ public final class StatusCommand implements Callable<Integer> {
       rows.add(row(sk.getKey(), daemons.pid(sk.getKey()).orElse(null), sk.getValue(), storage.healthy("http://127.0.0.1:" + sk.getValue())));
     }
     rows.add(row(LocalStorage.PAGESERVER, daemons.pid(LocalStorage.PAGESERVER).orElse(null), config.pageserverPort(),
-        storage.healthy(config.pageserverUrl())));
+        storage.pageserverRunning(config)));
     for (var e : Endpoints.all(inst)) {
       String name = Endpoints.daemonName(e.project(), e.branch());
       Long pid = daemons.pid(name).orElse(null);

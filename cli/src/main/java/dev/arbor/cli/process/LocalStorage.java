@@ -4,6 +4,8 @@ import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.ArborHome;
 import dev.arbor.cli.home.LocalConfig;
 import dev.arbor.client.ServiceLaunch;
+import dev.arbor.client.PageserverClient;
+import dev.arbor.client.RetryPolicy;
 import dev.arbor.client.HttpJson;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -12,6 +14,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BooleanSupplier;
 
 /** The local storage engine: a pageserver and N safekeepers as background processes of this home. */
 public final class LocalStorage {
@@ -129,27 +132,33 @@ public final class LocalStorage {
       String url = "http://127.0.0.1:" + sk.getValue();
       ensure(id, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, List.of("safekeeper",
           "--id", id, "--listen", "127.0.0.1:" + sk.getValue(), "--data-dir", home.safekeeper(id).toString(),
-          "--object-store", config.objectStoreArgument(home)))), url);
+          "--object-store", config.objectStoreArgument(home)))), url, () -> healthy(url));
     }
     home.createPostgresRoot();
     ensure(PAGESERVER, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, List.of(
         "pageserver", "--listen", "127.0.0.1:" + config.pageserverPort(), "--object-store", config.objectStoreArgument(home),
         "--work-dir", home.pageserver().toString(), "--safekeepers", String.join(",", config.safekeeperUrls().values())))),
-        config.pageserverUrl());
+        config.pageserverUrl(), () -> pageserverRunning(config));
   }
 
-  private void ensure(String name, PrintStream progress, java.util.function.Supplier<List<String>> command, String url) {
+  private void ensure(String name, PrintStream progress, java.util.function.Supplier<List<String>> command, String url,
+      BooleanSupplier running) {
     if (daemons.pid(name).isPresent()) {
       return;
     }
-    if (healthy(url)) {
+    if (running.getAsBoolean()) {
       throw new CliException("something else answers on " + url + " where " + name + " should run; stop it, or use another ARBOR_HOME");
     }
     long t0 = System.nanoTime();
     progress.print("starting " + name + " ... ");
     progress.flush();
-    daemons.start(name, command.get(), Duration.ofSeconds(60), () -> healthy(url));
+    daemons.start(name, command.get(), Duration.ofSeconds(60), running);
     progress.printf("ok (%.1f s)%n", (System.nanoTime() - t0) / 1e9);
+  }
+
+  /** Whether the pageserver of this home answers its status route (within 2 s). */
+  public boolean pageserverRunning(LocalConfig config) {
+    return new PageserverClient(config.pageserverUrl(), Duration.ofSeconds(2), RetryPolicy.NONE).isRunning();
   }
 
   public boolean healthy(String baseUrl) {

@@ -1,58 +1,61 @@
 package dev.arbor.cli.process;
 
-import dev.arbor.cli.CliException;
-import dev.arbor.cli.home.LocalConfig;
-import dev.arbor.client.HttpJson;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
+import dev.arbor.api.pageserver.CreateTenantRequest;
+import dev.arbor.api.pageserver.CreateTimelineRequest;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.api.pageserver.TimelineInfo;
+import dev.arbor.cli.CliException;
+import dev.arbor.cli.home.LocalConfig;
+import dev.arbor.client.PageserverClient;
+import dev.arbor.client.RetryPolicy;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.time.Duration;
-import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
-/** The pageserver API as the CLI uses it; an unreachable pageserver becomes advice to run {@code arbor up}. */
+/**
+ * The pageserver API as the CLI uses it; an unreachable pageserver becomes advice to run {@code arbor up}. Each
+ * call is tried once (within 120 s, an initdb included): a user waiting at the terminal hears at once that
+ * nothing runs there.
+ */
 public final class Pageserver {
   private final String url;
-  private final HttpJson http = new HttpJson(Duration.ofSeconds(120));
+  private final PageserverClient client;
 
   public Pageserver(LocalConfig config) {
     this.url = config.pageserverUrl();
+    this.client = new PageserverClient(url, Duration.ofSeconds(120), RetryPolicy.NONE);
   }
 
   public TenantInfo createTenant(int pgVersion) {
-    return call(() -> http.post(url + "/v1/tenant", Map.of("pg_version", pgVersion), TenantInfo.class));
+    return call(() -> client.createTenant(CreateTenantRequest.withRandomId(pgVersion)));
   }
 
   public void deleteTenant(String tenantId) {
     call(() -> {
-      http.delete(url + "/v1/tenant/" + tenantId);
+      client.deleteTenant(new TenantId(tenantId));
       return null;
     });
   }
 
   public TimelineInfo branch(String tenantId, String ancestorTimelineId, String lsn) {
-    Map<String, Object> body = new LinkedHashMap<>();
-    body.put("ancestor_timeline_id", ancestorTimelineId);
-    if (lsn != null) {
-      body.put("ancestor_lsn", lsn);
-    }
-    return call(() -> http.post(url + "/v1/tenant/" + tenantId + "/timeline", body, TimelineInfo.class));
+    var request = new CreateTimelineRequest(null, new TimelineId(ancestorTimelineId), lsn);
+    return call(() -> client.createTimeline(new TenantId(tenantId), request));
   }
 
   public TimelineInfo timeline(String tenantId, String timelineId) {
-    return call(() -> http.get(url + "/v1/tenant/" + tenantId + "/timeline/" + timelineId, TimelineInfo.class));
+    return call(() -> client.timeline(new TenantId(tenantId), new TimelineId(timelineId)));
   }
 
   public List<TimelineInfo> timelines(String tenantId) {
-    return Arrays.asList(call(() -> http.get(url + "/v1/tenant/" + tenantId + "/timeline", TimelineInfo[].class)));
+    return call(() -> client.timelines(new TenantId(tenantId)));
   }
 
   public void deleteTimeline(String tenantId, String timelineId) {
     call(() -> {
-      http.delete(url + "/v1/tenant/" + tenantId + "/timeline/" + timelineId);
+      client.deleteTimeline(new TenantId(tenantId), new TimelineId(timelineId));
       return null;
     });
   }

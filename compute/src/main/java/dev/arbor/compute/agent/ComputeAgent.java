@@ -3,6 +3,8 @@ package dev.arbor.compute.agent;
 import dev.arbor.api.compute.AgentCommand;
 import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.api.compute.InvalidSpecException;
+import dev.arbor.client.PageserverClient;
+import dev.arbor.client.RetryPolicy;
 import dev.arbor.compute.agent.AgentStatus.Phase;
 import dev.arbor.api.compute.ComputeAgentSpec.Mode;
 import dev.arbor.compute.start.ComputeSpec;
@@ -16,7 +18,6 @@ import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.server.HttpApi;
 import dev.arbor.client.ComputeSpecJson;
-import dev.arbor.client.HttpJson;
 import dev.arbor.server.Response;
 import dev.arbor.api.pageserver.TimelineInfo;
 import java.io.IOException;
@@ -143,10 +144,10 @@ public final class ComputeAgent implements AutoCloseable {
 
   /** The pageserver must be reachable and know the timeline, with the spec's PostgreSQL version. */
   private void checkTimeline() {
-    String url = spec.pageserverUrl() + "/v1/tenant/" + spec.tenantId() + "/timeline/" + spec.timelineId();
     TimelineInfo info;
     try {
-      info = new HttpJson(Duration.ofSeconds(10)).get(url, TimelineInfo.class);
+      info = new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE)
+          .timeline(spec.tenantId(), spec.timelineId());
     } catch (ApiProblem p) {
       if (p.status() == 404) {
         throw new ComputeStartException("the pageserver at " + spec.pageserverUrl() + " has no timeline " + spec.timelineId()

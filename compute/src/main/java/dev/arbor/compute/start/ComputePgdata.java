@@ -1,8 +1,10 @@
 package dev.arbor.compute.start;
 
+import dev.arbor.api.pageserver.BasebackupRequest;
+import dev.arbor.client.PageserverClient;
+import dev.arbor.client.RetryPolicy;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.api.ApiProblem;
-import dev.arbor.client.HttpJson;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -118,18 +120,20 @@ final class ComputePgdata {
   }
 
   /**
-   * Streams the basebackup tar at {@code url} straight into {@code tar -x} running as the PostgreSQL user;
-   * returns the bytes received. An interrupt between two reads aborts the transfer.
+   * Streams the spec's timeline's basebackup straight into {@code tar -x} running as the PostgreSQL user;
+   * returns the bytes received. One try, connecting within 10 s; an interrupt between two reads aborts the transfer.
    */
-  long extractBasebackup(String url) throws IOException {
+  long extractBasebackup(BasebackupRequest request) throws IOException {
+    var pageserver = new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE);
+    String source = spec.pageserverUrl() + " (timeline " + spec.timeline() + ", " + request + ")";
     InputStream body;
     try {
-      body = new HttpJson(Duration.ofSeconds(10)).stream(url, Duration.ofMinutes(2));
+      body = pageserver.basebackup(spec.tenant(), spec.timeline(), request);
     } catch (ApiProblem p) {
-      throw new ComputeStartException("the pageserver refused the basebackup " + url + " with HTTP " + p.status() + ": "
+      throw new ComputeStartException("the pageserver refused the basebackup from " + source + " with HTTP " + p.status() + ": "
           + p.getMessage(), p);
     } catch (IOException e) {
-      throw new ComputeStartException("cannot reach the pageserver for the basebackup (" + url + "): " + ComputeStartException.describe(e), e);
+      throw new ComputeStartException("cannot reach the pageserver for the basebackup (" + source + "): " + ComputeStartException.describe(e), e);
     }
     Process tar = ServerUser.current().processBuilder(List.of("tar", "-x", "-f", "-", "-C", dir().toString()))
         .redirectErrorStream(true).start();
@@ -138,7 +142,7 @@ final class ComputePgdata {
       byte[] buffer = new byte[COPY_BUFFER];
       for (int n; (n = in.read(buffer)) >= 0; ) {
         if (Thread.currentThread().isInterrupted()) {
-          throw new IOException("interrupted fetching the basebackup from " + url);
+          throw new IOException("interrupted fetching the basebackup from " + source);
         }
         out.write(buffer, 0, n);
         received += n;

@@ -1,6 +1,11 @@
 package dev.arbor.compute.start;
 
 import dev.arbor.api.Lsn;
+import dev.arbor.api.pageserver.BasebackupRequest;
+import dev.arbor.api.pageserver.GenerationReservation;
+import dev.arbor.api.pageserver.GenerationStartedRequest;
+import dev.arbor.client.PageserverClient;
+import dev.arbor.client.RetryPolicy;
 import dev.arbor.postgres.PostgresServer;
 import dev.arbor.postgres.RedoRange;
 import dev.arbor.postgres.TimelineHistory;
@@ -59,9 +64,11 @@ public final class ComputeStart {
   private final ComputeSpec spec;
   private final SafekeeperSet safekeepers;
   private final HttpJson http = new HttpJson(Duration.ofSeconds(30));
+  private final PageserverClient pageserver;
 
   public ComputeStart(ComputeSpec spec) {
     this.spec = spec;
+    this.pageserver = pageserver(spec);
     this.safekeepers = new SafekeeperSet(List.copyOf(spec.safekeepers().values()), Duration.ofSeconds(10));
   }
 
@@ -76,8 +83,8 @@ public final class ComputeStart {
 
     long t0 = System.nanoTime();
     PostgresServer server = null;
-    long basebackupBytes = pgdata.extractBasebackup(spec.pageserverUrl() + timelineApi() + "/basebackup"
-        + (election.end.tli() > 0 ? "?pg_tli=" + election.end.tli() + "&end_lsn=" + election.end.flushLsn() : ""));
+    long basebackupBytes = pgdata.extractBasebackup(election.end.tli() > 0
+        ? BasebackupRequest.electedEnd(election.end.tli(), election.end.flushLsn()) : BasebackupRequest.head());
     long t1 = System.nanoTime();
     // Where recovery must end, read from the WAL while PostgreSQL replays it.
     CompletableFuture<Lsn> mustReach = election.end.tli() == 0 ? null : CompletableFuture.supplyAsync(() -> {
@@ -119,7 +126,7 @@ public final class ComputeStart {
   private RecoveryEnd recoveryEnd(Election election) {
     String safekeeperUrl = spec.safekeepers().get(election.end.safekeeperId());
     return RecoveryEnd.overHttp(http, Lsn.DEFAULT_SEGMENT_SIZE, election.end.tli(), election.end.flushLsn(),
-        safekeeperUrl + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline()), spec.pageserverUrl() + timelineApi());
+        safekeeperUrl + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline()), pageserver, spec);
   }
 
   private record Election(long generation, int pgTli, TimelineWalStatus end) {}
@@ -149,9 +156,9 @@ public final class ComputeStart {
         ComputeStartException.pause(Duration.ofMillis(100L * attempt));
         continue;
       }
-      Reservation reservation;
+      GenerationReservation reservation;
       try {
-        reservation = http.post(spec.pageserverUrl() + timelineApi() + "/generation", Map.of("generation", g), Reservation.class);
+        reservation = pageserver.reserveGeneration(spec.tenant(), spec.timeline(), g);
       } catch (ApiProblem p) {
         if (p.status() == 409) { // the pageserver saw a higher generation: run again above it
           log.info("event=election_retry generation={} reason=\"{}\"", g, p.getMessage());
@@ -175,9 +182,6 @@ public final class ComputeStart {
     throw new ComputeStartException("could not get a generation accepted by a majority of safekeepers after "
         + ELECTION_ATTEMPTS + " attempts (another compute may be starting on timeline " + spec.timeline() + ")");
   }
-
-  /** The pageserver's answer to a reservation. */
-  public record Reservation(long generation, int pgTli, int maxTliBefore, int latestStartedTli, Lsn latestStartedLsn) {}
 
   private void configure(ComputePgdata pgdata) throws IOException {
     List<String> ids = List.copyOf(spec.safekeepers().keySet());
@@ -275,8 +279,8 @@ public final class ComputeStart {
     server.psql(SUPERUSER, "postgres", String.join("; ", spec.safekeepers().keySet().stream()
         .map(id -> "SELECT pg_create_physical_replication_slot('" + slotName(id) + "', true)").toList()));
 
-    http.post(spec.pageserverUrl() + timelineApi() + "/generation/" + election.generation + "/started",
-        Map.of("parent_tli", parentTli, "start_lsn", startLsn.toString(), "history", history), Void.class);
+    pageserver.generationStarted(spec.tenant(), spec.timeline(), election.generation,
+        new GenerationStartedRequest(parentTli, startLsn, history));
 
     Optional<RedoRange> redo = RedoRange.lastIn(server.logFile());
     var compute = new RunningCompute(spec, server, safekeepers, election.generation, tli, startLsn,
@@ -346,8 +350,12 @@ public final class ComputeStart {
     return "arbor_" + safekeeperId.toLowerCase().replaceAll("[^a-z0-9_]", "_");
   }
 
-  private String timelineApi() {
-    return "/v1/tenant/" + spec.tenant() + "/timeline/" + spec.timeline();
+  /**
+   * The pageserver as the start path calls it: each call once, answered within 30 s. The start has deadlines of
+   * its own (the agent's, the operator's), and a reservation must not be sent twice.
+   */
+  static PageserverClient pageserver(ComputeSpec spec) {
+    return new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(30), RetryPolicy.NONE);
   }
 
   /** What PostgreSQL stores for a password; a verifier has no quote, so it needs no escaping in a literal. */

@@ -1,6 +1,7 @@
 package dev.arbor.compute.start;
 
 import dev.arbor.api.Lsn;
+import dev.arbor.client.PageserverClient;
 import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.postgres.WalRecordScanner;
@@ -63,11 +64,11 @@ final class RecoveryEnd {
    * and the pageserver's.
    */
   static RecoveryEnd overHttp(HttpJson http, long segmentSize, int tli, Lsn end, String safekeeperTimelineUrl,
-      String pageserverTimelineUrl) {
+      PageserverClient pageserver, ComputeSpec spec) {
     Duration read = Duration.ofMinutes(2);
     return new RecoveryEnd(segmentSize, tli, end,
         name -> safekeeperTimelineUrl == null ? Optional.empty() : http.download(safekeeperTimelineUrl + "/wal/" + name, read),
-        name -> http.download(pageserverTimelineUrl + "/wal/" + name + (WalFileName.isHistory(name) ? "" : "?until_lsn=" + end), read));
+        name -> pageserver.walFile(spec.tenant(), spec.timeline(), name, WalFileName.isHistory(name) ? null : end));
   }
 
   /**

@@ -1,5 +1,6 @@
 package dev.arbor.compute.start;
 
+import dev.arbor.api.pageserver.BasebackupRequest;
 import dev.arbor.postgres.ControlData;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresServer;
@@ -57,8 +58,7 @@ public final class SnapshotStart {
   public RunningSnapshot start() throws IOException {
     var pgdata = new ComputePgdata(spec);
     pgdata.prepareEmpty();
-    pgdata.extractBasebackup(spec.pageserverUrl() + "/v1/tenant/" + spec.tenant() + "/timeline/" + spec.timeline()
-        + "/basebackup?lsn=" + lsn);
+    pgdata.extractBasebackup(BasebackupRequest.at(lsn));
     stayInRecovery(pgdata.dir());
     Map<String, String> settings = new LinkedHashMap<>(spec.settings());
     Map<String, String> managed = managedSettings(pgdata, settings);
@@ -72,7 +72,7 @@ public final class SnapshotStart {
     try {
       Lsn replayed;
       RecoveryEnd end = RecoveryEnd.overHttp(new HttpJson(Duration.ofSeconds(30)), Lsn.DEFAULT_SEGMENT_SIZE,
-          targetTli(pgdata.dir()), lsn, null, timelineUrl());
+          targetTli(pgdata.dir()), lsn, null, ComputeStart.pageserver(spec), spec);
       try (var prefetch = WalPrefetch.start(pgdata.dir())) {
         server.start(); // returns once PostgreSQL accepts read-only connections, which is before replay reached the LSN
         replayed = awaitEndOfWal(server, end.lastRecordEnd());
@@ -99,10 +99,6 @@ public final class SnapshotStart {
     }
     throw new ComputeStartException("the basebackup at " + lsn + " names no recovery_target_timeline in "
         + Basebackup.RECOVERY_CONF + "; this compute expects the pageserver's recovery configuration");
-  }
-
-  private String timelineUrl() {
-    return spec.pageserverUrl() + "/v1/tenant/" + spec.tenant() + "/timeline/" + spec.timeline();
   }
 
   /**

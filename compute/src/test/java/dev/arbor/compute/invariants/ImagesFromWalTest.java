@@ -2,6 +2,7 @@ package dev.arbor.compute.invariants;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.arbor.api.pageserver.ImageMade;
 import dev.arbor.compute.start.ComputeSpec;
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.start.RunningSnapshot;
@@ -15,7 +16,6 @@ import dev.arbor.postgres.RedoRange;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectKeys;
-import dev.arbor.storage.pageserver.ImageService;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.api.pageserver.TimelineInfo;
 import dev.arbor.testing.FreePort;
@@ -42,7 +42,7 @@ class ImagesFromWalTest {
       TenantInfo tenant = storage.createTenant(15);
       TimelineId main = tenant.rootTimelineId();
       String branchPoint;
-      ImageService.Made image;
+      ImageMade image;
       try (RunningCompute c = Computes.start(storage, tenant.tenantId(), main, work.resolve("main-1"))) {
         Sql.exec(c, "CREATE TABLE items (id int PRIMARY KEY, src text, payload text)");
         Sql.exec(c, "CREATE TABLE wide (id int PRIMARY KEY, doc text)"); // TOASTed values
@@ -74,7 +74,7 @@ class ImagesFromWalTest {
 
       // A branch: its first image comes from its parent's image-less history up to the branch point plus its own WAL.
       TimelineInfo branch = storage.branch(tenant.tenantId(), main, branchPoint);
-      ImageService.Made branchImage;
+      ImageMade branchImage;
       try (RunningCompute b = Computes.start(storage, tenant.tenantId(), branch.timelineId(), work.resolve("branch-1"))) {
         Sql.exec(b, "INSERT INTO items SELECT g, 'branch', md5(g::text) FROM generate_series(30001, 40000) g");
         Sql.exec(b, "UPDATE wide SET doc = doc || 'x' WHERE id <= 20");
@@ -99,7 +99,7 @@ class ImagesFromWalTest {
    * compares them. Returns the content at {@code end}.
    */
   private static String assertSameAsFullReplay(StorageProcesses storage, TenantId tenant, TimelineId timeline,
-      ImageService.Made image, Lsn end, Path work) throws Exception {
+      ImageMade image, Lsn end, Path work) throws Exception {
     String atImage = contentAt(storage, tenant, timeline, image.lsn(), work.resolve("image-at-image"));
     String atEnd = contentAt(storage, tenant, timeline, end, work.resolve("image-at-end"));
     Path manifest = storage.objectStore().resolve(ObjectKeys.image(tenant, timeline, image.lsn()));

@@ -2,6 +2,7 @@ package dev.arbor.compute.invariants;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.arbor.api.pageserver.ImageMade;
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
@@ -9,7 +10,6 @@ import dev.arbor.compute.testing.StorageProcesses;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
-import dev.arbor.storage.pageserver.ImageService;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.api.pageserver.TimelineInfo;
 import dev.arbor.testing.TempDirectory;
@@ -50,7 +50,7 @@ class PageserverLossTest {
       List<TenantInfo> tenantsBefore;
       TimelineInfo atOld;
       TimelineInfo atHead;
-      ImageService.Made mainImage;
+      ImageMade mainImage;
       try (RunningCompute second = Computes.start(storage, t, main, work.resolve("main-2"))) {
         Sql.exec(second, "INSERT INTO items SELECT g, 'second' FROM generate_series(1001, 1100) g");
         secondLsn = Sql.one(second, "SELECT pg_current_wal_lsn()");

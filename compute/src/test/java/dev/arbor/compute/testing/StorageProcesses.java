@@ -1,12 +1,15 @@
 package dev.arbor.compute.testing;
 
+import dev.arbor.api.pageserver.CreateTenantRequest;
+import dev.arbor.api.pageserver.CreateTimelineRequest;
+import dev.arbor.api.pageserver.ImageMade;
+import dev.arbor.client.PageserverClient;
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.api.Lsn;
 import dev.arbor.client.ServiceLaunch;
 import dev.arbor.client.HttpJson;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
-import dev.arbor.storage.pageserver.ImageService;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.api.pageserver.TimelineInfo;
 import dev.arbor.client.SafekeeperSet;
@@ -55,7 +58,6 @@ public final class StorageProcesses implements AutoCloseable {
   /** {@code --object-store} of every daemon: null for the harness's own directory ({@link #objectStore()}). */
   private String objectStoreSpec;
   private Map<String, String> environment = Map.of();
-  private final HttpJson http = new HttpJson(Duration.ofSeconds(60));
   /** For status calls, which a paused or dead safekeeper must not hold up for long. */
   private final HttpJson statusHttp = new HttpJson(Duration.ofSeconds(5));
   /** Safekeeper id → the crashfs its data directory lives on, when created {@link #withCrashableSafekeeperDisks()}. */
@@ -426,35 +428,38 @@ public final class StorageProcesses implements AutoCloseable {
     }
   }
 
-  public TenantInfo createTenant(int pgVersion) throws IOException {
-    return http.post(pageserverManagementUrl() + "/v1/tenant", Map.of("pg_version", pgVersion), TenantInfo.class);
+  /**
+   * The pageserver's management API ({@link #pageserverManagementUrl()}, as it is now: a replaced pageserver has
+   * another), answering within 60 s, idempotent calls retried.
+   */
+  public PageserverClient pageserver() {
+    return new PageserverClient(pageserverManagementUrl(), Duration.ofSeconds(60));
   }
 
+  public TenantInfo createTenant(int pgVersion) throws IOException {
+    return pageserver().createTenant(CreateTenantRequest.withRandomId(pgVersion));
+  }
+
+  /** A branch of {@code ancestor} at {@code lsn} (null: its head), with an id the pageserver picks. */
   public TimelineInfo branch(TenantId tenant, TimelineId ancestor, String lsn) throws IOException {
-    Map<String, Object> body = new LinkedHashMap<>();
-    body.put("ancestor_timeline_id", ancestor.toString());
-    if (lsn != null) {
-      body.put("ancestor_lsn", lsn);
-    }
-    return http.post(pageserverManagementUrl() + "/v1/tenant/" + tenant + "/timeline", body, TimelineInfo.class);
+    return pageserver().createTimeline(tenant, new CreateTimelineRequest(null, ancestor, lsn));
   }
 
   public TimelineInfo timeline(TenantId tenant, TimelineId timeline) throws IOException {
-    return http.get(pageserverManagementUrl() + "/v1/tenant/" + tenant + "/timeline/" + timeline, TimelineInfo.class);
+    return pageserver().timeline(tenant, timeline);
   }
 
-  /** Asks the pageserver for an image of the timeline now ({@code POST .../image}). */
-  public ImageService.Made makeImage(TenantId tenant, TimelineId timeline) throws IOException {
-    return http.post(pageserverManagementUrl() + "/v1/tenant/" + tenant + "/timeline/" + timeline + "/image", Map.of(),
-        ImageService.Made.class);
+  /** Asks the pageserver for an image of the timeline now. */
+  public ImageMade makeImage(TenantId tenant, TimelineId timeline) throws IOException {
+    return pageserver().makeImage(tenant, timeline);
   }
 
   public List<TenantInfo> tenants() throws IOException {
-    return List.of(http.get(pageserverManagementUrl() + "/v1/tenant", TenantInfo[].class));
+    return pageserver().tenants();
   }
 
   public List<TimelineInfo> timelines(TenantId tenant) throws IOException {
-    return List.of(http.get(pageserverManagementUrl() + "/v1/tenant/" + tenant + "/timeline", TimelineInfo[].class));
+    return pageserver().timelines(tenant);
   }
 
   /** Total bytes in the object store, for copy-on-write assertions. */

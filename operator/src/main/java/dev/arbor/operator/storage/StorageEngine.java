@@ -2,30 +2,33 @@ package dev.arbor.operator.storage;
 
 import dev.arbor.api.ProblemTypes;
 
+import dev.arbor.api.pageserver.CreateTenantRequest;
+import dev.arbor.api.pageserver.CreateTimelineRequest;
+import dev.arbor.client.PageserverClient;
+import dev.arbor.client.RetryPolicy;
+import dev.arbor.client.ServiceClient;
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.operator.config.Safekeepers;
 import dev.arbor.api.ApiProblem;
-import dev.arbor.client.HttpJson;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.api.pageserver.TimelineInfo;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
-import java.net.ConnectException;
-import java.net.SocketTimeoutException;
-import java.util.LinkedHashMap;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import org.jboss.logging.Logger;
 
 /**
  * The operator's side of the pageserver API. Calls run in reconcile threads, which every controller shares, so a
  * call is made once, within {@code arbor.storage-engine.request-timeout}, and never sleeps there: an outage (no
  * answer, a 5xx) is a {@link StorageEngineUnavailableException} and JOSDK's retry does the backoff. Only a refused
- * connection, which never reached the pageserver, is tried again at once (a pageserver restarting). At most
+ * connection, which never reached the pageserver, is tried again at once (a pageserver restarting): the
+ * {@link PageserverClient} runs with a {@link RetryPolicy#refusedOnly() refused-only} policy of
+ * {@code arbor.storage-engine.attempts} tries, pauses doubling from 100 ms. At most
  * {@code max-concurrent-calls} calls are in flight: a storage engine that does not answer cannot hold every
  * reconcile thread. A refusal (4xx problem+json) is returned to the caller as the {@link ApiProblem} it is.
  * Creations carry the id the operator chose (derived from the object's UID), so a repeat after a crash or a lost
@@ -36,16 +39,13 @@ import org.jboss.logging.Logger;
  */
 @ApplicationScoped
 public class StorageEngine {
-  private static final Logger log = Logger.getLogger(StorageEngine.class);
-
   private final String pageserverUrl;
   /** Where the operator's own calls go. */
   private final String managementUrl;
   /** The setting that named {@link #managementUrl}, for messages. */
   private final String managementSetting;
   private final Map<String, String> safekeepers;
-  private final HttpJson http;
-  private final int attempts;
+  private final PageserverClient pageserver;
   private final Semaphore inFlight;
   private final int maxInFlight;
 
@@ -55,8 +55,9 @@ public class StorageEngine {
     this.managementSetting = config.storageEngine().pageserverManagementUrl().isPresent()
         ? "arbor.storage-engine.pageserver-management-url" : "arbor.storage-engine.pageserver-url";
     this.safekeepers = Safekeepers.parse(config.storageEngine().safekeepers());
-    this.http = new HttpJson(config.storageEngine().requestTimeout());
-    this.attempts = Math.max(1, config.storageEngine().attempts());
+    int attempts = Math.max(1, config.storageEngine().attempts());
+    this.pageserver = new PageserverClient(managementUrl, config.storageEngine().requestTimeout(),
+        new RetryPolicy(attempts, Duration.ofMillis(100), Duration.ofMillis(100L << Math.min(20, attempts))).refusedOnly());
     this.maxInFlight = Math.max(1, config.storageEngine().maxConcurrentCalls());
     this.inFlight = new Semaphore(maxInFlight);
   }
@@ -78,24 +79,24 @@ public class StorageEngine {
     if (existing.isPresent()) {
       return new Created<>(existing.get(), false);
     }
-    Map<String, Object> body = Map.of("tenant_id", tenant.toString(), "pg_version", pgVersion);
-    return new Created<>(call("create tenant " + tenant, () -> http.post(managementUrl + "/v1/tenant", body, TenantInfo.class)), true);
+    var request = new CreateTenantRequest(tenant, pgVersion);
+    return new Created<>(call("create tenant " + tenant, () -> pageserver.createTenant(request)), true);
   }
 
   public Optional<TenantInfo> tenant(TenantId tenant) {
-    return notFoundAsEmpty(() -> http.get(managementUrl + "/v1/tenant/" + tenant, TenantInfo.class), "get tenant " + tenant);
+    return notFoundAsEmpty(() -> pageserver.tenant(tenant), "get tenant " + tenant);
   }
 
   /** Deletes the tenant; a tenant that is already gone counts as deleted. */
   public void deleteTenant(TenantId tenant) {
     notFoundAsEmpty(() -> {
-      http.delete(managementUrl + "/v1/tenant/" + tenant);
+      pageserver.deleteTenant(tenant);
       return Boolean.TRUE;
     }, "delete tenant " + tenant);
   }
 
   public Optional<TimelineInfo> timeline(TenantId tenant, TimelineId timeline) {
-    return notFoundAsEmpty(() -> http.get(timelineUrl(tenant, timeline), TimelineInfo.class), "get timeline " + timeline);
+    return notFoundAsEmpty(() -> pageserver.timeline(tenant, timeline), "get timeline " + timeline);
   }
 
   /**
@@ -108,15 +109,9 @@ public class StorageEngine {
     if (existing.isPresent()) {
       return new Created<>(existing.get(), false);
     }
-    Map<String, Object> body = new LinkedHashMap<>();
-    body.put("new_timeline_id", id.toString());
-    body.put("ancestor_timeline_id", ancestor.toString());
-    if (lsn != null) {
-      body.put("ancestor_lsn", lsn);
-    }
+    var request = new CreateTimelineRequest(id, ancestor, lsn);
     try {
-      return new Created<>(call("create timeline " + id, () -> http.post(managementUrl + "/v1/tenant/" + tenant + "/timeline", body,
-          TimelineInfo.class)), true);
+      return new Created<>(call("create timeline " + id, () -> pageserver.createTimeline(tenant, request)), true);
     } catch (ApiProblem p) {
       // A create whose answer was lost (a timeout after the pageserver made it) looks like this on the next try:
       // the timeline is there, so it is read, not reported as a refusal.
@@ -133,13 +128,9 @@ public class StorageEngine {
   /** Deletes a timeline; one that is already gone counts as deleted. Refusals (e.g. it has children) propagate. */
   public void deleteTimeline(TenantId tenant, TimelineId timeline) {
     notFoundAsEmpty(() -> {
-      http.delete(timelineUrl(tenant, timeline));
+      pageserver.deleteTimeline(tenant, timeline);
       return Boolean.TRUE;
     }, "delete timeline " + timeline);
-  }
-
-  private String timelineUrl(TenantId tenant, TimelineId timeline) {
-    return managementUrl + "/v1/tenant/" + tenant + "/timeline/" + timeline;
   }
 
   @FunctionalInterface
@@ -187,41 +178,19 @@ public class StorageEngine {
     }
   }
 
+  /** The client retries a refused connection ({@code attempts}); what still fails here is the caller's to back off. */
   private <T> T attempt(String what, Call<T> call) {
-    long pause = 100;
-    for (int attempt = 1; ; attempt++) {
-      try {
-        return call.run();
-      } catch (ApiProblem p) {
-        if (p.status() >= 500) {
-          throw new StorageEngineUnavailableException("the storage engine at " + managementUrl + " failed to " + what + ": "
-              + p.getMessage(), p);
-        }
-        throw p;
-      } catch (IOException e) {
-        if (!refused(e) || attempt >= attempts) {
-          throw new StorageEngineUnavailableException("cannot reach the storage engine at " + managementUrl + " to " + what + " ("
-              + describe(e) + "); check " + managementSetting + " and that the pageserver is running", e);
-        }
-        log.infof("event=storage_engine_retry call=\"%s\" attempt=%d error=\"%s\"", what, attempt, describe(e));
+    try {
+      return call.run();
+    } catch (ApiProblem p) {
+      if (p.status() >= 500) {
+        throw new StorageEngineUnavailableException("the storage engine at " + managementUrl + " failed to " + what + ": "
+            + p.getMessage(), p);
       }
-      try {
-        Thread.sleep(pause);
-      } catch (InterruptedException ie) {
-        Thread.currentThread().interrupt();
-        throw new StorageEngineUnavailableException("interrupted while retrying to " + what, ie);
-      }
-      pause *= 2;
+      throw p;
+    } catch (IOException e) {
+      throw new StorageEngineUnavailableException("cannot reach the storage engine at " + managementUrl + " to " + what + " ("
+          + ServiceClient.describe(e) + "); check " + managementSetting + " and that the pageserver is running", e);
     }
-  }
-
-  /** Refused, so the request never reached the pageserver; HttpJson reports a connect timeout as a ConnectException too. */
-  private static boolean refused(IOException e) {
-    return e instanceof ConnectException && !(e.getCause() instanceof SocketTimeoutException);
-  }
-
-  private static String describe(Throwable e) {
-    String m = e.getMessage();
-    return e.getClass().getSimpleName() + (m == null || m.isBlank() ? "" : ": " + m);
   }
 }

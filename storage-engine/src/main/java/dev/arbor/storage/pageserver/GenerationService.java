@@ -1,6 +1,7 @@
 package dev.arbor.storage.pageserver;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.arbor.api.pageserver.GenerationReservation;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
@@ -25,13 +26,6 @@ import org.slf4j.LoggerFactory;
 public final class GenerationService {
   private static final Logger log = LoggerFactory.getLogger(GenerationService.class);
 
-  /**
-   * @param latestStartedTli the TLI of the newest generation that promoted before this one (0: none), and
-   *     {@code latestStartedLsn} where it began: WAL that a safekeeper holds on an older TLI past that point
-   *     was superseded by that generation's history, whatever the safekeepers' positions say
-   */
-  public record Reservation(long generation, int pgTli, int maxTliBefore, int latestStartedTli, Lsn latestStartedLsn) {}
-
   private final Catalog catalog;
   private final TimelineService timelines;
 
@@ -41,7 +35,7 @@ public final class GenerationService {
   }
 
   /** {@code {generation}}: must be above every generation recorded so far. */
-  public Reservation reserve(String tenantId, String timelineId, JsonNode body) throws Exception {
+  public GenerationReservation reserve(String tenantId, String timelineId, JsonNode body) throws Exception {
     TenantMeta tenant = timelines.requireTenant(tenantId);
     long generation = positiveLong(body, "generation");
     TimelineMeta found = timelines.requireTimeline(tenant, timelineId, "timeline_id");
@@ -58,7 +52,7 @@ public final class GenerationService {
     log.info("event=generation_reserved tenant={} timeline={} generation={} pg_tli={}", tenant.tenantId(), written.timelineId(),
         generation, tli);
     Optional<Generation> started = written.latestStarted();
-    return new Reservation(generation, tli, tli - 1, started.map(Generation::tli).orElse(0),
+    return new GenerationReservation(generation, tli, tli - 1, started.map(Generation::tli).orElse(0),
         started.map(Generation::startLsn).orElse(null));
   }
 

@@ -1,6 +1,7 @@
 package dev.arbor.storage.pageserver;
 
 import dev.arbor.postgres.ControlData;
+import dev.arbor.api.pageserver.ImageMade;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.postgres.PostgresServer;
@@ -86,10 +87,6 @@ public final class ImageService implements AutoCloseable {
     }
   }
 
-  /** What one image took and stored. {@code walBytes}: the WAL replayed into the working copy. */
-  public record Made(String tenantId, String timelineId, Lsn lsn, Lsn redoLsn, long walBytes, long bytes, long chunks,
-      long newChunks, long newBytes, long durationMs) {}
-
   /** Which image a working copy holds, written beside it once it holds it. */
   record WorkingCopy(String timelineId, Lsn lsn) {}
 
@@ -139,7 +136,7 @@ public final class ImageService implements AutoCloseable {
    *
    * @throws ApiProblem 409 {@code no-new-wal} when there is not enough WAL after the newest image
    */
-  public Made make(String tenantId, String timelineId) throws IOException {
+  public ImageMade make(String tenantId, String timelineId) throws IOException {
     TenantMeta tenant = timelines.requireTenant(tenantId);
     TimelineMeta meta = timelines.requireTimeline(tenant, timelineId, "timeline_id");
     oneAtATime.lock();
@@ -150,7 +147,7 @@ public final class ImageService implements AutoCloseable {
     }
   }
 
-  private Made make(TimelineMeta meta) throws IOException {
+  private ImageMade make(TimelineMeta meta) throws IOException {
     long started = System.nanoTime();
     Lsn durable = timelines.lastDurableLsn(meta);
     ImageManifest base = basebackups.newestImage(meta, durable).orElseThrow(() -> new IllegalStateException("timeline "
@@ -166,7 +163,7 @@ public final class ImageService implements AutoCloseable {
       ImageWriter.Result written = new ImageWriter(catalog.store()).write(meta.tenantId(), meta.timelineId(), target, redo,
           meta.pgVersion(), pgdata, stored);
       Files.write(copy.resolve("image.json"), Json.write(new WorkingCopy(meta.timelineId().toString(), target)));
-      var made = new Made(meta.tenantId().toString(), meta.timelineId().toString(), target, redo,
+      var made = new ImageMade(meta.tenantId().toString(), meta.timelineId().toString(), target, redo,
           target.value() - base.replayFrom().value(), written.totalBytes(), written.chunks(), written.newChunks(),
           written.newBytes(), (System.nanoTime() - started) / 1_000_000);
       log.info("event=image_made tenant={} timeline={} lsn={} redo_lsn={} base_lsn={} wal_replayed_bytes={} bytes={} chunks={} "

@@ -1,5 +1,9 @@
 package dev.arbor.storage.pageserver;
 
+import dev.arbor.api.pageserver.GenerationInfo;
+import dev.arbor.api.pageserver.GenerationReservation;
+import dev.arbor.api.pageserver.ImageMade;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -11,7 +15,6 @@ import dev.arbor.api.TimelineId;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.api.pageserver.TimelineInfo;
 import dev.arbor.client.Json;
-import dev.arbor.storage.timeline.Generation;
 import dev.arbor.testing.OpenApiContract;
 import java.util.Map;
 import java.util.Set;
@@ -71,9 +74,9 @@ class OpenApiTest {
     contract.assertSchemaIsRecord("Tenant", TenantInfo.class);
     contract.assertSchemaIsRecord("Timeline", TimelineInfo.class);
     contract.assertSchemaIsRecord("Problem", Problem.class);
-    contract.assertSchemaIsRecord("Reservation", GenerationService.Reservation.class);
-    contract.assertSchemaIsRecord("Generation", Generation.class);
-    contract.assertSchemaIsRecord("ImageMade", ImageService.Made.class);
+    contract.assertSchemaIsRecord("Reservation", GenerationReservation.class);
+    contract.assertSchemaIsRecord("Generation", GenerationInfo.class);
+    contract.assertSchemaIsRecord("ImageMade", ImageMade.class);
   }
 
   /** The document lists exactly the problem types the pageserver's code (and the HTTP server and quorum client under it) answers. */

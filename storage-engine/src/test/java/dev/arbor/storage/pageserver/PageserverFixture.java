@@ -128,6 +128,16 @@ final class PageserverFixture implements BeforeAllCallback, AfterAllCallback, Au
     return ObjectStoreSnapshot.of(objectsRoot);
   }
 
+  /**
+   * Another pageserver on the same object store, on {@code port} (0: any), with its own work directory under the
+   * test class's directory; the caller closes it.
+   */
+  Pageserver startAnother(int port, String workDir) throws IOException {
+    var config = new PageserverConfig(new InetSocketAddress("127.0.0.1", port), null, new LocalObjectStore(objectsRoot),
+        List.of(UNREACHABLE_SAFEKEEPER), PostgresInstallation::find, Files.createDirectories(directory().resolve(workDir)));
+    return new Pageserver(config).start();
+  }
+
   /** A new tenant of PostgreSQL {@value #PG_MAJOR} (runs initdb); its JSON as the API returned it. */
   JsonNode createTenant() {
     return management.post("/v1/tenant", Map.of("pg_version", PG_MAJOR)).expect(201);

@@ -4,10 +4,6 @@ import static dev.arbor.storage.pageserver.PageserverFixture.timelinePath;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.arbor.postgres.PostgresInstallation;
-import dev.arbor.storage.objectstore.LocalObjectStore;
-import java.net.InetSocketAddress;
-import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -143,9 +139,6 @@ class TwoPageserversTest {
 
   /** A second pageserver on the fixture's object store, with a work directory of its own. */
   private static Pageserver secondPageserver(String workDir) throws Exception {
-    var config = new PageserverConfig(new InetSocketAddress("127.0.0.1", 0), null, new LocalObjectStore(pageserver.objectsRoot()),
-        List.of(PageserverFixture.UNREACHABLE_SAFEKEEPER), PostgresInstallation::find,
-        Files.createDirectories(pageserver.directory().resolve(workDir)));
-    return new Pageserver(config).start();
+    return pageserver.startAnother(0, workDir);
   }
 }

@@ -1,0 +1,4 @@
+package dev.arbor.api.pageserver;
+
+/** {@code GET /v1/status}: {@code {"component": "pageserver", "status": "ok"}} while the pageserver serves. */
+public record PageserverStatus(String component, String status) {}
