@@ -53,12 +53,15 @@ public abstract class ServiceClient {
   /** The path of the service's status route, answered 200 when it runs. */
   protected abstract String statusPath();
 
-  /** Whether the service answers its status route now: one try, within the timeout. */
+  /**
+   * Whether the service answers its status route now: one try, within the timeout. Something else answering
+   * there (an error, a body that is not JSON) is not the service running.
+   */
   public boolean isRunning() {
     try {
       http.get(baseUrl + statusPath(), Map.class);
       return true;
-    } catch (IOException | ApiProblem e) {
+    } catch (IOException | RuntimeException e) {
       return false;
     }
   }

@@ -1,19 +1,18 @@
-package dev.arbor.compute.agent;
+package dev.arbor.api.compute;
 
 import com.fasterxml.jackson.annotation.JsonValue;
-import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import java.time.Instant;
 
 /**
- * The agent's answer to {@code GET /status} (snake_case JSON, absent fields omitted).
+ * The compute agent's answer to {@code GET /status} (snake_case JSON, absent fields omitted).
  *
  * @param generation the read-write generation this compute streams under; absent for read_only
  * @param pgTli the PostgreSQL TLI of that generation; absent for read_only
  * @param lsn the snapshot's LSN; read_only only
- * @param lastActivity the last time a client did anything (see {@link ComputeMonitor}); absent until Running
+ * @param lastActivity the last time a client did anything; absent until Running
  * @param currentLsn pg_current_wal_lsn(), or pg_last_wal_replay_lsn() on a read-only compute
  * @param startedAt when PostgreSQL was serving and roles and databases were applied
  * @param fenced true once a newer generation took over the timeline (read_write only)
@@ -44,6 +43,23 @@ public record AgentStatus(
     private final String text;
 
     Phase(String text) {
+      this.text = text;
+    }
+
+    @JsonValue
+    public String text() {
+      return text;
+    }
+  }
+
+  /** What the compute serves: a read-write primary, or a read-only snapshot. Spelled as in the compute spec. */
+  public enum Mode {
+    READ_WRITE("read_write"),
+    READ_ONLY("read_only");
+
+    private final String text;
+
+    Mode(String text) {
       this.text = text;
     }
 
