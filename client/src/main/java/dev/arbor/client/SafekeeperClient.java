@@ -24,10 +24,17 @@ import java.util.Optional;
  */
 public final class SafekeeperClient extends ServiceClient {
   public static final String STATUS_PATH = "/v1/status";
+  private final RetryPolicy retry;
 
   /** @param retry {@link RetryPolicy#NONE} where the caller's own loop or quorum already tolerates a safekeeper down */
   public SafekeeperClient(String baseUrl, Duration timeout, RetryPolicy retry) {
     super("safekeeper", baseUrl, timeout, retry);
+    this.retry = retry;
+  }
+
+  /** The same safekeeper with another timeout per call, for a caller whose calls may take longer than the usual ones. */
+  public SafekeeperClient withTimeout(Duration timeout) {
+    return new SafekeeperClient(baseUrl(), timeout, retry);
   }
 
   @Override

@@ -1,6 +1,7 @@
 package dev.arbor.compute.agent;
 
-import dev.arbor.compute.agent.AgentStatus.Phase;
+import dev.arbor.api.compute.AgentStatus;
+import dev.arbor.api.compute.AgentStatus.Phase;
 import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
 import dev.arbor.compute.start.ComputeSpec;
 import dev.arbor.compute.start.ComputeStart;
@@ -12,6 +13,7 @@ import dev.arbor.postgres.MissingPrerequisiteException;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.server.HttpApi;
+import dev.arbor.client.ComputeAgentClient;
 import dev.arbor.client.HttpJson;
 import dev.arbor.server.Response;
 import dev.arbor.api.pageserver.TimelineInfo;
@@ -91,7 +93,7 @@ public final class ComputeAgent implements AutoCloseable {
     starter = Thread.currentThread();
     try {
       http = new HttpApi("compute-agent")
-          .route("GET", "/status", r -> Response.ok(status()))
+          .route("GET", ComputeAgentClient.STATUS_PATH, r -> Response.ok(status()))
           .metricsText(() -> AgentMetrics.render(status(), spec, startDuration));
       try {
         http.start(new InetSocketAddress(spec.listenHost(), spec.httpPort()));
@@ -185,7 +187,7 @@ public final class ComputeAgent implements AutoCloseable {
     ComputeMonitor.Sample s = monitor == null ? null : monitor.latest();
     StartedCompute c = compute;
     RunningCompute rw = c instanceof RunningCompute r ? r : null;
-    return new AgentStatus(phase, spec.mode(), spec.tenantId(), spec.timelineId(),
+    return new AgentStatus(phase, spec.mode() == Mode.READ_WRITE ? AgentStatus.Mode.READ_WRITE : AgentStatus.Mode.READ_ONLY, spec.tenantId(), spec.timelineId(),
         rw == null ? null : rw.generation(), rw == null ? null : rw.pgTli(), spec.lsn(),
         s == null ? null : s.lastActivity(), s == null ? null : s.currentLsn(), s == null ? null : s.connections(),
         startedAt, rw == null ? null : rw.fenced(), error);

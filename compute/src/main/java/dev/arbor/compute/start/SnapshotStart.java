@@ -72,7 +72,7 @@ public final class SnapshotStart {
     try {
       Lsn replayed;
       RecoveryEnd end = RecoveryEnd.overHttp(new HttpJson(Duration.ofSeconds(30)), Lsn.DEFAULT_SEGMENT_SIZE,
-          targetTli(pgdata.dir()), lsn, null, timelineUrl());
+          targetTli(pgdata.dir()), lsn, RecoveryEnd.WalFiles.NONE, timelineUrl());
       try (var prefetch = WalPrefetch.start(pgdata.dir())) {
         server.start(); // returns once PostgreSQL accepts read-only connections, which is before replay reached the LSN
         replayed = awaitEndOfWal(server, end.lastRecordEnd());

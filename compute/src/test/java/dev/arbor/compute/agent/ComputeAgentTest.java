@@ -4,7 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import dev.arbor.compute.agent.AgentStatus.Phase;
+import dev.arbor.api.compute.AgentStatus;
+import dev.arbor.api.compute.AgentStatus.Phase;
 import dev.arbor.compute.agent.ComputeAgentSpec.Database;
 import dev.arbor.compute.agent.ComputeAgentSpec.Mode;
 import dev.arbor.compute.agent.ComputeAgentSpec.Role;
@@ -57,7 +58,7 @@ class ComputeAgentTest {
       long firstGeneration;
       try (AgentProcess agent = AgentProcess.start(first, work.resolve("spec-1.json"), env)) {
         AgentStatus status = agent.awaitRunning();
-        assertThat(status.mode()).isEqualTo(Mode.READ_WRITE);
+        assertThat(status.mode()).isEqualTo(AgentStatus.Mode.READ_WRITE);
         assertThat(status.tenant()).isEqualTo(tenant.tenantId());
         assertThat(status.timeline()).isEqualTo(tenant.rootTimelineId());
         assertThat(status.generation()).isPositive();

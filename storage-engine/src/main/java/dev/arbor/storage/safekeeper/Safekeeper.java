@@ -1,12 +1,13 @@
 package dev.arbor.storage.safekeeper;
 
 import dev.arbor.api.safekeeper.FollowRequest;
+import dev.arbor.api.safekeeper.SafekeeperStatus;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
-import dev.arbor.client.HttpJson;
 import dev.arbor.server.Request;
 import dev.arbor.server.Response;
 import dev.arbor.server.TwoPortApi;
@@ -44,8 +45,8 @@ public final class Safekeeper implements AutoCloseable {
 
   private final SafekeeperConfig config;
   private final TwoPortApi api;
-  /** Fetches complete segments from peer safekeepers during a catch-up. */
-  private final HttpJson peerHttp = new HttpJson(Duration.ofSeconds(10));
+  /** Bounds connecting to a peer safekeeper that a catch-up fetches complete segments from. */
+  private static final Duration PEER_TIMEOUT = Duration.ofSeconds(10);
   private final Map<String, SafekeeperTimeline> timelines = new ConcurrentHashMap<>();
   /**
    * Timelines whose state could not be loaded at start (a damaged flush record or state file, say). They are
@@ -76,8 +77,8 @@ public final class Safekeeper implements AutoCloseable {
     offloadFailures = m.counter("arbor_safekeeper_offload_failures_total", "Timeline offloads that failed (each is retried a second later).");
     receiverMetrics = registerMetrics(m);
     String tl = "/v1/tenant/{tenant_id}/timeline/{timeline_id}";
-    api.route(Port.BOTH, "GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(),
-            "timelines", timelines.size(), "quarantined", quarantined.size())))
+    api.route(Port.BOTH, "GET", SafekeeperClient.STATUS_PATH, r -> Response.ok(new SafekeeperStatus("safekeeper", config.id(),
+            timelines.size(), quarantined.size())))
         // The compute's election and follow keepers, the pageserver's durable end, and the CLI read it.
         .route(Port.BOTH, "GET", tl, r -> Response.ok(existing(r).map(SafekeeperTimeline::status)
             .orElse(new TimelineWalStatus(config.id(), 0, 0, Lsn.ZERO, false))))
@@ -250,7 +251,7 @@ public final class Safekeeper implements AutoCloseable {
             var tenant = new TenantId(t.getFileName().toString());
             var timeline = new TimelineId(tl.getFileName().toString());
             try {
-              timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), peerHttp,
+              timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), PEER_TIMEOUT,
                   receiverMetrics));
             } catch (IOException | RuntimeException e) {
               String cause = String.valueOf(e.getMessage()).replace('"', '\'').replace('\n', ' ');
@@ -316,7 +317,7 @@ public final class Safekeeper implements AutoCloseable {
       return Optional.of(timelines.computeIfAbsent(key(r), k -> {
         try {
           return SafekeeperTimeline.open(config.id(), tenant, holder[0],
-              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), peerHttp, receiverMetrics);
+              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), PEER_TIMEOUT, receiverMetrics);
         } catch (IOException e) {
           throw new java.io.UncheckedIOException(e);
         }

@@ -10,7 +10,6 @@ import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.fs.DurableFiles;
 import dev.arbor.storage.fs.PrefixThenZeros;
 import dev.arbor.api.ApiProblem;
-import dev.arbor.client.HttpJson;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectKeys;
@@ -22,6 +21,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Optional;
@@ -80,11 +80,11 @@ final class SafekeeperTimeline implements AutoCloseable {
 
   /**
    * @param objects where the safekeepers offload complete segments, and where this one catches up from
-   * @param peerHttp a client for fetching complete segments from peer safekeepers
+   * @param peerTimeout bounds connecting to peer safekeepers when fetching complete segments from them
    * @param receiverListener told of every receiver's flushes and failures (metrics)
    */
   static SafekeeperTimeline open(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, ObjectStore objects,
-      HttpJson peerHttp, WalReceiver.Listener receiverListener) throws IOException {
+      Duration peerTimeout, WalReceiver.Listener receiverListener) throws IOException {
     DurableFiles.createDirectories(dir);
     long accepted = 0;
     try {
@@ -93,7 +93,7 @@ final class SafekeeperTimeline implements AutoCloseable {
       // a timeline this safekeeper has not seen a compute of yet
     }
     return new SafekeeperTimeline(safekeeperId, tenant, timeline, dir, WalSegmentStore.open(dir.resolve("wal-store")), accepted,
-        Files.exists(dir.resolve(JOINED_LATE_FILE)), new SafekeeperCatchUp(tenant, timeline, objects, peerHttp), receiverListener);
+        Files.exists(dir.resolve(JOINED_LATE_FILE)), new SafekeeperCatchUp(tenant, timeline, objects, peerTimeout), receiverListener);
   }
 
   /**

@@ -1,9 +1,9 @@
 package dev.arbor.storage.safekeeper;
 
-import dev.arbor.client.SafekeeperSet;
-
 import dev.arbor.api.Lsn;
 import dev.arbor.client.HttpJson;
+import dev.arbor.client.RetryPolicy;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectStore;
@@ -48,8 +48,21 @@ final class SafekeeperData {
     return new Safekeeper(new SafekeeperConfig(id, new InetSocketAddress("127.0.0.1", 0), data, objects)).start();
   }
 
+  /**
+   * The timeline's URL, for the tests that send the server raw requests (a malformed body, the wrong port) to see
+   * it refuse them; the others call it through {@link #client}.
+   */
   static String timelineUrl(Safekeeper sk, TenantId tenant, TimelineId timeline) {
-    return sk.url() + SafekeeperSet.timelinePath(tenant, timeline);
+    return timelineUrl(sk.url(), tenant, timeline);
+  }
+
+  static String timelineUrl(String baseUrl, TenantId tenant, TimelineId timeline) {
+    return baseUrl + "/v1/tenant/" + tenant + "/timeline/" + timeline;
+  }
+
+  /** A client of the safekeeper's compute port; one try per call. */
+  static SafekeeperClient client(Safekeeper sk) {
+    return new SafekeeperClient(sk.url(), Duration.ofSeconds(30), RetryPolicy.NONE);
   }
 
   static HttpJson http() {

@@ -46,7 +46,7 @@ class SafekeeperManagementListenerTest {
   void aComputePortServesWhatComputesCallAndRefusesDeletionAndMetrics() throws Exception {
     try (var dir = TempDirectory.create("arbor-sk-mgmt-");
          Safekeeper sk = startSplit(dir.path())) {
-      String compute = sk.url() + SafekeeperSet.timelinePath(tenant, timeline);
+      String compute = SafekeeperData.timelineUrl(sk, tenant, timeline);
       assertThat(sk.managementUrl()).isNotEqualTo(sk.url());
       String managementPort = "management port (--management-listen, port " + URI.create(sk.managementUrl()).getPort() + ")";
 
@@ -69,7 +69,7 @@ class SafekeeperManagementListenerTest {
   void theManagementPortServesDeletionMetricsAndWhatThePageserverReadsButNotElections() throws Exception {
     try (var dir = TempDirectory.create("arbor-sk-mgmt-");
          Safekeeper sk = startSplit(dir.path())) {
-      String management = sk.managementUrl() + SafekeeperSet.timelinePath(tenant, timeline);
+      String management = SafekeeperData.timelineUrl(sk.managementUrl(), tenant, timeline);
       String computePort = "compute port (--listen, port " + sk.port() + ")";
 
       assertRefused(() -> http.post(management + "/fence", Map.of("generation", 1), FenceResult.class),
@@ -118,10 +118,10 @@ class SafekeeperManagementListenerTest {
       new SafekeeperSet(List.of(sk.url()), Duration.ofSeconds(10)).deleteTimeline(tenant, timeline);
       assertThat(err.lines("event=safekeeper_delete_failed", "safekeeper=" + sk.url(), "tenant=" + tenant, "timeline=" + timeline,
           "give the pageserver the safekeepers' management URLs (--safekeepers)")).hasSize(1);
-      assertThat(http.get(sk.url() + SafekeeperSet.timelinePath(tenant, timeline), TimelineWalStatus.class).tli()).isEqualTo(2);
+      assertThat(SafekeeperData.client(sk).timeline(tenant, timeline).tli()).isEqualTo(2);
 
       new SafekeeperSet(List.of(sk.managementUrl()), Duration.ofSeconds(10)).deleteTimeline(tenant, timeline);
-      assertThat(http.get(sk.url() + SafekeeperSet.timelinePath(tenant, timeline), TimelineWalStatus.class).tli()).isZero();
+      assertThat(SafekeeperData.client(sk).timeline(tenant, timeline).tli()).isZero();
       assertThat(err.lines("event=safekeeper_delete_failed")).hasSize(1);
     }
   }
