@@ -5,6 +5,8 @@ import dev.arbor.cli.home.ArborHome;
 import dev.arbor.cli.home.LocalConfig;
 import dev.arbor.storage.StorageMain;
 import dev.arbor.client.HttpJson;
+import dev.arbor.client.RetryPolicy;
+import dev.arbor.client.SafekeeperClient;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.time.Duration;
@@ -12,6 +14,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BooleanSupplier;
 
 /** The local storage engine: a pageserver and N safekeepers as background processes of this home. */
 public final class LocalStorage {
@@ -126,30 +129,36 @@ public final class LocalStorage {
   private void startDaemons(LocalConfig config, PrintStream progress) {
     for (var sk : config.safekeepers().entrySet()) {
       String id = sk.getKey();
-      String url = "http://127.0.0.1:" + sk.getValue();
+      SafekeeperClient safekeeper = safekeeper(sk.getValue());
       ensure(id, progress, () -> withObjectStoreEnvironment(config, Daemons.java(StorageMain.class.getName(), List.of("safekeeper",
           "--id", id, "--listen", "127.0.0.1:" + sk.getValue(), "--data-dir", home.safekeeper(id).toString(),
-          "--object-store", config.objectStoreArgument(home)))), url);
+          "--object-store", config.objectStoreArgument(home)))), safekeeper.baseUrl(), safekeeper::isRunning);
     }
     home.createPostgresRoot();
     ensure(PAGESERVER, progress, () -> withObjectStoreEnvironment(config, Daemons.java(StorageMain.class.getName(), List.of(
         "pageserver", "--listen", "127.0.0.1:" + config.pageserverPort(), "--object-store", config.objectStoreArgument(home),
         "--work-dir", home.pageserver().toString(), "--safekeepers", String.join(",", config.safekeeperUrls().values())))),
-        config.pageserverUrl());
+        config.pageserverUrl(), () -> healthy(config.pageserverUrl()));
   }
 
-  private void ensure(String name, PrintStream progress, java.util.function.Supplier<List<String>> command, String url) {
+  private void ensure(String name, PrintStream progress, java.util.function.Supplier<List<String>> command, String url,
+      BooleanSupplier running) {
     if (daemons.pid(name).isPresent()) {
       return;
     }
-    if (healthy(url)) {
+    if (running.getAsBoolean()) {
       throw new CliException("something else answers on " + url + " where " + name + " should run; stop it, or use another ARBOR_HOME");
     }
     long t0 = System.nanoTime();
     progress.print("starting " + name + " ... ");
     progress.flush();
-    daemons.start(name, command.get(), Duration.ofSeconds(60), () -> healthy(url));
+    daemons.start(name, command.get(), Duration.ofSeconds(60), running);
     progress.printf("ok (%.1f s)%n", (System.nanoTime() - t0) / 1e9);
+  }
+
+  /** The local safekeeper on {@code port}: one try per call, 2 s each (readiness is polled). */
+  public static SafekeeperClient safekeeper(int port) {
+    return new SafekeeperClient("http://127.0.0.1:" + port, Duration.ofSeconds(2), RetryPolicy.NONE);
   }
 
   public boolean healthy(String baseUrl) {
