@@ -2,15 +2,12 @@ package dev.arbor.client;
 
 import dev.arbor.api.compute.AgentStatus;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
-/** A compute agent's HTTP API: its status and its Prometheus metrics, both reads. */
+/** A compute agent's HTTP API: its status and ({@link #metrics()}) its Prometheus metrics, both reads. */
 public final class ComputeAgentClient extends ServiceClient {
   /** Where the agent answers its status; also its liveness probe's path. */
   public static final String STATUS_PATH = "/status";
-  public static final String METRICS_PATH = "/metrics";
 
   public ComputeAgentClient(String baseUrl, Duration timeout, RetryPolicy retry) {
     super("compute agent", baseUrl, timeout, retry);
@@ -29,14 +26,5 @@ public final class ComputeAgentClient extends ServiceClient {
   /** {@code GET /status}: the phase, what the compute serves, and its positions. */
   public AgentStatus status() throws IOException {
     return idempotent("read the status", () -> http().get(baseUrl() + STATUS_PATH, AgentStatus.class));
-  }
-
-  /** {@code GET /metrics}: Prometheus text format. */
-  public String metrics() throws IOException {
-    return idempotent("read the metrics", () -> {
-      try (InputStream in = http().stream(baseUrl() + METRICS_PATH, timeout())) {
-        return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-      }
-    });
   }
 }

@@ -2,6 +2,7 @@ package dev.arbor.client;
 
 import dev.arbor.api.ApiProblem;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.ConnectException;
 import java.net.SocketTimeoutException;
 import java.net.URLEncoder;
@@ -64,6 +65,18 @@ public abstract class ServiceClient {
     } catch (IOException | RuntimeException e) {
       return false;
     }
+  }
+
+  /** Where every Arbor service serves its Prometheus metrics (on a management port where it has one). */
+  public static final String METRICS_PATH = "/metrics";
+
+  /** {@code GET /metrics}: the Prometheus text exposition, retried like any read. */
+  public String metrics() throws IOException {
+    return idempotent("read the metrics", () -> {
+      try (InputStream in = http.stream(baseUrl + METRICS_PATH, timeout)) {
+        return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+      }
+    });
   }
 
   protected HttpJson http() {

@@ -49,15 +49,11 @@ final class SafekeeperData {
   }
 
   /**
-   * The timeline's URL, for the tests that send the server raw requests (a malformed body, the wrong port) to see
-   * it refuse them; the others call it through {@link #client}.
+   * The timeline's URL, for a test that sends the server a raw request (a body the client cannot send) to see it
+   * refused; the others call it through {@link #client}.
    */
   static String timelineUrl(Safekeeper sk, TenantId tenant, TimelineId timeline) {
-    return timelineUrl(sk.url(), tenant, timeline);
-  }
-
-  static String timelineUrl(String baseUrl, TenantId tenant, TimelineId timeline) {
-    return baseUrl + "/v1/tenant/" + tenant + "/timeline/" + timeline;
+    return sk.url() + "/v1/tenant/" + tenant + "/timeline/" + timeline;
   }
 
   /** A client of the safekeeper's compute port; one try per call. */
