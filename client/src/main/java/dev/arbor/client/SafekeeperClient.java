@@ -20,7 +20,8 @@ import java.util.Optional;
  * the base URL decides which calls work.
  *
  * <p>Reads, follow (the same follow again changes nothing) and deletes are {@link #idempotent}; a fence is
- * {@link #once}: a repeated fence could accept a generation twice over a compute that raced it.
+ * {@link #once}: sent again after the first reached the safekeeper, it would be refused as stale (that generation
+ * is accepted already), and the caller would take its own election for a lost one.
  */
 public final class SafekeeperClient extends ServiceClient {
   public static final String STATUS_PATH = "/v1/status";
