@@ -1,21 +1,20 @@
 package dev.arbor.client;
 
-import dev.arbor.api.safekeeper.TimelineWalStatus;
-
-import dev.arbor.api.Lsn;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.Lsn;
 import dev.arbor.api.ProblemTypes;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
+import dev.arbor.api.safekeeper.TimelineWalStatus;
 import java.io.IOException;
 import java.io.InputStream;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.List;
-import java.util.Optional;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletionService;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorCompletionService;
@@ -29,34 +28,39 @@ import org.slf4j.LoggerFactory;
  * The safekeepers of an installation, seen from a client (the pageserver, a starting compute). Holds the
  * quorum rule: with n safekeepers, a majority is n/2 + 1, and a WAL position is durable once a majority
  * has flushed it.
+ *
+ * <p>Each member is a {@link SafekeeperClient} that tries each call once ({@link RetryPolicy#NONE}): a fan-out
+ * already tolerates a minority down, and waiting out one safekeeper's retries would hold every answer that
+ * needs all of them; the callers' own loops (an election, a follow keeper) try again.
  */
 public final class SafekeeperSet {
   private static final Logger log = LoggerFactory.getLogger(SafekeeperSet.class);
-  private final List<String> baseUrls;
-  private final HttpJson http;
+  private final List<SafekeeperClient> members;
 
   public SafekeeperSet(List<String> baseUrls, Duration timeout) {
     if (baseUrls.isEmpty()) {
       throw new IllegalArgumentException("at least one safekeeper is needed");
     }
-    this.baseUrls = List.copyOf(baseUrls);
-    this.http = new HttpJson(timeout);
+    this.members = baseUrls.stream().map(url -> new SafekeeperClient(url, timeout, RetryPolicy.NONE)).toList();
   }
 
   public List<String> urls() {
-    return baseUrls;
+    return members.stream().map(SafekeeperClient::baseUrl).toList();
+  }
+
+  /** The member whose base URL is {@code baseUrl}, as given to the constructor. */
+  public SafekeeperClient member(String baseUrl) {
+    String wanted = baseUrl.replaceAll("/+$", "");
+    return members.stream().filter(m -> m.baseUrl().equals(wanted)).findFirst()
+        .orElseThrow(() -> new IllegalArgumentException(baseUrl + " is not one of the safekeepers " + urls()));
   }
 
   public int size() {
-    return baseUrls.size();
+    return members.size();
   }
 
   public int quorum() {
-    return baseUrls.size() / 2 + 1;
-  }
-
-  public static String timelinePath(TenantId tenant, TimelineId timeline) {
-    return "/v1/tenant/" + tenant + "/timeline/" + timeline;
+    return members.size() / 2 + 1;
   }
 
   /**
@@ -65,13 +69,13 @@ public final class SafekeeperSet {
    * copy would otherwise stay for good without a trace.
    */
   public void deleteTimeline(TenantId tenant, TimelineId timeline) {
-    onEach(url -> {
+    onEach(sk -> {
       try {
-        http.delete(url + timelinePath(tenant, timeline));
+        sk.deleteTimeline(tenant, timeline);
         return Boolean.TRUE;
       } catch (IOException | RuntimeException e) {
-        boolean computePort = e instanceof ApiProblem p && p.is(dev.arbor.api.ProblemTypes.SERVED_ON_MANAGEMENT_PORT);
-        log.warn("event=safekeeper_delete_failed safekeeper={} tenant={} timeline={} error=\"{}\"{}", url, tenant, timeline,
+        boolean computePort = e instanceof ApiProblem p && p.is(ProblemTypes.SERVED_ON_MANAGEMENT_PORT);
+        log.warn("event=safekeeper_delete_failed safekeeper={} tenant={} timeline={} error=\"{}\"{}", sk.baseUrl(), tenant, timeline,
             String.valueOf(e.getMessage()).replace('"', '\'').replace('\n', ' '), computePort
                 ? " fix=\"this is the safekeeper's compute port: give the pageserver the safekeepers' management URLs (--safekeepers)\"" : "");
         throw e;
@@ -81,7 +85,7 @@ public final class SafekeeperSet {
 
   /** The status of every safekeeper that answered (in parallel); the unreachable ones are left out. */
   public List<TimelineWalStatus> statuses(TenantId tenant, TimelineId timeline) {
-    return onEach(url -> http.get(url + timelinePath(tenant, timeline), TimelineWalStatus.class));
+    return onEach(sk -> sk.timeline(tenant, timeline));
   }
 
   /**
@@ -108,15 +112,13 @@ public final class SafekeeperSet {
    * early.
    */
   public Optional<InputStream> walFile(TenantId tenant, TimelineId timeline, String fileName, Lsn needFlush) {
-    String query = needFlush == null ? "" : "?min_flush_lsn=" + needFlush;
     CompletionService<Optional<InputStream>> asked = new ExecutorCompletionService<>(ASKERS);
     Map<Future<Optional<InputStream>>, String> urlOf = new HashMap<>();
-    for (String url : baseUrls) {
-      urlOf.put(asked.submit(() -> http.download(url + timelinePath(tenant, timeline) + "/wal/" + fileName + query,
-          Duration.ofMinutes(2))), url);
+    for (SafekeeperClient sk : members) {
+      urlOf.put(asked.submit(() -> sk.walFile(tenant, timeline, fileName, needFlush, Duration.ofMinutes(2))), sk.baseUrl());
     }
     List<String> failed = new ArrayList<>();
-    for (int answered = 0; answered < baseUrls.size(); answered++) {
+    for (int answered = 0; answered < members.size(); answered++) {
       Future<Optional<InputStream>> next;
       try {
         next = asked.take();
@@ -127,7 +129,7 @@ public final class SafekeeperSet {
       try {
         Optional<InputStream> in = next.get();
         if (in.isPresent()) {
-          closeLateCopies(asked, baseUrls.size() - answered - 1);
+          closeLateCopies(asked, members.size() - answered - 1);
           return in;
         }
       } catch (ExecutionException e) {
@@ -172,13 +174,9 @@ public final class SafekeeperSet {
   /** Asks run on virtual threads that outlive a call when a safekeeper hangs (bounded by the read timeout). */
   private static final ExecutorService ASKERS = Executors.newVirtualThreadPerTaskExecutor();
 
-  public HttpJson http() {
-    return http;
-  }
-
   @FunctionalInterface
   public interface Call<T> {
-    T call(String baseUrl) throws IOException;
+    T call(SafekeeperClient safekeeper) throws IOException;
   }
 
   /**
@@ -189,9 +187,9 @@ public final class SafekeeperSet {
    */
   public <T> List<T> onQuorum(Call<T> call) {
     CompletionService<T> asked = new ExecutorCompletionService<>(ASKERS);
-    baseUrls.forEach(url -> asked.submit(() -> call.call(url)));
+    members.forEach(sk -> asked.submit(() -> call.call(sk)));
     List<T> out = new ArrayList<>();
-    for (int ended = 0; ended < baseUrls.size() && out.size() < quorum(); ended++) {
+    for (int ended = 0; ended < members.size() && out.size() < quorum(); ended++) {
       try {
         T value = asked.take().get();
         if (value != null) {
@@ -209,13 +207,13 @@ public final class SafekeeperSet {
 
   /** The statuses of the first majority of safekeepers to answer ({@link #onQuorum}). */
   public List<TimelineWalStatus> quorumStatuses(TenantId tenant, TimelineId timeline) {
-    return onQuorum(url -> http.get(url + timelinePath(tenant, timeline), TimelineWalStatus.class));
+    return onQuorum(sk -> sk.timeline(tenant, timeline));
   }
 
   /** Calls every safekeeper in parallel and keeps the answers of those that answered. */
   public <T> List<T> onEach(Call<T> call) {
     try (var executor = Executors.newVirtualThreadPerTaskExecutor()) {
-      List<Future<T>> futures = baseUrls.stream().map(u -> executor.submit(() -> call.call(u))).toList();
+      List<Future<T>> futures = members.stream().map(sk -> executor.submit(() -> call.call(sk))).toList();
       List<T> out = new ArrayList<>();
       for (Future<T> f : futures) {
         try {

@@ -3,6 +3,7 @@ package dev.arbor.client;
 import dev.arbor.api.ApiProblem;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.io.InputStream;
 import java.net.ConnectException;
 import java.net.SocketTimeoutException;
 import java.net.URLEncoder;
@@ -59,16 +60,28 @@ public abstract class ServiceClient {
   protected abstract String statusPath();
 
   /**
-   * Whether the service answers its status route now: one try, within the timeout. Something else answering there
-   * (an error, or a body that is not JSON) is not the service running.
+   * Whether the service answers its status route now: one try, within the timeout. Something else answering
+   * there (an error, a body that is not JSON) is not the service running.
    */
   public boolean isRunning() {
     try {
       http.get(baseUrl + statusPath(), Map.class);
       return true;
-    } catch (IOException | UncheckedIOException | ApiProblem e) {
+    } catch (IOException | RuntimeException e) {
       return false;
     }
+  }
+
+  /** Where every Arbor service serves its Prometheus metrics (on a management port where it has one). */
+  public static final String METRICS_PATH = "/metrics";
+
+  /** {@code GET /metrics}: the Prometheus text exposition, retried like any read. */
+  public String metrics() throws IOException {
+    return idempotent("read the metrics", () -> {
+      try (InputStream in = http.stream(baseUrl + METRICS_PATH, timeout)) {
+        return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+      }
+    });
   }
 
   protected HttpJson http() {

@@ -16,7 +16,8 @@ import dev.arbor.api.Lsn;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
-import dev.arbor.client.SafekeeperSet;
+import dev.arbor.client.RetryPolicy;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.TempDirectory;
 import java.io.IOException;
@@ -68,11 +69,12 @@ class OperatorStorageIsolationIT extends OperatorTestBase {
         TimelineWalStatus held = awaitHeld(bTenant, bTimeline, written);
 
         for (String sk : a.spec.safekeepers().values()) {
-          String bWal = sk + SafekeeperSet.timelinePath(new TenantId(bTenant), new TimelineId(bTimeline));
-          assertRefusedOnComputePort(() -> http.delete(bWal));
+          var asA = new SafekeeperClient(sk, Duration.ofSeconds(30), RetryPolicy.NONE);
+          assertRefusedOnComputePort(() -> asA.deleteTimeline(new TenantId(bTenant), new TimelineId(bTimeline)));
           // HttpJson.get, not download: download reads any 404 as "not there".
           assertRefusedOnComputePort(() -> http.get(sk + "/metrics", String.class));
-          assertThat(text(sk + "/v1/status")).doesNotContain(bTenant, bTimeline);
+          // The raw body, not the typed status: nothing the safekeeper answers may name B.
+          assertThat(text(sk + SafekeeperClient.STATUS_PATH)).doesNotContain(bTenant, bTimeline);
         }
         String pageserver = a.spec.pageserverUrl();
         var viaCompute = new PageserverClient(pageserver, Duration.ofSeconds(30), RetryPolicy.NONE);

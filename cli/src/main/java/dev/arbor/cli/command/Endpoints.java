@@ -14,7 +14,10 @@ import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.api.compute.ComputeAgentSpec.Mode;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.client.ComputeSpecJson;
-import dev.arbor.client.HttpJson;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.compute.AgentStatus;
+import dev.arbor.client.ComputeAgentClient;
+import dev.arbor.client.RetryPolicy;
 import dev.arbor.client.Json;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -106,9 +109,10 @@ final class Endpoints {
       long t0 = System.nanoTime();
       progress.print("starting endpoint for " + branch + (readOnly ? " (read-only" + (lsn == null ? "" : " at " + lsn) + ")" : "") + " ... ");
       progress.flush();
-      var http = new HttpJson(Duration.ofSeconds(2));
+      // One try per poll: Daemons.start polls until the deadline.
+      var agent = ComputeAgentClient.at("127.0.0.1", info.httpPort(), Duration.ofSeconds(2), RetryPolicy.NONE);
       daemons.start(name, Daemons.java(ServiceLaunch.COMPUTE_AGENT, List.of(AgentCommand.SPEC_OPTION, specFile.toString())), Duration.ofMinutes(10),
-          () -> running(http, info.httpPort()));
+          () -> running(agent));
       progress.printf("ok (%.1f s)%n", (System.nanoTime() - t0) / 1e9);
       return info;
     } catch (IOException e) {
@@ -138,16 +142,17 @@ final class Endpoints {
         null);
   }
 
-  private static boolean running(HttpJson http, int httpPort) {
+  private static boolean running(ComputeAgentClient agent) {
+    AgentStatus status;
     try {
-      Map<?, ?> status = http.get("http://127.0.0.1:" + httpPort + "/status", Map.class);
-      if ("Failed".equals(status.get("phase"))) {
-        throw new CliException("the endpoint failed to start: " + status.get("error"));
-      }
-      return "Running".equals(status.get("phase"));
-    } catch (IOException | dev.arbor.api.ApiProblem e) {
-      return false;
+      status = agent.status();
+    } catch (IOException | ApiProblem e) {
+      return false; // not serving yet
     }
+    if (status.phase() == AgentStatus.Phase.FAILED) {
+      throw new CliException("the endpoint failed to start: " + status.error());
+    }
+    return status.phase() == AgentStatus.Phase.RUNNING;
   }
 
   static boolean stop(Installation inst, String project, String branch) {

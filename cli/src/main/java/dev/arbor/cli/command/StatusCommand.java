@@ -38,7 +38,7 @@ public final class StatusCommand implements Callable<Integer> {
     Daemons daemons = storage.daemons();
     List<Map<String, Object>> rows = new ArrayList<>();
     for (var sk : config.safekeepers().entrySet()) {
-      rows.add(row(sk.getKey(), daemons.pid(sk.getKey()).orElse(null), sk.getValue(), storage.healthy("http://127.0.0.1:" + sk.getValue())));
+      rows.add(row(sk.getKey(), daemons.pid(sk.getKey()).orElse(null), sk.getValue(), LocalStorage.safekeeper(sk.getValue()).isRunning()));
     }
     rows.add(row(LocalStorage.PAGESERVER, daemons.pid(LocalStorage.PAGESERVER).orElse(null), config.pageserverPort(),
         storage.pageserverRunning(config)));

@@ -6,7 +6,7 @@ import dev.arbor.cli.home.LocalConfig;
 import dev.arbor.client.ServiceLaunch;
 import dev.arbor.client.PageserverClient;
 import dev.arbor.client.RetryPolicy;
-import dev.arbor.client.HttpJson;
+import dev.arbor.client.SafekeeperClient;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.time.Duration;
@@ -21,7 +21,6 @@ public final class LocalStorage {
   public static final String PAGESERVER = "pageserver";
   private final ArborHome home;
   private final Daemons daemons;
-  private final HttpJson http = new HttpJson(Duration.ofSeconds(2));
 
   public LocalStorage(ArborHome home) {
     this.home = home;
@@ -129,10 +128,10 @@ public final class LocalStorage {
   private void startDaemons(LocalConfig config, PrintStream progress) {
     for (var sk : config.safekeepers().entrySet()) {
       String id = sk.getKey();
-      String url = "http://127.0.0.1:" + sk.getValue();
+      SafekeeperClient safekeeper = safekeeper(sk.getValue());
       ensure(id, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, List.of("safekeeper",
           "--id", id, "--listen", "127.0.0.1:" + sk.getValue(), "--data-dir", home.safekeeper(id).toString(),
-          "--object-store", config.objectStoreArgument(home)))), url, () -> healthy(url));
+          "--object-store", config.objectStoreArgument(home)))), safekeeper.baseUrl(), safekeeper::isRunning);
     }
     home.createPostgresRoot();
     ensure(PAGESERVER, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, List.of(
@@ -161,13 +160,9 @@ public final class LocalStorage {
     return new PageserverClient(config.pageserverUrl(), Duration.ofSeconds(2), RetryPolicy.NONE).isRunning();
   }
 
-  public boolean healthy(String baseUrl) {
-    try {
-      http.get(baseUrl + "/v1/status", Map.class);
-      return true;
-    } catch (IOException | RuntimeException e) {
-      return false;
-    }
+  /** The local safekeeper on {@code port}: one try per call, 2 s each (readiness is polled). */
+  public static SafekeeperClient safekeeper(int port) {
+    return new SafekeeperClient("http://127.0.0.1:" + port, Duration.ofSeconds(2), RetryPolicy.NONE);
   }
 
   /** Stops the pageserver and the safekeepers; returns the names it stopped. */

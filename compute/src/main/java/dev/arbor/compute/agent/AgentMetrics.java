@@ -1,7 +1,8 @@
 package dev.arbor.compute.agent;
 
 import dev.arbor.api.compute.ComputeAgentSpec;
-import dev.arbor.compute.agent.AgentStatus.Phase;
+import dev.arbor.api.compute.AgentStatus;
+import dev.arbor.api.compute.AgentStatus.Phase;
 import java.time.Duration;
 import java.util.Map;
 import java.util.TreeMap;

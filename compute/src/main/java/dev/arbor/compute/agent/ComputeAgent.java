@@ -1,12 +1,13 @@
 package dev.arbor.compute.agent;
 
 import dev.arbor.api.compute.AgentCommand;
+import dev.arbor.api.compute.AgentStatus;
+import dev.arbor.api.compute.AgentStatus.Phase;
 import dev.arbor.api.compute.ComputeAgentSpec;
+import dev.arbor.api.compute.ComputeAgentSpec.Mode;
 import dev.arbor.api.compute.InvalidSpecException;
 import dev.arbor.client.PageserverClient;
 import dev.arbor.client.RetryPolicy;
-import dev.arbor.compute.agent.AgentStatus.Phase;
-import dev.arbor.api.compute.ComputeAgentSpec.Mode;
 import dev.arbor.compute.start.ComputeSpec;
 import dev.arbor.compute.start.ComputeStart;
 import dev.arbor.compute.start.ComputeStartException;
@@ -17,6 +18,7 @@ import dev.arbor.postgres.MissingPrerequisiteException;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.server.HttpApi;
+import dev.arbor.client.ComputeAgentClient;
 import dev.arbor.client.ComputeSpecJson;
 import dev.arbor.server.Response;
 import dev.arbor.api.pageserver.TimelineInfo;
@@ -137,7 +139,7 @@ public final class ComputeAgent implements AutoCloseable {
   /** The agent's HTTP API, not listening yet: status, metrics and its OpenAPI document. */
   HttpApi httpApi() {
     return new HttpApi("compute-agent")
-        .route("GET", "/status", r -> Response.ok(status()))
+        .route("GET", ComputeAgentClient.STATUS_PATH, r -> Response.ok(status()))
         .document("/openapi.json", ComputeAgent.class.getResource("/compute-agent-openapi.json"))
         .metricsText(() -> AgentMetrics.render(status(), spec, startDuration));
   }

@@ -12,7 +12,9 @@ import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.client.HttpJson;
+import dev.arbor.api.safekeeper.FenceRequest;
 import dev.arbor.api.safekeeper.FenceResult;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.client.SafekeeperSet;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import java.io.IOException;
@@ -60,6 +62,8 @@ public final class ComputeStart {
   public static final String REPLICATION_ROLE = "arbor_replication";
   public static final String SUPERUSER = "postgres";
   private static final int ELECTION_ATTEMPTS = 10;
+  /** A fence and the WAL the recovery check reads wait as long as the start's pageserver calls; a status read, 10 s. */
+  private static final Duration SAFEKEEPER_WRITE_TIMEOUT = Duration.ofSeconds(30);
 
   private final ComputeSpec spec;
   private final SafekeeperSet safekeepers;
@@ -124,9 +128,10 @@ public final class ComputeStart {
    * that safekeeper has no copy (an older TLI's segment, or a TLI it never received).
    */
   private RecoveryEnd recoveryEnd(Election election) {
-    String safekeeperUrl = spec.safekeepers().get(election.end.safekeeperId());
-    return RecoveryEnd.overHttp(http, Lsn.DEFAULT_SEGMENT_SIZE, election.end.tli(), election.end.flushLsn(),
-        safekeeperUrl + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline()), pageserver, spec);
+    SafekeeperClient safekeeper = safekeepers.member(spec.safekeepers().get(election.end.safekeeperId()))
+        .withTimeout(SAFEKEEPER_WRITE_TIMEOUT);
+    return RecoveryEnd.overHttp(Lsn.DEFAULT_SEGMENT_SIZE, election.end.tli(), election.end.flushLsn(),
+        RecoveryEnd.ofSafekeeper(safekeeper, spec.tenant(), spec.timeline()), pageserver, spec);
   }
 
   private record Election(long generation, int pgTli, TimelineWalStatus end) {}
@@ -149,8 +154,9 @@ public final class ComputeStart {
       }
       candidate = Math.max(candidate, known.stream().mapToLong(TimelineWalStatus::generation).max().orElse(0)) + 1;
       long g = candidate;
-      List<FenceResult> accepted = safekeepers.onQuorum(url -> http.post(url + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline())
-          + "/fence", Map.of("generation", g, "started", timelineStarted), FenceResult.class));
+      var fence = new FenceRequest(g, timelineStarted);
+      List<FenceResult> accepted = safekeepers.onQuorum(sk -> sk.withTimeout(SAFEKEEPER_WRITE_TIMEOUT)
+          .fence(spec.tenant(), spec.timeline(), fence));
       if (accepted.size() < safekeepers.quorum()) {
         log.info("event=election_retry generation={} accepted={} quorum={}", g, accepted.size(), safekeepers.quorum());
         ComputeStartException.pause(Duration.ofMillis(100L * attempt));

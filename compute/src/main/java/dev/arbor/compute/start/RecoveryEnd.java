@@ -5,7 +5,10 @@ import dev.arbor.client.PageserverClient;
 import dev.arbor.postgres.TimelineHistory;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.postgres.WalRecordScanner;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import dev.arbor.client.HttpJson;
+import dev.arbor.client.SafekeeperClient;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -35,8 +38,18 @@ final class RecoveryEnd {
   /** Reads one WAL file: empty on 404; any other failure throws. */
   @FunctionalInterface
   interface WalFiles {
+    /** No such source: every file is missing there. */
+    WalFiles NONE = name -> Optional.empty();
+
     Optional<InputStream> open(String fileName) throws IOException;
   }
+
+  /** A safekeeper's WAL files of one timeline. */
+  static WalFiles ofSafekeeper(SafekeeperClient safekeeper, TenantId tenant, TimelineId timeline) {
+    return name -> safekeeper.walFile(tenant, timeline, name, null, WAL_READ_TIMEOUT);
+  }
+
+  private static final Duration WAL_READ_TIMEOUT = Duration.ofMinutes(2);
 
   private final long segmentSize;
   private final int tli;
@@ -60,14 +73,12 @@ final class RecoveryEnd {
   }
 
   /**
-   * The sources over HTTP: a safekeeper's timeline URL (null: none, read everything from the pageserver)
-   * and the pageserver's.
+   * The sources over HTTP: a safekeeper's WAL files ({@link WalFiles#NONE}: read everything from the pageserver)
+   * and the pageserver's timeline URL.
    */
-  static RecoveryEnd overHttp(HttpJson http, long segmentSize, int tli, Lsn end, String safekeeperTimelineUrl,
-      PageserverClient pageserver, ComputeSpec spec) {
-    Duration read = Duration.ofMinutes(2);
-    return new RecoveryEnd(segmentSize, tli, end,
-        name -> safekeeperTimelineUrl == null ? Optional.empty() : http.download(safekeeperTimelineUrl + "/wal/" + name, read),
+  static RecoveryEnd overHttp(long segmentSize, int tli, Lsn end, WalFiles fromSafekeeper, PageserverClient pageserver,
+      ComputeSpec spec) {
+    return new RecoveryEnd(segmentSize, tli, end, fromSafekeeper,
         name -> pageserver.walFile(spec.tenant(), spec.timeline(), name, WalFileName.isHistory(name) ? null : end));
   }
 

@@ -4,8 +4,10 @@ import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresServer;
 import dev.arbor.postgres.RedoRange;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.safekeeper.FenceRequest;
 import dev.arbor.api.safekeeper.FenceResult;
 import dev.arbor.api.safekeeper.FollowRequest;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.client.SafekeeperSet;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import java.io.IOException;
@@ -150,16 +152,16 @@ public final class RunningCompute implements StartedCompute {
 
   /** Makes one safekeeper follow this generation unless it already does; true if it follows. */
   private boolean follow(String safekeeperId, String baseUrl) {
-    String timelineUrl = baseUrl + SafekeeperSet.timelinePath(spec.tenant(), spec.timeline());
+    SafekeeperClient safekeeper = safekeepers.member(baseUrl);
     try {
-      TimelineWalStatus status = safekeepers.http().get(timelineUrl, TimelineWalStatus.class);
+      TimelineWalStatus status = safekeeper.timeline(spec.tenant(), spec.timeline());
       if (status.following() && status.generation() == generation) {
         return true;
       }
       var req = new FollowRequest(generation, pgTli, startLsn.segmentStart(Lsn.DEFAULT_SEGMENT_SIZE), spec.listenHost(), server.port(),
           ComputeStart.REPLICATION_ROLE, replicationPassword, ComputeStart.slotName(safekeeperId), peersOf(safekeeperId));
       try {
-        safekeepers.http().post(timelineUrl + "/follow", req, Void.class);
+        safekeeper.follow(spec.tenant(), spec.timeline(), req);
       } catch (ApiProblem p) {
         if (!p.is("fence-required")) {
           throw p;
@@ -168,11 +170,10 @@ public final class RunningCompute implements StartedCompute {
         // follower of an older term. It accepts only if nothing newer came since.
         // started: this generation streams WAL, so a safekeeper without any (a wiped disk) joins without a
         // vote and catches up from this compute.
-        FenceResult fence = safekeepers.http().post(timelineUrl + "/fence", Map.of("generation", generation, "started", true),
-            FenceResult.class);
+        FenceResult fence = safekeeper.fence(spec.tenant(), spec.timeline(), new FenceRequest(generation, true));
         log.info("event=safekeeper_joined timeline={} generation={} safekeeper={} tli={} flush_lsn={}", spec.timeline(), generation,
             safekeeperId, fence.tli(), fence.flushLsn());
-        safekeepers.http().post(timelineUrl + "/follow", req, Void.class);
+        safekeeper.follow(spec.tenant(), spec.timeline(), req);
       }
       return true;
     } catch (ApiProblem p) {

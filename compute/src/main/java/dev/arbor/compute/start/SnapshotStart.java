@@ -71,8 +71,8 @@ public final class SnapshotStart {
         .build();
     try {
       Lsn replayed;
-      RecoveryEnd end = RecoveryEnd.overHttp(new HttpJson(Duration.ofSeconds(30)), Lsn.DEFAULT_SEGMENT_SIZE,
-          targetTli(pgdata.dir()), lsn, null, ComputeStart.pageserver(spec), spec);
+      RecoveryEnd end = RecoveryEnd.overHttp(Lsn.DEFAULT_SEGMENT_SIZE,
+          targetTli(pgdata.dir()), lsn, RecoveryEnd.WalFiles.NONE, ComputeStart.pageserver(spec), spec);
       try (var prefetch = WalPrefetch.start(pgdata.dir())) {
         server.start(); // returns once PostgreSQL accepts read-only connections, which is before replay reached the LSN
         replayed = awaitEndOfWal(server, end.lastRecordEnd());

@@ -1,5 +1,7 @@
 package dev.arbor.compute.agent;
 
+import dev.arbor.api.compute.AgentStatus;
+
 import dev.arbor.api.compute.ComputeAgentSpec;
 
 import static org.assertj.core.api.Assertions.assertThat;

@@ -4,8 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.arbor.api.compute.AgentStatus;
+import dev.arbor.api.compute.AgentStatus.Phase;
 import dev.arbor.api.compute.ComputeAgentSpec;
-import dev.arbor.compute.agent.AgentStatus.Phase;
 import dev.arbor.api.compute.ComputeAgentSpec.Database;
 import dev.arbor.api.compute.ComputeAgentSpec.Mode;
 import dev.arbor.api.compute.ComputeAgentSpec.Role;
@@ -58,7 +59,7 @@ class ComputeAgentTest {
       long firstGeneration;
       try (AgentProcess agent = AgentProcess.start(first, work.resolve("spec-1.json"), env)) {
         AgentStatus status = agent.awaitRunning();
-        assertThat(status.mode()).isEqualTo(Mode.READ_WRITE);
+        assertThat(status.mode()).isEqualTo(ComputeAgentSpec.Mode.READ_WRITE);
         assertThat(status.tenant()).isEqualTo(tenant.tenantId());
         assertThat(status.timeline()).isEqualTo(tenant.rootTimelineId());
         assertThat(status.generation()).isPositive();

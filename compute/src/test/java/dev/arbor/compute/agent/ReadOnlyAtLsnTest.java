@@ -3,6 +3,7 @@ package dev.arbor.compute.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.arbor.api.compute.AgentStatus;
 import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.api.compute.ComputeAgentSpec.Mode;
 import dev.arbor.api.compute.ComputeAgentSpec.Role;
@@ -61,7 +62,7 @@ class ReadOnlyAtLsnTest {
           List.of(new Role("reader", null, "READER_PASSWORD", null, null, null)));
       try (AgentProcess snapshot = AgentProcess.start(spec, work.resolve("ro-spec.json"), Map.of("READER_PASSWORD", READER_PASSWORD))) {
         AgentStatus status = snapshot.awaitRunning();
-        assertThat(status.mode()).isEqualTo(Mode.READ_ONLY);
+        assertThat(status.mode()).isEqualTo(ComputeAgentSpec.Mode.READ_ONLY);
         assertThat(status.lsn()).isEqualTo(lsn);
         assertThat(status.generation()).as("a snapshot elects no generation").isNull();
         // lsn is where a commit record ends: replay must have reached exactly there, not stopped short.

@@ -9,9 +9,9 @@ import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
 import dev.arbor.compute.testing.StorageProcesses;
 import dev.arbor.api.Lsn;
-import dev.arbor.client.HttpJson;
 import dev.arbor.api.pageserver.TenantInfo;
-import dev.arbor.client.SafekeeperSet;
+import dev.arbor.client.RetryPolicy;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.FaultProxy;
 import dev.arbor.testing.FaultProxy.Fault;
@@ -38,7 +38,6 @@ import org.junit.jupiter.api.Test;
  */
 class PartialElectionTest {
   private static final long SEGMENT = Lsn.DEFAULT_SEGMENT_SIZE;
-  private final HttpJson http = new HttpJson(Duration.ofSeconds(10));
 
   private StorageProcesses storage;
   private TempDirectory work;
@@ -67,7 +66,7 @@ class PartialElectionTest {
   }
 
   private TimelineWalStatus status(String safekeeperUrl) throws IOException {
-    return http.get(safekeeperUrl + SafekeeperSet.timelinePath(tenant.tenantId(), tenant.rootTimelineId()), TimelineWalStatus.class);
+    return new SafekeeperClient(safekeeperUrl, Duration.ofSeconds(10), RetryPolicy.NONE).timeline(tenant.tenantId(), tenant.rootTimelineId());
   }
 
   @Test

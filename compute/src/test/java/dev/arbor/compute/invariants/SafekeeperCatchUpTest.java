@@ -12,9 +12,7 @@ import dev.arbor.compute.testing.Sql;
 import dev.arbor.compute.testing.StorageProcesses;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresInstallation;
-import dev.arbor.client.HttpJson;
 import dev.arbor.api.pageserver.TenantInfo;
-import dev.arbor.client.SafekeeperSet;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.FreePort;
 import dev.arbor.testing.TempDirectory;
@@ -32,8 +30,6 @@ import org.junit.jupiter.api.Test;
  * carries the quorum with one other safekeeper, and no acknowledged commit is lost when the compute dies.
  */
 class SafekeeperCatchUpTest {
-  private final HttpJson http = new HttpJson(Duration.ofSeconds(10));
-
   @Test
   void aSafekeeperWhoseSlotWasLostCatchesUpAndCarriesTheQuorum() throws Exception {
     try (var storage = new StorageProcesses(3).start(); var work = TempDirectory.create("arbor-catchup-")) {
@@ -87,8 +83,7 @@ class SafekeeperCatchUpTest {
   }
 
   private TimelineWalStatus status(StorageProcesses storage, TenantInfo tenant, String id) throws Exception {
-    return http.get(storage.safekeeperUrls().get(id) + SafekeeperSet.timelinePath(tenant.tenantId(), tenant.rootTimelineId()),
-        TimelineWalStatus.class);
+    return storage.safekeeper(id).timeline(tenant.tenantId(), tenant.rootTimelineId());
   }
 
 }

@@ -2,12 +2,13 @@ package dev.arbor.compute.testing;
 
 import static org.awaitility.Awaitility.await;
 
-import dev.arbor.compute.agent.AgentStatus;
-import dev.arbor.client.ServiceLaunch;
+import dev.arbor.api.compute.AgentStatus;
 import dev.arbor.api.compute.ComputeAgentSpec;
-import dev.arbor.postgres.UnixSocketFactory;
+import dev.arbor.client.ComputeAgentClient;
 import dev.arbor.client.ComputeSpecJson;
-import dev.arbor.client.HttpJson;
+import dev.arbor.client.RetryPolicy;
+import dev.arbor.client.ServiceLaunch;
+import dev.arbor.postgres.UnixSocketFactory;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -38,11 +39,13 @@ public final class AgentProcess implements AutoCloseable {
   private final Process process;
   private final List<String> output = new CopyOnWriteArrayList<>();
   private final Thread pump;
-  private final HttpJson http = new HttpJson(Duration.ofSeconds(10));
+  private final ComputeAgentClient client;
 
   private AgentProcess(ComputeAgentSpec spec, Process process) {
     this.spec = spec;
     this.process = process;
+    // One try per call: awaitRunning polls, and a test that reads the status expects the agent up.
+    this.client = spec == null ? null : ComputeAgentClient.at(spec.listenHost(), spec.httpPort(), Duration.ofSeconds(10), RetryPolicy.NONE);
     var reader = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
     this.pump = Thread.ofPlatform().daemon().name("agent-output").start(() -> {
       try {
@@ -70,18 +73,22 @@ public final class AgentProcess implements AutoCloseable {
     return new AgentProcess(spec, pb.start());
   }
 
-  public String statusUrl() {
-    return "http://" + spec.listenHost() + ":" + spec.httpPort() + "/status";
+  /** The agent's HTTP API, on the spec's {@code listen_host} and {@code http_port}. */
+  public ComputeAgentClient client() {
+    return client;
   }
 
   public AgentStatus status() throws IOException {
-    return http.get(statusUrl(), AgentStatus.class);
+    return client.status();
   }
 
-  /** {@code GET /metrics}: the body and its Content-Type. */
+  /**
+   * {@code GET /metrics} as the raw exchange, for tests of the exposition format itself (its Content-Type); a
+   * caller that wants the text uses {@code client().metrics()}.
+   */
   public HttpResponse<String> metrics() throws IOException, InterruptedException {
-    return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://" + spec.listenHost() + ":" + spec.httpPort()
-        + "/metrics")).GET().build(), HttpResponse.BodyHandlers.ofString());
+    return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(client.baseUrl() + ComputeAgentClient.METRICS_PATH))
+        .GET().build(), HttpResponse.BodyHandlers.ofString());
   }
 
   /** Waits for phase Running; fails at once, with the agent's output, when the agent exits instead. */

@@ -12,7 +12,8 @@ import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.api.pageserver.TimelineInfo;
-import dev.arbor.client.SafekeeperSet;
+import dev.arbor.client.RetryPolicy;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.CrashableDirectory;
 import dev.arbor.testing.FaultProxy;
@@ -59,7 +60,7 @@ public final class StorageProcesses implements AutoCloseable {
   private String objectStoreSpec;
   private Map<String, String> environment = Map.of();
   /** For status calls, which a paused or dead safekeeper must not hold up for long. */
-  private final HttpJson statusHttp = new HttpJson(Duration.ofSeconds(5));
+  private static final Duration SAFEKEEPER_STATUS_TIMEOUT = Duration.ofSeconds(5);
   /** Safekeeper id → the crashfs its data directory lives on, when created {@link #withCrashableSafekeeperDisks()}. */
   private final Map<String, CrashableDirectory> disks = new LinkedHashMap<>();
 
@@ -180,6 +181,11 @@ public final class StorageProcesses implements AutoCloseable {
     Map<String, String> out = new LinkedHashMap<>();
     safekeeperPorts.forEach((id, port) -> out.put(id, "http://127.0.0.1:" + port));
     return out;
+  }
+
+  /** A client of safekeeper {@code id} on the URL computes use; one try per call, 10 s each. */
+  public SafekeeperClient safekeeper(String id) {
+    return new SafekeeperClient(safekeeperUrls().get(id), Duration.ofSeconds(10), RetryPolicy.NONE);
   }
 
   /** Safekeeper id → URL of its management listener, or {@link #safekeeperUrls()} without them; the pageserver's. */
@@ -399,7 +405,7 @@ public final class StorageProcesses implements AutoCloseable {
   /** What safekeeper {@code id} holds of a timeline; empty when it does not answer (down, paused, failing). */
   public Optional<TimelineWalStatus> safekeeperStatus(String id, TenantId tenant, TimelineId timeline) {
     try {
-      return Optional.of(statusHttp.get(safekeeperUrls().get(id) + SafekeeperSet.timelinePath(tenant, timeline), TimelineWalStatus.class));
+      return Optional.of(safekeeper(id).withTimeout(SAFEKEEPER_STATUS_TIMEOUT).timeline(tenant, timeline));
     } catch (IOException | RuntimeException e) {
       return Optional.empty();
     }

@@ -1,5 +1,6 @@
 package dev.arbor.operator.endpoint;
 
+import dev.arbor.client.ComputeAgentClient;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -115,7 +116,7 @@ final class ComputeResources {
         .addNewPort().withName("http").withContainerPort(c.httpPort()).withProtocol("TCP").endPort()
         .withNewReadinessProbe().withNewTcpSocket().withPort(new IntOrString("postgres")).endTcpSocket()
         .withPeriodSeconds(5).endReadinessProbe()
-        .withNewLivenessProbe().withNewHttpGet().withPath("/status").withPort(new IntOrString("http")).endHttpGet()
+        .withNewLivenessProbe().withNewHttpGet().withPath(ComputeAgentClient.STATUS_PATH).withPort(new IntOrString("http")).endHttpGet()
         .withInitialDelaySeconds(30).withPeriodSeconds(10).withFailureThreshold(6).endLivenessProbe()
         .addNewVolumeMount().withName(DATA_VOLUME).withMountPath(c.dataPath()).endVolumeMount()
         .addNewVolumeMount().withName(TMP_VOLUME).withMountPath("/tmp").endVolumeMount()

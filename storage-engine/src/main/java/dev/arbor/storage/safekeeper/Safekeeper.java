@@ -1,6 +1,8 @@
 package dev.arbor.storage.safekeeper;
 
 import dev.arbor.api.safekeeper.FollowRequest;
+import dev.arbor.api.safekeeper.SafekeeperStatus;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 
 import dev.arbor.api.Lsn;
@@ -45,8 +47,8 @@ public final class Safekeeper implements AutoCloseable {
 
   private final SafekeeperConfig config;
   private final TwoPortApi api;
-  /** Fetches complete segments from peer safekeepers during a catch-up. */
-  private final HttpJson peerHttp = new HttpJson(Duration.ofSeconds(10));
+  /** Bounds connecting to a peer safekeeper that a catch-up fetches complete segments from. */
+  private static final Duration PEER_TIMEOUT = Duration.ofSeconds(10);
   private final Map<String, SafekeeperTimeline> timelines = new ConcurrentHashMap<>();
   /**
    * Timelines whose state could not be loaded at start (a damaged flush record or state file, say). They are
@@ -78,8 +80,8 @@ public final class Safekeeper implements AutoCloseable {
     receiverMetrics = registerMetrics(m);
     String tl = "/v1/tenant/{tenant_id}/timeline/{timeline_id}";
     api.document("/v1/openapi.json", Safekeeper.class.getResource("/safekeeper-openapi.json"))
-        .route(Port.BOTH, "GET", "/v1/status", r -> Response.ok(Map.of("component", "safekeeper", "id", config.id(),
-            "timelines", timelines.size(), "quarantined", quarantined.size())))
+        .route(Port.BOTH, "GET", SafekeeperClient.STATUS_PATH, r -> Response.ok(new SafekeeperStatus("safekeeper", config.id(),
+            timelines.size(), quarantined.size())))
         // The compute's election and follow keepers, the pageserver's durable end, and the CLI read it.
         .route(Port.BOTH, "GET", tl, r -> Response.ok(existing(r).map(SafekeeperTimeline::status)
             .orElse(new TimelineWalStatus(config.id(), 0, 0, Lsn.ZERO, false))))
@@ -257,7 +259,7 @@ public final class Safekeeper implements AutoCloseable {
             var tenant = new TenantId(t.getFileName().toString());
             var timeline = new TimelineId(tl.getFileName().toString());
             try {
-              timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), peerHttp,
+              timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), PEER_TIMEOUT,
                   receiverMetrics));
             } catch (IOException | RuntimeException e) {
               String cause = String.valueOf(e.getMessage()).replace('"', '\'').replace('\n', ' ');
@@ -323,7 +325,7 @@ public final class Safekeeper implements AutoCloseable {
       return Optional.of(timelines.computeIfAbsent(key(r), k -> {
         try {
           return SafekeeperTimeline.open(config.id(), tenant, holder[0],
-              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), peerHttp, receiverMetrics);
+              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), PEER_TIMEOUT, receiverMetrics);
         } catch (IOException e) {
           throw new java.io.UncheckedIOException(e);
         }

@@ -1,11 +1,10 @@
 package dev.arbor.storage.safekeeper;
 
-import dev.arbor.client.SafekeeperSet;
-
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
-import dev.arbor.client.HttpJson;
+import dev.arbor.client.RetryPolicy;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectKeys;
@@ -69,13 +68,14 @@ final class SafekeeperCatchUp {
   private final TenantId tenant;
   private final TimelineId timeline;
   private final ObjectStore objects;
-  private final HttpJson http;
+  private final Duration peerTimeout;
 
-  SafekeeperCatchUp(TenantId tenant, TimelineId timeline, ObjectStore objects, HttpJson http) {
+  /** @param peerTimeout bounds connecting to a peer safekeeper (each peer is asked once per segment) */
+  SafekeeperCatchUp(TenantId tenant, TimelineId timeline, ObjectStore objects, Duration peerTimeout) {
     this.tenant = tenant;
     this.timeline = timeline;
     this.objects = objects;
-    this.http = http;
+    this.peerTimeout = peerTimeout;
   }
 
   /**
@@ -155,9 +155,9 @@ final class SafekeeperCatchUp {
       // object storage unreachable for now: a peer may still have the segment
     }
     for (String peer : peers) {
-      String url = peer + SafekeeperSet.timelinePath(tenant, timeline) + "/wal/" + name + "?min_flush_lsn=" + segmentEnd;
       try {
-        Optional<InputStream> in = http.download(url, PEER_READ_TIMEOUT);
+        Optional<InputStream> in = new SafekeeperClient(peer, peerTimeout, RetryPolicy.NONE)
+            .walFile(tenant, timeline, name, segmentEnd, PEER_READ_TIMEOUT);
         if (in.isEmpty()) {
           continue; // the peer does not hold it complete
         }

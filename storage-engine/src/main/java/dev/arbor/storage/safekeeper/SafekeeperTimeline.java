@@ -23,6 +23,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Optional;
@@ -81,11 +82,11 @@ final class SafekeeperTimeline implements AutoCloseable {
 
   /**
    * @param objects where the safekeepers offload complete segments, and where this one catches up from
-   * @param peerHttp a client for fetching complete segments from peer safekeepers
+   * @param peerTimeout bounds connecting to peer safekeepers when fetching complete segments from them
    * @param receiverListener told of every receiver's flushes and failures (metrics)
    */
   static SafekeeperTimeline open(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, ObjectStore objects,
-      HttpJson peerHttp, WalReceiver.Listener receiverListener) throws IOException {
+      Duration peerTimeout, WalReceiver.Listener receiverListener) throws IOException {
     DurableFiles.createDirectories(dir);
     long accepted = 0;
     try {
@@ -94,7 +95,7 @@ final class SafekeeperTimeline implements AutoCloseable {
       // a timeline this safekeeper has not seen a compute of yet
     }
     return new SafekeeperTimeline(safekeeperId, tenant, timeline, dir, WalSegmentStore.open(dir.resolve("wal-store")), accepted,
-        Files.exists(dir.resolve(JOINED_LATE_FILE)), new SafekeeperCatchUp(tenant, timeline, objects, peerHttp), receiverListener);
+        Files.exists(dir.resolve(JOINED_LATE_FILE)), new SafekeeperCatchUp(tenant, timeline, objects, peerTimeout), receiverListener);
   }
 
   /**

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
-import dev.arbor.client.HttpJson;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
@@ -34,7 +34,6 @@ class EndedTimelineTailTest {
 
   private final TenantId tenant = TenantId.random();
   private final TimelineId timeline = TimelineId.random();
-  private final HttpJson http = SafekeeperData.http();
 
   @Test
   void theTailIsOffloadedAsPartialCutAtTheSwitchPointAndNothingPastItAsComplete() throws Exception {
@@ -68,15 +67,15 @@ class EndedTimelineTailTest {
     try (var dir = TempDirectory.create("arbor-sk-tail-")) {
       byte[] tli2 = holdEndedTli(dir.resolve("data"), tenant, timeline);
       try (Safekeeper sk = SafekeeperData.start("sk-t", dir.resolve("data"), new LocalObjectStore(dir.resolve("objects")))) {
-        String wal = SafekeeperData.timelineUrl(sk, tenant, timeline) + "/wal/";
-        assertThat(size(wal + TAIL + "?min_flush_lsn=" + new Lsn(3 * SEG))).as("the tail asked for as complete").isEmpty();
-        assertThat(size(wal + TAIL + "?min_flush_lsn=" + SWITCH.plus(1))).as("asked for past the switch point").isEmpty();
-        assertCutAtSwitchPoint(download(wal + TAIL + "?min_flush_lsn=" + SWITCH).orElseThrow(), tli2);
-        assertCutAtSwitchPoint(download(wal + TAIL).orElseThrow(), tli2);
+        SafekeeperClient client = SafekeeperData.client(sk);
+        assertThat(size(client, TAIL, new Lsn(3 * SEG))).as("the tail asked for as complete").isEmpty();
+        assertThat(size(client, TAIL, SWITCH.plus(1))).as("asked for past the switch point").isEmpty();
+        assertCutAtSwitchPoint(download(client, TAIL, SWITCH).orElseThrow(), tli2);
+        assertCutAtSwitchPoint(download(client, TAIL, null).orElseThrow(), tli2);
         String past = WalFileName.segment(2, 3, SEG);
-        assertThat(size(wal + past + "?min_flush_lsn=" + new Lsn(4 * SEG))).as("a segment after the switch point").isEmpty();
-        assertThat(size(wal + past)).as("a segment after the switch point, as a tail").isEmpty();
-        assertThat(download(wal + WalFileName.segment(2, 1, SEG) + "?min_flush_lsn=" + new Lsn(2 * SEG)))
+        assertThat(size(client, past, new Lsn(4 * SEG))).as("a segment after the switch point").isEmpty();
+        assertThat(size(client, past, null)).as("a segment after the switch point, as a tail").isEmpty();
+        assertThat(download(client, WalFileName.segment(2, 1, SEG), new Lsn(2 * SEG)))
             .as("a complete segment before the switch point")
             .hasValueSatisfying(b -> ComputeWal.assertIdentical("segment 1", b, Arrays.copyOf(tli2, (int) SEG)));
       }
@@ -93,12 +92,12 @@ class EndedTimelineTailTest {
   }
 
   /** The size of what the safekeeper serves (not the bytes: a failure message would print 16 MiB). */
-  private Optional<Integer> size(String url) throws Exception {
-    return download(url).map(b -> b.length);
+  private Optional<Integer> size(SafekeeperClient client, String file, Lsn minFlush) throws Exception {
+    return download(client, file, minFlush).map(b -> b.length);
   }
 
-  private Optional<byte[]> download(String url) throws Exception {
-    Optional<InputStream> in = http.download(url, Duration.ofSeconds(30));
+  private Optional<byte[]> download(SafekeeperClient client, String file, Lsn minFlush) throws Exception {
+    Optional<InputStream> in = client.walFile(tenant, timeline, file, minFlush, Duration.ofSeconds(30));
     if (in.isEmpty()) {
       return Optional.empty();
     }

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
-import dev.arbor.client.HttpJson;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
@@ -117,6 +116,6 @@ class SafekeeperCatchUpFromObjectStorageTest {
   }
 
   private SafekeeperCatchUp catchUp(ObjectStore objects) {
-    return new SafekeeperCatchUp(tenant, timeline, objects, new HttpJson(Duration.ofSeconds(10)));
+    return new SafekeeperCatchUp(tenant, timeline, objects, Duration.ofSeconds(10));
   }
 }

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
-import dev.arbor.client.HttpJson;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
@@ -72,7 +71,7 @@ class SafekeeperCatchUpFromPeerTest {
   }
 
   private SafekeeperCatchUp catchUp(TempDirectory dir) throws Exception {
-    return new SafekeeperCatchUp(tenant, timeline, new LocalObjectStore(dir.resolve("empty-objects")), new HttpJson(Duration.ofSeconds(10)));
+    return new SafekeeperCatchUp(tenant, timeline, new LocalObjectStore(dir.resolve("empty-objects")), Duration.ofSeconds(10));
   }
 
   /** A real safekeeper (HTTP API) whose store holds {@code wal} of TLI 2 from segment 1 on, flushed. */

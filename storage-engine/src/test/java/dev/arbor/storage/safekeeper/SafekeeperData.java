@@ -1,9 +1,9 @@
 package dev.arbor.storage.safekeeper;
 
-import dev.arbor.client.SafekeeperSet;
-
 import dev.arbor.api.Lsn;
 import dev.arbor.client.HttpJson;
+import dev.arbor.client.RetryPolicy;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectStore;
@@ -48,8 +48,17 @@ final class SafekeeperData {
     return new Safekeeper(new SafekeeperConfig(id, new InetSocketAddress("127.0.0.1", 0), data, objects)).start();
   }
 
+  /**
+   * The timeline's URL, for a test that sends the server a raw request (a body the client cannot send) to see it
+   * refused; the others call it through {@link #client}.
+   */
   static String timelineUrl(Safekeeper sk, TenantId tenant, TimelineId timeline) {
-    return sk.url() + SafekeeperSet.timelinePath(tenant, timeline);
+    return sk.url() + "/v1/tenant/" + tenant + "/timeline/" + timeline;
+  }
+
+  /** A client of the safekeeper's compute port; one try per call. */
+  static SafekeeperClient client(Safekeeper sk) {
+    return new SafekeeperClient(sk.url(), Duration.ofSeconds(30), RetryPolicy.NONE);
   }
 
   static HttpJson http() {

@@ -1,5 +1,6 @@
 package dev.arbor.storage.safekeeper;
 
+import dev.arbor.api.safekeeper.FenceRequest;
 import dev.arbor.api.safekeeper.FenceResult;
 import dev.arbor.api.safekeeper.FollowRequest;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
@@ -11,6 +12,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.client.HttpJson;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
@@ -33,21 +35,19 @@ class SafekeeperFenceTest {
   void aSafekeeperWithoutWalOfATimelineWithHistoryRefusesToVote() throws Exception {
     try (var dir = TempDirectory.create("arbor-sk-fence-");
          Safekeeper sk = SafekeeperData.start("sk-f", dir.resolve("data"), new LocalObjectStore(dir.resolve("objects")))) {
-      String url = SafekeeperData.timelineUrl(sk, tenant, TimelineId.random());
+      SafekeeperClient client = SafekeeperData.client(sk);
+      TimelineId timeline = TimelineId.random();
 
-      ApiProblem refused = catchThrowableOfType(ApiProblem.class,
-          () -> http.post(url + "/fence", Map.of("generation", 1, "started", true), FenceResult.class));
+      ApiProblem refused = catchThrowableOfType(ApiProblem.class, () -> client.fence(tenant, timeline, new FenceRequest(1, true)));
       assertMissingHere(refused);
       // It takes the generation nonetheless, so it never follows an older compute again and can follow this one.
-      assertThat(http.get(url, TimelineWalStatus.class)).isEqualTo(new TimelineWalStatus("sk-f", 1, 0, Lsn.ZERO, false));
-      http.post(url + "/follow", new FollowRequest(1, 2, new Lsn(SEG), "127.0.0.1", 1, "arbor_replication", "x", "arbor_sk_f", List.of()),
-          TimelineWalStatus.class);
+      assertThat(client.timeline(tenant, timeline)).isEqualTo(new TimelineWalStatus("sk-f", 1, 0, Lsn.ZERO, false));
+      client.follow(tenant, timeline,
+          new FollowRequest(1, 2, new Lsn(SEG), "127.0.0.1", 1, "arbor_replication", "x", "arbor_sk_f", List.of()));
       // Until it holds WAL of the timeline, every vote is refused.
-      assertMissingHere(catchThrowableOfType(ApiProblem.class,
-          () -> http.post(url + "/fence", Map.of("generation", 2, "started", true), FenceResult.class)));
+      assertMissingHere(catchThrowableOfType(ApiProblem.class, () -> client.fence(tenant, timeline, new FenceRequest(2, true))));
       // A caller that knows no generation ever streamed gets the empty answer: there is nothing to lose.
-      assertThat(http.post(url + "/fence", Map.of("generation", 3, "started", false), FenceResult.class))
-          .isEqualTo(new FenceResult("sk-f", 3, 0, Lsn.ZERO));
+      assertThat(client.fence(tenant, timeline, new FenceRequest(3, false))).isEqualTo(new FenceResult("sk-f", 3, 0, Lsn.ZERO));
     }
   }
 
@@ -55,12 +55,14 @@ class SafekeeperFenceTest {
   void aTimelineWithoutHistoryGetsTheEmptyVoteAsBefore() throws Exception {
     try (var dir = TempDirectory.create("arbor-sk-fence-");
          Safekeeper sk = SafekeeperData.start("sk-f", dir.resolve("data"), new LocalObjectStore(dir.resolve("objects")))) {
-      String url = SafekeeperData.timelineUrl(sk, tenant, TimelineId.random());
-      assertThat(http.post(url + "/fence", Map.of("generation", 1, "started", false), FenceResult.class))
-          .isEqualTo(new FenceResult("sk-f", 1, 0, Lsn.ZERO));
+      TimelineId timeline = TimelineId.random();
+      SafekeeperClient client = SafekeeperData.client(sk);
+      assertThat(client.fence(tenant, timeline, new FenceRequest(1, false))).isEqualTo(new FenceResult("sk-f", 1, 0, Lsn.ZERO));
       // Callers from before the field existed send no "started".
-      assertThat(http.post(url + "/fence", Map.of("generation", 2), FenceResult.class)).isEqualTo(new FenceResult("sk-f", 2, 0, Lsn.ZERO));
+      assertThat(client.fence(tenant, timeline, new FenceRequest(2, null))).isEqualTo(new FenceResult("sk-f", 2, 0, Lsn.ZERO));
 
+      // Raw: a body the client cannot send.
+      String url = SafekeeperData.timelineUrl(sk, tenant, timeline);
       ApiProblem bad = catchThrowableOfType(ApiProblem.class,
           () -> http.post(url + "/fence", Map.of("generation", 3, "started", "yes"), FenceResult.class));
       assertThat(bad.status()).isEqualTo(400);
@@ -76,14 +78,14 @@ class SafekeeperFenceTest {
       var objects = new LocalObjectStore(dir.resolve("objects"));
       SafekeeperData.writeWal(SafekeeperData.storeDir(data, tenant, timeline), 2, new Lsn(SEG), SafekeeperData.randomWal(SEG / 4, 3));
       try (Safekeeper sk = SafekeeperData.start("sk-f", data, objects)) {
-        assertThat(http.post(SafekeeperData.timelineUrl(sk, tenant, timeline) + "/fence", Map.of("generation", 1, "started", true),
-            FenceResult.class)).isEqualTo(new FenceResult("sk-f", 1, 2, new Lsn(SEG + SEG / 4)));
+        assertThat(SafekeeperData.client(sk).fence(tenant, timeline, new FenceRequest(1, true)))
+            .isEqualTo(new FenceResult("sk-f", 1, 2, new Lsn(SEG + SEG / 4)));
       }
       TempDirectoryWipe.wipe(data); // the volume was replaced
 
       try (Safekeeper sk = SafekeeperData.start("sk-f", data, objects)) {
-        assertMissingHere(catchThrowableOfType(ApiProblem.class, () -> http.post(SafekeeperData.timelineUrl(sk, tenant, timeline)
-            + "/fence", Map.of("generation", 2, "started", true), FenceResult.class)));
+        assertMissingHere(catchThrowableOfType(ApiProblem.class,
+            () -> SafekeeperData.client(sk).fence(tenant, timeline, new FenceRequest(2, true))));
       }
     }
   }

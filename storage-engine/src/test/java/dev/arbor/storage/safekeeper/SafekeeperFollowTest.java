@@ -1,6 +1,6 @@
 package dev.arbor.storage.safekeeper;
 
-import dev.arbor.api.safekeeper.FenceResult;
+import dev.arbor.api.safekeeper.FenceRequest;
 import dev.arbor.api.safekeeper.FollowRequest;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 
@@ -14,19 +14,17 @@ import static org.awaitility.Awaitility.await;
 
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
-import dev.arbor.client.HttpJson;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.testing.PostgresFixture;
 import dev.arbor.testing.TempDirectory;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.sql.Connection;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -39,7 +37,6 @@ class SafekeeperFollowTest {
   static final PostgresFixture pg = ComputeWal.computeWithQuorumOfOneSafekeeper();
 
   private final ComputeWal compute = new ComputeWal(pg);
-  private final HttpJson http = SafekeeperData.http();
   private final TenantId tenant = TenantId.random();
   private final TimelineId timeline = TimelineId.random();
 
@@ -56,15 +53,15 @@ class SafekeeperFollowTest {
       execute(setup, "CREATE TABLE IF NOT EXISTS items (id bigint, payload text)");
       Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()").segmentStart(Lsn.DEFAULT_SEGMENT_SIZE);
       try (Safekeeper sk = SafekeeperData.start(ComputeWal.SAFEKEEPER_ID, dir.resolve("data"), objects)) {
-        String url = SafekeeperData.timelineUrl(sk, tenant, timeline);
-        http.post(url + "/fence", Map.of("generation", 1), FenceResult.class);
-        http.post(url + "/follow", follow(1, 1, start, slot), TimelineWalStatus.class);
+        SafekeeperClient client = SafekeeperData.client(sk);
+        client.fence(tenant, timeline, new FenceRequest(1, null));
+        client.follow(tenant, timeline, follow(1, 1, start, slot));
         execute(setup, "INSERT INTO items SELECT g, repeat('a', 300) FROM generate_series(1, 2000) g");
         Lsn written = flushPosition(setup);
-        await().atMost(Duration.ofMinutes(1)).until(() -> !status(url).flushLsn().isBefore(written));
-        Lsn flushed = status(url).flushLsn();
+        await().atMost(Duration.ofMinutes(1)).until(() -> !client.timeline(tenant, timeline).flushLsn().isBefore(written));
+        Lsn flushed = client.timeline(tenant, timeline).flushLsn();
 
-        http.post(url + "/fence", Map.of("generation", 2), FenceResult.class); // as a restarted safekeeper is fenced anew
+        client.fence(tenant, timeline, new FenceRequest(2, null)); // as a restarted safekeeper is fenced anew
         awaitSlotInactive(setup, slot);
         // The segment the safekeeper stopped in becomes complete, and object storage has it, as offloaded by a peer.
         execute(setup, "INSERT INTO items SELECT g, repeat('b', 300) FROM generate_series(1, 2000) g");
@@ -76,12 +73,12 @@ class SafekeeperFollowTest {
              var holder = compute.receiver(holderStore, start).slot(slot).start()) {
           awaitStreaming(holder); // the old walsender, still holding the slot
 
-          http.post(url + "/follow", follow(2, 1, start, slot), TimelineWalStatus.class);
-          await().atMost(Duration.ofMinutes(1)).until(() -> !status(url).following());
+          client.follow(tenant, timeline, follow(2, 1, start, slot));
+          await().atMost(Duration.ofMinutes(1)).until(() -> !client.timeline(tenant, timeline).following());
           assertThat(receiverFailures(sk, "replication_refused")).isPositive();
-          http.post(url + "/follow", follow(2, 1, start, slot), TimelineWalStatus.class); // the follow keeper's retry
+          client.follow(tenant, timeline, follow(2, 1, start, slot)); // the follow keeper's retry
 
-          assertThat(status(url).flushLsn()).as("no segment copied from object storage").isEqualTo(flushed);
+          assertThat(client.timeline(tenant, timeline).flushLsn()).as("no segment copied from object storage").isEqualTo(flushed);
         }
       } finally {
         awaitSlotInactive(setup, slot);
@@ -96,12 +93,12 @@ class SafekeeperFollowTest {
     try (var dir = TempDirectory.create("arbor-sk-follow-"); Connection setup = compute.unacknowledgedSession()) {
       Lsn start = queryLsn(setup, "SELECT pg_current_wal_lsn()").segmentStart(Lsn.DEFAULT_SEGMENT_SIZE);
       try (Safekeeper sk = SafekeeperData.start(ComputeWal.SAFEKEEPER_ID, dir.resolve("data"), new LocalObjectStore(dir.resolve("objects")))) {
-        String url = SafekeeperData.timelineUrl(sk, tenant, timeline);
-        http.post(url + "/fence", Map.of("generation", 1), FenceResult.class);
-        http.post(url + "/follow", follow(1, 2, start, null), TimelineWalStatus.class); // the compute runs TLI 1
+        SafekeeperClient client = SafekeeperData.client(sk);
+        client.fence(tenant, timeline, new FenceRequest(1, null));
+        client.follow(tenant, timeline, follow(1, 2, start, null)); // the compute runs TLI 1
 
         await().atMost(Duration.ofMinutes(1)).until(() -> receiverFailures(sk, "stale_timeline") > 0);
-        assertThat(status(url)).isEqualTo(new TimelineWalStatus(ComputeWal.SAFEKEEPER_ID, 1, 0, Lsn.ZERO, false));
+        assertThat(client.timeline(tenant, timeline)).isEqualTo(new TimelineWalStatus(ComputeWal.SAFEKEEPER_ID, 1, 0, Lsn.ZERO, false));
         assertThat(queryString(setup, "SELECT count(*) FROM pg_stat_replication WHERE application_name = '"
             + ComputeWal.SAFEKEEPER_ID + "' AND state = 'streaming'")).isEqualTo("0");
       }
@@ -121,14 +118,14 @@ class SafekeeperFollowTest {
       }
       try (Safekeeper sk = SafekeeperData.start(ComputeWal.SAFEKEEPER_ID, dir.resolve("data"), new LocalObjectStore(dir.resolve("objects")));
            var err = StderrCapture.start()) {
-        String url = SafekeeperData.timelineUrl(sk, tenant, timeline);
-        http.post(url + "/fence", Map.of("generation", 1), FenceResult.class);
+        SafekeeperClient client = SafekeeperData.client(sk);
+        client.fence(tenant, timeline, new FenceRequest(1, null));
         for (int attempt = 1; attempt <= 4; attempt++) {
-          http.post(url + "/follow", follow(1, 1, start, null), TimelineWalStatus.class);
+          client.follow(tenant, timeline, follow(1, 1, start, null));
           int failures = attempt;
           await().atMost(Duration.ofMinutes(1)).until(() -> receiverFailures(sk, "wrong_system") == failures);
         }
-        http.post(url + "/follow", follow(1, 2, start, null), TimelineWalStatus.class); // now refused for another reason
+        client.follow(tenant, timeline, follow(1, 2, start, null)); // now refused for another reason
         await().atMost(Duration.ofMinutes(1)).until(() -> receiverFailures(sk, "stale_timeline") == 1);
 
         assertThat(err.lines("event=wal_receiver_failed", "reason=wrong_system")).as("log lines for 4 equal failures").hasSize(1);
@@ -141,10 +138,6 @@ class SafekeeperFollowTest {
     return new FollowRequest(generation, tli, start, "127.0.0.1", pg.server().port(), PostgresFixture.SUPERUSER, null, slot, List.of());
   }
 
-  private TimelineWalStatus status(String url) throws Exception {
-    return http.get(url, TimelineWalStatus.class);
-  }
-
   private static void awaitSlotInactive(Connection setup, String slot) {
     await().atMost(Duration.ofMinutes(1)).until(() -> queryString(setup,
         "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + slot + "' AND active").equals("0"));
@@ -152,8 +145,7 @@ class SafekeeperFollowTest {
 
   /** {@code arbor_safekeeper_receiver_failures_total{reason=...}} from the safekeeper's /metrics. */
   static long receiverFailures(Safekeeper sk, String reason) throws Exception {
-    String metrics = new String(SafekeeperData.http().download(sk.url() + "/metrics", Duration.ofSeconds(30)).orElseThrow()
-        .readAllBytes(), StandardCharsets.UTF_8);
+    String metrics = SafekeeperData.client(sk).metrics();
     Matcher m = Pattern.compile("(?m)^arbor_safekeeper_receiver_failures_total\\{reason=\"" + reason + "\"} (\\d+)").matcher(metrics);
     return m.find() ? Long.parseLong(m.group(1)) : 0;
   }

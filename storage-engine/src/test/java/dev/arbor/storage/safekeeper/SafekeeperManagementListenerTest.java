@@ -13,7 +13,9 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
-import dev.arbor.client.HttpJson;
+import dev.arbor.api.safekeeper.FenceRequest;
+import dev.arbor.client.RetryPolicy;
+import dev.arbor.client.SafekeeperClient;
 import dev.arbor.server.TwoPortApi;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
@@ -22,11 +24,9 @@ import dev.arbor.testing.TempDirectory;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.Test;
 
@@ -37,7 +37,6 @@ import org.junit.jupiter.api.Test;
  * management port only. A route asked on the wrong port says which port serves it.
  */
 class SafekeeperManagementListenerTest {
-  private final HttpJson http = SafekeeperData.http();
   private final TenantId tenant = TenantId.random();
   private final TimelineId timeline = TimelineId.random();
   private final String segment = WalFileName.segment(2, 1, SEG);
@@ -46,22 +45,21 @@ class SafekeeperManagementListenerTest {
   void aComputePortServesWhatComputesCallAndRefusesDeletionAndMetrics() throws Exception {
     try (var dir = TempDirectory.create("arbor-sk-mgmt-");
          Safekeeper sk = startSplit(dir.path())) {
-      String compute = sk.url() + SafekeeperSet.timelinePath(tenant, timeline);
+      SafekeeperClient compute = client(sk.url());
       assertThat(sk.managementUrl()).isNotEqualTo(sk.url());
       String managementPort = "management port (--management-listen, port " + URI.create(sk.managementUrl()).getPort() + ")";
 
-      assertRefused(() -> http.delete(compute), TwoPortApi.SERVED_ON_MANAGEMENT_PORT, "DELETE", managementPort);
-      assertRefused(() -> http.get(sk.url() + "/metrics", String.class), TwoPortApi.SERVED_ON_MANAGEMENT_PORT, "GET /metrics",
-          managementPort);
+      assertRefused(() -> compute.deleteTimeline(tenant, timeline), TwoPortApi.SERVED_ON_MANAGEMENT_PORT, "DELETE", managementPort);
+      assertRefused(compute::metrics, TwoPortApi.SERVED_ON_MANAGEMENT_PORT, "GET /metrics", managementPort);
       // Nothing was deleted: the WAL is still served where computes, peers and the pageserver read it.
-      assertThat(http.get(compute, TimelineWalStatus.class).flushLsn()).isEqualTo(new Lsn(2 * SEG + SEG / 4));
+      assertThat(compute.timeline(tenant, timeline).flushLsn()).isEqualTo(new Lsn(2 * SEG + SEG / 4));
       assertThat(walFile(compute)).hasSize((int) SEG);
 
       // A compute's calls: its election (fence), the follow request, status and WAL.
-      assertThat(http.post(compute + "/fence", Map.of("generation", 1, "started", true), FenceResult.class))
+      assertThat(compute.fence(tenant, timeline, new FenceRequest(1, true)))
           .isEqualTo(new FenceResult("sk-m", 1, 2, new Lsn(2 * SEG + SEG / 4)));
-      assertThat(http.post(compute + "/follow", follow(), TimelineWalStatus.class).generation()).isEqualTo(1);
-      assertThat(http.get(sk.url() + "/v1/status", Map.class)).containsEntry("timelines", 1);
+      assertThat(compute.follow(tenant, timeline, follow()).generation()).isEqualTo(1);
+      assertThat(compute.status().timelines()).isEqualTo(1);
     }
   }
 
@@ -69,24 +67,23 @@ class SafekeeperManagementListenerTest {
   void theManagementPortServesDeletionMetricsAndWhatThePageserverReadsButNotElections() throws Exception {
     try (var dir = TempDirectory.create("arbor-sk-mgmt-");
          Safekeeper sk = startSplit(dir.path())) {
-      String management = sk.managementUrl() + SafekeeperSet.timelinePath(tenant, timeline);
+      SafekeeperClient management = client(sk.managementUrl());
       String computePort = "compute port (--listen, port " + sk.port() + ")";
 
-      assertRefused(() -> http.post(management + "/fence", Map.of("generation", 1), FenceResult.class),
-          TwoPortApi.SERVED_ON_COMPUTE_PORT, "POST", computePort);
-      assertRefused(() -> http.post(management + "/follow", follow(), TimelineWalStatus.class), TwoPortApi.SERVED_ON_COMPUTE_PORT,
-          "POST", computePort);
+      assertRefused(() -> management.fence(tenant, timeline, new FenceRequest(1, null)), TwoPortApi.SERVED_ON_COMPUTE_PORT, "POST",
+          computePort);
+      assertRefused(() -> management.follow(tenant, timeline, follow()), TwoPortApi.SERVED_ON_COMPUTE_PORT, "POST", computePort);
 
       // The pageserver's reads (durable end, WAL) and a scrape.
-      assertThat(http.get(management, TimelineWalStatus.class).flushLsn()).isEqualTo(new Lsn(2 * SEG + SEG / 4));
+      assertThat(management.timeline(tenant, timeline).flushLsn()).isEqualTo(new Lsn(2 * SEG + SEG / 4));
       assertThat(walFile(management)).hasSize((int) SEG);
-      assertThat(http.get(sk.managementUrl() + "/v1/status", Map.class)).containsEntry("component", "safekeeper");
-      assertThat(metrics(sk.managementUrl())).contains("arbor_safekeeper_flush_lsn_bytes{tenant_id=\"" + tenant + "\"");
+      assertThat(management.status().component()).isEqualTo("safekeeper");
+      assertThat(management.metrics()).contains("arbor_safekeeper_flush_lsn_bytes{tenant_id=\"" + tenant + "\"");
 
-      http.delete(management);
-      assertThat(http.get(management, TimelineWalStatus.class)).isEqualTo(new TimelineWalStatus("sk-m", 0, 0, Lsn.ZERO, false));
+      management.deleteTimeline(tenant, timeline);
+      assertThat(management.timeline(tenant, timeline)).isEqualTo(new TimelineWalStatus("sk-m", 0, 0, Lsn.ZERO, false));
       // One registry behind both ports: the refused and the served requests are all counted.
-      assertThat(metrics(sk.managementUrl())).contains("route=\"/v1/tenant/{tenant_id}/timeline/{timeline_id}\",code=\"204\"")
+      assertThat(management.metrics()).contains("route=\"/v1/tenant/{tenant_id}/timeline/{timeline_id}\",code=\"204\"")
           .doesNotContain("tenant_id=\"" + tenant + "\"");
     }
   }
@@ -97,11 +94,11 @@ class SafekeeperManagementListenerTest {
       writeWal(dir.path());
       try (Safekeeper sk = SafekeeperData.start("sk-m", dir.resolve("data"), new LocalObjectStore(dir.resolve("objects")))) {
         assertThat(sk.managementUrl()).isEqualTo(sk.url());
-        String url = SafekeeperData.timelineUrl(sk, tenant, timeline);
-        assertThat(metrics(sk.url())).contains("tenant_id=\"" + tenant + "\"");
-        assertThat(http.post(url + "/fence", Map.of("generation", 1, "started", true), FenceResult.class).generation()).isEqualTo(1);
-        http.delete(url);
-        assertThat(http.get(url, TimelineWalStatus.class).tli()).isZero();
+        SafekeeperClient client = SafekeeperData.client(sk);
+        assertThat(client.metrics()).contains("tenant_id=\"" + tenant + "\"");
+        assertThat(client.fence(tenant, timeline, new FenceRequest(1, true)).generation()).isEqualTo(1);
+        client.deleteTimeline(tenant, timeline);
+        assertThat(client.timeline(tenant, timeline).tli()).isZero();
       }
     }
   }
@@ -118,10 +115,10 @@ class SafekeeperManagementListenerTest {
       new SafekeeperSet(List.of(sk.url()), Duration.ofSeconds(10)).deleteTimeline(tenant, timeline);
       assertThat(err.lines("event=safekeeper_delete_failed", "safekeeper=" + sk.url(), "tenant=" + tenant, "timeline=" + timeline,
           "give the pageserver the safekeepers' management URLs (--safekeepers)")).hasSize(1);
-      assertThat(http.get(sk.url() + SafekeeperSet.timelinePath(tenant, timeline), TimelineWalStatus.class).tli()).isEqualTo(2);
+      assertThat(SafekeeperData.client(sk).timeline(tenant, timeline).tli()).isEqualTo(2);
 
       new SafekeeperSet(List.of(sk.managementUrl()), Duration.ofSeconds(10)).deleteTimeline(tenant, timeline);
-      assertThat(http.get(sk.url() + SafekeeperSet.timelinePath(tenant, timeline), TimelineWalStatus.class).tli()).isZero();
+      assertThat(SafekeeperData.client(sk).timeline(tenant, timeline).tli()).isZero();
       assertThat(err.lines("event=safekeeper_delete_failed")).hasSize(1);
     }
   }
@@ -143,15 +140,13 @@ class SafekeeperManagementListenerTest {
     return new FollowRequest(1, 2, new Lsn(2 * SEG + SEG / 4), "127.0.0.1", 1, "arbor_replication", "x", "arbor_sk_m", List.of());
   }
 
-  private byte[] walFile(String timelineUrl) throws Exception {
-    try (InputStream in = http.download(timelineUrl + "/wal/" + segment, Duration.ofSeconds(30)).orElseThrow()) {
-      return in.readAllBytes();
-    }
+  private static SafekeeperClient client(String baseUrl) {
+    return new SafekeeperClient(baseUrl, Duration.ofSeconds(30), RetryPolicy.NONE);
   }
 
-  private String metrics(String baseUrl) throws Exception {
-    try (InputStream in = http.download(baseUrl + "/metrics", Duration.ofSeconds(30)).orElseThrow()) {
-      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+  private byte[] walFile(SafekeeperClient client) throws Exception {
+    try (InputStream in = client.walFile(tenant, timeline, segment, null, Duration.ofSeconds(30)).orElseThrow()) {
+      return in.readAllBytes();
     }
   }
 

@@ -13,7 +13,8 @@ import dev.arbor.api.safekeeper.FenceResult;
 import dev.arbor.api.safekeeper.FollowRequest;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.client.Json;
-import dev.arbor.client.SafekeeperSet;
+import dev.arbor.api.safekeeper.FenceRequest;
+import dev.arbor.api.safekeeper.SafekeeperStatus;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.storage.objectstore.LocalObjectStore;
 import dev.arbor.testing.OpenApiContract;
@@ -86,6 +87,8 @@ class SafekeeperOpenApiTest {
     contract.assertSchemaIsRecord("FenceResult", FenceResult.class);
     contract.assertSchemaIsRecord("FollowRequest", FollowRequest.class);
     contract.assertSchemaIsRecord("Problem", Problem.class);
+    contract.assertSchemaIsRecord("FenceRequest", FenceRequest.class);
+    contract.assertSchemaIsRecord("Status", SafekeeperStatus.class);
   }
 
   @Test
@@ -101,9 +104,9 @@ class SafekeeperOpenApiTest {
   void everyAnswerValidatesAgainstTheDocument() {
     String compute = safekeeper.url();
     String management = safekeeper.managementUrl();
-    String tl = SafekeeperSet.timelinePath(TENANT, WITH_WAL);
-    String damaged = SafekeeperSet.timelinePath(TENANT, DAMAGED);
-    String fresh = SafekeeperSet.timelinePath(TENANT, TimelineId.random());
+    String tl = timelinePath(WITH_WAL);
+    String damaged = timelinePath(DAMAGED);
+    String fresh = timelinePath(TimelineId.random());
     String badIds = "/v1/tenant/not-a-tenant/timeline/" + WITH_WAL;
     String segment = WalFileName.segment(2, 1, SEG);
 
@@ -144,5 +147,10 @@ class SafekeeperOpenApiTest {
     contract.answerWithoutRoute(404, "GET", compute, "/v2/nothing");
 
     assertThat(contract.unexercised()).as("documented answers this test did not see").isEmpty();
+  }
+
+  /** Raw on purpose: the answers checked include those to requests no typed client would send. */
+  private static String timelinePath(TimelineId timeline) {
+    return "/v1/tenant/" + TENANT + "/timeline/" + timeline;
   }
 }

@@ -11,7 +11,10 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
-import dev.arbor.client.HttpJson;
+import dev.arbor.api.safekeeper.FenceRequest;
+import dev.arbor.api.safekeeper.SafekeeperStatus;
+import dev.arbor.client.SafekeeperClient;
+import java.time.Duration;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
@@ -21,7 +24,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
-import java.util.Map;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.Test;
 
@@ -30,7 +32,6 @@ import org.junit.jupiter.api.Test;
  * serve, and the bad one answers 503 with what is wrong and what to do, until an operator acts.
  */
 class SafekeeperQuarantineTest {
-  private final HttpJson http = SafekeeperData.http();
   private final TenantId tenant = TenantId.random();
   private final TimelineId good = TimelineId.random();
   private final TimelineId bad = TimelineId.random();
@@ -46,28 +47,26 @@ class SafekeeperQuarantineTest {
       damageBothSlots(badStore.resolve("flush"));
 
       try (Safekeeper sk = SafekeeperData.start("sk-q", data, new LocalObjectStore(dir.resolve("objects")))) {
-        String goodUrl = SafekeeperData.timelineUrl(sk, tenant, good);
-        assertThat(http.get(goodUrl, TimelineWalStatus.class)).isEqualTo(new TimelineWalStatus("sk-q", 0, 2, end, false));
-        assertThat(http.post(goodUrl + "/fence", Map.of("generation", 1), FenceResult.class))
-            .isEqualTo(new FenceResult("sk-q", 1, 2, end));
+        SafekeeperClient client = SafekeeperData.client(sk);
+        assertThat(client.timeline(tenant, good)).isEqualTo(new TimelineWalStatus("sk-q", 0, 2, end, false));
+        assertThat(client.fence(tenant, good, new FenceRequest(1, null))).isEqualTo(new FenceResult("sk-q", 1, 2, end));
 
-        String badUrl = SafekeeperData.timelineUrl(sk, tenant, bad);
         String segment = WalFileName.segment(2, 1, SEG);
         var follow = new FollowRequest(1, 2, new Lsn(SEG), "127.0.0.1", 1, "arbor_replication", "x", "arbor_sk_q", List.of());
-        assertUnavailable(() -> http.get(badUrl, TimelineWalStatus.class), badStore);
-        assertUnavailable(() -> http.post(badUrl + "/fence", Map.of("generation", 1), FenceResult.class), badStore);
-        assertUnavailable(() -> http.post(badUrl + "/follow", follow, TimelineWalStatus.class), badStore);
-        assertUnavailable(() -> http.download(badUrl + "/wal/" + segment, java.time.Duration.ofSeconds(30)), badStore);
-        assertUnavailable(() -> http.download(badUrl + "/wal/" + segment + "?min_flush_lsn=" + new Lsn(2 * SEG),
-            java.time.Duration.ofSeconds(30)), badStore);
+        Duration read = Duration.ofSeconds(30);
+        assertUnavailable(() -> client.timeline(tenant, bad), badStore);
+        assertUnavailable(() -> client.fence(tenant, bad, new FenceRequest(1, null)), badStore);
+        assertUnavailable(() -> client.follow(tenant, bad, follow), badStore);
+        assertUnavailable(() -> client.walFile(tenant, bad, segment, null, read), badStore);
+        assertUnavailable(() -> client.walFile(tenant, bad, segment, new Lsn(2 * SEG), read), badStore);
 
-        assertThat(http.get(sk.url() + "/v1/status", Map.class)).containsEntry("timelines", 1).containsEntry("quarantined", 1);
+        assertThat(client.status()).isEqualTo(new SafekeeperStatus("safekeeper", "sk-q", 1, 1));
 
         // Deleting the timeline still works, and removes what was left of it.
-        http.delete(badUrl);
+        client.deleteTimeline(tenant, bad);
         assertThat(badStore.getParent()).doesNotExist();
-        assertThat(http.get(badUrl, TimelineWalStatus.class)).isEqualTo(new TimelineWalStatus("sk-q", 0, 0, Lsn.ZERO, false));
-        assertThat(http.get(sk.url() + "/v1/status", Map.class)).containsEntry("quarantined", 0);
+        assertThat(client.timeline(tenant, bad)).isEqualTo(new TimelineWalStatus("sk-q", 0, 0, Lsn.ZERO, false));
+        assertThat(client.status().quarantined()).isZero();
       }
     }
   }

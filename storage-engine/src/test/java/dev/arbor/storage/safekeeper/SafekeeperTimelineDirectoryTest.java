@@ -2,7 +2,6 @@ package dev.arbor.storage.safekeeper;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.arbor.client.HttpJson;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.LocalObjectStore;
@@ -28,7 +27,7 @@ class SafekeeperTimelineDirectoryTest {
     Path tenantDir = data.resolve(tenant.toString());
     Path timelineDir = tenantDir.resolve(timeline.toString());
     var events = FileIo.during(() -> SafekeeperTimeline.open("sk-test", tenant, timeline, timelineDir,
-        new LocalObjectStore(data.resolve("objects")), new HttpJson(Duration.ofSeconds(1)), WalReceiver.Listener.NONE).close());
+        new LocalObjectStore(data.resolve("objects")), Duration.ofSeconds(1), WalReceiver.Listener.NONE).close());
     assertThat(FileIo.forced(events)).as("directories fsynced while the timeline was created")
         .contains(data, tenantDir, timelineDir);
   }

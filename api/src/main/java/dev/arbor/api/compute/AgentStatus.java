@@ -1,4 +1,4 @@
-package dev.arbor.compute.agent;
+package dev.arbor.api.compute;
 
 import com.fasterxml.jackson.annotation.JsonValue;
 import dev.arbor.api.compute.ComputeAgentSpec.Mode;
@@ -8,12 +8,12 @@ import dev.arbor.api.TimelineId;
 import java.time.Instant;
 
 /**
- * The agent's answer to {@code GET /status} (snake_case JSON, absent fields omitted).
+ * The compute agent's answer to {@code GET /status} (snake_case JSON, absent fields omitted).
  *
  * @param generation the read-write generation this compute streams under; absent for read_only
  * @param pgTli the PostgreSQL TLI of that generation; absent for read_only
  * @param lsn the snapshot's LSN; read_only only
- * @param lastActivity the last time a client did anything (see {@link ComputeMonitor}); absent until Running
+ * @param lastActivity the last time a client did anything; absent until Running
  * @param currentLsn pg_current_wal_lsn(), or pg_last_wal_replay_lsn() on a read-only compute
  * @param startedAt when PostgreSQL was serving and roles and databases were applied
  * @param fenced true once a newer generation took over the timeline (read_write only)
