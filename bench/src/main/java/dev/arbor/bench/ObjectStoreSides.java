@@ -3,7 +3,7 @@ package dev.arbor.bench;
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
-import dev.arbor.compute.testing.StorageProcesses;
+import dev.arbor.testing.StorageProcesses;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.api.pageserver.TenantInfo;

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.arbor.client.ServiceLaunch;
 import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.client.ComputeSpecJson;
-import dev.arbor.compute.testing.AgentProcess;
+import dev.arbor.testing.AgentProcess;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.PodSpec;

@@ -3,7 +3,7 @@ package dev.arbor.operator;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.arbor.compute.testing.AgentProcess;
+import dev.arbor.testing.AgentProcess;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.BranchSpec;
 import dev.arbor.crds.v1alpha1.Condition;

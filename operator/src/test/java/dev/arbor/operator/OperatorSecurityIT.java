@@ -11,7 +11,7 @@ import dev.arbor.api.TimelineId;
 import dev.arbor.api.pageserver.CreateTenantRequest;
 import dev.arbor.client.PageserverClient;
 import dev.arbor.client.RetryPolicy;
-import dev.arbor.compute.testing.AgentProcess;
+import dev.arbor.testing.AgentProcess;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.Condition;
 import dev.arbor.crds.v1alpha1.Endpoint;

@@ -8,7 +8,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.arbor.client.PageserverClient;
 import dev.arbor.client.RetryPolicy;
-import dev.arbor.compute.testing.AgentProcess;
+import dev.arbor.testing.AgentProcess;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.crds.v1alpha1.Project;

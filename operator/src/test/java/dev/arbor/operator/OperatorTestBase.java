@@ -5,7 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
-import dev.arbor.compute.testing.StorageProcesses;
+import dev.arbor.testing.StorageProcesses;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.BranchSpec;
 import dev.arbor.crds.v1alpha1.Condition;

@@ -3,9 +3,9 @@ package dev.arbor.compute.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.api.compute.ComputeAgentSpec;
-import dev.arbor.compute.testing.AgentProcess;
+import dev.arbor.testing.AgentProcess;
 import dev.arbor.compute.testing.AgentSpecs;
-import dev.arbor.compute.testing.StorageProcesses;
+import dev.arbor.testing.StorageProcesses;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.api.pageserver.TimelineInfo;
 import dev.arbor.testing.TempDirectory;

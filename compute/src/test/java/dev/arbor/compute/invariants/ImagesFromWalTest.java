@@ -9,7 +9,7 @@ import dev.arbor.compute.start.RunningSnapshot;
 import dev.arbor.compute.start.SnapshotStart;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
-import dev.arbor.compute.testing.StorageProcesses;
+import dev.arbor.testing.StorageProcesses;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.postgres.RedoRange;

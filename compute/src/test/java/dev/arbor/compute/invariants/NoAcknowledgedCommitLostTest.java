@@ -7,7 +7,7 @@ import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.testing.CommitLedger;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
-import dev.arbor.compute.testing.StorageProcesses;
+import dev.arbor.testing.StorageProcesses;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.testing.TempDirectory;
 import java.sql.Connection;

@@ -10,7 +10,7 @@ import dev.arbor.compute.testing.CommitLedger;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Slots;
 import dev.arbor.compute.testing.Sql;
-import dev.arbor.compute.testing.StorageProcesses;
+import dev.arbor.testing.StorageProcesses;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
@@ -71,7 +71,7 @@ class SafekeeperDiskLossTest {
 
           Lsn computeFlush = Lsn.parse(Sql.one(first, "SELECT pg_current_wal_flush_lsn()"));
           await().atMost(PATIENCE).alias(String.format("%s follows generation %d and flushed its WAL up to %s", wiped, first.generation(), computeFlush))
-              .until(() -> storage.followsUpTo(wiped, t, main, first, computeFlush));
+              .until(() -> storage.followsUpTo(wiped, t, main, first.generation(), first.pgTli(), computeFlush));
           assertThat(storage.refusedVotes(wiped)).as("%s refused to vote while it held no WAL", wiped).isGreaterThan(refusedBefore);
           assertThat(Files.readString(storage.directory().resolve("logs/" + wiped + ".log"))).as("%s caught up", wiped)
               .containsPattern("event=safekeeper_catch_up .*segments=[1-9][0-9]* from=(object_storage|peer)");
@@ -148,7 +148,7 @@ class SafekeeperDiskLossTest {
         assertThat(lost).as("acknowledged commits missing from generation %d", second.generation()).isEmpty();
         Lsn flush = Lsn.parse(Sql.one(second, "SELECT pg_current_wal_flush_lsn()"));
         await().atMost(PATIENCE).alias("the wiped sk-1 rejoins generation " + second.generation())
-            .until(() -> storage.followsUpTo("sk-1", t, main, second, flush));
+            .until(() -> storage.followsUpTo("sk-1", t, main, second.generation(), second.pgTli(), flush));
       }
     }
   }

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
-import dev.arbor.compute.testing.StorageProcesses;
+import dev.arbor.testing.StorageProcesses;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.RedoRange;
 import dev.arbor.api.TimelineId;

@@ -6,7 +6,7 @@ import static org.awaitility.Awaitility.await;
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
-import dev.arbor.compute.testing.StorageProcesses;
+import dev.arbor.testing.StorageProcesses;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;

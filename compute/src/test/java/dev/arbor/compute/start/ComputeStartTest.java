@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
-import dev.arbor.compute.testing.StorageProcesses;
+import dev.arbor.testing.StorageProcesses;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.testing.TempDirectory;
 import java.nio.file.Files;

@@ -6,7 +6,7 @@ import static org.awaitility.Awaitility.await;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Slots;
 import dev.arbor.compute.testing.Sql;
-import dev.arbor.compute.testing.StorageProcesses;
+import dev.arbor.testing.StorageProcesses;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.testing.TempDirectory;
@@ -54,7 +54,7 @@ class WalRetentionTest {
         storage.startSafekeeper("sk-2");
         Lsn flush = Lsn.parse(Sql.one(c, "SELECT pg_current_wal_flush_lsn()"));
         await().atMost(PATIENCE).alias("sk-2 follows again and holds the WAL up to " + flush)
-            .until(() -> storage.followsUpTo("sk-2", tenant.tenantId(), tenant.rootTimelineId(), c, flush));
+            .until(() -> storage.followsUpTo("sk-2", tenant.tenantId(), tenant.rootTimelineId(), c.generation(), c.pgTli(), flush));
         storage.killSafekeeper("sk-0");
         Sql.exec(c, "INSERT INTO filler VALUES ('acknowledged by sk-1 and the rejoined sk-2')");
       }
@@ -77,7 +77,7 @@ class WalRetentionTest {
           Map.of(), "64MB")) {
         Sql.exec(c, "CREATE TABLE filler (pad text)");
         Lsn created = Lsn.parse(Sql.one(c, "SELECT pg_current_wal_flush_lsn()"));
-        await().atMost(PATIENCE).until(() -> storage.followsUpTo("sk-2", tenant.tenantId(), tenant.rootTimelineId(), c, created));
+        await().atMost(PATIENCE).until(() -> storage.followsUpTo("sk-2", tenant.tenantId(), tenant.rootTimelineId(), c.generation(), c.pgTli(), created));
         storage.pauseSafekeeper("sk-2");
         Lsn stoppedAt = Slots.keptFrom(c, "sk-2");
         for (int i = 0; i < 4; i++) { // ~200 MB, committed by sk-0 and sk-1
@@ -95,7 +95,7 @@ class WalRetentionTest {
         storage.resumeSafekeeper("sk-2");
         Lsn flush = Lsn.parse(Sql.one(c, "SELECT pg_current_wal_flush_lsn()"));
         await().atMost(PATIENCE).alias("sk-2 follows again and holds the WAL up to " + flush)
-            .until(() -> storage.followsUpTo("sk-2", tenant.tenantId(), tenant.rootTimelineId(), c, flush));
+            .until(() -> storage.followsUpTo("sk-2", tenant.tenantId(), tenant.rootTimelineId(), c.generation(), c.pgTli(), flush));
 
         String since = logSince(log, logBefore);
         assertThat(since).as("sk-2 copied what it missed from elsewhere")

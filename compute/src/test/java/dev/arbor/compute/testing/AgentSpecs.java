@@ -1,5 +1,7 @@
 package dev.arbor.compute.testing;
 
+import dev.arbor.testing.StorageProcesses;
+
 import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.api.compute.ComputeAgentSpec.Database;
 import dev.arbor.api.compute.ComputeAgentSpec.Mode;

@@ -1,5 +1,7 @@
 package dev.arbor.compute.testing;
 
+import dev.arbor.testing.StorageProcesses;
+
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.pageserver.TenantInfo;
@@ -508,7 +510,7 @@ public final class ChaosRun {
     Map<String, TimelineWalStatus> last = new ConcurrentHashMap<>();
     boolean ok = awaitTrue(() -> storage.safekeeperIds().stream().allMatch(id -> {
       storage.safekeeperStatus(id, tenant.tenantId(), tenant.rootTimelineId()).ifPresent(s -> last.put(id, s));
-      return storage.followsUpTo(id, tenant.tenantId(), tenant.rootTimelineId(), c, target);
+      return storage.followsUpTo(id, tenant.tenantId(), tenant.rootTimelineId(), c.generation(), c.pgTli(), target);
     }), RECOVERY_TIMEOUT);
     if (!ok) {
       throw failure("round " + round + ": the safekeepers did not all follow generation " + c.generation() + " up to " + target

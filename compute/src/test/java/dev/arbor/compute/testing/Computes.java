@@ -1,5 +1,7 @@
 package dev.arbor.compute.testing;
 
+import dev.arbor.testing.StorageProcesses;
+
 import dev.arbor.compute.start.ComputeSpec;
 import dev.arbor.compute.start.ComputeStart;
 import dev.arbor.compute.start.RunningCompute;

@@ -7,16 +7,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.arbor.operator.config.OperatorConfig;
-import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
-import dev.arbor.storage.objectstore.LocalObjectStore;
-import dev.arbor.storage.pageserver.Pageserver;
-import dev.arbor.storage.pageserver.PageserverConfig;
-import dev.arbor.testing.TempDirectory;
+import dev.arbor.testing.StorageProcesses;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -26,33 +21,26 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Where the operator's calls go, against real pageservers (in-process): with
+ * Where the operator's calls go, against real storage engines (processes): with
  * {@code arbor.storage-engine.pageserver-management-url}, to the management listener while compute specs keep
  * {@code pageserver-url}; without it, to {@code pageserver-url}.
  */
 class StorageEngineTest {
   static final String UNREACHABLE_SAFEKEEPER = "http://127.0.0.1:9";
-  static TempDirectory dir;
   /** With --management-listen, as the Helm chart runs it. */
-  static Pageserver split;
+  static StorageProcesses split;
   /** Without: one port serves everything, as in the CLI's local mode. */
-  static Pageserver single;
+  static StorageProcesses single;
 
   @BeforeAll
-  static void startPageservers() throws IOException {
-    dir = TempDirectory.create("arbor-operator-storage-");
-    split = new Pageserver(pageserverConfig("split").withManagementListen(new InetSocketAddress("127.0.0.1", 0))).start();
-    single = new Pageserver(pageserverConfig("single")).start();
-  }
-
-  private static PageserverConfig pageserverConfig(String name) throws IOException {
-    return new PageserverConfig(new InetSocketAddress("127.0.0.1", 0), null, new LocalObjectStore(dir.resolve(name + "/objects")),
-        List.of(UNREACHABLE_SAFEKEEPER), PostgresInstallation::find, dir.resolve(name + "/work"));
+  static void startPageservers() {
+    split = new StorageProcesses(1).withManagementListener().start();
+    single = new StorageProcesses(1).start();
   }
 
   @AfterAll
   static void stopPageservers() {
-    for (AutoCloseable c : new AutoCloseable[] {split, single, dir}) {
+    for (AutoCloseable c : new AutoCloseable[] {split, single}) {
       try {
         if (c != null) {
           c.close();
@@ -66,8 +54,8 @@ class StorageEngineTest {
   /** Every call the operator makes, on the management port; the compute port would refuse them. */
   @Test
   void withAManagementUrlEveryCallGoesThereWhileComputesGetThePageserverUrl() {
-    StorageEngine storage = storageEngine(split.url() + "/", split.managementUrl() + "/");
-    assertThat(storage.pageserverUrl()).isEqualTo(split.url());
+    StorageEngine storage = storageEngine(split.pageserverUrl() + "/", split.pageserverManagementUrl() + "/");
+    assertThat(storage.pageserverUrl()).isEqualTo(split.pageserverUrl());
 
     TenantId tenant = TenantId.random();
     assertThat(storage.tenant(tenant)).isEmpty();
@@ -85,8 +73,8 @@ class StorageEngineTest {
 
   @Test
   void withoutAManagementUrlCallsGoToThePageserverUrl() {
-    StorageEngine storage = storageEngine(single.url(), null);
-    assertThat(storage.pageserverUrl()).isEqualTo(single.url());
+    StorageEngine storage = storageEngine(single.pageserverUrl(), null);
+    assertThat(storage.pageserverUrl()).isEqualTo(single.pageserverUrl());
     assertThat(storage.tenant(TenantId.random())).isEmpty();
     storage.deleteTenant(TenantId.random());
   }
@@ -98,13 +86,13 @@ class StorageEngineTest {
    */
   @Test
   void theComputePortsRefusalIsNotTakenForAbsence() {
-    StorageEngine storage = storageEngine(split.url(), null);
+    StorageEngine storage = storageEngine(split.pageserverUrl(), null);
     TenantId tenant = TenantId.random();
     for (Runnable call : List.<Runnable>of(() -> storage.tenant(tenant), () -> storage.deleteTenant(tenant),
         () -> storage.deleteTimeline(tenant, TimelineId.random()))) {
       assertThatThrownBy(call::run).isInstanceOfSatisfying(ApiProblem.class, p -> {
         assertThat(p.is(ProblemTypes.SERVED_ON_MANAGEMENT_PORT)).as(p.getMessage()).isTrue();
-        assertThat(p.getMessage()).startsWith("the pageserver at " + split.url() + " cannot ")
+        assertThat(p.getMessage()).startsWith("the pageserver at " + split.pageserverUrl() + " cannot ")
             .contains("is served on this pageserver's management port", "set arbor.storage-engine.pageserver-management-url");
       });
     }

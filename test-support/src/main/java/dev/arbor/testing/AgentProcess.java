@@ -1,4 +1,4 @@
-package dev.arbor.compute.testing;
+package dev.arbor.testing;
 
 import static org.awaitility.Awaitility.await;
 

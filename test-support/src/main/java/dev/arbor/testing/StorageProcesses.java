@@ -1,10 +1,9 @@
-package dev.arbor.compute.testing;
+package dev.arbor.testing;
 
 import dev.arbor.api.pageserver.CreateTenantRequest;
 import dev.arbor.api.pageserver.CreateTimelineRequest;
 import dev.arbor.api.pageserver.ImageMade;
 import dev.arbor.client.PageserverClient;
-import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.api.Lsn;
 import dev.arbor.client.ServiceLaunch;
 import dev.arbor.client.HttpJson;
@@ -15,10 +14,6 @@ import dev.arbor.api.pageserver.TimelineInfo;
 import dev.arbor.client.RetryPolicy;
 import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
-import dev.arbor.testing.CrashableDirectory;
-import dev.arbor.testing.FaultProxy;
-import dev.arbor.testing.FreePort;
-import dev.arbor.testing.TempDirectory;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -412,12 +407,12 @@ public final class StorageProcesses implements AutoCloseable {
   }
 
   /**
-   * Whether safekeeper {@code id} follows compute {@code c} (its generation and TLI) and holds its WAL durably
+   * Whether safekeeper {@code id} follows the compute of {@code generation} on {@code pgTli} and holds its WAL durably
    * up to {@code lsn}: it took part in the compute's generation and caught up (a wiped one has rejoined).
    */
-  public boolean followsUpTo(String id, TenantId tenant, TimelineId timeline, RunningCompute c, Lsn lsn) {
-    return safekeeperStatus(id, tenant, timeline).filter(s -> s.following() && s.generation() == c.generation()
-        && s.tli() == c.pgTli() && !s.flushLsn().isBefore(lsn)).isPresent();
+  public boolean followsUpTo(String id, TenantId tenant, TimelineId timeline, long generation, int pgTli, Lsn lsn) {
+    return safekeeperStatus(id, tenant, timeline).filter(s -> s.following() && s.generation() == generation
+        && s.tli() == pgTli && !s.flushLsn().isBefore(lsn)).isPresent();
   }
 
   /**
