@@ -146,15 +146,4 @@ public final class PageserverClient extends ServiceClient {
     String url = withQuery(timelineUrl(tenant, timeline, "wal", fileName), "until_lsn", untilLsn);
     return idempotent("stream WAL file " + fileName, () -> http().download(url, STREAM_READ_TIMEOUT));
   }
-
-  private String timelineUrl(TenantId tenant, TimelineId timeline, Object... more) {
-    Object[] segments = new Object[5 + more.length];
-    segments[0] = "v1";
-    segments[1] = "tenant";
-    segments[2] = tenant;
-    segments[3] = "timeline";
-    segments[4] = timeline;
-    System.arraycopy(more, 0, segments, 5, more.length);
-    return url(segments);
-  }
 }

@@ -82,15 +82,4 @@ public final class SafekeeperClient extends ServiceClient {
       return null;
     });
   }
-
-  private String timelineUrl(TenantId tenant, TimelineId timeline, String... more) {
-    Object[] segments = new Object[5 + more.length];
-    segments[0] = "v1";
-    segments[1] = "tenant";
-    segments[2] = tenant;
-    segments[3] = "timeline";
-    segments[4] = timeline;
-    System.arraycopy(more, 0, segments, 5, more.length);
-    return url(segments);
-  }
 }

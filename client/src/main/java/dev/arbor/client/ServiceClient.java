@@ -1,8 +1,9 @@
 package dev.arbor.client;
 
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.io.InputStream;
 import java.net.ConnectException;
 import java.net.SocketTimeoutException;
@@ -116,6 +117,21 @@ public abstract class ServiceClient {
 
   private static String encode(Object s) {
     return URLEncoder.encode(String.valueOf(s), StandardCharsets.UTF_8).replace("+", "%20");
+  }
+
+  /**
+   * {@code baseUrl/v1/tenant/TENANT/timeline/TIMELINE} followed by {@code more} segments: where the pageserver and the
+   * safekeepers serve a timeline.
+   */
+  protected String timelineUrl(TenantId tenant, TimelineId timeline, Object... more) {
+    Object[] segments = new Object[5 + more.length];
+    segments[0] = "v1";
+    segments[1] = "tenant";
+    segments[2] = tenant;
+    segments[3] = "timeline";
+    segments[4] = timeline;
+    System.arraycopy(more, 0, segments, 5, more.length);
+    return url(segments);
   }
 
   /** A call that does nothing more when repeated. */
