@@ -77,6 +77,11 @@ public final class AgentProcess implements AutoCloseable {
     return new AgentProcess(spec, pb.start());
   }
 
+  /** The agent JVM's pid (for /proc/PID/status in benchmarks). */
+  public long pid() {
+    return process.pid();
+  }
+
   public String statusUrl() {
     return "http://" + spec.listenHost() + ":" + spec.httpPort() + "/status";
   }
