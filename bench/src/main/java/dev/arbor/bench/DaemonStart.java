@@ -27,7 +27,7 @@ import java.util.function.LongSupplier;
  * Start time and resident memory of the daemons (issue 14): a safekeeper, the pageserver and the compute agent,
  * each a JVM of its own launched by the test harness ({@link StorageProcesses}, {@link AgentProcess}: the same
  * command, {@code -Xmx256m -XX:+UseSerialGC}, this JVM's classpath). For each: the time from spawning the JVM to
- * its {@code GET /metrics} answering 200, its VmRSS then, and its VmRSS after {@code --requests} rounds of
+ * its {@code GET /metrics} answering 200, the CPU time it used until then, its VmRSS then, and its VmRSS after {@code --requests} rounds of
  * {@code GET /metrics} and a status call. The agent serves HTTP before it starts PostgreSQL, so it also gets the
  * time from spawn to phase Running (a compute started from a storage engine with 3 safekeepers, PostgreSQL
  * included; each start is the first of a new branch), and its RSS is then taken again (the agent's JVM only, not PostgreSQL's).
@@ -38,7 +38,7 @@ final class DaemonStart {
   private DaemonStart() {}
 
   /** What one start of one process gave; times in ms, memory in KiB. */
-  private record Sample(double toMetricsMs, long rssStartedKib, long rssServedKib, double toRunningMs, long rssRunningKib) {}
+  private record Sample(double toMetricsMs, double cpuMs, long rssStartedKib, long rssServedKib, double toRunningMs, long rssRunningKib) {}
 
   static void run(Options o) throws Exception {
     int repeat = o.integer("repeat", 5);
@@ -67,10 +67,12 @@ final class DaemonStart {
 
     System.out.printf("medians of %d starts (min-max in brackets); %d rounds of GET /metrics + status between the RSS columns%n",
         repeat, requests);
-    System.out.println("| process | spawn to /metrics answering | VmRSS then | VmRSS after the requests | spawn to Running | VmRSS at Running |");
-    System.out.println("|---|---|---|---|---|---|");
+    System.out.println("| process | spawn to /metrics answering | its CPU time then | VmRSS then | VmRSS after the requests "
+        + "| spawn to Running | VmRSS at Running |");
+    System.out.println("|---|---|---|---|---|---|---|");
     samples.forEach((name, list) -> System.out.println("| " + name
         + " | " + ms(list.stream().map(Sample::toMetricsMs).toList())
+        + " | " + ms(list.stream().map(Sample::cpuMs).toList())
         + " | " + mib(list.stream().map(s -> (double) s.rssStartedKib()).toList())
         + " | " + mib(list.stream().map(s -> (double) s.rssServedKib()).toList())
         + " | " + (list.getFirst().toRunningMs() > 0 ? ms(list.stream().map(Sample::toRunningMs).toList()) : "-")
@@ -84,9 +86,10 @@ final class DaemonStart {
     start.run(); // returns once the process printed "listening on"
     awaitMetrics(url, () -> true);
     double toMetrics = (System.nanoTime() - t0) / 1e6;
+    double cpu = cpuMs(pid.getAsLong());
     long started = rssKib(pid.getAsLong());
     serve(url, statusPath, requests);
-    return new Sample(toMetrics, started, rssKib(pid.getAsLong()), 0, 0);
+    return new Sample(toMetrics, cpu, started, rssKib(pid.getAsLong()), 0, 0);
   }
 
   private static Sample agent(ComputeAgentSpec spec, Path specFile, int requests) throws Exception {
@@ -97,6 +100,7 @@ final class DaemonStart {
       String url = "http://" + spec.listenHost() + ":" + spec.httpPort();
       awaitMetrics(url, () -> ProcessHandle.of(agent.pid()).isPresent());
       double toMetrics = (System.nanoTime() - t0) / 1e6;
+      double cpu = cpuMs(agent.pid());
       long started = rssKib(agent.pid());
       awaitRunning(agent);
       double toRunning = (System.nanoTime() - t0) / 1e6;
@@ -106,7 +110,7 @@ final class DaemonStart {
       if (agent.sigterm() != 0) {
         throw new IllegalStateException("the agent did not stop cleanly; its output:\n" + agent.outputText());
       }
-      return new Sample(toMetrics, started, served, toRunning, running);
+      return new Sample(toMetrics, cpu, started, served, toRunning, running);
     } catch (Exception | AssertionError e) {
       agent.close(); // stops it, and prints its output, where the failure is to be read
       throw e;
@@ -173,6 +177,14 @@ final class DaemonStart {
       }
     }
     throw new IllegalStateException("no VmRSS in /proc/" + pid + "/status");
+  }
+
+  /**
+   * CPU time (user and system, all threads) a process has used, from /proc in clock ticks (10 ms): on a machine
+   * shared with other work it varies less than the wall time.
+   */
+  static double cpuMs(long pid) {
+    return ProcessHandle.of(pid).flatMap(p -> p.info().totalCpuDuration()).orElseThrow().toNanos() / 1e6;
   }
 
   private static String ms(List<Double> values) {
