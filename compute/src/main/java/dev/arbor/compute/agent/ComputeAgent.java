@@ -91,8 +91,8 @@ public final class ComputeAgent implements AutoCloseable {
     starter = Thread.currentThread();
     try {
       http = new HttpApi("compute-agent")
-          .route("GET", "/status", r -> Response.ok(status()))
-          .metricsText(() -> AgentMetrics.render(status(), spec, startDuration));
+          .route("GET", "/status", r -> Response.ok(status()));
+      AgentMetrics.register(http, spec, this::status, () -> startDuration);
       try {
         http.start(new InetSocketAddress(spec.listenHost(), spec.httpPort()));
       } catch (IOException e) {

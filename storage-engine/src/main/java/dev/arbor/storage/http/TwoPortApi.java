@@ -1,6 +1,6 @@
 package dev.arbor.storage.http;
 
-import dev.arbor.storage.metrics.Metrics;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.InetSocketAddress;
@@ -50,9 +50,15 @@ public final class TwoPortApi implements AutoCloseable {
     }
   }
 
-  /** The metrics registry behind both ports. */
-  public Metrics metrics() {
+  /** The meter registry behind both ports. */
+  public MeterRegistry metrics() {
     return api.metrics();
+  }
+
+  /** See {@link HttpApi#beforeScrape}: runs before a scrape of either port. */
+  public TwoPortApi beforeScrape(Runnable refresh) {
+    api.beforeScrape(refresh);
+    return this;
   }
 
   /** Serves a route on the listener of {@code port}, and when there are two, refuses it on the other. */

@@ -17,7 +17,6 @@ import dev.arbor.storage.objectstore.LocalObjectStore;
 import dev.arbor.storage.objectstore.ObjectKeys;
 import dev.arbor.testing.PostgresFixture;
 import dev.arbor.testing.TempDirectory;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.sql.Connection;
 import java.time.Duration;
@@ -148,8 +147,7 @@ class SafekeeperFollowTest {
 
   /** {@code arbor_safekeeper_receiver_failures_total{reason=...}} from the safekeeper's /metrics. */
   static long receiverFailures(Safekeeper sk, String reason) throws Exception {
-    String metrics = new String(SafekeeperData.http().download(sk.url() + "/metrics", Duration.ofSeconds(30)).orElseThrow()
-        .readAllBytes(), StandardCharsets.UTF_8);
+    String metrics = SafekeeperData.metrics(sk.url());
     Matcher m = Pattern.compile("(?m)^arbor_safekeeper_receiver_failures_total\\{reason=\"" + reason + "\"} (\\d+)").matcher(metrics);
     return m.find() ? Long.parseLong(m.group(1)) : 0;
   }

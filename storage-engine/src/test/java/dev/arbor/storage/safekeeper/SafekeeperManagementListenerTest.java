@@ -16,7 +16,6 @@ import dev.arbor.testing.TempDirectory;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -75,12 +74,12 @@ class SafekeeperManagementListenerTest {
       assertThat(http.get(management, TimelineWalStatus.class).flushLsn()).isEqualTo(new Lsn(2 * SEG + SEG / 4));
       assertThat(walFile(management)).hasSize((int) SEG);
       assertThat(http.get(sk.managementUrl() + "/v1/status", Map.class)).containsEntry("component", "safekeeper");
-      assertThat(metrics(sk.managementUrl())).contains("arbor_safekeeper_flush_lsn_bytes{tenant_id=\"" + tenant + "\"");
+      assertThat(SafekeeperData.metrics(sk.managementUrl())).contains("arbor_safekeeper_flush_lsn_bytes{tenant_id=\"" + tenant + "\"");
 
       http.delete(management);
       assertThat(http.get(management, TimelineWalStatus.class)).isEqualTo(new TimelineWalStatus("sk-m", 0, 0, Lsn.ZERO, false));
       // One registry behind both ports: the refused and the served requests are all counted.
-      assertThat(metrics(sk.managementUrl())).contains("route=\"/v1/tenant/{tenant_id}/timeline/{timeline_id}\",code=\"204\"")
+      assertThat(SafekeeperData.metrics(sk.managementUrl())).contains("code=\"204\",method=\"DELETE\",route=\"/v1/tenant/{tenant_id}/timeline/{timeline_id}\"")
           .doesNotContain("tenant_id=\"" + tenant + "\"");
     }
   }
@@ -92,7 +91,7 @@ class SafekeeperManagementListenerTest {
       try (Safekeeper sk = SafekeeperData.start("sk-m", dir.resolve("data"), new LocalObjectStore(dir.resolve("objects")))) {
         assertThat(sk.managementUrl()).isEqualTo(sk.url());
         String url = SafekeeperData.timelineUrl(sk, tenant, timeline);
-        assertThat(metrics(sk.url())).contains("tenant_id=\"" + tenant + "\"");
+        assertThat(SafekeeperData.metrics(sk.url())).contains("tenant_id=\"" + tenant + "\"");
         assertThat(http.post(url + "/fence", Map.of("generation", 1, "started", true), FenceResult.class).generation()).isEqualTo(1);
         http.delete(url);
         assertThat(http.get(url, TimelineWalStatus.class).tli()).isZero();
@@ -140,12 +139,6 @@ class SafekeeperManagementListenerTest {
   private byte[] walFile(String timelineUrl) throws Exception {
     try (InputStream in = http.download(timelineUrl + "/wal/" + segment, Duration.ofSeconds(30)).orElseThrow()) {
       return in.readAllBytes();
-    }
-  }
-
-  private String metrics(String baseUrl) throws Exception {
-    try (InputStream in = http.download(baseUrl + "/metrics", Duration.ofSeconds(30)).orElseThrow()) {
-      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
     }
   }
 

@@ -57,8 +57,7 @@ class SafekeeperOffloadTest {
   }
 
   static long offloadFailures(Safekeeper sk) throws Exception {
-    String metrics = new String(SafekeeperData.http().download(sk.url() + "/metrics", java.time.Duration.ofSeconds(30))
-        .orElseThrow().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    String metrics = SafekeeperData.metrics(sk.url());
     Matcher m = Pattern.compile("(?m)^arbor_safekeeper_offload_failures_total (\\d+)").matcher(metrics);
     assertThat(m.find()).as("arbor_safekeeper_offload_failures_total in %s", metrics).isTrue();
     return Long.parseLong(m.group(1));

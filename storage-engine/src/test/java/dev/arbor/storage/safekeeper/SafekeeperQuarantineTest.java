@@ -58,12 +58,16 @@ class SafekeeperQuarantineTest {
             java.time.Duration.ofSeconds(30)), badStore);
 
         assertThat(http.get(sk.url() + "/v1/status", Map.class)).containsEntry("timelines", 1).containsEntry("quarantined", 1);
+        String metrics = SafekeeperData.metrics(sk.url());
+        assertThat(SafekeeperData.metric(metrics, "arbor_safekeeper_timelines")).isEqualTo(1);
+        assertThat(SafekeeperData.metric(metrics, "arbor_safekeeper_quarantined_timelines")).isEqualTo(1);
 
         // Deleting the timeline still works, and removes what was left of it.
         http.delete(badUrl);
         assertThat(badStore.getParent()).doesNotExist();
         assertThat(http.get(badUrl, TimelineWalStatus.class)).isEqualTo(new TimelineWalStatus("sk-q", 0, 0, Lsn.ZERO, false));
         assertThat(http.get(sk.url() + "/v1/status", Map.class)).containsEntry("quarantined", 0);
+        assertThat(SafekeeperData.metric(SafekeeperData.metrics(sk.url()), "arbor_safekeeper_quarantined_timelines")).isZero();
       }
     }
   }
