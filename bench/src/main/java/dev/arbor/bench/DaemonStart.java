@@ -43,6 +43,7 @@ final class DaemonStart {
   static void run(Options o) throws Exception {
     int repeat = o.integer("repeat", 5);
     int requests = o.integer("requests", 50);
+    String loadBefore = loadAverage();
     Map<String, List<Sample>> samples = new LinkedHashMap<>();
     for (int i = 0; i < repeat; i++) {
       // A storage engine of its own each time: every process starts on an empty directory.
@@ -78,7 +79,14 @@ final class DaemonStart {
         + " | " + (list.getFirst().toRunningMs() > 0 ? ms(list.stream().map(Sample::toRunningMs).toList()) : "-")
         + " | " + (list.getFirst().rssRunningKib() > 0 ? mib(list.stream().map(s -> (double) s.rssRunningKib()).toList()) : "-")
         + " |"));
-    System.out.println("machine: " + Machine.describe());
+    System.out.println("machine: " + Machine.describe() + "; load average (1, 5, 15 min) before " + loadBefore + ", after "
+        + loadAverage());
+  }
+
+  /** The first three fields of /proc/loadavg: how busy the machine was, for figures taken while other work runs. */
+  private static String loadAverage() throws IOException {
+    String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
+    return f[0] + " " + f[1] + " " + f[2];
   }
 
   private static Sample storageDaemon(Runnable start, String url, LongSupplier pid, String statusPath, int requests) throws Exception {
