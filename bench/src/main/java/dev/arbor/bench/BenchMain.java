@@ -18,6 +18,7 @@ public final class BenchMain {
       case "branch-storage" -> BranchStorage.run(Options.parse(rest));
       case "object-stores" -> ObjectStoreSides.run(Options.parse(rest));
       case "http-server" -> HttpServerBench.run(Options.parse(rest));
+      case "daemon-start" -> DaemonStart.run(Options.parse(rest));
       default -> {
         System.err.println("""
             usage: bench/run NAME [--option value ...]
@@ -34,6 +35,9 @@ public final class BenchMain {
                   object-store bytes of branches that each change a share of the rows and are imaged
               object-stores   [--db-mb 100] [--branches 20] [--starts 5]
                   branch creation and compute start with the local store and with S3 (S3Proxy), side by side
+              daemon-start    [--repeat 5] [--requests 50]
+                  spawn to GET /metrics answering and VmRSS (after start, after requests) of a safekeeper, the
+                  pageserver and the compute agent (its spawn to Running too), medians of fresh processes
               chaos           [--rounds 200] [--seed S]
                   randomized faults (kill, pause, power cut, wiped disk of safekeepers; kill, pause of the pageserver
                   and the compute) under a ledger load; checks no acknowledged commit is lost and no two

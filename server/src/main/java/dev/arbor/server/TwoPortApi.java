@@ -4,6 +4,7 @@ import dev.arbor.api.ApiProblem;
 import dev.arbor.api.Problem;
 import dev.arbor.api.ProblemTypes;
 
+import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.net.BindException;
 import java.net.InetSocketAddress;
@@ -53,9 +54,15 @@ public final class TwoPortApi implements AutoCloseable {
     }
   }
 
-  /** The metrics registry behind both ports. */
-  public Metrics metrics() {
+  /** The meter registry behind both ports. */
+  public MeterRegistry metrics() {
     return api.metrics();
+  }
+
+  /** See {@link HttpApi#beforeScrape}: runs before a scrape of either port. */
+  public TwoPortApi beforeScrape(Runnable refresh) {
+    api.beforeScrape(refresh);
+    return this;
   }
 
   /** Serves a route on the listener of {@code port}, and when there are two, refuses it on the other. */

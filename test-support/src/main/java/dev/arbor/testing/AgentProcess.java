@@ -78,6 +78,11 @@ public final class AgentProcess implements AutoCloseable {
     return client;
   }
 
+  /** The agent JVM's pid (for /proc/PID/status in benchmarks). */
+  public long pid() {
+    return process.pid();
+  }
+
   public AgentStatus status() throws IOException {
     return client.status();
   }

@@ -138,10 +138,11 @@ public final class ComputeAgent implements AutoCloseable {
 
   /** The agent's HTTP API, not listening yet: status, metrics and its OpenAPI document. */
   HttpApi httpApi() {
-    return new HttpApi("compute-agent")
+    HttpApi api = new HttpApi("compute-agent")
         .route("GET", ComputeAgentClient.STATUS_PATH, r -> Response.ok(status()))
-        .document("/openapi.json", ComputeAgent.class.getResource("/compute-agent-openapi.json"))
-        .metricsText(() -> AgentMetrics.render(status(), spec, startDuration));
+        .document("/openapi.json", ComputeAgent.class.getResource("/compute-agent-openapi.json"));
+    AgentMetrics.register(api, spec, this::status, () -> startDuration);
+    return api;
   }
 
   /** The pageserver must be reachable and know the timeline, with the spec's PostgreSQL version. */

@@ -105,6 +105,7 @@ class ComputeAgentTest {
             .containsEntry("arbor_compute_phase{phase=\"Starting\"}", 0.0)
             .containsEntry("arbor_compute_generation", (double) firstGeneration)
             .containsEntry("arbor_compute_pg_tli", 2.0)
+            .containsEntry("arbor_compute_fenced", 0.0)
             .containsKeys("arbor_compute_connections", "arbor_compute_start_duration_seconds",
                 "arbor_compute_last_activity_timestamp_seconds", "arbor_compute_info{mode=\"read_write\",postgres_version=\"15\",tenant=\""
                     + tenant.tenantId() + "\",timeline=\"" + tenant.rootTimelineId() + "\"}");

@@ -17,15 +17,25 @@ import dev.arbor.server.TwoPortApi.Port;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.client.Json;
-import dev.arbor.server.Metrics;
 import com.fasterxml.jackson.databind.JsonNode;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.MultiGauge;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -59,24 +69,29 @@ public final class Safekeeper implements AutoCloseable {
   private final Map<String, String> offloadErrors = new ConcurrentHashMap<>();
   private volatile boolean running = true;
   private Thread offloader;
-  private final Metrics.Counter walBytes;
-  private final Metrics.Histogram flushDurations;
-  private final Metrics.Counter receiverFailures;
-  private final Metrics.Counter offloadedSegments;
-  private final Metrics.Counter offloadFailures;
+  private final Counter walBytes;
+  private final Timer flushDurations;
+  private final Meter.MeterProvider<Counter> receiverFailures;
+  private final Counter offloadedSegments;
+  private final Counter offloadFailures;
   private final WalReceiver.Listener receiverMetrics;
 
   public Safekeeper(SafekeeperConfig config) {
     this.config = config;
     this.api = new TwoPortApi("safekeeper", "safekeeper-" + config.id(), config.listen(), config.managementListen(), Port.MANAGEMENT);
-    Metrics m = api.metrics();
-    walBytes = m.counter("arbor_safekeeper_wal_bytes_total", "WAL received from computes and made durable.");
-    flushDurations = m.histogram("arbor_safekeeper_flush_duration_seconds",
-        "Time to force one batch of WAL to disk; every acknowledged commit waits for one.", FLUSH_BUCKETS);
-    receiverFailures = m.counter("arbor_safekeeper_receiver_failures_total",
-        "WAL receivers that ended with an error, by reason (compute_unreachable, connection_lost, stale_timeline, ...).", "reason");
-    offloadedSegments = m.counter("arbor_safekeeper_offloaded_segments_total", "Complete WAL segments uploaded to object storage.");
-    offloadFailures = m.counter("arbor_safekeeper_offload_failures_total", "Timeline offloads that failed (each is retried a second later).");
+    MeterRegistry m = api.metrics();
+    walBytes = Counter.builder("arbor_safekeeper_wal_bytes_total").description("WAL received from computes and made durable.")
+        .register(m);
+    flushDurations = Timer.builder("arbor_safekeeper_flush_duration_seconds")
+        .description("Time to force one batch of WAL to disk; every acknowledged commit waits for one.")
+        .serviceLevelObjectives(FLUSH_BUCKETS).register(m);
+    receiverFailures = Counter.builder("arbor_safekeeper_receiver_failures_total")
+        .description("WAL receivers that ended with an error, by reason (compute_unreachable, connection_lost, stale_timeline, ...).")
+        .withRegistry(m);
+    offloadedSegments = Counter.builder("arbor_safekeeper_offloaded_segments_total")
+        .description("Complete WAL segments uploaded to object storage.").register(m);
+    offloadFailures = Counter.builder("arbor_safekeeper_offload_failures_total")
+        .description("Timeline offloads that failed (each is retried a second later).").register(m);
     receiverMetrics = registerMetrics(m);
     String tl = "/v1/tenant/{tenant_id}/timeline/{timeline_id}";
     api.document("/v1/openapi.json", Safekeeper.class.getResource("/safekeeper-openapi.json"))
@@ -133,29 +148,42 @@ public final class Safekeeper implements AutoCloseable {
         });
   }
 
-  private static final double[] FLUSH_BUCKETS = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1};
+  /** 100 µs to 1 s. */
+  private static final Duration[] FLUSH_BUCKETS = Stream.of(100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000)
+      .map(micros -> Duration.of(micros, ChronoUnit.MICROS)).toArray(Duration[]::new);
+
+  private double flushLsn(String key) {
+    SafekeeperTimeline t = timelines.get(key);
+    return t == null ? Double.NaN : t.flushPosition().map(p -> (double) p.lsn().value()).orElse(Double.NaN);
+  }
 
   /** What {@code GET /metrics} shows besides the HTTP requests; see docs/storage-engine.md. */
-  private WalReceiver.Listener registerMetrics(Metrics m) {
-    m.gauge("arbor_safekeeper_timelines", "Timelines this safekeeper holds WAL or a generation of.",
-        g -> g.sample(timelines.size()));
-    m.gauge("arbor_safekeeper_quarantined_timelines", "Timelines whose state could not be loaded at start; served by none of the routes.",
-        g -> g.sample(quarantined.size()));
-    m.gauge("arbor_safekeeper_flush_lsn_bytes", "The durable end of the newest TLI's WAL of each timeline, as a byte position.",
-        g -> timelines.forEach((key, t) -> t.flushPosition().ifPresent(p -> {
-          String[] ids = key.split("/");
-          g.sample(p.lsn().value(), ids[0], ids[1]);
-        })), "tenant_id", "timeline_id");
+  private WalReceiver.Listener registerMetrics(MeterRegistry m) {
+    Gauge.builder("arbor_safekeeper_timelines", timelines::size)
+        .description("Timelines this safekeeper holds WAL or a generation of.").register(m);
+    Gauge.builder("arbor_safekeeper_quarantined_timelines", quarantined::size)
+        .description("Timelines whose state could not be loaded at start; served by none of the routes.").register(m);
+    MultiGauge flushLsns = MultiGauge.builder("arbor_safekeeper_flush_lsn_bytes")
+        .description("The durable end of the newest TLI's WAL of each timeline, as a byte position.").register(m);
+    // The rows are the timelines with durable WAL when scraped: a new one gets a sample, a deleted one loses its own.
+    api.beforeScrape(() -> {
+      List<MultiGauge.Row<?>> rows = new ArrayList<>();
+      timelines.forEach((key, t) -> t.flushPosition().ifPresent(p -> {
+        String[] ids = key.split("/");
+        rows.add(MultiGauge.Row.of(Tags.of("tenant_id", ids[0], "timeline_id", ids[1]), () -> flushLsn(key)));
+      }));
+      flushLsns.register(rows, false);
+    });
     return new WalReceiver.Listener() {
       @Override
       public void flushed(long bytes, long flushNanos) {
-        walBytes.add(bytes);
-        flushDurations.observeNanos(flushNanos);
+        walBytes.increment(bytes);
+        flushDurations.record(flushNanos, TimeUnit.NANOSECONDS);
       }
 
       @Override
       public void failed(WalReceiver.FailureReason reason) {
-        receiverFailures.increment(reason.code());
+        receiverFailures.withTags("reason", reason.code()).increment();
       }
     };
   }
@@ -237,7 +265,7 @@ public final class Safekeeper implements AutoCloseable {
     while (running) {
       try {
         Thread.sleep(OFFLOAD_INTERVAL);
-        offloadedSegments.add(offloadNow());
+        offloadedSegments.increment(offloadNow());
       } catch (InterruptedException e) {
         return;
       } catch (RuntimeException e) {

@@ -76,8 +76,8 @@ class ManagementListenerTest {
     split.management().get("/v1/tenant").expect(200);
     for (RawApi port : List.of(split.api(), split.management())) {
       assertThat(port.get("/metrics").text())
-          .contains("arbor_http_requests_total{method=\"GET\",route=\"/v1/status\",code=\"200\"}")
-          .contains("arbor_http_requests_total{method=\"GET\",route=\"/v1/tenant\",code=\"200\"}");
+          .contains("arbor_http_requests_total{code=\"200\",method=\"GET\",route=\"/v1/status\"}")
+          .contains("arbor_http_requests_total{code=\"200\",method=\"GET\",route=\"/v1/tenant\"}");
     }
   }
 

@@ -8,11 +8,15 @@ import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.storage.objectstore.ObjectStore;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Random;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /** A safekeeper's data directory as the tests lay it out before starting a real {@link Safekeeper} on it. */
 final class SafekeeperData {
@@ -63,5 +67,21 @@ final class SafekeeperData {
 
   static HttpJson http() {
     return new HttpJson(Duration.ofSeconds(30));
+  }
+
+  /** {@code GET /metrics} of a safekeeper's listener at {@code baseUrl}. */
+  static String metrics(String baseUrl) throws IOException {
+    try (InputStream in = http().download(baseUrl + "/metrics", Duration.ofSeconds(30)).orElseThrow()) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+
+  /** The value of the sample with exactly this name and label set in a scrape; fails when there is none. */
+  static double metric(String text, String sample) {
+    Matcher m = Pattern.compile("(?m)^" + Pattern.quote(sample) + " (\\S+)$").matcher(text);
+    if (!m.find()) {
+      throw new AssertionError("no sample " + sample + " in:\n" + text);
+    }
+    return Double.parseDouble(m.group(1));
   }
 }

@@ -83,7 +83,7 @@ class SafekeeperManagementListenerTest {
       management.deleteTimeline(tenant, timeline);
       assertThat(management.timeline(tenant, timeline)).isEqualTo(new TimelineWalStatus("sk-m", 0, 0, Lsn.ZERO, false));
       // One registry behind both ports: the refused and the served requests are all counted.
-      assertThat(management.metrics()).contains("route=\"/v1/tenant/{tenant_id}/timeline/{timeline_id}\",code=\"204\"")
+      assertThat(management.metrics()).contains("code=\"204\",method=\"DELETE\",route=\"/v1/tenant/{tenant_id}/timeline/{timeline_id}\"")
           .doesNotContain("tenant_id=\"" + tenant + "\"");
     }
   }

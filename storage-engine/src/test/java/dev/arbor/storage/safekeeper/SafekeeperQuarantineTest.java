@@ -61,12 +61,16 @@ class SafekeeperQuarantineTest {
         assertUnavailable(() -> client.walFile(tenant, bad, segment, new Lsn(2 * SEG), read), badStore);
 
         assertThat(client.status()).isEqualTo(new SafekeeperStatus("safekeeper", "sk-q", 1, 1));
+        String metrics = client.metrics();
+        assertThat(SafekeeperData.metric(metrics, "arbor_safekeeper_timelines")).isEqualTo(1);
+        assertThat(SafekeeperData.metric(metrics, "arbor_safekeeper_quarantined_timelines")).isEqualTo(1);
 
         // Deleting the timeline still works, and removes what was left of it.
         client.deleteTimeline(tenant, bad);
         assertThat(badStore.getParent()).doesNotExist();
         assertThat(client.timeline(tenant, bad)).isEqualTo(new TimelineWalStatus("sk-q", 0, 0, Lsn.ZERO, false));
         assertThat(client.status().quarantined()).isZero();
+        assertThat(SafekeeperData.metric(client.metrics(), "arbor_safekeeper_quarantined_timelines")).isZero();
       }
     }
   }
