@@ -542,13 +542,26 @@ public final class StorageProcesses implements AutoCloseable {
     }
   }
 
+  /**
+   * SIGKILL, then waits for the process and for what it had started (the pageserver's PostgreSQL of an image being
+   * made stops by itself once its parent is gone, writing its files on the way out): its directory is deleted next.
+   * One still there after 30 s is killed too.
+   */
   private static void kill(Process p) {
     if (p == null) {
       return;
     }
+    List<ProcessHandle> started = p.descendants().toList();
     p.destroyForcibly();
     try {
       p.waitFor(30, TimeUnit.SECONDS);
+      for (ProcessHandle child : started) {
+        try {
+          child.onExit().get(30, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+          child.destroyForcibly();
+        }
+      }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }

@@ -2,7 +2,9 @@ package dev.arbor.testing;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Comparator;
@@ -43,7 +45,32 @@ public final class TempDirectory implements AutoCloseable {
     deleteRecursively(path);
   }
 
+  /**
+   * Deletes {@code dir} and everything in it. A file that appears while the walk runs (a process that was just
+   * stopped, still writing on its way out: PostgreSQL writes pg_stat when it shuts down) makes a directory
+   * non-empty (and one that goes makes the walk miss it): the walk is tried again, up to 5 times, 200 ms apart.
+   */
   static void deleteRecursively(Path dir) {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        deleteOnce(dir);
+        return;
+      } catch (UncheckedIOException e) {
+        boolean moving = e.getCause() instanceof DirectoryNotEmptyException || e.getCause() instanceof NoSuchFileException;
+        if (!moving || attempt >= 5) {
+          throw e;
+        }
+      }
+      try {
+        Thread.sleep(200);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new UncheckedIOException("interrupted while removing " + dir, new java.io.InterruptedIOException());
+      }
+    }
+  }
+
+  private static void deleteOnce(Path dir) {
     if (!Files.exists(dir)) {
       return;
     }
