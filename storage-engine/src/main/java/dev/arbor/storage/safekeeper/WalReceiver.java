@@ -779,8 +779,8 @@ public final class WalReceiver implements AutoCloseable {
       return;
     }
     failure = new Failure(reason, detail, cause);
+    listener.failed(reason); // counted before the state says so: whoever sees FAILED sees it counted
     state = State.FAILED;
-    listener.failed(reason);
     ComputeIdentity c = compute;
     String line = "event=wal_receiver_failed safekeeper={} compute={}:{} reason={} retryable={} timeline={} "
         + "flush_lsn={} detail=\"{}\"";
