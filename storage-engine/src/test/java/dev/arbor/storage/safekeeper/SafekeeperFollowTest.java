@@ -4,7 +4,6 @@ import dev.arbor.api.safekeeper.FenceRequest;
 import dev.arbor.api.safekeeper.FollowRequest;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 
-import static dev.arbor.storage.safekeeper.ComputeWal.awaitStreaming;
 import static dev.arbor.storage.safekeeper.ComputeWal.execute;
 import static dev.arbor.storage.safekeeper.ComputeWal.flushPosition;
 import static dev.arbor.storage.safekeeper.ComputeWal.queryLsn;
@@ -23,6 +22,13 @@ import dev.arbor.testing.PostgresFixture;
 import dev.arbor.testing.TempDirectory;
 import java.nio.file.Files;
 import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.util.Properties;
+import org.postgresql.PGConnection;
+import org.postgresql.PGProperty;
+import org.postgresql.replication.LogSequenceNumber;
+import org.postgresql.replication.PGReplicationStream;
 import java.time.Duration;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -69,9 +75,8 @@ class SafekeeperFollowTest {
         String stoppedIn = WalFileName.segment(1, flushed.segmentNumber(Lsn.DEFAULT_SEGMENT_SIZE), Lsn.DEFAULT_SEGMENT_SIZE);
         objects.put(ObjectKeys.wal(tenant, timeline, stoppedIn), Files.readAllBytes(compute.pgWal().resolve(stoppedIn)));
 
-        try (var holderStore = WalSegmentStore.open(dir.resolve("holder"));
-             var holder = compute.receiver(holderStore, start).slot(slot).start()) {
-          awaitStreaming(holder); // the old walsender, still holding the slot
+        try (AutoCloseable holder = holdSlot(slot, start)) {
+          awaitSlotActive(setup, slot); // the old walsender, still holding the slot
 
           client.follow(tenant, timeline, follow(2, 1, start, slot));
           await().atMost(Duration.ofMinutes(1)).until(() -> receiverFailures(sk, "replication_refused") > 0);
@@ -136,6 +141,39 @@ class SafekeeperFollowTest {
 
   private static FollowRequest follow(long generation, int tli, Lsn start, String slot) {
     return new FollowRequest(generation, tli, start, "127.0.0.1", pg.server().port(), PostgresFixture.SUPERUSER, null, slot, List.of());
+  }
+
+  /**
+   * A walsender on {@code slot} that never confirms a position: it holds the slot as the old walsender of a
+   * restarted safekeeper does, without moving the slot's restart point (a WalReceiver here would confirm what it
+   * stores, past what the safekeeper has, and the safekeeper would rightly see a trimmed slot instead of a busy one).
+   */
+  private static AutoCloseable holdSlot(String slot, Lsn start) throws SQLException {
+    var props = new Properties();
+    PGProperty.USER.set(props, PostgresFixture.SUPERUSER);
+    PGProperty.REPLICATION.set(props, "true");
+    PGProperty.ASSUME_MIN_SERVER_VERSION.set(props, "9.4");
+    PGProperty.PREFER_QUERY_MODE.set(props, "simple");
+    Connection c = DriverManager.getConnection(pg.server().jdbcUrl("postgres"), props);
+    try {
+      PGReplicationStream stream = c.unwrap(PGConnection.class).getReplicationAPI().replicationStream().physical()
+          .withSlotName(slot).withStartPosition(LogSequenceNumber.valueOf(start.value())).start();
+      return () -> {
+        try {
+          stream.close();
+        } finally {
+          c.close();
+        }
+      };
+    } catch (SQLException e) {
+      c.close();
+      throw e;
+    }
+  }
+
+  private static void awaitSlotActive(Connection setup, String slot) {
+    await().atMost(Duration.ofMinutes(1)).until(() -> queryString(setup,
+        "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + slot + "' AND active").equals("1"));
   }
 
   private static void awaitSlotInactive(Connection setup, String slot) {
