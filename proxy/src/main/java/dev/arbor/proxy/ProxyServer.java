@@ -1,0 +1,209 @@
+package dev.arbor.proxy;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * arbor-proxy: the PostgreSQL endpoint clients connect to. Each Endpoint has a listening port of its own (its
+ * connection string names that port, so psql, pgjdbc and pgbench need nothing else to be routed), and every
+ * connection accepted there belongs to that Endpoint. A connection runs as a {@link ClientSession} on a virtual
+ * thread; {@link Wakes} holds it while a suspended compute starts.
+ */
+public final class ProxyServer implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ProxyServer.class);
+
+  private final ProxyConfig config;
+  private final Computes computes;
+  private final Wakes wakes;
+  private final CancelKeys cancelKeys = new CancelKeys();
+  private final Map<String, ServerSocket> listeners = new ConcurrentHashMap<>();
+  private final Map<String, Set<ClientSession>> sessions = new ConcurrentHashMap<>();
+  private final AtomicInteger open = new AtomicInteger();
+  private final AtomicInteger relaying = new AtomicInteger();
+  private final Map<String, Long> lastTouch = new ConcurrentHashMap<>();
+  private final MeterRegistry registry;
+  private final Counter accepted;
+  private final Counter established;
+  private final Counter cancels;
+
+  public ProxyServer(ProxyConfig config, Computes computes, MeterRegistry registry) {
+    this.config = config;
+    this.computes = computes;
+    this.registry = registry;
+    this.wakes = new Wakes(computes, config, registry);
+    this.accepted = Counter.builder("arbor_proxy_connections").description("Client connections accepted").register(registry);
+    this.established = Counter.builder("arbor_proxy_connections_established")
+        .description("Client connections that reached a compute's ReadyForQuery").register(registry);
+    this.cancels = Counter.builder("arbor_proxy_cancel_requests").description("CancelRequests sent on to a compute").register(registry);
+    registry.gauge("arbor_proxy_open_connections", open);
+    registry.gauge("arbor_proxy_relaying_connections", relaying);
+  }
+
+  /**
+   * Starts accepting connections for {@code endpoint} on {@code address} (port 0 picks one); returns the bound
+   * address.
+   *
+   * @throws IOException when the address cannot be bound (the message names it)
+   */
+  public InetSocketAddress listen(String endpoint, InetSocketAddress address) throws IOException {
+    if (listeners.containsKey(endpoint)) {
+      throw new IllegalStateException("the proxy already listens for endpoint " + endpoint);
+    }
+    var server = new ServerSocket();
+    server.setReuseAddress(true);
+    try {
+      server.bind(address, 512);
+    } catch (IOException e) {
+      server.close();
+      throw new IOException("cannot listen on " + address + " for endpoint " + endpoint + ": " + e.getMessage(), e);
+    }
+    if (listeners.putIfAbsent(endpoint, server) != null) {
+      server.close();
+      throw new IllegalStateException("the proxy already listens for endpoint " + endpoint);
+    }
+    Thread.ofPlatform().daemon().name("accept-" + endpoint).start(() -> accept(endpoint, server));
+    var bound = (InetSocketAddress) server.getLocalSocketAddress();
+    log.info("event=listening endpoint={} address={}", endpoint, bound);
+    return bound;
+  }
+
+  /** Stops accepting connections for {@code endpoint}; its open connections go on. */
+  public void unlisten(String endpoint) {
+    ServerSocket server = listeners.remove(endpoint);
+    if (server != null) {
+      try {
+        server.close();
+      } catch (IOException ignored) {
+        // closing
+      }
+      log.info("event=stopped_listening endpoint={}", endpoint);
+    }
+  }
+
+  public Set<String> endpoints() {
+    return Set.copyOf(listeners.keySet());
+  }
+
+  private void accept(String endpoint, ServerSocket server) {
+    while (!server.isClosed()) {
+      Socket socket;
+      try {
+        socket = server.accept();
+      } catch (SocketException closed) {
+        return;
+      } catch (IOException e) {
+        log.warn("event=accept_failed endpoint={} error=\"{}\"", endpoint, e.getMessage());
+        continue;
+      }
+      accepted.increment();
+      open.incrementAndGet();
+      var session = new ClientSession(this, endpoint, socket);
+      sessions.computeIfAbsent(endpoint, e -> ConcurrentHashMap.newKeySet()).add(session);
+      Thread.ofVirtual().name("client-" + endpoint).start(session);
+    }
+  }
+
+  /**
+   * Closes the connections of {@code endpoint} with an ErrorResponse that gives {@code reason}: its compute is
+   * being suspended. Returns how many there were.
+   */
+  public int closeConnections(String endpoint, String reason) {
+    List<ClientSession> list = List.copyOf(sessions.getOrDefault(endpoint, Set.of()));
+    list.forEach(s -> s.closeWithReason(reason));
+    if (!list.isEmpty()) {
+      log.info("event=connections_closed endpoint={} count={} reason=\"{}\"", endpoint, list.size(), reason);
+    }
+    return list.size();
+  }
+
+  /** Client connections of {@code endpoint} open now (held, relaying, or being set up). */
+  public int openConnections(String endpoint) {
+    return sessions.getOrDefault(endpoint, Set.of()).size();
+  }
+
+  /** Wakes this proxy asked for since it started. */
+  public long wakesRequested() {
+    return wakes.wakesStarted();
+  }
+
+  public MeterRegistry registry() {
+    return registry;
+  }
+
+  ProxyConfig config() {
+    return config;
+  }
+
+  Wakes wakes() {
+    return wakes;
+  }
+
+  CancelKeys cancelKeys() {
+    return cancelKeys;
+  }
+
+  void established(ClientSession session, ComputeState.Running compute) {
+    established.increment();
+    relaying.incrementAndGet();
+    // The compute learns of the connection for its idle clock; at most once a second per Endpoint.
+    long now = System.nanoTime();
+    Long last = lastTouch.get(session.endpoint());
+    if (last == null || now - last > 1_000_000_000L) {
+      lastTouch.put(session.endpoint(), now);
+      Thread.ofVirtual().start(() -> computes.connected(session.endpoint(), compute));
+    }
+  }
+
+  void refused(String endpoint, String why) {
+    registry.counter("arbor_proxy_connections_refused", "reason", why).increment();
+  }
+
+  void ended(ClientSession session) {
+    open.decrementAndGet();
+    if (session.established()) {
+      relaying.decrementAndGet();
+    }
+    Set<ClientSession> set = sessions.get(session.endpoint());
+    if (set != null) {
+      set.remove(session);
+    }
+  }
+
+  /** Sends a client's CancelRequest on to the compute whose backend the key names; unknown keys are dropped. */
+  void cancel(int pid, int secret, String peer) {
+    CancelKeys.Target target = cancelKeys.find(pid, secret);
+    if (target == null) {
+      log.info("event=cancel_unknown_key client={}", peer);
+      return;
+    }
+    cancels.increment();
+    try (Socket s = new Socket()) {
+      s.connect(target.compute(), 5_000);
+      OutputStream out = s.getOutputStream();
+      out.write(Wire.cancelRequest(target.pid(), target.secret()));
+      out.flush();
+      log.info("event=cancel_forwarded endpoint={} client={}", target.endpoint(), peer);
+    } catch (IOException e) {
+      log.warn("event=cancel_failed endpoint={} compute={} error=\"{}\"", target.endpoint(), target.compute(), e.getMessage());
+    }
+  }
+
+  @Override
+  public void close() {
+    List.copyOf(listeners.keySet()).forEach(this::unlisten);
+    sessions.values().forEach(set -> List.copyOf(set).forEach(s -> s.closeWithReason("the proxy is shutting down")));
+  }
+}
