@@ -6,6 +6,7 @@ import dev.arbor.cli.command.DownCommand;
 import dev.arbor.cli.command.EndpointCommand;
 import dev.arbor.cli.command.LsnCommand;
 import dev.arbor.cli.command.ProjectCommand;
+import dev.arbor.cli.command.ProxyDaemonCommand;
 import dev.arbor.cli.command.StatusCommand;
 import dev.arbor.cli.command.UpCommand;
 import dev.arbor.cli.home.ArborHome;
@@ -36,7 +37,7 @@ import picocli.CommandLine.UnmatchedArgumentException;
 @Command(name = "arbor", mixinStandardHelpOptions = true, version = "arbor 0.1.0-SNAPSHOT",
     description = "Branchable PostgreSQL with storage separated from compute, on this machine.",
     subcommands = {UpCommand.class, DownCommand.class, StatusCommand.class, ProjectCommand.class, BranchCommand.class,
-        EndpointCommand.class, ConnstrCommand.class, LsnCommand.class})
+        EndpointCommand.class, ConnstrCommand.class, LsnCommand.class, ProxyDaemonCommand.class})
 public final class ArborCli {
 
   public static void main(String[] args) {

@@ -21,7 +21,9 @@ import java.util.List;
  */
 public enum ServiceLaunch {
   STORAGE_ENGINE("storage-engine", "dev.arbor.storage.StorageMain"),
-  COMPUTE_AGENT("compute", AgentCommand.MAIN_CLASS);
+  COMPUTE_AGENT("compute", AgentCommand.MAIN_CLASS),
+  /** The CLI itself, for the daemons it runs (the local proxy: {@code arbor proxy-daemon}). */
+  CLI("cli", "dev.arbor.cli.ArborCli");
 
   private final String module;
   private final String mainClass;

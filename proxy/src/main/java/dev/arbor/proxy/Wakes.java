@@ -75,16 +75,21 @@ final class Wakes {
     CompletableFuture<Void> flight = null;
     try {
       while (true) {
+        if (flight != null && flight.isCompletedExceptionally()) {
+          throw new Refusal(Wire.CONNECTION_REJECTED, flight.exceptionNow().getMessage(), null);
+        }
         switch (state) {
           case ComputeState.Running running -> {
             return running;
           }
           case ComputeState.Refused refused -> throw new Refusal(Wire.CONNECTION_REJECTED, refused.reason(), refused.hint());
-          case ComputeState.Suspended s -> flight = joinOrStartFlight(endpoint);
+          case ComputeState.Suspended s -> {
+            // One wake per waiting connection at most, unless its wake succeeded and the compute was suspended again.
+            if (flight == null || flight.isDone()) {
+              flight = joinOrStartFlight(endpoint);
+            }
+          }
           case ComputeState.Starting s -> { }
-        }
-        if (flight != null && flight.isCompletedExceptionally()) {
-          throw new Refusal(Wire.CONNECTION_REJECTED, flight.exceptionNow().getMessage(), null);
         }
         if (System.nanoTime() > deadlineNanos) {
           throw new Refusal(Wire.CONNECTION_REJECTED, "endpoint " + endpoint + " did not start within "

@@ -246,6 +246,20 @@ class ProxyServerTest {
   }
 
   @Test
+  void aWakeThatFailsIsReportedToTheClientAndNotRepeated() throws Exception {
+    var failing = new TestComputes();
+    failing.add("sleepy", sleepy.server());
+    failing.failWakes("sleepy", "the storage engine is not running: ./arbor up");
+    sleepy.server().stop();
+    try (var p = new ProxyServer(ProxyConfig.defaults(), failing, new SimpleMeterRegistry())) {
+      int port = p.listen("sleepy", new InetSocketAddress("127.0.0.1", 0)).getPort();
+      assertThatThrownBy(() -> selectOne(port)).isInstanceOf(SQLException.class)
+          .hasMessageContaining("the storage engine is not running: ./arbor up");
+      assertThat(failing.wakes.get()).isEqualTo(1);
+    }
+  }
+
+  @Test
   void wakesBeyondTheRateLimitAreRefused() throws Exception {
     var limited = new TestComputes();
     limited.add("sleepy", sleepy.server());

@@ -18,6 +18,7 @@ final class TestComputes implements Computes {
   private final Map<String, String> refused = new ConcurrentHashMap<>();
   private final Map<String, Boolean> wakeDoesNothing = new ConcurrentHashMap<>();
   private final Map<String, Boolean> starting = new ConcurrentHashMap<>();
+  private final Map<String, String> wakeFailure = new ConcurrentHashMap<>();
   final AtomicInteger wakes = new AtomicInteger();
   final AtomicInteger touches = new AtomicInteger();
 
@@ -55,9 +56,17 @@ final class TestComputes implements Computes {
     return starting.containsKey(endpoint) ? new ComputeState.Starting() : new ComputeState.Suspended();
   }
 
+  /** Wakes of {@code endpoint} fail with {@code message}. */
+  void failWakes(String endpoint, String message) {
+    wakeFailure.put(endpoint, message);
+  }
+
   @Override
-  public void wake(String endpoint) {
+  public void wake(String endpoint) throws WakeRefusedException {
     wakes.incrementAndGet();
+    if (wakeFailure.containsKey(endpoint)) {
+      throw new WakeRefusedException(wakeFailure.get(endpoint));
+    }
     if (wakeDoesNothing.containsKey(endpoint)) {
       return;
     }

@@ -126,6 +126,8 @@ public final class BranchCommand {
         throw new CliException("branch " + name + " has a running endpoint; stop it first: ./arbor endpoint stop " + name
             + (project.name.equals("default") ? "" : " --project " + project.name));
       }
+      // A suspended endpoint is stopped for good first, so no connection wakes it while its timeline goes.
+      Endpoints.stop(inst, project.name, name, Endpoints.STOPPED);
       try {
         inst.pageserver().deleteTimeline(p.tenantId(), b.timelineId());
       } catch (ApiProblem problem) {

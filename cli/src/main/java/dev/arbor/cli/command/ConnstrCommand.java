@@ -15,11 +15,13 @@ public final class ConnstrCommand implements Callable<Integer> {
   public Integer call() {
     var inst = new Installation();
     project.require(inst.state());
-    if (!Endpoints.running(inst, project.name).contains(branch)) {
-      throw new CliException("branch " + branch + " has no running endpoint; start one with: ./arbor endpoint start " + branch
+    var info = Endpoints.info(inst, project.name, branch);
+    boolean running = Endpoints.running(inst, project.name).contains(branch);
+    if (info.isEmpty() || Endpoints.displayState(info.get(), running).equals(Endpoints.STOPPED)) {
+      throw new CliException("branch " + branch + " has no endpoint; start one with: ./arbor endpoint start " + branch
           + (project.name.equals("default") ? "" : " --project " + project.name));
     }
-    System.out.println(Endpoints.uri(inst, Endpoints.info(inst, project.name, branch).orElseThrow()));
+    System.out.println(Endpoints.uri(inst, info.get()));
     return 0;
   }
 }

@@ -6,7 +6,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 
-@Command(name = "down", description = "Stop every process Arbor started here (endpoints first, then the storage engine); data stays.")
+@Command(name = "down", description = "Stop every process Arbor started here (the proxy, endpoints, then the storage engine); data stays.")
 public final class DownCommand implements Callable<Integer> {
   @Override
   public Integer call() {
@@ -16,10 +16,14 @@ public final class DownCommand implements Callable<Integer> {
       return 0;
     }
     List<String> stopped = new ArrayList<>();
+    // The proxy first: it would start a compute again for a client that connects meanwhile.
+    if (LocalProxy.stop(inst)) {
+      stopped.add("proxy");
+    }
     for (String project : inst.state().projects().keySet()) {
       for (String branch : Endpoints.running(inst, project)) {
         System.err.print("stopping endpoint " + project + "/" + branch + " ... ");
-        Endpoints.stop(inst, project, branch);
+        Endpoints.stop(inst, project, branch, null);
         System.err.println("ok");
         stopped.add("endpoint " + project + "/" + branch);
       }

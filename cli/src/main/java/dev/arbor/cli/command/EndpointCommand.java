@@ -2,6 +2,8 @@ package dev.arbor.cli.command;
 
 import dev.arbor.cli.CliException;
 import dev.arbor.api.Lsn;
+import dev.arbor.api.compute.DurationText;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,6 +23,8 @@ public final class EndpointCommand {
     @Parameters(index = "0", paramLabel = "BRANCH") String branch;
     @Option(names = "--read-only", description = "A read-only compute: a static snapshot at --lsn (default: the branch's current head).") boolean readOnly;
     @Option(names = "--lsn", paramLabel = "LSN", description = "With --read-only: serve the branch exactly as it was at this LSN (X/Y).") String lsn;
+    @Option(names = "--suspend-timeout", paramLabel = "DURATION", description = "Suspend the compute after this long without "
+        + "activity (e.g. 10s, 5m, 1h; 0 = never, the default); a client connecting to the URI wakes it.") String suspendTimeout;
     @Mixin ProjectOption project;
     @Mixin Output output;
 
@@ -33,6 +37,7 @@ public final class EndpointCommand {
       if (lsn != null && !Lsn.isValid(lsn)) {
         throw new CliException("--lsn '" + lsn + "' is not an LSN: expected X/Y in hex (e.g. 0/16B5A50)");
       }
+      Duration suspendAfter = suspendTimeout(suspendTimeout);
       var inst = new Installation();
       var p = project.require(inst.state());
       if (readOnly && lsn == null) {
@@ -44,13 +49,29 @@ public final class EndpointCommand {
         }
         lsn = head.toString();
       }
-      var e = Endpoints.start(inst, project.name, branch, readOnly, lsn, System.err);
+      var e = Endpoints.start(inst, project.name, branch, readOnly, lsn, suspendAfter, System.err);
       output.print(System.out, Map.of("branch", branch, "mode", e.mode(), "uri", Endpoints.uri(inst, e)), Endpoints.uri(inst, e));
       return 0;
     }
   }
 
-  @Command(name = "stop", description = "Stop the compute of BRANCH (PostgreSQL shuts down cleanly; data stays).")
+  static Duration suspendTimeout(String text) {
+    if (text == null) {
+      return Duration.ZERO;
+    }
+    try {
+      Duration d = DurationText.parse(text);
+      if (d.isNegative()) {
+        throw new IllegalArgumentException("negative");
+      }
+      return d;
+    } catch (RuntimeException e) {
+      throw new CliException("--suspend-timeout '" + text + "' is not a duration: expected a number with s, m or h (e.g. 10s, 5m), or 0 for never");
+    }
+  }
+
+  @Command(name = "stop", description = "Stop the compute of BRANCH (PostgreSQL shuts down cleanly; data stays). Connections "
+      + "are refused until it is started again.")
   static final class Stop implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "BRANCH") String branch;
     @Mixin ProjectOption project;
@@ -59,7 +80,9 @@ public final class EndpointCommand {
     public Integer call() {
       var inst = new Installation();
       ProjectOption.branch(project.require(inst.state()), project.name, branch);
-      if (!Endpoints.stop(inst, project.name, branch)) {
+      var info = Endpoints.info(inst, project.name, branch);
+      boolean wasRunning = Endpoints.stop(inst, project.name, branch, Endpoints.STOPPED);
+      if (!wasRunning && (info.isEmpty() || Endpoints.STOPPED.equals(info.get().state()))) {
         throw new CliException("branch " + branch + " has no running endpoint");
       }
       System.out.println("endpoint of " + branch + " stopped");
@@ -78,19 +101,22 @@ public final class EndpointCommand {
       project.require(inst.state());
       List<String> running = Endpoints.running(inst, project.name);
       List<Map<String, Object>> rows = new ArrayList<>();
-      StringBuilder text = new StringBuilder(String.format("%-20s %-10s %-8s %s%n", "BRANCH", "MODE", "STATE", "URI"));
+      StringBuilder text = new StringBuilder(String.format("%-20s %-10s %-10s %-8s %s%n", "BRANCH", "MODE", "STATE", "SUSPEND", "URI"));
       for (var e : Endpoints.all(inst)) {
         if (!e.project().equals(project.name)) {
           continue;
         }
-        boolean up = running.contains(e.branch());
+        String state = Endpoints.displayState(e, running.contains(e.branch()));
+        boolean reachable = !state.equals(Endpoints.STOPPED);
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("branch", e.branch());
         row.put("mode", e.mode());
-        row.put("state", up ? "running" : "stopped");
-        row.put("uri", up ? Endpoints.uri(inst, e) : null);
+        row.put("state", state);
+        row.put("suspend_timeout", e.suspendTimeout());
+        row.put("uri", reachable ? Endpoints.uri(inst, e) : null);
         rows.add(row);
-        text.append(String.format("%-20s %-10s %-8s %s%n", e.branch(), e.mode(), row.get("state"), up ? row.get("uri") : "-"));
+        text.append(String.format("%-20s %-10s %-10s %-8s %s%n", e.branch(), e.mode(), state,
+            e.suspendTimeout() == null ? "never" : e.suspendTimeout(), reachable ? row.get("uri") : "-"));
       }
       output.print(System.out, rows, text.toString().stripTrailing());
       return 0;

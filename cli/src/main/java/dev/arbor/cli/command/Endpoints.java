@@ -12,6 +12,7 @@ import dev.arbor.api.TimelineId;
 import dev.arbor.api.compute.AgentCommand;
 import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.api.compute.ComputeAgentSpec.Mode;
+import dev.arbor.api.compute.DurationText;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.client.ComputeSpecJson;
 import dev.arbor.api.ApiProblem;
@@ -38,14 +39,48 @@ import java.util.stream.Stream;
 /**
  * Local endpoints: one compute agent process per branch, started in the background with a spec the CLI
  * writes. Each start gets an empty work directory — a compute is stateless; its data is in the storage
- * engine. People connect as role {@code arbor} to database {@code arbor} with a password kept in the home.
+ * engine. People connect as role {@code arbor} to database {@code arbor} with a password kept in the home,
+ * through the local proxy ({@link LocalProxy}) on the endpoint's port, which stays the same across stops,
+ * suspends and wakes; the compute's PostgreSQL listens on a port of its own behind it.
  */
 final class Endpoints {
   static final String ROLE = "arbor";
   static final String DATABASE = "arbor";
 
-  /** What the CLI remembers of a started endpoint ({@code endpoint.json}). */
-  record EndpointInfo(String project, String branch, String mode, String lsn, int port, int httpPort) {}
+  /** The endpoint's compute runs, or is to run (a connection starts it again if it is not). */
+  static final String RUNNING = "running";
+  /** Suspended by the proxy after its suspend timeout without activity; a connection wakes it. */
+  static final String SUSPENDED = "suspended";
+  /** Stopped by {@code ./arbor endpoint stop}; connections are refused until it is started again. */
+  static final String STOPPED = "stopped";
+
+  /**
+   * What the CLI remembers of an endpoint ({@code endpoint.json}).
+   *
+   * @param port where clients connect: the local proxy's listener for this endpoint
+   * @param computePort where the compute's PostgreSQL listens (null in an endpoint.json of an Arbor before the proxy)
+   * @param suspendTimeout idle time after which the proxy suspends the compute, as DurationText writes it; null = never
+   * @param state {@link #RUNNING}, {@link #SUSPENDED} or {@link #STOPPED}
+   */
+  record EndpointInfo(String project, String branch, String mode, String lsn, int port, int httpPort, Integer computePort,
+      String suspendTimeout, String state) {
+
+    EndpointInfo with(String newState) {
+      return new EndpointInfo(project, branch, mode, lsn, port, httpPort, computePort, suspendTimeout, newState);
+    }
+
+    /** The key the proxy knows this endpoint by. */
+    String key() {
+      return project + "/" + branch;
+    }
+
+    Duration suspendAfter() {
+      if (suspendTimeout == null) {
+        return Duration.ZERO;
+      }
+      return DurationText.parse(suspendTimeout);
+    }
+  }
 
   private Endpoints() {}
 
@@ -81,17 +116,38 @@ final class Endpoints {
     return "postgresql://" + ROLE + ":" + password(inst, e.project()) + "@127.0.0.1:" + e.port() + "/" + DATABASE;
   }
 
-  /** Starts an endpoint for the branch and waits until it serves queries; returns it. */
-  static EndpointInfo start(Installation inst, String project, String branch, boolean readOnly, String lsn, PrintStream progress) {
+  /**
+   * Starts an endpoint for the branch and waits until it serves queries; returns it. The endpoint keeps the
+   * client port of an earlier start, so its URI stays the same.
+   */
+  static EndpointInfo start(Installation inst, String project, String branch, boolean readOnly, String lsn, Duration suspendTimeout,
+      PrintStream progress) {
+    try (var lock = EndpointLock.take(inst, project, branch)) {
+      var daemons = new Daemons(inst.home);
+      if (daemons.pid(daemonName(project, branch)).isPresent()) {
+        throw new CliException("branch " + branch + " already has a running endpoint: " + uri(inst, info(inst, project, branch).orElseThrow())
+            + "\nstop it first to start another: ./arbor endpoint stop " + branch);
+      }
+      int port = info(inst, project, branch).filter(e -> e.computePort() != null).map(EndpointInfo::port).orElseGet(Ports::stable);
+      var info = new EndpointInfo(project, branch, (readOnly ? Mode.READ_ONLY : Mode.READ_WRITE).text(), lsn, port, Ports.any(),
+          Ports.any(), suspendTimeout == null || suspendTimeout.isZero() ? null : DurationText.format(suspendTimeout), RUNNING);
+      launch(inst, info, progress);
+    }
+    LocalProxy.ensureRunning(inst);
+    return info(inst, project, branch).orElseThrow();
+  }
+
+  /**
+   * Starts the compute of {@code info} (its mode, snapshot LSN and ports) and records it as running; the caller
+   * holds the endpoint's lock. Waits until the compute serves queries.
+   */
+  static void launch(Installation inst, EndpointInfo info, PrintStream progress) {
+    String project = info.project();
+    String branch = info.branch();
     LocalConfig config = inst.config();
     LocalState.Project p = inst.state().project(project).orElseThrow(() -> new CliException("no project '" + project + "'"));
     LocalState.Branch b = ProjectOption.branch(p, project, branch);
     var daemons = new Daemons(inst.home);
-    String name = daemonName(project, branch);
-    if (daemons.pid(name).isPresent()) {
-      throw new CliException("branch " + branch + " already has a running endpoint: " + uri(inst, info(inst, project, branch).orElseThrow())
-          + "\nstop it first to start another: ./arbor endpoint stop " + branch);
-    }
     Path dir = inst.home.endpoint(project, branch);
     inst.home.createPostgresRoot();
     Path work = inst.home.computeWorkDir(project, branch);
@@ -100,24 +156,60 @@ final class Endpoints {
       ServerUser.current().createReachable(work);
       Files.createDirectories(dir);
       Path passwordFile = passwordFile(inst, project);
-      var info = new EndpointInfo(project, branch, (readOnly ? Mode.READ_ONLY : Mode.READ_WRITE).text(), lsn, Ports.any(), Ports.any());
       Path specFile = dir.resolve("spec.json");
       Files.write(specFile, ComputeSpecJson.write(computeSpec(p, b, config, info, work, passwordFile)));
-      Files.write(dir.resolve("endpoint.json"), Json.write(info));
+      save(inst, info.with(RUNNING));
       ServerUser.current().handOver(work);
 
       long t0 = System.nanoTime();
-      progress.print("starting endpoint for " + branch + (readOnly ? " (read-only" + (lsn == null ? "" : " at " + lsn) + ")" : "") + " ... ");
+      boolean readOnly = info.mode().equals(Mode.READ_ONLY.text());
+      progress.print("starting endpoint for " + branch + (readOnly ? " (read-only" + (info.lsn() == null ? "" : " at " + info.lsn()) + ")" : "") + " ... ");
       progress.flush();
       // One try per poll: Daemons.start polls until the deadline.
-      var agent = ComputeAgentClient.at("127.0.0.1", info.httpPort(), Duration.ofSeconds(2), RetryPolicy.NONE);
-      daemons.start(name, Daemons.java(ServiceLaunch.COMPUTE_AGENT, List.of(AgentCommand.SPEC_OPTION, specFile.toString())), Duration.ofMinutes(10),
-          () -> running(agent));
+      var agent = agent(info);
+      daemons.start(daemonName(project, branch), Daemons.java(ServiceLaunch.COMPUTE_AGENT, List.of(AgentCommand.SPEC_OPTION, specFile.toString())),
+          Duration.ofMinutes(10), () -> running(agent));
       progress.printf("ok (%.1f s)%n", (System.nanoTime() - t0) / 1e9);
-      return info;
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /** The compute agent of a local endpoint; one try per call. */
+  static ComputeAgentClient agent(EndpointInfo info) {
+    return ComputeAgentClient.at("127.0.0.1", info.httpPort(), Duration.ofSeconds(2), RetryPolicy.NONE);
+  }
+
+  static void save(Installation inst, EndpointInfo info) {
+    try {
+      Path file = inst.home.endpoint(info.project(), info.branch()).resolve("endpoint.json");
+      Files.createDirectories(file.getParent());
+      Path tmp = file.resolveSibling("endpoint.json.tmp");
+      Files.write(tmp, Json.write(info));
+      Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /**
+   * What {@code endpoint list} shows: running (its compute runs), suspended (a connection wakes it), or stopped.
+   * An endpoint whose compute is gone without a stop (after {@code down}, or a crash) is shown suspended: the
+   * proxy starts it on the next connection.
+   */
+  static String displayState(EndpointInfo e, boolean computeRunning) {
+    if (computeRunning) {
+      return RUNNING;
+    }
+    if (e.computePort() == null || STOPPED.equals(e.state())) {
+      return STOPPED;
+    }
+    return SUSPENDED;
+  }
+
+  /** Whether the endpoint's compute process runs. */
+  static boolean computeRunning(Installation inst, EndpointInfo info) {
+    return new Daemons(inst.home).pid(daemonName(info.project(), info.branch())).isPresent();
   }
 
   /**
@@ -134,12 +226,12 @@ final class Endpoints {
         config.pageserverUrl(),
         readOnly ? Map.of() : config.safekeeperUrls(),
         project.pgVersion(),
-        "127.0.0.1", info.port(), info.httpPort(),
+        "127.0.0.1", info.computePort(), info.httpPort(),
         workDir,
         Map.of(),
         List.of(new ComputeAgentSpec.Role(ROLE, passwordFile.toString(), null, true, true, true)),
         List.of(new ComputeAgentSpec.Database(DATABASE, ROLE)),
-        null);
+        info.suspendAfter().isZero() ? null : info.suspendAfter());
   }
 
   private static boolean running(ComputeAgentClient agent) {
@@ -155,8 +247,18 @@ final class Endpoints {
     return status.phase() == AgentStatus.Phase.RUNNING;
   }
 
-  static boolean stop(Installation inst, String project, String branch) {
-    return new Daemons(inst.home).stop(daemonName(project, branch), Duration.ofSeconds(90));
+  /**
+   * Stops the endpoint's compute and records {@code state}: {@link #STOPPED} (by hand: connections are refused)
+   * or {@link #SUSPENDED} (a connection wakes it), or null to keep the recorded state (down: the next
+   * connection after up starts it again). Returns whether a compute was running.
+   */
+  static boolean stop(Installation inst, String project, String branch, String state) {
+    try (var lock = EndpointLock.take(inst, project, branch)) {
+      if (state != null) {
+        info(inst, project, branch).ifPresent(e -> save(inst, e.with(state)));
+      }
+      return new Daemons(inst.home).stop(daemonName(project, branch), Duration.ofSeconds(90));
+    }
   }
 
   /** Every endpoint directory of every project, running or not. */

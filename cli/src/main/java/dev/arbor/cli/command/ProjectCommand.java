@@ -83,6 +83,10 @@ public final class ProjectCommand {
       if (!running.isEmpty()) {
         throw new CliException("project '" + name + "' has running endpoints on " + running + "; stop them first: ./arbor endpoint stop BRANCH --project " + name);
       }
+      // Suspended endpoints are stopped for good first, so no connection wakes one while the tenant goes.
+      for (String branch : project.branches().keySet()) {
+        Endpoints.stop(inst, name, branch, Endpoints.STOPPED);
+      }
       inst.pageserver().deleteTenant(project.tenantId());
       state.projects().remove(name);
       inst.home.saveState(state);

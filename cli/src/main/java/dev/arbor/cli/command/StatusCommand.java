@@ -42,6 +42,8 @@ public final class StatusCommand implements Callable<Integer> {
     }
     rows.add(row(LocalStorage.PAGESERVER, daemons.pid(LocalStorage.PAGESERVER).orElse(null), config.pageserverPort(),
         storage.pageserverRunning(config)));
+    Long proxyPid = daemons.pid(LocalProxy.DAEMON).orElse(null);
+    rows.add(row(LocalProxy.DAEMON, proxyPid, 0, proxyPid != null));
     for (var e : Endpoints.all(inst)) {
       String name = Endpoints.daemonName(e.project(), e.branch());
       Long pid = daemons.pid(name).orElse(null);

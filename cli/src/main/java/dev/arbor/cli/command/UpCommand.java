@@ -3,6 +3,7 @@ package dev.arbor.cli.command;
 import dev.arbor.cli.home.LocalConfig;
 import dev.arbor.cli.home.LocalState;
 import dev.arbor.cli.process.LocalStorage;
+import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -37,10 +38,11 @@ public final class UpCommand implements Callable<Integer> {
     String main = project.defaultBranch();
     Endpoints.EndpointInfo endpoint;
     if (Endpoints.running(inst, DEFAULT_PROJECT).contains(main)) {
+      LocalProxy.ensureRunning(inst);
       StatusCommand.print(inst, System.err);
       endpoint = Endpoints.info(inst, DEFAULT_PROJECT, main).orElseThrow();
     } else {
-      endpoint = Endpoints.start(inst, DEFAULT_PROJECT, main, false, null, System.err);
+      endpoint = Endpoints.start(inst, DEFAULT_PROJECT, main, false, null, Duration.ZERO, System.err);
     }
     String uri = Endpoints.uri(inst, endpoint);
     output.print(System.out, Map.of("project", DEFAULT_PROJECT, "branch", main, "uri", uri), uri);

@@ -31,7 +31,11 @@ public final class Daemons {
   /** The JVM command that runs {@code service} from this checkout's build of it. */
   public static List<String> java(ServiceLaunch service, List<String> args) {
     try {
-      return service.command(List.of("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"), args);
+      List<String> options = new ArrayList<>(List.of("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"));
+      // A daemon that launches services itself (the local proxy starts computes) finds them as this JVM does.
+      System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("arbor.")).sorted()
+          .forEach(k -> options.add("-D" + k + "=" + System.getProperty(k)));
+      return service.command(options, args);
     } catch (IllegalStateException notBuilt) {
       throw new CliException(notBuilt.getMessage());
     }

@@ -34,7 +34,7 @@ class EndpointSpecTest {
 
   /** What the agent makes of the spec file the CLI writes for this start. */
   private static ComputeAgentSpec accepted(String branch, String mode, String lsn) {
-    var info = new Endpoints.EndpointInfo("default", branch, mode, lsn, 55432, 55433);
+    var info = new Endpoints.EndpointInfo("default", branch, mode, lsn, 25432, 55433, 55432, "10s", Endpoints.RUNNING);
     byte[] specFile = ComputeSpecJson.write(Endpoints.computeSpec(PROJECT, PROJECT.branches().get(branch), CONFIG, info,
         HOME.resolve("postgres/compute/default/" + branch + "/work"), PASSWORD_FILE));
     return ComputeSpecJson.parse(new String(specFile, StandardCharsets.UTF_8));
@@ -51,8 +51,9 @@ class EndpointSpecTest {
     assertThat(spec.pageserverUrl()).isEqualTo("http://127.0.0.1:9898");
     assertThat(spec.postgresVersion()).isEqualTo(15);
     assertThat(spec.listenHost()).isEqualTo("127.0.0.1");
-    assertThat(spec.port()).isEqualTo(55432);
+    assertThat(spec.port()).as("PostgreSQL's own port, behind the proxy's 25432").isEqualTo(55432);
     assertThat(spec.httpPort()).isEqualTo(55433);
+    assertThat(spec.suspendTimeout()).isEqualTo(java.time.Duration.ofSeconds(10));
     assertThat(spec.workDir()).isEqualTo(HOME.resolve("postgres/compute/default/main/work"));
     assertThat(spec.roles()).containsExactly(new ComputeAgentSpec.Role(Endpoints.ROLE, PASSWORD_FILE.toString(), null, true, true, true));
     assertThat(spec.databases()).containsExactly(new ComputeAgentSpec.Database(Endpoints.DATABASE, Endpoints.ROLE));
