@@ -94,6 +94,18 @@ class ComputeActivityTest {
     }
     var stop = new AtomicBoolean();
     var rounds = new AtomicInteger();
+    // A slower monitoring query on a connection it keeps: running most of the time, each transaction under a second.
+    var slowRounds = new AtomicInteger();
+    Thread slowMonitoring = Thread.ofPlatform().name("slow-monitoring-loop").start(() -> {
+      try (Connection su = agent.superuser("postgres"); Statement st = su.createStatement()) {
+        while (!stop.get()) {
+          st.execute("SELECT pg_sleep(0.4), count(*) FROM pg_stat_activity");
+          slowRounds.incrementAndGet();
+        }
+      } catch (SQLException e) {
+        // the check below sees too few rounds
+      }
+    });
     Thread monitoring = Thread.ofPlatform().name("monitoring-loop").start(() -> {
       while (!stop.get()) {
         try (Connection su = agent.superuser("postgres"); Statement st = su.createStatement();
@@ -113,8 +125,10 @@ class ComputeActivityTest {
     } finally {
       stop.set(true);
       monitoring.join();
+      slowMonitoring.join();
     }
     assertThat(rounds.get()).as("monitoring rounds").isGreaterThan(10);
+    assertThat(slowRounds.get()).as("slow monitoring rounds").isGreaterThan(4);
   }
 
   @Test
