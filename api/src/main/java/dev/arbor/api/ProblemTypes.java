@@ -65,4 +65,9 @@ public final class ProblemTypes {
   public static final String TIMELINE_STORAGE_LOST = "timeline-storage-lost";
   /** A safekeeper that could not load the timeline when it started (quarantined): repair or move it away. */
   public static final String TIMELINE_UNAVAILABLE = "timeline-unavailable";
+
+  // The compute agent.
+
+  /** The compute is not Running (starting, stopping, failed), so PostgreSQL cannot be asked; its status says why. */
+  public static final String COMPUTE_NOT_RUNNING = "compute-not-running";
 }

@@ -1,13 +1,19 @@
 package dev.arbor.client;
 
+import dev.arbor.api.compute.AgentActivity;
 import dev.arbor.api.compute.AgentStatus;
 import java.io.IOException;
 import java.time.Duration;
 
-/** A compute agent's HTTP API: its status and ({@link #metrics()}) its Prometheus metrics, both reads. */
+/**
+ * A compute agent's HTTP API: its status, ({@link #metrics()}) its Prometheus metrics, and its activity (what keeps
+ * the compute awake, and the proxy's reports of client connections).
+ */
 public final class ComputeAgentClient extends ServiceClient {
   /** Where the agent answers its status; also its liveness probe's path. */
   public static final String STATUS_PATH = "/status";
+  /** {@code GET}: activity sampled now; {@code POST}: a client connection was just made. */
+  public static final String ACTIVITY_PATH = "/activity";
 
   public ComputeAgentClient(String baseUrl, Duration timeout, RetryPolicy retry) {
     super("compute agent", baseUrl, timeout, retry);
@@ -26,5 +32,21 @@ public final class ComputeAgentClient extends ServiceClient {
   /** {@code GET /status}: the phase, what the compute serves, and its positions. */
   public AgentStatus status() throws IOException {
     return idempotent("read the status", () -> http().get(baseUrl() + STATUS_PATH, AgentStatus.class));
+  }
+
+  /**
+   * {@code GET /activity}: PostgreSQL sampled for this call (not the agent's cached sample): what keeps the compute
+   * awake now and its last activity. A compute that is not Running answers 503 {@code compute-not-running}.
+   */
+  public AgentActivity activity() throws IOException {
+    return idempotent("read the activity", () -> http().get(baseUrl() + ACTIVITY_PATH, AgentActivity.class));
+  }
+
+  /**
+   * {@code POST /activity}: a client connection was just made (through the proxy), so the compute's last activity
+   * becomes now. Repeating it changes nothing more.
+   */
+  public void touch() throws IOException {
+    idempotent("report a client connection", () -> http().post(baseUrl() + ACTIVITY_PATH, null, Void.class));
   }
 }

@@ -150,7 +150,13 @@ public final class AgentProcess implements AutoCloseable {
 
   /** A superuser connection over the compute's unix socket, as the agent itself connects. */
   public Connection superuser(String database) throws SQLException {
+    return superuser(database, Map.of());
+  }
+
+  /** {@link #superuser(String)} with more pgjdbc properties, e.g. {@code replication=database}. */
+  public Connection superuser(String database, Map<String, String> more) throws SQLException {
     var props = new Properties();
+    props.putAll(more);
     props.setProperty("user", "postgres");
     props.setProperty("sslmode", "disable");
     props.setProperty("gssEncMode", "disable");

@@ -13,7 +13,8 @@ import java.time.Instant;
  * @param generation the read-write generation this compute streams under; absent for read_only
  * @param pgTli the PostgreSQL TLI of that generation; absent for read_only
  * @param lsn the snapshot's LSN; read_only only
- * @param lastActivity the last time a client did anything; absent until Running
+ * @param lastActivity the last time anything kept the compute awake ({@link AgentActivity}) or a client connection was
+ *     reported; absent until Running
  * @param currentLsn pg_current_wal_lsn(), or pg_last_wal_replay_lsn() on a read-only compute
  * @param startedAt when PostgreSQL was serving and roles and databases were applied
  * @param fenced true once a newer generation took over the timeline (read_write only)

@@ -64,7 +64,8 @@ final class AgentMetrics {
           x -> x.connections() == null ? Double.NaN : x.connections());
     }
     if (s.lastActivity() != null) {
-      gauge("arbor_compute_last_activity_timestamp_seconds", "When a client last did anything, in seconds since the epoch.",
+      gauge("arbor_compute_last_activity_timestamp_seconds",
+          "When anything last kept the compute awake (GET /activity), in seconds since the epoch.",
           x -> x.lastActivity() == null ? Double.NaN : x.lastActivity().toEpochMilli() / 1e3);
     }
     if (s.generation() != null) {

@@ -1,5 +1,6 @@
 package dev.arbor.compute.agent;
 
+import dev.arbor.api.compute.AgentActivity;
 import dev.arbor.api.compute.AgentCommand;
 import dev.arbor.api.compute.AgentStatus;
 import dev.arbor.api.compute.AgentStatus.Phase;
@@ -17,6 +18,7 @@ import dev.arbor.compute.start.StartedCompute;
 import dev.arbor.postgres.MissingPrerequisiteException;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.server.HttpApi;
 import dev.arbor.client.ComputeAgentClient;
 import dev.arbor.client.ComputeSpecJson;
@@ -36,6 +38,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -50,6 +53,8 @@ import org.slf4j.LoggerFactory;
  *
  * GET /status    AgentStatus as JSON: phase, mode, tenant, timeline, generation, pg_tli, last_activity, current_lsn, ...
  * GET /metrics   Prometheus text format: arbor_compute_up, arbor_compute_current_lsn_bytes, arbor_compute_connections, ...
+ * GET /activity  AgentActivity: PostgreSQL sampled now: sampled_at, last_activity, kept_awake_by
+ * POST /activity a client connection was just made (the proxy): last_activity becomes now; 204
  * GET /openapi.json  the OpenAPI document of these routes
  * </pre>
  * Exit codes: 0 after SIGTERM/SIGINT and a clean stop; 1 when the compute cannot start or PostgreSQL exits
@@ -82,6 +87,8 @@ public final class ComputeAgent implements AutoCloseable {
   private volatile StartedCompute compute;
   private Connection connection;
   private volatile ComputeMonitor monitor;
+  /** The latest {@code POST /activity}, or null. */
+  private final AtomicReference<Instant> reportedActivity = new AtomicReference<>();
 
   /** @param environment where {@code password_env} names are looked up ({@code System::getenv} in production) */
   public ComputeAgent(ComputeAgentSpec spec, Function<String, String> environment) {
@@ -136,10 +143,15 @@ public final class ComputeAgent implements AutoCloseable {
     }
   }
 
-  /** The agent's HTTP API, not listening yet: status, metrics and its OpenAPI document. */
+  /** The agent's HTTP API, not listening yet: status, activity, metrics and its OpenAPI document. */
   HttpApi httpApi() {
     HttpApi api = new HttpApi("compute-agent")
         .route("GET", ComputeAgentClient.STATUS_PATH, r -> Response.ok(status()))
+        .route("GET", ComputeAgentClient.ACTIVITY_PATH, r -> Response.ok(activity()))
+        .route("POST", ComputeAgentClient.ACTIVITY_PATH, r -> {
+          reportActivity();
+          return Response.noContent();
+        })
         .document("/openapi.json", ComputeAgent.class.getResource("/compute-agent-openapi.json"));
     AgentMetrics.register(api, spec, this::status, () -> startDuration);
     return api;
@@ -202,8 +214,52 @@ public final class ComputeAgent implements AutoCloseable {
     RunningCompute rw = c instanceof RunningCompute r ? r : null;
     return new AgentStatus(phase, spec.mode(), spec.tenantId(), spec.timelineId(),
         rw == null ? null : rw.generation(), rw == null ? null : rw.pgTli(), spec.lsn(),
-        s == null ? null : s.lastActivity(), s == null ? null : s.currentLsn(), s == null ? null : s.connections(),
+        s == null ? null : lastActivity(s), s == null ? null : s.currentLsn(), s == null ? null : s.connections(),
         startedAt, rw == null ? null : rw.fenced(), error);
+  }
+
+  /**
+   * What {@code GET /activity} answers: PostgreSQL sampled now, the re-check a suspender makes just before it scales
+   * the compute down.
+   *
+   * @throws ApiProblem 503 {@code compute-not-running} unless the compute is Running
+   */
+  AgentActivity activity() throws SQLException {
+    ComputeMonitor m = monitor;
+    Phase p = phase;
+    if (p != Phase.RUNNING || m == null) {
+      throw notRunning("the compute is " + p.text());
+    }
+    ComputeMonitor.Sample s;
+    try {
+      s = m.sampleNow();
+    } catch (SQLException e) {
+      if (!compute.server().isRunning()) {
+        throw notRunning("PostgreSQL exited");
+      }
+      throw e;
+    }
+    return new AgentActivity(s.at(), lastActivity(s), s.keptAwakeBy());
+  }
+
+  private static ApiProblem notRunning(String what) {
+    return ApiProblem.unavailable(ProblemTypes.COMPUTE_NOT_RUNNING, what + ", so PostgreSQL cannot be sampled; GET "
+        + ComputeAgentClient.STATUS_PATH + " tells its phase and error");
+  }
+
+  /**
+   * {@code POST /activity}: a client connection was just made through the proxy. Before Running it changes nothing
+   * that is reported: the idle clock starts when the compute runs.
+   */
+  void reportActivity() {
+    Instant now = Instant.now();
+    reportedActivity.accumulateAndGet(now, (a, b) -> a == null || b.isAfter(a) ? b : a);
+  }
+
+  /** The sample's last activity, or the latest one the proxy reported if that is later. */
+  private Instant lastActivity(ComputeMonitor.Sample s) {
+    Instant reported = reportedActivity.get();
+    return reported != null && reported.isAfter(s.lastActivity()) ? reported : s.lastActivity();
   }
 
   public int httpPort() {

@@ -33,6 +33,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import org.postgresql.util.PasswordUtil;
@@ -61,6 +62,11 @@ public final class ComputeStart {
   private static final Logger log = LoggerFactory.getLogger(ComputeStart.class);
   public static final String REPLICATION_ROLE = "arbor_replication";
   public static final String SUPERUSER = "postgres";
+  /**
+   * The roles the compute itself logs in as (the agent, the slot trimmer, the safekeepers): their sessions are
+   * never client activity. A spec may not name them ({@code ComputeAgentSpec.RESERVED_ROLES}).
+   */
+  public static final Set<String> INTERNAL_ROLES = Set.of(SUPERUSER, REPLICATION_ROLE);
   private static final int ELECTION_ATTEMPTS = 10;
   /** A fence and the WAL the recovery check reads wait as long as the start's pageserver calls; a status read, 10 s. */
   private static final Duration SAFEKEEPER_WRITE_TIMEOUT = Duration.ofSeconds(30);

@@ -1,5 +1,6 @@
 package dev.arbor.compute.agent;
 
+import dev.arbor.api.compute.AgentActivity;
 import dev.arbor.api.compute.AgentStatus;
 
 import dev.arbor.api.compute.ComputeAgentSpec;
@@ -16,6 +17,8 @@ import dev.arbor.compute.testing.AgentSpecs;
 import dev.arbor.testing.StorageProcesses;
 import dev.arbor.testing.OpenApiContract;
 import dev.arbor.testing.TempDirectory;
+import dev.arbor.server.HttpApi;
+import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -25,8 +28,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The compute agent's {@code /openapi.json} describes what a running agent serves: exactly the routes it
- * registers, {@link AgentStatus} field for field, answers that validate against it while the compute starts and
- * once it runs, and the problem types the agent can answer.
+ * registers, {@link AgentStatus} and {@link AgentActivity} field for field, answers that validate against it while the
+ * compute starts and once it runs, and the problem types the agent can answer.
  */
 class AgentOpenApiTest {
 
@@ -44,11 +47,22 @@ class AgentOpenApiTest {
         contract.assertSelfConsistent();
         assertThat(contract.routes()).containsExactlyInAnyOrderElementsOf(new ComputeAgent(spec, name -> null).httpApi().routes());
         contract.assertSchemaIsRecord("AgentStatus", AgentStatus.class);
+        contract.assertSchemaIsRecord("AgentActivity", AgentActivity.class);
         contract.assertSchemaIsRecord("Problem", Problem.class);
 
         AgentStatus running = Json.read(contract.answer(200, "GET", url, "/status", null).body(), AgentStatus.class);
         assertThat(running.phase()).isEqualTo(AgentStatus.Phase.RUNNING);
         contract.answer(200, "GET", url, "/metrics", null);
+        contract.answer(204, "POST", url, "/activity", null);
+        AgentActivity activity = Json.read(contract.answer(200, "GET", url, "/activity", null).body(), AgentActivity.class);
+        assertThat(activity.sampledAt()).isNotNull();
+        // The same agent, its compute still starting (its start is never called): nothing to sample yet.
+        try (HttpApi starting = new ComputeAgent(spec, name -> null).httpApi().start(new InetSocketAddress(spec.listenHost(), 0))) {
+          Problem notRunning = Json.read(contract.answer(503, "GET", "http://" + spec.listenHost() + ":" + starting.port(), "/activity",
+              null).body(), Problem.class);
+          assertThat(notRunning.type()).isEqualTo(ApiProblem.TYPE_BASE + ProblemTypes.COMPUTE_NOT_RUNNING);
+          assertThat(notRunning.detail()).startsWith("the compute is Starting");
+        }
         contract.answer(200, "GET", url, "/openapi.json", null);
         contract.answerWithoutRoute(405, "POST", url, "/status");
         assertThat(contract.answerWithoutRoute(404, "GET", url, "/v1/status").text()).contains("the API is described at /openapi.json");

@@ -32,6 +32,13 @@ public final class AgentSpecs {
         Map.of(), 15, "127.0.0.1", FreePort.pick(), FreePort.pick(), workDir, Map.of(), roles, List.of(), null);
   }
 
+  /** The same spec with these PostgreSQL parameters instead of its own. */
+  public static ComputeAgentSpec withParameters(ComputeAgentSpec s, Map<String, String> parameters) {
+    return new ComputeAgentSpec(s.formatVersion(), s.tenantId(), s.timelineId(), s.mode(), s.lsn(), s.pageserverUrl(), s.safekeepers(),
+        s.postgresVersion(), s.listenHost(), s.port(), s.httpPort(), s.workDir(), parameters, s.roles(), s.databases(),
+        s.suspendTimeout());
+  }
+
   /** The same spec in another work dir, on fresh ports: a restart of the compute elsewhere. */
   public static ComputeAgentSpec movedTo(ComputeAgentSpec s, Path workDir) {
     return new ComputeAgentSpec(s.formatVersion(), s.tenantId(), s.timelineId(), s.mode(), s.lsn(), s.pageserverUrl(), s.safekeepers(),
