@@ -104,7 +104,8 @@ class CrdSchemaTest {
     endpoint.setSpec(endpointSpec);
     Endpoint stored = kube.client().resources(Endpoint.class).inNamespace(NS).resource(endpoint).create();
     assertThat(stored.getSpec().getMode()).isEqualTo(EndpointMode.ReadWrite);
-    assertThat(stored.getSpec().getSuspendTimeout()).isEqualTo("5m");
+    // No default: an absent suspendTimeout takes the Project's spec.endpointDefaults.suspendTimeout.
+    assertThat(stored.getSpec().getSuspendTimeout()).isNull();
     assertThat(stored.getSpec().getSuspended()).isFalse();
 
     var branchSpec = new BranchSpec();
@@ -129,6 +130,46 @@ class CrdSchemaTest {
         metadata: {name: bad-endpoint-lsn}
         spec: {branchRef: shop-main, mode: ReadOnly, lsn: "0/123456789"}
         """, "spec.lsn", "should match");
+  }
+
+  @Test
+  void suspendTimeoutsAreDurationsOrZeroOnEndpointsAndAsTheProjectDefault() {
+    for (String ok : List.of("0", "0s", "30s", "5m", "1h30m")) {
+      String name = "st-" + ok.toLowerCase().replace("0", "z");
+      var created = kube.client().resource(manifest("""
+          apiVersion: arbor.dev/v1alpha1
+          kind: Endpoint
+          metadata: {name: %s}
+          spec: {branchRef: shop-main, suspendTimeout: "%s"}
+          """.formatted(name, ok))).inNamespace(NS).create();
+      assertThat(created.<Object>get("spec", "suspendTimeout")).isEqualTo(ok);
+    }
+    assertRejected("st-bad", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Endpoint
+        metadata: {name: st-bad}
+        spec: {branchRef: shop-main, suspendTimeout: "5 minutes"}
+        """, "spec.suspendTimeout", "should match");
+    assertRejected("st-negative", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Endpoint
+        metadata: {name: st-negative}
+        spec: {branchRef: shop-main, suspendTimeout: "-1s"}
+        """, "spec.suspendTimeout", "should match");
+
+    var project = kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: st-project}
+        spec: {endpointDefaults: {suspendTimeout: 10m}}
+        """)).inNamespace(NS).create();
+    assertThat(project.<Object>get("spec", "endpointDefaults", "suspendTimeout")).isEqualTo("10m");
+    assertRejected("st-project-bad", """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: st-project-bad}
+        spec: {endpointDefaults: {suspendTimeout: "10"}}
+        """, "spec.endpointDefaults.suspendTimeout", "should match");
   }
 
   @Test

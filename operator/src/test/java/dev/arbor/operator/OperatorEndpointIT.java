@@ -5,10 +5,17 @@ import static org.awaitility.Awaitility.await;
 
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.Condition;
+import dev.arbor.crds.v1alpha1.Database;
 import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.crds.v1alpha1.EndpointMode;
+import dev.arbor.crds.v1alpha1.EndpointPhase;
 import dev.arbor.crds.v1alpha1.EndpointSpec;
+import dev.arbor.crds.v1alpha1.EndpointWake;
+import dev.arbor.crds.v1alpha1.Project;
+import dev.arbor.crds.v1alpha1.ProjectSpec;
 import dev.arbor.client.Json;
+import dev.arbor.testing.AgentProcess;
+import dev.arbor.testing.TempDirectory;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodStatusBuilder;
@@ -21,6 +28,8 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Base64;
@@ -371,6 +380,155 @@ class OperatorEndpointIT extends OperatorTestBase {
       operator.close();
       operator = startOperator();
     }
+  }
+
+  /**
+   * Suspend when idle, and wake: an Endpoint with a suspend timeout of a few seconds stays up while a client of the
+   * app role holds a transaction open past it, and once nothing happens for that long the operator scales it to zero:
+   * phase Suspended, Ready True with reason Suspended, status.lastActive and suspendedAt, and an Event. An agent that
+   * cannot be reached suspends nothing. The wake annotation starts it again (phase Waking, then Running) with its data;
+   * once suspended with spec.suspended: true, the annotation does not.
+   */
+  @Test
+  void anIdleEndpointIsSuspendedAndTheWakeAnnotationStartsItAgainUnlessSuspendedByHand() throws Exception {
+    String ns = "idle";
+    namespace(ns);
+    var projectSpec = new ProjectSpec();
+    projectSpec.setRoles(List.of(loginRole("app")));
+    projectSpec.setDatabases(List.of(new Database("app", "app")));
+    var project = new Project();
+    project.getMetadata().setName("id");
+    project.getMetadata().setNamespace(ns);
+    project.setSpec(projectSpec);
+    client().resource(project).create();
+    awaitProjectReady(ns, "id");
+    client().serviceAccounts().inNamespace(ns).resource(new ServiceAccountBuilder().withNewMetadata().withName("default")
+        .endMetadata().build()).create();
+    var spec = new EndpointSpec();
+    spec.setBranchRef("id-main");
+    spec.setSuspendTimeout("4s");
+    var endpoint = new Endpoint();
+    endpoint.getMetadata().setName("id-rw");
+    endpoint.getMetadata().setNamespace(ns);
+    endpoint.setSpec(spec);
+    client().resource(endpoint).create();
+    var sts = client().apps().statefulSets().inNamespace(ns).withName("id-rw");
+    awaitStatefulSet(ns, "id-rw");
+
+    try (var volumes = TempDirectory.create("arbor-idle-pods-")) {
+      LocalPod first = LocalPod.of(client(), ns, "id-rw", volumes.resolve("first"));
+      Map<String, String> secret = secretData(ns, "id-rw-connection");
+      try (AgentProcess agent = first.start()) {
+        agent.awaitRunning();
+        try (Connection c = connect(first, secret); Statement st = c.createStatement()) {
+          st.execute("CREATE TABLE kept AS SELECT generate_series(1, 1000) AS v");
+        }
+        try (Connection held = connect(first, secret)) {
+          held.setAutoCommit(false);
+          held.createStatement().execute("SELECT 1");
+          runPod(ns, "id-rw", first);
+          await().atMost(WAIT).until(() -> get(Endpoint.class, ns, "id-rw").getStatus().getPhase() == EndpointPhase.Running);
+          await().during(Duration.ofSeconds(10)).atMost(Duration.ofSeconds(15)).alias("an open transaction holds it awake")
+              .untilAsserted(() -> {
+                assertThat(sts.get().getSpec().getReplicas()).isEqualTo(1);
+                assertThat(get(Endpoint.class, ns, "id-rw").getStatus().getPhase()).isEqualTo(EndpointPhase.Running);
+              });
+          assertThat(get(Endpoint.class, ns, "id-rw").getStatus().getLastActive()).isNotNull();
+          held.rollback();
+        }
+
+        await().atMost(Duration.ofSeconds(40)).untilAsserted(() -> {
+          Endpoint e = get(Endpoint.class, ns, "id-rw");
+          assertThat(sts.get().getSpec().getReplicas()).isZero();
+          assertThat(e.getStatus().getPhase()).isEqualTo(EndpointPhase.Suspended);
+          assertThat(condition(e, Condition.READY)).satisfies(c -> {
+            assertThat(c.getStatus()).isEqualTo("True");
+            assertThat(c.getReason()).isEqualTo("Suspended");
+            assertThat(c.getMessage()).contains("suspended after 4s without activity", "a client connection wakes it");
+          });
+          assertThat(e.getStatus().getSuspendedAt()).isNotNull();
+          assertThat(Instant.parse(e.getStatus().getLastActive())).isBefore(Instant.parse(e.getStatus().getSuspendedAt()));
+        });
+        assertThat(eventReasons(ns, "id-rw")).contains("Suspended");
+      }
+      stopPod(ns, "id-rw");
+
+      client().resources(Endpoint.class).inNamespace(ns).withName("id-rw").patch(PatchContext.of(PatchType.JSON_MERGE),
+          "{\"metadata\":{\"annotations\":{\"" + EndpointWake.REQUESTED_AT + "\":\"" + Instant.now() + "\"}}}");
+      await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+        Endpoint e = get(Endpoint.class, ns, "id-rw");
+        assertThat(sts.get().getSpec().getReplicas()).isEqualTo(1);
+        assertThat(e.getStatus().getPhase()).isEqualTo(EndpointPhase.Waking);
+        assertThat(condition(e, Condition.READY)).extracting(Condition::getStatus, Condition::getReason).containsExactly("True", "Waking");
+        assertThat(e.getStatus().getSuspendedAt()).isNull();
+      });
+      assertThat(eventReasons(ns, "id-rw")).contains("Waking");
+
+      LocalPod second = LocalPod.of(client(), ns, "id-rw", volumes.resolve("second"));
+      try (AgentProcess agent = second.start()) {
+        agent.awaitRunning();
+        try (Connection c = connect(second, secret); Statement st = c.createStatement()) {
+          runPod(ns, "id-rw", second);
+          await().atMost(WAIT).untilAsserted(() -> assertThat(condition(get(Endpoint.class, ns, "id-rw"), Condition.READY))
+              .extracting(Condition::getStatus, Condition::getReason).containsExactly("True", "Running"));
+          assertThat(one(st, "SELECT count(*) || ' ' || sum(v) FROM kept")).isEqualTo("1000 500500");
+        }
+      }
+      // The agent is gone but its pod is still there: what cannot be read suspends nothing.
+      await().during(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+        assertThat(sts.get().getSpec().getReplicas()).isEqualTo(1);
+        assertThat(get(Endpoint.class, ns, "id-rw").getStatus().getPhase()).isEqualTo(EndpointPhase.Running);
+      });
+
+      setSuspended(ns, "id-rw", true);
+      await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+        Endpoint e = get(Endpoint.class, ns, "id-rw");
+        assertThat(sts.get().getSpec().getReplicas()).isZero();
+        assertThat(condition(e, Condition.READY)).satisfies(c -> {
+          assertThat(c.getReason()).isEqualTo("Suspended");
+          assertThat(c.getMessage()).contains("spec.suspended: true", "client connections do not wake it");
+        });
+      });
+      stopPod(ns, "id-rw");
+      client().resources(Endpoint.class).inNamespace(ns).withName("id-rw").patch(PatchContext.of(PatchType.JSON_MERGE),
+          "{\"metadata\":{\"annotations\":{\"" + EndpointWake.REQUESTED_AT + "\":\"" + Instant.now().plusSeconds(1) + "\"}}}");
+      await().during(Duration.ofSeconds(5)).atMost(Duration.ofSeconds(10)).alias("a manual suspend is not woken").untilAsserted(() -> {
+        assertThat(sts.get().getSpec().getReplicas()).isZero();
+        assertThat(get(Endpoint.class, ns, "id-rw").getStatus().getPhase()).isEqualTo(EndpointPhase.Suspended);
+      });
+    }
+  }
+
+  /**
+   * What the StatefulSet controller and the kubelet report once a compute runs: pod {@code <name>-0} with the
+   * template's labels and containers, on the local pod's IP, ready; the StatefulSet rolled out.
+   */
+  private static void runPod(String ns, String name, LocalPod local) {
+    var template = client().apps().statefulSets().inNamespace(ns).withName(name).get().getSpec().getTemplate();
+    client().pods().inNamespace(ns).resource(new PodBuilder().withNewMetadata().withName(name + "-0")
+        .withLabels(template.getMetadata().getLabels()).endMetadata().withSpec(template.getSpec()).build()).create();
+    client().pods().inNamespace(ns).withName(name + "-0").editStatus(p -> {
+      p.setStatus(new PodStatusBuilder().withPhase("Running").withPodIP(local.podIp).addNewPodIP().withIp(local.podIp).endPodIP()
+          .addNewCondition().withType("Ready").withStatus("True").endCondition()
+          .addNewContainerStatus().withName("compute").withImage("arbor-compute:test").withImageID("").withReady(true).withStarted(true)
+          .withRestartCount(0).withNewState().withNewRunning().withStartedAt(Instant.now().toString()).endRunning().endState()
+          .endContainerStatus().build());
+      return p;
+    });
+    reportRolledOut(ns, name);
+  }
+
+  /** What follows a scale to zero: the pod is gone and the StatefulSet controller reports no replicas. */
+  private static void stopPod(String ns, String name) {
+    client().pods().inNamespace(ns).withName(name + "-0").withGracePeriod(0).delete();
+    await().atMost(WAIT).until(() -> client().pods().inNamespace(ns).withName(name + "-0").get() == null);
+    reportRolledOut(ns, name);
+  }
+
+  private static List<String> eventReasons(String ns, String name) {
+    return client().v1().events().inNamespace(ns).list().getItems().stream()
+        .filter(e -> name.equals(e.getInvolvedObject().getName()) && "Endpoint".equals(e.getInvolvedObject().getKind()))
+        .map(io.fabric8.kubernetes.api.model.Event::getReason).toList();
   }
 
   /** A namespace with a Project (one login role, app) that is Ready. */

@@ -2,5 +2,5 @@ package dev.arbor.crds.v1alpha1;
 
 /** Where an Endpoint's compute is in its life. */
 public enum EndpointPhase {
-  Starting, Running, Suspended, Failed
+  Starting, Running, Suspended, Waking, Failed
 }

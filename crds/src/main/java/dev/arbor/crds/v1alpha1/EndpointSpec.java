@@ -41,12 +41,11 @@ public class EndpointSpec {
   @JsonPropertyDescription("PostgreSQL settings for this compute (postgresql.conf names and values), e.g. work_mem: 64MB. Only the parameters of the compute agent's allowlist (docs/compute-agent.md, Parameters: performance, planner, memory, locale, timeouts, autovacuum, logging without statement text); any other makes the Endpoint Stalled with reason InvalidComputeSpec.")
   private Map<String, String> postgresParameters = new LinkedHashMap<>();
 
-  @JsonPropertyDescription("Idle time without connections after which the compute is to be suspended, e.g. 5m or 1h. Recorded but not acted on yet (issue 15): use suspended to stop a compute.")
-  @Pattern(Formats.DURATION)
-  @Default("5m")
+  @JsonPropertyDescription("Idle time after which the operator suspends the compute (scales it to zero; phase Suspended), e.g. 30s, 5m or 1h; 0 or 0s: never. Idle means the compute agent saw no client activity for that long; each activity restarts the clock. A client connection wakes an Endpoint suspended this way (through the proxy's arbor.dev/wake-requested-at annotation). Absent: the Project's spec.endpointDefaults.suspendTimeout, and never when that is absent too.")
+  @Pattern(Formats.DURATION_OR_ZERO)
   private String suspendTimeout;
 
-  @JsonPropertyDescription("When true the compute is stopped (its StatefulSet scaled to zero) and the Endpoint reports Ready with reason Suspended; set back to false to start it again.")
+  @JsonPropertyDescription("When true the compute is stopped (its StatefulSet scaled to zero) and the Endpoint reports Ready with reason Suspended; client connections do not wake it. Set back to false to start it again.")
   @Default("false")
   private Boolean suspended;
 

@@ -6,8 +6,14 @@ import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class EndpointStatus extends ArborStatus {
 
-  @JsonPropertyDescription("Starting (the StatefulSet rollout of the current template has not finished), Running, Suspended, or Failed (the compute crash-loops, or its Branch was replaced).")
+  @JsonPropertyDescription("Starting (the StatefulSet rollout of the current template has not finished), Running, Suspended (scaled to zero: by spec.suspended, or by the operator after spec.suspendTimeout without activity; Ready stays True), Waking (a client connection asked an idle-suspended Endpoint to start; Running once its compute is ready), or Failed (the compute crash-loops, or its Branch was replaced).")
   private EndpointPhase phase;
+
+  @JsonPropertyDescription("The compute's last client activity as its agent last reported it (RFC 3339), read while an Endpoint with a suspend timeout runs.")
+  private String lastActive;
+
+  @JsonPropertyDescription("When the operator suspended the compute for idleness (RFC 3339); absent when it runs or was suspended by spec.suspended. A wake request (annotation arbor.dev/wake-requested-at) later than this starts it again.")
+  private String suspendedAt;
 
   @JsonPropertyDescription("DNS name of the Service clients connect to.")
   private String host;
@@ -35,5 +41,9 @@ public class EndpointStatus extends ArborStatus {
   public String getBranchUid() { return branchUid; }
   public void setBranchUid(String branchUid) { this.branchUid = branchUid; }
   public String getTimelineId() { return timelineId; }
+  public String getLastActive() { return lastActive; }
+  public void setLastActive(String lastActive) { this.lastActive = lastActive; }
+  public String getSuspendedAt() { return suspendedAt; }
+  public void setSuspendedAt(String suspendedAt) { this.suspendedAt = suspendedAt; }
   public void setTimelineId(String timelineId) { this.timelineId = timelineId; }
 }

@@ -10,6 +10,9 @@ public final class Formats {
   /** A duration such as {@code 90s}, {@code 5m}, {@code 12h}, {@code 7d} or {@code 1d12h}. */
   public static final String DURATION = "^([0-9]+(s|m|h|d))+$";
 
+  /** A {@link #DURATION}, or a bare {@code 0}, for settings where zero means "never". */
+  public static final String DURATION_OR_ZERO = "^(0|([0-9]+(s|m|h|d))+)$";
+
   /** An unquoted PostgreSQL identifier (role or database name); at most 63 bytes, as NAMEDATALEN allows. */
   public static final String PG_IDENTIFIER = "^[a-z_][a-z0-9_]{0,62}$";
 }

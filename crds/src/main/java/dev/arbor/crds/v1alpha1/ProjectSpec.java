@@ -45,6 +45,9 @@ public class ProjectSpec {
   @Default("Delete")
   private DeletionPolicy deletionPolicy;
 
+  @JsonPropertyDescription("Defaults for the Endpoints of the project's Branches, used where an Endpoint leaves the field out.")
+  private EndpointDefaults endpointDefaults;
+
   @JsonPropertyDescription("PostgreSQL roles every compute of the project has, created if missing. Names are unique (a list map keyed by name).")
   @Size(max = 100)
   private List<Role> roles = new ArrayList<>();
@@ -61,6 +64,8 @@ public class ProjectSpec {
   public void setDefaultBranch(String defaultBranch) { this.defaultBranch = defaultBranch; }
   public DeletionPolicy getDeletionPolicy() { return deletionPolicy; }
   public void setDeletionPolicy(DeletionPolicy deletionPolicy) { this.deletionPolicy = deletionPolicy; }
+  public EndpointDefaults getEndpointDefaults() { return endpointDefaults; }
+  public void setEndpointDefaults(EndpointDefaults endpointDefaults) { this.endpointDefaults = endpointDefaults; }
   public List<Role> getRoles() { return roles; }
   public void setRoles(List<Role> roles) { this.roles = roles; }
   public List<Database> getDatabases() { return databases; }

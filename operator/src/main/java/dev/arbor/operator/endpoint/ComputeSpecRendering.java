@@ -11,7 +11,6 @@ import dev.arbor.crds.v1alpha1.EndpointMode;
 import dev.arbor.crds.v1alpha1.Project;
 import dev.arbor.crds.v1alpha1.Role;
 import dev.arbor.crds.v1alpha1.RoleOption;
-import dev.arbor.operator.kube.Durations;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -43,8 +42,7 @@ final class ComputeSpecRendering {
     }).toList();
     List<ComputeAgentSpec.Database> specDatabases = databases(project).stream()
         .map(d -> new ComputeAgentSpec.Database(d.getName(), d.getOwner())).toList();
-    Duration suspend = endpoint.getSpec().getSuspendTimeout() == null ? null
-        : Durations.parse(endpoint.getSpec().getSuspendTimeout());
+    Duration suspend = IdleSuspend.configured(endpoint, project).orElse(null);
     return new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION,
         new TenantId(project.getStatus().getTenantId()),
         new TimelineId(branch.getStatus().getTimelineId()),

@@ -6,6 +6,7 @@ import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.crds.v1alpha1.EndpointMode;
 import dev.arbor.crds.v1alpha1.EndpointPhase;
 import dev.arbor.crds.v1alpha1.EndpointStatus;
+import dev.arbor.crds.v1alpha1.EndpointWake;
 import dev.arbor.crds.v1alpha1.Project;
 import dev.arbor.crds.v1alpha1.Role;
 import dev.arbor.crds.v1alpha1.RoleOption;
@@ -20,6 +21,7 @@ import dev.arbor.operator.status.Outcome;
 import dev.arbor.operator.status.StatusUpdates;
 import dev.arbor.operator.storage.StorageEngine;
 import dev.arbor.api.compute.ComputeAgentSpec;
+import dev.arbor.api.compute.DurationText;
 import dev.arbor.api.compute.InvalidSpecException.FieldError;
 import dev.arbor.client.ComputeSpecJson;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -31,6 +33,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
@@ -47,6 +50,9 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.Mappers;
 import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Comparator;
@@ -66,7 +72,10 @@ import org.jboss.logging.Logger;
  * Endpoint per Branch runs: the one that already does, else the oldest; any other is refused with a Stalled
  * condition and gets no compute.
  */
-@ControllerConfiguration(name = "endpoint", maxReconciliationInterval = @MaxReconciliationInterval(interval = 5, timeUnit = TimeUnit.MINUTES))
+// Not generation-aware: a wake request is an annotation, which does not change the generation; EndpointUpdates
+// lets it through with spec changes and deletion, and keeps out the operator's own status writes.
+@ControllerConfiguration(name = "endpoint", maxReconciliationInterval = @MaxReconciliationInterval(interval = 5, timeUnit = TimeUnit.MINUTES),
+    generationAwareEventProcessing = false, informer = @Informer(onUpdateFilter = EndpointUpdates.class))
 @GradualRetry(maxAttempts = -1, initialInterval = 2000, intervalMultiplier = 2, maxInterval = 60000)
 public class EndpointReconciler implements Reconciler<Endpoint> {
   private static final Logger log = Logger.getLogger(EndpointReconciler.class);
@@ -245,7 +254,10 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
           + (taken.size() == 1 ? "that object" : "those objects") + " if nothing needs " + (taken.size() == 1 ? "it" : "them")));
     }
 
-    boolean running = !Boolean.TRUE.equals(endpoint.getSpec().getSuspended());
+    boolean manuallySuspended = Boolean.TRUE.equals(endpoint.getSpec().getSuspended());
+    Duration suspendTimeout = IdleSuspend.timeout(endpoint, project);
+    Duration lookAgainIn = idleSuspendOrWake(endpoint, context, existing, manuallySuspended, suspendTimeout, status);
+    boolean running = !manuallySuspended && status.getSuspendedAt() == null;
     var annotations = ComputeRollouts.inputs(endpointRevision(spec, endpoint, roleKeys), passwordsHash(passwords, roleKeys));
     var inputs = new ComputeResources.Inputs(endpoint, branchName, projectName, ComputeSpecJson.toJson(spec), roleKeys,
         Projects.rolePasswordsSecret(projectName), user, password, database, running, annotations);
@@ -270,9 +282,15 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     status.setPort(config.compute().port());
     status.setConnectionSecret(ComputeResources.connectionSecretName(endpoint));
     String what = (readWrite ? "read-write" : "read-only at " + endpoint.getSpec().getLsn()) + " compute of Branch " + branchName;
+    if (manuallySuspended) {
+      status.setPhase(EndpointPhase.Suspended);
+      return statuses.finish(endpoint, status, Outcome.ready("Suspended", what + " is suspended (spec.suspended: true); "
+          + "client connections do not wake it"));
+    }
     if (!running) {
       status.setPhase(EndpointPhase.Suspended);
-      return statuses.finish(endpoint, status, Outcome.ready("Suspended", what + " is suspended (spec.suspended: true)"));
+      return statuses.finish(endpoint, status, Outcome.ready("Suspended", what + " was suspended after "
+          + DurationText.format(suspendTimeout) + " without activity; a client connection wakes it"));
     }
     Optional<String> failing = context.getSecondaryResources(Pod.class).stream().map(ComputeStatus::crashLoop)
         .flatMap(Optional::stream).findFirst();
@@ -281,15 +299,23 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
       return statuses.finish(endpoint, status, Outcome.stalled("ComputeFailing", failing.get()));
     }
     boolean rolledOut = ComputeStatus.rolledOut(sts);
-    status.setPhase(rolledOut ? EndpointPhase.Running : EndpointPhase.Starting);
+    boolean waking = status.getPhase() == EndpointPhase.Waking;
+    status.setPhase(rolledOut ? EndpointPhase.Running : waking ? EndpointPhase.Waking : EndpointPhase.Starting);
     if (pending) {
       return statuses.finish(endpoint, status, Outcome.reconciling("ConfigRolloutPending", "the operator's configuration or "
           + "version changed the " + what + "; its restart waits its turn (at most arbor.compute.max-config-rollouts-per-minute "
           + "such restarts a minute)")).rescheduleAfter(rollouts.untilNextSlot().plusSeconds(1));
     }
     if (rolledOut) {
-      return statuses.finish(endpoint, status, Outcome.ready("Running", what + " is running; connect with Secret "
+      var control = statuses.finish(endpoint, status, Outcome.ready("Running", what + " is running; connect with Secret "
           + status.getConnectionSecret()));
+      // Its activity is looked at on this schedule; nothing else would trigger a reconcile when it goes idle.
+      return suspendTimeout.isZero() ? control
+          : control.rescheduleAfter(lookAgainIn != null ? lookAgainIn : IdleSuspend.pollInterval(suspendTimeout));
+    }
+    if (waking) {
+      return statuses.finish(endpoint, status, Outcome.ready("Waking", what + " was woken by a client connection; "
+          + "waiting for StatefulSet " + endpoint.getMetadata().getName() + " to become ready"));
     }
     if (ComputeStatus.readyReplicas(sts) >= 1) {
       return statuses.finish(endpoint, status, Outcome.reconciling("RollingOut", "the StatefulSet " + endpoint.getMetadata().getName()
@@ -323,10 +349,64 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   /** Per its recorded status, the Endpoint runs a compute of this Branch, and that StatefulSet exists. */
   private static boolean runsCompute(Endpoint e, Branch branch, Context<Endpoint> context) {
     EndpointPhase phase = e.getStatus() == null ? null : e.getStatus().getPhase();
-    return (phase == EndpointPhase.Running || phase == EndpointPhase.Starting)
+    return (phase == EndpointPhase.Running || phase == EndpointPhase.Starting || phase == EndpointPhase.Waking)
         && branch.getStatus().getTimelineId().equals(e.getStatus().getTimelineId())
         && Caches.get(context, StatefulSet.class, e.getMetadata().getName(), e.getMetadata().getNamespace())
             .filter(s -> controlledBy(s, e)).isPresent();
+  }
+
+  /**
+   * Suspends a running compute that has been idle for the suspend timeout, or wakes one the operator suspended when
+   * a wake request came after the suspend, by recording it in the status ({@code suspendedAt}; phase Waking); the
+   * StatefulSet then follows from {@code suspendedAt}, as from {@code spec.suspended}. A manual suspend clears an idle
+   * one: setting {@code spec.suspended} back to false starts the compute. Returns when to look at a running compute's
+   * activity again, or null when it was not looked at.
+   */
+  private Duration idleSuspendOrWake(Endpoint endpoint, Context<Endpoint> context, StatefulSet existing, boolean manuallySuspended,
+      Duration timeout, EndpointStatus status) {
+    String name = endpoint.getMetadata().getNamespace() + "/" + endpoint.getMetadata().getName();
+    if (manuallySuspended) {
+      status.setSuspendedAt(null);
+      return null;
+    }
+    if (status.getSuspendedAt() != null) {
+      if (IdleSuspend.wakeRequested(endpoint, Instant.parse(status.getSuspendedAt()))) {
+        log.infof("event=compute_woken endpoint=%s suspended_at=%s wake_requested_at=%s", name, status.getSuspendedAt(),
+            EndpointWake.requestedAt(endpoint).orElseThrow());
+        status.setSuspendedAt(null);
+        status.setPhase(EndpointPhase.Waking);
+      }
+      return null;
+    }
+    if (timeout.isZero() || status.getPhase() != EndpointPhase.Running || !ComputeStatus.rolledOut(existing)) {
+      return null;
+    }
+    Optional<ComputeActivity> agent = ComputeActivity.of(context.getSecondaryResources(Pod.class), name);
+    if (agent.isEmpty()) {
+      return IdleSuspend.pollInterval(timeout);
+    }
+    Optional<Instant> last = agent.get().lastActivity();
+    if (last.isEmpty()) {
+      return IdleSuspend.pollInterval(timeout);
+    }
+    status.setLastActive(last.get().truncatedTo(ChronoUnit.SECONDS).toString());
+    IdleSuspend.Verdict verdict = IdleSuspend.judge(last.get(), Instant.now(), timeout);
+    if (verdict.idle()) {
+      last = agent.get().recheck();
+      if (last.isEmpty()) {
+        return IdleSuspend.pollInterval(timeout);
+      }
+      status.setLastActive(last.get().truncatedTo(ChronoUnit.SECONDS).toString());
+      verdict = IdleSuspend.judge(last.get(), Instant.now(), timeout);
+    }
+    if (!verdict.idle()) {
+      return verdict.lookAgainIn();
+    }
+    Instant now = Instant.now().truncatedTo(ChronoUnit.SECONDS);
+    log.infof("event=compute_idle_suspended endpoint=%s last_activity=%s suspend_timeout=%s", name, last.get(),
+        DurationText.format(timeout));
+    status.setSuspendedAt(now.toString());
+    return null;
   }
 
   /**

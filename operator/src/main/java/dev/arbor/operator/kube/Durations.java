@@ -4,13 +4,19 @@ import java.time.Duration;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** The API's duration syntax (crds Formats.DURATION): {@code 90s}, {@code 5m}, {@code 12h}, {@code 7d}, {@code 1d12h}. */
+/**
+ * The API's duration syntax (crds Formats.DURATION): {@code 90s}, {@code 5m}, {@code 12h}, {@code 7d}, {@code 1d12h};
+ * and the bare {@code 0} that Formats.DURATION_OR_ZERO also allows.
+ */
 public final class Durations {
   private Durations() {}
 
   private static final Pattern PART = Pattern.compile("([0-9]+)(s|m|h|d)");
 
   public static Duration parse(String text) {
+    if ("0".equals(text)) {
+      return Duration.ZERO;
+    }
     Matcher m = PART.matcher(text);
     Duration d = Duration.ZERO;
     int end = 0;

@@ -101,6 +101,22 @@ class ComputeSpecRenderingTest {
   }
 
   @Test
+  void anEndpointWithoutASuspendTimeoutGetsItsProjectsDefault() {
+    Endpoint own = endpoint("main", "mode: ReadWrite");
+    own.getSpec().setSuspendTimeout(null);
+    Project withDefault = Serialization.clone(PROJECT);
+    withDefault.getSpec().setEndpointDefaults(new dev.arbor.crds.v1alpha1.EndpointDefaults());
+    withDefault.getSpec().getEndpointDefaults().setSuspendTimeout("90s");
+    assertThat(acceptedInThePod(ComputeSpecRendering.render(own, branch("main", null, MAIN_TIMELINE), withDefault, PLACEMENT))
+        .suspendTimeout()).isEqualTo(Duration.ofSeconds(90));
+    assertThat(acceptedInThePod(ComputeSpecRendering.render(own, branch("main", null, MAIN_TIMELINE), PROJECT, PLACEMENT))
+        .suspendTimeout()).as("neither sets one").isNull();
+    own.getSpec().setSuspendTimeout("0");
+    assertThat(acceptedInThePod(ComputeSpecRendering.render(own, branch("main", null, MAIN_TIMELINE), withDefault, PLACEMENT))
+        .suspendTimeout()).isZero();
+  }
+
+  @Test
   void aReadOnlyStartAtAnLsnIsAcceptedByTheAgent() {
     ComputeAgentSpec spec = acceptedInThePod(ComputeSpecRendering.render(endpoint("main", "mode: ReadOnly\n  lsn: 0/16B5A50"),
         branch("main", null, MAIN_TIMELINE), PROJECT, PLACEMENT));

@@ -13,6 +13,8 @@ class DurationsTest {
     assertThat(Durations.parse("5m")).isEqualTo(Duration.ofMinutes(5));
     assertThat(Durations.parse("7d")).isEqualTo(Duration.ofDays(7));
     assertThat(Durations.parse("1d12h")).isEqualTo(Duration.ofHours(36));
+    assertThat(Durations.parse("0")).isZero();
+    assertThat(Durations.parse("0s")).isZero();
   }
 
   @Test
