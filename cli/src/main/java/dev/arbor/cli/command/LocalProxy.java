@@ -1,6 +1,7 @@
 package dev.arbor.cli.command;
 
 import dev.arbor.api.ApiProblem;
+import dev.arbor.api.compute.AgentActivity;
 import dev.arbor.api.compute.AgentStatus;
 import dev.arbor.cli.CliException;
 import dev.arbor.cli.process.Daemons;
@@ -221,6 +222,15 @@ final class LocalProxy implements Computes {
   @Override
   public void connected(String endpoint, ComputeState.Running compute) {
     lastProxyActivity.put(endpoint, Instant.now());
+    Endpoints.EndpointInfo e = known.get(endpoint);
+    if (e == null) {
+      return;
+    }
+    try {
+      Endpoints.agent(e).touch(); // the agent's idle clock restarts, for whoever asks it
+    } catch (IOException | ApiProblem unreachable) {
+      log.debug("event=touch_failed endpoint={} error=\"{}\"", endpoint, unreachable.getMessage());
+    }
   }
 
   /** Suspends each running endpoint whose suspend timeout passed without activity. */
@@ -233,10 +243,8 @@ final class LocalProxy implements Computes {
       if (idleFor(e).compareTo(timeout) < 0) {
         continue;
       }
-      // Again, just before stopping: the agent's next sample, and the proxy's connections.
-      sleep(Duration.ofMillis(1100));
-      Duration idle = idleFor(e);
-      if (idle.compareTo(timeout) >= 0) {
+      // Again, just before stopping: PostgreSQL sampled now, and the proxy's connections.
+      if (stillIdle(e, timeout)) {
         suspend(e, timeout);
       }
     }
@@ -264,6 +272,24 @@ final class LocalProxy implements Computes {
       last = proxied;
     }
     return last.isAfter(now) ? Duration.ZERO : Duration.between(last, now);
+  }
+
+  /** The re-check: the agent samples PostgreSQL for this call ({@code GET /activity}). */
+  private boolean stillIdle(Endpoints.EndpointInfo e, Duration timeout) {
+    AgentActivity activity;
+    try {
+      activity = Endpoints.agent(e).activity();
+    } catch (IOException | ApiProblem unreachable) {
+      return false;
+    }
+    if (!activity.keptAwakeBy().isEmpty()) {
+      log.info("event=endpoint_still_active endpoint={} kept_awake_by=\"{}\"", e.key(), String.join("; ", activity.keptAwakeBy()));
+      return false;
+    }
+    Instant last = activity.lastActivity();
+    Instant proxied = lastProxyActivity.get(e.key());
+    return proxy.openConnections(e.key()) == 0 && last != null && (proxied == null || !proxied.isAfter(last))
+        && Duration.between(last, activity.sampledAt()).compareTo(timeout) >= 0;
   }
 
   private void suspend(Endpoints.EndpointInfo e, Duration timeout) {

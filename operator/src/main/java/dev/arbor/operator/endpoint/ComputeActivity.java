@@ -1,5 +1,6 @@
 package dev.arbor.operator.endpoint;
 
+import dev.arbor.api.compute.AgentActivity;
 import dev.arbor.api.compute.AgentStatus;
 import dev.arbor.client.ComputeAgentClient;
 import dev.arbor.client.RetryPolicy;
@@ -21,8 +22,6 @@ import org.jboss.logging.Logger;
  */
 final class ComputeActivity {
   private static final Logger log = Logger.getLogger(ComputeActivity.class);
-  /** How often the agent samples PostgreSQL (the compute module's ComputeMonitor.INTERVAL). */
-  static final Duration AGENT_SAMPLE_INTERVAL = Duration.ofSeconds(1);
   private static final Duration TIMEOUT = Duration.ofSeconds(3);
 
   private final ComputeAgentClient agent;
@@ -60,17 +59,20 @@ final class ComputeActivity {
   }
 
   /**
-   * The last activity once more, just before a suspend, from a sample the agent took after the decision: the
-   * status is read again after the agent's next sample. (An agent endpoint that samples PostgreSQL on demand
-   * would make this one call without the wait.)
+   * The last activity once more, just before a suspend, from a sample the agent takes for this request
+   * ({@code GET /activity}); empty when it cannot be read.
    */
   Optional<Instant> recheck() {
     try {
-      Thread.sleep(AGENT_SAMPLE_INTERVAL.plusMillis(200));
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
+      AgentActivity activity = agent.activity();
+      if (!activity.keptAwakeBy().isEmpty()) {
+        log.infof("event=compute_still_active endpoint=%s kept_awake_by=\"%s\"", endpoint, String.join("; ", activity.keptAwakeBy()));
+      }
+      return Optional.ofNullable(activity.lastActivity());
+    } catch (IOException | RuntimeException e) {
+      log.infof("event=compute_activity_unreadable endpoint=%s agent=%s error=\"%s\"", endpoint, agent.baseUrl(),
+          ServiceClient.describe(e));
       return Optional.empty();
     }
-    return lastActivity();
   }
 }
