@@ -12,6 +12,8 @@ import java.time.Duration;
 public final class ComputeAgentClient extends ServiceClient {
   /** Where the agent answers its status; also its liveness probe's path. */
   public static final String STATUS_PATH = "/status";
+  /** 200 when the compute runs, else 503 {@code compute-not-running}: the compute pod's readiness probe. */
+  public static final String READY_PATH = "/ready";
   /** {@code GET}: activity sampled now; {@code POST}: a client connection was just made. */
   public static final String ACTIVITY_PATH = "/activity";
 

@@ -34,6 +34,7 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -53,6 +54,8 @@ import org.slf4j.LoggerFactory;
  *
  * GET /status    AgentStatus as JSON: phase, mode, tenant, timeline, generation, pg_tli, last_activity, current_lsn, ...
  * GET /metrics   Prometheus text format: arbor_compute_up, arbor_compute_current_lsn_bytes, arbor_compute_connections, ...
+ * GET /ready     200 {"phase":"Running"} once the compute runs (data there, roles applied), else 503 compute-not-running:
+ *                the pod's readiness probe, so that nothing routes clients to a compute that is not serving yet
  * GET /activity  AgentActivity: PostgreSQL sampled now: sampled_at, last_activity, kept_awake_by
  * POST /activity a client connection was just made (the proxy): last_activity becomes now; 204
  * GET /openapi.json  the OpenAPI document of these routes
@@ -147,6 +150,7 @@ public final class ComputeAgent implements AutoCloseable {
   HttpApi httpApi() {
     HttpApi api = new HttpApi("compute-agent")
         .route("GET", ComputeAgentClient.STATUS_PATH, r -> Response.ok(status()))
+        .route("GET", ComputeAgentClient.READY_PATH, r -> Response.ok(ready()))
         .route("GET", ComputeAgentClient.ACTIVITY_PATH, r -> Response.ok(activity()))
         .route("POST", ComputeAgentClient.ACTIVITY_PATH, r -> {
           reportActivity();
@@ -245,6 +249,21 @@ public final class ComputeAgent implements AutoCloseable {
   private static ApiProblem notRunning(String what) {
     return ApiProblem.unavailable(ProblemTypes.COMPUTE_NOT_RUNNING, what + ", so PostgreSQL cannot be sampled; GET "
         + ComputeAgentClient.STATUS_PATH + " tells its phase and error");
+  }
+
+  /**
+   * {@code GET /ready}, the pod's readiness probe: PostgreSQL accepts TCP connections before the compute has its data
+   * and roles, so only the agent's phase says when clients may come.
+   *
+   * @throws ApiProblem 503 {@code compute-not-running} unless the compute is Running
+   */
+  Map<String, String> ready() {
+    Phase p = phase;
+    if (p != Phase.RUNNING) {
+      throw ApiProblem.unavailable(ProblemTypes.COMPUTE_NOT_RUNNING, "the compute is " + p.text() + ", not ready for clients; GET "
+          + ComputeAgentClient.STATUS_PATH + " tells its phase and error");
+    }
+    return Map.of("phase", p.text());
   }
 
   /**

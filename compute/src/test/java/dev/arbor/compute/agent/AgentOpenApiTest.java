@@ -53,6 +53,8 @@ class AgentOpenApiTest {
         AgentStatus running = Json.read(contract.answer(200, "GET", url, "/status", null).body(), AgentStatus.class);
         assertThat(running.phase()).isEqualTo(AgentStatus.Phase.RUNNING);
         contract.answer(200, "GET", url, "/metrics", null);
+        assertThat(Json.MAPPER.readTree(contract.answer(200, "GET", url, "/ready", null).body()).path("phase").asText())
+            .isEqualTo("Running");
         contract.answer(204, "POST", url, "/activity", null);
         AgentActivity activity = Json.read(contract.answer(200, "GET", url, "/activity", null).body(), AgentActivity.class);
         assertThat(activity.sampledAt()).isNotNull();
@@ -62,6 +64,11 @@ class AgentOpenApiTest {
               null).body(), Problem.class);
           assertThat(notRunning.type()).isEqualTo(ApiProblem.TYPE_BASE + ProblemTypes.COMPUTE_NOT_RUNNING);
           assertThat(notRunning.detail()).startsWith("the compute is Starting");
+          // Its readiness probe keeps clients away until then, though PostgreSQL may already accept connections.
+          Problem notReady = Json.read(contract.answer(503, "GET", "http://" + spec.listenHost() + ":" + starting.port(), "/ready",
+              null).body(), Problem.class);
+          assertThat(notReady.type()).isEqualTo(ApiProblem.TYPE_BASE + ProblemTypes.COMPUTE_NOT_RUNNING);
+          assertThat(notReady.detail()).startsWith("the compute is Starting, not ready for clients");
         }
         contract.answer(200, "GET", url, "/openapi.json", null);
         contract.answerWithoutRoute(405, "POST", url, "/status");
