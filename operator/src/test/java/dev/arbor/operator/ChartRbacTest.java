@@ -44,6 +44,8 @@ class ChartRbacTest {
       Map.entry("/services", List.of("get", "create", "patch")),
       // The compute's StatefulSet: applied server-side, watched for readiness, removed from a second writer.
       Map.entry("apps/statefulsets", List.of("get", "list", "watch", "create", "patch", "delete")),
+      // The EndpointSlice of an Endpoint's Service: applied server-side, and its informer (label-selected).
+      Map.entry("discovery.k8s.io/endpointslices", List.of("list", "watch", "create", "patch")),
       // The compute pods' informer (label-selected), for a crash-looping compute.
       Map.entry("/pods", List.of("list", "watch")),
       // KubeEvents creates core/v1 Events.
@@ -53,13 +55,24 @@ class ChartRbacTest {
   static final Map<String, List<String>> NEEDED_IN_RELEASE_NAMESPACE = Map.of(
       "coordination.k8s.io/leases", List.of("get", "create", "update", "patch"));
 
+  /** The proxy pods' informer (ProxyPods), in the release's namespace, where the chart runs arbor-proxy. */
+  static final Map<String, List<String>> NEEDED_FOR_PROXY_PODS = Map.of("/pods", List.of("list", "watch"));
+
   @Test
   void theChartGrantsExactlyWhatTheOperatorUses() throws Exception {
     List<HasMetadata> objects = new KubernetesSerialization().unmarshal(ChartRbac.renderRbac(new KubernetesFixture()));
     ClusterRole cluster = objects.stream().filter(ClusterRole.class::isInstance).map(ClusterRole.class::cast).findFirst().orElseThrow();
-    Role leader = objects.stream().filter(Role.class::isInstance).map(Role.class::cast).findFirst().orElseThrow();
+    Role leader = role(objects, "arbor-operator-leader-election");
+    Role proxyPods = role(objects, "arbor-operator-proxy-pods");
     assertThat(grants(cluster.getRules())).as("the chart's ClusterRole (helm/arbor/templates/operator-rbac.yaml)").isEqualTo(sorted(NEEDED));
     assertThat(grants(leader.getRules())).as("the chart's leader-election Role").isEqualTo(sorted(NEEDED_IN_RELEASE_NAMESPACE));
+    assertThat(grants(proxyPods.getRules())).as("the chart's proxy-pods Role").isEqualTo(sorted(NEEDED_FOR_PROXY_PODS));
+    assertThat(proxyPods.getMetadata().getNamespace()).isEqualTo(ChartRbac.NAMESPACE);
+  }
+
+  private static Role role(List<HasMetadata> objects, String name) {
+    return objects.stream().filter(Role.class::isInstance).map(Role.class::cast).filter(r -> r.getMetadata().getName().equals(name))
+        .findFirst().orElseThrow(() -> new AssertionError("the chart renders no Role " + name));
   }
 
   private static Map<String, TreeSet<String>> grants(List<PolicyRule> rules) {

@@ -21,6 +21,9 @@ public class EndpointStatus extends ArborStatus {
   @JsonPropertyDescription("Port of the Service clients connect to.")
   private Integer port;
 
+  @JsonPropertyDescription("The port reserved for this Endpoint on every arbor-proxy pod (from the operator's arbor.proxy.port-range), unique in the cluster and kept for the Endpoint's life: the Service has no selector, and its EndpointSlice sends the Service's port to this port of the ready proxy pods, which route to the compute and wake it.")
+  private Integer proxyPort;
+
   @JsonPropertyDescription("Name of the Secret with host, port, dbname, user, password, uri and jdbc-uri for this Endpoint.")
   private String connectionSecret;
 
@@ -36,6 +39,8 @@ public class EndpointStatus extends ArborStatus {
   public void setHost(String host) { this.host = host; }
   public Integer getPort() { return port; }
   public void setPort(Integer port) { this.port = port; }
+  public Integer getProxyPort() { return proxyPort; }
+  public void setProxyPort(Integer proxyPort) { this.proxyPort = proxyPort; }
   public String getConnectionSecret() { return connectionSecret; }
   public void setConnectionSecret(String connectionSecret) { this.connectionSecret = connectionSecret; }
   public String getBranchUid() { return branchUid; }

@@ -21,6 +21,8 @@ public interface OperatorConfig {
 
   Compute compute();
 
+  Proxy proxy();
+
   LeaderElection leaderElection();
 
   interface StorageEngine {
@@ -115,6 +117,23 @@ public interface OperatorConfig {
      */
     @WithDefault("2")
     int maxConfigRolloutsPerMinute();
+  }
+
+  /** arbor-proxy, which every Endpoint's Service sends its clients to (docs/operator.md, "Routing through arbor-proxy"). */
+  interface Proxy {
+    /**
+     * The ports the operator hands out as {@code status.proxyPort}, one per Endpoint, as {@code FIRST-LAST}: every proxy
+     * pod listens on all of them, so the range stays below the nodes' ephemeral ports (Linux: 32768 and up).
+     */
+    @WithDefault("20000-29999")
+    String portRange();
+
+    /** The namespace of the proxy pods; unset: the operator's own (its ServiceAccount's, or its kubeconfig's). */
+    Optional<String> namespace();
+
+    /** The label selector of the proxy pods (the Helm chart's proxy Deployment). */
+    @WithDefault("app.kubernetes.io/name=arbor,app.kubernetes.io/component=proxy")
+    String selector();
   }
 
   interface LeaderElection {

@@ -23,6 +23,8 @@ import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.api.model.apps.StatefulSetBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -34,8 +36,8 @@ import java.util.Map;
 
 /**
  * The Kubernetes objects of one compute, described from the Endpoint and what the reconciler resolved: a
- * StatefulSet (one pod, or none while suspended) running the compute agent, a Service in front of it, and
- * the connection Secret. The compute spec travels in the pod's environment ({@value #SPEC_ENV}) so that the
+ * StatefulSet (one pod, or none while suspended) running the compute agent, a Service without a selector whose
+ * EndpointSlice sends it to the Endpoint's port on the arbor-proxy pods, and the connection Secret. The compute spec travels in the pod's environment ({@value #SPEC_ENV}) so that the
  * kubelet can put the pod's own IP into it ({@code $(POD_IP)} expansion; PostgreSQL must listen on a concrete
  * address the safekeepers can reach) and so that a spec change rolls the pod, which is the only way a compute
  * picks one up.
@@ -47,6 +49,11 @@ final class ComputeResources {
   static final String CONTAINER = "compute";
   static final String DATA_VOLUME = "data";
   static final String TMP_VOLUME = "tmp";
+  /** The name of the Service's one port, and so of the EndpointSlice's. */
+  static final String POSTGRES_PORT = "postgres";
+  /** EndpointSlice label naming its Service, and the one naming who manages it. */
+  static final String SLICE_SERVICE_LABEL = "kubernetes.io/service-name";
+  static final String SLICE_MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by";
 
   private ComputeResources() {}
 
@@ -114,8 +121,10 @@ final class ComputeResources {
         .withEnv(env)
         .addNewPort().withName("postgres").withContainerPort(c.port()).withProtocol("TCP").endPort()
         .addNewPort().withName("http").withContainerPort(c.httpPort()).withProtocol("TCP").endPort()
-        .withNewReadinessProbe().withNewTcpSocket().withPort(new IntOrString("postgres")).endTcpSocket()
-        .withPeriodSeconds(5).endReadinessProbe()
+        // Ready only once the agent runs the compute: PostgreSQL accepts TCP connections before its data and roles are
+        // there. The proxy dials a Ready pod directly, so a short period makes a wake answer sooner.
+        .withNewReadinessProbe().withNewHttpGet().withPath(ComputeAgentClient.READY_PATH).withPort(new IntOrString("http")).endHttpGet()
+        .withPeriodSeconds(1).withFailureThreshold(3).endReadinessProbe()
         .withNewLivenessProbe().withNewHttpGet().withPath(ComputeAgentClient.STATUS_PATH).withPort(new IntOrString("http")).endHttpGet()
         .withInitialDelaySeconds(30).withPeriodSeconds(10).withFailureThreshold(6).endLivenessProbe()
         .addNewVolumeMount().withName(DATA_VOLUME).withMountPath(c.dataPath()).endVolumeMount()
@@ -167,18 +176,45 @@ final class ComputeResources {
     return node;
   }
 
-  static Service service(Inputs in, OperatorConfig config) {
+  /**
+   * The Service clients connect to (the connection Secret's host and port): no selector, so Kubernetes leaves its
+   * endpoints to the operator's {@link #endpointSlice}, which sends its port to {@code proxyPort} on the proxy pods.
+   */
+  static Service service(Inputs in, OperatorConfig config, int proxyPort) {
     Endpoint e = in.endpoint();
     return new ServiceBuilder()
         .withNewMetadata().withName(serviceName(e)).withNamespace(e.getMetadata().getNamespace())
         .withLabels(Labels.compute(e.getMetadata().getName(), in.branch(), in.project())).withOwnerReferences(owner(e)).endMetadata()
         .withNewSpec()
         .withType("ClusterIP")
-        .withSelector(Labels.selector(e.getMetadata().getName()))
-        .addNewPort().withName("postgres").withPort(config.compute().port()).withTargetPort(new IntOrString("postgres"))
+        .addNewPort().withName(POSTGRES_PORT).withPort(config.compute().port()).withTargetPort(new IntOrString(proxyPort))
         .withProtocol("TCP").endPort()
         .endSpec()
         .build();
+  }
+
+  /**
+   * The Service's endpoints: every proxy pod that has an IP, on the Endpoint's proxy port, ready as the pod is;
+   * kube-proxy sends clients to the ready ones. Empty while no proxy pod runs (clients then cannot connect).
+   */
+  static EndpointSlice endpointSlice(Inputs in, int proxyPort, ProxyPods.Addresses proxies) {
+    Endpoint e = in.endpoint();
+    Map<String, String> labels = Labels.compute(e.getMetadata().getName(), in.branch(), in.project());
+    labels.put(SLICE_SERVICE_LABEL, serviceName(e));
+    labels.put(SLICE_MANAGED_BY_LABEL, Labels.OPERATOR);
+    var slice = new EndpointSliceBuilder()
+        .withNewMetadata().withName(serviceName(e)).withNamespace(e.getMetadata().getNamespace()).withLabels(labels)
+        .withOwnerReferences(owner(e)).endMetadata()
+        .withAddressType("IPv4")
+        .addNewPort().withName(POSTGRES_PORT).withPort(proxyPort).withProtocol("TCP").endPort();
+    for (ProxyPods.Address a : proxies.all()) {
+      slice.addNewEndpoint().withAddresses(a.ip())
+          .withNewConditions().withReady(a.ready()).withServing(a.ready()).withTerminating(a.terminating())
+          .endConditions()
+          .withNewTargetRef().withKind("Pod").withNamespace(a.namespace()).withName(a.pod()).withUid(a.uid()).endTargetRef()
+          .endEndpoint();
+    }
+    return slice.build();
   }
 
   /** host, port, dbname, user, password, uri and jdbc-uri, like CloudNativePG's application Secret. */

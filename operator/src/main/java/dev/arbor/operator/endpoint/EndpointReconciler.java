@@ -29,6 +29,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
@@ -60,7 +61,9 @@ import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
@@ -68,7 +71,8 @@ import org.jboss.logging.Logger;
 
 /**
  * Endpoint → the compute of a Branch: a StatefulSet running the compute agent with a compute spec rendered
- * from the Branch, its Project and the Endpoint, a Service, and a connection Secret. At most one ReadWrite
+ * from the Branch, its Project and the Endpoint, a Service with the EndpointSlice that sends it to the Endpoint's
+ * proxy port on the arbor-proxy pods, and a connection Secret. At most one ReadWrite
  * Endpoint per Branch runs: the one that already does, else the oldest; any other is refused with a Stalled
  * condition and gets no compute.
  */
@@ -90,6 +94,9 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private final StatusUpdates statuses;
   private final KubeEvents events;
   private final ComputeRollouts rollouts;
+  private final ProxyPorts proxyPorts;
+  private volatile IndexerResourceCache<Endpoint> allEndpoints;
+  private volatile ProxyPods proxyPods;
 
   public EndpointReconciler(OperatorConfig config, StorageEngine storage, StatusUpdates statuses, KubeEvents events) {
     this.config = config;
@@ -97,11 +104,13 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     this.statuses = statuses;
     this.events = events;
     this.rollouts = new ComputeRollouts(config.compute().maxConfigRolloutsPerMinute(), Clock.systemUTC());
+    this.proxyPorts = ProxyPorts.parse(config.proxy().portRange());
   }
 
   @Override
   public List<EventSource<?, Endpoint>> prepareEventSources(EventSourceContext<Endpoint> context) {
     IndexerResourceCache<Endpoint> endpoints = context.getPrimaryCache();
+    allEndpoints = endpoints;
     endpoints.addIndexer(Indexes.BY_BRANCH, e -> e.getSpec() == null ? List.of()
         : Indexes.keyOf(e.getMetadata().getNamespace(), e.getSpec().getBranchRef()));
     var branchesConfig = InformerEventSourceConfiguration.from(Branch.class, Endpoint.class)
@@ -142,9 +151,21 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         .withSecondaryToPrimaryMapper(p -> p.getMetadata().getLabels().containsKey(Labels.ENDPOINT)
             ? Set.of(new ResourceID(p.getMetadata().getLabels().get(Labels.ENDPOINT), p.getMetadata().getNamespace())) : Set.of())
         .build();
+    // The Service's EndpointSlice, so that a reconcile writes it only when it differs, and repairs it when changed.
+    var slices = InformerEventSourceConfiguration.from(EndpointSlice.class, Endpoint.class)
+        .withLabelSelector(ComputeResources.SLICE_MANAGED_BY_LABEL + "=" + Labels.OPERATOR)
+        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(Endpoint.class))
+        .build();
+    // kubectl's rule: a kubeconfig without a namespace means "default".
+    String proxyNamespace = config.proxy().namespace().or(() -> Optional.ofNullable(context.getClient().getNamespace()))
+        .orElse("default");
+    proxyPods = new ProxyPods(context.getClient(), proxyNamespace, config.proxy().selector(), endpoints);
+    log.infof("event=proxy_routing namespace=%s selector=%s port_range=%s", proxyNamespace, config.proxy().selector(),
+        proxyPorts.range());
     return List.of(branches, new InformerEventSource<>(projects, context),
         new InformerEventSource<>(rolePasswords, context), new InformerEventSource<>(statefulSets, context),
-        new InformerEventSource<>(siblings, context), new InformerEventSource<>(pods, context));
+        new InformerEventSource<>(siblings, context), new InformerEventSource<>(pods, context),
+        new InformerEventSource<>(slices, context), proxyPods);
   }
 
   private static Set<ResourceID> onBranch(IndexerResourceCache<Endpoint> endpoints, String namespace, String branch) {
@@ -254,6 +275,14 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
           + (taken.size() == 1 ? "that object" : "those objects") + " if nothing needs " + (taken.size() == 1 ? "it" : "them")));
     }
 
+    OptionalInt proxyPort = proxyPort(endpoint, status, client);
+    if (proxyPort.isEmpty()) {
+      return statuses.finish(endpoint, status, Outcome.stalled("ProxyPortsExhausted", "every port of arbor.proxy.port-range "
+          + proxyPorts.range() + " (" + proxyPorts.size() + " ports) is held by another Endpoint, so this one gets no proxy "
+          + "port and no Service; widen the operator's arbor.proxy.port-range, or delete Endpoints that are no longer used"));
+    }
+    status.setProxyPort(proxyPort.getAsInt());
+
     boolean manuallySuspended = Boolean.TRUE.equals(endpoint.getSpec().getSuspended());
     Duration suspendTimeout = IdleSuspend.timeout(endpoint, project);
     Duration lookAgainIn = idleSuspendOrWake(endpoint, context, existing, manuallySuspended, suspendTimeout, status);
@@ -267,7 +296,8 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     ComputeRollouts.stampRevision(desired);
     boolean pending = ComputeRollouts.operatorOnlyChange(existing, desired) && !rollouts.tryStart();
     apply(client, ComputeResources.connectionSecret(inputs, config));
-    apply(client, ComputeResources.service(inputs, config));
+    apply(client, ComputeResources.service(inputs, config, proxyPort.getAsInt()));
+    applySlice(client, context, ComputeResources.endpointSlice(inputs, proxyPort.getAsInt(), proxyPods.addresses()));
     StatefulSet sts;
     if (pending) {
       sts = existing; // nothing of the Endpoint's own changed; the operator's change waits its turn
@@ -308,7 +338,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     }
     if (rolledOut) {
       var control = statuses.finish(endpoint, status, Outcome.ready("Running", what + " is running; connect with Secret "
-          + status.getConnectionSecret()));
+          + status.getConnectionSecret() + noProxyNote()));
       // Its activity is looked at on this schedule; nothing else would trigger a reconcile when it goes idle.
       return suspendTimeout.isZero() ? control
           : control.rescheduleAfter(lookAgainIn != null ? lookAgainIn : IdleSuspend.pollInterval(suspendTimeout));
@@ -407,6 +437,50 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         DurationText.format(timeout));
     status.setSuspendedAt(now.toString());
     return null;
+  }
+
+  /**
+   * The Endpoint's proxy port (see {@link ProxyPorts}); a status that lost it takes it back from the Service the operator
+   * made, whose target port it is.
+   */
+  private OptionalInt proxyPort(Endpoint endpoint, EndpointStatus status, KubernetesClient client) {
+    Integer adoptable = null;
+    if (status.getProxyPort() == null) {
+      Service service = client.services().inNamespace(endpoint.getMetadata().getNamespace()).withName(ComputeResources.serviceName(endpoint))
+          .get();
+      if (service != null && controlledBy(service, endpoint)) {
+        adoptable = service.getSpec().getPorts().stream().map(p -> p.getTargetPort())
+            .filter(t -> t != null && t.getIntVal() != null).map(t -> t.getIntVal()).findFirst().orElse(null);
+      }
+    }
+    List<ProxyPorts.Claim> claims = allEndpoints.list()
+        .map(e -> new ProxyPorts.Claim(e.getMetadata().getUid(), e.getStatus() == null ? null : e.getStatus().getProxyPort())).toList();
+    OptionalInt port = proxyPorts.assign(endpoint.getMetadata().getUid(), status.getProxyPort(), adoptable, claims);
+    if (port.isPresent() && !Integer.valueOf(port.getAsInt()).equals(status.getProxyPort())) {
+      log.infof("event=proxy_port_assigned endpoint=%s/%s port=%d previous=%s adopted=%s", endpoint.getMetadata().getNamespace(),
+          endpoint.getMetadata().getName(), port.getAsInt(), status.getProxyPort(), Integer.valueOf(port.getAsInt()).equals(adoptable));
+    }
+    return port;
+  }
+
+  /** Writes the EndpointSlice unless the cache shows it as desired already (most reconciles change nothing). */
+  private static void applySlice(KubernetesClient client, Context<Endpoint> context, EndpointSlice desired) {
+    Optional<EndpointSlice> cached = Caches.get(context, EndpointSlice.class, desired.getMetadata().getName(),
+        desired.getMetadata().getNamespace());
+    boolean same = cached.isPresent() && Objects.equals(cached.get().getEndpoints(), desired.getEndpoints())
+        && Objects.equals(cached.get().getPorts(), desired.getPorts())
+        && cached.get().getMetadata().getLabels().entrySet().containsAll(desired.getMetadata().getLabels().entrySet())
+        && cached.get().getMetadata().getOwnerReferences().equals(desired.getMetadata().getOwnerReferences());
+    if (!same) {
+      apply(client, desired);
+    }
+  }
+
+  /** Said in a running Endpoint's Ready message while no proxy pod is ready: the compute runs, but nobody reaches it. */
+  private String noProxyNote() {
+    ProxyPods proxies = proxyPods;
+    return proxies.addresses().ready() > 0 ? "" : " (no arbor-proxy pod is ready in namespace " + proxies.namespace()
+        + ", so clients cannot connect through the Service yet)";
   }
 
   /**

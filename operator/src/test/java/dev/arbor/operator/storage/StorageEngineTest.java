@@ -198,6 +198,11 @@ class StorageEngineTest {
       }
 
       @Override
+      public Proxy proxy() {
+        throw new UnsupportedOperationException("not read by StorageEngine");
+      }
+
+      @Override
       public LeaderElection leaderElection() {
         throw new UnsupportedOperationException("not read by StorageEngine");
       }
