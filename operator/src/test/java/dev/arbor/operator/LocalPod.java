@@ -8,6 +8,7 @@ import dev.arbor.client.ComputeSpecJson;
 import dev.arbor.testing.AgentProcess;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.HTTPGetAction;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.VolumeMount;
@@ -16,6 +17,10 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -42,11 +47,14 @@ public final class LocalPod {
   final String podIp;
   final Map<String, String> env;
   final ComputeAgentSpec spec;
+  /** The container's readiness probe as the kubelet would run it: an HTTP GET of this URL. */
+  final URI readinessUrl;
 
-  private LocalPod(String podIp, Map<String, String> env, ComputeAgentSpec spec) {
+  private LocalPod(String podIp, Map<String, String> env, ComputeAgentSpec spec, URI readinessUrl) {
     this.podIp = podIp;
     this.env = env;
     this.spec = spec;
+    this.readinessUrl = readinessUrl;
   }
 
   static LocalPod of(KubernetesClient client, String namespace, String statefulSet, Path volumeRoot) throws IOException {
@@ -80,7 +88,19 @@ public final class LocalPod {
         spec.safekeepers(), spec.postgresVersion(), spec.listenHost(), spec.port(), spec.httpPort(), local, spec.parameters(),
         spec.roles(), spec.databases(), spec.suspendTimeout());
     env.put("ARBOR_COMPUTE_SPEC", ComputeSpecJson.toJson(spec));
-    return new LocalPod(podIp, env, spec);
+    HTTPGetAction probe = c.getReadinessProbe().getHttpGet();
+    assertThat(probe).as("the container's readiness probe is an HTTP GET").isNotNull();
+    int probePort = c.getPorts().stream().filter(p -> p.getName().equals(probe.getPort().getStrVal())).findFirst()
+        .orElseThrow(() -> new AssertionError("the readiness probe's port " + probe.getPort() + " is none of the container's"))
+        .getContainerPort();
+    return new LocalPod(podIp, env, spec, URI.create("http://" + podIp + ":" + probePort + probe.getPath()));
+  }
+
+  /** The status code the readiness probe gets now (the kubelet counts 200-399 as ready). */
+  int readiness() throws IOException, InterruptedException {
+    try (HttpClient http = HttpClient.newHttpClient()) {
+      return http.send(HttpRequest.newBuilder(readinessUrl).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+    }
   }
 
   /** Starts the agent with the pod's environment (the spec comes from $ARBOR_COMPUTE_SPEC, as in the pod). */

@@ -532,7 +532,7 @@ class OperatorEndpointIT extends OperatorTestBase {
   }
 
   /** A namespace with a Project (one login role, app) that is Ready. */
-  private static void projectIn(String ns, String project) {
+  static void projectIn(String ns, String project) {
     namespace(ns);
     project(ns, project, List.of(loginRole("app")));
     awaitProjectReady(ns, project);
@@ -544,7 +544,7 @@ class OperatorEndpointIT extends OperatorTestBase {
   }
 
   /** What the StatefulSet controller reports once the current template runs on every wanted replica, all ready. */
-  private static void reportRolledOut(String ns, String name) {
+  static void reportRolledOut(String ns, String name) {
     client().apps().statefulSets().inNamespace(ns).withName(name).editStatus(s -> {
       int replicas = s.getSpec().getReplicas();
       String revision = name + "-" + s.getMetadata().getGeneration();

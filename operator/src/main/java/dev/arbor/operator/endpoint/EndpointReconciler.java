@@ -275,7 +275,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
           + (taken.size() == 1 ? "that object" : "those objects") + " if nothing needs " + (taken.size() == 1 ? "it" : "them")));
     }
 
-    OptionalInt proxyPort = proxyPort(endpoint, status, client);
+    OptionalInt proxyPort = proxyPort(endpoint, status, client, context);
     if (proxyPort.isEmpty()) {
       return statuses.finish(endpoint, status, Outcome.stalled("ProxyPortsExhausted", "every port of arbor.proxy.port-range "
           + proxyPorts.range() + " (" + proxyPorts.size() + " ports) is held by another Endpoint, so this one gets no proxy "
@@ -440,21 +440,29 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   }
 
   /**
-   * The Endpoint's proxy port (see {@link ProxyPorts}); a status that lost it takes it back from the Service the operator
-   * made, whose target port it is.
+   * The Endpoint's proxy port (see {@link ProxyPorts}). Taken are the ports the Endpoints' statuses record and those of
+   * the operator's EndpointSlices (a status that lost its port still has its slice); a status that lost it takes it
+   * back from its slice, or from the Service the operator made, whose target port it is.
    */
-  private OptionalInt proxyPort(Endpoint endpoint, EndpointStatus status, KubernetesClient client) {
+  private OptionalInt proxyPort(Endpoint endpoint, EndpointStatus status, KubernetesClient client, Context<Endpoint> context) {
+    @SuppressWarnings("unchecked")
+    var slices = (InformerEventSource<EndpointSlice, Endpoint>) context.eventSourceRetriever().getEventSourceFor(EndpointSlice.class);
+    List<ProxyPorts.Claim> claims = new ArrayList<>();
+    allEndpoints.list().forEach(e -> claims.add(new ProxyPorts.Claim(e.getMetadata().getUid(),
+        e.getStatus() == null ? null : e.getStatus().getProxyPort())));
+    slices.list(s -> true).forEach(s -> s.getMetadata().getOwnerReferences().stream().filter(r -> Boolean.TRUE.equals(r.getController()))
+        .findFirst().ifPresent(r -> claims.add(new ProxyPorts.Claim(r.getUid(), slicePort(s)))));
     Integer adoptable = null;
     if (status.getProxyPort() == null) {
-      Service service = client.services().inNamespace(endpoint.getMetadata().getNamespace()).withName(ComputeResources.serviceName(endpoint))
-          .get();
+      adoptable = slices.get(new ResourceID(ComputeResources.serviceName(endpoint), endpoint.getMetadata().getNamespace()))
+          .filter(s -> controlledBy(s, endpoint)).map(EndpointReconciler::slicePort).orElse(null);
+      Service service = adoptable != null ? null : client.services().inNamespace(endpoint.getMetadata().getNamespace())
+          .withName(ComputeResources.serviceName(endpoint)).get();
       if (service != null && controlledBy(service, endpoint)) {
         adoptable = service.getSpec().getPorts().stream().map(p -> p.getTargetPort())
             .filter(t -> t != null && t.getIntVal() != null).map(t -> t.getIntVal()).findFirst().orElse(null);
       }
     }
-    List<ProxyPorts.Claim> claims = allEndpoints.list()
-        .map(e -> new ProxyPorts.Claim(e.getMetadata().getUid(), e.getStatus() == null ? null : e.getStatus().getProxyPort())).toList();
     OptionalInt port = proxyPorts.assign(endpoint.getMetadata().getUid(), status.getProxyPort(), adoptable, claims);
     if (port.isPresent() && !Integer.valueOf(port.getAsInt()).equals(status.getProxyPort())) {
       log.infof("event=proxy_port_assigned endpoint=%s/%s port=%d previous=%s adopted=%s", endpoint.getMetadata().getNamespace(),
@@ -463,11 +471,18 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     return port;
   }
 
+  private static Integer slicePort(EndpointSlice slice) {
+    return slice.getPorts() == null ? null : slice.getPorts().stream().map(p -> p.getPort()).filter(Objects::nonNull).findFirst()
+        .orElse(null);
+  }
+
   /** Writes the EndpointSlice unless the cache shows it as desired already (most reconciles change nothing). */
   private static void applySlice(KubernetesClient client, Context<Endpoint> context, EndpointSlice desired) {
     Optional<EndpointSlice> cached = Caches.get(context, EndpointSlice.class, desired.getMetadata().getName(),
         desired.getMetadata().getNamespace());
-    boolean same = cached.isPresent() && Objects.equals(cached.get().getEndpoints(), desired.getEndpoints())
+    // The API server leaves out an empty endpoints list.
+    boolean same = cached.isPresent() && Objects.equals(Objects.requireNonNullElse(cached.get().getEndpoints(), List.of()),
+        Objects.requireNonNullElse(desired.getEndpoints(), List.of()))
         && Objects.equals(cached.get().getPorts(), desired.getPorts())
         && cached.get().getMetadata().getLabels().entrySet().containsAll(desired.getMetadata().getLabels().entrySet())
         && cached.get().getMetadata().getOwnerReferences().equals(desired.getMetadata().getOwnerReferences());

@@ -43,7 +43,9 @@ final class ProxyPods extends AbstractEventSource<ProxyPods.Addresses, Endpoint>
   private final String selector;
   private final IndexerResourceCache<Endpoint> endpoints;
   private volatile SharedIndexInformer<Pod> informer;
-  private volatile Addresses current = new Addresses(List.of());
+  private static final Addresses NONE = new Addresses(List.of());
+  /** Null until the first look, so that the first one is logged, none ready included. */
+  private volatile Addresses current;
 
   ProxyPods(KubernetesClient client, String namespace, String selector, IndexerResourceCache<Endpoint> endpoints) {
     super(Addresses.class, "proxy-pods");
@@ -62,12 +64,13 @@ final class ProxyPods extends AbstractEventSource<ProxyPods.Addresses, Endpoint>
   }
 
   Addresses addresses() {
-    return current;
+    Addresses a = current;
+    return a == null ? NONE : a;
   }
 
   @Override
   public Set<Addresses> getSecondaryResources(Endpoint primary) {
-    return Set.of(current);
+    return Set.of(addresses());
   }
 
   @Override
