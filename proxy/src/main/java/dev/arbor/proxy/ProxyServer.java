@@ -112,7 +112,9 @@ public final class ProxyServer implements AutoCloseable {
       open.incrementAndGet();
       var session = new ClientSession(this, endpoint, socket);
       sessions.computeIfAbsent(endpoint, e -> ConcurrentHashMap.newKeySet()).add(session);
-      Thread.ofVirtual().name("client-" + endpoint).start(session);
+      // A platform thread per connection: it blocks on reads, and a platform thread wakes from a read with one hop
+      // less than a virtual one (bench/run proxy-overhead); held connections cost a thread each while they wait.
+      Thread.ofPlatform().daemon().name("client-" + endpoint).start(session);
     }
   }
 
