@@ -27,6 +27,10 @@ import org.slf4j.LoggerFactory;
  * cannot be reached at start; 2 for bad settings.
  */
 public final class KubeProxyMain {
+  static {
+    configureLogging(); // before any logger exists
+  }
+
   private static final Logger log = LoggerFactory.getLogger(KubeProxyMain.class);
   /** Every replica listens on all addresses: the Endpoints' EndpointSlices send their clients to the pod IP. */
   static final String BIND_HOST = "0.0.0.0";
@@ -100,6 +104,16 @@ public final class KubeProxyMain {
       new CountDownLatch(1).await(); // serves until SIGTERM; the shutdown hook ends the process
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    }
+  }
+
+  /** One stream, stdout, in time order, as a container's log should be; system properties on the command line win. */
+  private static void configureLogging() {
+    for (String[] p : new String[][] {{"logFile", "System.out"}, {"showDateTime", "true"},
+        {"dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"}, {"showThreadName", "false"}, {"showShortLogName", "true"}}) {
+      if (System.getProperty("org.slf4j.simpleLogger." + p[0]) == null) {
+        System.setProperty("org.slf4j.simpleLogger." + p[0], p[1]);
+      }
     }
   }
 
