@@ -95,7 +95,7 @@ public final class KubeProxyMain {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
       log.error("event=start_failed reason=\"cannot watch Endpoints and pods through the Kubernetes API at {}: {}\" hint=\"in a pod"
           + " the proxy uses its service account (RBAC: list and watch endpoints.arbor.dev and pods, patch endpoints.arbor.dev);"
-          + " elsewhere set KUBECONFIG\"", client.getMasterUrl(), String.valueOf(cause.getMessage()).replace("\"", "'"));
+          + " elsewhere set KUBECONFIG\"", client.getMasterUrl(), (cause.getClass().getSimpleName() + ": " + cause.getMessage()).replace("\"", "'"));
       exit(1);
       return;
     }
@@ -110,7 +110,9 @@ public final class KubeProxyMain {
   /** One stream, stdout, in time order, as a container's log should be; system properties on the command line win. */
   private static void configureLogging() {
     for (String[] p : new String[][] {{"logFile", "System.out"}, {"showDateTime", "true"},
-        {"dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"}, {"showThreadName", "false"}, {"showShortLogName", "true"}}) {
+        {"dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"}, {"showThreadName", "false"}, {"showShortLogName", "true"},
+        // arbor.dev/v1alpha1 is Arbor's own API version: fabric8's warning about alpha versions says nothing useful.
+        {"log.io.fabric8.kubernetes.client.dsl.internal.VersionUsageUtils", "error"}}) {
       if (System.getProperty("org.slf4j.simpleLogger." + p[0]) == null) {
         System.setProperty("org.slf4j.simpleLogger." + p[0], p[1]);
       }
