@@ -3,6 +3,7 @@ package dev.arbor.proxy.kube;
 import dev.arbor.client.ComputeAgentClient;
 import dev.arbor.client.RetryPolicy;
 import dev.arbor.crds.v1alpha1.ComputePods;
+import dev.arbor.crds.v1alpha1.Condition;
 import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.crds.v1alpha1.EndpointPhase;
 import dev.arbor.crds.v1alpha1.EndpointWake;
@@ -103,6 +104,14 @@ public final class KubeComputes implements Computes, AutoCloseable {
       if (running.isPresent()) {
         return running.get();
       }
+    }
+    if (e.getStatus() != null && e.getStatus().getPhase() == EndpointPhase.Failed) {
+      // A compute that crash-loops, or whose Branch was replaced: waiting out the wake timeout would not help.
+      String why = e.getStatus().getConditions() == null ? null : e.getStatus().getConditions().stream()
+          .filter(c -> Condition.STALLED.equals(c.getType()) && "True".equals(c.getStatus()) && c.getMessage() != null)
+          .map(Condition::getMessage).findFirst().orElse(null);
+      return new ComputeState.Refused("endpoint " + endpoint + " has failed" + (why == null ? "" : ": " + why),
+          "see its status: kubectl describe endpoints.arbor.dev " + name + " -n " + namespace);
     }
     return new ComputeState.Starting();
   }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.arbor.crds.v1alpha1.ComputePods;
+import dev.arbor.crds.v1alpha1.Condition;
 import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.crds.v1alpha1.EndpointPhase;
 import dev.arbor.crds.v1alpha1.EndpointStatus;
@@ -255,6 +256,20 @@ class KubeComputesTest {
       p.getMetadata().setFinalizers(List.of());
       return p;
     });
+  }
+
+  @Test
+  void aFailedEndpointIsRefusedWithTheStalledConditionsMessage() {
+    createEndpoint("broken", false, EndpointPhase.Starting, null);
+    endpoint("broken").editStatus(e -> {
+      e.getStatus().setPhase(EndpointPhase.Failed);
+      e.getStatus().setConditions(List.of(new Condition(Condition.STALLED, "True", "CrashLoop",
+          "the compute exited 5 times in 10 minutes", "2026-12-07T12:00:00Z", 1L)));
+      return e;
+    });
+    await().atMost(WAIT).untilAsserted(() -> assertThat(computes.state(NS + "/broken")).isEqualTo(new ComputeState.Refused(
+        "endpoint shop/broken has failed: the compute exited 5 times in 10 minutes",
+        "see its status: kubectl describe endpoints.arbor.dev broken -n shop")));
   }
 
   static boolean connectable(int port) {
