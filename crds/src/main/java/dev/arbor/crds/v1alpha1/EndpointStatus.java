@@ -21,6 +21,9 @@ public class EndpointStatus extends ArborStatus {
   @JsonPropertyDescription("Port of the Service clients connect to.")
   private Integer port;
 
+  @JsonPropertyDescription("The port every arbor-proxy replica listens on for this Endpoint (allocated by the operator, unique in the cluster, kept for the Endpoint's life); the Endpoint's Service sends port 5432 there.")
+  private Integer proxyPort;
+
   @JsonPropertyDescription("Name of the Secret with host, port, dbname, user, password, uri and jdbc-uri for this Endpoint.")
   private String connectionSecret;
 
@@ -36,6 +39,8 @@ public class EndpointStatus extends ArborStatus {
   public void setHost(String host) { this.host = host; }
   public Integer getPort() { return port; }
   public void setPort(Integer port) { this.port = port; }
+  public Integer getProxyPort() { return proxyPort; }
+  public void setProxyPort(Integer proxyPort) { this.proxyPort = proxyPort; }
   public String getConnectionSecret() { return connectionSecret; }
   public void setConnectionSecret(String connectionSecret) { this.connectionSecret = connectionSecret; }
   public String getBranchUid() { return branchUid; }
