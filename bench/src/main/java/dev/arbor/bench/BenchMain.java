@@ -19,6 +19,8 @@ public final class BenchMain {
       case "object-stores" -> ObjectStoreSides.run(Options.parse(rest));
       case "http-server" -> HttpServerBench.run(Options.parse(rest));
       case "daemon-start" -> DaemonStart.run(Options.parse(rest));
+      case "proxy-overhead" -> ProxyOverhead.run(Options.parse(rest));
+      case "wake" -> WakeLatency.run(Options.parse(rest));
       default -> {
         System.err.println("""
             usage: bench/run NAME [--option value ...]
@@ -38,6 +40,11 @@ public final class BenchMain {
               daemon-start    [--repeat 5] [--requests 50]
                   spawn to GET /metrics answering and VmRSS (after start, after requests) of a safekeeper, the
                   pageserver and the compute agent (its spawn to Running too), medians of fresh processes
+              proxy-overhead  [--scale 10] [--clients 8] [--seconds 20] [--rounds 3]
+                  pgbench TPC-B and select-only TPS and SELECT 1 latency, directly and through arbor-proxy, alternating
+              wake            [--db-mb 100] [--wakes 30] [--clients 20]
+                  local mode: connect to the first row of SELECT 1 on a suspended endpoint, p50/p95/max with the phases
+                  (proxy, agent JVM, election, basebackup, PostgreSQL start, roles, proxy); then N clients at once: one wake
               chaos           [--rounds 200] [--seed S]
                   randomized faults (kill, pause, power cut, wiped disk of safekeepers; kill, pause of the pageserver
                   and the compute) under a ledger load; checks no acknowledged commit is lost and no two

@@ -165,6 +165,8 @@ class HelmInstallE2ETest {
         + "CREATE TABLE docs (id int, embedding vector(3)); INSERT INTO docs VALUES (1, '[1,2,3]'), (2, '[3,2,1]'); "
         + "SELECT 'nearest=' || id FROM docs ORDER BY embedding <-> '[1,2,2]' LIMIT 1", "nearest=(\\d+)")).isEqualTo("1");
 
+    scaleToZeroAndWakeOnConnect(ns);
+
     // The other team's tenant, from this team's compute: the pageserver URL a compute is given serves the data
     // path only, and the pod holds no Kubernetes credentials.
     String other = otherTeam.name();
@@ -547,9 +549,13 @@ class HelmInstallE2ETest {
   }
 
   private static List<String> psqlLines(String ns, String endpoint, String sql, String pattern) {
+    return psqlLines(ns, endpoint, sql, pattern, 120);
+  }
+
+  private static List<String> psqlLines(String ns, String endpoint, String sql, String pattern, int attempts) {
     KubernetesClient k = cluster.client();
     String name = "psql-" + (++clients);
-    k.load(new ByteArrayInputStream(PsqlClient.pod(name, cluster.image("compute"), cluster.imagePullPolicy(), 120,
+    k.load(new ByteArrayInputStream(PsqlClient.pod(name, cluster.image("compute"), cluster.imagePullPolicy(), attempts,
         "\"$URI\" -v ON_ERROR_STOP=1 -Atc \"" + sql.replace("\"", "\\\"") + "\"",
         "[{name: URI, valueFrom: {secretKeyRef: {name: " + endpoint + "-connection, key: uri}}}]").getBytes(StandardCharsets.UTF_8)))
         .inNamespace(ns).create();
@@ -563,6 +569,83 @@ class HelmInstallE2ETest {
       found.add(m.group(1));
     }
     return found;
+  }
+
+  /**
+   * Scale to zero through the chart's arbor-proxy: an Endpoint with suspendTimeout 30s and no clients goes to zero
+   * pods and reports Suspended (Ready stays True, reason Suspended), although a monitoring loop of the compute's
+   * superuser runs in the pod meanwhile; one psql attempt with the Secret's URI wakes it and gets its answer; an
+   * open transaction keeps it awake past the timeout.
+   */
+  private static void scaleToZeroAndWakeOnConnect(String ns) throws Exception {
+    apply(ns, """
+        apiVersion: arbor.dev/v1alpha1
+        kind: Branch
+        metadata: {name: shop-sleepy}
+        spec: {projectRef: shop, parent: shop-main}
+        ---
+        apiVersion: arbor.dev/v1alpha1
+        kind: Endpoint
+        metadata: {name: shop-sleepy-rw}
+        spec: {branchRef: shop-sleepy, mode: ReadWrite, suspendTimeout: 30s}
+        """);
+    awaitReady(ns, "branch/shop-sleepy", "endpoint/shop-sleepy-rw");
+    psql(ns, "shop-sleepy-rw", "CREATE TABLE naps AS SELECT generate_series(1, 500) AS n; SELECT 'ok'", "(ok)");
+
+    // A monitoring-style session of an internal role: the superuser over the compute's unix socket, every second.
+    String pod = "shop-sleepy-rw-0";
+    String socket = computeSpec(ns, pod).path("work_dir").asText() + "/socket";
+    Thread monitor = Thread.ofVirtual().start(() -> cli.kubectl("-n", ns, "exec", pod, "--", "sh", "-c",
+        "while true; do psql -h " + socket + " -U postgres -d postgres -Atc 'SELECT count(*) FROM pg_stat_activity' >/dev/null; "
+            + "sleep 1; done"));
+    long idleSince = System.nanoTime();
+    awaitSuspended(ns, "shop-sleepy-rw", Duration.ofMinutes(3));
+    assertThat(Duration.ofNanos(System.nanoTime() - idleSince)).isGreaterThanOrEqualTo(Duration.ofSeconds(29));
+    monitor.join(Duration.ofSeconds(30).toMillis()); // its pod is gone
+
+    // One attempt, as a client connects: held while the compute starts, then answered.
+    assertThat(psqlOnce(ns, "shop-sleepy-rw", "SELECT 'naps=' || count(*) FROM naps", "naps=(\\d+)")).isEqualTo("500");
+    assertThat(statusField(ENDPOINTS, ns, "shop-sleepy-rw", "phase")).isIn("Running", "Waking");
+
+    // An open transaction keeps it awake past the timeout.
+    KubernetesClient k = cluster.client();
+    k.load(new ByteArrayInputStream(PsqlClient.pod("long-tx", cluster.image("compute"), cluster.imagePullPolicy(), 1,
+        "\"$URI\" -v ON_ERROR_STOP=1 -Atc \"BEGIN; SELECT count(*) FROM naps; SELECT pg_sleep(50); COMMIT;\"",
+        "[{name: URI, valueFrom: {secretKeyRef: {name: shop-sleepy-rw-connection, key: uri}}}]").getBytes(StandardCharsets.UTF_8)))
+        .inNamespace(ns).create();
+    long until = System.nanoTime() + Duration.ofSeconds(45).toNanos();
+    while (System.nanoTime() < until) {
+      assertThat(statusField(ENDPOINTS, ns, "shop-sleepy-rw", "phase")).as("phase while a transaction is open").isNotEqualTo("Suspended");
+      Thread.sleep(2000);
+    }
+    assertThat(PsqlClient.awaitEnd(k, ns, "long-tx", Duration.ofMinutes(2))).as(PsqlClient.log(k, ns, "long-tx", null))
+        .isEqualTo("Succeeded");
+    k.pods().inNamespace(ns).withName("long-tx").withGracePeriod(0).delete();
+    awaitSuspended(ns, "shop-sleepy-rw", Duration.ofMinutes(3));
+    check(cli.kubectl("-n", ns, "delete", "endpoint/shop-sleepy-rw", "branch/shop-sleepy", "--wait=true", "--timeout=3m"));
+  }
+
+  /** Until the Endpoint reports phase Suspended, Ready True with reason Suspended, and no pod is left. */
+  private static void awaitSuspended(String ns, String endpoint, Duration timeout) {
+    await().atMost(timeout).pollInterval(Duration.ofSeconds(2)).untilAsserted(() -> {
+      JsonNode status = JSON.valueToTree(cluster.client().genericKubernetesResources(ENDPOINTS).inNamespace(ns).withName(endpoint).get())
+          .path("status");
+      assertThat(status.path("phase").asText()).as("%s phase; its status: %s", endpoint, status).isEqualTo("Suspended");
+      JsonNode ready = StreamSupport.stream(status.path("conditions").spliterator(), false)
+          .filter(c -> c.path("type").asText().equals("Ready")).findFirst().orElseThrow();
+      assertThat(ready.path("status").asText()).isEqualTo("True");
+      assertThat(ready.path("reason").asText()).isEqualTo("Suspended");
+      assertThat(status.path("lastActive").asText()).isNotEmpty();
+      assertThat(cluster.client().pods().inNamespace(ns).withLabel("arbor.dev/endpoint", endpoint).list().getItems())
+          .as("pods of %s", endpoint).isEmpty();
+    });
+  }
+
+  /** {@link #psql} with a single psql attempt: the first connection must succeed. */
+  private static String psqlOnce(String ns, String endpoint, String sql, String pattern) {
+    List<String> found = psqlLines(ns, endpoint, sql, pattern, 1);
+    assertThat(found).as("psql output matching %s", pattern).isNotEmpty();
+    return found.get(0);
   }
 
   /** A pod that commits ledger rows 1, 2, 3, ... one per psql call and prints "ack N" for each commit acknowledged. */

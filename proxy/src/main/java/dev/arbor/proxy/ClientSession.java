@@ -231,16 +231,23 @@ final class ClientSession implements Runnable {
     }
   }
 
-  /** Relays until either side closes. This thread carries the compute's messages; a virtual thread the client's bytes. */
+  /**
+   * Relays until either side closes: this thread carries the compute's bytes, a thread of its own the client's.
+   * Until the first ReadyForQuery the compute's messages go one by one (its BackendKeyData is swapped); after it,
+   * bytes go as they arrive, and {@link MessageBoundary} keeps track of where messages end, so that a close with a
+   * reason can add an ErrorResponse between two messages.
+   */
   private void relay(DataInputStream fromBackend) throws IOException {
     Socket b = backend;
     Socket c = client;
-    Thread.ofVirtual().name("c2b-" + endpoint).start(() -> copyClientToBackend(c, b));
+    // Platform threads: a blocked read wakes straight from the kernel, without a virtual thread's extra hop.
+    Thread.ofPlatform().daemon().name("c2b-" + endpoint).start(() -> copyClientToBackend(c, b));
     var toClient = new BufferedOutputStream(c.getOutputStream(), BUFFER);
     byte[] buf = new byte[BUFFER];
     long cancelKey = 0;
+    var boundary = new MessageBoundary();
     try {
-      while (true) {
+      while (!established) {
         int type = fromBackend.read();
         if (type < 0) {
           break;
@@ -262,19 +269,23 @@ final class ClientSession implements Runnable {
           writeInt(toClient, length);
           copy(fromBackend, toClient, length - 4, buf);
         }
-        if (type == Wire.READY_FOR_QUERY && !established) {
+        if (type == Wire.READY_FOR_QUERY) {
           established = true;
           b.setSoTimeout(0);
           proxy.established(this, target);
         }
-        if (fromBackend.available() == 0) {
+        if (established || fromBackend.available() == 0) {
           toClient.flush();
         }
       }
-      toClient.flush();
+      OutputStream out = c.getOutputStream();
+      int n;
+      while ((n = fromBackend.read(buf)) >= 0) {
+        boundary.advance(buf, n);
+        out.write(buf, 0, n);
+      }
     } catch (SocketException | EOFException e) {
-      String reason = closeReason;
-      if (reason == null) {
+      if (closeReason == null) {
         throw e;
       }
     } finally {
@@ -283,10 +294,38 @@ final class ClientSession implements Runnable {
       }
     }
     String reason = closeReason;
-    if (reason != null) {
+    if (reason != null && boundary.atBoundary()) {
       // The proxy closed the compute's side (a suspend); the client learns why rather than seeing a reset.
       toClient.write(Wire.errorResponse("FATAL", Wire.ADMIN_SHUTDOWN, reason, "reconnect to wake the endpoint"));
       toClient.flush();
+    }
+  }
+
+  /** Where the messages in a byte stream end: the 5-byte header (type, length) of each, then its body. */
+  static final class MessageBoundary {
+    private final byte[] header = new byte[5];
+    private int headerFill;
+    private long remaining;
+
+    void advance(byte[] buf, int n) {
+      int i = 0;
+      while (i < n) {
+        if (remaining > 0) {
+          int take = (int) Math.min(remaining, n - i);
+          remaining -= take;
+          i += take;
+        } else {
+          header[headerFill++] = buf[i++];
+          if (headerFill == header.length) {
+            headerFill = 0;
+            remaining = Math.max(0, Wire.readInt(header, 1) - 4);
+          }
+        }
+      }
+    }
+
+    boolean atBoundary() {
+      return remaining == 0 && headerFill == 0;
     }
   }
 

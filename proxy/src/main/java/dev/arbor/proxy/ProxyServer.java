@@ -38,16 +38,29 @@ public final class ProxyServer implements AutoCloseable {
   private final Counter accepted;
   private final Counter established;
   private final Counter cancels;
+  private final Counter cancelsForwarded;
+  private final CancelForwarder cancelForwarder;
 
   public ProxyServer(ProxyConfig config, Computes computes, MeterRegistry registry) {
+    this(config, computes, registry, null);
+  }
+
+  /**
+   * A proxy that is one of several replicas: CancelRequests with keys it did not issue go to {@code
+   * cancelForwarder} (null: they are dropped, as with a single proxy).
+   */
+  public ProxyServer(ProxyConfig config, Computes computes, MeterRegistry registry, CancelForwarder cancelForwarder) {
     this.config = config;
     this.computes = computes;
+    this.cancelForwarder = cancelForwarder;
     this.registry = registry;
     this.wakes = new Wakes(computes, config, registry);
     this.accepted = Counter.builder("arbor_proxy_connections").description("Client connections accepted").register(registry);
     this.established = Counter.builder("arbor_proxy_connections_established")
         .description("Client connections that reached a compute's ReadyForQuery").register(registry);
     this.cancels = Counter.builder("arbor_proxy_cancel_requests").description("CancelRequests sent on to a compute").register(registry);
+    this.cancelsForwarded = Counter.builder("arbor_proxy_cancel_requests_forwarded")
+        .description("CancelRequests with a key another replica issued, sent on to the peer replicas").register(registry);
     registry.gauge("arbor_proxy_open_connections", open);
     registry.gauge("arbor_proxy_relaying_connections", relaying);
   }
@@ -112,7 +125,9 @@ public final class ProxyServer implements AutoCloseable {
       open.incrementAndGet();
       var session = new ClientSession(this, endpoint, socket);
       sessions.computeIfAbsent(endpoint, e -> ConcurrentHashMap.newKeySet()).add(session);
-      Thread.ofVirtual().name("client-" + endpoint).start(session);
+      // A platform thread per connection: it blocks on reads, and a platform thread wakes from a read with one hop
+      // less than a virtual one (bench/run proxy-overhead); held connections cost a thread each while they wait.
+      Thread.ofPlatform().daemon().name("client-" + endpoint).start(session);
     }
   }
 
@@ -182,12 +197,27 @@ public final class ProxyServer implements AutoCloseable {
     }
   }
 
-  /** Sends a client's CancelRequest on to the compute whose backend the key names; unknown keys are dropped. */
+  /**
+   * Sends a client's CancelRequest on to the compute whose backend the key names; a key this proxy did not issue
+   * goes to the peer replicas when there is a {@link CancelForwarder}, else it is dropped.
+   */
   void cancel(int pid, int secret, String peer) {
-    CancelKeys.Target target = cancelKeys.find(pid, secret);
-    if (target == null) {
+    if (cancelLocally(pid, secret, peer)) {
+      return;
+    }
+    if (cancelForwarder == null) {
       log.info("event=cancel_unknown_key client={}", peer);
       return;
+    }
+    cancelsForwarded.increment();
+    cancelForwarder.forward(pid, secret, peer);
+  }
+
+  /** Sends the CancelRequest to the compute when this proxy issued the key; false when it did not (never forwards). */
+  boolean cancelLocally(int pid, int secret, String peer) {
+    CancelKeys.Target target = cancelKeys.find(pid, secret);
+    if (target == null) {
+      return false;
     }
     cancels.increment();
     try (Socket s = new Socket()) {
@@ -199,6 +229,7 @@ public final class ProxyServer implements AutoCloseable {
     } catch (IOException e) {
       log.warn("event=cancel_failed endpoint={} compute={} error=\"{}\"", target.endpoint(), target.compute(), e.getMessage());
     }
+    return true;
   }
 
   @Override

@@ -288,8 +288,13 @@ final class LocalProxy implements Computes {
     }
     Instant last = activity.lastActivity();
     Instant proxied = lastProxyActivity.get(e.key());
-    return proxy.openConnections(e.key()) == 0 && last != null && (proxied == null || !proxied.isAfter(last))
-        && Duration.between(last, activity.sampledAt()).compareTo(timeout) >= 0;
+    if (last == null || proxy.openConnections(e.key()) > 0) {
+      return false;
+    }
+    if (proxied != null && proxied.isAfter(last)) {
+      last = proxied;
+    }
+    return Duration.between(last, activity.sampledAt()).compareTo(timeout) >= 0;
   }
 
   private void suspend(Endpoints.EndpointInfo e, Duration timeout) {

@@ -43,16 +43,20 @@ public final class StatusCommand implements Callable<Integer> {
     rows.add(row(LocalStorage.PAGESERVER, daemons.pid(LocalStorage.PAGESERVER).orElse(null), config.pageserverPort(),
         storage.pageserverRunning(config)));
     Long proxyPid = daemons.pid(LocalProxy.DAEMON).orElse(null);
-    rows.add(row(LocalProxy.DAEMON, proxyPid, 0, proxyPid != null));
+    rows.add(row(LocalProxy.DAEMON + " (every endpoint's port)", proxyPid, null, proxyPid != null));
     for (var e : Endpoints.all(inst)) {
       String name = Endpoints.daemonName(e.project(), e.branch());
       Long pid = daemons.pid(name).orElse(null);
-      rows.add(row("endpoint " + e.project() + "/" + e.branch() + " (" + e.mode() + ")", pid, e.port(), pid != null));
+      Map<String, Object> r = row("endpoint " + e.project() + "/" + e.branch() + " (" + e.mode() + ")", pid, e.port(), pid != null);
+      if (pid == null) {
+        r.put("state", Endpoints.displayState(e, false)); // suspended (a connection wakes it) or stopped
+      }
+      rows.add(r);
     }
     return rows;
   }
 
-  private static Map<String, Object> row(String name, Long pid, int port, boolean healthy) {
+  private static Map<String, Object> row(String name, Long pid, Integer port, boolean healthy) {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("name", name);
     m.put("pid", pid);
@@ -65,7 +69,7 @@ public final class StatusCommand implements Callable<Integer> {
     out.println("object store: " + objectStore(inst.config(), inst));
     out.printf("%-36s %-8s %-6s %s%n", "PROCESS", "PID", "PORT", "STATE");
     for (var r : rows(inst)) {
-      out.printf("%-36s %-8s %-6s %s%n", r.get("name"), r.get("pid") == null ? "-" : r.get("pid"), r.get("port"), r.get("state"));
+      out.printf("%-36s %-8s %-6s %s%n", r.get("name"), r.get("pid") == null ? "-" : r.get("pid"), r.get("port") == null ? "-" : r.get("port"), r.get("state"));
     }
   }
 

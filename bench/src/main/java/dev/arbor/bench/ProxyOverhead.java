@@ -1,0 +1,112 @@
+package dev.arbor.bench;
+
+import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.proxy.ComputeState;
+import dev.arbor.proxy.Computes;
+import dev.arbor.proxy.ProxyConfig;
+import dev.arbor.proxy.ProxyServer;
+import dev.arbor.testing.PostgresFixture;
+import dev.arbor.testing.TempDirectory;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The price of arbor-proxy on the data path: pgbench against one PostgreSQL directly and through the proxy
+ * (in this JVM, on loopback), in one run, alternating the two sides: TPC-B TPS, select-only TPS, and the
+ * latency of {@code SELECT 1} from one client. Target: proxied TPS at least 0.9 of direct.
+ */
+final class ProxyOverhead {
+  private static final Pattern TPS = Pattern.compile("tps = ([0-9.]+) \\(without initial connection time\\)");
+  private static final Pattern LATENCY = Pattern.compile("latency average = ([0-9.]+) ms");
+
+  private ProxyOverhead() {}
+
+  record Result(double tps, double latencyMs) {}
+
+  static void run(Options o) throws Exception {
+    int scale = o.integer("scale", 10);
+    int clients = o.integer("clients", 8);
+    int seconds = o.integer("seconds", 20);
+    int rounds = o.integer("rounds", 3);
+    PostgresInstallation pg = PostgresInstallation.find(PostgresFixture.DEFAULT_MAJOR);
+    try (var server = new PostgresFixture().withSetting("max_connections", "200").start();
+        var work = TempDirectory.create("arbor-proxy-bench-")) {
+      int direct = server.server().port();
+      Computes one = new Computes() {
+        @Override public ComputeState state(String endpoint) {
+          return new ComputeState.Running(new InetSocketAddress("127.0.0.1", direct), null);
+        }
+        @Override public void wake(String endpoint) {
+          throw new IllegalStateException("the benchmark's compute never sleeps");
+        }
+        @Override public void connected(String endpoint, ComputeState.Running compute) {}
+      };
+      try (var proxy = new ProxyServer(ProxyConfig.defaults(), one, new SimpleMeterRegistry())) {
+        int proxied = proxy.listen("bench", new InetSocketAddress("127.0.0.1", 0)).getPort();
+        pgbench(pg, direct, List.of("-i", "-q", "-s", Integer.toString(scale)));
+        Path select1 = work.resolve("select1.sql");
+        Files.writeString(select1, "SELECT 1;\n", StandardCharsets.UTF_8);
+        List<String> tpcb = List.of("-c", Integer.toString(clients), "-j", "2", "-T", Integer.toString(seconds));
+        List<String> selectOnly = List.of("-S", "-c", Integer.toString(clients), "-j", "2", "-T", Integer.toString(seconds));
+        List<String> oneClient = List.of("-n", "-f", select1.toString(), "-c", "1", "-T", Integer.toString(seconds));
+        pgbench(pg, direct, List.of("-c", Integer.toString(clients), "-j", "2", "-T", "5")); // warm-up
+        double[][] sums = new double[3][4];
+        for (int r = 0; r < rounds; r++) {
+          List<List<String>> loads = List.of(tpcb, selectOnly, oneClient);
+          for (int l = 0; l < loads.size(); l++) {
+            // alternate which side goes first, so a drift of the machine does not favour one
+            int first = r % 2 == 0 ? direct : proxied;
+            int second = first == direct ? proxied : direct;
+            Result a = pgbench(pg, first, loads.get(l));
+            Result b = pgbench(pg, second, loads.get(l));
+            Result d = first == direct ? a : b;
+            Result p = first == direct ? b : a;
+            sums[l][0] += d.tps;
+            sums[l][1] += p.tps;
+            sums[l][2] += d.latencyMs;
+            sums[l][3] += p.latencyMs;
+          }
+        }
+        String[] names = {"TPC-B, " + clients + " clients", "select-only (-S), " + clients + " clients", "SELECT 1, 1 client"};
+        System.out.println("| load | direct TPS | through proxy TPS | proxy/direct | direct latency ms | proxy latency ms |");
+        System.out.println("|---|---|---|---|---|---|");
+        for (int l = 0; l < 3; l++) {
+          System.out.printf("| %s | %.0f | %.0f | %.2f | %.3f | %.3f |%n", names[l], sums[l][0] / rounds, sums[l][1] / rounds,
+              sums[l][1] / sums[l][0], sums[l][2] / rounds, sums[l][3] / rounds);
+        }
+        System.out.printf("pgbench -s %d, %d s per run, %d rounds alternating direct and proxied (means); target proxy/direct >= 0.9;"
+            + " PostgreSQL %d, the proxy in the benchmark's JVM, all on loopback; machine: %s%n", scale, seconds, rounds,
+            PostgresFixture.DEFAULT_MAJOR, Machine.describe());
+      }
+    }
+  }
+
+  private static Result pgbench(PostgresInstallation pg, int port, List<String> args) throws IOException, InterruptedException {
+    List<String> cmd = new ArrayList<>(List.of(pg.binary("pgbench").toString(), "-h", "127.0.0.1", "-p", Integer.toString(port),
+        "-U", PostgresFixture.SUPERUSER));
+    cmd.addAll(args);
+    cmd.add("postgres");
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    if (p.waitFor() != 0) {
+      throw new IllegalStateException("pgbench " + args + " failed:\n" + out);
+    }
+    if (args.contains("-i")) {
+      return new Result(0, 0);
+    }
+    Matcher tps = TPS.matcher(out);
+    Matcher latency = LATENCY.matcher(out);
+    if (!tps.find() || !latency.find()) {
+      throw new IllegalStateException("no TPS or latency in pgbench output:\n" + out);
+    }
+    return new Result(Double.parseDouble(tps.group(1)), Double.parseDouble(latency.group(1)));
+  }
+}
