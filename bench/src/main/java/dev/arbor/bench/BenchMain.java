@@ -45,6 +45,9 @@ public final class BenchMain {
               wake            [--db-mb 100] [--wakes 30] [--clients 20]
                   local mode: connect to the first row of SELECT 1 on a suspended endpoint, p50/p95/max with the phases
                   (proxy, agent JVM, election, basebackup, PostgreSQL start, roles, proxy); then N clients at once: one wake
+              wake-cluster    [--db-mb 100] [--wakes 30] [--clients 20]
+                  the same on the e2e cluster with the chart installed (e2e/.../WakeOnClusterBenchmark; the table also in
+                  e2e/target/wake-cluster.md)
               chaos           [--rounds 200] [--seed S]
                   randomized faults (kill, pause, power cut, wiped disk of safekeepers; kill, pause of the pageserver
                   and the compute) under a ledger load; checks no acknowledged commit is lost and no two

@@ -23,7 +23,9 @@ import java.net.InetSocketAddress;
 import java.net.URI;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -34,7 +36,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The proxy's view of computes on Kubernetes, from two informers over all namespaces: Endpoints (arbor.dev) and
+ * The proxy's view of computes on Kubernetes, from two informers over all namespaces (or one pair per watched
+ * namespace, {@code ARBOR_PROXY_NAMESPACES}): Endpoints (arbor.dev) and
  * the compute pods (label {@value ComputePods#ENDPOINT_LABEL}). An Endpoint is named {@code NAMESPACE/NAME}. A
  * compute runs when one of its pods is Ready, has an IP and is not being deleted; the proxy then dials that pod's
  * {@code postgres} port directly. A wake is the annotation {@value EndpointWake#REQUESTED_AT} on the Endpoint, which
@@ -48,15 +51,40 @@ public final class KubeComputes implements Computes, AutoCloseable {
   static final Duration TOUCH_TIMEOUT = Duration.ofSeconds(2);
 
   private final KubernetesClient client;
-  private final SharedIndexInformer<Endpoint> endpoints;
-  private final SharedIndexInformer<Pod> pods;
+  /** One informer over all namespaces (key {@link #ANY}), or one per watched namespace. */
+  private final Map<String, SharedIndexInformer<Endpoint>> endpoints = new LinkedHashMap<>();
+  private final Map<String, SharedIndexInformer<Pod>> pods = new LinkedHashMap<>();
+  private static final String ANY = "";
 
+  /** Computes of every namespace (a ClusterRole). */
   public KubeComputes(KubernetesClient client) {
+    this(client, List.of());
+  }
+
+  /** Computes of {@code namespaces} only (a Role in each), or of every namespace when it is empty. */
+  public KubeComputes(KubernetesClient client, List<String> namespaces) {
     this.client = client;
-    this.endpoints = client.resources(Endpoint.class).inAnyNamespace().runnableInformer(0);
-    this.pods = client.pods().inAnyNamespace().withLabel(ComputePods.ENDPOINT_LABEL).runnableInformer(0);
-    pods.addIndexers(Map.of(BY_ENDPOINT, pod -> List.of(key(pod.getMetadata().getNamespace(),
-        pod.getMetadata().getLabels().get(ComputePods.ENDPOINT_LABEL)))));
+    if (namespaces.isEmpty()) {
+      endpoints.put(ANY, client.resources(Endpoint.class).inAnyNamespace().runnableInformer(0));
+      pods.put(ANY, client.pods().inAnyNamespace().withLabel(ComputePods.ENDPOINT_LABEL).runnableInformer(0));
+    } else {
+      for (String ns : namespaces) {
+        endpoints.put(ns, client.resources(Endpoint.class).inNamespace(ns).runnableInformer(0));
+        pods.put(ns, client.pods().inNamespace(ns).withLabel(ComputePods.ENDPOINT_LABEL).runnableInformer(0));
+      }
+    }
+    pods.values().forEach(i -> i.addIndexers(Map.of(BY_ENDPOINT, pod -> List.of(key(pod.getMetadata().getNamespace(),
+        pod.getMetadata().getLabels().get(ComputePods.ENDPOINT_LABEL))))));
+  }
+
+  /** The informer that holds {@code endpoint} (NAMESPACE/NAME), or null when its namespace is not watched. */
+  private <T> SharedIndexInformer<T> informer(Map<String, SharedIndexInformer<T>> byNamespace, String endpoint) {
+    SharedIndexInformer<T> any = byNamespace.get(ANY);
+    if (any != null) {
+      return any;
+    }
+    int slash = endpoint.indexOf('/');
+    return slash < 0 ? null : byNamespace.get(endpoint.substring(0, slash));
   }
 
   static String key(String namespace, String name) {
@@ -68,23 +96,28 @@ public final class KubeComputes implements Computes, AutoCloseable {
    * for each Endpoint that has a proxy port. Call before {@link #start}.
    */
   public KubeComputes serve(ProxyServer proxy, String bindHost) {
-    endpoints.addEventHandler(new Listeners(proxy, bindHost));
+    var listeners = new Listeners(proxy, bindHost);
+    endpoints.values().forEach(i -> i.addEventHandler(listeners));
     return this;
   }
 
   /** Starts both informers; the stage completes once both have listed what exists. */
   public CompletionStage<Void> start() {
-    return CompletableFuture.allOf(endpoints.start().toCompletableFuture(), pods.start().toCompletableFuture());
+    List<CompletableFuture<Void>> all = new ArrayList<>();
+    endpoints.values().forEach(i -> all.add(i.start().toCompletableFuture()));
+    pods.values().forEach(i -> all.add(i.start().toCompletableFuture()));
+    return CompletableFuture.allOf(all.toArray(CompletableFuture[]::new));
   }
 
   /** True once both informers have their first list: before that, every Endpoint would look unknown. */
   public boolean synced() {
-    return endpoints.hasSynced() && pods.hasSynced();
+    return endpoints.values().stream().allMatch(SharedIndexInformer::hasSynced) && pods.values().stream().allMatch(SharedIndexInformer::hasSynced);
   }
 
   @Override
   public ComputeState state(String endpoint) {
-    Endpoint e = endpoints.getStore().getByKey(endpoint);
+    SharedIndexInformer<Endpoint> informer = informer(endpoints, endpoint);
+    Endpoint e = informer == null ? null : informer.getStore().getByKey(endpoint);
     if (e == null) {
       return new ComputeState.Refused("there is no Endpoint " + endpoint,
           "check the connection string, or list Endpoints with: kubectl get endpoints.arbor.dev -A");
@@ -99,7 +132,7 @@ public final class KubeComputes implements Computes, AutoCloseable {
     if (e.getStatus() != null && e.getStatus().getPhase() == EndpointPhase.Suspended) {
       return new ComputeState.Suspended();
     }
-    for (Pod pod : pods.getIndexer().byIndex(BY_ENDPOINT, endpoint)) {
+    for (Pod pod : informer(pods, endpoint).getIndexer().byIndex(BY_ENDPOINT, endpoint)) {
       Optional<ComputeState.Running> running = running(pod);
       if (running.isPresent()) {
         return running.get();
@@ -183,8 +216,8 @@ public final class KubeComputes implements Computes, AutoCloseable {
 
   @Override
   public void close() {
-    endpoints.close();
-    pods.close();
+    endpoints.values().forEach(SharedIndexInformer::close);
+    pods.values().forEach(SharedIndexInformer::close);
   }
 
   /** Opens, moves and closes the proxy's listeners as Endpoints get, change and lose their proxy port. */

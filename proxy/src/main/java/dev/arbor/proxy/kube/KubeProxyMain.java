@@ -56,7 +56,7 @@ public final class KubeProxyMain {
     }
 
     KubernetesClient client = new KubernetesClientBuilder().build();
-    KubeComputes computes = new KubeComputes(client);
+    KubeComputes computes = new KubeComputes(client, settings.namespaces());
     HttpApi admin = new HttpApi("arbor-proxy");
     CancelForwarder forwarder = settings.peers() == null ? null
         : new PeerCancelForwarder(settings.peers(), settings.cancelPort(), settings.podIp());

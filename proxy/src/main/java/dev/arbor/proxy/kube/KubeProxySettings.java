@@ -4,6 +4,8 @@ import dev.arbor.api.compute.DurationText;
 import dev.arbor.proxy.ProxyConfig;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -20,9 +22,11 @@ import java.util.Map;
  * @param wakeTimeout {@code ARBOR_PROXY_WAKE_TIMEOUT}
  * @param maxHeld {@code ARBOR_PROXY_MAX_HELD}: connections held per Endpoint while it wakes
  * @param wakesPerMinute {@code ARBOR_PROXY_WAKES_PER_MINUTE}: wakes per Endpoint per minute
+ * @param namespaces {@code ARBOR_PROXY_NAMESPACES}: the namespaces whose Endpoints it serves (comma-separated, as the
+ *     operator's watched namespaces); empty: all
  */
 public record KubeProxySettings(int adminPort, int cancelPort, String peers, String podIp, Path tlsCertificate,
-    Path tlsKey, Duration wakeTimeout, int maxHeld, int wakesPerMinute) {
+    Path tlsKey, Duration wakeTimeout, int maxHeld, int wakesPerMinute, List<String> namespaces) {
 
   public static final String ADMIN_PORT = "ARBOR_PROXY_ADMIN_PORT";
   public static final String CANCEL_PORT = "ARBOR_PROXY_CANCEL_PORT";
@@ -33,6 +37,7 @@ public record KubeProxySettings(int adminPort, int cancelPort, String peers, Str
   public static final String WAKE_TIMEOUT = "ARBOR_PROXY_WAKE_TIMEOUT";
   public static final String MAX_HELD = "ARBOR_PROXY_MAX_HELD";
   public static final String WAKES_PER_MINUTE = "ARBOR_PROXY_WAKES_PER_MINUTE";
+  public static final String NAMESPACES = "ARBOR_PROXY_NAMESPACES";
 
   /** Reads the settings from {@code env}; unset or empty variables take their defaults. */
   public static KubeProxySettings fromEnv(Map<String, String> env) {
@@ -59,7 +64,23 @@ public record KubeProxySettings(int adminPort, int cancelPort, String peers, Str
     }
     return new KubeProxySettings(admin, cancel, value(env, PEERS), value(env, POD_IP), cert == null ? null : Path.of(cert),
         key == null ? null : Path.of(key), wakeTimeout, positive(env, MAX_HELD, ProxyConfig.DEFAULT_MAX_HELD, Integer.MAX_VALUE),
-        positive(env, WAKES_PER_MINUTE, ProxyConfig.DEFAULT_WAKES_PER_MINUTE, Integer.MAX_VALUE));
+        positive(env, WAKES_PER_MINUTE, ProxyConfig.DEFAULT_WAKES_PER_MINUTE, Integer.MAX_VALUE), namespaces(env));
+  }
+
+  private static List<String> namespaces(Map<String, String> env) {
+    String v = value(env, NAMESPACES);
+    if (v == null) {
+      return List.of();
+    }
+    List<String> out = new ArrayList<>();
+    for (String ns : v.split(",")) {
+      String n = ns.strip();
+      if (!n.matches("[a-z0-9]([-a-z0-9]*[a-z0-9])?")) {
+        throw new IllegalArgumentException(NAMESPACES + ": '" + n + "' is not a namespace name; expected a comma-separated list, e.g. team-a,team-b");
+      }
+      out.add(n);
+    }
+    return List.copyOf(out);
   }
 
   /** The proxy's bounds from these settings (TLS is loaded separately, from the files). */

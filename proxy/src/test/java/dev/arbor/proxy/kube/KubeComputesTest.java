@@ -202,6 +202,17 @@ class KubeComputesTest {
   }
 
   @Test
+  void aProxyScopedToOtherNamespacesDoesNotKnowThisOnesEndpoints() throws Exception {
+    createEndpoint("scoped", false, EndpointPhase.Running, null);
+    try (var elsewhere = new KubeComputes(client, java.util.List.of("team-b")); var here = new KubeComputes(client, java.util.List.of(NS))) {
+      elsewhere.start().toCompletableFuture().get(60, TimeUnit.SECONDS);
+      here.start().toCompletableFuture().get(60, TimeUnit.SECONDS);
+      assertThat(elsewhere.state(NS + "/scoped")).isInstanceOf(ComputeState.Refused.class);
+      assertThat(here.state(NS + "/scoped")).isInstanceOf(ComputeState.Starting.class);
+    }
+  }
+
+  @Test
   void anEndpointSuspendedBySpecIsRefusedWithTheReasonAndNotWoken() {
     int port = FreePort.pickStable();
     createEndpoint("paused", true, EndpointPhase.Suspended, port);
