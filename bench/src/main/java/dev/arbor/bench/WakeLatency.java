@@ -2,6 +2,7 @@ package dev.arbor.bench;
 
 import dev.arbor.client.ServiceLaunch;
 import dev.arbor.testing.TempDirectory;
+import dev.arbor.testing.WakeSamples;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -15,13 +16,10 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -64,7 +62,7 @@ final class WakeLatency {
         for (int i = 0; i < wakes; i++) {
           awaitSuspended(home.path());
           Instant t0 = Instant.now();
-          selectOne(uri);
+          WakeSamples.selectOne(jdbc(uri));
           Instant t1 = Instant.now();
           totals.add(ms(t0, t1));
           Instant asked = lastEvent(proxyLog, "wake_requested", t0);
@@ -80,15 +78,15 @@ final class WakeLatency {
 
         awaitSuspended(home.path());
         long wakesBefore = count(proxyLog, "event=wake_requested");
-        int answered = concurrent(uri, clients);
+        int answered = WakeSamples.selectOneAtOnce(jdbc(uri), clients);
         long wakesDuring = count(proxyLog, "event=wake_requested") - wakesBefore;
 
         System.out.printf("Wake, connect to the first row of SELECT 1, %d wakes of a %d MB database (local mode):%n%n", wakes,
             dbBytes / (1024 * 1024));
         System.out.println("| | p50 ms | p95 ms | max ms |");
         System.out.println("|---|---|---|---|");
-        System.out.println(row("total", totals));
-        phases.forEach((name, values) -> System.out.println(row(name, values)));
+        System.out.println(WakeSamples.row("total", totals));
+        phases.forEach((name, values) -> System.out.println(WakeSamples.row(name, values)));
         System.out.printf("%n%d clients connecting at once to the suspended endpoint: %d answered, %d wake(s)%n", clients, answered,
             wakesDuring);
         System.out.println("machine: " + Machine.describe());
@@ -98,16 +96,7 @@ final class WakeLatency {
     }
   }
 
-  private static String row(String name, List<Double> values) {
-    List<Double> sorted = new ArrayList<>(values);
-    Collections.sort(sorted);
-    return String.format("| %s | %.0f | %.0f | %.0f |", name, percentile(sorted, 50), percentile(sorted, 95), sorted.getLast());
-  }
 
-  private static double percentile(List<Double> sorted, int p) {
-    int i = (int) Math.ceil(p / 100.0 * sorted.size()) - 1;
-    return sorted.get(Math.max(0, Math.min(sorted.size() - 1, i)));
-  }
 
   private static double ms(Instant a, Instant b) {
     return Duration.between(a, b).toNanos() / 1e6;
@@ -125,33 +114,7 @@ final class WakeLatency {
     }
   }
 
-  private static void selectOne(String uri) throws SQLException {
-    try (Connection c = DriverManager.getConnection(jdbc(uri)); Statement st = c.createStatement();
-        ResultSet rs = st.executeQuery("SELECT 1")) {
-      rs.next();
-    }
-  }
 
-  private static int concurrent(String uri, int clients) throws Exception {
-    var start = new CountDownLatch(1);
-    List<Future<?>> all = new ArrayList<>();
-    try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
-      for (int i = 0; i < clients; i++) {
-        all.add(pool.submit(() -> {
-          start.await();
-          selectOne(uri);
-          return null;
-        }));
-      }
-      start.countDown();
-      int ok = 0;
-      for (Future<?> f : all) {
-        f.get();
-        ok++;
-      }
-      return ok;
-    }
-  }
 
   /** Until the proxy has recorded the endpoint suspended and its compute process is gone. */
   private static void awaitSuspended(Path home) throws Exception {

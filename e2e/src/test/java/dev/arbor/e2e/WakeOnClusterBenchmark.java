@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.arbor.testing.WakeSamples;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
@@ -18,13 +19,9 @@ import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -118,7 +115,7 @@ class WakeOnClusterBenchmark {
     for (int i = 0; i < wakes; i++) {
       awaitSuspended(k, ns);
       Instant t0 = Instant.now();
-      selectOne(jdbc);
+      WakeSamples.selectOne(jdbc);
       Instant t1 = Instant.now();
       totals.add(ms(t0, t1));
       List<Instant> marks = new ArrayList<>(List.of(t0));
@@ -136,18 +133,22 @@ class WakeOnClusterBenchmark {
     }
 
     awaitSuspended(k, ns);
-    long wakesBefore = count(logsOf(k, HelmInstallE2ETest.SYSTEM, "proxy"), "event=wake_requested");
-    int answered = concurrent(jdbc, clients);
-    long wakesDuring = count(logsOf(k, HelmInstallE2ETest.SYSTEM, "proxy"), "event=wake_requested") - wakesBefore;
+    // Each proxy replica asks once (its own single flight; the Service spreads the clients over the replicas); the
+    // operator starts the compute once.
+    long asksBefore = count(logsOf(k, HelmInstallE2ETest.SYSTEM, "proxy"), "event=wake_requested");
+    long startsBefore = count(logsOf(k, HelmInstallE2ETest.SYSTEM, "operator"), "event=compute_woken");
+    int answered = WakeSamples.selectOneAtOnce(jdbc, clients);
+    long asks = count(logsOf(k, HelmInstallE2ETest.SYSTEM, "proxy"), "event=wake_requested") - asksBefore;
+    long wakesDuring = count(logsOf(k, HelmInstallE2ETest.SYSTEM, "operator"), "event=compute_woken") - startsBefore;
 
     var out = new StringBuilder();
     out.append(String.format("Wake on the e2e cluster: connect to the Endpoint's Service to the first row of SELECT 1, %d wakes"
         + " of a %d MB database%n%n", wakes, dbBytes / (1024 * 1024)));
     out.append("| | p50 ms | p95 ms | max ms |\n|---|---|---|---|\n");
-    out.append(row("total", totals)).append('\n');
-    phases.forEach((name, values) -> out.append(row(name, values)).append('\n'));
-    out.append(String.format("%n%d clients connecting at once to the suspended Endpoint: %d answered, %d wake(s)%n", clients, answered,
-        wakesDuring));
+    out.append(WakeSamples.row("total", totals)).append('\n');
+    phases.forEach((name, values) -> out.append(WakeSamples.row(name, values)).append('\n'));
+    out.append(String.format("%n%d clients connecting at once to the suspended Endpoint: %d answered, %d compute start(s) by the"
+        + " operator, %d wake request(s) from the proxy replicas%n", clients, answered, wakesDuring, asks));
     System.out.println(out);
     java.nio.file.Files.writeString(RepoFilesPath.target("wake-cluster.md"), out.toString(), StandardCharsets.UTF_8);
     assertThat(answered).isEqualTo(clients);
@@ -176,32 +177,7 @@ class WakeOnClusterBenchmark {
         + java.net.URLEncoder.encode(password, StandardCharsets.UTF_8) + "&connectTimeout=60";
   }
 
-  private static void selectOne(String jdbc) throws Exception {
-    try (Connection c = DriverManager.getConnection(jdbc); Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT 1")) {
-      rs.next();
-    }
-  }
 
-  private static int concurrent(String jdbc, int clients) throws Exception {
-    var start = new CountDownLatch(1);
-    List<Future<?>> all = new ArrayList<>();
-    try (var pool = Executors.newVirtualThreadPerTaskExecutor()) {
-      for (int i = 0; i < clients; i++) {
-        all.add(pool.submit(() -> {
-          start.await();
-          selectOne(jdbc);
-          return null;
-        }));
-      }
-      start.countDown();
-      int ok = 0;
-      for (Future<?> f : all) {
-        f.get();
-        ok++;
-      }
-      return ok;
-    }
-  }
 
   /** The logs of every pod of the release's {@code component}, one after the other. */
   private static String logsOf(KubernetesClient k, String ns, String component) {
@@ -254,13 +230,6 @@ class WakeOnClusterBenchmark {
     return Duration.between(a, b).toNanos() / 1e6;
   }
 
-  private static String row(String name, List<Double> values) {
-    List<Double> sorted = new ArrayList<>(values);
-    Collections.sort(sorted);
-    int p50 = Math.max(0, (int) Math.ceil(0.5 * sorted.size()) - 1);
-    int p95 = Math.max(0, (int) Math.ceil(0.95 * sorted.size()) - 1);
-    return String.format("| %s | %.0f | %.0f | %.0f |", name, sorted.get(p50), sorted.get(p95), sorted.getLast());
-  }
 
   private static KubeCli.Result check(KubeCli.Result r) {
     if (r.exit() != 0) {
