@@ -133,7 +133,7 @@ public final class PageserverClient extends ServiceClient {
    */
   public InputStream basebackup(TenantId tenant, TimelineId timeline, BasebackupRequest request) throws IOException {
     String url = withQuery(timelineUrl(tenant, timeline, "basebackup"), "lsn", request.lsn(), "pg_tli", request.pgTli(),
-        "end_lsn", request.endLsn());
+        "end_lsn", request.endLsn(), "recovery_from", request.recoveryFrom());
     return idempotent("stream the basebackup of timeline " + timeline, () -> http().stream(url, STREAM_READ_TIMEOUT));
   }
 

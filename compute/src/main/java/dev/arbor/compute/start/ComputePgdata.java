@@ -16,6 +16,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -36,10 +37,9 @@ final class ComputePgdata {
    * Defaults the spec's settings may override.
    *
    * <ul>
-   *   <li>{@code fsync = off}: a PGDATA is never reused (docs/compute-agent.md, "fsync off"). Every start fills
-   *       an empty directory from storage, and a commit is durable once a majority of safekeepers flushed it,
-   *       so syncing local files only costs time: the end-of-recovery checkpoint of a start, and every local
-   *       WAL flush after it.
+   *   <li>{@code fsync = off}: a commit is durable once a majority of safekeepers flushed it (docs/compute-agent.md,
+   *       "fsync off"), so syncing local files only costs time: the end-of-recovery checkpoint of a start, and every
+   *       local WAL flush after it. A PGDATA is reused only after a clean stop synced it ({@link KeptPgdata}).
    *   <li>Not {@code max_wal_size}: a start from an image replays from the last checkpoint before it, so closer
    *       checkpoints would bound that replay after a crash, but {@code max_wal_size = 128MB} cost 21% of pgbench
    *       TPS here (2851 → 2239; docs/storage-engine.md, "Images from WAL"). PostgreSQL's default stays.
@@ -55,6 +55,18 @@ final class ComputePgdata {
 
   Path dir() {
     return spec.dataDir();
+  }
+
+  /**
+   * For a read-write start: the PGDATA a clean stop of this timeline's compute left here ({@link KeptPgdata}), which the
+   * start may use once its election tells where the WAL ends; otherwise an empty directory, as {@link #prepareEmpty}.
+   */
+  Optional<KeptPgdata> usableOrKept() throws IOException {
+    Optional<KeptPgdata> kept = KeptPgdata.find(spec);
+    if (kept.isEmpty()) {
+      prepareEmpty();
+    }
+    return kept;
   }
 
   /** A compute starts from storage into an empty directory, never on top of an older PGDATA. */
@@ -77,7 +89,7 @@ final class ComputePgdata {
     }
     Files.setPosixFilePermissions(dataDir, PosixFilePermissions.fromString("rwx------"));
     Files.writeString(dataDir.resolve(MARKER), "This PGDATA was made by an Arbor compute start. The next start on this "
-        + "work_dir removes it: a compute always starts from storage.\n");
+        + "work_dir removes it, unless a clean stop of the same timeline left it and nothing happened on the timeline since.\n");
     ServerUser.current().handOver(spec.workDir());
   }
 

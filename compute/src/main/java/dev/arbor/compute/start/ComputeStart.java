@@ -85,7 +85,7 @@ public final class ComputeStart {
   public RunningCompute start() throws IOException {
     // The work directory first: a start that cannot use it must not fence the compute that may be using it.
     var pgdata = new ComputePgdata(spec);
-    pgdata.prepareEmpty();
+    Optional<KeptPgdata> kept = pgdata.usableOrKept();
     Election election = elect();
     log.info("event=generation_elected tenant={} timeline={} generation={} pg_tli={} end_tli={} end_lsn={} from={}",
         spec.tenant(), spec.timeline(), election.generation, election.pgTli, election.end.tli(), election.end.flushLsn(),
@@ -93,8 +93,21 @@ public final class ComputeStart {
 
     long t0 = System.nanoTime();
     PostgresServer server = null;
-    long basebackupBytes = pgdata.extractBasebackup(election.end.tli() > 0
-        ? BasebackupRequest.electedEnd(election.end.tli(), election.end.flushLsn()) : BasebackupRequest.head());
+    BasebackupRequest request = election.end.tli() > 0
+        ? BasebackupRequest.electedEnd(election.end.tli(), election.end.flushLsn()) : BasebackupRequest.head();
+    if (kept.isPresent()) {
+      Optional<String> unusable = kept.get().unusableFor(election.end);
+      if (unusable.isEmpty()) {
+        kept.get().prepare(spec);
+        request = BasebackupRequest.recoveryOnly(election.end.tli(), election.end.flushLsn(), kept.get().redo());
+        log.info("event=pgdata_reused timeline={} tli={} checkpoint={} wal_end={}", spec.timeline(), kept.get().tli(),
+            kept.get().checkpoint(), kept.get().walEnd());
+      } else {
+        log.info("event=pgdata_not_reused timeline={} reason=\"{}\"", spec.timeline(), unusable.get());
+        pgdata.prepareEmpty();
+      }
+    }
+    long basebackupBytes = pgdata.extractBasebackup(request);
     long t1 = System.nanoTime();
     // Where recovery must end, read from the WAL while PostgreSQL replays it.
     CompletableFuture<Lsn> mustReach = election.end.tli() == 0 ? null : CompletableFuture.supplyAsync(() -> {

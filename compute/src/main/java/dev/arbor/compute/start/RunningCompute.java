@@ -204,13 +204,19 @@ public final class RunningCompute implements StartedCompute {
     return spec.safekeepers().entrySet().stream().filter(e -> !e.getKey().equals(safekeeperId)).map(Map.Entry::getValue).toList();
   }
 
-  /** Fast shutdown: PostgreSQL's WAL senders hand the remaining WAL to the connected safekeepers first. */
+  /**
+   * Fast shutdown: PostgreSQL's WAL senders hand the remaining WAL to the connected safekeepers first. A clean stop
+   * keeps the PGDATA for the next start in this work_dir ({@link KeptPgdata}).
+   */
   @Override
   public void stop() {
-    running.set(false);
+    boolean wasRunning = running.getAndSet(false);
     followKeepers.forEach(Thread::interrupt);
     closeSlotTrimmer();
     server.stop();
+    if (wasRunning) {
+      KeptPgdata.markCleanStop(spec);
+    }
   }
 
   /** SIGKILL of PostgreSQL and all its processes, as when the compute's machine dies. */

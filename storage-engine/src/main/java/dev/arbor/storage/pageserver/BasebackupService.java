@@ -12,6 +12,7 @@ import dev.arbor.api.ProblemTypes;
 import dev.arbor.storage.image.ImageManifest;
 import dev.arbor.storage.image.ImageMaterializer;
 import dev.arbor.storage.image.ImageStore;
+import dev.arbor.storage.image.TarWriter;
 import dev.arbor.client.Json;
 import dev.arbor.storage.timeline.Catalog;
 import dev.arbor.storage.timeline.TenantMeta;
@@ -40,8 +41,11 @@ import org.slf4j.LoggerFactory;
 public final class BasebackupService {
   private static final Logger log = LoggerFactory.getLogger(BasebackupService.class);
 
-  /** The image to stream and the configuration that goes with it. */
-  public record Plan(ImageManifest image, Map<String, byte[]> extraFiles, int targetTli, Lsn targetLsn) {}
+  /**
+   * The image to stream and the configuration that goes with it; with {@code recoveryOnly}, the configuration alone
+   * (the compute kept its PGDATA).
+   */
+  public record Plan(ImageManifest image, Map<String, byte[]> extraFiles, int targetTli, Lsn targetLsn, boolean recoveryOnly) {}
 
   private final Catalog catalog;
   private final TimelineService timelines;
@@ -65,9 +69,11 @@ public final class BasebackupService {
    * @param endLsnText with {@code pgTliText}: the end of WAL the start's election chose on that TLI. Recovery
    *     replays exactly up to it (restore_command asks for WAL cut there), never past it: WAL that a minority
    *     of safekeepers holds beyond it (a fenced compute's) is not part of the new generation's history
+   * @param recoveryFromText with {@code endLsnText}: the compute kept the PGDATA of its last clean stop, whose recovery
+   *     begins at this LSN; the plan is then the recovery configuration alone, its prefetch list starting there
    */
   public Plan plan(String tenantId, String timelineId, Optional<String> lsnText, Optional<String> pgTliText,
-      Optional<String> endLsnText) throws IOException {
+      Optional<String> endLsnText, Optional<String> recoveryFromText) throws IOException {
     TenantMeta tenant = timelines.requireTenant(tenantId);
     TimelineMeta meta = timelines.requireTimeline(tenant, timelineId, "timeline_id");
     // Checked before it is known whether the start needs it: a malformed parameter is refused, not ignored.
@@ -100,6 +106,21 @@ public final class BasebackupService {
             + "first start replays its parent up to the branch point; omit end_lsn and pg_tli");
       }
       endLsn = Optional.of(Lsn.parse(endLsnText.get()));
+    }
+    Optional<Lsn> recoveryFrom = Optional.empty();
+    if (recoveryFromText.isPresent()) {
+      if (!Lsn.isValid(recoveryFromText.get())) {
+        throw ApiProblem.invalid("recovery_from", "'" + recoveryFromText.get() + "' is not an LSN: expected X/Y in hex (e.g. 0/16B5A50)");
+      }
+      if (endLsn.isEmpty()) {
+        throw ApiProblem.invalid("recovery_from", "recovery_from is where a kept PGDATA's recovery begins in a read-write start: "
+            + "give it with pg_tli and end_lsn");
+      }
+      if (Lsn.parse(recoveryFromText.get()).isAfter(endLsn.get())) {
+        throw ApiProblem.invalid("recovery_from", "recovery_from " + recoveryFromText.get() + " is after end_lsn " + endLsn.get()
+            + ": a kept PGDATA beyond the elected end of WAL cannot be used; start from a basebackup (omit recovery_from)");
+      }
+      recoveryFrom = Optional.of(Lsn.parse(recoveryFromText.get()));
     }
     Lsn target = null;
     int tli;
@@ -139,8 +160,9 @@ public final class BasebackupService {
     Map<String, byte[]> extra = new LinkedHashMap<>();
     extra.put(RECOVERY_CONF, conf.toString().getBytes(StandardCharsets.UTF_8));
     extra.put("recovery.signal", new byte[0]);
-    extra.put(RECOVERY_WAL, Json.write(new RecoveryWal(walUrl, recoveryFiles(meta, tli, image.replayFrom(), target))));
-    return new Plan(image, extra, tli, target);
+    Lsn replayFrom = recoveryFrom.orElse(image.replayFrom());
+    extra.put(RECOVERY_WAL, Json.write(new RecoveryWal(walUrl, recoveryFiles(meta, tli, replayFrom, target))));
+    return new Plan(image, extra, tli, target, recoveryFrom.isPresent());
   }
 
   /**
@@ -194,6 +216,14 @@ public final class BasebackupService {
    * ended before configured recovery target was reached" — every branch of a fresh tenant would.
    */
   public void write(Plan plan, OutputStream out) throws IOException {
+    if (plan.recoveryOnly()) {
+      var tar = new TarWriter(out, plan.image().createdAt());
+      for (Map.Entry<String, byte[]> extra : plan.extraFiles().entrySet()) {
+        tar.file(extra.getKey(), ImageMaterializer.EXTRA_FILE_MODE, extra.getValue());
+      }
+      tar.finish();
+      return;
+    }
     materializer.writeTar(plan.image(), plan.extraFiles(), out);
   }
 

@@ -144,7 +144,7 @@ public final class Pageserver implements AutoCloseable {
     route(Port.MANAGEMENT, "POST", timeline + "/image", r -> Response.ok(images.make(r.path("tenant_id"), r.path("timeline_id"))));
     route(Port.COMPUTE, "GET", timeline + "/basebackup", r -> {
       var plan = basebackups.plan(r.path("tenant_id"), r.path("timeline_id"), r.query("lsn"), r.query("pg_tli"),
-          r.query("end_lsn"));
+          r.query("end_lsn"), r.query("recovery_from"));
       return Response.stream("application/x-tar", out -> basebackups.write(plan, out))
           .header("X-Arbor-Image-Lsn", plan.image().lsn().toString())
           .header("X-Arbor-Target-Tli", Integer.toString(plan.targetTli()));

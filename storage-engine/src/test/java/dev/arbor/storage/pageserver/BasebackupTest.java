@@ -141,6 +141,18 @@ class BasebackupTest {
         .as("initdb's checkpoint lies in the first segment").isEqualTo(FIRST_SEGMENT);
   }
 
+  /** A compute that kept its PGDATA asks for the recovery configuration of its start alone: no image bytes. */
+  @Test
+  void aKeptPgdatasStartGetsTheRecoveryConfigurationAlone() throws IOException {
+    DownloadedBasebackup backup = DownloadedBasebackup.fetch(pageserver.api(), tenant, root,
+        "pg_tli=1&end_lsn=" + initdbEnd + "&recovery_from=" + initdbEnd, pageserver.directory(), "root-recovery-only");
+
+    assertThat(backup.paths()).containsExactlyInAnyOrder("recovery.signal", Basebackup.RECOVERY_CONF, Basebackup.RECOVERY_WAL);
+    Map<String, String> settings = backup.recoverySettings();
+    assertThat(settings.get("restore_command")).contains("\"" + walUrl(root) + "/%f?until_lsn=" + initdbEnd + "\"");
+    assertThat(settings).containsEntry("recovery_target_timeline", "1").containsEntry("recovery_target_action", "promote");
+  }
+
   @Test
   void aMissingWalFileIsANotFoundProblem() {
     String[][] missing = {

@@ -333,6 +333,16 @@ class PageserverBadInputTest {
   }
 
   @ParameterizedTest
+  @CsvSource(delimiter = '|', value = {
+      "recovery_from=nonsense&pg_tli=1&end_lsn=0/1000000 | is not an LSN",
+      "recovery_from=0/100 | give it with pg_tli and end_lsn",
+      "recovery_from=0/2000000&pg_tli=1&end_lsn=0/1000000 | is after end_lsn"})
+  void aRecoveryFromThatCannotBeAKeptPgdatasIsRefused(String query, String says) {
+    var p = refused(() -> pageserver.api().get(timelinePath(a, r) + "/basebackup?" + query), 400, "invalid-field", "recovery_from");
+    assertThat(p.detail()).contains(says);
+  }
+
+  @ParameterizedTest
   @ValueSource(strings = {"nonsense", "00000001000000000000001", "00000001.HISTORY", "000000010000000000000001.partial"})
   void aMalformedWalFileNameIsRefused(String file) {
     var p = refused(() -> pageserver.api().get(timelinePath(a, r) + "/wal/" + file), 400, "invalid-field", "file");
