@@ -151,8 +151,11 @@ final class Endpoints {
     Path dir = inst.home.endpoint(project, branch);
     inst.home.createPostgresRoot();
     Path work = inst.home.computeWorkDir(project, branch);
+    boolean readOnly = info.mode().equals(Mode.READ_ONLY.text());
     try {
-      deleteRecursively(work); // a compute starts from storage into an empty directory
+      if (readOnly) {
+        deleteRecursively(work); // a snapshot starts from storage into an empty directory
+      } // a read-write compute's agent reuses the PGDATA of its clean stop, or replaces it (docs/compute-agent.md)
       ServerUser.current().createReachable(work);
       Files.createDirectories(dir);
       Path passwordFile = passwordFile(inst, project);
@@ -162,7 +165,6 @@ final class Endpoints {
       ServerUser.current().handOver(work);
 
       long t0 = System.nanoTime();
-      boolean readOnly = info.mode().equals(Mode.READ_ONLY.text());
       progress.print("starting endpoint for " + branch + (readOnly ? " (read-only" + (info.lsn() == null ? "" : " at " + info.lsn()) + ")" : "") + " ... ");
       progress.flush();
       // One try per poll: Daemons.start polls until the deadline.
