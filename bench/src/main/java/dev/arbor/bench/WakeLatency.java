@@ -172,8 +172,9 @@ final class WakeLatency {
     }
 
     String[] run(String... args) throws IOException, InterruptedException {
+      // Wakes come every few seconds here, above the proxy's default limit of 10 per minute.
       List<String> cmd = ServiceLaunch.CLI.command(List.of("-XX:TieredStopAtLevel=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-          "-Darbor.repo.root=" + System.getProperty("arbor.repo.root")), List.of(args));
+          "-Darbor.repo.root=" + System.getProperty("arbor.repo.root"), "-Darbor.proxy.wakes-per-minute=1000"), List.of(args));
       var pb = new ProcessBuilder(cmd);
       pb.environment().put("ARBOR_HOME", home.toString());
       pb.redirectError(ProcessBuilder.Redirect.PIPE);

@@ -48,6 +48,9 @@ final class LocalProxy implements Computes {
   static final Duration IDLE_CHECK = Duration.ofSeconds(1);
   private static final Logger log = LoggerFactory.getLogger(LocalProxy.class);
 
+  /** The limit of wakes per endpoint and minute, as a system property. */
+  static final String WAKES_PER_MINUTE = "arbor.proxy.wakes-per-minute";
+
   private final Installation inst;
   private final ProxyServer proxy;
   private final Map<String, Endpoints.EndpointInfo> known = new ConcurrentHashMap<>();
@@ -60,7 +63,27 @@ final class LocalProxy implements Computes {
 
   LocalProxy(Installation inst) {
     this.inst = inst;
-    this.proxy = new ProxyServer(ProxyConfig.defaults(), this, new SimpleMeterRegistry());
+    this.proxy = new ProxyServer(ProxyConfig.defaults().withWakesPerMinute(wakesPerMinute()), this, new SimpleMeterRegistry());
+  }
+
+  /**
+   * The system property {@value #WAKES_PER_MINUTE} (which {@code arbor} passes on to its daemons), else the proxy's default: a
+   * benchmark that wakes an endpoint every few seconds raises it.
+   */
+  private static int wakesPerMinute() {
+    String text = System.getProperty(WAKES_PER_MINUTE);
+    if (text == null) {
+      return ProxyConfig.DEFAULT_WAKES_PER_MINUTE;
+    }
+    try {
+      int value = Integer.parseInt(text.strip());
+      if (value > 0) {
+        return value;
+      }
+    } catch (NumberFormatException e) {
+      // refused below
+    }
+    throw new CliException("-D" + WAKES_PER_MINUTE + "=" + text + " is not a positive number of wakes per minute");
   }
 
   /** Starts the daemon unless it runs, and waits until it listens on every endpoint's port. */
