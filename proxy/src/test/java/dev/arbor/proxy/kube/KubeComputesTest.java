@@ -326,8 +326,8 @@ class KubeComputesTest {
       assertThat(agent.mostAtOnce()).as("one poll for the pod however many clients wait").isEqualTo(1);
       assertThat(client.pods().inNamespace(NS).withName("early-0").get().getStatus().getConditions())
           .as("the pod is still not Ready").allMatch(c -> !"Ready".equals(c.getType()) || "False".equals(c.getStatus()));
-      assertThat(computes.state(NS + "/early")).isEqualTo(new ComputeState.Running(
-          new InetSocketAddress("127.0.0.1", pg.server().port()), URI.create("http://127.0.0.1:" + agent.port())));
+      await().atMost(WAIT).untilAsserted(() -> assertThat(computes.state(NS + "/early")).isEqualTo(new ComputeState.Running(
+          new InetSocketAddress("127.0.0.1", pg.server().port()), URI.create("http://127.0.0.1:" + agent.port()))));
       assertStopsAsking(agent);
     }
   }
