@@ -1,9 +1,12 @@
 package dev.arbor.client;
 
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.ProblemTypes;
 import dev.arbor.api.compute.AgentActivity;
 import dev.arbor.api.compute.AgentStatus;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.Map;
 
 /**
  * A compute agent's HTTP API: its status, ({@link #metrics()}) its Prometheus metrics, and its activity (what keeps
@@ -34,6 +37,22 @@ public final class ComputeAgentClient extends ServiceClient {
   /** {@code GET /status}: the phase, what the compute serves, and its positions. */
   public AgentStatus status() throws IOException {
     return idempotent("read the status", () -> http().get(baseUrl() + STATUS_PATH, AgentStatus.class));
+  }
+
+  /**
+   * {@code GET /ready}: true when the compute runs (200), false while it does not (503 {@code compute-not-running}).
+   * What the compute pod's readiness probe asks, and the proxy while a client waits for a starting compute.
+   */
+  public boolean ready() throws IOException {
+    try {
+      idempotent("ask whether the compute is ready", () -> http().get(baseUrl() + READY_PATH, Map.class));
+      return true;
+    } catch (ApiProblem p) {
+      if (p.status() == 503 && p.is(ProblemTypes.COMPUTE_NOT_RUNNING)) {
+        return false;
+      }
+      throw p;
+    }
   }
 
   /**

@@ -139,8 +139,9 @@ class HelmChartTest {
 
   /**
    * Computes reach only the storage engine's compute ports: the pageserver's management port is the operator's, a
-   * safekeeper's (timeline deletion, metrics naming every tenant) the pageserver's and the scrapers'. The
-   * pageserver is given the safekeepers' management URLs, computes (through the operator) their compute URLs.
+   * safekeeper's (timeline deletion, metrics naming every tenant) the pageserver's and the scrapers'; the proxy
+   * reaches the computes. The pageserver is given the safekeepers' management URLs, computes (through the operator)
+   * their compute URLs.
    */
   @Test
   void computesReachOnlyTheStorageEnginesComputePortsAndScrapersASafekeepersManagementPort() throws IOException {
@@ -160,6 +161,13 @@ class HelmChartTest {
     JsonNode pageserverPolicy = object(objects, "NetworkPolicy", "arbor-pageserver");
     assertThat(sourcesOf(pageserverPolicy, 9898)).containsExactlyInAnyOrder("compute", "operator", "metricsFrom");
     assertThat(sourcesOf(pageserverPolicy, 9899)).containsExactly("operator");
+    // arbor-proxy dials the compute pods directly (PostgreSQL, and the agent's GET /ready and POST /activity on
+    // its http port): every policy selects only the release's own pods (not computes) and restricts only ingress.
+    List<JsonNode> policies = objects.stream().filter(o -> "NetworkPolicy".equals(o.path("kind").asText())).toList();
+    assertThat(policies).isNotEmpty().allSatisfy(policy -> {
+      assertThat(policy.at("/spec/podSelector/matchLabels/app.kubernetes.io~1name").asText()).as(policy.toString()).isEqualTo("arbor");
+      assertThat(policy.at("/spec/policyTypes").toString()).as(policy.toString()).isEqualTo("[\"Ingress\"]");
+    });
 
     JsonNode safekeeper = object(objects, "StatefulSet", "arbor-safekeeper").at("/spec/template/spec/containers/0");
     assertThat(safekeeper.get("args").toString()).contains("\"--listen=0.0.0.0:7676\"", "\"--management-listen=0.0.0.0:7677\"");

@@ -14,13 +14,15 @@ import dev.arbor.testing.AgentProcess;
 import dev.arbor.compute.testing.AgentSpecs;
 import dev.arbor.testing.StorageProcesses;
 import dev.arbor.testing.TempDirectory;
+import dev.arbor.server.HttpApi;
+import java.net.InetSocketAddress;
 import java.net.ConnectException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** The compute agent's client against a real agent process: typed status, metrics text, retries and isRunning. */
+/** The compute agent's client against a real agent process: typed status, metrics text, retries, isRunning and ready. */
 class ComputeAgentClientTest {
 
   @Test
@@ -49,9 +51,18 @@ class ComputeAgentClientTest {
         assertThat(once.isRunning()).isTrue();
         assertThat(PrometheusText.parse(once.metrics())).containsEntry("arbor_compute_up", 1.0)
             .containsEntry("arbor_compute_phase{phase=\"Running\"}", 1.0);
+        // After the metrics: PrometheusText takes a histogram's _bucket, _count and _sum for families of their own,
+        // so a second series of the request histogram (route /ready) would read as a family split in two.
+        assertThat(once.ready()).as("GET /ready of a running compute").isTrue();
+        // The same agent, its compute still starting (its start is never called): not ready, though it answers.
+        try (HttpApi starting = new ComputeAgent(spec, name -> null).httpApi().start(new InetSocketAddress(spec.listenHost(), 0))) {
+          assertThat(ComputeAgentClient.at(spec.listenHost(), starting.port(), Duration.ofSeconds(5), RetryPolicy.NONE).ready())
+              .as("GET /ready of a starting compute").isFalse();
+        }
 
         assertThat(agent.sigterm()).isEqualTo(0);
         assertThat(once.isRunning()).as("after SIGTERM").isFalse();
+        assertThatThrownBy(once::ready).as("no agent: an outage, not an answer").isInstanceOf(ConnectException.class);
       }
     }
   }

@@ -39,8 +39,9 @@ import org.slf4j.LoggerFactory;
  * The proxy's view of computes on Kubernetes, from two informers over all namespaces (or one pair per watched
  * namespace, {@code ARBOR_PROXY_NAMESPACES}): Endpoints (arbor.dev) and
  * the compute pods (label {@value ComputePods#ENDPOINT_LABEL}). An Endpoint is named {@code NAMESPACE/NAME}. A
- * compute runs when one of its pods is Ready, has an IP and is not being deleted; the proxy then dials that pod's
- * {@code postgres} port directly. A wake is the annotation {@value EndpointWake#REQUESTED_AT} on the Endpoint, which
+ * compute runs when one of its pods is Ready, has an IP and is not being deleted, or, while a client waits, as soon as
+ * such a pod's agent answers {@code GET /ready} 200 to the proxy itself ({@link ReadyPolls}); the proxy then dials
+ * that pod's {@code postgres} port directly. A wake is the annotation {@value EndpointWake#REQUESTED_AT} on the Endpoint, which
  * the operator answers by starting the compute.
  *
  * <p>With {@link #serve}, every Endpoint that has {@code status.proxyPort} gets a listener on that port.
@@ -55,6 +56,7 @@ public final class KubeComputes implements Computes, AutoCloseable {
   private final Map<String, SharedIndexInformer<Endpoint>> endpoints = new LinkedHashMap<>();
   private final Map<String, SharedIndexInformer<Pod>> pods = new LinkedHashMap<>();
   private static final String ANY = "";
+  private final ReadyPolls readyPolls;
 
   /** Computes of every namespace (a ClusterRole). */
   public KubeComputes(KubernetesClient client) {
@@ -75,6 +77,11 @@ public final class KubeComputes implements Computes, AutoCloseable {
     }
     pods.values().forEach(i -> i.addIndexers(Map.of(BY_ENDPOINT, pod -> List.of(key(pod.getMetadata().getNamespace(),
         pod.getMetadata().getLabels().get(ComputePods.ENDPOINT_LABEL))))));
+    readyPolls = new ReadyPolls(pod -> {
+      SharedIndexInformer<Pod> informer = informer(pods, pod);
+      return informer == null ? null : informer.getStore().getByKey(pod);
+    });
+    pods.values().forEach(i -> i.addEventHandler(readyPolls));
   }
 
   /** The informer that holds {@code endpoint} (NAMESPACE/NAME), or null when its namespace is not watched. */
@@ -132,7 +139,8 @@ public final class KubeComputes implements Computes, AutoCloseable {
     if (e.getStatus() != null && e.getStatus().getPhase() == EndpointPhase.Suspended) {
       return new ComputeState.Suspended();
     }
-    for (Pod pod : informer(pods, endpoint).getIndexer().byIndex(BY_ENDPOINT, endpoint)) {
+    List<Pod> computePods = informer(pods, endpoint).getIndexer().byIndex(BY_ENDPOINT, endpoint);
+    for (Pod pod : computePods) {
       Optional<ComputeState.Running> running = running(pod);
       if (running.isPresent()) {
         return running.get();
@@ -146,18 +154,34 @@ public final class KubeComputes implements Computes, AutoCloseable {
       return new ComputeState.Refused("endpoint " + endpoint + " has failed" + (why == null ? "" : ": " + why),
           "see its status: kubectl describe endpoints.arbor.dev " + name + " -n " + namespace);
     }
+    // A pod whose compute started but that the kubelet's probe has not marked Ready yet: someone waits, so ask its agent.
+    for (Pod pod : computePods) {
+      Optional<ComputeState.Running> compute = ready(pod) ? Optional.empty() : compute(pod);
+      if (compute.isPresent() && compute.get().agent() != null && readyPolls.answered(endpoint, pod, compute.get().agent())) {
+        return compute.get();
+      }
+    }
     return new ComputeState.Starting();
   }
 
   /** The compute in {@code pod} when the pod is Ready, has an IP and a {@code postgres} port, and is not being deleted. */
   static Optional<ComputeState.Running> running(Pod pod) {
+    return ready(pod) ? compute(pod) : Optional.empty();
+  }
+
+  /** Whether the pod's Ready condition is True. */
+  static boolean ready(Pod pod) {
+    return pod.getStatus() != null && pod.getStatus().getConditions() != null && pod.getStatus().getConditions().stream()
+        .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
+  }
+
+  /** Where the compute in {@code pod} listens, Ready or not, when the pod has an IP and a {@code postgres} port and is not being deleted. */
+  private static Optional<ComputeState.Running> compute(Pod pod) {
     if (pod.getMetadata().getDeletionTimestamp() != null || pod.getStatus() == null) {
       return Optional.empty();
     }
     String ip = pod.getStatus().getPodIP();
-    boolean ready = pod.getStatus().getConditions() != null && pod.getStatus().getConditions().stream()
-        .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
-    if (!ready || ip == null || ip.isEmpty()) {
+    if (ip == null || ip.isEmpty()) {
       return Optional.empty();
     }
     Map<String, Integer> ports = new HashMap<>();
@@ -216,6 +240,7 @@ public final class KubeComputes implements Computes, AutoCloseable {
 
   @Override
   public void close() {
+    readyPolls.close();
     endpoints.values().forEach(SharedIndexInformer::close);
     pods.values().forEach(SharedIndexInformer::close);
   }

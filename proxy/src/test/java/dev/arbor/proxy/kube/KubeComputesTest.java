@@ -4,6 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import com.sun.net.httpserver.HttpServer;
+import dev.arbor.api.ApiProblem;
+import dev.arbor.api.Problem;
+import dev.arbor.api.ProblemTypes;
+import dev.arbor.client.ComputeAgentClient;
+import dev.arbor.client.Json;
 import dev.arbor.crds.v1alpha1.ComputePods;
 import dev.arbor.crds.v1alpha1.Condition;
 import dev.arbor.crds.v1alpha1.Endpoint;
@@ -30,6 +36,7 @@ import java.io.IOException;
 import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.net.URI;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.ResultSet;
@@ -43,6 +50,8 @@ import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -52,6 +61,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * KubeComputes against a real kube-apiserver, with a real PostgreSQL standing in for the compute: the test plays
  * the operator (it writes Endpoint status and compute pods, Ready with podIP 127.0.0.1 and the PostgreSQL's port
  * as the container port {@code postgres}) and clients connect through the proxy's listener on status.proxyPort.
+ * One test also plays the compute agent's {@code GET /ready}, on the container port {@code http}.
  */
 class KubeComputesTest {
   @RegisterExtension static final KubernetesFixture kube = new KubernetesFixture();
@@ -121,11 +131,16 @@ class KubeComputesTest {
   }
 
   static void createPod(String endpoint, List<String> finalizers) {
+    createPod(endpoint, finalizers, FreePort.pick());
+  }
+
+  /** The compute pod as the operator creates it, its agent's container port {@code http} at {@code httpPort}. */
+  static void createPod(String endpoint, List<String> finalizers, int httpPort) {
     Pod pod = new PodBuilder().withNewMetadata().withName(endpoint + "-0").withNamespace(NS).withFinalizers(finalizers)
         .withLabels(Map.of(ComputePods.ENDPOINT_LABEL, endpoint)).endMetadata()
         .withNewSpec().addNewContainer().withName("compute").withImage("arbor-compute:test")
         .addNewPort().withName(ComputePods.POSTGRES_PORT).withContainerPort(pg.server().port()).endPort()
-        .addNewPort().withName(ComputePods.HTTP_PORT).withContainerPort(FreePort.pick()).endPort()
+        .addNewPort().withName(ComputePods.HTTP_PORT).withContainerPort(httpPort).endPort()
         .endContainer().endSpec().build();
     client.resource(pod).create();
   }
@@ -267,6 +282,115 @@ class KubeComputesTest {
       p.getMetadata().setFinalizers(List.of());
       return p;
     });
+  }
+
+  /**
+   * The pod's Ready condition stays False throughout (no kubelet probes here): the proxy learns that the compute runs
+   * from its agent's {@code GET /ready}, which it asks itself, only while a client waits.
+   */
+  @Test
+  void aWaitingClientIsConnectedAsSoonAsTheAgentAnswersReadyBeforeThePodIsReady() throws Exception {
+    int port = FreePort.pickStable();
+    try (var agent = new ReadyAgent()) {
+      createEndpoint("early", false, EndpointPhase.Starting, port);
+      createPod("early", List.of(), agent.port());
+      setPodReady("early-0", "False");
+      awaitListening("early", true);
+      await().pollDelay(Duration.ofSeconds(1)).atMost(WAIT).until(() -> true);
+      assertThat(agent.asked()).as("nobody waits: the agent is not asked").isZero();
+
+      // One ask is someone waiting: a poll runs, then stops when no one asks again.
+      await().atMost(WAIT).until(() -> {
+        computes.state(NS + "/early");
+        return agent.asked() > 0;
+      });
+      assertStopsAsking(agent);
+      assertThat(computes.state(NS + "/early")).as("the agent answered only 503").isInstanceOf(ComputeState.Starting.class);
+
+      int clients = 3;
+      try (var pool = Executors.newFixedThreadPool(clients)) {
+        List<Future<Integer>> answers = new ArrayList<>();
+        for (int i = 0; i < clients; i++) {
+          answers.add(pool.submit(() -> selectOne(port)));
+        }
+        long before = agent.asked();
+        await().atMost(WAIT).until(() -> agent.asked() >= before + 5 || answers.stream().anyMatch(Future::isDone));
+        assertThat(answers).as("held while the agent answers 503").noneMatch(Future::isDone);
+        assertThat(computes.state(NS + "/early")).isInstanceOf(ComputeState.Starting.class);
+
+        agent.ready();
+        for (Future<Integer> answer : answers) {
+          assertThat(answer.get(20, TimeUnit.SECONDS)).isEqualTo(1);
+        }
+      }
+      assertThat(agent.mostAtOnce()).as("one poll for the pod however many clients wait").isEqualTo(1);
+      assertThat(client.pods().inNamespace(NS).withName("early-0").get().getStatus().getConditions())
+          .as("the pod is still not Ready").allMatch(c -> !"Ready".equals(c.getType()) || "False".equals(c.getStatus()));
+      await().atMost(WAIT).untilAsserted(() -> assertThat(computes.state(NS + "/early")).isEqualTo(new ComputeState.Running(
+          new InetSocketAddress("127.0.0.1", pg.server().port()), URI.create("http://127.0.0.1:" + agent.port()))));
+      assertStopsAsking(agent);
+    }
+  }
+
+  /** Within a second the agent is asked no more, and stays so. */
+  static void assertStopsAsking(ReadyAgent agent) {
+    await().pollDelay(ReadyPolls.WANTED.plusSeconds(1)).atMost(WAIT).until(() -> true);
+    long asked = agent.asked();
+    await().pollDelay(Duration.ofSeconds(1)).atMost(WAIT).until(() -> true);
+    assertThat(agent.asked()).as("no one waits: no more asks").isEqualTo(asked);
+  }
+
+  /**
+   * A compute agent's {@code GET /ready} as AgentOpenApiTest pins it on a real agent: 503 problem+json
+   * {@code compute-not-running} while the compute starts, then 200 {@code {"phase":"Running"}}. Counts the asks and the
+   * most that were in flight at once.
+   */
+  static final class ReadyAgent implements AutoCloseable {
+    private final HttpServer server;
+    private volatile boolean running;
+    private final AtomicLong asked = new AtomicLong();
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicInteger mostAtOnce = new AtomicInteger();
+
+    ReadyAgent() throws IOException {
+      server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+      server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
+      server.createContext(ComputeAgentClient.READY_PATH, exchange -> {
+        mostAtOnce.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
+        try (exchange) {
+          asked.incrementAndGet();
+          byte[] body = running ? Json.write(Map.of("phase", "Running")) : Json.write(new Problem(ApiProblem.TYPE_BASE
+              + ProblemTypes.COMPUTE_NOT_RUNNING, "Service unavailable", 503, "the compute is Starting, not ready for clients", null, null));
+          exchange.getResponseHeaders().set("Content-Type", running ? "application/json" : "application/problem+json");
+          exchange.sendResponseHeaders(running ? 200 : 503, body.length);
+          exchange.getResponseBody().write(body);
+        } finally {
+          inFlight.decrementAndGet();
+        }
+      });
+      server.start();
+    }
+
+    int port() {
+      return server.getAddress().getPort();
+    }
+
+    void ready() {
+      running = true;
+    }
+
+    long asked() {
+      return asked.get();
+    }
+
+    int mostAtOnce() {
+      return mostAtOnce.get();
+    }
+
+    @Override
+    public void close() {
+      server.stop(0);
+    }
   }
 
   @Test
