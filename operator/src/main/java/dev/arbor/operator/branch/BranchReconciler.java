@@ -161,6 +161,16 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
           + "Create the Branch with spec.parentLsn instead (e.g. from the parent's status.headLsn)"));
     }
 
+    // Before a timeline is made: an expired Branch (e.g. applied from Git after its expiresAt) gets none.
+    Optional<Instant> expiry = root ? Optional.empty() : Branches.expiry(branch);
+    if (expiry.isPresent() && !expiry.get().isAfter(Instant.now())) {
+      log.infof("event=branch_expired branch=%s/%s expired_at=%s", branch.getMetadata().getNamespace(), branch.getMetadata().getName(),
+          expiry.get());
+      events.normal(branch, "Expired", "Branch expired at " + expiry.get() + "; deleting it");
+      context.getClient().resource(branch).delete();
+      return UpdateControl.noUpdate();
+    }
+
     TimelineInfo timeline;
     if (root) {
       var info = storage.tenant(tenant);
@@ -247,16 +257,8 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
       status.setHeadLsn(timeline.lastDurableLsn().toString());
     }
 
-    Optional<Instant> expiry = Branches.expiry(branch);
-    if (expiry.isPresent() && !root) {
+    if (expiry.isPresent()) {
       Duration left = Duration.between(Instant.now(), expiry.get());
-      if (left.isNegative() || left.isZero()) {
-        log.infof("event=branch_expired branch=%s/%s expired_at=%s", branch.getMetadata().getNamespace(), branch.getMetadata().getName(),
-            expiry.get());
-        events.normal(branch, "Expired", "Branch expired at " + expiry.get() + "; deleting it");
-        context.getClient().resource(branch).delete();
-        return UpdateControl.noUpdate();
-      }
       var control = statuses.finish(branch, status, Outcome.ready("Ready", "timeline " + timeline.timelineId() + " at "
           + status.getLsn() + "; expires at " + expiry.get()));
       return control.rescheduleAfter(left.compareTo(Duration.ofMinutes(1)) < 0 ? left : Duration.ofMinutes(1));
