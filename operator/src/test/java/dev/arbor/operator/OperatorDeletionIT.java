@@ -205,6 +205,42 @@ class OperatorDeletionIT extends OperatorTestBase {
   }
 
   /**
+   * The same for a Project: its tenant cannot be deleted while the storage engine is down, which the Project says
+   * (Ready False, StorageEngineUnavailable, naming the escape annotation); annotated, it goes at once (its annotations
+   * are watched) and its tenant is left as it is.
+   */
+  @Test
+  void aFailingProjectCleanupIsVisibleAndTheEscapeAnnotationLetsTheProjectGo() throws Exception {
+    String ns = "del-escape-project";
+    namespace(ns);
+    project(ns, "sp", List.of());
+    String tenant = awaitProjectReady(ns, "sp").getStatus().getTenantId();
+    awaitBranchReady(ns, "sp-main");
+    storage.killPageserver();
+    try {
+      client().resources(Project.class).inNamespace(ns).withName("sp").delete();
+      await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+        Project p = get(Project.class, ns, "sp");
+        assertThat(condition(p, Condition.READY)).isNotNull().satisfies(c -> {
+          assertThat(c.getStatus()).isEqualTo("False");
+          assertThat(c.getReason()).isEqualTo("StorageEngineUnavailable");
+          assertThat(c.getMessage()).contains(tenant, "arbor.dev/skip-storage-cleanup");
+        });
+      });
+      client().resources(Project.class).inNamespace(ns).withName("sp").edit(p -> {
+        p.getMetadata().setAnnotations(new HashMap<>(Map.of("arbor.dev/skip-storage-cleanup", "true")));
+        return p;
+      });
+      await().atMost(Duration.ofSeconds(10)).until(() -> get(Project.class, ns, "sp") == null);
+    } finally {
+      storage.startPageserver();
+    }
+    assertThat(tenant(tenant).tenantId().toString()).isEqualTo(tenant);
+    assertThat(client().v1().events().inNamespace(ns).list().getItems()).filteredOn(e -> "StorageLeft".equals(e.getReason()))
+        .singleElement().satisfies(e -> assertThat(e.getMessage()).contains(tenant));
+  }
+
+  /**
    * A Branch applied after its spec.expiresAt (GitOps re-applying an old manifest) is deleted before it gets a timeline.
    * Protected, it stays held in deletion, and meanwhile the pageserver lists no timeline for it; unprotected, it goes as
    * expired Branches do.
