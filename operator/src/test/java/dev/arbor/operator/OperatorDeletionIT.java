@@ -18,6 +18,8 @@ import io.fabric8.kubernetes.client.CustomResource;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Duration;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -200,6 +202,77 @@ class OperatorDeletionIT extends OperatorTestBase {
     assertThat(timelineExists(tenant, timeline)).isTrue();
     assertThat(client().v1().events().inNamespace(ns).list().getItems()).filteredOn(e -> "StorageLeft".equals(e.getReason()))
         .singleElement().satisfies(e -> assertThat(e.getMessage()).contains(timeline, tenant));
+  }
+
+  /**
+   * The same for a Project: its tenant cannot be deleted while the storage engine is down, which the Project says
+   * (Ready False, StorageEngineUnavailable, naming the escape annotation); annotated, it goes at once (its annotations
+   * are watched) and its tenant is left as it is.
+   */
+  @Test
+  void aFailingProjectCleanupIsVisibleAndTheEscapeAnnotationLetsTheProjectGo() throws Exception {
+    String ns = "del-escape-project";
+    namespace(ns);
+    project(ns, "sp", List.of());
+    String tenant = awaitProjectReady(ns, "sp").getStatus().getTenantId();
+    awaitBranchReady(ns, "sp-main");
+    storage.killPageserver();
+    try {
+      client().resources(Project.class).inNamespace(ns).withName("sp").delete();
+      await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+        Project p = get(Project.class, ns, "sp");
+        assertThat(condition(p, Condition.READY)).isNotNull().satisfies(c -> {
+          assertThat(c.getStatus()).isEqualTo("False");
+          assertThat(c.getReason()).isEqualTo("StorageEngineUnavailable");
+          assertThat(c.getMessage()).contains(tenant, "arbor.dev/skip-storage-cleanup");
+        });
+      });
+      client().resources(Project.class).inNamespace(ns).withName("sp").edit(p -> {
+        p.getMetadata().setAnnotations(new HashMap<>(Map.of("arbor.dev/skip-storage-cleanup", "true")));
+        return p;
+      });
+      await().atMost(Duration.ofSeconds(10)).until(() -> get(Project.class, ns, "sp") == null);
+    } finally {
+      storage.startPageserver();
+    }
+    assertThat(tenant(tenant).tenantId().toString()).isEqualTo(tenant);
+    assertThat(client().v1().events().inNamespace(ns).list().getItems()).filteredOn(e -> "StorageLeft".equals(e.getReason()))
+        .singleElement().satisfies(e -> assertThat(e.getMessage()).contains(tenant));
+  }
+
+  /**
+   * A Branch applied after its spec.expiresAt (GitOps re-applying an old manifest) is deleted before it gets a timeline.
+   * Protected, it stays held in deletion, and meanwhile the pageserver lists no timeline for it; unprotected, it goes as
+   * expired Branches do.
+   */
+  @Test
+  void aBranchAppliedAfterItsExpiryGetsNoTimelineAndGoes() throws Exception {
+    String ns = "del-expired";
+    namespace(ns);
+    project(ns, "ex", List.of());
+    String tenant = awaitProjectReady(ns, "ex").getStatus().getTenantId();
+    String root = awaitBranchReady(ns, "ex-main").getStatus().getTimelineId();
+    var spec = new BranchSpec();
+    spec.setProjectRef("ex");
+    spec.setExpiresAt(OffsetDateTime.now(ZoneOffset.UTC).minusHours(1));
+    spec.setProtected(true);
+    var late = new Branch();
+    late.getMetadata().setName("ex-late");
+    late.getMetadata().setNamespace(ns);
+    late.setSpec(spec);
+    client().resource(late).create();
+    awaitStalled(Branch.class, ns, "ex-late", "Protected", "spec.protected");
+    assertThat(get(Branch.class, ns, "ex-late").getStatus().getTimelineId()).isNull();
+    assertThat(timelines(tenant)).extracting(t -> t.timelineId().toString()).containsExactly(root);
+    client().resources(Branch.class).inNamespace(ns).withName("ex-late").edit(b -> {
+      b.getSpec().setProtected(false);
+      return b;
+    });
+    await().atMost(WAIT).until(() -> get(Branch.class, ns, "ex-late") == null);
+    assertThat(timelines(tenant)).extracting(t -> t.timelineId().toString()).containsExactly(root);
+    var reasons = client().v1().events().inNamespace(ns).list().getItems().stream()
+        .filter(e -> "ex-late".equals(e.getInvolvedObject().getName())).map(e -> e.getReason()).toList();
+    assertThat(reasons).contains("Expired").doesNotContain("TimelineCreated");
   }
 
   /**

@@ -213,6 +213,45 @@ class OperatorIT extends OperatorTestBase {
     assertThat(timelineExists(tenant, a)).isTrue();
     assertThat(timelineExists(tenant, p)).isTrue();
 
+    // A hold freezes nothing: the held Branches keep serving (Ready), their child stays Ready, and a protected root
+    // held in deletion leaves its Project Ready, not RecreatingRootBranch (it is not going anywhere).
+    String rootUid = get(Branch.class, ns, "del-main").getMetadata().getUid();
+    client().resources(Branch.class).inNamespace(ns).withName("del-main").edit(x -> {
+      x.getSpec().setProtected(true);
+      return x;
+    });
+    client().resources(Branch.class).inNamespace(ns).withName("del-main").delete();
+    await().atMost(WAIT).untilAsserted(() -> assertThat(condition(get(Branch.class, ns, "del-main"), Condition.STALLED))
+        .extracting(Condition::getStatus, Condition::getReason).containsExactly("True", "Protected"));
+    await().during(Duration.ofSeconds(20)).atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(500)).untilAsserted(() -> {
+      Branch child = get(Branch.class, ns, "del-b");
+      assertThat(condition(child, Condition.READY)).as("del-b Ready").satisfies(c -> {
+        assertThat(c.getStatus()).isEqualTo("True");
+        assertThat(c.getObservedGeneration()).isEqualTo(child.getMetadata().getGeneration());
+      });
+      for (String held : List.of("del-a", "del-p", "del-main")) {
+        Branch h = get(Branch.class, ns, held);
+        assertThat(condition(h, Condition.READY)).as("%s Ready while held", held).extracting(Condition::getStatus).isEqualTo("True");
+        assertThat(isTrue(h, Condition.STALLED)).as("%s Stalled while held", held).isTrue();
+      }
+      Project project = get(Project.class, ns, "del");
+      assertThat(condition(project, Condition.READY)).as("Project del Ready").satisfies(c -> {
+        assertThat(c.getStatus()).isEqualTo("True");
+        assertThat(c.getReason()).isNotEqualTo("RecreatingRootBranch");
+        assertThat(c.getMessage()).contains("its deletion is held");
+      });
+      assertThat(isTrue(project, Condition.RECONCILING)).as("Project del Reconciling").isFalse();
+    });
+    assertThat(timelineExists(tenant, b)).isTrue();
+    // Unprotected, the root object goes (its timeline is the tenant's) and the Project makes it again.
+    client().resources(Branch.class).inNamespace(ns).withName("del-main").edit(x -> {
+      x.getSpec().setProtected(false);
+      return x;
+    });
+    await().atMost(WAIT).until(() -> get(Branch.class, ns, "del-main") != null
+        && !get(Branch.class, ns, "del-main").getMetadata().getUid().equals(rootUid));
+    awaitBranchReady(ns, "del-main");
+
     client().resources(Branch.class).inNamespace(ns).withName("del-b").delete();
     await().atMost(WAIT).until(() -> get(Branch.class, ns, "del-b") == null);
     assertThat(timelineExists(tenant, b)).isFalse();

@@ -51,8 +51,9 @@ import org.jboss.logging.Logger;
 /**
  * Branch → a timeline in the storage engine. The root Branch maps to the tenant's root timeline; any other
  * Branch waits until its parent is Ready and then becomes a branch of the parent's timeline at spec.parentLsn
- * (or the parent's head), with a timeline id derived from the Branch's UID. The finalizer deletes the timeline,
- * and holds the deletion (Stalled, saying why) while the Branch is protected or has child Branches.
+ * (or the parent's head), with a timeline id derived from the Branch's UID; once made, it needs only the parent's
+ * timeline. The finalizer deletes the timeline, and holds the deletion (Stalled, saying why, Ready kept) while the
+ * Branch is protected or has child Branches or Endpoints.
  */
 @ControllerConfiguration(name = "branch", maxReconciliationInterval = @MaxReconciliationInterval(interval = 1, timeUnit = TimeUnit.MINUTES))
 @GradualRetry(maxAttempts = -1, initialInterval = 2000, intervalMultiplier = 2, maxInterval = 60000)
@@ -160,6 +161,16 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
           + "Create the Branch with spec.parentLsn instead (e.g. from the parent's status.headLsn)"));
     }
 
+    // Before a timeline is made: an expired Branch (e.g. applied from Git after its expiresAt) gets none.
+    Optional<Instant> expiry = root ? Optional.empty() : Branches.expiry(branch);
+    if (expiry.isPresent() && !expiry.get().isAfter(Instant.now())) {
+      log.infof("event=branch_expired branch=%s/%s expired_at=%s", branch.getMetadata().getNamespace(), branch.getMetadata().getName(),
+          expiry.get());
+      events.normal(branch, "Expired", "Branch expired at " + expiry.get() + "; deleting it");
+      context.getClient().resource(branch).delete();
+      return UpdateControl.noUpdate();
+    }
+
     TimelineInfo timeline;
     if (root) {
       var info = storage.tenant(tenant);
@@ -187,7 +198,10 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
             + " belongs to Project " + parent.getSpec().getProjectRef() + ", not " + projectName
             + "; a branch can only be made from a Branch of its own Project"));
       }
-      if (parent.getStatus() == null || parent.getStatus().getTimelineId() == null || !Conditions.isReady(parent)) {
+      // A new branch point needs the parent Ready for its generation; a Branch whose timeline exists needs only the
+      // parent's timeline (for the ancestry check below): a parent held in deletion, or briefly not Ready, leaves it Ready.
+      if (parent.getStatus() == null || parent.getStatus().getTimelineId() == null
+          || (status.getTimelineId() == null && !Conditions.isReady(parent))) {
         return statuses.finish(branch, status, Outcome.reconciling("WaitingForParent", "parent Branch " + parentName
             + " is not Ready yet"));
       }
@@ -243,16 +257,8 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
       status.setHeadLsn(timeline.lastDurableLsn().toString());
     }
 
-    Optional<Instant> expiry = Branches.expiry(branch);
-    if (expiry.isPresent() && !root) {
+    if (expiry.isPresent()) {
       Duration left = Duration.between(Instant.now(), expiry.get());
-      if (left.isNegative() || left.isZero()) {
-        log.infof("event=branch_expired branch=%s/%s expired_at=%s", branch.getMetadata().getNamespace(), branch.getMetadata().getName(),
-            expiry.get());
-        events.normal(branch, "Expired", "Branch expired at " + expiry.get() + "; deleting it");
-        context.getClient().resource(branch).delete();
-        return UpdateControl.noUpdate();
-      }
       var control = statuses.finish(branch, status, Outcome.ready("Ready", "timeline " + timeline.timelineId() + " at "
           + status.getLsn() + "; expires at " + expiry.get()));
       return control.rescheduleAfter(left.compareTo(Duration.ofMinutes(1)) < 0 ? left : Duration.ofMinutes(1));
@@ -368,8 +374,9 @@ public class BranchReconciler implements Reconciler<Branch>, Cleaner<Branch> {
     return DeleteControl.defaultDelete();
   }
 
+  /** Keeps the Branch: Stalled says why, and a Ready it had stays (its timeline is there and served). */
   private DeleteControl hold(Branch branch, BranchStatus status, String reason, String message) {
-    statuses.patchNow(branch, status, Outcome.stalled(reason, message));
+    statuses.patchNow(branch, status, Outcome.held(reason, message));
     return DeleteControl.noFinalizerRemoval().rescheduleAfter(RECHECK.toMillis());
   }
 }

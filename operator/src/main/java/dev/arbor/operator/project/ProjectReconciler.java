@@ -228,17 +228,20 @@ public class ProjectReconciler implements Reconciler<Project>, Cleaner<Project> 
       }
       root = adoptRootBranch(project, root, context.getClient());
     }
-    if (root.getMetadata().getDeletionTimestamp() != null) {
+    boolean held = root.getMetadata().getDeletionTimestamp() != null && Boolean.TRUE.equals(root.getSpec().getProtected());
+    if (root.getMetadata().getDeletionTimestamp() != null && !held) {
       // Its finalizer lets it go without touching the storage engine; its deletion event brings the Project back here.
       return statuses.finish(project, status, Outcome.reconciling("RecreatingRootBranch", "root Branch " + rootName
           + " is being deleted; the Project creates it again once it is gone (it maps to tenant " + tenant + "'s root timeline again)"));
     }
-    if (!Conditions.isReady(root)) {
+    // A held root's generation rose with its deletion: what the Project needs of it then is its timeline.
+    if (held ? root.getStatus() == null || root.getStatus().getTimelineId() == null : !Conditions.isReady(root)) {
       return statuses.finish(project, status, Outcome.reconciling("WaitingForRootBranch", "tenant " + tenant
           + " exists; waiting for root Branch " + rootName + " to be Ready"));
     }
+    // A protected root held in deletion stays what it was (its finalizer keeps it): the Project serves on.
     return statuses.finish(project, status, Outcome.ready("Ready", "tenant " + tenant + " (PostgreSQL " + version
-        + ") with root Branch " + rootName));
+        + ") with root Branch " + rootName + (held ? " (its deletion is held: spec.protected is true)" : "")));
   }
 
   @Override
@@ -304,8 +307,9 @@ public class ProjectReconciler implements Reconciler<Project>, Cleaner<Project> 
         .filter(p -> p.getMetadata().getUid().equals(project.getMetadata().getUid())).orElse(project);
   }
 
+  /** Keeps the Project: Stalled says why, and a Ready it had stays (its tenant is there and served). */
   private DeleteControl hold(Project project, ProjectStatus status, String reason, String message) {
-    statuses.patchNow(project, status, Outcome.stalled(reason, message));
+    statuses.patchNow(project, status, Outcome.held(reason, message));
     return DeleteControl.noFinalizerRemoval().rescheduleAfter(TimeUnit.SECONDS.toMillis(30));
   }
 

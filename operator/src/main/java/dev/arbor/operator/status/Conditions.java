@@ -15,7 +15,10 @@ import java.util.Optional;
  * lastTransitionTime while its status stays the same, so an unchanged outcome gives an equal status and no patch.
  * A {@link Outcome.State#RETRYING} outcome leaves a Ready=True of the current generation as it was (reason and
  * message too) and sets Reconciling=True with its own reason: kstatus reads that as "in progress" while the
- * object keeps working; without such a Ready it is Ready=False with the outcome's reason.
+ * object keeps working; without such a Ready it is Ready=False with the outcome's reason. A {@link Outcome.State#HELD}
+ * outcome (a deletion waiting for a person) keeps a Ready=True of any generation, stamped with the current one
+ * (the deletion itself raises the generation, and an object in deletion is not reconciled for its spec again: its
+ * data is what it was), and sets Stalled=True with the hold's reason; without such a Ready it is Ready=False.
  */
 public final class Conditions {
   private Conditions() {}
@@ -24,9 +27,13 @@ public final class Conditions {
     List<Condition> next = new ArrayList<>();
     boolean ready = outcome.state() == Outcome.State.READY;
     boolean reconciling = outcome.state() == Outcome.State.RECONCILING || outcome.state() == Outcome.State.RETRYING;
-    boolean stalled = outcome.state() == Outcome.State.STALLED;
-    Optional<Condition> keptReady = outcome.state() == Outcome.State.RETRYING
-        ? find(status, Condition.READY).filter(c -> isTrueFor(c, generation)) : Optional.empty();
+    boolean stalled = outcome.state() == Outcome.State.STALLED || outcome.state() == Outcome.State.HELD;
+    Optional<Condition> keptReady = switch (outcome.state()) {
+      case RETRYING -> find(status, Condition.READY).filter(c -> isTrueFor(c, generation));
+      case HELD -> find(status, Condition.READY).filter(c -> "True".equals(c.getStatus()))
+          .map(c -> new Condition(c.getType(), c.getStatus(), c.getReason(), c.getMessage(), c.getLastTransitionTime(), generation));
+      default -> Optional.empty();
+    };
     next.add(keptReady.orElseGet(() -> condition(status, Condition.READY, ready, outcome.reason(), outcome.message(), generation)));
     next.add(condition(status, Condition.RECONCILING, reconciling, outcome.reason(), reconciling ? outcome.message() : "", generation));
     next.add(condition(status, Condition.STALLED, stalled, outcome.reason(), stalled ? outcome.message() : "", generation));

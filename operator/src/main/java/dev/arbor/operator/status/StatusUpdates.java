@@ -116,7 +116,7 @@ public class StatusUpdates {
     if (!Objects.equals(headline(before), outcome.reason())) {
       log.infof("event=status_changed kind=%s namespace=%s name=%s state=%s reason=%s message=\"%s\"", resource.getKind(),
           resource.getMetadata().getNamespace(), resource.getMetadata().getName(), outcome.state(), outcome.reason(), outcome.message());
-      if (outcome.state() == Outcome.State.STALLED) {
+      if (outcome.state() == Outcome.State.STALLED || outcome.state() == Outcome.State.HELD) {
         events.warning(resource, outcome.reason(), outcome.message());
       } else {
         events.normal(resource, outcome.reason(), outcome.message());
@@ -126,9 +126,10 @@ public class StatusUpdates {
     return true;
   }
 
-  /** The reason the status shows first: what is being retried or waited for, else why it is (not) Ready. */
+  /** The reason the status shows first: what is being retried, waited for or held, else why it is (not) Ready. */
   private static String headline(ArborStatus status) {
     return Conditions.find(status, Condition.RECONCILING).filter(c -> "True".equals(c.getStatus()))
+        .or(() -> Conditions.find(status, Condition.STALLED).filter(c -> "True".equals(c.getStatus())))
         .or(() -> Conditions.find(status, Condition.READY)).map(Condition::getReason).orElse(null);
   }
 }

@@ -37,6 +37,35 @@ class ConditionsTest {
     return List.of(ready.getStatus(), ready.getReason(), ready.getMessage());
   }
 
+  /**
+   * A held deletion (its generation raised by the deletion) keeps a Ready=True as it was, stamped with the current
+   * generation so that others read it as Ready, and says the hold in Stalled; an object that was not Ready is not.
+   */
+  @Test
+  void aHeldDeletionKeepsReadyAndSaysTheHoldInStalled() {
+    var branch = new Branch();
+    branch.setStatus(new BranchStatus());
+    Conditions.apply(branch.getStatus(), 3, Outcome.ready("Ready", "timeline t"));
+    String since = Conditions.find(branch.getStatus(), Condition.READY).orElseThrow().getLastTransitionTime();
+    branch.getMetadata().setGeneration(4L);
+    Conditions.apply(branch.getStatus(), 4, Outcome.held("HasChildren", "deletion is held: Branches [c]"));
+    assertThat(Conditions.find(branch.getStatus(), Condition.READY)).get()
+        .extracting(Condition::getStatus, Condition::getReason, Condition::getMessage, Condition::getLastTransitionTime,
+            Condition::getObservedGeneration)
+        .containsExactly("True", "Ready", "timeline t", since, 4L);
+    assertThat(Conditions.isReady(branch)).isTrue();
+    assertThat(Conditions.find(branch.getStatus(), Condition.STALLED)).get()
+        .extracting(Condition::getStatus, Condition::getReason, Condition::getMessage)
+        .containsExactly("True", "HasChildren", "deletion is held: Branches [c]");
+    assertThat(Conditions.find(branch.getStatus(), Condition.RECONCILING)).get().extracting(Condition::getStatus).isEqualTo("False");
+
+    var never = new BranchStatus();
+    Conditions.apply(never, 1, Outcome.reconciling("WaitingForParent", "parent p is not Ready yet"));
+    Conditions.apply(never, 2, Outcome.held("Protected", "deletion is held: spec.protected is true"));
+    assertThat(Conditions.find(never, Condition.READY)).get().extracting(Condition::getStatus, Condition::getReason)
+        .containsExactly("False", "Protected");
+  }
+
   @Test
   void readyMeansReadyForTheCurrentGeneration() {
     var branch = new Branch();

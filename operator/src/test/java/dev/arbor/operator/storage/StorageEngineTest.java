@@ -10,12 +10,19 @@ import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
+import dev.arbor.api.pageserver.CreateTenantRequest;
+import dev.arbor.api.pageserver.CreateTimelineRequest;
+import dev.arbor.api.pageserver.TimelineInfo;
+import dev.arbor.client.PageserverClient;
+import dev.arbor.testing.FaultProxy;
 import dev.arbor.testing.StorageProcesses;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -95,6 +102,41 @@ class StorageEngineTest {
         assertThat(p.getMessage()).startsWith("the pageserver at " + split.pageserverUrl() + " cannot ")
             .contains("is served on this pageserver's management port", "set arbor.storage-engine.pageserver-management-url");
       });
+    }
+  }
+
+  /**
+   * A create whose answer was lost, as the next try meets it: the timeline is not there when it looks (GET 404) and is
+   * by the time it creates (POST 409 timeline-exists), so it reads it (GET 200) and reports it found, not a refusal.
+   * Every answer is the real pageserver's; a FaultProxy only holds the operator's POST while the test creates the
+   * timeline directly, which makes the interleaving certain. The direct creation branches from another timeline: the
+   * pageserver answers a repeat of the same branch point with 200 (its idempotent retry), and the 409 that happens in
+   * production, the parent's head moved on between the lost create and this one (no parentLsn), needs WAL that no
+   * compute writes here.
+   */
+  @Test
+  void aTimelineCreatedBetweenTheLookUpAndTheCreateIsFoundNotRefused() throws Exception {
+    var direct = new PageserverClient(single.pageserverUrl(), Duration.ofSeconds(30));
+    TenantId tenant = TenantId.random();
+    TimelineId root = direct.createTenant(new CreateTenantRequest(tenant, 15)).rootTimelineId();
+    TimelineId other = direct.createTimeline(tenant, new CreateTimelineRequest(TimelineId.random(), root, null)).timelineId();
+    TimelineId id = TimelineId.random();
+    String create = "/v1/tenant/" + tenant + "/timeline";
+    var pool = Executors.newSingleThreadExecutor();
+    try (var proxy = FaultProxy.start(single.pageserverUrl())) {
+      var gate = FaultProxy.Fault.gate();
+      proxy.inject(create, gate, 1);
+      StorageEngine storage = storageEngine(proxy.url(), null);
+      Future<StorageEngine.Created<TimelineInfo>> ensured = pool.submit(() -> storage.ensureBranch(tenant, id, root, null));
+      await().atMost(Duration.ofSeconds(10)).until(() -> proxy.faults(create) == 1);
+      direct.createTimeline(tenant, new CreateTimelineRequest(id, other, null));
+      gate.open();
+      var result = ensured.get(30, TimeUnit.SECONDS);
+      assertThat(result.created()).isFalse();
+      assertThat(result.info().timelineId()).isEqualTo(id);
+      assertThat(result.info().ancestorTimelineId()).as("the timeline as found").isEqualTo(other);
+    } finally {
+      pool.shutdownNow();
     }
   }
 
