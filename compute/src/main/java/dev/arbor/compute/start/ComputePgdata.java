@@ -16,7 +16,6 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -58,29 +57,31 @@ final class ComputePgdata {
   }
 
   /**
-   * For a read-write start: the PGDATA a clean stop of this timeline's compute left here ({@link KeptPgdata}), which the
-   * start may use once its election tells where the WAL ends; otherwise an empty directory, as {@link #prepareEmpty}.
+   * Refuses, changing nothing, a work_dir whose PGDATA a start may neither use nor replace (see
+   * {@link #removeStalePgdata}): a start checks this before its election fences the compute that may be using it.
    */
-  Optional<KeptPgdata> usableOrKept() throws IOException {
-    Optional<KeptPgdata> kept = KeptPgdata.find(spec);
-    if (kept.isEmpty()) {
-      prepareEmpty();
+  void checkReplaceable() throws IOException {
+    spec.createWorkDir();
+    if (!isEmptyOrMissing(dir())) {
+      refuseForeignOrLive(dir());
     }
-    return kept;
+  }
+
+  private static boolean isEmptyOrMissing(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return true;
+    }
+    try (var s = Files.list(dir)) {
+      return s.findAny().isEmpty();
+    }
   }
 
   /** A compute starts from storage into an empty directory, never on top of an older PGDATA. */
   void prepareEmpty() throws IOException {
     Path dataDir = dir();
     spec.createWorkDir();
-    if (Files.exists(dataDir)) {
-      boolean empty;
-      try (var s = Files.list(dataDir)) {
-        empty = s.findAny().isEmpty();
-      }
-      if (!empty) {
-        removeStalePgdata(dataDir);
-      }
+    if (!isEmptyOrMissing(dataDir)) {
+      removeStalePgdata(dataDir);
     }
     // Only PGDATA itself is 0700: parents created here must stay traversable by the server's user.
     Files.createDirectories(dataDir.toAbsolutePath().getParent());
@@ -99,6 +100,16 @@ final class ComputePgdata {
    * directory without the marker may be somebody's data, and one with a live postmaster is in use.
    */
   private static void removeStalePgdata(Path dataDir) throws IOException {
+    refuseForeignOrLive(dataDir);
+    try (var paths = Files.walk(dataDir)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+    log.info("event=stale_pgdata_removed data_dir={}", dataDir);
+  }
+
+  private static void refuseForeignOrLive(Path dataDir) {
     if (!Files.exists(dataDir.resolve(MARKER))) {
       throw new ComputeStartException("PGDATA " + dataDir + " is not empty and was not made by an Arbor compute: a compute "
           + "starts from storage into an empty directory (remove it, or point work_dir elsewhere)");
@@ -108,12 +119,6 @@ final class ComputePgdata {
       throw new ComputeStartException("PGDATA " + dataDir + " is in use by a running PostgreSQL (pid " + postmaster.getAsLong()
           + "): stop that compute first");
     }
-    try (var paths = Files.walk(dataDir)) {
-      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    }
-    log.info("event=stale_pgdata_removed data_dir={}", dataDir);
   }
 
   /** The pid in postmaster.pid, when a process with that pid is running PostgreSQL. */

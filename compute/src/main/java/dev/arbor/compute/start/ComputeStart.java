@@ -85,8 +85,12 @@ public final class ComputeStart {
   public RunningCompute start() throws IOException {
     // The work directory first: a start that cannot use it must not fence the compute that may be using it.
     var pgdata = new ComputePgdata(spec);
-    Optional<KeptPgdata> kept = pgdata.usableOrKept();
+    pgdata.checkReplaceable();
+    // Whether a clean stop left a PGDATA this start may use is read beside the election: it changes nothing.
+    CompletableFuture<Optional<KeptPgdata>> keptLookup = CompletableFuture.supplyAsync(() -> KeptPgdata.find(spec),
+        command -> Thread.ofVirtual().name("kept-pgdata").start(command));
     Election election = elect();
+    Optional<KeptPgdata> kept = join(keptLookup);
     log.info("event=generation_elected tenant={} timeline={} generation={} pg_tli={} end_tli={} end_lsn={} from={}",
         spec.tenant(), spec.timeline(), election.generation, election.pgTli, election.end.tli(), election.end.flushLsn(),
         election.end.safekeeperId());
@@ -95,17 +99,17 @@ public final class ComputeStart {
     PostgresServer server = null;
     BasebackupRequest request = election.end.tli() > 0
         ? BasebackupRequest.electedEnd(election.end.tli(), election.end.flushLsn()) : BasebackupRequest.head();
-    if (kept.isPresent()) {
-      Optional<String> unusable = kept.get().unusableFor(election.end);
-      if (unusable.isEmpty()) {
-        kept.get().prepare(spec);
-        request = BasebackupRequest.recoveryOnly(election.end.tli(), election.end.flushLsn(), kept.get().redo());
-        log.info("event=pgdata_reused timeline={} tli={} checkpoint={} wal_end={}", spec.timeline(), kept.get().tli(),
-            kept.get().checkpoint(), kept.get().walEnd());
-      } else {
+    Optional<String> unusable = kept.isEmpty() ? Optional.of("none kept") : kept.get().unusableFor(election.end);
+    if (unusable.isEmpty()) {
+      kept.get().prepare(spec);
+      request = BasebackupRequest.recoveryOnly(election.end.tli(), election.end.flushLsn(), kept.get().redo());
+      log.info("event=pgdata_reused timeline={} tli={} checkpoint={} wal_end={}", spec.timeline(), kept.get().tli(),
+          kept.get().checkpoint(), kept.get().walEnd());
+    } else {
+      if (kept.isPresent()) {
         log.info("event=pgdata_not_reused timeline={} reason=\"{}\"", spec.timeline(), unusable.get());
-        pgdata.prepareEmpty();
       }
+      pgdata.prepareEmpty();
     }
     long basebackupBytes = pgdata.extractBasebackup(request);
     long t1 = System.nanoTime();
