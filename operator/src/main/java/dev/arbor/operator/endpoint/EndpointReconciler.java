@@ -3,7 +3,6 @@ package dev.arbor.operator.endpoint;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.Database;
 import dev.arbor.crds.v1alpha1.Endpoint;
-import dev.arbor.crds.v1alpha1.EndpointMode;
 import dev.arbor.crds.v1alpha1.EndpointPhase;
 import dev.arbor.crds.v1alpha1.EndpointStatus;
 import dev.arbor.crds.v1alpha1.EndpointWake;
@@ -56,7 +55,6 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Comparator;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -356,33 +354,16 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   }
 
   /**
-   * The one ReadWrite Endpoint of the Branch that may run. One that already runs a compute of it (phase Running
-   * or Starting, status.timelineId this Branch's, its StatefulSet present) keeps it, so that no other Endpoint's
-   * arrival evicts a working writer; otherwise the oldest (creation time, then name). Read from the siblings
+   * The one ReadWrite Endpoint of the Branch that may run (see {@link WriterElection}). Read from the siblings
    * informer: its events are what wake a waiting Endpoint when the writer goes, so its cache has already seen that.
    */
   private Endpoint writer(Endpoint endpoint, Branch branch, Context<Endpoint> context) {
     @SuppressWarnings("unchecked")
     var siblings = (InformerEventSource<Endpoint, Endpoint>) context.eventSourceRetriever().getEventSourceFor(Endpoint.class,
         "endpoint-siblings");
-    String name = endpoint.getMetadata().getName();
-    List<Endpoint> candidates = new ArrayList<>(siblings.list(endpoint.getMetadata().getNamespace(),
-        e -> !e.getMetadata().getName().equals(name) && endpoint.getSpec().getBranchRef().equals(e.getSpec().getBranchRef())
-            && e.getSpec().getMode() != EndpointMode.ReadOnly && e.getMetadata().getDeletionTimestamp() == null).toList());
-    candidates.add(endpoint);
-    Comparator<Endpoint> oldest = Comparator.comparing((Endpoint e) -> e.getMetadata().getCreationTimestamp())
-        .thenComparing(e -> e.getMetadata().getName());
-    return candidates.stream().filter(e -> runsCompute(e, branch, context)).min(oldest)
-        .orElseGet(() -> candidates.stream().min(oldest).orElseThrow());
-  }
-
-  /** Per its recorded status, the Endpoint runs a compute of this Branch, and that StatefulSet exists. */
-  private static boolean runsCompute(Endpoint e, Branch branch, Context<Endpoint> context) {
-    EndpointPhase phase = e.getStatus() == null ? null : e.getStatus().getPhase();
-    return (phase == EndpointPhase.Running || phase == EndpointPhase.Starting || phase == EndpointPhase.Waking)
-        && branch.getStatus().getTimelineId().equals(e.getStatus().getTimelineId())
-        && Caches.get(context, StatefulSet.class, e.getMetadata().getName(), e.getMetadata().getNamespace())
-            .filter(s -> controlledBy(s, e)).isPresent();
+    return WriterElection.writer(endpoint, siblings.list(endpoint.getMetadata().getNamespace()).toList(),
+        branch.getStatus().getTimelineId(), e -> Caches.get(context, StatefulSet.class, e.getMetadata().getName(),
+            e.getMetadata().getNamespace()).filter(s -> controlledBy(s, e)).isPresent());
   }
 
   /**
