@@ -6,14 +6,11 @@ import static org.awaitility.Awaitility.await;
 
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.Condition;
-import dev.arbor.crds.v1alpha1.Database;
 import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.crds.v1alpha1.EndpointMode;
 import dev.arbor.crds.v1alpha1.EndpointPhase;
 import dev.arbor.crds.v1alpha1.EndpointSpec;
 import dev.arbor.crds.v1alpha1.EndpointWake;
-import dev.arbor.crds.v1alpha1.Project;
-import dev.arbor.crds.v1alpha1.ProjectSpec;
 import dev.arbor.client.Json;
 import dev.arbor.testing.AgentProcess;
 import dev.arbor.testing.TempDirectory;
@@ -392,16 +389,7 @@ class OperatorEndpointIT extends OperatorTestBase {
   @Test
   void anIdleEndpointIsSuspendedAndTheWakeAnnotationStartsItAgainUnlessSuspendedByHand() throws Exception {
     String ns = "idle";
-    namespace(ns);
-    var projectSpec = new ProjectSpec();
-    projectSpec.setRoles(List.of(loginRole("app")));
-    projectSpec.setDatabases(List.of(new Database("app", "app")));
-    var project = new Project();
-    project.getMetadata().setName("id");
-    project.getMetadata().setNamespace(ns);
-    project.setSpec(projectSpec);
-    client().resource(project).create();
-    awaitProjectReady(ns, "id");
+    readyProjectWithDatabase(ns, "id");
     client().serviceAccounts().inNamespace(ns).resource(new ServiceAccountBuilder().withNewMetadata().withName("default")
         .endMetadata().build()).create();
     var spec = new EndpointSpec();
@@ -503,7 +491,7 @@ class OperatorEndpointIT extends OperatorTestBase {
    * What the StatefulSet controller and the kubelet report once a compute runs: pod {@code <name>-0} with the
    * template's labels and containers, on the local pod's IP, ready; the StatefulSet rolled out.
    */
-  private static void runPod(String ns, String name, LocalPod local) {
+  static void runPod(String ns, String name, LocalPod local) {
     var template = client().apps().statefulSets().inNamespace(ns).withName(name).get().getSpec().getTemplate();
     client().pods().inNamespace(ns).resource(new PodBuilder().withNewMetadata().withName(name + "-0")
         .withLabels(template.getMetadata().getLabels()).endMetadata().withSpec(template.getSpec()).build()).create();

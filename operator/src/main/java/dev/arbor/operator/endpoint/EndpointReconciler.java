@@ -136,12 +136,15 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         .withLabelSelector("app.kubernetes.io/name=arbor-compute," + Labels.MANAGED_BY + "=" + Labels.OPERATOR)
         .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(Endpoint.class))
         .build();
-    // A ReadWrite Endpoint that goes away lets the next one of its Branch run.
+    // A ReadWrite Endpoint that goes away lets the next one of its Branch run. Only the ReadWrite Endpoints of the
+    // Branch hold an election, and only what it reads passes.
     var siblings = InformerEventSourceConfiguration.from(Endpoint.class, Endpoint.class)
         .withName("endpoint-siblings")
         .withSecondaryToPrimaryMapper(e -> e.getSpec() == null ? Set.of()
             : onBranch(endpoints, e.getMetadata().getNamespace(), e.getSpec().getBranchRef()).stream()
-                .filter(o -> !o.getName().equals(e.getMetadata().getName())).collect(Collectors.toSet()))
+                .filter(o -> !o.getName().equals(e.getMetadata().getName()))
+                .filter(o -> endpoints.get(o).map(ComputeSpecRendering::readWrite).orElse(false)).collect(Collectors.toSet()))
+        .withOnUpdateFilter(RelevantChanges::ofSiblingEndpoint)
         .build();
     // A compute's pods: a crash-looping one makes the Endpoint Failed.
     var pods = InformerEventSourceConfiguration.from(Pod.class, Endpoint.class)
@@ -400,7 +403,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     if (last.isEmpty()) {
       return IdleSuspend.pollInterval(timeout);
     }
-    status.setLastActive(last.get().truncatedTo(ChronoUnit.SECONDS).toString());
+    status.setLastActive(IdleSuspend.lastActiveToRecord(status.getLastActive(), last.get(), timeout));
     IdleSuspend.Verdict verdict = IdleSuspend.judge(last.get(), Instant.now(), timeout);
     if (verdict.idle()) {
       last = agent.get().recheck();
