@@ -233,6 +233,41 @@ class OperatorEndpointIT extends OperatorTestBase {
   }
 
   /**
+   * The connection Secret and the Service are watched: deleted, each is made again within seconds, and a value of the
+   * Secret someone else changed is put back, not left until the periodic reconcile (5 minutes).
+   */
+  @Test
+  void aDeletedOrEditedConnectionSecretOrServiceIsRepairedWithinSeconds() {
+    String ns = "repair";
+    projectIn(ns, "rp");
+    endpoint(ns, "rp-rw", "rp-main");
+    awaitStatefulSet(ns, "rp-rw");
+    var secret = client().secrets().inNamespace(ns).withName("rp-rw-connection");
+    var service = client().services().inNamespace(ns).withName("rp-rw");
+    await().atMost(WAIT).until(() -> secret.get() != null && service.get() != null);
+    String host = secretData(ns, "rp-rw-connection").get("host");
+    String secretUid = secret.get().getMetadata().getUid();
+    String serviceUid = service.get().getMetadata().getUid();
+
+    secret.withGracePeriod(0).delete();
+    service.withGracePeriod(0).delete();
+    await().atMost(Duration.ofSeconds(10)).alias("both made again").untilAsserted(() -> {
+      assertThat(secret.get()).as("Secret rp-rw-connection").isNotNull()
+          .extracting(s -> s.getMetadata().getUid()).isNotEqualTo(secretUid);
+      assertThat(service.get()).as("Service rp-rw").isNotNull()
+          .extracting(s -> s.getMetadata().getUid()).isNotEqualTo(serviceUid);
+    });
+    assertThat(secretData(ns, "rp-rw-connection").get("host")).isEqualTo(host);
+
+    secret.edit(s -> {
+      s.getData().put("host", b64("elsewhere.example"));
+      return s;
+    });
+    await().atMost(Duration.ofSeconds(10)).alias("the edited host put back")
+        .untilAsserted(() -> assertThat(secretData(ns, "rp-rw-connection").get("host")).isEqualTo(host));
+  }
+
+  /**
    * Ready means the current template is rolled out: after a spec change (a new StatefulSet generation) the
    * Endpoint is Reconciling RollingOut, not Ready, while the StatefulSet controller has not reported the
    * rollout of that generation, although the previous pod is still ready.

@@ -82,6 +82,9 @@ import org.jboss.logging.Logger;
 public class EndpointReconciler implements Reconciler<Endpoint> {
   private static final Logger log = Logger.getLogger(EndpointReconciler.class);
   private static final String FIELD_MANAGER = "arbor-operator";
+  /** The names of the two Secret informers: Projects' role passwords, and the Endpoints' connection Secrets. */
+  private static final String ROLE_PASSWORDS = "role-passwords";
+  private static final String CONNECTION_SECRETS = "connection-secrets";
   /** Role options the compute agent applies; the others are refused rather than silently ignored. */
   private static final Set<RoleOption> SUPPORTED_OPTIONS = EnumSet.of(RoleOption.LOGIN, RoleOption.NOLOGIN, RoleOption.CREATEDB,
       RoleOption.NOCREATEDB, RoleOption.CREATEROLE, RoleOption.NOCREATEROLE, RoleOption.INHERIT, RoleOption.NOREPLICATION,
@@ -128,7 +131,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         .withOnUpdateFilter(RelevantChanges::ofProject)
         .build();
     var rolePasswords = InformerEventSourceConfiguration.from(Secret.class, Endpoint.class)
-        .withName("role-passwords")
+        .withName(ROLE_PASSWORDS)
         .withLabelSelector("app.kubernetes.io/name=arbor-project," + Labels.MANAGED_BY + "=" + Labels.OPERATOR)
         .withSecondaryToPrimaryMapper(s -> allIn(endpoints, s))
         .build();
@@ -157,6 +160,19 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         .withLabelSelector(ComputeResources.SLICE_MANAGED_BY_LABEL + "=" + Labels.OPERATOR)
         .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(Endpoint.class))
         .build();
+    // The Service and connection Secret the operator made (label-selected; the owner is the Endpoint), so that a deleted
+    // or edited one is applied again at once, not at the next periodic reconcile. The reconcile's own apply of an
+    // unchanged object writes nothing, so it raises no event.
+    String computeLabels = "app.kubernetes.io/name=arbor-compute," + Labels.MANAGED_BY + "=" + Labels.OPERATOR;
+    var services = InformerEventSourceConfiguration.from(Service.class, Endpoint.class)
+        .withLabelSelector(computeLabels)
+        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(Endpoint.class))
+        .build();
+    var connectionSecrets = InformerEventSourceConfiguration.from(Secret.class, Endpoint.class)
+        .withName(CONNECTION_SECRETS)
+        .withLabelSelector(computeLabels)
+        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(Endpoint.class))
+        .build();
     // kubectl's rule: a kubeconfig without a namespace means "default".
     String proxyNamespace = config.proxy().namespace().or(() -> Optional.ofNullable(context.getClient().getNamespace()))
         .orElse("default");
@@ -166,7 +182,8 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     return List.of(branches, new InformerEventSource<>(projects, context),
         new InformerEventSource<>(rolePasswords, context), new InformerEventSource<>(statefulSets, context),
         new InformerEventSource<>(siblings, context), new InformerEventSource<>(pods, context),
-        new InformerEventSource<>(slices, context), proxyPods);
+        new InformerEventSource<>(slices, context), new InformerEventSource<>(services, context),
+        new InformerEventSource<>(connectionSecrets, context), proxyPods);
   }
 
   private static Set<ResourceID> onBranch(IndexerResourceCache<Endpoint> endpoints, String namespace, String branch) {
@@ -238,7 +255,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         }
       }
     }
-    Secret passwords = Caches.get(context, Secret.class, Projects.rolePasswordsSecret(projectName), ns).orElse(null);
+    Secret passwords = Caches.get(context, Secret.class, ROLE_PASSWORDS, Projects.rolePasswordsSecret(projectName), ns).orElse(null);
     Map<String, String> roleKeys = new LinkedHashMap<>();
     for (Role r : roles) {
       if (passwords == null || passwords.getData() == null || !passwords.getData().containsKey(r.getName())) {
