@@ -37,11 +37,12 @@ class ChartRbacTest {
       Map.entry("arbor.dev/endpoints/status", List.of("patch")),
       // blockOwnerDeletion on an Endpoint's StatefulSet, Service and connection Secret.
       Map.entry("arbor.dev/endpoints/finalizers", List.of("update")),
-      // The role-passwords informer (label-selected), the Project's read and write of its Secret, and the
-      // connection Secret, applied server-side (create, patch).
+      // The role-passwords and connection-secrets informers (label-selected), the Project's read and write of its
+      // Secret, and the connection Secret, applied server-side (create, patch).
       Map.entry("/secrets", List.of("get", "list", "watch", "create", "update", "patch")),
-      // The compute's Service, applied server-side.
-      Map.entry("/services", List.of("get", "create", "patch")),
+      // The compute's Service: applied server-side, read by name (takenNames, proxyPort), and its informer
+      // (label-selected), so that a deleted one is applied again at once.
+      Map.entry("/services", List.of("get", "list", "watch", "create", "patch")),
       // The compute's StatefulSet: applied server-side, watched for readiness, removed from a second writer.
       Map.entry("apps/statefulsets", List.of("get", "list", "watch", "create", "patch", "delete")),
       // The EndpointSlice of an Endpoint's Service: applied server-side, and its informer (label-selected).

@@ -1,18 +1,16 @@
 package dev.arbor.operator;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.Condition;
-import dev.arbor.crds.v1alpha1.Database;
 import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.crds.v1alpha1.EndpointMode;
 import dev.arbor.crds.v1alpha1.EndpointPhase;
 import dev.arbor.crds.v1alpha1.EndpointSpec;
 import dev.arbor.crds.v1alpha1.EndpointWake;
-import dev.arbor.crds.v1alpha1.Project;
-import dev.arbor.crds.v1alpha1.ProjectSpec;
 import dev.arbor.client.Json;
 import dev.arbor.testing.AgentProcess;
 import dev.arbor.testing.TempDirectory;
@@ -202,12 +200,12 @@ class OperatorEndpointIT extends OperatorTestBase {
   }
 
   /**
-   * The writer is elected from recorded state: an Endpoint that runs a Branch's compute keeps it when an older
-   * ReadWrite Endpoint is pointed at that Branch (or the API server refuses that edit, once spec.branchRef is
-   * immutable).
+   * An Endpoint cannot be pointed at a Branch whose writer runs: spec.branchRef is immutable, so the API server
+   * refuses the edit (422) and the running writer keeps its compute. The election itself, that a running writer
+   * keeps its place before an older Endpoint, is WriterElectionTest's.
    */
   @Test
-  void aRunningWriterKeepsItsBranchWhenAnOlderEndpointIsPointedAtIt() {
+  void anOlderEndpointCannotBePointedAtTheBranchOfARunningWriter() {
     String ns = "election";
     projectIn(ns, "el");
     endpoint(ns, "old", "el-main");
@@ -221,18 +219,52 @@ class OperatorEndpointIT extends OperatorTestBase {
       assertThat(client().apps().statefulSets().inNamespace(ns).withName("old").get()).isNotNull();
     });
 
-    try {
-      client().resources(Endpoint.class).inNamespace(ns).withName("old")
-          .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"branchRef\":\"el-b\"}}");
-    } catch (KubernetesClientException refused) {
-      assertThat(refused.getCode()).isEqualTo(422);
-      return;
-    }
-    await().atMost(WAIT).untilAsserted(() -> assertThat(isTrue(get(Endpoint.class, ns, "old"), Condition.STALLED)).isTrue());
-    await().during(Duration.ofSeconds(5)).atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+    assertThatThrownBy(() -> client().resources(Endpoint.class).inNamespace(ns).withName("old")
+        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"branchRef\":\"el-b\"}}"))
+        .isInstanceOfSatisfying(KubernetesClientException.class, refused -> {
+          assertThat(refused.getCode()).isEqualTo(422);
+          assertThat(refused.getMessage()).contains("spec.branchRef");
+        });
+    assertThat(get(Endpoint.class, ns, "old").getSpec().getBranchRef()).isEqualTo("el-main");
+    await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(6)).untilAsserted(() -> {
       assertThat(prod.get()).as("prod's StatefulSet").isNotNull();
       assertThat(isTrue(get(Endpoint.class, ns, "prod"), Condition.STALLED)).isFalse();
     });
+  }
+
+  /**
+   * The connection Secret and the Service are watched: deleted, each is made again within seconds, and a value of the
+   * Secret someone else changed is put back, not left until the periodic reconcile (5 minutes).
+   */
+  @Test
+  void aDeletedOrEditedConnectionSecretOrServiceIsRepairedWithinSeconds() {
+    String ns = "repair";
+    projectIn(ns, "rp");
+    endpoint(ns, "rp-rw", "rp-main");
+    awaitStatefulSet(ns, "rp-rw");
+    var secret = client().secrets().inNamespace(ns).withName("rp-rw-connection");
+    var service = client().services().inNamespace(ns).withName("rp-rw");
+    await().atMost(WAIT).until(() -> secret.get() != null && service.get() != null);
+    String host = secretData(ns, "rp-rw-connection").get("host");
+    String secretUid = secret.get().getMetadata().getUid();
+    String serviceUid = service.get().getMetadata().getUid();
+
+    secret.withGracePeriod(0).delete();
+    service.withGracePeriod(0).delete();
+    await().atMost(Duration.ofSeconds(10)).alias("both made again").untilAsserted(() -> {
+      assertThat(secret.get()).as("Secret rp-rw-connection").isNotNull()
+          .extracting(s -> s.getMetadata().getUid()).isNotEqualTo(secretUid);
+      assertThat(service.get()).as("Service rp-rw").isNotNull()
+          .extracting(s -> s.getMetadata().getUid()).isNotEqualTo(serviceUid);
+    });
+    assertThat(secretData(ns, "rp-rw-connection").get("host")).isEqualTo(host);
+
+    secret.edit(s -> {
+      s.getData().put("host", b64("elsewhere.example"));
+      return s;
+    });
+    await().atMost(Duration.ofSeconds(10)).alias("the edited host put back")
+        .untilAsserted(() -> assertThat(secretData(ns, "rp-rw-connection").get("host")).isEqualTo(host));
   }
 
   /**
@@ -392,16 +424,7 @@ class OperatorEndpointIT extends OperatorTestBase {
   @Test
   void anIdleEndpointIsSuspendedAndTheWakeAnnotationStartsItAgainUnlessSuspendedByHand() throws Exception {
     String ns = "idle";
-    namespace(ns);
-    var projectSpec = new ProjectSpec();
-    projectSpec.setRoles(List.of(loginRole("app")));
-    projectSpec.setDatabases(List.of(new Database("app", "app")));
-    var project = new Project();
-    project.getMetadata().setName("id");
-    project.getMetadata().setNamespace(ns);
-    project.setSpec(projectSpec);
-    client().resource(project).create();
-    awaitProjectReady(ns, "id");
+    readyProjectWithDatabase(ns, "id");
     client().serviceAccounts().inNamespace(ns).resource(new ServiceAccountBuilder().withNewMetadata().withName("default")
         .endMetadata().build()).create();
     var spec = new EndpointSpec();
@@ -503,7 +526,7 @@ class OperatorEndpointIT extends OperatorTestBase {
    * What the StatefulSet controller and the kubelet report once a compute runs: pod {@code <name>-0} with the
    * template's labels and containers, on the local pod's IP, ready; the StatefulSet rolled out.
    */
-  private static void runPod(String ns, String name, LocalPod local) {
+  static void runPod(String ns, String name, LocalPod local) {
     var template = client().apps().statefulSets().inNamespace(ns).withName(name).get().getSpec().getTemplate();
     client().pods().inNamespace(ns).resource(new PodBuilder().withNewMetadata().withName(name + "-0")
         .withLabels(template.getMetadata().getLabels()).endMetadata().withSpec(template.getSpec()).build()).create();

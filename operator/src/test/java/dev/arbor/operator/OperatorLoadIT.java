@@ -9,15 +9,17 @@ import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.BranchSpec;
 import dev.arbor.crds.v1alpha1.BranchStatus;
 import dev.arbor.crds.v1alpha1.Condition;
-import dev.arbor.crds.v1alpha1.Database;
 import dev.arbor.crds.v1alpha1.Endpoint;
+import dev.arbor.crds.v1alpha1.EndpointMode;
+import dev.arbor.crds.v1alpha1.EndpointPhase;
+import dev.arbor.crds.v1alpha1.EndpointSpec;
 import dev.arbor.crds.v1alpha1.Project;
-import dev.arbor.crds.v1alpha1.ProjectSpec;
 import dev.arbor.crds.v1alpha1.ProjectStatus;
 import dev.arbor.operator.kube.Labels;
 import dev.arbor.operator.storage.BlackHole;
 import dev.arbor.testing.FreePort;
 import dev.arbor.testing.TempDirectory;
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.ResourceQuotaBuilder;
@@ -61,12 +63,13 @@ class OperatorLoadIT extends OperatorTestBase {
   private static final String OUTAGE = "outage-ready";
   private static final String BLACK_HOLE = "black-hole";
   private static final String REFUSED = "refused";
+  private static final String SIBLINGS = "siblings";
   private static final Pattern METRIC = Pattern.compile("^reconciliations_started_total\\{([^}]*)}\\s+(\\S+)$", Pattern.MULTILINE);
 
   @BeforeAll
   static void watchOnlyThisClassesNamespaces() throws IOException {
     operator.close();
-    operator = startOperator(Map.of("QUARKUS_OPERATOR_SDK_NAMESPACES", LOAD + "," + OUTAGE));
+    operator = startOperator(Map.of("QUARKUS_OPERATOR_SDK_NAMESPACES", LOAD + "," + OUTAGE + "," + SIBLINGS));
   }
 
   /**
@@ -77,16 +80,7 @@ class OperatorLoadIT extends OperatorTestBase {
    */
   @Test
   void writingComputesCauseAFewReconcilesPerMinuteNotAStorm() throws Exception {
-    namespace(LOAD);
-    var spec = new ProjectSpec();
-    spec.setRoles(List.of(loginRole("app")));
-    spec.setDatabases(List.of(new Database("app", "app")));
-    var ld = new Project();
-    ld.getMetadata().setName("ld");
-    ld.getMetadata().setNamespace(LOAD);
-    ld.setSpec(spec);
-    client().resource(ld).create();
-    awaitProjectReady(LOAD, "ld");
+    readyProjectWithDatabase(LOAD, "ld");
     branch(LOAD, "ld-dev", "ld", null, false);
     awaitBranchReady(LOAD, "ld-dev");
     var ahead = new BranchSpec();
@@ -106,18 +100,7 @@ class OperatorLoadIT extends OperatorTestBase {
     }
 
     Map<String, AtomicInteger> writes = new ConcurrentHashMap<>();
-    Watch watch = client().resources(Branch.class).inNamespace(LOAD).watch(new Watcher<>() {
-      @Override
-      public void eventReceived(Action action, Branch b) {
-        if (action == Action.MODIFIED) {
-          writes.computeIfAbsent(b.getMetadata().getName(), n -> new AtomicInteger()).incrementAndGet();
-        }
-      }
-
-      @Override
-      public void onClose(WatcherException cause) {
-      }
-    });
+    Watch watch = countWrites(Branch.class, LOAD, writes);
     try (var pods = TempDirectory.create("arbor-load-pods-"); watch) {
       List<AgentProcess> agents = new ArrayList<>();
       List<Connection> connections = new ArrayList<>();
@@ -136,6 +119,7 @@ class OperatorLoadIT extends OperatorTestBase {
         }
         String aheadVersion = get(Branch.class, LOAD, "ld-ahead").getMetadata().getResourceVersion();
         Map<String, Double> before = reconcilesStarted(operator, LOAD);
+        assertThat(before).as("reconcile counts before the load").containsKeys("branch", "project", "endpoint");
         writes.clear();
         Instant start = Instant.now();
         Instant end = start.plus(Duration.ofSeconds(60));
@@ -185,6 +169,127 @@ class OperatorLoadIT extends OperatorTestBase {
         }
       }
     }
+  }
+
+  /**
+   * A read-write and two read-only Endpoints of one Branch, each with a suspend timeout and a running compute busy
+   * for 60 s: each is reconciled about once per look at its activity, not each time a sibling's status changes.
+   * Every look used to write {@code status.lastActive}, which woke the siblings (the writer election watches
+   * them), whose own writes woke it back.
+   */
+  @Test
+  void activeEndpointsOfOneBranchDoNotWakeEachOther() throws Exception {
+    readyProjectWithDatabase(SIBLINGS, "sb");
+    awaitBranchReady(SIBLINGS, "sb-main");
+    List<String> names = List.of("sb-rw", "sb-ro1", "sb-ro2");
+    try (var volumes = TempDirectory.create("arbor-siblings-pods-")) {
+      List<AgentProcess> agents = new ArrayList<>();
+      List<Connection> connections = new ArrayList<>();
+      ExecutorService clients = Executors.newFixedThreadPool(names.size());
+      try {
+        String lsn = null;
+        for (String name : names) {
+          // The snapshots are taken where the writer has made its roles, so that their app role can log in.
+          siblingEndpoint(name, lsn);
+          awaitStatefulSet(SIBLINGS, name);
+          LocalPod pod = LocalPod.of(client(), SIBLINGS, name, volumes.resolve(name));
+          AgentProcess agent = pod.start();
+          agents.add(agent);
+          agent.awaitRunning();
+          Connection c = connect(pod, secretData(SIBLINGS, name + "-connection"));
+          connections.add(c);
+          if (lsn == null) {
+            try (Statement st = c.createStatement(); var rs = st.executeQuery("SELECT pg_current_wal_lsn()")) {
+              rs.next();
+              lsn = rs.getString(1);
+            }
+          }
+          OperatorEndpointIT.runPod(SIBLINGS, name, pod);
+        }
+        for (String name : names) {
+          await().atMost(WAIT).until(() -> get(Endpoint.class, SIBLINGS, name).getStatus().getPhase() == EndpointPhase.Running);
+        }
+
+        Map<String, AtomicInteger> writes = new ConcurrentHashMap<>();
+        try (Watch watch = countWrites(Endpoint.class, SIBLINGS, writes)) {
+          Map<String, Double> before = reconcilesStarted(operator, SIBLINGS);
+          assertThat(before).as("reconcile counts before the activity").containsKeys("branch", "project", "endpoint");
+          Instant start = Instant.now();
+          Instant end = start.plus(Duration.ofSeconds(60));
+          List<Future<Integer>> queries = new ArrayList<>();
+          for (Connection c : connections) {
+            queries.add(clients.submit(() -> {
+              int n = 0;
+              try (Statement st = c.createStatement()) {
+                while (Instant.now().isBefore(end)) {
+                  st.execute("SELECT count(*) FROM pg_class");
+                  n++;
+                  Thread.sleep(200);
+                }
+              }
+              return n;
+            }));
+          }
+          List<Integer> statements = new ArrayList<>();
+          for (Future<Integer> f : queries) {
+            statements.add(f.get());
+          }
+          double minutes = Duration.between(start, Instant.now()).toMillis() / 60000.0;
+          Map<String, Double> after = reconcilesStarted(operator, SIBLINGS);
+          double endpointRate = (after.get("endpoint") - before.get("endpoint")) / names.size() / minutes;
+          System.out.printf("event=sibling_figures minutes=%.2f statements=%s reconciles_per_endpoint_per_minute=%.1f "
+              + "endpoint_writes=%s before=%s after=%s%n", minutes, statements, endpointRate, writes, before, after);
+
+          assertThat(statements).as("every compute was busy throughout").allMatch(n -> n > 100);
+          assertThat(endpointRate).as("Endpoint reconciles per Endpoint per minute").isLessThanOrEqualTo(5);
+          for (String name : names) {
+            assertThat(writes.getOrDefault(name, new AtomicInteger()).get()).as("status writes of %s in a minute", name)
+                .isLessThanOrEqualTo(3);
+            assertThat(get(Endpoint.class, SIBLINGS, name).getStatus().getPhase()).as(name).isEqualTo(EndpointPhase.Running);
+          }
+        }
+      } finally {
+        clients.shutdownNow();
+        for (Connection c : connections) {
+          c.close();
+        }
+        for (AgentProcess a : agents) {
+          a.close();
+        }
+      }
+    }
+  }
+
+  /** Counts the writes (MODIFIED events) of each object of a kind in the namespace while the watch is open. */
+  private static <T extends HasMetadata> Watch countWrites(Class<T> kind, String ns, Map<String, AtomicInteger> writes) {
+    return client().resources(kind).inNamespace(ns).watch(new Watcher<>() {
+      @Override
+      public void eventReceived(Action action, T o) {
+        if (action == Action.MODIFIED) {
+          writes.computeIfAbsent(o.getMetadata().getName(), n -> new AtomicInteger()).incrementAndGet();
+        }
+      }
+
+      @Override
+      public void onClose(WatcherException cause) {
+      }
+    });
+  }
+
+  /** A ReadWrite Endpoint of sb-main, or with an LSN a ReadOnly one at it; suspend timeout 1m. */
+  private static void siblingEndpoint(String name, String lsn) {
+    var spec = new EndpointSpec();
+    spec.setBranchRef("sb-main");
+    spec.setSuspendTimeout("1m");
+    if (lsn != null) {
+      spec.setMode(EndpointMode.ReadOnly);
+      spec.setLsn(lsn);
+    }
+    var e = new Endpoint();
+    e.getMetadata().setName(name);
+    e.getMetadata().setNamespace(SIBLINGS);
+    e.setSpec(spec);
+    client().resource(e).create();
   }
 
   /**

@@ -9,6 +9,7 @@ import dev.arbor.testing.StorageProcesses;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.BranchSpec;
 import dev.arbor.crds.v1alpha1.Condition;
+import dev.arbor.crds.v1alpha1.Database;
 import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.crds.v1alpha1.EndpointSpec;
 import dev.arbor.crds.v1alpha1.Project;
@@ -223,6 +224,20 @@ abstract class OperatorTestBase {
   static Project readyProject(String ns, String name) {
     namespace(ns);
     project(ns, name, List.of(loginRole("app")));
+    return awaitProjectReady(ns, name);
+  }
+
+  /** A namespace of its own with a Ready Project whose role app logs in and owns database app. */
+  static Project readyProjectWithDatabase(String ns, String name) {
+    namespace(ns);
+    var spec = new ProjectSpec();
+    spec.setRoles(List.of(loginRole("app")));
+    spec.setDatabases(List.of(new Database("app", "app")));
+    var p = new Project();
+    p.getMetadata().setName(name);
+    p.getMetadata().setNamespace(ns);
+    p.setSpec(spec);
+    client().resource(p).create();
     return awaitProjectReady(ns, name);
   }
 

@@ -3,7 +3,6 @@ package dev.arbor.operator.endpoint;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.Database;
 import dev.arbor.crds.v1alpha1.Endpoint;
-import dev.arbor.crds.v1alpha1.EndpointMode;
 import dev.arbor.crds.v1alpha1.EndpointPhase;
 import dev.arbor.crds.v1alpha1.EndpointStatus;
 import dev.arbor.crds.v1alpha1.EndpointWake;
@@ -56,7 +55,6 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Comparator;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -84,6 +82,9 @@ import org.jboss.logging.Logger;
 public class EndpointReconciler implements Reconciler<Endpoint> {
   private static final Logger log = Logger.getLogger(EndpointReconciler.class);
   private static final String FIELD_MANAGER = "arbor-operator";
+  /** The names of the two Secret informers: Projects' role passwords, and the Endpoints' connection Secrets. */
+  private static final String ROLE_PASSWORDS = "role-passwords";
+  private static final String CONNECTION_SECRETS = "connection-secrets";
   /** Role options the compute agent applies; the others are refused rather than silently ignored. */
   private static final Set<RoleOption> SUPPORTED_OPTIONS = EnumSet.of(RoleOption.LOGIN, RoleOption.NOLOGIN, RoleOption.CREATEDB,
       RoleOption.NOCREATEDB, RoleOption.CREATEROLE, RoleOption.NOCREATEROLE, RoleOption.INHERIT, RoleOption.NOREPLICATION,
@@ -130,7 +131,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         .withOnUpdateFilter(RelevantChanges::ofProject)
         .build();
     var rolePasswords = InformerEventSourceConfiguration.from(Secret.class, Endpoint.class)
-        .withName("role-passwords")
+        .withName(ROLE_PASSWORDS)
         .withLabelSelector("app.kubernetes.io/name=arbor-project," + Labels.MANAGED_BY + "=" + Labels.OPERATOR)
         .withSecondaryToPrimaryMapper(s -> allIn(endpoints, s))
         .build();
@@ -138,12 +139,15 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         .withLabelSelector("app.kubernetes.io/name=arbor-compute," + Labels.MANAGED_BY + "=" + Labels.OPERATOR)
         .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(Endpoint.class))
         .build();
-    // A ReadWrite Endpoint that goes away lets the next one of its Branch run.
+    // A ReadWrite Endpoint that goes away lets the next one of its Branch run. Only the ReadWrite Endpoints of the
+    // Branch hold an election, and only what it reads passes.
     var siblings = InformerEventSourceConfiguration.from(Endpoint.class, Endpoint.class)
         .withName("endpoint-siblings")
         .withSecondaryToPrimaryMapper(e -> e.getSpec() == null ? Set.of()
             : onBranch(endpoints, e.getMetadata().getNamespace(), e.getSpec().getBranchRef()).stream()
-                .filter(o -> !o.getName().equals(e.getMetadata().getName())).collect(Collectors.toSet()))
+                .filter(o -> !o.getName().equals(e.getMetadata().getName()))
+                .filter(o -> endpoints.get(o).map(ComputeSpecRendering::readWrite).orElse(false)).collect(Collectors.toSet()))
+        .withOnUpdateFilter(RelevantChanges::ofSiblingEndpoint)
         .build();
     // A compute's pods: a crash-looping one makes the Endpoint Failed.
     var pods = InformerEventSourceConfiguration.from(Pod.class, Endpoint.class)
@@ -156,6 +160,19 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         .withLabelSelector(ComputeResources.SLICE_MANAGED_BY_LABEL + "=" + Labels.OPERATOR)
         .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(Endpoint.class))
         .build();
+    // The Service and connection Secret the operator made (label-selected; the owner is the Endpoint), so that a deleted
+    // or edited one is applied again at once, not at the next periodic reconcile. The reconcile's own apply of an
+    // unchanged object writes nothing, so it raises no event.
+    String computeLabels = "app.kubernetes.io/name=arbor-compute," + Labels.MANAGED_BY + "=" + Labels.OPERATOR;
+    var services = InformerEventSourceConfiguration.from(Service.class, Endpoint.class)
+        .withLabelSelector(computeLabels)
+        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(Endpoint.class))
+        .build();
+    var connectionSecrets = InformerEventSourceConfiguration.from(Secret.class, Endpoint.class)
+        .withName(CONNECTION_SECRETS)
+        .withLabelSelector(computeLabels)
+        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(Endpoint.class))
+        .build();
     // kubectl's rule: a kubeconfig without a namespace means "default".
     String proxyNamespace = config.proxy().namespace().or(() -> Optional.ofNullable(context.getClient().getNamespace()))
         .orElse("default");
@@ -165,7 +182,8 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     return List.of(branches, new InformerEventSource<>(projects, context),
         new InformerEventSource<>(rolePasswords, context), new InformerEventSource<>(statefulSets, context),
         new InformerEventSource<>(siblings, context), new InformerEventSource<>(pods, context),
-        new InformerEventSource<>(slices, context), proxyPods);
+        new InformerEventSource<>(slices, context), new InformerEventSource<>(services, context),
+        new InformerEventSource<>(connectionSecrets, context), proxyPods);
   }
 
   private static Set<ResourceID> onBranch(IndexerResourceCache<Endpoint> endpoints, String namespace, String branch) {
@@ -237,7 +255,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         }
       }
     }
-    Secret passwords = Caches.get(context, Secret.class, Projects.rolePasswordsSecret(projectName), ns).orElse(null);
+    Secret passwords = Caches.get(context, Secret.class, ROLE_PASSWORDS, Projects.rolePasswordsSecret(projectName), ns).orElse(null);
     Map<String, String> roleKeys = new LinkedHashMap<>();
     for (Role r : roles) {
       if (passwords == null || passwords.getData() == null || !passwords.getData().containsKey(r.getName())) {
@@ -356,33 +374,16 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   }
 
   /**
-   * The one ReadWrite Endpoint of the Branch that may run. One that already runs a compute of it (phase Running
-   * or Starting, status.timelineId this Branch's, its StatefulSet present) keeps it, so that no other Endpoint's
-   * arrival evicts a working writer; otherwise the oldest (creation time, then name). Read from the siblings
+   * The one ReadWrite Endpoint of the Branch that may run (see {@link WriterElection}). Read from the siblings
    * informer: its events are what wake a waiting Endpoint when the writer goes, so its cache has already seen that.
    */
   private Endpoint writer(Endpoint endpoint, Branch branch, Context<Endpoint> context) {
     @SuppressWarnings("unchecked")
     var siblings = (InformerEventSource<Endpoint, Endpoint>) context.eventSourceRetriever().getEventSourceFor(Endpoint.class,
         "endpoint-siblings");
-    String name = endpoint.getMetadata().getName();
-    List<Endpoint> candidates = new ArrayList<>(siblings.list(endpoint.getMetadata().getNamespace(),
-        e -> !e.getMetadata().getName().equals(name) && endpoint.getSpec().getBranchRef().equals(e.getSpec().getBranchRef())
-            && e.getSpec().getMode() != EndpointMode.ReadOnly && e.getMetadata().getDeletionTimestamp() == null).toList());
-    candidates.add(endpoint);
-    Comparator<Endpoint> oldest = Comparator.comparing((Endpoint e) -> e.getMetadata().getCreationTimestamp())
-        .thenComparing(e -> e.getMetadata().getName());
-    return candidates.stream().filter(e -> runsCompute(e, branch, context)).min(oldest)
-        .orElseGet(() -> candidates.stream().min(oldest).orElseThrow());
-  }
-
-  /** Per its recorded status, the Endpoint runs a compute of this Branch, and that StatefulSet exists. */
-  private static boolean runsCompute(Endpoint e, Branch branch, Context<Endpoint> context) {
-    EndpointPhase phase = e.getStatus() == null ? null : e.getStatus().getPhase();
-    return (phase == EndpointPhase.Running || phase == EndpointPhase.Starting || phase == EndpointPhase.Waking)
-        && branch.getStatus().getTimelineId().equals(e.getStatus().getTimelineId())
-        && Caches.get(context, StatefulSet.class, e.getMetadata().getName(), e.getMetadata().getNamespace())
-            .filter(s -> controlledBy(s, e)).isPresent();
+    return WriterElection.writer(endpoint, siblings.list(endpoint.getMetadata().getNamespace()).toList(),
+        branch.getStatus().getTimelineId(), e -> Caches.get(context, StatefulSet.class, e.getMetadata().getName(),
+            e.getMetadata().getNamespace()).filter(s -> controlledBy(s, e)).isPresent());
   }
 
   /**
@@ -419,7 +420,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     if (last.isEmpty()) {
       return IdleSuspend.pollInterval(timeout);
     }
-    status.setLastActive(last.get().truncatedTo(ChronoUnit.SECONDS).toString());
+    status.setLastActive(IdleSuspend.lastActiveToRecord(status.getLastActive(), last.get(), timeout));
     IdleSuspend.Verdict verdict = IdleSuspend.judge(last.get(), Instant.now(), timeout);
     if (verdict.idle()) {
       last = agent.get().recheck();

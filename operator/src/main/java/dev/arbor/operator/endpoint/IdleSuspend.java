@@ -6,6 +6,7 @@ import dev.arbor.crds.v1alpha1.Project;
 import dev.arbor.operator.kube.Durations;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.Optional;
 
 /**
@@ -55,6 +56,23 @@ final class IdleSuspend {
   static Duration pollInterval(Duration timeout) {
     Duration third = timeout.dividedBy(3);
     return third.compareTo(MIN_POLL) < 0 ? MIN_POLL : third.compareTo(MAX_POLL) > 0 ? MAX_POLL : third;
+  }
+
+  /**
+   * What {@code status.lastActive} should say after a look that found {@code lastActivity}: the recorded value while the
+   * activity has moved less than half the timeout past it, else the new one (whole seconds). So an active compute's
+   * status is written about twice per timeout, not at every look; a recorded value that is ahead (an agent started
+   * again) is replaced. The idle decision reads the agent, not this field.
+   */
+  static String lastActiveToRecord(String recorded, Instant lastActivity, Duration timeout) {
+    Instant last = lastActivity.truncatedTo(ChronoUnit.SECONDS);
+    if (recorded != null) {
+      Instant before = Instant.parse(recorded);
+      if (!last.isBefore(before) && Duration.between(before, last).compareTo(timeout.dividedBy(2)) < 0) {
+        return recorded;
+      }
+    }
+    return last.toString();
   }
 
   /**

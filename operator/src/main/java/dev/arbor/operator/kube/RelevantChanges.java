@@ -1,6 +1,7 @@
 package dev.arbor.operator.kube;
 
 import dev.arbor.crds.v1alpha1.Branch;
+import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.crds.v1alpha1.Project;
 import dev.arbor.operator.status.Conditions;
 import java.util.Objects;
@@ -40,6 +41,19 @@ public final class RelevantChanges {
         || differ(before, after, p -> p.getMetadata().getDeletionTimestamp())
         || differ(before, after, p -> p.getStatus() == null ? null : p.getStatus().getTenantId())
         || differ(before, after, p -> p.getStatus() == null ? null : p.getStatus().getPostgresVersion());
+  }
+
+  /**
+   * What the ReadWrite Endpoints of a Branch act on about one another (the writer election): the spec (a new
+   * generation: branch, mode, {@code suspended}), the deletion, and the recorded phase and timeline. Not the rest of the
+   * status: a running compute's {@code lastActive} moves with every look at its activity, and with two active
+   * Endpoints on a Branch each such write woke the other, whose own write woke it back.
+   */
+  public static boolean ofSiblingEndpoint(Endpoint before, Endpoint after) {
+    return differ(before, after, e -> e.getMetadata().getGeneration())
+        || differ(before, after, e -> e.getMetadata().getDeletionTimestamp())
+        || differ(before, after, e -> e.getStatus() == null ? null : e.getStatus().getPhase())
+        || differ(before, after, e -> e.getStatus() == null ? null : e.getStatus().getTimelineId());
   }
 
   private static <T> boolean differ(T before, T after, Function<T, Object> field) {

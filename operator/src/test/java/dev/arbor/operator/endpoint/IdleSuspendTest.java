@@ -69,6 +69,19 @@ class IdleSuspendTest {
   }
 
   @Test
+  void lastActiveIsRecordedOnceItMovedByHalfTheTimeout() {
+    Duration timeout = Duration.ofMinutes(1);
+    assertThat(IdleSuspend.lastActiveToRecord(null, NOW.plusMillis(700), timeout)).as("nothing recorded yet")
+        .isEqualTo("2026-12-07T12:00:00Z");
+    assertThat(IdleSuspend.lastActiveToRecord("2026-12-07T12:00:00Z", NOW.plusSeconds(29), timeout)).as("moved less than 30 s")
+        .isEqualTo("2026-12-07T12:00:00Z");
+    assertThat(IdleSuspend.lastActiveToRecord("2026-12-07T12:00:00Z", NOW.plusSeconds(30), timeout))
+        .isEqualTo("2026-12-07T12:00:30Z");
+    assertThat(IdleSuspend.lastActiveToRecord("2026-12-07T12:00:00Z", NOW.minusSeconds(5), timeout))
+        .as("a recorded value ahead of the agent (started again)").isEqualTo("2026-12-07T11:59:55Z");
+  }
+
+  @Test
   void aWakeRequestAppliesWhenItIsAtOrAfterTheSuspend() {
     Instant suspendedAt = NOW;
     assertThat(IdleSuspend.wakeRequested(endpoint(null, EndpointWake.REQUESTED_AT + ": \"2026-12-07T12:00:01.5Z\""), suspendedAt)).isTrue();
