@@ -405,6 +405,64 @@ class CrdSchemaTest {
     assertThat(project.<List<?>>get("spec", "databases")).hasSize(2);
   }
 
+  /** Only the role options the compute agent applies: the others are refused when the Project is applied, by name. */
+  @Test
+  void refusesARoleOptionTheComputeDoesNotApply() {
+    for (String option : List.of("NOINHERIT", "REPLICATION", "BYPASSRLS", "SUPERUSER")) {
+      String name = "option-" + option.toLowerCase(java.util.Locale.ROOT);
+      assertRejected(name, """
+          apiVersion: arbor.dev/v1alpha1
+          kind: Project
+          metadata: {name: %s}
+          spec: {roles: [{name: app, options: [LOGIN, %s]}]}
+          """.formatted(name, option), "spec.roles[0].options[1]", "Unsupported value: \"" + option + "\"");
+    }
+    var project = kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: all-options}
+        spec:
+          roles: [{name: app, options: [LOGIN, NOLOGIN, CREATEDB, NOCREATEDB, CREATEROLE, NOCREATEROLE, INHERIT, NOREPLICATION, NOBYPASSRLS]}]
+        """)).inNamespace(NS).create();
+    assertThat(project.<List<?>>get("spec", "roles")).hasSize(1);
+  }
+
+  /** A condition's status is True, False or Unknown and its lastTransitionTime a time, as in metav1.Condition. */
+  @Test
+  void conditionsHaveTheStatusValuesAndTimesOfMetav1Conditions() {
+    var project = kube.client().resource(manifest("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Project
+        metadata: {name: conditions}
+        spec: {}
+        """)).inNamespace(NS).create();
+    assertStatusRejected(project, condition("Yes", "2026-12-07T14:00:00Z"), "status.conditions[0].status", "Unsupported value: \"Yes\"");
+    assertStatusRejected(project, condition("True", "yesterday"), "status.conditions[0].lastTransitionTime", "should match");
+    for (String status : List.of("True", "False", "Unknown")) {
+      project = kube.client().resource(withStatus(project, condition(status, "2026-12-07T14:00:00Z"))).inNamespace(NS).updateStatus();
+      assertThat(project.<Object>get("status", "conditions", 0, "status")).isEqualTo(status);
+    }
+  }
+
+  private static Map<String, Object> condition(String status, String lastTransitionTime) {
+    return Map.of("type", "Ready", "status", status, "reason", "Ready", "message", "a test", "lastTransitionTime", lastTransitionTime,
+        "observedGeneration", 1);
+  }
+
+  private static GenericKubernetesResource withStatus(GenericKubernetesResource resource, Map<String, Object> condition) {
+    GenericKubernetesResource copy = kube.client().getKubernetesSerialization().clone(resource);
+    copy.getAdditionalProperties().put("status", Map.of("conditions", List.of(condition)));
+    return copy;
+  }
+
+  private static void assertStatusRejected(GenericKubernetesResource current, Map<String, Object> condition, String field, String message) {
+    assertThatThrownBy(() -> kube.client().resource(withStatus(current, condition)).inNamespace(NS).updateStatus())
+        .isInstanceOf(KubernetesClientException.class)
+        .satisfies(e -> assertThat(((KubernetesClientException) e).getCode()).isEqualTo(422))
+        .hasMessageContaining(field)
+        .hasMessageContaining(message);
+  }
+
   private static String endpointNamed(String name) {
     return """
         apiVersion: arbor.dev/v1alpha1

@@ -132,6 +132,9 @@ class HelmInstallE2ETest {
     otherTeam = TestNamespace.create(k);
     applyShopWithAnEndpoint(otherTeam.name());
     createShopWithAnEndpoint(ns);
+    // Ready in its first container: a compute that fails on the read-only root filesystem ("restricted" does not
+    // ask for one) or on anything else its pod lacks shows up as a restart the kubelet papered over.
+    assertNeverRestarted(ns, "shop-main-rw-0");
     assertCommitsWaitForAMajorityOfTheChartsSafekeepers(ns, "shop-main-rw");
 
     // 3. Rows through the connection Secret; a Branch at the LSN between two batches sees exactly the first.
@@ -412,6 +415,14 @@ class HelmInstallE2ETest {
         assertThat(r.statusCode()).as("GET %s on the pageserver's management port: %s", path, r.body()).isEqualTo(200);
       }
     }
+  }
+
+  /** Every container of the pod runs as it was first started: no restart (a crash or a failed liveness probe). */
+  private static void assertNeverRestarted(String ns, String pod) {
+    Pod p = cluster.client().pods().inNamespace(ns).withName(pod).get();
+    assertThat(p.getStatus().getContainerStatuses()).as("container statuses of %s", pod).isNotEmpty().allSatisfy(c ->
+        assertThat(c.getRestartCount()).as("restarts of container %s of %s; its last state: %s", c.getName(), pod, c.getLastState())
+            .isZero());
   }
 
   /** Nothing in the pod can call the Kubernetes API as its namespace's default ServiceAccount. */

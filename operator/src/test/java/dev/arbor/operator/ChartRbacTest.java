@@ -32,14 +32,14 @@ class ChartRbacTest {
       // As projects, plus the root Branch the Project creates, and the expiry that deletes a Branch.
       Map.entry("arbor.dev/branches", List.of("get", "list", "watch", "patch", "create", "delete")),
       Map.entry("arbor.dev/branches/status", List.of("patch")),
-      // Endpoints have no finalizer: informers and the status only.
-      Map.entry("arbor.dev/endpoints", List.of("get", "list", "watch")),
+      // Endpoints have no finalizer: informers and the status only (no code reads an Endpoint by name).
+      Map.entry("arbor.dev/endpoints", List.of("list", "watch")),
       Map.entry("arbor.dev/endpoints/status", List.of("patch")),
       // blockOwnerDeletion on an Endpoint's StatefulSet, Service and connection Secret.
       Map.entry("arbor.dev/endpoints/finalizers", List.of("update")),
-      // The role-passwords and connection-secrets informers (label-selected), the Project's read and write of its
-      // Secret, and the connection Secret, applied server-side (create, patch).
-      Map.entry("/secrets", List.of("get", "list", "watch", "create", "update", "patch")),
+      // The role-passwords and connection-secrets informers (label-selected); the Project reads its Secret, creates it,
+      // and merge-patches a missing password into it; the connection Secret, applied server-side (create, patch).
+      Map.entry("/secrets", List.of("get", "list", "watch", "create", "patch")),
       // The compute's Service: applied server-side, read by name (takenNames, proxyPort), and its informer
       // (label-selected), so that a deleted one is applied again at once.
       Map.entry("/services", List.of("get", "list", "watch", "create", "patch")),

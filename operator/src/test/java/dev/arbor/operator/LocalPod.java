@@ -35,13 +35,23 @@ import java.util.concurrent.ThreadLocalRandom;
  * Plays kubelet for one pod of a compute StatefulSet, without a cluster: reads the pod template and the Secrets
  * it references from the API server, builds the container's environment the way the kubelet does (fieldRef,
  * secretKeyRef, {@code $(VAR)} expansion from earlier variables), and runs the container's main class, the
- * compute agent, as a local process. Exactly three things differ from a pod, each explicit here:
+ * compute agent, as a local process. It substitutes three things, each explicit here:
  * <ul>
  *   <li>the pod IP ({@code status.podIP}) is a fresh loopback address, so the pod's ports are its own;</li>
- *   <li>the emptyDir volume is a local directory: the spec's work_dir below the volume's mount path is moved
+ *   <li>the data emptyDir is a local directory: the spec's work_dir below the volume's mount path is moved
  *       under that directory;</li>
  *   <li>the image's {@code java -cp ...} becomes this JVM with the test classpath (the same classes).</li>
  * </ul>
+ * And it does not reproduce the rest of the pod, so the tests that use it show nothing about these:
+ * <ul>
+ *   <li>the image: its files, its JVM options and its PostgreSQL build (the agent finds this machine's);</li>
+ *   <li>the securityContext: the agent runs as the test's user, with a writable root filesystem (no /tmp
+ *       emptyDir either), with the test process's capabilities and seccomp;</li>
+ *   <li>the resources: no requests or limits apply;</li>
+ *   <li>the probes: nothing runs the liveness probe (a hung agent is not restarted), and the readiness probe
+ *       only when a test calls {@link #readiness()}; nor is a crashed agent restarted.</li>
+ * </ul>
+ * ComputeResourcesTest checks the pod template's security settings; e2e/HelmInstallE2ETest runs real pods.
  */
 public final class LocalPod {
   final String podIp;

@@ -47,7 +47,7 @@ public class BranchSpec {
   @Pattern(Formats.LSN)
   private String parentLsn;
 
-  @JsonPropertyDescription("Branch point as a time (RFC 3339, e.g. 2026-11-29T10:00:00Z) within the Project's history window. Excludes parentLsn. Immutable.")
+  @JsonPropertyDescription("Branch point as a time (RFC 3339, e.g. 2026-11-29T10:00:00Z). Not supported yet: the storage engine does not resolve a time to an LSN (Arbor issue 18), so the operator refuses such a Branch (Stalled, reason ParentTimestampNotSupported) and creates no timeline; use parentLsn. Excludes parentLsn. Immutable.")
   @JsonFormat(shape = JsonFormat.Shape.STRING)
   private java.time.OffsetDateTime parentTimestamp;
 

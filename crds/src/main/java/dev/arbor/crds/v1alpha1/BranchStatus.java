@@ -9,7 +9,7 @@ public class BranchStatus extends ArborStatus {
   @JsonPropertyDescription("Id of the timeline in the storage engine (32 hex digits), set once the timeline exists.")
   private String timelineId;
 
-  @JsonPropertyDescription("The resolved branch point: the LSN of the parent this Branch starts from (from parentLsn, parentTimestamp or the parent's head at creation).")
+  @JsonPropertyDescription("The resolved branch point: the LSN of the parent this Branch starts from (from parentLsn, or the parent's head at creation).")
   private String lsn;
 
   @JsonPropertyDescription("The last LSN written on this Branch as the storage engine last reported it.")

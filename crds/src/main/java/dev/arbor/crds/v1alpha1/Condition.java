@@ -2,11 +2,14 @@ package dev.arbor.crds.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.crd.generator.annotation.SchemaFrom;
+import io.fabric8.generator.annotation.Pattern;
 import java.util.Objects;
 
 /**
  * A condition in the shape of Kubernetes' {@code metav1.Condition}, so that {@code kubectl wait
- * --for=condition=Ready}, Argo CD health checks and Flux (kstatus) read Arbor objects without custom code.
+ * --for=condition=Ready} and kstatus (Flux) read Arbor objects without custom code. Argo CD does not: it
+ * reads no conditions of a kind it does not know, and Arbor ships no health check for it yet (issue 17).
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class Condition {
@@ -22,6 +25,7 @@ public class Condition {
   private String type;
 
   @JsonPropertyDescription("Status of the condition: True, False or Unknown.")
+  @SchemaFrom(type = Values.class)
   private String status;
 
   @JsonPropertyDescription("Machine-readable reason for the last transition, in CamelCase (e.g. ParentNotReady, Suspended).")
@@ -31,10 +35,14 @@ public class Condition {
   private String message;
 
   @JsonPropertyDescription("When the status of the condition last changed (RFC 3339).")
+  @Pattern(Formats.RFC3339_TIME)
   private String lastTransitionTime;
 
   @JsonPropertyDescription("The metadata.generation the condition was computed from.")
   private Long observedGeneration;
+
+  /** The values of {@code status} as in {@code metav1.Condition}: the schema's enum (the field stays a string). */
+  public enum Values { True, False, Unknown }
 
   public Condition() {}
 

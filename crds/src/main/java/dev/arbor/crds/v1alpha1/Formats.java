@@ -15,4 +15,10 @@ public final class Formats {
 
   /** An unquoted PostgreSQL identifier (role or database name); at most 63 bytes, as NAMEDATALEN allows. */
   public static final String PG_IDENTIFIER = "^[a-z_][a-z0-9_]{0,62}$";
+
+  /**
+   * A time as RFC 3339 writes it, e.g. {@code 2026-12-07T14:00:00Z}: a string field the generator cannot give
+   * {@code format: date-time} (it takes the format from the Java type), so a pattern checks it instead.
+   */
+  public static final String RFC3339_TIME = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$";
 }

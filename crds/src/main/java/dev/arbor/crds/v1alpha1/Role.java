@@ -18,7 +18,7 @@ public class Role {
   @Size(max = 63)
   private String name;
 
-  @JsonPropertyDescription("Role attributes as in CREATE ROLE, e.g. [LOGIN, CREATEDB]. SUPERUSER is not offered: a tenant never owns the cluster.")
+  @JsonPropertyDescription("Role attributes as in CREATE ROLE, e.g. [LOGIN, CREATEDB]: LOGIN, CREATEDB, CREATEROLE and their NO forms, and INHERIT, NOREPLICATION, NOBYPASSRLS (CREATE ROLE's defaults). SUPERUSER is not offered (a tenant never owns the cluster), nor NOINHERIT, REPLICATION or BYPASSRLS, which the compute does not apply yet.")
   private List<RoleOption> options = new ArrayList<>();
 
   public Role() {}
