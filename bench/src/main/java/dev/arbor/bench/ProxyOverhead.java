@@ -22,6 +22,11 @@ import java.util.regex.Pattern;
  * The price of arbor-proxy on the data path: pgbench against one PostgreSQL directly and through the proxy
  * (in this JVM, on loopback), in one run, alternating the two sides: TPC-B TPS, select-only TPS, and the
  * latency of {@code SELECT 1} from one client. Target: proxied TPS at least 0.9 of direct.
+ *
+ * <p>With {@code --pin true} PostgreSQL (every process of it) and pgbench run on CPU 0 and this JVM, the proxy, on
+ * CPU 1 (Linux {@code taskset}), on both sides: the proxy then pays in latency only, as it does in a cluster where it
+ * runs on other cores than the client and the compute. Without it all share every core, so the proxy's CPU per
+ * message also comes out of PostgreSQL's and pgbench's.
  */
 final class ProxyOverhead {
   private static final Pattern TPS = Pattern.compile("tps = ([0-9.]+) \\(without initial connection time\\)");
@@ -36,10 +41,15 @@ final class ProxyOverhead {
     int clients = o.integer("clients", 8);
     int seconds = o.integer("seconds", 20);
     int rounds = o.integer("rounds", 3);
+    boolean pin = Boolean.parseBoolean(o.string("pin", "false"));
     PostgresInstallation pg = PostgresInstallation.find(PostgresFixture.DEFAULT_MAJOR);
     try (var server = new PostgresFixture().withSetting("max_connections", "200").start();
         var work = TempDirectory.create("arbor-proxy-bench-")) {
       int direct = server.server().port();
+      if (pin) {
+        pinTo("1", ProcessHandle.current());
+        pinTo("0", ProcessHandle.of(server.server().pid()).orElseThrow());
+      }
       Computes one = new Computes() {
         @Override public ComputeState state(String endpoint) {
           return new ComputeState.Running(new InetSocketAddress("127.0.0.1", direct), null);
@@ -51,13 +61,13 @@ final class ProxyOverhead {
       };
       try (var proxy = new ProxyServer(ProxyConfig.defaults(), one, new SimpleMeterRegistry())) {
         int proxied = proxy.listen("bench", new InetSocketAddress("127.0.0.1", 0)).getPort();
-        pgbench(pg, direct, List.of("-i", "-q", "-s", Integer.toString(scale)));
+        pgbench(pg, direct, pin, List.of("-i", "-q", "-s", Integer.toString(scale)));
         Path select1 = work.resolve("select1.sql");
         Files.writeString(select1, "SELECT 1;\n", StandardCharsets.UTF_8);
         List<String> tpcb = List.of("-c", Integer.toString(clients), "-j", "2", "-T", Integer.toString(seconds));
         List<String> selectOnly = List.of("-S", "-c", Integer.toString(clients), "-j", "2", "-T", Integer.toString(seconds));
         List<String> oneClient = List.of("-n", "-f", select1.toString(), "-c", "1", "-T", Integer.toString(seconds));
-        pgbench(pg, direct, List.of("-c", Integer.toString(clients), "-j", "2", "-T", "5")); // warm-up
+        pgbench(pg, direct, pin, List.of("-c", Integer.toString(clients), "-j", "2", "-T", "5")); // warm-up
         double[][] sums = new double[3][4];
         for (int r = 0; r < rounds; r++) {
           List<List<String>> loads = List.of(tpcb, selectOnly, oneClient);
@@ -65,8 +75,8 @@ final class ProxyOverhead {
             // alternate which side goes first, so a drift of the machine does not favour one
             int first = r % 2 == 0 ? direct : proxied;
             int second = first == direct ? proxied : direct;
-            Result a = pgbench(pg, first, loads.get(l));
-            Result b = pgbench(pg, second, loads.get(l));
+            Result a = pgbench(pg, first, pin, loads.get(l));
+            Result b = pgbench(pg, second, pin, loads.get(l));
             Result d = first == direct ? a : b;
             Result p = first == direct ? b : a;
             sums[l][0] += d.tps;
@@ -83,15 +93,29 @@ final class ProxyOverhead {
               sums[l][1] / sums[l][0], sums[l][2] / rounds, sums[l][3] / rounds);
         }
         System.out.printf("pgbench -s %d, %d s per run, %d rounds alternating direct and proxied (means); target proxy/direct >= 0.9;"
-            + " PostgreSQL %d, the proxy in the benchmark's JVM, all on loopback; machine: %s%n", scale, seconds, rounds,
-            PostgresFixture.DEFAULT_MAJOR, Machine.describe());
+            + " PostgreSQL %d, the proxy in the benchmark's JVM, all on loopback; %s; machine: %s%n", scale, seconds, rounds,
+            PostgresFixture.DEFAULT_MAJOR, pin ? "PostgreSQL and pgbench pinned to CPU 0, the proxy to CPU 1" : "nothing pinned",
+            Machine.describe());
       }
     }
   }
 
-  private static Result pgbench(PostgresInstallation pg, int port, List<String> args) throws IOException, InterruptedException {
-    List<String> cmd = new ArrayList<>(List.of(pg.binary("pgbench").toString(), "-h", "127.0.0.1", "-p", Integer.toString(port),
-        "-U", PostgresFixture.SUPERUSER));
+  /** Every thread of {@code process} and of its descendants on {@code cpus}; processes they start later inherit it. */
+  private static void pinTo(String cpus, ProcessHandle process) throws IOException, InterruptedException {
+    List<ProcessHandle> all = new ArrayList<>(process.descendants().toList());
+    all.add(process);
+    for (ProcessHandle h : all) {
+      Process p = new ProcessBuilder("taskset", "-a", "-p", "-c", cpus, Long.toString(h.pid())).redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (p.waitFor() != 0 && h.isAlive()) {
+        throw new IllegalStateException("taskset -a -p -c " + cpus + " " + h.pid() + " failed (--pin needs util-linux's taskset):\n" + out);
+      }
+    }
+  }
+
+  private static Result pgbench(PostgresInstallation pg, int port, boolean pin, List<String> args) throws IOException, InterruptedException {
+    List<String> cmd = new ArrayList<>(pin ? List.of("taskset", "-c", "0") : List.of());
+    cmd.addAll(List.of(pg.binary("pgbench").toString(), "-h", "127.0.0.1", "-p", Integer.toString(port), "-U", PostgresFixture.SUPERUSER));
     cmd.addAll(args);
     cmd.add("postgres");
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
