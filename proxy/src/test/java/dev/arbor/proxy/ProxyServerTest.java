@@ -278,9 +278,10 @@ class ProxyServerTest {
   void connectionsClosedForASuspendAreToldWhy() throws Exception {
     try (Connection c = connect(steadyPort); Statement st = c.createStatement()) {
       st.execute("SELECT 1");
-      assertThat(proxy.closeConnections("steady", "endpoint steady is suspended after 30s without activity")).isPositive();
+      assertThat(proxy.closeIdleSuspended("steady", Duration.ofSeconds(30))).isPositive();
       assertThatThrownBy(() -> st.execute("SELECT 1")).isInstanceOf(SQLException.class)
-          .hasMessageContaining("suspended after 30s without activity");
+          .hasMessageContaining("endpoint steady was suspended after 30s without activity")
+          .hasMessageContaining(ProxyServer.WAKE_HINT);
     }
     steadyStillServes();
   }
