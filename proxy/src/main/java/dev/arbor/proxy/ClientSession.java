@@ -248,12 +248,14 @@ final class ClientSession implements Runnable {
     byte[] buf = new byte[BUFFER];
     long cancelKey = 0;
     var boundary = new MessageBoundary();
+    boolean inMessage = false; // until ReadyForQuery: a message is being passed on
     try {
       while (!established) {
         int type = fromBackend.read();
         if (type < 0) {
           break;
         }
+        inMessage = true;
         int length = fromBackend.readInt();
         if (length < 4) {
           throw new Wire.ProtocolException("the compute sent a message of type '" + (char) type + "' with length " + length);
@@ -271,6 +273,7 @@ final class ClientSession implements Runnable {
           writeInt(toClient, length);
           copy(fromBackend, toClient, length - 4, buf);
         }
+        inMessage = false;
         if (type == Wire.READY_FOR_QUERY) {
           established = true;
           b.setSoTimeout(0);
@@ -296,7 +299,7 @@ final class ClientSession implements Runnable {
       }
     }
     String reason = closeReason;
-    if (reason != null && boundary.atBoundary()) {
+    if (reason != null && !inMessage && boundary.atBoundary()) {
       // The proxy closed the compute's side (a suspend); the client learns why rather than seeing a reset.
       toClient.write(Wire.errorResponse("FATAL", Wire.ADMIN_SHUTDOWN, reason, closeHint));
       toClient.flush();
