@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.ConnectException;
+import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
@@ -44,9 +45,10 @@ final class ClientSession implements Runnable {
   private volatile Socket client;
   private volatile Socket backend;
   private volatile String closeReason;
+  private volatile String closeHint;
   private volatile boolean established;
-  /** The compute this session reached (set once connected). */
-  private ComputeState.Running target;
+  /** The compute this session reached (set once connected, before {@link #backend}). */
+  private volatile ComputeState.Running target;
 
   ClientSession(ProxyServer proxy, String endpoint, Socket accepted) {
     this.proxy = proxy;
@@ -213,8 +215,8 @@ final class ClientSession implements Runnable {
           last = Wire.errorFields(first.body()).get('M');
         } else {
           in.reset();
-          backend = s;
           this.target = compute;
+          backend = s;
           return in;
         }
       } catch (ConnectException | SocketTimeoutException | EOFException e) {
@@ -246,12 +248,14 @@ final class ClientSession implements Runnable {
     byte[] buf = new byte[BUFFER];
     long cancelKey = 0;
     var boundary = new MessageBoundary();
+    boolean inMessage = false; // until ReadyForQuery: a message is being passed on
     try {
       while (!established) {
         int type = fromBackend.read();
         if (type < 0) {
           break;
         }
+        inMessage = true;
         int length = fromBackend.readInt();
         if (length < 4) {
           throw new Wire.ProtocolException("the compute sent a message of type '" + (char) type + "' with length " + length);
@@ -269,6 +273,7 @@ final class ClientSession implements Runnable {
           writeInt(toClient, length);
           copy(fromBackend, toClient, length - 4, buf);
         }
+        inMessage = false;
         if (type == Wire.READY_FOR_QUERY) {
           established = true;
           b.setSoTimeout(0);
@@ -294,9 +299,9 @@ final class ClientSession implements Runnable {
       }
     }
     String reason = closeReason;
-    if (reason != null && boundary.atBoundary()) {
+    if (reason != null && !inMessage && boundary.atBoundary()) {
       // The proxy closed the compute's side (a suspend); the client learns why rather than seeing a reset.
-      toClient.write(Wire.errorResponse("FATAL", Wire.ADMIN_SHUTDOWN, reason, "reconnect to wake the endpoint"));
+      toClient.write(Wire.errorResponse("FATAL", Wire.ADMIN_SHUTDOWN, reason, closeHint));
       toClient.flush();
     }
   }
@@ -344,13 +349,25 @@ final class ClientSession implements Runnable {
     }
   }
 
-  /** Ends this session's compute side with {@code reason} for the client (the Endpoint is being suspended). */
-  void closeWithReason(String reason) {
-    closeReason = reason;
+  /**
+   * Ends this session's compute side with {@code reason} and {@code hint} (or null) for the client, when it has reached a
+   * compute ({@code compute}, or any when null): the Endpoint is being suspended. A session still being set up or held is
+   * left alone: it waits for the compute, or wakes it. Returns whether this session was ended.
+   */
+  boolean closeComputeSide(InetSocketAddress compute, String reason, String hint) {
     Socket b = backend;
-    if (b != null) {
-      closeQuietly(b);
-    } else {
+    if (b == null || (compute != null && !compute.equals(target.postgres()))) {
+      return false;
+    }
+    closeHint = hint;
+    closeReason = reason;
+    closeQuietly(b);
+    return true;
+  }
+
+  /** Ends this session with {@code reason} (the proxy stops): its compute side when it has one, else the client's. */
+  void closeWithReason(String reason, String hint) {
+    if (!closeComputeSide(null, reason, hint)) {
       closeQuietly(client);
     }
   }

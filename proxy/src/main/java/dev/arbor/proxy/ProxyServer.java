@@ -1,5 +1,6 @@
 package dev.arbor.proxy;
 
+import dev.arbor.api.compute.DurationText;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
@@ -8,6 +9,7 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketException;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -132,16 +134,39 @@ public final class ProxyServer implements AutoCloseable {
   }
 
   /**
-   * Closes the connections of {@code endpoint} with an ErrorResponse that gives {@code reason}: its compute is
-   * being suspended. Returns how many there were.
+   * Closes the connections of {@code endpoint} that reached its compute ({@code compute}, or any when null), each with a
+   * FATAL ErrorResponse ({@code 57P01}) between two of the compute's messages that gives {@code reason} and {@code hint}
+   * (or null): the compute is being suspended or stopped. Connections still being set up or held for a wake are left
+   * alone: they wait for the compute, or wake it. Returns how many were closed.
    */
-  public int closeConnections(String endpoint, String reason) {
-    List<ClientSession> list = List.copyOf(sessions.getOrDefault(endpoint, Set.of()));
-    list.forEach(s -> s.closeWithReason(reason));
-    if (!list.isEmpty()) {
-      log.info("event=connections_closed endpoint={} count={} reason=\"{}\"", endpoint, list.size(), reason);
+  public int closeConnections(String endpoint, InetSocketAddress compute, String reason, String hint) {
+    int closed = 0;
+    for (ClientSession s : List.copyOf(sessions.getOrDefault(endpoint, Set.of()))) {
+      if (s.closeComputeSide(compute, reason, hint)) {
+        closed++;
+      }
     }
-    return list.size();
+    if (closed > 0) {
+      log.info("event=connections_closed endpoint={} count={} reason=\"{}\"", endpoint, closed, reason);
+    }
+    return closed;
+  }
+
+  /**
+   * Closes the connections of {@code endpoint} because its compute was suspended after {@code idle} without activity
+   * (null: unknown), with {@link #idleSuspendReason} and {@link #WAKE_HINT}; local mode and Kubernetes say the same.
+   */
+  public int closeIdleSuspended(String endpoint, Duration idle) {
+    return closeConnections(endpoint, null, idleSuspendReason(endpoint, idle), WAKE_HINT);
+  }
+
+  /** What a client whose connection ended at an idle suspend can do. */
+  public static final String WAKE_HINT = "reconnect to wake it: the proxy holds a new connection while the compute starts";
+
+  /** Why connections end when {@code endpoint}'s compute is suspended after {@code idle} (null: unknown) without activity. */
+  public static String idleSuspendReason(String endpoint, Duration idle) {
+    return "endpoint " + endpoint + " was suspended after " + (idle == null ? "its suspend timeout" : DurationText.format(idle))
+        + " without activity";
   }
 
   /** Client connections of {@code endpoint} open now (held, relaying, or being set up). */
@@ -235,6 +260,6 @@ public final class ProxyServer implements AutoCloseable {
   @Override
   public void close() {
     List.copyOf(listeners.keySet()).forEach(this::unlisten);
-    sessions.values().forEach(set -> List.copyOf(set).forEach(s -> s.closeWithReason("the proxy is shutting down")));
+    sessions.values().forEach(set -> List.copyOf(set).forEach(s -> s.closeWithReason("the proxy is shutting down", "reconnect")));
   }
 }

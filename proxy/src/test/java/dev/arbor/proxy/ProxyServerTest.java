@@ -2,6 +2,7 @@ package dev.arbor.proxy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import dev.arbor.testing.PostgresFixture;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -26,6 +27,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -278,11 +280,28 @@ class ProxyServerTest {
   void connectionsClosedForASuspendAreToldWhy() throws Exception {
     try (Connection c = connect(steadyPort); Statement st = c.createStatement()) {
       st.execute("SELECT 1");
-      assertThat(proxy.closeConnections("steady", "endpoint steady is suspended after 30s without activity")).isPositive();
+      assertThat(proxy.closeIdleSuspended("steady", Duration.ofSeconds(30))).isPositive();
       assertThatThrownBy(() -> st.execute("SELECT 1")).isInstanceOf(SQLException.class)
-          .hasMessageContaining("suspended after 30s without activity");
+          .hasMessageContaining("endpoint steady was suspended after 30s without activity")
+          .hasMessageContaining(ProxyServer.WAKE_HINT);
     }
     steadyStillServes();
+  }
+
+  @Test
+  void aConnectionHeldForAWakeIsLeftAloneAtASuspendAndGetsItsAnswer() throws Exception {
+    var held = new TestComputes();
+    held.add("sleepy", sleepy.server());
+    held.breakWakes("sleepy"); // the wake is asked for; the test starts the compute itself below
+    sleepy.server().stop();
+    try (var p = new ProxyServer(ProxyConfig.defaults(), held, new SimpleMeterRegistry()); var pool = Executors.newSingleThreadExecutor()) {
+      int port = p.listen("sleepy", new InetSocketAddress("127.0.0.1", 0)).getPort();
+      Future<Integer> answer = pool.submit(() -> selectOne(port));
+      await().atMost(Duration.ofSeconds(60)).until(() -> p.openConnections("sleepy") == 1 && held.wakes.get() == 1);
+      assertThat(p.closeIdleSuspended("sleepy", Duration.ofSeconds(30))).as("held, not connected to a compute").isZero();
+      sleepy.server().start();
+      assertThat(answer.get(60, TimeUnit.SECONDS)).isEqualTo(1);
+    }
   }
 
   // --- raw protocol helpers ---

@@ -328,7 +328,7 @@ final class LocalProxy implements Computes {
       }
       Endpoints.save(inst, current.with(Endpoints.SUSPENDED));
       known.put(e.key(), current.with(Endpoints.SUSPENDED));
-      proxy.closeConnections(e.key(), "endpoint " + e.key() + " was suspended after " + timeout.toSeconds() + " s without activity");
+      proxy.closeIdleSuspended(e.key(), timeout);
       new Daemons(inst.home).stop(Endpoints.daemonName(e.project(), e.branch()), Duration.ofSeconds(90));
       log.info("event=endpoint_suspended endpoint={} idle_timeout_s={}", e.key(), timeout.toSeconds());
     }

@@ -44,7 +44,8 @@ import org.slf4j.LoggerFactory;
  * that pod's {@code postgres} port directly. A wake is the annotation {@value EndpointWake#REQUESTED_AT} on the Endpoint, which
  * the operator answers by starting the compute.
  *
- * <p>With {@link #serve}, every Endpoint that has {@code status.proxyPort} gets a listener on that port.
+ * <p>With {@link #serve}, every Endpoint that has {@code status.proxyPort} gets a listener on that port, and the
+ * connections to a compute that is suspended or whose pod is being deleted end with the reason ({@link ComputeStops}).
  */
 public final class KubeComputes implements Computes, AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(KubeComputes.class);
@@ -94,6 +95,12 @@ public final class KubeComputes implements Computes, AutoCloseable {
     return slash < 0 ? null : byNamespace.get(endpoint.substring(0, slash));
   }
 
+  /** The Endpoint NAMESPACE/NAME in the informer's cache, or null. */
+  private Endpoint endpoint(String endpoint) {
+    SharedIndexInformer<Endpoint> informer = informer(endpoints, endpoint);
+    return informer == null ? null : informer.getStore().getByKey(endpoint);
+  }
+
   static String key(String namespace, String name) {
     return namespace + "/" + name;
   }
@@ -105,6 +112,9 @@ public final class KubeComputes implements Computes, AutoCloseable {
   public KubeComputes serve(ProxyServer proxy, String bindHost) {
     var listeners = new Listeners(proxy, bindHost);
     endpoints.values().forEach(i -> i.addEventHandler(listeners));
+    var stops = new ComputeStops(proxy, this::endpoint);
+    endpoints.values().forEach(i -> i.addEventHandler(stops.endpointHandler()));
+    pods.values().forEach(i -> i.addEventHandler(stops.podHandler()));
     return this;
   }
 
@@ -123,18 +133,15 @@ public final class KubeComputes implements Computes, AutoCloseable {
 
   @Override
   public ComputeState state(String endpoint) {
-    SharedIndexInformer<Endpoint> informer = informer(endpoints, endpoint);
-    Endpoint e = informer == null ? null : informer.getStore().getByKey(endpoint);
+    Endpoint e = endpoint(endpoint);
     if (e == null) {
       return new ComputeState.Refused("there is no Endpoint " + endpoint,
           "check the connection string, or list Endpoints with: kubectl get endpoints.arbor.dev -A");
     }
     String namespace = e.getMetadata().getNamespace();
     String name = e.getMetadata().getName();
-    if (e.getSpec() != null && Boolean.TRUE.equals(e.getSpec().getSuspended())) {
-      return new ComputeState.Refused("endpoint " + endpoint + " is suspended by spec.suspended: true; connections do not wake it",
-          "resume it with: kubectl patch endpoints.arbor.dev " + name + " -n " + namespace
-              + " --type merge -p '{\"spec\":{\"suspended\":false}}'");
+    if (suspendedBySpec(e)) {
+      return suspendedBySpecRefusal(e);
     }
     if (e.getStatus() != null && e.getStatus().getPhase() == EndpointPhase.Suspended) {
       return new ComputeState.Suspended();
@@ -164,6 +171,20 @@ public final class KubeComputes implements Computes, AutoCloseable {
     return new ComputeState.Starting();
   }
 
+  /** Whether a person suspended the Endpoint ({@code spec.suspended: true}): connections do not wake it. */
+  static boolean suspendedBySpec(Endpoint e) {
+    return e.getSpec() != null && Boolean.TRUE.equals(e.getSpec().getSuspended());
+  }
+
+  /** What a client of an Endpoint suspended by {@code spec.suspended: true} is told, and how to resume it. */
+  static ComputeState.Refused suspendedBySpecRefusal(Endpoint e) {
+    String namespace = e.getMetadata().getNamespace();
+    String name = e.getMetadata().getName();
+    return new ComputeState.Refused("endpoint " + key(namespace, name) + " is suspended by spec.suspended: true; connections do not wake it",
+        "resume it with: kubectl patch endpoints.arbor.dev " + name + " -n " + namespace
+            + " --type merge -p '{\"spec\":{\"suspended\":false}}'");
+  }
+
   /** The compute in {@code pod} when the pod is Ready, has an IP and a {@code postgres} port, and is not being deleted. */
   static Optional<ComputeState.Running> running(Pod pod) {
     return ready(pod) ? compute(pod) : Optional.empty();
@@ -177,7 +198,12 @@ public final class KubeComputes implements Computes, AutoCloseable {
 
   /** Where the compute in {@code pod} listens, Ready or not, when the pod has an IP and a {@code postgres} port and is not being deleted. */
   private static Optional<ComputeState.Running> compute(Pod pod) {
-    if (pod.getMetadata().getDeletionTimestamp() != null || pod.getStatus() == null) {
+    return pod.getMetadata().getDeletionTimestamp() != null ? Optional.empty() : at(pod);
+  }
+
+  /** Where the compute in {@code pod} listens when the pod has an IP and a {@code postgres} port, being deleted or not. */
+  static Optional<ComputeState.Running> at(Pod pod) {
+    if (pod.getStatus() == null) {
       return Optional.empty();
     }
     String ip = pod.getStatus().getPodIP();

@@ -37,6 +37,8 @@ public final class KubeProxyMain {
   private static final long SYNC_TIMEOUT_SECONDS = 60;
 
   private static volatile boolean exitingOnOurOwn;
+  /** A SIGTERM is being served: the informers' start that it interrupts is no start failure. */
+  private static volatile boolean stopping;
 
   private KubeProxyMain() {}
 
@@ -75,6 +77,7 @@ public final class KubeProxyMain {
       return;
     }
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      stopping = true;
       log.info("event=stopping");
       proxy.close(); // listeners first, then every connection ends with an ErrorResponse that says why
       cancelPort.close();
@@ -92,6 +95,9 @@ public final class KubeProxyMain {
     try {
       computes.start().toCompletableFuture().get(SYNC_TIMEOUT_SECONDS, TimeUnit.SECONDS);
     } catch (Exception e) {
+      if (stopping) {
+        return; // SIGTERM came before the informers had started (their watches): the shutdown hook ends the process, 0
+      }
       Throwable cause = e.getCause() != null ? e.getCause() : e;
       log.error("event=start_failed reason=\"cannot watch Endpoints and pods through the Kubernetes API at {}: {}\" hint=\"in a pod"
           + " the proxy uses its service account (RBAC: list and watch endpoints.arbor.dev and pods, patch endpoints.arbor.dev);"

@@ -47,6 +47,8 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
@@ -391,6 +393,131 @@ class KubeComputesTest {
     public void close() {
       server.stop(0);
     }
+  }
+
+  /** A client in the middle of a query when its Endpoint is suspended for idleness; a client of another Endpoint. */
+  @Test
+  void connectionsOpenAtAnIdleSuspendEndWithTheReasonAndOtherEndpointsGoOn() throws Exception {
+    int port = FreePort.pickStable();
+    int otherPort = FreePort.pickStable();
+    createEndpoint("dozing", false, EndpointPhase.Running, port);
+    createReadyPod("dozing");
+    createEndpoint("awake", false, EndpointPhase.Running, otherPort);
+    createReadyPod("awake");
+    awaitListening("dozing", true);
+    awaitListening("awake", true);
+    await().atMost(WAIT).until(() -> computes.state(NS + "/dozing") instanceof ComputeState.Running
+        && computes.state(NS + "/awake") instanceof ComputeState.Running);
+
+    try (Connection dozing = connect(port); Connection awake = connect(otherPort); var pool = Executors.newSingleThreadExecutor()) {
+      Future<?> query = inLongQuery(dozing, pool);
+      // The operator suspends it (the test leaves the pod and its PostgreSQL running: the proxy alone ends the connection).
+      endpoint("dozing").editStatus(e -> {
+        e.getStatus().setPhase(EndpointPhase.Suspended);
+        e.getStatus().setLastActive("2026-12-07T12:00:00Z");
+        e.getStatus().setSuspendedAt("2026-12-07T12:05:00Z");
+        return e;
+      });
+      assertEndedWith(query, "57P01", "endpoint shop/dozing was suspended after 5m without activity", ProxyServer.WAKE_HINT);
+      assertThat(selectOne(awake)).as("the other Endpoint's open connection").isEqualTo(1);
+    }
+    assertThat(selectOne(otherPort)).isEqualTo(1);
+  }
+
+  @Test
+  void connectionsOpenWhenSpecSuspendedIsSetEndWithTheReasonAndHowToResume() throws Exception {
+    int port = FreePort.pickStable();
+    int otherPort = FreePort.pickStable();
+    createEndpoint("halted", false, EndpointPhase.Running, port);
+    createReadyPod("halted");
+    createEndpoint("going", false, EndpointPhase.Running, otherPort);
+    createReadyPod("going");
+    awaitListening("halted", true);
+    awaitListening("going", true);
+    await().atMost(WAIT).until(() -> computes.state(NS + "/halted") instanceof ComputeState.Running
+        && computes.state(NS + "/going") instanceof ComputeState.Running);
+
+    try (Connection halted = connect(port); Connection going = connect(otherPort); var pool = Executors.newSingleThreadExecutor()) {
+      Future<?> query = inLongQuery(halted, pool);
+      endpoint("halted").edit(e -> {
+        e.getSpec().setSuspended(true);
+        return e;
+      });
+      assertEndedWith(query, "57P01", "endpoint shop/halted is suspended by spec.suspended: true; connections do not wake it",
+          "kubectl patch endpoints.arbor.dev halted -n shop --type merge -p '{\"spec\":{\"suspended\":false}}'");
+      assertThat(selectOne(going)).as("the other Endpoint's open connection").isEqualTo(1);
+    }
+    assertThatThrownBy(() -> selectOne(port)).isInstanceOf(SQLException.class)
+        .hasMessageContaining("suspended by spec.suspended: true");
+  }
+
+  @Test
+  void connectionsToAComputePodThatIsBeingDeletedEndWithTheReason() throws Exception {
+    int port = FreePort.pickStable();
+    createEndpoint("moved", false, EndpointPhase.Running, port);
+    String hold = "arbor.dev/test-hold"; // keeps the deleted pod, with its deletionTimestamp, as the kubelet would
+    createPod("moved", List.of(hold));
+    setPodReady("moved-0", "True");
+    awaitListening("moved", true);
+    await().atMost(WAIT).until(() -> computes.state(NS + "/moved") instanceof ComputeState.Running);
+
+    try (Connection moved = connect(port); var pool = Executors.newSingleThreadExecutor()) {
+      Future<?> query = inLongQuery(moved, pool);
+      client.pods().inNamespace(NS).withName("moved-0").delete();
+      assertEndedWith(query, "57P01", "the compute of endpoint shop/moved is stopping: its pod moved-0 is being deleted", "reconnect");
+    } finally {
+      client.pods().inNamespace(NS).withName("moved-0").edit(p -> {
+        p.getMetadata().setFinalizers(List.of());
+        return p;
+      });
+    }
+  }
+
+  static Connection connect(int port) throws SQLException {
+    return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/postgres?user=postgres&connectTimeout=60");
+  }
+
+  static int selectOne(Connection c) throws SQLException {
+    try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT 1")) {
+      rs.next();
+      return rs.getInt(1);
+    }
+  }
+
+  /**
+   * A query on {@code c} that the compute answers only after 20 s, once PostgreSQL runs it: what ends it sooner is the
+   * proxy, between two messages.
+   */
+  static Future<?> inLongQuery(Connection c, ExecutorService pool) throws Exception {
+    int pid;
+    try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT pg_backend_pid()")) {
+      rs.next();
+      pid = rs.getInt(1);
+    }
+    Future<?> query = pool.submit(() -> {
+      try (Statement st = c.createStatement()) {
+        st.execute("SELECT pg_sleep(20)");
+      }
+      return null;
+    });
+    try (Connection direct = pg.connect();
+        var st = direct.prepareStatement("SELECT wait_event FROM pg_stat_activity WHERE pid = ?")) {
+      st.setInt(1, pid);
+      await().atMost(WAIT).until(() -> {
+        try (ResultSet rs = st.executeQuery()) {
+          return rs.next() && "PgSleep".equals(rs.getString(1));
+        }
+      });
+    }
+    return query;
+  }
+
+  /** The query ended well within its 20 s with an SQLException carrying {@code sqlstate} and {@code texts}. */
+  static void assertEndedWith(Future<?> query, String sqlstate, String... texts) {
+    assertThatThrownBy(() -> query.get(15, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
+        .cause().isInstanceOf(SQLException.class)
+        .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo(sqlstate))
+        .satisfies(e -> assertThat(e.getMessage()).contains(texts));
   }
 
   @Test
