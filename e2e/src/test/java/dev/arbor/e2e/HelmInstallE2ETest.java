@@ -43,7 +43,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Arbor installed the way a platform team installs it, with only {@code helm} and {@code kubectl}: the chart
- * with its evaluation object store, a Project, a Branch at an LSN and an Endpoint on each in a namespace under
+ * with its evaluation object store and computes' PGDATA on claims of the default StorageClass, a Project, a Branch at an LSN and an Endpoint on each in a namespace under
  * Pod Security "restricted", each object Ready at its generation and each Endpoint Running; commits that wait for
  * a majority of the chart's safekeepers; rows written and read through the Endpoints' connection Secrets, the
  * branch's own writes apart from its parent's; another team's tenant out of reach from a compute (no deletion
