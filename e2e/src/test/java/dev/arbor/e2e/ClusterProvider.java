@@ -56,6 +56,25 @@ public interface ClusterProvider extends AutoCloseable {
         "--set", "image.pullPolicy=" + imagePullPolicy(), "--set", "compute.pullPolicy=" + imagePullPolicy());
   }
 
+  /**
+   * {@code --set} values that put every read-write compute's PGDATA on a PersistentVolumeClaim of the cluster's
+   * default StorageClass (docs/operator.md, "PGDATA across suspends"), as an installation that keeps PGDATA across
+   * suspends does.
+   */
+  default List<String> helmPgdataVolumeValues() {
+    return List.of("--set", "compute.pgdataVolume.storageClass=" + defaultStorageClass());
+  }
+
+  /** The cluster's default StorageClass ({@code storageclass.kubernetes.io/is-default-class: "true"}). */
+  default String defaultStorageClass() {
+    return client().storage().v1().storageClasses().list().getItems().stream()
+        .filter(c -> c.getMetadata().getAnnotations() != null
+            && "true".equals(c.getMetadata().getAnnotations().get("storageclass.kubernetes.io/is-default-class")))
+        .map(c -> c.getMetadata().getName()).findFirst()
+        .orElseThrow(() -> new IllegalStateException("the cluster has no default StorageClass (annotation "
+            + "storageclass.kubernetes.io/is-default-class: \"true\"); the chart's volumes need one (e2e/cluster/up makes arbor-e2e-local)"));
+  }
+
   /** Arbor's image tag: the project version, as images/build tags them. */
   static String arborTag() {
     return System.getProperty("arbor.version", "0.1.0-SNAPSHOT");

@@ -147,14 +147,7 @@ class HelmChartTest {
   void computesReachOnlyTheStorageEnginesComputePortsAndScrapersASafekeepersManagementPort() throws IOException {
     String rendered = cli.helm("template", "arbor", "helm/arbor", "--set", DEV, "--set", "metrics.serviceMonitor.enabled=true",
         "--set", "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring").check().out();
-    List<JsonNode> objects = new ArrayList<>();
-    try (var docs = new YAMLMapper().readerFor(JsonNode.class).<JsonNode>readValues(rendered)) {
-      docs.forEachRemaining(d -> {
-        if (d != null && d.has("kind")) {
-          objects.add(d);
-        }
-      });
-    }
+    List<JsonNode> objects = objects(rendered);
     JsonNode safekeeperPolicy = object(objects, "NetworkPolicy", "arbor-safekeeper");
     assertThat(sourcesOf(safekeeperPolicy, 7676)).containsExactlyInAnyOrder("compute", "safekeeper");
     assertThat(sourcesOf(safekeeperPolicy, 7677)).containsExactlyInAnyOrder("pageserver", "metricsFrom");
@@ -183,6 +176,40 @@ class HelmChartTest {
     assertThat(computeSafekeepers.split(",")).hasSize(3).allMatch(entry -> entry.endsWith(".svc:7676"));
     assertThat(object(objects, "ServiceMonitor", "arbor-safekeeper").at("/spec/endpoints/0/port").asText()).isEqualTo("management");
     assertThat(object(objects, "ServiceMonitor", "arbor-pageserver").at("/spec/endpoints/0/port").asText()).isEqualTo("http");
+  }
+
+  /** compute.pgdataVolume reaches the operator: no storage class by default (emptyDir), the class and size when set. */
+  @Test
+  void thePgdataVolumeValuesReachTheOperator() throws IOException {
+    Map<String, String> off = operatorEnv(cli.helm("template", "arbor", "helm/arbor", "--set", DEV).check().out());
+    assertThat(off).doesNotContainKey("ARBOR_COMPUTE_PGDATA_VOLUME_STORAGE_CLASS").containsEntry("ARBOR_COMPUTE_PGDATA_VOLUME_SIZE", "10Gi");
+    Map<String, String> on = operatorEnv(cli.helm("template", "arbor", "helm/arbor", "--set", DEV, "--set",
+        "compute.pgdataVolume.storageClass=fast-ssd", "--set", "compute.pgdataVolume.size=50Gi").check().out());
+    assertThat(on).containsEntry("ARBOR_COMPUTE_PGDATA_VOLUME_STORAGE_CLASS", "fast-ssd").containsEntry("ARBOR_COMPUTE_PGDATA_VOLUME_SIZE", "50Gi");
+    var notASize = cli.helm("template", "arbor", "helm/arbor", "--set", DEV, "--set", "compute.pgdataVolume.size=50GB");
+    assertThat(notASize.exit()).isNotZero();
+    assertThat(notASize.err()).contains("/compute/pgdataVolume/size");
+  }
+
+  private static Map<String, String> operatorEnv(String rendered) throws IOException {
+    List<JsonNode> objects = objects(rendered);
+    Map<String, String> env = new java.util.LinkedHashMap<>();
+    object(objects, "Deployment", "arbor-operator").at("/spec/template/spec/containers/0/env")
+        .forEach(e -> env.put(e.get("name").asText(), e.path("value").asText()));
+    return env;
+  }
+
+  /** The objects of a rendered chart. */
+  private static List<JsonNode> objects(String rendered) throws IOException {
+    List<JsonNode> objects = new ArrayList<>();
+    try (var docs = new YAMLMapper().readerFor(JsonNode.class).<JsonNode>readValues(rendered)) {
+      docs.forEachRemaining(d -> {
+        if (d != null && d.has("kind")) {
+          objects.add(d);
+        }
+      });
+    }
+    return objects;
   }
 
   private static JsonNode object(List<JsonNode> objects, String kind, String name) {

@@ -43,7 +43,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Arbor installed the way a platform team installs it, with only {@code helm} and {@code kubectl}: the chart
- * with its evaluation object store, a Project, a Branch at an LSN and an Endpoint on each in a namespace under
+ * with its evaluation object store and computes' PGDATA on claims of the default StorageClass, a Project, a Branch at an LSN and an Endpoint on each in a namespace under
  * Pod Security "restricted", each object Ready at its generation and each Endpoint Running; commits that wait for
  * a majority of the chart's safekeepers; rows written and read through the Endpoints' connection Secrets, the
  * branch's own writes apart from its parent's; another team's tenant out of reach from a compute (no deletion
@@ -113,10 +113,11 @@ class HelmInstallE2ETest {
     KubernetesClient k = cluster.client();
     String ns = namespace.name();
 
-    // 1. helm install, as the README says, with the images of this build.
+    // 1. helm install, as the README says, with the images of this build, and PGDATA on volumes that outlive a suspend.
     List<String> install = new ArrayList<>(List.of("install", RELEASE, "helm/arbor", "-n", SYSTEM, "--create-namespace",
         "--set", "objectStore.dev.enabled=true", "--wait", "--timeout", "6m"));
     install.addAll(cluster.helmImageValues());
+    install.addAll(cluster.helmPgdataVolumeValues());
     check(cli.helm(install.toArray(String[]::new)));
     // Every pod of the release meets Pod Security "restricted": the API server, asked to enforce it on the
     // namespace, names every pod that would violate it (as a warning) — and then enforces it for later pods.
@@ -602,9 +603,11 @@ class HelmInstallE2ETest {
         """);
     awaitReady(ns, "branch/shop-sleepy", "endpoint/shop-sleepy-rw");
     psql(ns, "shop-sleepy-rw", "CREATE TABLE naps AS SELECT generate_series(1, 500) AS n; SELECT 'ok'", "(ok)");
+    // Its PGDATA is on the Endpoint's claim, a volume of the cluster's provisioner that the compute user writes to.
+    String pod = "shop-sleepy-rw-0";
+    String claimUid = assertMountsItsBoundPgdataClaim(ns, pod, "shop-sleepy-rw-pgdata");
 
     // A monitoring-style session of an internal role: the superuser over the compute's unix socket, every second.
-    String pod = "shop-sleepy-rw-0";
     String socket = computeSpec(ns, pod).path("work_dir").asText() + "/socket";
     Thread monitor = Thread.ofVirtual().start(() -> cli.kubectl("-n", ns, "exec", pod, "--", "sh", "-c",
         "while true; do psql -h " + socket + " -U postgres -d postgres -Atc 'SELECT count(*) FROM pg_stat_activity' >/dev/null; "
@@ -613,10 +616,15 @@ class HelmInstallE2ETest {
     awaitSuspended(ns, "shop-sleepy-rw", Duration.ofMinutes(3));
     assertThat(Duration.ofNanos(System.nanoTime() - idleSince)).isGreaterThanOrEqualTo(Duration.ofSeconds(29));
     monitor.join(Duration.ofSeconds(30).toMillis()); // its pod is gone
+    var claim = cluster.client().persistentVolumeClaims().inNamespace(ns).withName("shop-sleepy-rw-pgdata").get();
+    assertThat(claim).as("the PGDATA claim of the suspended Endpoint (no pod left)").isNotNull();
+    assertThat(claim.getMetadata().getUid()).isEqualTo(claimUid);
+    assertThat(claim.getStatus().getPhase()).isEqualTo("Bound");
 
     // One attempt, as a client connects: held while the compute starts, then answered.
     assertThat(psqlOnce(ns, "shop-sleepy-rw", "SELECT 'naps=' || count(*) FROM naps", "naps=(\\d+)")).isEqualTo("500");
     assertThat(statusField(ENDPOINTS, ns, "shop-sleepy-rw", "phase")).isIn("Running", "Waking");
+    assertThat(assertMountsItsBoundPgdataClaim(ns, pod, "shop-sleepy-rw-pgdata")).as("the woken compute's claim").isEqualTo(claimUid);
 
     // An open transaction keeps it awake past the timeout.
     KubernetesClient k = cluster.client();
@@ -634,6 +642,23 @@ class HelmInstallE2ETest {
     k.pods().inNamespace(ns).withName("long-tx").withGracePeriod(0).delete();
     awaitSuspended(ns, "shop-sleepy-rw", Duration.ofMinutes(3));
     check(cli.kubectl("-n", ns, "delete", "endpoint/shop-sleepy-rw", "branch/shop-sleepy", "--wait=true", "--timeout=3m"));
+  }
+
+  /**
+   * The compute pod's data volume is the claim, and the claim is Bound; returns its UID. The compute running on it
+   * shows that the volume's directory is the compute user's to write (fsGroup on a provisioned volume).
+   */
+  private static String assertMountsItsBoundPgdataClaim(String ns, String pod, String claimName) {
+    KubernetesClient k = cluster.client();
+    Pod p = k.pods().inNamespace(ns).withName(pod).get();
+    assertThat(p).as("pod %s", pod).isNotNull();
+    assertThat(p.getSpec().getVolumes()).as("volumes of pod %s", pod).filteredOn(v -> v.getName().equals("data")).singleElement()
+        .satisfies(v -> assertThat(v.getPersistentVolumeClaim()).as("the data volume of %s", pod).isNotNull()
+            .satisfies(c -> assertThat(c.getClaimName()).isEqualTo(claimName)));
+    var claim = k.persistentVolumeClaims().inNamespace(ns).withName(claimName).get();
+    assertThat(claim.getStatus().getPhase()).as("claim %s", claimName).isEqualTo("Bound");
+    assertThat(claim.getSpec().getStorageClassName()).isEqualTo(cluster.defaultStorageClass());
+    return claim.getMetadata().getUid();
   }
 
   /** Until the Endpoint reports phase Suspended, Ready True with reason Suspended, and no pod is left. */

@@ -62,6 +62,7 @@ class WakeOnClusterBenchmark {
     List<String> install = new ArrayList<>(List.of("install", HelmInstallE2ETest.RELEASE, "helm/arbor", "-n", HelmInstallE2ETest.SYSTEM,
         "--create-namespace", "--set", "objectStore.dev.enabled=true", "--wait", "--timeout", "6m"));
     install.addAll(cluster.helmImageValues());
+    install.addAll(cluster.helmPgdataVolumeValues());
     check(cli.helm(install.toArray(String[]::new)));
     namespace = TestNamespace.create(cluster.client());
   }

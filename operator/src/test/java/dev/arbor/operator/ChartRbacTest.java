@@ -47,6 +47,9 @@ class ChartRbacTest {
       Map.entry("apps/statefulsets", List.of("get", "list", "watch", "create", "patch", "delete")),
       // The EndpointSlice of an Endpoint's Service: applied server-side, and its informer (label-selected).
       Map.entry("discovery.k8s.io/endpointslices", List.of("list", "watch", "create", "patch")),
+      // The PGDATA claims of read-write Endpoints (PgdataVolume): their informer (label-selected), the GET that finds
+      // a foreign claim of the name (NameTaken), the create of a missing one, the delete when the setting is off.
+      Map.entry("/persistentvolumeclaims", List.of("get", "list", "watch", "create", "delete")),
       // The compute pods' informer (label-selected), for a crash-looping compute.
       Map.entry("/pods", List.of("list", "watch")),
       // KubeEvents creates core/v1 Events.

@@ -111,6 +111,21 @@ abstract class OperatorTestBase {
     return OperatorProcess.start(env, work.resolve("operator.log"), FreePort.pick());
   }
 
+  /**
+   * Runs an operator with these variables set otherwise, which must refuse to start: checks that it exited non-zero
+   * without a stack trace and returns the one line of its output that names {@code setting}.
+   */
+  static String refusedStartLine(Map<String, String> overrides, String setting) throws Exception {
+    Map<String, String> env = new java.util.HashMap<>(operatorEnvironment());
+    env.putAll(overrides);
+    Path log = work.resolve("refused-operator-" + System.nanoTime() + ".log");
+    assertThat(OperatorProcess.runExpectingExit(env, log, FreePort.pick(), Duration.ofMinutes(1))).as("exit status").isNotZero();
+    List<String> lines = Files.readAllLines(log);
+    assertThat(lines).as("no stack trace").noneMatch(l -> l.startsWith("\tat "));
+    assertThat(lines).as("the operator's output").filteredOn(l -> l.contains(setting)).hasSize(1);
+    return lines.stream().filter(l -> l.contains(setting)).findFirst().orElseThrow();
+  }
+
   static Map<String, String> operatorEnvironment() throws IOException {
     Path kubeconfig = work.resolve("kubeconfig");
     Files.writeString(kubeconfig, operatorKubeconfig);

@@ -88,9 +88,15 @@ public interface OperatorConfig {
     @WithDefault("java,-XX:+UseSerialGC,-cp,/opt/arbor/lib/*," + AgentCommand.MAIN_CLASS)
     List<String> command();
 
-    /** Where the pod's scratch volume (an emptyDir) is mounted; PGDATA lives below it. */
+    /**
+     * Where the pod's data volume is mounted (an emptyDir, or the Endpoint's PersistentVolumeClaim with
+     * {@link #pgdataVolume()}); PGDATA lives below it.
+     */
     @WithDefault("/var/lib/arbor")
     String dataPath();
+
+    /** The volume at {@link #dataPath()}: an emptyDir unless a storage class is set. */
+    PgdataVolume pgdataVolume();
 
     /** PostgreSQL's port inside the pod and on the Service. */
     @WithDefault("5432")
@@ -117,6 +123,19 @@ public interface OperatorConfig {
      */
     @WithDefault("2")
     int maxConfigRolloutsPerMinute();
+  }
+
+  /**
+   * Opt-in: a PersistentVolumeClaim per read-write Endpoint at the compute's data path, so that PGDATA survives a
+   * suspend (docs/operator.md, "PGDATA across suspends").
+   */
+  interface PgdataVolume {
+    /** The StorageClass of the claims; unset: no claims, the data path is an emptyDir. */
+    Optional<String> storageClass();
+
+    /** The size each claim requests, a Kubernetes quantity such as {@code 10Gi}; it must hold the database. */
+    @WithDefault("10Gi")
+    String size();
   }
 
   /** arbor-proxy, which every Endpoint's Service sends its clients to (docs/operator.md, "Routing through arbor-proxy"). */

@@ -17,10 +17,14 @@ import io.fabric8.kubernetes.api.model.EnvVarBuilder;
 import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.OwnerReference;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.api.model.PodSecurityContext;
+import io.fabric8.kubernetes.api.model.PodSecurityContextBuilder;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.Volume;
+import io.fabric8.kubernetes.api.model.VolumeBuilder;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.api.model.apps.StatefulSetBuilder;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
@@ -37,7 +41,8 @@ import java.util.Map;
 /**
  * The Kubernetes objects of one compute, described from the Endpoint and what the reconciler resolved: a
  * StatefulSet (one pod, or none while suspended) running the compute agent, a Service without a selector whose
- * EndpointSlice sends it to the Endpoint's port on the arbor-proxy pods, and the connection Secret. The compute spec travels in the pod's environment ({@value #SPEC_ENV}) so that the
+ * EndpointSlice sends it to the Endpoint's port on the arbor-proxy pods, the connection Secret, and, opted in, the
+ * {@link PgdataVolume} claim its data volume lives on. The compute spec travels in the pod's environment ({@value #SPEC_ENV}) so that the
  * kubelet can put the pod's own IP into it ({@code $(POD_IP)} expansion; PostgreSQL must listen on a concrete
  * address the safekeepers can reach) and so that a spec change rolls the pod, which is the only way a compute
  * picks one up.
@@ -84,7 +89,11 @@ final class ComputeResources {
         .withUid(e.getMetadata().getUid()).withController(true).withBlockOwnerDeletion(true).build();
   }
 
-  static StatefulSet statefulSet(Inputs in, OperatorConfig config) {
+  /**
+   * The compute's StatefulSet. {@code onClaim}: its data volume is the Endpoint's {@link PgdataVolume} claim instead
+   * of an emptyDir.
+   */
+  static StatefulSet statefulSet(Inputs in, OperatorConfig config, boolean onClaim) {
     Endpoint e = in.endpoint();
     var labels = Labels.compute(e.getMetadata().getName(), in.branch(), in.project());
     List<EnvVar> env = new ArrayList<>();
@@ -95,6 +104,16 @@ final class ComputeResources {
     // Last: the kubelet expands $(POD_IP) only from variables defined before this one.
     env.add(new EnvVarBuilder().withName(SPEC_ENV).withValue(specEnvValue(in.specJson())).build());
     var c = config.compute();
+    // The kubelet applies fsGroup to a mounted volume recursively by default, adding group write to every
+    // directory; PostgreSQL then refuses a kept PGDATA (it must be 0700 or 0750). OnRootMismatch leaves a volume
+    // alone once its root has the group, which also spares a wake the walk over a large PGDATA.
+    PodSecurityContext podSecurity = new PodSecurityContextBuilder().withRunAsNonRoot(true).withRunAsUser(c.runAsUser())
+        .withRunAsGroup(c.runAsUser()).withFsGroup(c.runAsUser()).withFsGroupChangePolicy(onClaim ? "OnRootMismatch" : null)
+        .withNewSeccompProfile().withType("RuntimeDefault").endSeccompProfile().build();
+    Volume data = onClaim
+        ? new VolumeBuilder().withName(DATA_VOLUME).withNewPersistentVolumeClaim().withClaimName(PgdataVolume.claimName(e))
+            .endPersistentVolumeClaim().build()
+        : new VolumeBuilder().withName(DATA_VOLUME).withNewEmptyDir().endEmptyDir().build();
     return new StatefulSetBuilder()
         .withNewMetadata().withName(e.getMetadata().getName()).withNamespace(e.getMetadata().getNamespace()).withLabels(labels)
         .withOwnerReferences(owner(e)).endMetadata()
@@ -111,8 +130,7 @@ final class ComputeResources {
         // Pod Security "restricted": a fixed non-root user whose group owns the volumes, the runtime's
         // seccomp profile, no privilege escalation, no capabilities; the root filesystem is read-only, so the
         // compute writes only to its volumes (PGDATA below data, sockets and temporary files in tmp).
-        .withNewSecurityContext().withRunAsNonRoot(true).withRunAsUser(c.runAsUser()).withRunAsGroup(c.runAsUser())
-        .withFsGroup(c.runAsUser()).withNewSeccompProfile().withType("RuntimeDefault").endSeccompProfile().endSecurityContext()
+        .withSecurityContext(podSecurity)
         .addNewContainer()
         .withName(CONTAINER)
         .withImage(c.image())
@@ -133,7 +151,7 @@ final class ComputeResources {
         .withNewCapabilities().withDrop("ALL").endCapabilities().endSecurityContext()
         .withResources(e.getSpec().getResources())
         .endContainer()
-        .addNewVolume().withName(DATA_VOLUME).withNewEmptyDir().endEmptyDir().endVolume()
+        .addToVolumes(data)
         .addNewVolume().withName(TMP_VOLUME).withNewEmptyDir().endEmptyDir().endVolume()
         .endSpec()
         .endTemplate()

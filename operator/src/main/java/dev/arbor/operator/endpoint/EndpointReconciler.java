@@ -24,12 +24,14 @@ import dev.arbor.api.compute.DurationText;
 import dev.arbor.api.compute.InvalidSpecException.FieldError;
 import dev.arbor.client.ComputeSpecJson;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.PersistentVolumeClaim;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.utils.Serialization;
@@ -96,11 +98,14 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private final KubeEvents events;
   private final ComputeRollouts rollouts;
   private final ProxyPorts proxyPorts;
+  private final PgdataVolume pgdataVolume;
   private volatile IndexerResourceCache<Endpoint> allEndpoints;
   private volatile ProxyPods proxyPods;
 
-  public EndpointReconciler(OperatorConfig config, StorageEngine storage, StatusUpdates statuses, KubeEvents events) {
+  public EndpointReconciler(OperatorConfig config, StorageEngine storage, StatusUpdates statuses, KubeEvents events,
+      PgdataVolume pgdataVolume) {
     this.config = config;
+    this.pgdataVolume = pgdataVolume;
     this.storage = storage;
     this.statuses = statuses;
     this.events = events;
@@ -149,6 +154,11 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
                 .filter(o -> endpoints.get(o).map(ComputeSpecRendering::readWrite).orElse(false)).collect(Collectors.toSet()))
         .withOnUpdateFilter(RelevantChanges::ofSiblingEndpoint)
         .build();
+    // The PGDATA claims (PgdataVolume): made when missing, deleted when no longer wanted.
+    var claims = InformerEventSourceConfiguration.from(PersistentVolumeClaim.class, Endpoint.class)
+        .withLabelSelector("app.kubernetes.io/name=arbor-compute," + Labels.MANAGED_BY + "=" + Labels.OPERATOR)
+        .withSecondaryToPrimaryMapper(Mappers.fromOwnerReferences(Endpoint.class))
+        .build();
     // A compute's pods: a crash-looping one makes the Endpoint Failed.
     var pods = InformerEventSourceConfiguration.from(Pod.class, Endpoint.class)
         .withLabelSelector("app.kubernetes.io/name=arbor-compute," + Labels.MANAGED_BY + "=" + Labels.OPERATOR)
@@ -183,7 +193,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         new InformerEventSource<>(rolePasswords, context), new InformerEventSource<>(statefulSets, context),
         new InformerEventSource<>(siblings, context), new InformerEventSource<>(pods, context),
         new InformerEventSource<>(slices, context), new InformerEventSource<>(services, context),
-        new InformerEventSource<>(connectionSecrets, context), proxyPods);
+        new InformerEventSource<>(connectionSecrets, context), new InformerEventSource<>(claims, context), proxyPods);
   }
 
   private static Set<ResourceID> onBranch(IndexerResourceCache<Endpoint> endpoints, String namespace, String branch) {
@@ -284,7 +294,10 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
 
     KubernetesClient client = context.getClient();
     StatefulSet existing = Caches.get(context, StatefulSet.class, endpoint.getMetadata().getName(), ns).orElse(null);
-    List<String> taken = takenNames(endpoint, existing, client);
+    boolean onClaim = pgdataVolume.enabled() && readWrite;
+    PersistentVolumeClaim claim = Caches.get(context, PersistentVolumeClaim.class, PgdataVolume.claimName(endpoint), ns)
+        .orElse(null);
+    List<String> taken = takenNames(endpoint, existing, onClaim, claim, client);
     if (!taken.isEmpty()) {
       status.setPhase(null);
       return statuses.finish(endpoint, status, Outcome.stalled("NameTaken", String.join(" and ", taken) + " already "
@@ -310,12 +323,15 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         Projects.rolePasswordsSecret(projectName), user, password, database, running, annotations);
     status.setBranchUid(branch.getMetadata().getUid());
     status.setTimelineId(branch.getStatus().getTimelineId());
-    StatefulSet desired = ComputeResources.statefulSet(inputs, config);
+    StatefulSet desired = ComputeResources.statefulSet(inputs, config, onClaim);
     ComputeRollouts.stampRevision(desired);
     boolean pending = ComputeRollouts.operatorOnlyChange(existing, desired) && !rollouts.tryStart();
     apply(client, ComputeResources.connectionSecret(inputs, config));
     apply(client, ComputeResources.service(inputs, config, proxyPort.getAsInt()));
     applySlice(client, context, ComputeResources.endpointSlice(inputs, proxyPort.getAsInt(), proxyPods.addresses()));
+    if (onClaim && claim == null) {
+      createClaim(client, pgdataVolume.claim(endpoint, Labels.compute(endpoint.getMetadata().getName(), branchName, projectName)));
+    }
     StatefulSet sts;
     if (pending) {
       sts = existing; // nothing of the Endpoint's own changed; the operator's change waits its turn
@@ -324,6 +340,9 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         log.infof("event=compute_config_rollout endpoint=%s/%s", ns, endpoint.getMetadata().getName());
       }
       sts = apply(client, desired);
+    }
+    if (!onClaim && claim != null && controlledBy(claim, endpoint) && !mountsClaim(sts, claim)) {
+      deleteClaim(client, claim);
     }
 
     status.setHost(ComputeResources.host(endpoint, config));
@@ -503,20 +522,59 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
    * The compute's objects whose names exist already without being this Endpoint's: a forced apply would take
    * them over (and garbage collection would delete them with the Endpoint), so nothing is applied then.
    */
-  private static List<String> takenNames(Endpoint endpoint, StatefulSet cached, KubernetesClient client) {
+  private static List<String> takenNames(Endpoint endpoint, StatefulSet cached, boolean onClaim, PersistentVolumeClaim cachedClaim,
+      KubernetesClient client) {
     String ns = endpoint.getMetadata().getNamespace();
     String name = endpoint.getMetadata().getName();
-    // The StatefulSet informer sees only the operator's labels; a foreign one is found by a GET.
+    // The StatefulSet and claim informers see only the operator's labels; a foreign one is found by a GET.
     StatefulSet sts = cached != null ? cached : client.apps().statefulSets().inNamespace(ns).withName(name).get();
     Service service = client.services().inNamespace(ns).withName(ComputeResources.serviceName(endpoint)).get();
     Secret secret = client.secrets().inNamespace(ns).withName(ComputeResources.connectionSecretName(endpoint)).get();
+    // The claim's name matters only while the Endpoint wants one.
+    PersistentVolumeClaim claim = !onClaim ? null : cachedClaim != null ? cachedClaim
+        : client.persistentVolumeClaims().inNamespace(ns).withName(PgdataVolume.claimName(endpoint)).get();
     List<String> taken = new ArrayList<>();
-    for (HasMetadata o : new HasMetadata[] {sts, service, secret}) {
+    for (HasMetadata o : new HasMetadata[] {sts, service, secret, claim}) {
       if (o != null && !controlledBy(o, endpoint)) {
         taken.add(o.getKind() + " " + o.getMetadata().getName());
       }
     }
     return taken;
+  }
+
+  /**
+   * Creates the Endpoint's PGDATA claim. Created, not applied: its spec is immutable but for a larger size, so a claim
+   * that exists keeps the class and size it was made with. A create that races the cache finds it there (409).
+   */
+  private static void createClaim(KubernetesClient client, PersistentVolumeClaim desired) {
+    try {
+      client.resource(desired).create();
+      log.infof("event=pgdata_claim_created claim=%s/%s storage_class=%s size=%s", desired.getMetadata().getNamespace(),
+          desired.getMetadata().getName(), desired.getSpec().getStorageClassName(),
+          desired.getSpec().getResources().getRequests().get("storage"));
+    } catch (KubernetesClientException e) {
+      if (e.getCode() != 409) {
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Deletes a claim the Endpoint no longer wants (the setting was turned off). Only once the applied template no
+   * longer names it; a pod that still mounts it keeps it until that pod is gone (Kubernetes' pvc-protection).
+   */
+  private static void deleteClaim(KubernetesClient client, PersistentVolumeClaim claim) {
+    if (claim.getMetadata().getDeletionTimestamp() != null) {
+      return;
+    }
+    client.persistentVolumeClaims().inNamespace(claim.getMetadata().getNamespace()).withName(claim.getMetadata().getName()).delete();
+    log.infof("event=pgdata_claim_deleted claim=%s/%s reason=not_wanted", claim.getMetadata().getNamespace(),
+        claim.getMetadata().getName());
+  }
+
+  private static boolean mountsClaim(StatefulSet sts, PersistentVolumeClaim claim) {
+    return sts != null && sts.getSpec().getTemplate().getSpec().getVolumes().stream()
+        .anyMatch(v -> v.getPersistentVolumeClaim() != null && claim.getMetadata().getName().equals(v.getPersistentVolumeClaim().getClaimName()));
   }
 
   private static boolean controlledBy(HasMetadata o, Endpoint owner) {
