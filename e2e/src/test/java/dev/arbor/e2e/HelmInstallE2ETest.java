@@ -625,6 +625,9 @@ class HelmInstallE2ETest {
     assertThat(psqlOnce(ns, "shop-sleepy-rw", "SELECT 'naps=' || count(*) FROM naps", "naps=(\\d+)")).isEqualTo("500");
     assertThat(statusField(ENDPOINTS, ns, "shop-sleepy-rw", "phase")).isIn("Running", "Waking");
     assertThat(assertMountsItsBoundPgdataClaim(ns, pod, "shop-sleepy-rw-pgdata")).as("the woken compute's claim").isEqualTo(claimUid);
+    // Nothing happened on the timeline while it slept: the wake started from the PGDATA its suspend kept, no basebackup.
+    String woken = cluster.client().pods().inNamespace(ns).withName(pod).getLog();
+    assertThat(woken).as("the woken compute's log").contains("event=pgdata_reused").doesNotContain("event=pgdata_not_reused");
 
     // An open transaction keeps it awake past the timeout.
     KubernetesClient k = cluster.client();
