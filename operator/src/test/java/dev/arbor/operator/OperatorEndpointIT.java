@@ -476,8 +476,12 @@ class OperatorEndpointIT extends OperatorTestBase {
       }
       stopPod(ns, "id-rw");
 
-      client().resources(Endpoint.class).inNamespace(ns).withName("id-rw").patch(PatchContext.of(PatchType.JSON_MERGE),
-          "{\"metadata\":{\"annotations\":{\"" + EndpointWake.REQUESTED_AT + "\":\"" + Instant.now() + "\"}}}");
+      // Two wake requests at once, as two proxy replicas send them: the compute is woken once.
+      Instant asked = Instant.now();
+      for (Instant at : List.of(asked, asked.plusMillis(1))) {
+        client().resources(Endpoint.class).inNamespace(ns).withName("id-rw").patch(PatchContext.of(PatchType.JSON_MERGE),
+            "{\"metadata\":{\"annotations\":{\"" + EndpointWake.REQUESTED_AT + "\":\"" + at + "\"}}}");
+      }
       await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
         Endpoint e = get(Endpoint.class, ns, "id-rw");
         assertThat(sts.get().getSpec().getReplicas()).isEqualTo(1);
@@ -486,6 +490,9 @@ class OperatorEndpointIT extends OperatorTestBase {
         assertThat(e.getStatus().getSuspendedAt()).isNull();
       });
       assertThat(eventReasons(ns, "id-rw")).contains("Waking");
+      await().during(Duration.ofSeconds(3)).atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(
+          operator.logText().lines().filter(l -> l.contains("event=compute_woken endpoint=" + ns + "/id-rw ")).count())
+          .as("compute_woken lines for two wake requests").isEqualTo(1));
 
       LocalPod second = LocalPod.of(client(), ns, "id-rw", volumes.resolve("second"));
       try (AgentProcess agent = second.start()) {

@@ -99,6 +99,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private final ComputeRollouts rollouts;
   private final ProxyPorts proxyPorts;
   private final PgdataVolume pgdataVolume;
+  private final Wakes wakes = new Wakes();
   private volatile IndexerResourceCache<Endpoint> allEndpoints;
   private volatile ProxyPods proxyPods;
 
@@ -420,14 +421,18 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
       return null;
     }
     if (status.getSuspendedAt() != null) {
-      if (IdleSuspend.wakeRequested(endpoint, Instant.parse(status.getSuspendedAt()))) {
+      Wakes.Decision decision = wakes.decide(endpoint, status.getSuspendedAt());
+      if (decision == Wakes.Decision.WAKE) {
         log.infof("event=compute_woken endpoint=%s suspended_at=%s wake_requested_at=%s", name, status.getSuspendedAt(),
             EndpointWake.requestedAt(endpoint).orElseThrow());
+      }
+      if (decision != Wakes.Decision.STAY_SUSPENDED) {
         status.setSuspendedAt(null);
         status.setPhase(EndpointPhase.Waking);
       }
       return null;
     }
+    wakes.settled(endpoint);
     if (timeout.isZero() || status.getPhase() != EndpointPhase.Running || !ComputeStatus.rolledOut(existing)) {
       return null;
     }
