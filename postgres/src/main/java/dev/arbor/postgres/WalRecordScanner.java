@@ -77,6 +77,21 @@ public final class WalRecordScanner {
     return new WalRecordScanner(segmentSize, source).run(firstSegment);
   }
 
+  /**
+   * Scans from {@code recordStart}, known to be where a valid record begins (a checkpoint's location, as pg_control
+   * has it), until the first byte that is not valid WAL; the records before it are not read.
+   *
+   * @return empty when the record there is not valid
+   */
+  public static Optional<Result> scanFrom(long segmentSize, Lsn recordStart, SegmentSource source) throws IOException {
+    var scanner = new WalRecordScanner(segmentSize, source);
+    long start = recordStart.value();
+    if (start % PAGE_SIZE < SHORT_PAGE_HEADER || scanner.pageHeader(start - start % PAGE_SIZE) == null) {
+      return Optional.empty();
+    }
+    return scanner.records(start);
+  }
+
   private Optional<Result> run(long firstSegment) throws IOException {
     long pos = firstSegment * segmentSize;
     PageHeader first = pageHeader(pos);
@@ -95,6 +110,11 @@ public final class WalRecordScanner {
         return Optional.empty();
       }
     }
+    return records(pos);
+  }
+
+  /** Reads record after record from {@code pos}, a record's start, once the page header of its page was checked. */
+  private Optional<Result> records(long pos) throws IOException {
     long records = 0;
     long end = -1;
     long prev = -1;

@@ -103,7 +103,7 @@ record KeptPgdata(int tli, Lsn checkpoint, Lsn redo, Lsn walEnd) {
       long segmentSize = control.walSegmentSize();
       Lsn checkpoint = control.latestCheckpoint();
       Path walDir = dir.resolve("pg_wal");
-      Optional<WalRecordScanner.Result> scan = WalRecordScanner.scan(segmentSize, checkpoint.segmentNumber(segmentSize),
+      Optional<WalRecordScanner.Result> scan = WalRecordScanner.scanFrom(segmentSize, checkpoint,
           segno -> segment(walDir.resolve(WalFileName.segment(tli, segno, segmentSize)), segmentSize));
       if (scan.isEmpty() || !scan.get().lastStart().equals(checkpoint)) {
         return notUsed(spec, "its WAL does not end with the shutdown checkpoint at " + checkpoint

@@ -116,6 +116,18 @@ class WalEndRecoveryTest {
     assertThat(result.get().records()).as("records in the load").isGreaterThan(25000);
   }
 
+  /** A scan from a known record start (a kept PGDATA's checkpoint) reads only from there and finds the same end. */
+  @Test
+  void aScanFromARecordStartFindsTheSameEndAndNothingFromElsewhere() throws Exception {
+    WalRecordScanner.Result whole = WalRecordScanner.scan(SEGMENT, firstSegment, n -> pgWalSegment(n, afterMore)).orElseThrow();
+    Optional<WalRecordScanner.Result> fromLast = WalRecordScanner.scanFrom(SEGMENT, whole.lastStart(), n -> pgWalSegment(n, afterMore));
+    assertThat(fromLast).contains(new WalRecordScanner.Result(whole.end(), 1, whole.lastStart()));
+    assertThat(WalRecordScanner.scanFrom(SEGMENT, whole.lastStart().plus(8), n -> pgWalSegment(n, afterMore)))
+        .as("not a record start").isEmpty();
+    assertThat(WalRecordScanner.scanFrom(SEGMENT, new Lsn(firstSegment * SEGMENT + 8192), n -> pgWalSegment(n, afterMore)))
+        .as("a page header").isEmpty();
+  }
+
   @Test
   void recoveryIsForcedSoThatAPowerLossNeedsNoScanFromTheOldPosition() throws Exception {
     Path dir = storeWith("rewritten", start().plus(100), afterLoad);
