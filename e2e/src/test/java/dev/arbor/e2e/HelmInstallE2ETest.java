@@ -750,8 +750,12 @@ class HelmInstallE2ETest {
   }
 
   /** helm uninstall (when installed) and the release's namespace with its volumes and cluster-scoped RBAC. */
-  static void removeRelease() {
-    KubernetesClient k = cluster.client();
+  private static void removeRelease() {
+    removeRelease(cluster.client(), cli);
+  }
+
+  /** Uninstalls the release and its namespace, also what an interrupted run left; the benchmark shares it. */
+  static void removeRelease(KubernetesClient k, KubeCli cli) {
     if (cli.helm("status", RELEASE, "-n", SYSTEM).exit() == 0) {
       cli.helm("uninstall", RELEASE, "-n", SYSTEM, "--wait", "--timeout", "5m");
     }

@@ -58,7 +58,7 @@ class WakeOnClusterBenchmark {
   static void install(ClusterProvider provider) {
     cluster = provider;
     cli = new KubeCli(provider.kubeconfig());
-    HelmInstallE2ETest.removeRelease();
+    HelmInstallE2ETest.removeRelease(cluster.client(), cli);
     List<String> install = new ArrayList<>(List.of("install", HelmInstallE2ETest.RELEASE, "helm/arbor", "-n", HelmInstallE2ETest.SYSTEM,
         "--create-namespace", "--set", "objectStore.dev.enabled=true", "--wait", "--timeout", "6m"));
     install.addAll(cluster.helmImageValues());
@@ -70,7 +70,7 @@ class WakeOnClusterBenchmark {
   @AfterAll
   static void uninstall() {
     if (namespace != null) {
-      HelmInstallE2ETest.removeRelease();
+      HelmInstallE2ETest.removeRelease(cluster.client(), cli);
       HelmInstallE2ETest.releaseFinalizers(cluster.client(), namespace.name());
       namespace.close();
     }
