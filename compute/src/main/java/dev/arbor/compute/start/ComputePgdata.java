@@ -101,12 +101,19 @@ final class ComputePgdata {
    */
   private static void removeStalePgdata(Path dataDir) throws IOException {
     refuseForeignOrLive(dataDir);
-    try (var paths = Files.walk(dataDir)) {
+    deleteTree(dataDir, false);
+    log.info("event=stale_pgdata_removed data_dir={}", dataDir);
+  }
+
+  /** Deletes {@code root} and everything below it, or with {@code keepRoot} only what is below it. */
+  static void deleteTree(Path root, boolean keepRoot) throws IOException {
+    try (var paths = Files.walk(root)) {
       for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
+        if (!keepRoot || !p.equals(root)) {
+          Files.deleteIfExists(p);
+        }
       }
     }
-    log.info("event=stale_pgdata_removed data_dir={}", dataDir);
   }
 
   private static void refuseForeignOrLive(Path dataDir) {

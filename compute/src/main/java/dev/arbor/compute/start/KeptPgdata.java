@@ -10,6 +10,7 @@ import dev.arbor.postgres.WalFileName;
 import dev.arbor.postgres.WalRecordScanner;
 import java.io.IOException;
 import java.io.StringReader;
+import java.io.StringWriter;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -20,7 +21,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.Properties;
-import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -65,7 +65,7 @@ record KeptPgdata(int tli, Lsn checkpoint, Lsn redo, Lsn walEnd) {
       Properties marker = new Properties();
       marker.setProperty("tenant", spec.tenant().toString());
       marker.setProperty("timeline", spec.timeline().toString());
-      var text = new java.io.StringWriter();
+      var text = new StringWriter();
       marker.store(text, "PGDATA of a clean stop: the next start of this timeline may use it (KeptPgdata)");
       DurableFiles.write(dir.resolve(CLEAN_STOP), text.toString().getBytes(StandardCharsets.UTF_8));
       log.info("event=pgdata_kept timeline={} data_dir={}", spec.timeline(), dir);
@@ -147,15 +147,13 @@ record KeptPgdata(int tli, Lsn checkpoint, Lsn redo, Lsn walEnd) {
     Path dir = spec.dataDir();
     Files.deleteIfExists(dir.resolve(CLEAN_STOP));
     DurableFiles.fsyncDirectory(dir);
-    for (Path leftover : List.of(dir.resolve("pg_replslot"), dir.resolve(Basebackup.PREFETCHED_WAL_DIR))) {
-      if (!Files.isDirectory(leftover)) {
-        continue;
-      }
-      try (Stream<Path> s = Files.walk(leftover)) {
-        for (Path p : s.sorted(java.util.Comparator.reverseOrder()).filter(p -> !p.equals(dir.resolve("pg_replslot"))).toList()) {
-          Files.deleteIfExists(p);
-        }
-      }
+    Path slots = dir.resolve("pg_replslot");
+    if (Files.isDirectory(slots)) {
+      ComputePgdata.deleteTree(slots, true);
+    }
+    Path prefetched = dir.resolve(Basebackup.PREFETCHED_WAL_DIR);
+    if (Files.isDirectory(prefetched)) {
+      ComputePgdata.deleteTree(prefetched, false);
     }
   }
 }

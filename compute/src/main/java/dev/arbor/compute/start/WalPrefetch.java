@@ -16,7 +16,6 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
@@ -174,11 +173,7 @@ final class WalPrefetch implements AutoCloseable {
     int left = -1;
     try {
       left = waiting();
-      try (Stream<Path> s = Files.walk(dir)) {
-        for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-          Files.deleteIfExists(p);
-        }
-      }
+      ComputePgdata.deleteTree(dir, false);
     } catch (IOException e) {
       log.info("event=wal_prefetch_cleanup_failed dir={} reason=\"{}\"", dir, ComputeStartException.describe(e).replace('"', '\''));
     }
