@@ -12,6 +12,9 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.SocketChannel;
 import java.util.Map;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLSocket;
@@ -27,8 +30,9 @@ import org.slf4j.LoggerFactory;
  *   <li>hold: the Endpoint's compute is found, and woken if it is suspended ({@link Wakes});</li>
  *   <li>connect: the StartupMessage goes to the compute as the client sent it, again after each "the database
  *       system is starting up" or refused connection, until the wake deadline;</li>
- *   <li>relay: the compute's messages go to the client one by one (its BackendKeyData swapped for a proxy key),
- *       the client's bytes to the compute as they come.</li>
+ *   <li>relay: until the compute is ready for queries its messages go to the client one by one (its BackendKeyData
+ *       swapped for a proxy key) and the client's answers to authentication requests to the compute; then the bytes go
+ *       as they come, in {@link Relays} for a plain connection, on two threads for a TLS one.</li>
  * </ol>
  * Every refusal is an ErrorResponse with a SQLSTATE and a message that says what to do; nothing is a bare reset.
  */
@@ -49,6 +53,10 @@ final class ClientSession implements Runnable {
   private volatile boolean established;
   /** The compute this session reached (set once connected, before {@link #backend}). */
   private volatile ComputeState.Running target;
+  /** The proxy's cancel key given to the client in place of the compute's (0: none yet). */
+  private long cancelKey;
+  /** Set once the connection moved to {@link Relays}, which ends it; guarded by {@code this}. */
+  private Relays.Relay handedOff;
 
   ClientSession(ProxyServer proxy, String endpoint, Socket accepted) {
     this.proxy = proxy;
@@ -74,7 +82,6 @@ final class ClientSession implements Runnable {
       }
       long deadline = t0 + proxy.config().wakeTimeout().toNanos();
       DataInputStream fromBackend = connect(startup, deadline);
-      client.setSoTimeout(0);
       relay(fromBackend);
     } catch (Wakes.Refusal r) {
       proxy.refused(endpoint, "refused");
@@ -92,17 +99,35 @@ final class ClientSession implements Runnable {
     } catch (SSLException e) {
       proxy.refused(endpoint, "tls_failed");
       log.info("event=tls_failed endpoint={} client={} error=\"{}\"", endpoint, peer, e.getMessage());
-    } catch (EOFException | SocketException e) {
+    } catch (EOFException | SocketException | ClosedChannelException e) {
       log.debug("event=client_gone endpoint={} client={} error=\"{}\"", endpoint, peer, e.getMessage());
     } catch (IOException e) {
       log.info("event=connection_failed endpoint={} client={} error=\"{}\"", endpoint, peer, e.toString());
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
-      closeQuietly(backend);
-      closeQuietly(client);
-      proxy.ended(this);
+      if (handedOff() == null) {
+        end();
+      }
     }
+  }
+
+  private synchronized Relays.Relay handedOff() {
+    return handedOff;
+  }
+
+  private void end() {
+    closeQuietly(backend);
+    closeQuietly(client);
+    if (cancelKey != 0) {
+      proxy.cancelKeys().release(cancelKey);
+    }
+    proxy.ended(this);
+  }
+
+  /** {@link Relays} closed both sockets of this session. */
+  void relayEnded() {
+    end();
   }
 
   /** Reads the client's untyped packets up to its StartupMessage and returns that packet; null when it was a cancel. */
@@ -198,7 +223,8 @@ final class ClientSession implements Runnable {
     long sleepMillis = 10;
     while (true) {
       ComputeState.Running compute = proxy.wakes().awaitRunning(endpoint, deadline);
-      Socket s = new Socket();
+      // From a channel: it stays in blocking mode after the reads with a timeout here (see ProxyServer.listen).
+      Socket s = SocketChannel.open().socket();
       try {
         int remaining = (int) Math.max(1, Math.min(5_000, (deadline - System.nanoTime()) / 1_000_000));
         s.connect(compute.postgres(), remaining);
@@ -234,20 +260,20 @@ final class ClientSession implements Runnable {
   }
 
   /**
-   * Relays until either side closes: this thread carries the compute's bytes, a thread of its own the client's.
-   * Until the first ReadyForQuery the compute's messages go one by one (its BackendKeyData is swapped); after it,
-   * bytes go as they arrive, and {@link MessageBoundary} keeps track of where messages end, so that a close with a
-   * reason can add an ErrorResponse between two messages.
+   * Relays until either side closes. Until the compute's first ReadyForQuery its messages go one by one (its
+   * BackendKeyData is swapped), and the client's answers to its authentication requests are passed on by this thread;
+   * then a plain connection moves to {@link Relays}, and a TLS one goes on here, this thread carrying the compute's bytes
+   * and a thread of its own the client's. {@link MessageBoundary} keeps track of where the compute's messages end, so
+   * that a close with a reason can add an ErrorResponse between two messages.
    */
   private void relay(DataInputStream fromBackend) throws IOException {
     Socket b = backend;
     Socket c = client;
-    // Platform threads: a blocked read wakes straight from the kernel, without a virtual thread's extra hop.
-    Thread.ofPlatform().daemon().name("c2b-" + endpoint).start(() -> copyClientToBackend(c, b));
+    c.setSoTimeout((int) proxy.config().authTimeout().toMillis());
     var toClient = new BufferedOutputStream(c.getOutputStream(), BUFFER);
     byte[] buf = new byte[BUFFER];
-    long cancelKey = 0;
     var boundary = new MessageBoundary();
+    boolean clientThread = false;
     boolean inMessage = false; // until ReadyForQuery: a message is being passed on
     try {
       while (!established) {
@@ -268,6 +294,19 @@ final class ClientSession implements Runnable {
           writeInt(toClient, 12);
           writeInt(toClient, (int) (cancelKey >>> 32));
           writeInt(toClient, (int) cancelKey);
+        } else if (type == Wire.AUTHENTICATION && length >= 8 && !clientThread) {
+          int code = fromBackend.readInt();
+          toClient.write(type);
+          writeInt(toClient, length);
+          writeInt(toClient, code);
+          copy(fromBackend, toClient, length - 8, buf);
+          toClient.flush();
+          if (Wire.authenticationAwaitsAnswer(code)) {
+            passClientMessage(c.getInputStream(), b.getOutputStream());
+          } else if (!Wire.authenticationAwaitsNothing(code)) {
+            // An exchange whose turns the proxy does not follow (GSSAPI, SSPI): the client's bytes flow as they come.
+            clientThread = startClientThread(c, b);
+          }
         } else {
           toClient.write(type);
           writeInt(toClient, length);
@@ -277,11 +316,18 @@ final class ClientSession implements Runnable {
         if (type == Wire.READY_FOR_QUERY) {
           established = true;
           b.setSoTimeout(0);
+          c.setSoTimeout(0);
           proxy.established(this, target);
         }
         if (established || fromBackend.available() == 0) {
           toClient.flush();
         }
+      }
+      if (established && !clientThread && handOff(c, b, fromBackend, boundary)) {
+        return;
+      }
+      if (!clientThread) {
+        startClientThread(c, b);
       }
       OutputStream out = c.getOutputStream();
       int n;
@@ -289,13 +335,9 @@ final class ClientSession implements Runnable {
         boundary.advance(buf, n);
         out.write(buf, 0, n);
       }
-    } catch (SocketException | EOFException e) {
+    } catch (SocketException | EOFException | ClosedChannelException e) {
       if (closeReason == null) {
         throw e;
-      }
-    } finally {
-      if (cancelKey != 0) {
-        proxy.cancelKeys().release(cancelKey);
       }
     }
     String reason = closeReason;
@@ -306,6 +348,43 @@ final class ClientSession implements Runnable {
     }
   }
 
+  /** Passes one message of the client (an answer to an authentication request) to the compute. */
+  private static void passClientMessage(InputStream fromClient, OutputStream toBackend) throws IOException {
+    byte[] head = fromClient.readNBytes(5);
+    if (head.length < 5) {
+      throw new EOFException("the client closed the connection during authentication");
+    }
+    int length = Wire.readInt(head, 1);
+    if (length < 4 || length > MAX_SETUP_MESSAGE) {
+      throw new Wire.ProtocolException("invalid length of message during authentication (" + length + " bytes)");
+    }
+    byte[] body = Wire.readExactly(fromClient, length - 4);
+    toBackend.write(head);
+    toBackend.write(body);
+    toBackend.flush();
+  }
+
+  /**
+   * Moves an established plain connection to {@link Relays}, with the compute's bytes this thread read ahead; false for a
+   * TLS client (its bytes are decrypted by its socket, on a thread) or when the compute's side was closed meanwhile.
+   */
+  private synchronized boolean handOff(Socket c, Socket b, DataInputStream fromBackend, MessageBoundary boundary)
+      throws IOException {
+    if (c != accepted || c.getChannel() == null || b.getChannel() == null || closeReason != null) {
+      return false;
+    }
+    byte[] ahead = fromBackend.readNBytes(fromBackend.available());
+    handedOff = proxy.relays().start(this, c.getChannel(), b.getChannel(), ahead, boundary);
+    return true;
+  }
+
+  private boolean startClientThread(Socket c, Socket b) throws SocketException {
+    c.setSoTimeout(0);
+    // Platform threads: a blocked read wakes straight from the kernel, without a virtual thread's extra hop.
+    Thread.ofPlatform().daemon().name("c2b-" + endpoint).start(() -> copyClientToBackend(c, b));
+    return true;
+  }
+
   /** Where the messages in a byte stream end: the 5-byte header (type, length) of each, then its body. */
   static final class MessageBoundary {
     private final byte[] header = new byte[5];
@@ -313,14 +392,20 @@ final class ClientSession implements Runnable {
     private long remaining;
 
     void advance(byte[] buf, int n) {
-      int i = 0;
+      advance(ByteBuffer.wrap(buf, 0, n));
+    }
+
+    /** Advances over the bytes between {@code buf}'s position and its limit, which stay where they are. */
+    void advance(ByteBuffer buf) {
+      int i = buf.position();
+      int n = buf.limit();
       while (i < n) {
         if (remaining > 0) {
           int take = (int) Math.min(remaining, n - i);
           remaining -= take;
           i += take;
         } else {
-          header[headerFill++] = buf[i++];
+          header[headerFill++] = buf.get(i++);
           if (headerFill == header.length) {
             headerFill = 0;
             remaining = Math.max(0, Wire.readInt(header, 1) - 4);
@@ -354,14 +439,18 @@ final class ClientSession implements Runnable {
    * compute ({@code compute}, or any when null): the Endpoint is being suspended. A session still being set up or held is
    * left alone: it waits for the compute, or wakes it. Returns whether this session was ended.
    */
-  boolean closeComputeSide(InetSocketAddress compute, String reason, String hint) {
+  synchronized boolean closeComputeSide(InetSocketAddress compute, String reason, String hint) {
     Socket b = backend;
     if (b == null || (compute != null && !compute.equals(target.postgres()))) {
       return false;
     }
     closeHint = hint;
     closeReason = reason;
-    closeQuietly(b);
+    if (handedOff != null) {
+      handedOff.closeComputeSide(Wire.errorResponse("FATAL", Wire.ADMIN_SHUTDOWN, reason, hint));
+    } else {
+      closeQuietly(b);
+    }
     return true;
   }
 
@@ -377,8 +466,29 @@ final class ClientSession implements Runnable {
       OutputStream out = client.getOutputStream();
       out.write(Wire.errorResponse("FATAL", sqlstate, message, hint));
       out.flush();
+      lingerBeforeClose();
     } catch (IOException e) {
       log.debug("event=error_not_sent endpoint={} client={} error=\"{}\"", endpoint, peer, e.getMessage());
+    }
+  }
+
+  /**
+   * Ends the output of a plain client after its ErrorResponse and reads what it still sends, for a second at most:
+   * closing a socket with unread input resets the connection, and a reset can overtake the error on its way.
+   */
+  private void lingerBeforeClose() throws IOException {
+    Socket c = client;
+    if (c != accepted) {
+      return; // TLS: the error went in a record of its own; closing sends close_notify first
+    }
+    c.shutdownOutput();
+    c.setSoTimeout(1_000);
+    InputStream in = c.getInputStream();
+    byte[] sink = new byte[4096];
+    long budget = 64 * 1024;
+    int n;
+    while (budget > 0 && (n = in.read(sink)) >= 0) {
+      budget -= n;
     }
   }
 

@@ -6,9 +6,10 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
-import java.net.SocketException;
+import java.net.StandardSocketOptions;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ServerSocketChannel;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -21,8 +22,9 @@ import org.slf4j.LoggerFactory;
 /**
  * arbor-proxy: the PostgreSQL endpoint clients connect to. Each Endpoint has a listening port of its own (its
  * connection string names that port, so psql, pgjdbc and pgbench need nothing else to be routed), and every
- * connection accepted there belongs to that Endpoint. A connection runs as a {@link ClientSession} on a virtual
- * thread; {@link Wakes} holds it while a suspended compute starts.
+ * connection accepted there belongs to that Endpoint. A connection is set up by a {@link ClientSession} on a thread
+ * of its own ({@link Wakes} holds it while a suspended compute starts); once the compute is ready for queries, a plain
+ * connection's bytes move in {@link Relays}.
  */
 public final class ProxyServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ProxyServer.class);
@@ -31,7 +33,7 @@ public final class ProxyServer implements AutoCloseable {
   private final Computes computes;
   private final Wakes wakes;
   private final CancelKeys cancelKeys = new CancelKeys();
-  private final Map<String, ServerSocket> listeners = new ConcurrentHashMap<>();
+  private final Map<String, ServerSocketChannel> listeners = new ConcurrentHashMap<>();
   private final Map<String, Set<ClientSession>> sessions = new ConcurrentHashMap<>();
   private final AtomicInteger open = new AtomicInteger();
   private final AtomicInteger relaying = new AtomicInteger();
@@ -42,6 +44,7 @@ public final class ProxyServer implements AutoCloseable {
   private final Counter cancels;
   private final Counter cancelsForwarded;
   private final CancelForwarder cancelForwarder;
+  private final Relays relays;
 
   public ProxyServer(ProxyConfig config, Computes computes, MeterRegistry registry) {
     this(config, computes, registry, null);
@@ -57,6 +60,11 @@ public final class ProxyServer implements AutoCloseable {
     this.cancelForwarder = cancelForwarder;
     this.registry = registry;
     this.wakes = new Wakes(computes, config, registry);
+    try {
+      this.relays = new Relays(Runtime.getRuntime().availableProcessors());
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("cannot open the relay threads' selectors", e);
+    }
     this.accepted = Counter.builder("arbor_proxy_connections").description("Client connections accepted").register(registry);
     this.established = Counter.builder("arbor_proxy_connections_established")
         .description("Client connections that reached a compute's ReadyForQuery").register(registry);
@@ -77,9 +85,11 @@ public final class ProxyServer implements AutoCloseable {
     if (listeners.containsKey(endpoint)) {
       throw new IllegalStateException("the proxy already listens for endpoint " + endpoint);
     }
-    var server = new ServerSocket();
-    server.setReuseAddress(true);
+    // Channels, not ServerSocket: a connection's socket then stays in blocking mode after a read with a timeout (the
+    // startup phase's), so each read of the relay is one read(2) rather than a read, a poll and a read again.
+    var server = ServerSocketChannel.open();
     try {
+      server.setOption(StandardSocketOptions.SO_REUSEADDR, true);
       server.bind(address, 512);
     } catch (IOException e) {
       server.close();
@@ -90,14 +100,14 @@ public final class ProxyServer implements AutoCloseable {
       throw new IllegalStateException("the proxy already listens for endpoint " + endpoint);
     }
     Thread.ofPlatform().daemon().name("accept-" + endpoint).start(() -> accept(endpoint, server));
-    var bound = (InetSocketAddress) server.getLocalSocketAddress();
+    var bound = (InetSocketAddress) server.getLocalAddress();
     log.info("event=listening endpoint={} address={}", endpoint, bound);
     return bound;
   }
 
   /** Stops accepting connections for {@code endpoint}; its open connections go on. */
   public void unlisten(String endpoint) {
-    ServerSocket server = listeners.remove(endpoint);
+    ServerSocketChannel server = listeners.remove(endpoint);
     if (server != null) {
       try {
         server.close();
@@ -112,12 +122,12 @@ public final class ProxyServer implements AutoCloseable {
     return Set.copyOf(listeners.keySet());
   }
 
-  private void accept(String endpoint, ServerSocket server) {
-    while (!server.isClosed()) {
+  private void accept(String endpoint, ServerSocketChannel server) {
+    while (server.isOpen()) {
       Socket socket;
       try {
-        socket = server.accept();
-      } catch (SocketException closed) {
+        socket = server.accept().socket();
+      } catch (ClosedChannelException closed) {
         return;
       } catch (IOException e) {
         log.warn("event=accept_failed endpoint={} error=\"{}\"", endpoint, e.getMessage());
@@ -195,6 +205,10 @@ public final class ProxyServer implements AutoCloseable {
     return cancelKeys;
   }
 
+  Relays relays() {
+    return relays;
+  }
+
   void established(ClientSession session, ComputeState.Running compute) {
     established.increment();
     relaying.incrementAndGet();
@@ -261,5 +275,6 @@ public final class ProxyServer implements AutoCloseable {
   public void close() {
     List.copyOf(listeners.keySet()).forEach(this::unlisten);
     sessions.values().forEach(set -> List.copyOf(set).forEach(s -> s.closeWithReason("the proxy is shutting down", "reconnect")));
+    relays.close();
   }
 }

@@ -29,6 +29,7 @@ final class Wire {
   static final byte ERROR_RESPONSE = 'E';
   static final byte BACKEND_KEY_DATA = 'K';
   static final byte READY_FOR_QUERY = 'Z';
+  static final byte AUTHENTICATION = 'R';
 
   /** SQLSTATEs the proxy answers with (PostgreSQL's Appendix A codes). */
   static final String PROTOCOL_VIOLATION = "08P01";
@@ -40,6 +41,16 @@ final class Wire {
   private Wire() {}
 
   /** The parameters of a StartupMessage body (after the protocol code): name/value C strings, then a 0. */
+  /** Whether the client answers an Authentication request of {@code code}: cleartext, MD5, SASL start and continue. */
+  static boolean authenticationAwaitsAnswer(int code) {
+    return code == 3 || code == 5 || code == 10 || code == 11;
+  }
+
+  /** Whether an Authentication message of {@code code} asks nothing of the client: AuthenticationOk, SASL final. */
+  static boolean authenticationAwaitsNothing(int code) {
+    return code == 0 || code == 12;
+  }
+
   static Map<String, String> startupParameters(byte[] body, int from) throws ProtocolException {
     Map<String, String> params = new LinkedHashMap<>();
     int i = from;

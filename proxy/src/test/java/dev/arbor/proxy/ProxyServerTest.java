@@ -40,20 +40,24 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 class ProxyServerTest {
   @RegisterExtension static final PostgresFixture steady = new PostgresFixture();
   @RegisterExtension static final PostgresFixture sleepy = new PostgresFixture();
+  static final String GUARDED_PASSWORD = "a-scram-password";
+  @RegisterExtension static final PostgresFixture guarded = new PostgresFixture().withPassword(GUARDED_PASSWORD);
 
   static final TestComputes computes = new TestComputes();
   static ProxyServer proxy;
   static int steadyPort;
   static int sleepyPort;
   static int unknownPort;
+  static int guardedPort;
 
   @BeforeAll
   static void startProxy() throws IOException {
-    computes.add("steady", steady.server()).add("sleepy", sleepy.server());
+    computes.add("steady", steady.server()).add("sleepy", sleepy.server()).add("guarded", guarded.server());
     proxy = new ProxyServer(ProxyConfig.defaults().withStartupTimeout(Duration.ofSeconds(1)), computes, new SimpleMeterRegistry());
     steadyPort = proxy.listen("steady", new InetSocketAddress("127.0.0.1", 0)).getPort();
     sleepyPort = proxy.listen("sleepy", new InetSocketAddress("127.0.0.1", 0)).getPort();
     unknownPort = proxy.listen("gone", new InetSocketAddress("127.0.0.1", 0)).getPort();
+    guardedPort = proxy.listen("guarded", new InetSocketAddress("127.0.0.1", 0)).getPort();
   }
 
   @AfterAll
@@ -96,6 +100,43 @@ class ProxyServerTest {
         assertThat(rs.getInt(1)).isEqualTo(2);
       }
     }
+  }
+
+  @Test
+  void passesTheScramExchangeAndAWrongPasswordsError() throws Exception {
+    String url = "jdbc:postgresql://127.0.0.1:" + guardedPort + "/postgres?user=postgres&password=";
+    try (Connection c = DriverManager.getConnection(url + GUARDED_PASSWORD); Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SELECT current_user")) {
+      rs.next();
+      assertThat(rs.getString(1)).isEqualTo("postgres");
+    }
+    assertThatThrownBy(() -> DriverManager.getConnection(url + "wrong").close()).isInstanceOf(SQLException.class)
+        .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("28P01"));
+    steadyStillServes();
+  }
+
+  @Test
+  void largeResultsAndLargeParametersPassIntactBothWays() throws Exception {
+    String big = "0123456789abcdef".repeat(640 * 1024); // 10 MiB, far beyond the sockets' buffers
+    // a byte lost on the way would leave pgjdbc waiting: the socket timeout turns that into a failure
+    try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + steadyPort + "/postgres?user=postgres&socketTimeout=60");
+        var st = c.prepareStatement("SELECT md5(?), repeat(md5('arbor'), 320000)")) {
+      st.setString(1, big);
+      try (ResultSet rs = st.executeQuery()) {
+        rs.next();
+        assertThat(rs.getString(1)).isEqualTo(md5Hex(big));
+        String result = rs.getString(2);
+        assertThat(result).hasSize(32 * 320000).isEqualTo(md5Hex("arbor").repeat(320000));
+      }
+      // a plain connection moved to the selector threads: no thread of its own carries the client's bytes
+      assertThat(Thread.getAllStackTraces().keySet()).extracting(Thread::getName)
+          .anyMatch(name -> name.startsWith("relay-")).noneMatch(name -> name.equals("c2b-steady"));
+    }
+  }
+
+  static String md5Hex(String text) throws Exception {
+    return java.util.HexFormat.of().formatHex(
+        java.security.MessageDigest.getInstance("MD5").digest(text.getBytes(StandardCharsets.UTF_8)));
   }
 
   @Test

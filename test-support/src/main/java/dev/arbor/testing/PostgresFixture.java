@@ -19,7 +19,7 @@ import java.util.Map;
  *
  * <pre>{@code @RegisterExtension static final PostgresFixture pg = new PostgresFixture();}</pre>
  *
- * Test servers trust loopback connections; production computes use scram-sha-256.
+ * Test servers trust loopback connections unless {@link #withPassword} is used; production computes use scram-sha-256.
  */
 public final class PostgresFixture implements ClassFixture {
 
@@ -29,6 +29,7 @@ public final class PostgresFixture implements ClassFixture {
 
   private final int majorVersion;
   private final Map<String, String> settings = new LinkedHashMap<>();
+  private String password;
   private TempDirectory dir;
   private PostgresServer server;
 
@@ -45,6 +46,12 @@ public final class PostgresFixture implements ClassFixture {
     return this;
   }
 
+  /** Loopback connections authenticate with scram-sha-256, as on a compute: the superuser's password is {@code password}. */
+  public PostgresFixture withPassword(String password) {
+    this.password = password;
+    return this;
+  }
+
   @Override
   public PostgresFixture start() {
     PostgresInstallation installation = PostgresInstallation.find(majorVersion);
@@ -52,7 +59,16 @@ public final class PostgresFixture implements ClassFixture {
     try {
       Path dataDir = dir.resolve("data");
       ServerUser.current().handOver(dir.path()); // the server user must reach its data and socket dirs
-      Initdb.with(installation).superuser(SUPERUSER).authLocal("trust").authHost("trust").run(dataDir);
+      Initdb initdb = Initdb.with(installation).superuser(SUPERUSER).authLocal("trust");
+      if (password == null) {
+        initdb.authHost("trust");
+      } else {
+        Path passwordFile = dir.resolve("superuser-password");
+        java.nio.file.Files.writeString(passwordFile, password + "\n");
+        ServerUser.current().handOver(passwordFile);
+        initdb.authHost("scram-sha-256").passwordFile(passwordFile);
+      }
+      initdb.run(dataDir);
       IOException last = null;
       for (int attempt = 0; attempt < 3; attempt++) { // another process may take the port we picked
         var builder = PostgresServer.builder(installation, dataDir).port(FreePort.pick());
