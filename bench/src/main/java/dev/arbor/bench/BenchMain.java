@@ -40,8 +40,9 @@ public final class BenchMain {
               daemon-start    [--repeat 5] [--requests 50]
                   spawn to GET /metrics answering and VmRSS (after start, after requests) of a safekeeper, the
                   pageserver and the compute agent (its spawn to Running too), medians of fresh processes
-              proxy-overhead  [--scale 10] [--clients 8] [--seconds 20] [--rounds 3]
-                  pgbench TPC-B and select-only TPS and SELECT 1 latency, directly and through arbor-proxy, alternating
+              proxy-overhead  [--scale 10] [--clients 8] [--seconds 20] [--rounds 3] [--pin false] [--haproxy false]
+                  pgbench TPC-B and select-only TPS and SELECT 1 latency, directly and through arbor-proxy (and HAProxy
+                  as a reference with --haproxy true), in turn; --pin true: PostgreSQL and pgbench on CPU 0, proxies on 1
               wake            [--db-mb 100] [--wakes 30] [--clients 20]
                   local mode: connect to the first row of SELECT 1 on a suspended endpoint, p50/p95/max with the phases
                   (proxy, agent JVM, election, basebackup, PostgreSQL start, roles, proxy); then N clients at once: one wake

@@ -42,6 +42,7 @@ final class ProxyOverhead {
     int seconds = o.integer("seconds", 20);
     int rounds = o.integer("rounds", 3);
     boolean pin = Boolean.parseBoolean(o.string("pin", "false"));
+    boolean reference = Boolean.parseBoolean(o.string("haproxy", "false"));
     PostgresInstallation pg = PostgresInstallation.find(PostgresFixture.DEFAULT_MAJOR);
     try (var server = new PostgresFixture().withSetting("max_connections", "200").start();
         var work = TempDirectory.create("arbor-proxy-bench-")) {
@@ -59,8 +60,14 @@ final class ProxyOverhead {
         }
         @Override public void connected(String endpoint, ComputeState.Running compute) {}
       };
-      try (var proxy = new ProxyServer(ProxyConfig.defaults(), one, new SimpleMeterRegistry())) {
-        int proxied = proxy.listen("bench", new InetSocketAddress("127.0.0.1", 0)).getPort();
+      try (var proxy = new ProxyServer(ProxyConfig.defaults(), one, new SimpleMeterRegistry());
+          var haproxy = reference ? HaproxyReference.start(work.path(), direct, pin) : null) {
+        List<String> sides = new ArrayList<>(List.of("direct", "arbor-proxy"));
+        List<Integer> ports = new ArrayList<>(List.of(direct, proxy.listen("bench", new InetSocketAddress("127.0.0.1", 0)).getPort()));
+        if (haproxy != null) {
+          sides.add("HAProxy");
+          ports.add(haproxy.port());
+        }
         pgbench(pg, direct, pin, List.of("-i", "-q", "-s", Integer.toString(scale)));
         Path select1 = work.resolve("select1.sql");
         Files.writeString(select1, "SELECT 1;\n", StandardCharsets.UTF_8);
@@ -68,34 +75,45 @@ final class ProxyOverhead {
         List<String> selectOnly = List.of("-S", "-c", Integer.toString(clients), "-j", "2", "-T", Integer.toString(seconds));
         List<String> oneClient = List.of("-n", "-f", select1.toString(), "-c", "1", "-T", Integer.toString(seconds));
         pgbench(pg, direct, pin, List.of("-c", Integer.toString(clients), "-j", "2", "-T", "5")); // warm-up
-        double[][] sums = new double[3][4];
+        List<List<String>> loads = List.of(tpcb, selectOnly, oneClient);
+        double[][] tps = new double[loads.size()][sides.size()];
+        double[][] latency = new double[loads.size()][sides.size()];
         for (int r = 0; r < rounds; r++) {
-          List<List<String>> loads = List.of(tpcb, selectOnly, oneClient);
           for (int l = 0; l < loads.size(); l++) {
-            // alternate which side goes first, so a drift of the machine does not favour one
-            int first = r % 2 == 0 ? direct : proxied;
-            int second = first == direct ? proxied : direct;
-            Result a = pgbench(pg, first, pin, loads.get(l));
-            Result b = pgbench(pg, second, pin, loads.get(l));
-            Result d = first == direct ? a : b;
-            Result p = first == direct ? b : a;
-            sums[l][0] += d.tps;
-            sums[l][1] += p.tps;
-            sums[l][2] += d.latencyMs;
-            sums[l][3] += p.latencyMs;
+            // each round starts with another side, so a drift of the machine does not favour one
+            for (int i = 0; i < sides.size(); i++) {
+              int side = (i + r) % sides.size();
+              Result result = pgbench(pg, ports.get(side), pin, loads.get(l));
+              tps[l][side] += result.tps / rounds;
+              latency[l][side] += result.latencyMs / rounds;
+            }
           }
         }
         String[] names = {"TPC-B, " + clients + " clients", "select-only (-S), " + clients + " clients", "SELECT 1, 1 client"};
-        System.out.println("| load | direct TPS | through proxy TPS | proxy/direct | direct latency ms | proxy latency ms |");
-        System.out.println("|---|---|---|---|---|---|");
-        for (int l = 0; l < 3; l++) {
-          System.out.printf("| %s | %.0f | %.0f | %.2f | %.3f | %.3f |%n", names[l], sums[l][0] / rounds, sums[l][1] / rounds,
-              sums[l][1] / sums[l][0], sums[l][2] / rounds, sums[l][3] / rounds);
+        var head = new StringBuilder("| load | direct TPS |");
+        var rule = new StringBuilder("|---|---|");
+        for (String side : sides.subList(1, sides.size())) {
+          head.append(" ").append(side).append(" TPS | ").append(side).append("/direct |");
+          rule.append("---|---|");
         }
-        System.out.printf("pgbench -s %d, %d s per run, %d rounds alternating direct and proxied (means); target proxy/direct >= 0.9;"
-            + " PostgreSQL %d, the proxy in the benchmark's JVM, all on loopback; %s; machine: %s%n", scale, seconds, rounds,
-            PostgresFixture.DEFAULT_MAJOR, pin ? "PostgreSQL and pgbench pinned to CPU 0, the proxy to CPU 1" : "nothing pinned",
-            Machine.describe());
+        head.append(" latency ms (").append(String.join(" / ", sides)).append(") |");
+        System.out.println(head);
+        System.out.println(rule.append("---|"));
+        for (int l = 0; l < loads.size(); l++) {
+          var row = new StringBuilder(String.format("| %s | %.0f |", names[l], tps[l][0]));
+          List<String> latencies = new ArrayList<>();
+          for (int side = 0; side < sides.size(); side++) {
+            if (side > 0) {
+              row.append(String.format(" %.0f | %.2f |", tps[l][side], tps[l][side] / tps[l][0]));
+            }
+            latencies.add(String.format("%.3f", latency[l][side]));
+          }
+          System.out.println(row.append(" ").append(String.join(" / ", latencies)).append(" |"));
+        }
+        System.out.printf("pgbench -s %d, %d s per run, %d rounds, the sides in turn (means); target arbor-proxy/direct >= 0.9;"
+            + " PostgreSQL %d, the proxy in the benchmark's JVM%s, all on loopback; %s; machine: %s%n", scale, seconds, rounds,
+            PostgresFixture.DEFAULT_MAJOR, haproxy == null ? "" : ", " + haproxy.version() + " (one thread) as a reference",
+            pin ? "PostgreSQL and pgbench pinned to CPU 0, the proxies to CPU 1" : "nothing pinned", Machine.describe());
       }
     }
   }
