@@ -156,6 +156,8 @@ class ComputeSpecJsonTest {
       d.remove("databases"); // whose owner would be missing now
     }, "roles[0].name", "is used by the compute itself");
     assertError(d -> ((ObjectNode) d.get("roles").get(0)).put("login", "yes please"), "roles[0].login", "expected true or false");
+    assertError(d -> ((ObjectNode) d.get("roles").get(0)).put("createrole", true), "roles[0].createrole",
+        "CREATEROLE before PostgreSQL 16", "pg_execute_server_program", "remove CREATEROLE, or use PostgreSQL 16 or later");
     assertError(d -> ((ObjectNode) d.get("databases").get(0)).put("owner", "bob"), "databases[0].owner",
         "'bob' is not among roles; add a role named bob");
     assertError(d -> ((ObjectNode) d.get("databases").get(0)).put("name", "template1"), "databases[0].name", "template database");
@@ -189,6 +191,13 @@ class ComputeSpecJsonTest {
       d.put("lsn", "0/1");
     });
     assertThat(errors).extracting(FieldError::field).containsExactly("tenant_id", "lsn", "port");
+  }
+
+  @Test
+  void createroleIsAcceptedFromPostgres16() {
+    ObjectNode doc = valid().put("postgres_version", 16);
+    ((ObjectNode) doc.get("roles").get(0)).put("createrole", true);
+    assertThat(parse(doc).roles().getFirst().createrole()).isTrue();
   }
 
   @Test

@@ -18,6 +18,8 @@ import dev.arbor.crds.v1alpha1.Endpoint;
 import dev.arbor.crds.v1alpha1.EndpointMode;
 import dev.arbor.crds.v1alpha1.EndpointSpec;
 import dev.arbor.crds.v1alpha1.Project;
+import dev.arbor.crds.v1alpha1.Role;
+import dev.arbor.crds.v1alpha1.RoleOption;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.testing.TempDirectory;
 import io.fabric8.kubernetes.api.model.PodSpec;
@@ -27,6 +29,7 @@ import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -131,6 +134,30 @@ class OperatorSecurityIT extends OperatorTestBase {
           }));
       assertThat(client().apps().statefulSets().inNamespace(ns).withName(refused[0]).get()).isNull();
     }
+  }
+
+  /**
+   * Before PostgreSQL 16, CREATEROLE reaches every non-superuser role, pg_execute_server_program and the compute's own
+   * replication role included: the Endpoint of such a Project is Stalled, naming the role and the fix, and gets no pod.
+   */
+  @Test
+  void createroleBeforePostgres16IsRefusedNamingTheRoleAndTheFix() {
+    String ns = "sec-createrole";
+    namespace(ns);
+    Role admin = loginRole("admin");
+    admin.setOptions(new ArrayList<>(List.of(RoleOption.LOGIN, RoleOption.CREATEROLE)));
+    project(ns, "cr", List.of(loginRole("app"), admin));
+    Project ready = awaitProjectReady(ns, "cr");
+    assertThat(ready.getStatus().getPostgresVersion()).as("the operator's default major in these tests").isLessThan(16);
+    endpoint(ns, "cr-rw", "cr-main");
+    await().atMost(WAIT).untilAsserted(() -> assertThat(condition(get(Endpoint.class, ns, "cr-rw"), Condition.STALLED)).isNotNull()
+        .satisfies(c -> {
+          assertThat(c.getStatus()).isEqualTo("True");
+          assertThat(c.getReason()).isEqualTo("UnsafeRoleOption");
+          assertThat(c.getMessage()).contains("spec.roles[1].options has CREATEROLE on PostgreSQL 15",
+              "pg_execute_server_program", "remove CREATEROLE, or use PostgreSQL 16 or later");
+        }));
+    assertThat(client().apps().statefulSets().inNamespace(ns).withName("cr-rw").get()).isNull();
   }
 
   private static void endpoint(String ns, String name, String branch, EndpointMode mode, String lsn, Map<String, String> parameters) {

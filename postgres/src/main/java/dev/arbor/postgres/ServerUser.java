@@ -79,8 +79,15 @@ public final class ServerUser {
    * can enter it, whatever directory Arbor was started from. Paths in {@code command} must be absolute.
    */
   public ProcessBuilder processBuilder(List<String> command) {
-    return new ProcessBuilder(wrap(command)).directory(new File("/"));
+    var builder = new ProcessBuilder(wrap(command)).directory(new File("/"));
+    // A clean environment: nothing of Arbor's (role passwords, the agent's spec, tokens) reaches PostgreSQL, where
+    // a role's SQL could find it. Only the program search path and the locale and time zone settings pass.
+    builder.environment().keySet().removeIf(name -> !PASSED_ENVIRONMENT.contains(name) && !name.startsWith("LC_"));
+    return builder;
   }
+
+  /** The environment variables PostgreSQL and its tools get from Arbor's process, besides {@code LC_*}. */
+  public static final java.util.Set<String> PASSED_ENVIRONMENT = java.util.Set.of("PATH", "LANG", "LANGUAGE", "TZ", "TZDIR");
 
   /** What a program printed, apart: a warning on stderr is never part of the answer on stdout. */
   public record Output(int exitCode, String stdout, String stderr) {

@@ -235,8 +235,19 @@ public record ComputeAgentSpec(
       if (r.passwordEnv() != null && r.passwordEnv().isBlank()) {
         errors.add(new FieldError(at + ".password_env", "is empty; give the name of the environment variable that holds the password"));
       }
+      if (Boolean.TRUE.equals(r.createrole()) && postgresVersion != null && postgresVersion < CREATEROLE_CONFINED_SINCE) {
+        errors.add(new FieldError(at + ".createrole", CREATEROLE_BEFORE_16));
+      }
     }
   }
+
+  /** The PostgreSQL major from which CREATEROLE reaches only the roles its holder created or was given ADMIN on. */
+  public static final int CREATEROLE_CONFINED_SINCE = 16;
+
+  /** Why a role with CREATEROLE is refused on an older PostgreSQL, and what to do (the operator says the same). */
+  public static final String CREATEROLE_BEFORE_16 = "CREATEROLE before PostgreSQL 16 lets a role grant itself any "
+      + "non-superuser role, pg_execute_server_program and pg_read_server_files included, and alter or drop the compute's "
+      + "own roles; remove CREATEROLE, or use PostgreSQL 16 or later";
 
   private void checkDatabases(List<FieldError> errors) {
     Set<String> roleNames = new HashSet<>();

@@ -231,7 +231,9 @@ final class Endpoints {
         "127.0.0.1", info.computePort(), info.httpPort(),
         workDir,
         Map.of(),
-        List.of(new ComputeAgentSpec.Role(ROLE, passwordFile.toString(), null, true, true, true)),
+        // CREATEROLE only where it stays inside the roles the user made (PostgreSQL 16 and later; ComputeAgentSpec says why)
+        List.of(new ComputeAgentSpec.Role(ROLE, passwordFile.toString(), null, true, true,
+            project.pgVersion() >= ComputeAgentSpec.CREATEROLE_CONFINED_SINCE)),
         List.of(new ComputeAgentSpec.Database(DATABASE, ROLE)),
         info.suspendAfter().isZero() ? null : info.suspendAfter());
   }

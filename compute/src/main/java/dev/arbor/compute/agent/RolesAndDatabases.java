@@ -133,10 +133,11 @@ final class RolesAndDatabases {
 
   private Optional<Change> roleChange(Connection c, Role r) throws SQLException {
     char[] password = passwords.get(r.name());
-    String attributes = (r.login() ? "LOGIN" : "NOLOGIN") + (r.createdb() ? " CREATEDB" : " NOCREATEDB")
-        + (r.createrole() ? " CREATEROLE" : " NOCREATEROLE");
-    try (PreparedStatement ps = c.prepareStatement(
-        "SELECT rolcanlogin, rolcreatedb, rolcreaterole, rolpassword FROM pg_authid WHERE rolname = ?")) {
+    // A declared role is never more than this, whatever happened to it meanwhile: no superuser, no replication, RLS applies.
+    String attributes = "NOSUPERUSER NOREPLICATION NOBYPASSRLS " + (r.login() ? "LOGIN" : "NOLOGIN")
+        + (r.createdb() ? " CREATEDB" : " NOCREATEDB") + (r.createrole() ? " CREATEROLE" : " NOCREATEROLE");
+    try (PreparedStatement ps = c.prepareStatement("SELECT rolcanlogin, rolcreatedb, rolcreaterole, rolpassword, "
+        + "rolsuper OR rolreplication OR rolbypassrls FROM pg_authid WHERE rolname = ?")) {
       ps.setString(1, r.name());
       try (ResultSet rs = ps.executeQuery()) {
         if (!rs.next()) {
@@ -153,6 +154,9 @@ final class RolesAndDatabases {
         }
         if (rs.getBoolean(3) != r.createrole()) {
           differ.add("createrole");
+        }
+        if (rs.getBoolean(5)) {
+          differ.add("privileges beyond the spec");
         }
         boolean passwordDiffers = password != null && !verifies(rs.getString(4), password);
         if (passwordDiffers) {

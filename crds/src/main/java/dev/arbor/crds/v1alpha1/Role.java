@@ -18,7 +18,7 @@ public class Role {
   @Size(max = 63)
   private String name;
 
-  @JsonPropertyDescription("Role attributes as in CREATE ROLE, e.g. [LOGIN, CREATEDB]: LOGIN, CREATEDB, CREATEROLE and their NO forms, and INHERIT, NOREPLICATION, NOBYPASSRLS (CREATE ROLE's defaults). SUPERUSER is not offered (a tenant never owns the cluster), nor NOINHERIT, REPLICATION or BYPASSRLS, which the compute does not apply yet.")
+  @JsonPropertyDescription("Role attributes as in CREATE ROLE, e.g. [LOGIN, CREATEDB]: LOGIN, CREATEDB, CREATEROLE and their NO forms, and INHERIT, NOREPLICATION, NOBYPASSRLS (CREATE ROLE's defaults). SUPERUSER is not offered (a tenant never owns the cluster), nor NOINHERIT, REPLICATION or BYPASSRLS, which the compute does not apply yet. CREATEROLE needs PostgreSQL 16 or later: before 16 it reaches every non-superuser role, pg_execute_server_program included, so the Endpoints of such a Project are Stalled with reason UnsafeRoleOption.")
   private List<RoleOption> options = new ArrayList<>();
 
   public Role() {}

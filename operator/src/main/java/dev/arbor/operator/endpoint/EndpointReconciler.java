@@ -57,7 +57,6 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -88,9 +87,6 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private static final String ROLE_PASSWORDS = "role-passwords";
   private static final String CONNECTION_SECRETS = "connection-secrets";
   /** Role options the compute agent applies; the others are refused rather than silently ignored. */
-  private static final Set<RoleOption> SUPPORTED_OPTIONS = EnumSet.of(RoleOption.LOGIN, RoleOption.NOLOGIN, RoleOption.CREATEDB,
-      RoleOption.NOCREATEDB, RoleOption.CREATEROLE, RoleOption.NOCREATEROLE, RoleOption.INHERIT, RoleOption.NOREPLICATION,
-      RoleOption.NOBYPASSRLS);
 
   private final OperatorConfig config;
   private final StorageEngine storage;
@@ -258,12 +254,11 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
 
     List<Role> roles = ComputeSpecRendering.roles(project);
     List<Database> databases = ComputeSpecRendering.databases(project);
+    int postgresVersion = project.getStatus().getPostgresVersion();
     for (int i = 0; i < roles.size(); i++) {
-      for (RoleOption o : roles.get(i).getOptions()) {
-        if (!SUPPORTED_OPTIONS.contains(o)) {
-          return statuses.finish(endpoint, status, Outcome.stalled("UnsupportedRoleOption", "Project " + projectName + " spec.roles["
-              + i + "].options has " + o + ", which the compute agent does not apply yet; use only " + SUPPORTED_OPTIONS));
-        }
+      if (postgresVersion < ComputeAgentSpec.CREATEROLE_CONFINED_SINCE && roles.get(i).getOptions().contains(RoleOption.CREATEROLE)) {
+        return statuses.finish(endpoint, status, Outcome.stalled("UnsafeRoleOption", "Project " + projectName + " spec.roles["
+            + i + "].options has CREATEROLE on PostgreSQL " + postgresVersion + ": " + ComputeAgentSpec.CREATEROLE_BEFORE_16));
       }
     }
     Secret passwords = Caches.get(context, Secret.class, ROLE_PASSWORDS, Projects.rolePasswordsSecret(projectName), ns).orElse(null);
