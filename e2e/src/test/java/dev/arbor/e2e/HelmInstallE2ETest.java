@@ -179,6 +179,10 @@ class HelmInstallE2ETest {
     assertAnotherTeamsTenantIsOutOfReach(ns, "shop-main-rw", other);
     assertThat(psql(other, "shop-main-rw", "SELECT 'v=' || v FROM theirs", "v=(\\S+)")).isEqualTo("kept");
     assertHasNoServiceAccountToken(ns, "shop-main-rw-0");
+    // Neither the compute's ServiceAccount nor the storage engine's may read a Secret (role passwords, keys).
+    String computeAccount = cluster.client().pods().inNamespace(ns).withName("shop-main-rw-0").get().getSpec().getServiceAccountName();
+    assertCannotReadSecrets(ns, computeAccount);
+    assertCannotReadSecrets(SYSTEM, RELEASE + "-storage");
 
     // 4. The pageserver and a safekeeper deleted while a client commits one row at a time.
     psql(ns, "shop-main-rw", "CREATE TABLE ledger (id int PRIMARY KEY); SELECT 'ok'", "(ok)");
@@ -432,6 +436,17 @@ class HelmInstallE2ETest {
         .as("automountServiceAccountToken of %s", pod).isFalse();
     assertThat(inPod(ns, pod, "[ -e /var/run/secrets/kubernetes.io/serviceaccount ] && echo present || echo absent").strip())
         .as("/var/run/secrets/kubernetes.io/serviceaccount in %s", pod).isEqualTo("absent");
+  }
+
+  /** {@code kubectl auth can-i} says no to get, list and watch on Secrets for ServiceAccount {@code account} of {@code ns}. */
+  private static void assertCannotReadSecrets(String ns, String account) {
+    for (String verb : List.of("get", "list", "watch")) {
+      for (String where : List.of(ns, SYSTEM)) {
+        var answer = cli.kubectl("auth", "can-i", verb, "secrets", "-n", where, "--as=system:serviceaccount:" + ns + ":" + account);
+        assertThat(answer.out().strip()).as("kubectl auth can-i %s secrets -n %s as %s:%s (%s)", verb, where, ns, account, answer.err())
+            .isEqualTo("no");
+      }
+    }
   }
 
   /** The chart's RBAC covers what the operator does: no line of its pods' logs has the API server's "forbidden". */
