@@ -47,7 +47,8 @@ class StorageMainOptionsTest {
   @Test
   void anUnknownRepeatedOrValuelessOptionIsRefusedByName() {
     assertThatThrownBy(() -> StorageMain.options("safekeeper", new String[] {"--image-threshold=1GiB"}))
-        .hasMessage("unknown option --image-threshold for the safekeeper; it takes --id, --listen, --management-listen, --data-dir, --object-store");
+        .hasMessage("unknown option --image-threshold for the safekeeper; it takes --id, --listen, --management-listen, --data-dir, --object-store, "
+            + "--auth-keys, --auth-issuer, --token-file");
     assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"--listen", "a:1", "--listen=b:2"}))
         .hasMessage("--listen is given twice");
     assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"--listen"})).hasMessage("--listen needs a value");
@@ -76,7 +77,7 @@ class StorageMainOptionsTest {
       Process ps = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
           System.getProperty("java.class.path"), StorageMain.class.getName(), "pageserver", "--listen", "127.0.0.1:0",
           "--management-listen", "127.0.0.1:0", "--object-store", dir.resolve("objects").toString(),
-          "--work-dir", dir.resolve("work").toString(), "--safekeepers", "http://127.0.0.1:9")
+          "--work-dir", dir.resolve("work").toString(), "--safekeepers", "http://127.0.0.1:9", "--insecure-no-auth")
           .redirectError(stderr.toFile()).start();
       try {
         var out = new BufferedReader(new InputStreamReader(ps.getInputStream(), StandardCharsets.UTF_8));

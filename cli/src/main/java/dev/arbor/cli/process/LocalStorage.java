@@ -131,12 +131,13 @@ public final class LocalStorage {
       SafekeeperClient safekeeper = safekeeper(sk.getValue());
       ensure(id, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, List.of("safekeeper",
           "--id", id, "--listen", "127.0.0.1:" + sk.getValue(), "--data-dir", home.safekeeper(id).toString(),
-          "--object-store", config.objectStoreArgument(home)))), safekeeper.baseUrl(), safekeeper::isRunning);
+          "--object-store", config.objectStoreArgument(home), "--insecure-no-auth"))), safekeeper.baseUrl(), safekeeper::isRunning);
     }
     home.createPostgresRoot();
     ensure(PAGESERVER, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, List.of(
         "pageserver", "--listen", "127.0.0.1:" + config.pageserverPort(), "--object-store", config.objectStoreArgument(home),
-        "--work-dir", home.pageserver().toString(), "--safekeepers", String.join(",", config.safekeeperUrls().values())))),
+        "--work-dir", home.pageserver().toString(), "--safekeepers", String.join(",", config.safekeeperUrls().values()),
+        "--insecure-no-auth"))),
         config.pageserverUrl(), () -> pageserverRunning(config));
   }
 
