@@ -37,7 +37,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Issue 16's token tests against a real pageserver and two safekeepers (processes, {@link StorageProcesses#withAuth()}):
+ * Issue 16's token tests against a real pageserver and two safekeepers (processes that check tokens, as {@link StorageProcesses} starts them):
  * every route of both OpenAPI documents refuses a request without a token except health and metrics; the scope
  * matrix (a compute token reaches its own timeline only, the pageserver scope the safekeepers' storage routes, the
  * admin scope everything); forged tokens get 401 and the server keeps serving; a key added to the set file is
@@ -59,7 +59,7 @@ class StorageTokensTest {
 
   @BeforeAll
   static void start() throws IOException {
-    storage = new StorageProcesses(2).withAuth().start();
+    storage = new StorageProcesses(2).start();
     admin = token(StorageGrant.of("test-admin", Scope.STORAGE_ADMIN));
     TenantInfo a = storage.createTenant(15);
     tenantA = a.tenantId();

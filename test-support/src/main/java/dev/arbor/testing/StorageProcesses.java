@@ -60,7 +60,7 @@ public final class StorageProcesses implements AutoCloseable {
   private Map<String, String> environment = Map.of();
   /** For status calls, which a paused or dead safekeeper must not hold up for long. */
   private static final Duration SAFEKEEPER_STATUS_TIMEOUT = Duration.ofSeconds(5);
-  /** The installation's keys, {@link #withAuth()}; null: the daemons run with {@code --insecure-no-auth}. */
+  /** The installation's keys; null ({@link #withoutAuth()}): the daemons run with {@code --insecure-no-auth}. */
   private KeyDirectory keys;
   /** The issuer of the harness's tokens. */
   public static final String ISSUER = "arbor-test";
@@ -76,6 +76,14 @@ public final class StorageProcesses implements AutoCloseable {
     }
     pageserverPort = FreePort.pickStable();
     pageserverWorkDir = dir.resolve("pageserver");
+    try {
+      keys = KeyDirectory.open(dir.resolve("auth"), ISSUER, "test-key-1");
+      keys.mintInto(adminTokenFile(), StorageGrant.of("storage-processes", Scope.STORAGE_ADMIN), TOKEN_TTL);
+      keys.mintInto(pageserverTokenFile(), StorageGrant.of("pageserver", Scope.PAGESERVER), TOKEN_TTL);
+    } catch (IOException e) {
+      dir.close();
+      throw new UncheckedIOException(e);
+    }
   }
 
   /**
@@ -91,35 +99,31 @@ public final class StorageProcesses implements AutoCloseable {
   }
 
   /**
-   * Starts the daemons checking tokens: a key pair in the harness's directory, the public set as {@code --auth-keys}, a
-   * {@code pageserver} token as every daemon's {@code --token-file}, and a {@code storage_admin} token behind
-   * {@link #pageserver()} and {@link #safekeeper}. Without it they run with {@code --insecure-no-auth}.
+   * Starts the daemons with {@code --insecure-no-auth}, for callers that send no tokens yet (the operator: see
+   * docs/security.md). By default they check tokens: a key pair in the harness's directory, the public set as
+   * {@code --auth-keys}, a {@code pageserver} token as every daemon's {@code --token-file}, a {@code storage_admin}
+   * token behind {@link #pageserver()} and {@link #safekeeper}, and a compute token per timeline
+   * ({@link #computeTokenFile}) for the computes tests start.
    */
-  public StorageProcesses withAuth() {
-    try {
-      keys = KeyDirectory.open(dir.resolve("auth"), ISSUER, "test-key-1");
-      keys.mintInto(adminTokenFile(), StorageGrant.of("storage-processes", Scope.STORAGE_ADMIN), TOKEN_TTL);
-      keys.mintInto(pageserverTokenFile(), StorageGrant.of("pageserver", Scope.PAGESERVER), TOKEN_TTL);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+  public StorageProcesses withoutAuth() {
+    keys = null;
     return this;
   }
 
-  /** The keys that sign the tokens the daemons accept; {@link #withAuth()} only. */
+  /** The keys that sign the tokens the daemons accept; none {@link #withoutAuth()}. */
   public KeyDirectory keys() {
     if (keys == null) {
-      throw new IllegalStateException("the daemons check no tokens: create the harness withAuth()");
+      throw new IllegalStateException("the daemons check no tokens: the harness was made withoutAuth()");
     }
     return keys;
   }
 
-  /** The token every call of {@link #pageserver()} and {@link #safekeeper} sends: none without {@link #withAuth()}. */
+  /** The token every call of {@link #pageserver()} and {@link #safekeeper} sends: none {@link #withoutAuth()}. */
   public TokenSource adminTokens() {
     return keys == null ? TokenSource.NONE : TokenSource.file(adminTokenFile());
   }
 
-  /** A file holding a compute token of {@code tenant} and {@code timeline}, for a compute's spec; null without {@link #withAuth()}. */
+  /** A file holding a compute token of {@code tenant} and {@code timeline}, for a compute's spec; null {@link #withoutAuth()}. */
   public Path computeTokenFile(TenantId tenant, TimelineId timeline) {
     if (keys == null) {
       return null;
@@ -130,6 +134,11 @@ public final class StorageProcesses implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /** The token a compute of {@code tenant} and {@code timeline} sends: from {@link #computeTokenFile}, none {@link #withoutAuth()}. */
+  public TokenSource computeTokens(TenantId tenant, TimelineId timeline) {
+    return TokenSource.fileOrNone(computeTokenFile(tenant, timeline));
   }
 
   private Path adminTokenFile() {

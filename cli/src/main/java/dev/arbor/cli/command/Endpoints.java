@@ -233,7 +233,7 @@ final class Endpoints {
         Map.of(),
         List.of(new ComputeAgentSpec.Role(ROLE, passwordFile.toString(), null, true, true, true)),
         List.of(new ComputeAgentSpec.Database(DATABASE, ROLE)),
-        info.suspendAfter().isZero() ? null : info.suspendAfter());
+        info.suspendAfter().isZero() ? null : info.suspendAfter(), null);
   }
 
   private static boolean running(ComputeAgentClient agent) {

@@ -41,8 +41,4 @@ public record PageserverConfig(
   public PageserverConfig withManagementListen(InetSocketAddress address) {
     return new PageserverConfig(listen, advertisedUrl, objectStore, safekeeperUrls, postgres, workDir, images, address, auth);
   }
-
-  public PageserverConfig withAuth(StorageAuth tokens) {
-    return new PageserverConfig(listen, advertisedUrl, objectStore, safekeeperUrls, postgres, workDir, images, managementListen, tokens);
-  }
 }

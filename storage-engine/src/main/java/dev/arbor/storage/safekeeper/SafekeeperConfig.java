@@ -26,8 +26,4 @@ public record SafekeeperConfig(String id, InetSocketAddress listen, Path dataDir
   public SafekeeperConfig withManagementListen(InetSocketAddress address) {
     return new SafekeeperConfig(id, listen, dataDir, objectStore, address, auth);
   }
-
-  public SafekeeperConfig withAuth(StorageAuth tokens) {
-    return new SafekeeperConfig(id, listen, dataDir, objectStore, managementListen, tokens);
-  }
 }
