@@ -39,6 +39,8 @@ import java.util.concurrent.TimeUnit;
  * A storage engine made of real processes for tests: N safekeepers and a pageserver, each its own JVM
  * (so a test can SIGKILL one), on fixed loopback ports (so a restarted process is found where the compute
  * expects it), sharing a local object store. Everything lives in one temporary directory removed on close.
+ * The daemons check storage tokens, as every installation does (docs/security.md): the harness holds the keys and
+ * mints the tokens its own clients and the computes tests start send, unless it is made {@link #withoutAuth()}.
  */
 public final class StorageProcesses implements AutoCloseable {
   private final TempDirectory dir;

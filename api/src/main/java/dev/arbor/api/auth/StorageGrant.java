@@ -21,7 +21,7 @@ public record StorageGrant(String subject, Scope scope, TenantId tenant, Timelin
     if (scope == null) {
       throw new IllegalArgumentException("a token has a scope");
     }
-    if ((scope == Scope.COMPUTE) != (tenant != null && timeline != null) || (scope != Scope.COMPUTE && (tenant != null || timeline != null))) {
+    if (scope == Scope.COMPUTE ? tenant == null || timeline == null : tenant != null || timeline != null) {
       throw new IllegalArgumentException(scope == Scope.COMPUTE ? "a compute token names its tenant_id and timeline_id"
           : "a " + scope.claim() + " token names no tenant or timeline");
     }

@@ -139,8 +139,8 @@ public final class Pageserver implements AutoCloseable {
       timelines.delete(r.path("tenant_id"), r.path("timeline_id"));
       return Response.noContent();
     });
-    route(Port.COMPUTE, "POST", timeline + "/generation", COMPUTE, r -> Response.ok(generations.reserve(r.path("tenant_id"), r.path("timeline_id"),
-        r.json())));
+    route(Port.COMPUTE, "POST", timeline + "/generation", COMPUTE, r -> Response.ok(generations.reserve(r.path("tenant_id"),
+        r.path("timeline_id"), r.json())));
     route(Port.COMPUTE, "POST", timeline + "/generation/{generation}/started", COMPUTE, r -> {
       long g;
       try {

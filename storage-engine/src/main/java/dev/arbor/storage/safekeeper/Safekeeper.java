@@ -290,8 +290,8 @@ public final class Safekeeper implements AutoCloseable {
             var tenant = new TenantId(t.getFileName().toString());
             var timeline = new TimelineId(tl.getFileName().toString());
             try {
-              timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), PEER_TIMEOUT, config.auth().outbound(),
-                  receiverMetrics));
+              timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(),
+                  PEER_TIMEOUT, config.auth().outbound(), receiverMetrics));
             } catch (IOException | RuntimeException e) {
               String cause = String.valueOf(e.getMessage()).replace('"', '\'').replace('\n', ' ');
               quarantined.put(tenant + "/" + timeline, new Quarantined(tl.toAbsolutePath().normalize(), cause));
@@ -356,7 +356,8 @@ public final class Safekeeper implements AutoCloseable {
       return Optional.of(timelines.computeIfAbsent(key(r), k -> {
         try {
           return SafekeeperTimeline.open(config.id(), tenant, holder[0],
-              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), PEER_TIMEOUT, config.auth().outbound(), receiverMetrics);
+              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), PEER_TIMEOUT,
+              config.auth().outbound(), receiverMetrics);
         } catch (IOException e) {
           throw new java.io.UncheckedIOException(e);
         }
