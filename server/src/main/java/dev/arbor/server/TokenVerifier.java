@@ -49,7 +49,10 @@ public final class TokenVerifier implements HttpApi.Authenticator {
   private final String issuer;
   private volatile Keys keys;
 
-  /** The consumer for one version of the key set file, and what identified that version. */
+  /**
+   * The consumer for one version of the key set file, and what identified that version. A JwtConsumer given no fixed
+   * evaluation time reads the clock per token and is shared by every request thread (jose4j 0.4.3 on).
+   */
   private record Keys(Object version, int count, JwtConsumer consumer) {}
 
   public TokenVerifier(Path keySetFile, String issuer) {
