@@ -57,6 +57,19 @@ class StorageMainOptionsTest {
   }
 
   @Test
+  void withoutKeysTheStartIsRefusedUnlessTheInsecureFlagIsGiven() {
+    assertThatThrownBy(() -> StorageMain.auth("safekeeper", java.util.Map.of(), false))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--auth-keys FILE").hasMessageContaining("--insecure-no-auth");
+    assertThat(StorageMain.auth("safekeeper", java.util.Map.of(), true).inbound()).isSameAs(dev.arbor.server.HttpApi.Authenticator.INSECURE);
+    assertThatThrownBy(() -> StorageMain.auth("pageserver", java.util.Map.of("auth-keys", "/k", "auth-issuer", "i"), true))
+        .hasMessageContaining("cannot be given with --auth-keys");
+    assertThatThrownBy(() -> StorageMain.auth("pageserver", java.util.Map.of("auth-keys", "/k", "auth-issuer", "i"), false))
+        .hasMessageContaining("--token-file FILE is required");
+    assertThatThrownBy(() -> StorageMain.auth("safekeeper", java.util.Map.of("auth-keys", "/no/such/keys.jwks", "auth-issuer", "i"), false))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("cannot read the token key set /no/such/keys.jwks");
+  }
+
+  @Test
   void aListenAddressIsHostColonPortAndABadOneNamesItsOption() {
     assertThat(StorageMain.address("0.0.0.0:9899", "management-listen").getPort()).isEqualTo(9899);
     for (String bad : new String[] {"9899", "0.0.0.0:", "0.0.0.0:http", "0.0.0.0:70000"}) {
