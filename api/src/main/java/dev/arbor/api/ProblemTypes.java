@@ -22,6 +22,10 @@ public final class ProblemTypes {
   public static final String SERVED_ON_MANAGEMENT_PORT = "served-on-management-port";
   /** A compute route asked on a management port. */
   public static final String SERVED_ON_COMPUTE_PORT = "served-on-compute-port";
+  /** No token, or one that is not valid (signature, key, audience, issuer, expiry); status 401. */
+  public static final String UNAUTHENTICATED = "unauthenticated";
+  /** A valid token whose scope, tenant or timeline does not reach this route; status 403. */
+  public static final String FORBIDDEN = "forbidden";
 
   // The pageserver.
 

@@ -5,6 +5,12 @@ import static dev.arbor.cli.CliProcesses.psqlResult;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.arbor.cli.CliProcesses.Result;
+import dev.arbor.client.Json;
+import java.net.HttpURLConnection;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -22,6 +28,24 @@ class CliEndToEndTest {
   void upBranchDownUpAsAUserWould() throws Exception {
     upBranchDownUp(home.arbor(), List.of(), home.arbor());
     assertThat(home.arbor().ok("status").out()).contains("object store: " + home.resolve("objects"));
+    localModeUsesTokens();
+  }
+
+  /**
+   * One code path (docs/security.md): the local storage engine checks tokens, from keys in the home that only its
+   * owner reads, and an endpoint's spec names its token file, never the token.
+   */
+  private void localModeUsesTokens() throws Exception {
+    Path endpointToken = home.resolve("endpoints/default/main/storage.token");
+    for (Path secret : List.of(home.resolve("auth/signing-key.jwk"), home.resolve("auth/pageserver.token"), endpointToken)) {
+      assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(secret))).as(secret.toString()).isEqualTo("rw-------");
+    }
+    String spec = Files.readString(home.resolve("endpoints/default/main/spec.json"));
+    assertThat(spec).contains("\"storage_token_file\" : \"" + endpointToken + "\"").doesNotContain(Files.readString(endpointToken).strip());
+    int port = Json.MAPPER.readTree(home.resolve("config.json").toFile()).path("pageserver_port").asInt();
+    var request = (HttpURLConnection) URI.create("http://127.0.0.1:" + port + "/v1/tenant").toURL().openConnection();
+    assertThat(request.getResponseCode()).as("the local pageserver without a token").isEqualTo(401);
+    request.disconnect();
   }
 
   /**

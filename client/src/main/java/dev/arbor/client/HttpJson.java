@@ -2,6 +2,7 @@ package dev.arbor.client;
 
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.Problem;
+import dev.arbor.client.auth.TokenSource;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -32,9 +33,17 @@ import java.util.Optional;
  */
 public final class HttpJson {
   private final Duration timeout;
+  private final TokenSource tokens;
 
+  /** Sends no token. */
   public HttpJson(Duration timeout) {
+    this(timeout, TokenSource.NONE);
+  }
+
+  /** Sends the token {@code tokens} gives, asked again for every request, as {@code Authorization: Bearer}. */
+  public HttpJson(Duration timeout, TokenSource tokens) {
     this.timeout = timeout;
+    this.tokens = tokens;
   }
 
   public <T> T get(String url, Class<T> type) throws IOException {
@@ -146,6 +155,10 @@ public final class HttpJson {
     c.setUseCaches(false);
     c.setInstanceFollowRedirects(false);
     c.setRequestProperty("Accept", "application/json, application/problem+json, */*");
+    Optional<String> token = tokens.token();
+    if (token.isPresent()) {
+      c.setRequestProperty("Authorization", "Bearer " + token.get());
+    }
     return c;
   }
 

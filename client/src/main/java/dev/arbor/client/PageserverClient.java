@@ -1,5 +1,6 @@
 package dev.arbor.client;
 
+import dev.arbor.client.auth.TokenSource;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.TenantId;
@@ -36,7 +37,11 @@ public final class PageserverClient extends ServiceClient {
   public static final Duration STREAM_READ_TIMEOUT = Duration.ofMinutes(2);
 
   public PageserverClient(String baseUrl, Duration timeout, RetryPolicy retry) {
-    super("pageserver", baseUrl, timeout, retry);
+    this(baseUrl, timeout, retry, TokenSource.NONE);
+  }
+
+  public PageserverClient(String baseUrl, Duration timeout, RetryPolicy retry, TokenSource tokens) {
+    super("pageserver", baseUrl, timeout, retry, tokens);
   }
 
   /** With {@link RetryPolicy#DEFAULT}. */

@@ -1,5 +1,6 @@
 package dev.arbor.client;
 
+import dev.arbor.client.auth.TokenSource;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
@@ -29,13 +30,17 @@ public final class SafekeeperClient extends ServiceClient {
 
   /** @param retry {@link RetryPolicy#NONE} where the caller's own loop or quorum already tolerates a safekeeper down */
   public SafekeeperClient(String baseUrl, Duration timeout, RetryPolicy retry) {
-    super("safekeeper", baseUrl, timeout, retry);
+    this(baseUrl, timeout, retry, TokenSource.NONE);
+  }
+
+  public SafekeeperClient(String baseUrl, Duration timeout, RetryPolicy retry, TokenSource tokens) {
+    super("safekeeper", baseUrl, timeout, retry, tokens);
     this.retry = retry;
   }
 
   /** The same safekeeper with another timeout per call, for a caller whose calls may take longer than the usual ones. */
   public SafekeeperClient withTimeout(Duration timeout) {
-    return new SafekeeperClient(baseUrl(), timeout, retry);
+    return new SafekeeperClient(baseUrl(), timeout, retry, tokens());
   }
 
   @Override

@@ -1,5 +1,6 @@
 package dev.arbor.client;
 
+import dev.arbor.client.auth.TokenSource;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.ProblemTypes;
@@ -38,10 +39,15 @@ public final class SafekeeperSet {
   private final List<SafekeeperClient> members;
 
   public SafekeeperSet(List<String> baseUrls, Duration timeout) {
+    this(baseUrls, timeout, TokenSource.NONE);
+  }
+
+  /** @param tokens the token each call sends */
+  public SafekeeperSet(List<String> baseUrls, Duration timeout, TokenSource tokens) {
     if (baseUrls.isEmpty()) {
       throw new IllegalArgumentException("at least one safekeeper is needed");
     }
-    this.members = baseUrls.stream().map(url -> new SafekeeperClient(url, timeout, RetryPolicy.NONE)).toList();
+    this.members = baseUrls.stream().map(url -> new SafekeeperClient(url, timeout, RetryPolicy.NONE, tokens)).toList();
   }
 
   public List<String> urls() {

@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Map;
 import java.util.StringJoiner;
+import dev.arbor.client.auth.TokenSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,17 +37,29 @@ public abstract class ServiceClient {
   private final HttpJson http;
   private final RetryPolicy retry;
   private final Duration timeout;
+  private final TokenSource tokens;
 
   /**
    * @param service how messages name the service ("pageserver", "safekeeper sk-1", "compute agent")
    * @param baseUrl scheme, host and port, e.g. {@code http://127.0.0.1:9898}; a trailing slash is dropped
    */
   protected ServiceClient(String service, String baseUrl, Duration timeout, RetryPolicy retry) {
+    this(service, baseUrl, timeout, retry, TokenSource.NONE);
+  }
+
+  /** @param tokens the token every request sends (see {@link TokenSource}) */
+  protected ServiceClient(String service, String baseUrl, Duration timeout, RetryPolicy retry, TokenSource tokens) {
     this.service = service;
     this.baseUrl = baseUrl.replaceAll("/+$", "");
     this.timeout = timeout;
-    this.http = new HttpJson(timeout);
+    this.tokens = tokens;
+    this.http = new HttpJson(timeout, tokens);
     this.retry = retry;
+  }
+
+  /** What every request of this client sends as its token. */
+  public TokenSource tokens() {
+    return tokens;
   }
 
   public String baseUrl() {

@@ -82,7 +82,7 @@ class ComputeSpecJsonTest {
     var spec = new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION, new TenantId(TENANT), new TimelineId(TIMELINE), Mode.READ_ONLY,
         Lsn.parse("0/16B5A50"), "http://127.0.0.1:9898", Map.of(), 15, "127.0.0.1", 55432, 3080, Path.of("/var/lib/arbor/compute"),
         Map.of("work_mem", "64MB"), List.of(new ComputeAgentSpec.Role("app", null, "APP_PASSWORD", null, null, null)),
-        List.of(new ComputeAgentSpec.Database("app", "app")), Duration.ofSeconds(90));
+        List.of(new ComputeAgentSpec.Database("app", "app")), Duration.ofSeconds(90), null);
     assertThat(ComputeSpecJson.toJson(spec)).isEqualTo("""
         {
           "format_version" : 1,

@@ -74,7 +74,8 @@ abstract class OperatorTestBase {
   static void startEverything() throws Exception {
     installCrds();
     operatorKubeconfig = ChartRbac.operatorKubeconfig(kube);
-    storage = new StorageProcesses(1).withManagementListener().start();
+    // The operator does not mint storage tokens yet (docs/security.md).
+    storage = new StorageProcesses(1).withManagementListener().withoutAuth().start();
     work = TempDirectory.create("arbor-operator-it-");
     operator = startOperator();
   }

@@ -3,6 +3,7 @@ package dev.arbor.server;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.ProblemTypes;
 import dev.arbor.api.Problem;
+import dev.arbor.api.auth.StorageGrant;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -43,7 +44,20 @@ public final class HttpApi implements AutoCloseable {
     Response handle(Request request) throws Exception;
   }
 
-  private record Route(String method, String pattern, String[] segments, Handler handler) {}
+  /**
+   * How a server that takes tokens finds out what a request may do: the {@link StorageGrant} its {@code Authorization}
+   * header proves, or a 401 {@link ApiProblem} when it proves none. {@link #INSECURE} admits every request (the
+   * storage engine's {@code --insecure-no-auth}); {@link TokenVerifier} checks tokens.
+   */
+  @FunctionalInterface
+  public interface Authenticator {
+    /** The grant of this request; null: this server checks nothing and every route admits it. */
+    StorageGrant authenticate(String authorization);
+
+    Authenticator INSECURE = authorization -> null;
+  }
+
+  private record Route(String method, String pattern, String[] segments, Access access, Handler handler) {}
 
   /** Request methods counted by name; anything else a client sends counts as "other" (bounded labels). */
   private static final java.util.Set<String> KNOWN_METHODS = java.util.Set.of("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS");
@@ -54,6 +68,11 @@ public final class HttpApi implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
 
   private final String name;
+  /**
+   * Null: a server that takes no tokens (the compute agent, the proxy's health port), whose routes are all open.
+   * Otherwise every route declares its {@link Access}, and a route registered without one is refused.
+   */
+  private final Authenticator authenticator;
   /** Which of the component's listeners this is, for the log; null when the component has one. */
   private final String listener;
   private final List<Route> routes = new ArrayList<>();
@@ -66,8 +85,18 @@ public final class HttpApi implements AutoCloseable {
   private HttpServer server;
   private ExecutorService executor;
 
+  /** A server that takes no tokens: every route is open to whoever reaches the port. */
   public HttpApi(String name) {
+    this(name, (Authenticator) null);
+  }
+
+  /**
+   * A server whose routes each declare what a request needs ({@link #route(String, String, Access, Handler)}),
+   * checked with {@code authenticator}; {@code GET /metrics} stays open.
+   */
+  public HttpApi(String name, Authenticator authenticator) {
     this.name = name;
+    this.authenticator = authenticator;
     this.listener = null;
     this.metrics = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     this.beforeScrape = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -77,17 +106,18 @@ public final class HttpApi implements AutoCloseable {
     this.durations = Timer.builder("arbor_http_request_duration_seconds")
         .description("Time to answer an HTTP request (streamed bodies included), by route pattern.")
         .serviceLevelObjectives(DURATION_BUCKETS).withRegistry(metrics);
-    route("GET", "/metrics", r -> renderMetrics());
+    add("GET", "/metrics", Access.OPEN, r -> renderMetrics());
   }
 
   private HttpApi(HttpApi first, String listener) {
     this.name = first.name;
+    this.authenticator = first.authenticator;
     this.listener = listener;
     this.metrics = first.metrics;
     this.beforeScrape = first.beforeScrape;
     this.requests = first.requests;
     this.durations = first.durations;
-    route("GET", "/metrics", r -> renderMetrics());
+    add("GET", "/metrics", Access.OPEN, r -> renderMetrics());
   }
 
   /**
@@ -98,14 +128,32 @@ public final class HttpApi implements AutoCloseable {
     return new HttpApi(this, listener);
   }
 
+  /** A route of a server that takes no tokens ({@link #HttpApi(String)}); refused on one that does. */
   public HttpApi route(String method, String pattern, Handler handler) {
+    if (authenticator != null) {
+      throw new IllegalStateException(method + " " + pattern + " declares no Access: every route of " + name
+          + " says what a request needs (Access.OPEN for none)");
+    }
+    return add(method, pattern, Access.OPEN, handler);
+  }
+
+  /** A route of a server that takes tokens, open only to requests {@code access} admits. */
+  public HttpApi route(String method, String pattern, Access access, Handler handler) {
+    if (authenticator == null) {
+      throw new IllegalStateException(method + " " + pattern + " declares an Access, but " + name + " takes no tokens");
+    }
+    return add(method, pattern, java.util.Objects.requireNonNull(access, "access"), handler);
+  }
+
+  private HttpApi add(String method, String pattern, Access access, Handler handler) {
+    access.checkPattern(pattern);
     for (Route r : routes) {
       if (r.method.equals(method) && r.pattern.equals(pattern)) {
         throw new IllegalStateException(method + " " + pattern + " is routed twice" + (pattern.equals("/metrics")
             ? ": HttpApi serves /metrics itself; register meters on metrics()" : ""));
       }
     }
-    routes.add(new Route(method, pattern, split(pattern), handler));
+    routes.add(new Route(method, pattern, split(pattern), access, handler));
     return this;
   }
 
@@ -114,6 +162,10 @@ public final class HttpApi implements AutoCloseable {
    * unknown routes. The document is read here: one missing from the build stops the server from being made.
    */
   public HttpApi document(String path, java.net.URL resource) {
+    return document(path, resource, authenticator == null ? Access.OPEN : Access.anyToken());
+  }
+
+  private HttpApi document(String path, java.net.URL resource, Access access) {
     if (resource == null) {
       throw new IllegalStateException("the OpenAPI document of " + name + " is missing from the build");
     }
@@ -124,7 +176,7 @@ public final class HttpApi implements AutoCloseable {
       throw new java.io.UncheckedIOException("cannot read " + resource, e);
     }
     documentPath = path;
-    return route("GET", path, r -> Response.bytes(200, "application/json", json));
+    return add("GET", path, access, r -> Response.bytes(200, "application/json", json));
   }
 
   /** The routes this listener serves, as {@code METHOD /pattern}, {@code GET /metrics} included. */
@@ -137,7 +189,7 @@ public final class HttpApi implements AutoCloseable {
     for (int i = 0; i < routes.size(); i++) {
       Route r = routes.get(i);
       if (r.method.equals(method) && r.pattern.equals(pattern)) {
-        routes.set(i, new Route(method, pattern, r.segments, handler));
+        routes.set(i, new Route(method, pattern, r.segments, r.access, handler));
         return;
       }
     }
@@ -230,11 +282,14 @@ public final class HttpApi implements AutoCloseable {
             : ApiProblem.notFound(ProblemTypes.NO_SUCH_ROUTE, null, "no API route " + path + "; the API is described at " + documentPath);
       }
       routePattern = match.pattern;
+      authorize(match, exchange, params);
       response = match.handler.handle(new Request(exchange, params));
     } catch (ApiProblem p) {
       response = problem(p, path);
       if (p.status() == 405) {
         response.header("Allow", String.join(", ", allowed)); // RFC 9110 15.5.6: a 405 must list the allowed methods
+      } else if (p.status() == 401) {
+        response.header("WWW-Authenticate", "Bearer realm=\"" + StorageGrant.AUDIENCE + "\""); // RFC 9110 11.6.1, RFC 6750 3
       }
       log.info("event=request_refused component={} method={} path={} status={} field={} detail=\"{}\"",
           name, exchange.getRequestMethod(), path, p.status(), p.field(), p.getMessage());
@@ -251,6 +306,20 @@ public final class HttpApi implements AutoCloseable {
       String method = KNOWN_METHODS.contains(exchange.getRequestMethod()) ? exchange.getRequestMethod() : "other";
       requests.withTags("method", method, "route", routePattern, "code", Integer.toString(response.status)).increment();
       durations.withTags("route", routePattern).record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+    }
+  }
+
+  /**
+   * Refuses a request the route's {@link Access} does not admit: 401 without a valid token, 403 with a valid one
+   * of another scope, tenant or timeline. The token itself never reaches a log line or an answer.
+   */
+  private void authorize(Route route, HttpExchange exchange, Map<String, String> params) {
+    if (authenticator == null || route.access.isOpen()) {
+      return;
+    }
+    StorageGrant grant = authenticator.authenticate(exchange.getRequestHeaders().getFirst("Authorization"));
+    if (grant != null && !route.access.admits(grant, params)) {
+      throw route.access.forbidden(grant, route.method + " " + route.pattern);
     }
   }
 

@@ -41,12 +41,14 @@ public final class TwoPortApi implements AutoCloseable {
    * @param name the name its log lines and metrics carry
    * @param metricsOn where {@code GET /metrics} is served when there are two ports ({@link Port#MANAGEMENT} when
    *     the metrics name tenants or timelines); either port's scrape counts the requests of both
+   * @param authenticator checks the token of every request to a route that is not {@link Access#OPEN}, on both ports
    */
-  public TwoPortApi(String component, String name, InetSocketAddress listen, InetSocketAddress managementListen, Port metricsOn) {
+  public TwoPortApi(String component, String name, InetSocketAddress listen, InetSocketAddress managementListen, Port metricsOn,
+      HttpApi.Authenticator authenticator) {
     this.component = component;
     this.listen = listen;
     this.managementListen = managementListen;
-    this.api = new HttpApi(name);
+    this.api = new HttpApi(name, java.util.Objects.requireNonNull(authenticator, "authenticator"));
     this.management = managementListen == null ? null : api.secondListener("management");
     // HttpApi serves /metrics on every listener by itself; take it off the one that must not.
     if (management != null && metricsOn != Port.BOTH) {
@@ -65,18 +67,21 @@ public final class TwoPortApi implements AutoCloseable {
     return this;
   }
 
-  /** Serves a route on the listener of {@code port}, and when there are two, refuses it on the other. */
-  public TwoPortApi route(Port port, String method, String pattern, HttpApi.Handler handler) {
+  /**
+   * Serves a route on the listener of {@code port} to the requests {@code access} admits, and when there are two
+   * listeners, refuses it on the other (to the same requests: what a caller may not call is not named to it).
+   */
+  public TwoPortApi route(Port port, String method, String pattern, Access access, HttpApi.Handler handler) {
     if (management == null || port == Port.BOTH) {
-      api.route(method, pattern, handler);
+      api.route(method, pattern, access, handler);
       if (management != null) {
-        management.route(method, pattern, handler);
+        management.route(method, pattern, access, handler);
       }
       return this;
     }
     boolean onManagement = port == Port.MANAGEMENT;
-    (onManagement ? management : api).route(method, pattern, handler);
-    (onManagement ? api : management).route(method, pattern, refusal(port, method, pattern));
+    (onManagement ? management : api).route(method, pattern, access, handler);
+    (onManagement ? api : management).route(method, pattern, access, refusal(port, method, pattern));
     return this;
   }
 

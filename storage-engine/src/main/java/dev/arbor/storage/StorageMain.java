@@ -1,6 +1,9 @@
 package dev.arbor.storage;
 
+import dev.arbor.client.auth.TokenSource;
 import dev.arbor.postgres.MissingPrerequisiteException;
+import dev.arbor.server.HttpApi;
+import dev.arbor.server.TokenVerifier;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.storage.objectstore.ObjectStore;
 import dev.arbor.storage.objectstore.ObjectStores;
@@ -27,7 +30,13 @@ import java.util.concurrent.CountDownLatch;
  *            [--management-listen HOST:PORT]   (tenant and timeline management on its own port, see Pageserver)
  * safekeeper --id ID --listen HOST:PORT --data-dir DIR --object-store STORE
  *            [--management-listen HOST:PORT]   (timeline deletion and metrics on their own port, see Safekeeper)
+ * and for both: --auth-keys FILE --auth-issuer ISSUER [--token-file FILE]   (or, for development only, --insecure-no-auth)
  * </pre>
+ * {@code --auth-keys} is the public JWK set that tokens are checked against (read again when it changes, so keys
+ * rotate without a restart), {@code --auth-issuer} the {@code iss} they must carry, and {@code --token-file} the
+ * token the component sends on its own calls (required for the pageserver; a safekeeper sends it to its peers),
+ * read on every call. Without keys the start is refused unless {@code --insecure-no-auth} is given, which serves
+ * every route to anyone and says so in a warning line (docs/security.md).
  * STORE is {@code s3://BUCKET/PREFIX} (with AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY) or a directory ({@link ObjectStores}). A store that cannot be used stops the start
  * with one line on stderr and exit status 2. Prints {@code listening on http://HOST:PORT} (the {@code --listen}
@@ -36,6 +45,8 @@ import java.util.concurrent.CountDownLatch;
  * address=HOST:PORT} (a safekeeper's: {@code component=safekeeper-ID}).
  */
 public final class StorageMain {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(StorageMain.class);
+
   private StorageMain() {}
 
   public static void main(String[] args) throws Exception {
@@ -45,22 +56,26 @@ public final class StorageMain {
     }
     AutoCloseable component;
     String url;
+    StorageAuth auth;
     ObjectStore objects;
     try {
-      Map<String, String> opts = options(args[0], Arrays.copyOfRange(args, 1, args.length));
+      List<String> rest = new java.util.ArrayList<>(Arrays.asList(args).subList(1, args.length));
+      boolean insecure = rest.remove("--" + INSECURE_FLAG);
+      Map<String, String> opts = options(args[0], rest.toArray(String[]::new));
+      auth = auth(args[0], opts, insecure);
       objects = ObjectStores.open(require(opts, "object-store"));
       if (args[0].equals("pageserver")) {
         var images = new ImageService.Policy(bytes(opts.getOrDefault("image-threshold",
             Long.toString(ImageService.Policy.DEFAULT.thresholdBytes())), "image-threshold"), ImageService.Policy.DEFAULT.checkInterval());
         var config = new PageserverConfig(address(require(opts, "listen"), "listen"), opts.get("advertise"), objects,
             List.of(require(opts, "safekeepers").split(",")), PostgresInstallation::find, Path.of(require(opts, "work-dir")), images,
-            managementListen(opts));
+            managementListen(opts), auth);
         var ps = new Pageserver(config).start();
         component = ps;
         url = ps.url();
       } else {
         var config = new SafekeeperConfig(require(opts, "id"), address(require(opts, "listen"), "listen"), Path.of(require(opts, "data-dir")),
-            objects, managementListen(opts));
+            objects, managementListen(opts), auth);
         var sk = new Safekeeper(config).start();
         component = sk;
         url = sk.url();
@@ -74,6 +89,10 @@ public final class StorageMain {
       System.err.println(args[0] + ": cannot start: " + e.getMessage());
       System.exit(1);
       return;
+    }
+    if (auth.inbound() == HttpApi.Authenticator.INSECURE) {
+      log.warn("event=auth_disabled component={} reason=\"--{}: every route is served to anyone who reaches the port; for development only\"",
+          args[0], INSECURE_FLAG);
     }
     System.out.println("listening on " + url);
     System.out.flush();
@@ -94,8 +113,32 @@ public final class StorageMain {
 
   /** The options each role takes; any other is refused, never ignored. */
   private static final Map<String, List<String>> OPTIONS = Map.of(
-      "pageserver", List.of("listen", "management-listen", "advertise", "object-store", "work-dir", "safekeepers", "image-threshold"),
-      "safekeeper", List.of("id", "listen", "management-listen", "data-dir", "object-store"));
+      "pageserver", List.of("listen", "management-listen", "advertise", "object-store", "work-dir", "safekeepers", "image-threshold",
+          "auth-keys", "auth-issuer", "token-file"),
+      "safekeeper", List.of("id", "listen", "management-listen", "data-dir", "object-store", "auth-keys", "auth-issuer", "token-file"));
+
+  /** The flag (without a value) that serves every route to anyone: development only. */
+  public static final String INSECURE_FLAG = "insecure-no-auth";
+
+  /** The tokens a component checks and sends, from its options; without keys, only with {@code --insecure-no-auth}. */
+  static StorageAuth auth(String role, Map<String, String> opts, boolean insecure) {
+    TokenSource outbound = TokenSource.fileOrNone(opts.containsKey("token-file") ? Path.of(require(opts, "token-file")) : null);
+    if (insecure) {
+      if (opts.containsKey("auth-keys") || opts.containsKey("auth-issuer")) {
+        throw new IllegalArgumentException("--" + INSECURE_FLAG + " turns token checks off; it cannot be given with --auth-keys or --auth-issuer");
+      }
+      return new StorageAuth(HttpApi.Authenticator.INSECURE, outbound);
+    }
+    if (!opts.containsKey("auth-keys")) {
+      throw new IllegalArgumentException("--auth-keys FILE (the public JWK set tokens are checked against) and --auth-issuer ISSUER are "
+          + "required; to run without token checks, for development only, give --" + INSECURE_FLAG);
+    }
+    if (role.equals("pageserver") && !opts.containsKey("token-file")) {
+      throw new IllegalArgumentException("--token-file FILE is required with --auth-keys: the pageserver's token (scope pageserver) for "
+          + "its calls to the safekeepers and its own working copies");
+    }
+    return new StorageAuth(new TokenVerifier(Path.of(require(opts, "auth-keys")), require(opts, "auth-issuer")), outbound);
+  }
 
   /** {@code --name value} or {@code --name=value} (as Kubernetes manifests often write them), each name once. */
   static Map<String, String> options(String role, String[] args) {

@@ -111,6 +111,7 @@ class StorageMainObjectStoreTest {
     List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-cp", System.getProperty("java.class.path"), StorageMain.class.getName()));
     command.addAll(List.of(args));
+    command.add("--insecure-no-auth"); // these tests are about the object store
     var builder = new ProcessBuilder(command).redirectError(dir.resolve("stderr.log").toFile());
     builder.environment().keySet().removeIf(k -> k.startsWith("AWS_"));
     builder.environment().putAll(env);

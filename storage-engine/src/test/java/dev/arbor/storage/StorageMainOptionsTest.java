@@ -47,12 +47,26 @@ class StorageMainOptionsTest {
   @Test
   void anUnknownRepeatedOrValuelessOptionIsRefusedByName() {
     assertThatThrownBy(() -> StorageMain.options("safekeeper", new String[] {"--image-threshold=1GiB"}))
-        .hasMessage("unknown option --image-threshold for the safekeeper; it takes --id, --listen, --management-listen, --data-dir, --object-store");
+        .hasMessage("unknown option --image-threshold for the safekeeper; it takes --id, --listen, --management-listen, --data-dir, --object-store, "
+            + "--auth-keys, --auth-issuer, --token-file");
     assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"--listen", "a:1", "--listen=b:2"}))
         .hasMessage("--listen is given twice");
     assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"--listen"})).hasMessage("--listen needs a value");
     assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"listen", "a:1"}))
         .hasMessageContaining("expected --option value (or --option=value), got 'listen'");
+  }
+
+  @Test
+  void withoutKeysTheStartIsRefusedUnlessTheInsecureFlagIsGiven() {
+    assertThatThrownBy(() -> StorageMain.auth("safekeeper", java.util.Map.of(), false))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--auth-keys FILE").hasMessageContaining("--insecure-no-auth");
+    assertThat(StorageMain.auth("safekeeper", java.util.Map.of(), true).inbound()).isSameAs(dev.arbor.server.HttpApi.Authenticator.INSECURE);
+    assertThatThrownBy(() -> StorageMain.auth("pageserver", java.util.Map.of("auth-keys", "/k", "auth-issuer", "i"), true))
+        .hasMessageContaining("cannot be given with --auth-keys");
+    assertThatThrownBy(() -> StorageMain.auth("pageserver", java.util.Map.of("auth-keys", "/k", "auth-issuer", "i"), false))
+        .hasMessageContaining("--token-file FILE is required");
+    assertThatThrownBy(() -> StorageMain.auth("safekeeper", java.util.Map.of("auth-keys", "/no/such/keys.jwks", "auth-issuer", "i"), false))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("cannot read the token key set /no/such/keys.jwks");
   }
 
   @Test
@@ -76,7 +90,7 @@ class StorageMainOptionsTest {
       Process ps = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
           System.getProperty("java.class.path"), StorageMain.class.getName(), "pageserver", "--listen", "127.0.0.1:0",
           "--management-listen", "127.0.0.1:0", "--object-store", dir.resolve("objects").toString(),
-          "--work-dir", dir.resolve("work").toString(), "--safekeepers", "http://127.0.0.1:9")
+          "--work-dir", dir.resolve("work").toString(), "--safekeepers", "http://127.0.0.1:9", "--insecure-no-auth")
           .redirectError(stderr.toFile()).start();
       try {
         var out = new BufferedReader(new InputStreamReader(ps.getInputStream(), StandardCharsets.UTF_8));

@@ -14,6 +14,10 @@ import dev.arbor.api.pageserver.TimelineInfo;
 import dev.arbor.client.RetryPolicy;
 import dev.arbor.client.SafekeeperClient;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
+import dev.arbor.api.auth.Scope;
+import dev.arbor.api.auth.StorageGrant;
+import dev.arbor.client.auth.KeyDirectory;
+import dev.arbor.client.auth.TokenSource;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -35,6 +39,8 @@ import java.util.concurrent.TimeUnit;
  * A storage engine made of real processes for tests: N safekeepers and a pageserver, each its own JVM
  * (so a test can SIGKILL one), on fixed loopback ports (so a restarted process is found where the compute
  * expects it), sharing a local object store. Everything lives in one temporary directory removed on close.
+ * The daemons check storage tokens, as every installation does (docs/security.md): the harness holds the keys and
+ * mints the tokens its own clients and the computes tests start send, unless it is made {@link #withoutAuth()}.
  */
 public final class StorageProcesses implements AutoCloseable {
   private final TempDirectory dir;
@@ -56,6 +62,12 @@ public final class StorageProcesses implements AutoCloseable {
   private Map<String, String> environment = Map.of();
   /** For status calls, which a paused or dead safekeeper must not hold up for long. */
   private static final Duration SAFEKEEPER_STATUS_TIMEOUT = Duration.ofSeconds(5);
+  /** The installation's keys; null ({@link #withoutAuth()}): the daemons run with {@code --insecure-no-auth}. */
+  private KeyDirectory keys;
+  /** The issuer of the harness's tokens. */
+  public static final String ISSUER = "arbor-test";
+  /** How long the tokens the harness mints stay valid: longer than any test. */
+  public static final Duration TOKEN_TTL = Duration.ofHours(12);
   /** Safekeeper id → the crashfs its data directory lives on, when created {@link #withCrashableSafekeeperDisks()}. */
   private final Map<String, CrashableDirectory> disks = new LinkedHashMap<>();
 
@@ -66,6 +78,14 @@ public final class StorageProcesses implements AutoCloseable {
     }
     pageserverPort = FreePort.pickStable();
     pageserverWorkDir = dir.resolve("pageserver");
+    try {
+      keys = KeyDirectory.open(dir.resolve("auth"), ISSUER, "test-key-1");
+      keys.mintInto(adminTokenFile(), StorageGrant.of("storage-processes", Scope.STORAGE_ADMIN), TOKEN_TTL);
+      keys.mintInto(pageserverTokenFile(), StorageGrant.of("pageserver", Scope.PAGESERVER), TOKEN_TTL);
+    } catch (IOException e) {
+      dir.close();
+      throw new UncheckedIOException(e);
+    }
   }
 
   /**
@@ -78,6 +98,63 @@ public final class StorageProcesses implements AutoCloseable {
     pageserverManagementPort = FreePort.pickStable();
     safekeeperPorts.keySet().forEach(id -> safekeeperManagementPorts.put(id, FreePort.pickStable()));
     return this;
+  }
+
+  /**
+   * Starts the daemons with {@code --insecure-no-auth}, for callers that send no tokens yet (the operator: see
+   * docs/security.md). By default they check tokens: a key pair in the harness's directory, the public set as
+   * {@code --auth-keys}, a {@code pageserver} token as every daemon's {@code --token-file}, a {@code storage_admin}
+   * token behind {@link #pageserver()} and {@link #safekeeper}, and a compute token per timeline
+   * ({@link #computeTokenFile}) for the computes tests start.
+   */
+  public StorageProcesses withoutAuth() {
+    keys = null;
+    return this;
+  }
+
+  /** The keys that sign the tokens the daemons accept; none {@link #withoutAuth()}. */
+  public KeyDirectory keys() {
+    if (keys == null) {
+      throw new IllegalStateException("the daemons check no tokens: the harness was made withoutAuth()");
+    }
+    return keys;
+  }
+
+  /** The token every call of {@link #pageserver()} and {@link #safekeeper} sends: none {@link #withoutAuth()}. */
+  public TokenSource adminTokens() {
+    return keys == null ? TokenSource.NONE : TokenSource.file(adminTokenFile());
+  }
+
+  /** A file holding a compute token of {@code tenant} and {@code timeline}, for a compute's spec; null {@link #withoutAuth()}. */
+  public Path computeTokenFile(TenantId tenant, TimelineId timeline) {
+    if (keys == null) {
+      return null;
+    }
+    try {
+      return keys.mintInto(dir.resolve("auth/compute-" + tenant + "-" + timeline + ".token"),
+          StorageGrant.compute("compute-" + timeline, tenant, timeline), TOKEN_TTL);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** The token a compute of {@code tenant} and {@code timeline} sends: from {@link #computeTokenFile}, none {@link #withoutAuth()}. */
+  public TokenSource computeTokens(TenantId tenant, TimelineId timeline) {
+    return TokenSource.fileOrNone(computeTokenFile(tenant, timeline));
+  }
+
+  private Path adminTokenFile() {
+    return dir.resolve("auth/admin.token");
+  }
+
+  private Path pageserverTokenFile() {
+    return dir.resolve("auth/pageserver.token");
+  }
+
+  /** The daemons' token options: keys, issuer and their own token, or {@code --insecure-no-auth}. */
+  private List<String> authArguments() {
+    return keys == null ? List.of("--insecure-no-auth") : List.of("--auth-keys", keys.publicKeys().toString(), "--auth-issuer", ISSUER,
+        "--token-file", pageserverTokenFile().toString());
   }
 
   /** The pageserver's {@code --image-threshold} (e.g. "0": images only when a test asks, or "32MiB"). */
@@ -180,7 +257,7 @@ public final class StorageProcesses implements AutoCloseable {
 
   /** A client of safekeeper {@code id} on the URL computes use; one try per call, 10 s each. */
   public SafekeeperClient safekeeper(String id) {
-    return new SafekeeperClient(safekeeperUrls().get(id), Duration.ofSeconds(10), RetryPolicy.NONE);
+    return new SafekeeperClient(safekeeperUrls().get(id), Duration.ofSeconds(10), RetryPolicy.NONE, adminTokens());
   }
 
   /** Safekeeper id → URL of its management listener, or {@link #safekeeperUrls()} without them; the pageserver's. */
@@ -200,6 +277,7 @@ public final class StorageProcesses implements AutoCloseable {
     if (safekeeperManagementPorts.containsKey(id)) {
       args.addAll(List.of("--management-listen", "127.0.0.1:" + safekeeperManagementPorts.get(id)));
     }
+    args.addAll(authArguments());
     safekeepers.put(id, launch(id, args));
   }
 
@@ -214,6 +292,7 @@ public final class StorageProcesses implements AutoCloseable {
     if (pageserverManagementPort != 0) {
       args.addAll(List.of("--management-listen", "127.0.0.1:" + pageserverManagementPort));
     }
+    args.addAll(authArguments());
     pageserver = launch("pageserver", args);
   }
 
@@ -434,7 +513,7 @@ public final class StorageProcesses implements AutoCloseable {
    * another), answering within 60 s, idempotent calls retried.
    */
   public PageserverClient pageserver() {
-    return new PageserverClient(pageserverManagementUrl(), Duration.ofSeconds(60));
+    return new PageserverClient(pageserverManagementUrl(), Duration.ofSeconds(60), RetryPolicy.DEFAULT, adminTokens());
   }
 
   public TenantInfo createTenant(int pgVersion) throws IOException {

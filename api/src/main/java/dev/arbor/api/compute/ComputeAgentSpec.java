@@ -36,7 +36,8 @@ import java.util.regex.Pattern;
  *   "parameters": {"shared_buffers": "128MB"},
  *   "roles": [{"name": "app", "password_file": "/run/secrets/app", "createdb": true}],
  *   "databases": [{"name": "app", "owner": "app"}],
- *   "suspend_timeout": "5m"
+ *   "suspend_timeout": "5m",
+ *   "storage_token_file": "/var/run/arbor/storage-token"
  * }
  * }</pre>
  * One model for everyone who writes or reads a spec: the agent runs it, the operator renders it from an
@@ -55,6 +56,9 @@ import java.util.regex.Pattern;
  *     manages ({@link ManagedParameters#NAMES})
  * @param suspendTimeout idle time after which the endpoint may be suspended, written as {@link DurationText} does;
  *     recorded, not acted on yet
+ * @param storageTokenFile an absolute path to the file holding this compute's storage token (scope compute, its
+ *     tenant and timeline), read on every call to the storage engine; null: it sends none (a storage engine started
+ *     with {@code --insecure-no-auth}). The token itself is never in the spec.
  */
 public record ComputeAgentSpec(
     Integer formatVersion,
@@ -72,7 +76,8 @@ public record ComputeAgentSpec(
     Map<String, String> parameters,
     List<Role> roles,
     List<Database> databases,
-    Duration suspendTimeout) {
+    Duration suspendTimeout,
+    String storageTokenFile) {
 
   /** The {@code format_version} this model reads and writes. */
   public static final int FORMAT_VERSION = 1;
@@ -202,6 +207,9 @@ public record ComputeAgentSpec(
     checkDatabases(errors);
     if (suspendTimeout != null && suspendTimeout.isNegative()) {
       errors.add(new FieldError("suspend_timeout", "must not be negative; use 0s to never suspend"));
+    }
+    if (storageTokenFile != null && !Path.of(storageTokenFile).isAbsolute()) {
+      errors.add(new FieldError("storage_token_file", "'" + storageTokenFile + "' is relative; give an absolute path"));
     }
     return errors;
   }

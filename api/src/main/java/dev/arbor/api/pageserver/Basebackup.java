@@ -23,6 +23,14 @@ public final class Basebackup {
   public static final String PREFETCHED_WAL_DIR = "arbor-wal";
 
   /**
+   * A file in PGDATA whose one line is the {@code Authorization} header restore_command sends to the storage
+   * engine ({@code curl -H @FILE}), so the token is in no command line; without the file it sends none. Whoever
+   * runs the server keeps it current from its token file, owned by the server's user with mode 0600. Images
+   * never hold it.
+   */
+  public static final String STORAGE_AUTH_FILE = "arbor-storage-auth";
+
+  /**
    * The content of {@value #RECOVERY_WAL}: restore_command's URL ({@code %f} stands for the file name) and
    * the segment files recovery reads, oldest first.
    */

@@ -1,5 +1,7 @@
 package dev.arbor.cli.command;
 
+import dev.arbor.cli.home.ArborHome;
+import dev.arbor.api.auth.StorageGrant;
 import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.LocalConfig;
 import dev.arbor.cli.home.LocalState;
@@ -160,7 +162,10 @@ final class Endpoints {
       Files.createDirectories(dir);
       Path passwordFile = passwordFile(inst, project);
       Path specFile = dir.resolve("spec.json");
-      Files.write(specFile, ComputeSpecJson.write(computeSpec(p, b, config, info, work, passwordFile)));
+      Path tokenFile = inst.home.keys().mintInto(dir.resolve("storage.token"),
+          StorageGrant.compute("endpoint-" + project + "-" + branch, new TenantId(p.tenantId()), new TimelineId(b.timelineId())),
+          ArborHome.TOKEN_TTL);
+      Files.write(specFile, ComputeSpecJson.write(computeSpec(p, b, config, info, work, passwordFile, tokenFile)));
       save(inst, info.with(RUNNING));
       ServerUser.current().handOver(work);
 
@@ -220,7 +225,7 @@ final class Endpoints {
    * read-write compute gets every safekeeper; a read-only one is a snapshot at {@code info.lsn()}.
    */
   static ComputeAgentSpec computeSpec(LocalState.Project project, LocalState.Branch branch, LocalConfig config, EndpointInfo info,
-      Path workDir, Path passwordFile) {
+      Path workDir, Path passwordFile, Path storageTokenFile) {
     boolean readOnly = info.mode().equals(Mode.READ_ONLY.text());
     return new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION, new TenantId(project.tenantId()), new TimelineId(branch.timelineId()),
         readOnly ? Mode.READ_ONLY : Mode.READ_WRITE,
@@ -235,7 +240,7 @@ final class Endpoints {
         List.of(new ComputeAgentSpec.Role(ROLE, passwordFile.toString(), null, true, true,
             project.pgVersion() >= ComputeAgentSpec.CREATEROLE_CONFINED_SINCE)),
         List.of(new ComputeAgentSpec.Database(DATABASE, ROLE)),
-        info.suspendAfter().isZero() ? null : info.suspendAfter());
+        info.suspendAfter().isZero() ? null : info.suspendAfter(), storageTokenFile.toString());
   }
 
   private static boolean running(ComputeAgentClient agent) {

@@ -1,5 +1,9 @@
 package dev.arbor.cli.home;
 
+import dev.arbor.api.auth.Scope;
+import dev.arbor.api.auth.StorageGrant;
+import dev.arbor.client.auth.KeyDirectory;
+import dev.arbor.client.auth.TokenSource;
 import dev.arbor.cli.CliException;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.DurableFiles;
@@ -25,6 +29,8 @@ import java.util.Optional;
  * pageserver/            pageserver scratch space (initdb)                     *
  * endpoints/&lt;project&gt;/&lt;branch&gt;/   endpoint specs
  * endpoints/&lt;project&gt;/&lt;branch&gt;/compute/   compute work directories (PGDATA)  *
+ * auth/                  the storage engine's keys (signing-key.jwk 0600, public-keys.jwks) and the pageserver's token
+ * endpoints/&lt;project&gt;/&lt;branch&gt;/storage.token   the endpoint's compute token (0600), re-minted at each start
  * run/&lt;name&gt;.pid         processes started in the background
  * logs/&lt;name&gt;.log        their output
  * </pre>
@@ -39,6 +45,28 @@ public record ArborHome(Path root) {
     String env = System.getenv("ARBOR_HOME");
     Path root = env != null && !env.isBlank() ? Path.of(env) : Path.of(".arbor");
     return new ArborHome(root.toAbsolutePath().normalize());
+  }
+
+  /** The {@code iss} of the tokens of a local installation. */
+  public static final String TOKEN_ISSUER = "arbor-local";
+  /**
+   * How long a token minted in local mode stays valid. Tokens are minted again at each {@code up} (the pageserver's)
+   * and endpoint start (a compute's); re-minting before expiry while they run is not built yet (docs/security.md).
+   */
+  public static final java.time.Duration TOKEN_TTL = java.time.Duration.ofDays(365);
+
+  /** The storage engine's keys of this installation, made by the first call (the first {@code up}) and kept. */
+  public KeyDirectory keys() {
+    try {
+      return KeyDirectory.open(root.resolve("auth"), TOKEN_ISSUER, "local-1");
+    } catch (IOException e) {
+      throw new CliException("cannot read or create the storage engine's keys in " + root.resolve("auth") + ": " + e.getMessage());
+    }
+  }
+
+  /** An admin token for this CLI process's own calls, minted now and never written down. */
+  public TokenSource adminTokens() {
+    return TokenSource.fixed(keys().mint(StorageGrant.of("arbor-cli", Scope.STORAGE_ADMIN), java.time.Duration.ofHours(1)));
   }
 
   public Path objects() {

@@ -1,5 +1,9 @@
 package dev.arbor.cli.process;
 
+import java.nio.file.Path;
+import dev.arbor.api.auth.Scope;
+import dev.arbor.api.auth.StorageGrant;
+import dev.arbor.client.auth.KeyDirectory;
 import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.ArborHome;
 import dev.arbor.cli.home.LocalConfig;
@@ -126,18 +130,40 @@ public final class LocalStorage {
   }
 
   private void startDaemons(LocalConfig config, PrintStream progress) {
+    List<String> auth = authArguments();
     for (var sk : config.safekeepers().entrySet()) {
       String id = sk.getKey();
       SafekeeperClient safekeeper = safekeeper(sk.getValue());
-      ensure(id, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, List.of("safekeeper",
+      ensure(id, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, concat(List.of("safekeeper",
           "--id", id, "--listen", "127.0.0.1:" + sk.getValue(), "--data-dir", home.safekeeper(id).toString(),
-          "--object-store", config.objectStoreArgument(home)))), safekeeper.baseUrl(), safekeeper::isRunning);
+          "--object-store", config.objectStoreArgument(home)), auth))), safekeeper.baseUrl(), safekeeper::isRunning);
     }
     home.createPostgresRoot();
-    ensure(PAGESERVER, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, List.of(
+    ensure(PAGESERVER, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, concat(List.of(
         "pageserver", "--listen", "127.0.0.1:" + config.pageserverPort(), "--object-store", config.objectStoreArgument(home),
-        "--work-dir", home.pageserver().toString(), "--safekeepers", String.join(",", config.safekeeperUrls().values())))),
+        "--work-dir", home.pageserver().toString(), "--safekeepers", String.join(",", config.safekeeperUrls().values())), auth))),
         config.pageserverUrl(), () -> pageserverRunning(config));
+  }
+
+  /**
+   * The daemons check tokens, as on Kubernetes: the home's public key set and issuer, and a {@code pageserver} token
+   * (minted again at each start) that they send each other. One code path: local mode never runs without keys.
+   */
+  private List<String> authArguments() {
+    KeyDirectory keys = home.keys();
+    Path token = keys.publicKeys().resolveSibling("pageserver.token");
+    try {
+      keys.mintInto(token, StorageGrant.of("pageserver", Scope.PAGESERVER), ArborHome.TOKEN_TTL);
+    } catch (IOException e) {
+      throw new CliException("cannot write the pageserver's token " + token + ": " + e.getMessage());
+    }
+    return List.of("--auth-keys", keys.publicKeys().toString(), "--auth-issuer", keys.issuer(), "--token-file", token.toString());
+  }
+
+  private static List<String> concat(List<String> a, List<String> b) {
+    List<String> all = new ArrayList<>(a);
+    all.addAll(b);
+    return all;
   }
 
   private void ensure(String name, PrintStream progress, java.util.function.Supplier<List<String>> command, String url,

@@ -1,5 +1,6 @@
 package dev.arbor.cli.process;
 
+import dev.arbor.client.auth.TokenSource;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.api.pageserver.CreateTenantRequest;
@@ -24,9 +25,10 @@ public final class Pageserver {
   private final String url;
   private final PageserverClient client;
 
-  public Pageserver(LocalConfig config) {
+  /** @param tokens what the calls send: an admin token of the installation */
+  public Pageserver(LocalConfig config, TokenSource tokens) {
     this.url = config.pageserverUrl();
-    this.client = new PageserverClient(url, Duration.ofSeconds(120), RetryPolicy.NONE);
+    this.client = new PageserverClient(url, Duration.ofSeconds(120), RetryPolicy.NONE, tokens);
   }
 
   public TenantInfo createTenant(int pgVersion) {

@@ -31,12 +31,13 @@ class EndpointSpecTest {
       "dev", new LocalState.Branch(DEV_TIMELINE, "main")));
   private static final Path HOME = Path.of("/home/someone/arbor/.arbor");
   private static final Path PASSWORD_FILE = HOME.resolve("secrets/default.password");
+  private static final Path TOKEN_FILE = HOME.resolve("endpoints/default/main/storage.token");
 
   /** What the agent makes of the spec file the CLI writes for this start. */
   private static ComputeAgentSpec accepted(String branch, String mode, String lsn) {
     var info = new Endpoints.EndpointInfo("default", branch, mode, lsn, 25432, 55433, 55432, "10s", Endpoints.RUNNING);
     byte[] specFile = ComputeSpecJson.write(Endpoints.computeSpec(PROJECT, PROJECT.branches().get(branch), CONFIG, info,
-        HOME.resolve("postgres/compute/default/" + branch + "/work"), PASSWORD_FILE));
+        HOME.resolve("postgres/compute/default/" + branch + "/work"), PASSWORD_FILE, TOKEN_FILE));
     return ComputeSpecJson.parse(new String(specFile, StandardCharsets.UTF_8));
   }
 
@@ -57,6 +58,7 @@ class EndpointSpecTest {
     assertThat(spec.workDir()).isEqualTo(HOME.resolve("postgres/compute/default/main/work"));
     assertThat(spec.roles()).containsExactly(new ComputeAgentSpec.Role(Endpoints.ROLE, PASSWORD_FILE.toString(), null, true, true, true));
     assertThat(spec.databases()).containsExactly(new ComputeAgentSpec.Database(Endpoints.DATABASE, Endpoints.ROLE));
+    assertThat(spec.storageTokenFile()).as("the token's file, never the token").isEqualTo(TOKEN_FILE.toString());
   }
 
   @Test

@@ -1,5 +1,6 @@
 package dev.arbor.compute.agent;
 
+import dev.arbor.client.auth.TokenSource;
 import dev.arbor.api.compute.AgentActivity;
 import dev.arbor.api.compute.AgentCommand;
 import dev.arbor.api.compute.AgentStatus;
@@ -122,7 +123,8 @@ public final class ComputeAgent implements AutoCloseable {
       RolesAndDatabases catalog = RolesAndDatabases.resolve(spec, environment);
       checkTimeline();
       ComputeSpec computeSpec = new ComputeSpec(spec.tenantId(), spec.timelineId(), spec.pageserverUrl(), spec.safekeepers(),
-          PostgresInstallation.find(spec.postgresVersion()), spec.workDir(), spec.listenHost(), spec.port(), spec.parameters(), null);
+          PostgresInstallation.find(spec.postgresVersion()), spec.workDir(), spec.listenHost(), spec.port(), spec.parameters(), null,
+          storageTokens());
       computeSpec.createWorkDir();
       postgresLog = new PostgresLogForwarder(computeSpec.logFile(), System.out).start();
 
@@ -161,11 +163,16 @@ public final class ComputeAgent implements AutoCloseable {
     return api;
   }
 
+  /** The spec's {@code storage_token_file}, read on every call; none without one. */
+  private TokenSource storageTokens() {
+    return TokenSource.fileOrNone(spec.storageTokenFile() == null ? null : Path.of(spec.storageTokenFile()));
+  }
+
   /** The pageserver must be reachable and know the timeline, with the spec's PostgreSQL version. */
   private void checkTimeline() {
     TimelineInfo info;
     try {
-      info = new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE)
+      info = new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE, storageTokens())
           .timeline(spec.tenantId(), spec.timelineId());
     } catch (ApiProblem p) {
       if (p.status() == 404) {

@@ -1,5 +1,7 @@
 package dev.arbor.compute.start;
 
+import dev.arbor.api.pageserver.Basebackup;
+import dev.arbor.client.auth.AuthHeaderFile;
 import dev.arbor.api.pageserver.BasebackupRequest;
 import dev.arbor.client.PageserverClient;
 import dev.arbor.client.RetryPolicy;
@@ -148,7 +150,7 @@ final class ComputePgdata {
    * returns the bytes received. One try, connecting within 10 s; an interrupt between two reads aborts the transfer.
    */
   long extractBasebackup(BasebackupRequest request) throws IOException {
-    var pageserver = new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE);
+    var pageserver = new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE, spec.storageTokens());
     String source = spec.pageserverUrl() + " (timeline " + spec.timeline() + ", " + request + ")";
     InputStream body;
     try {
@@ -190,7 +192,16 @@ final class ComputePgdata {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted while extracting the basebackup", e);
     }
+    writeStorageAuth();
     return received;
+  }
+
+  /** The header restore_command sends to the storage engine (Basebackup.STORAGE_AUTH_FILE), from the compute's token now. */
+  private void writeStorageAuth() throws IOException {
+    Path file = dir().resolve(Basebackup.STORAGE_AUTH_FILE);
+    if (AuthHeaderFile.write(file, spec.storageTokens())) {
+      ServerUser.current().handOver(file);
+    }
   }
 
   /**

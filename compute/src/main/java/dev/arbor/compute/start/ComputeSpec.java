@@ -1,5 +1,6 @@
 package dev.arbor.compute.start;
 
+import dev.arbor.client.auth.TokenSource;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.UnreachableDirectoryException;
@@ -24,6 +25,7 @@ import java.util.Map;
  *     bound) a safekeeper outside the majority may fall behind the compute's flush LSN before its slot stops
  *     holding WAL for it ({@link SlotTrimmer}); this bounds the compute's disk against a dead safekeeper.
  *     PostgreSQL's own {@code max_slot_wal_keep_size} is always -1.
+ * @param storageTokens the token every call to the storage engine sends, restore_command's included (null: none)
  */
 public record ComputeSpec(
     TenantId tenant,
@@ -35,7 +37,8 @@ public record ComputeSpec(
     String listenHost,
     int port,
     Map<String, String> settings,
-    String maxSlotWalKeepSize) {
+    String maxSlotWalKeepSize,
+    TokenSource storageTokens) {
 
   public ComputeSpec {
     safekeepers = Map.copyOf(new LinkedHashMap<>(safekeepers));
@@ -47,6 +50,9 @@ public record ComputeSpec(
     }
     if (maxSlotWalKeepSize == null) {
       maxSlotWalKeepSize = "1GB";
+    }
+    if (storageTokens == null) {
+      storageTokens = TokenSource.NONE;
     }
   }
 

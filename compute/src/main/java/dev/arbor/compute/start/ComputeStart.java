@@ -79,7 +79,7 @@ public final class ComputeStart {
   public ComputeStart(ComputeSpec spec) {
     this.spec = spec;
     this.pageserver = pageserver(spec);
-    this.safekeepers = new SafekeeperSet(List.copyOf(spec.safekeepers().values()), Duration.ofSeconds(10));
+    this.safekeepers = new SafekeeperSet(List.copyOf(spec.safekeepers().values()), Duration.ofSeconds(10), spec.storageTokens());
   }
 
   public RunningCompute start() throws IOException {
@@ -122,7 +122,7 @@ public final class ComputeStart {
       }
     }, command -> Thread.ofVirtual().name("recovery-end").start(command));
     // From here on the WAL recovery will read downloads in the background, while PostgreSQL gets ready.
-    try (var prefetch = WalPrefetch.start(pgdata.dir())) {
+    try (var prefetch = WalPrefetch.start(pgdata.dir(), spec.storageTokens())) {
       configure(pgdata);
       log.info("event=pgdata_ready timeline={} basebackup_ms={} basebackup_bytes={} configure_ms={}", spec.timeline(),
           (t1 - t0) / 1_000_000, basebackupBytes, (System.nanoTime() - t1) / 1_000_000);
@@ -384,7 +384,7 @@ public final class ComputeStart {
    * its own (the agent's, the operator's), and a reservation must not be sent twice.
    */
   static PageserverClient pageserver(ComputeSpec spec) {
-    return new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(30), RetryPolicy.NONE);
+    return new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(30), RetryPolicy.NONE, spec.storageTokens());
   }
 
   /** What PostgreSQL stores for a password; a verifier has no quote, so it needs no escaping in a literal. */

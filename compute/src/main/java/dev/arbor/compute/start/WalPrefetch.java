@@ -1,5 +1,6 @@
 package dev.arbor.compute.start;
 
+import dev.arbor.client.auth.TokenSource;
 import dev.arbor.api.pageserver.Basebackup;
 
 import dev.arbor.postgres.ServerUser;
@@ -41,14 +42,15 @@ final class WalPrefetch implements AutoCloseable {
 
   private final Path dir;
   private final RecoveryWal wal;
-  private final HttpJson http = new HttpJson(Duration.ofSeconds(10));
+  private final HttpJson http;
   private final Thread thread;
   private volatile boolean closed;
   private volatile int fetched;
   private volatile int missing;
 
-  private WalPrefetch(Path dir, RecoveryWal wal) {
+  private WalPrefetch(Path dir, RecoveryWal wal, TokenSource tokens) {
     this.dir = dir;
+    this.http = new HttpJson(Duration.ofSeconds(10), tokens);
     this.wal = wal;
     this.thread = wal == null ? null : Thread.ofPlatform().daemon().name("wal-prefetch").unstarted(this::run);
   }
@@ -58,19 +60,19 @@ final class WalPrefetch implements AutoCloseable {
    * pageserver that does not list them, or nothing to replay). The first file is claimed before this
    * returns, so a PostgreSQL started afterwards waits for it instead of downloading it too.
    */
-  static WalPrefetch start(Path pgdata) throws IOException {
+  static WalPrefetch start(Path pgdata, TokenSource tokens) throws IOException {
     Path dir = pgdata.resolve(Basebackup.PREFETCHED_WAL_DIR);
     Path list = pgdata.resolve(Basebackup.RECOVERY_WAL);
     if (!Files.exists(list)) {
-      return new WalPrefetch(dir, null);
+      return new WalPrefetch(dir, null, tokens);
     }
     RecoveryWal wal = Json.read(Files.readAllBytes(list), RecoveryWal.class);
     if (wal.files() == null || wal.files().isEmpty() || wal.walUrl() == null) {
-      return new WalPrefetch(dir, null);
+      return new WalPrefetch(dir, null, tokens);
     }
     Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
     ServerUser.current().handOver(dir); // restore_command, run by PostgreSQL, moves files out of it
-    var prefetch = new WalPrefetch(dir, wal);
+    var prefetch = new WalPrefetch(dir, wal, tokens);
     prefetch.claim(wal.files().get(0));
     prefetch.thread.start();
     return prefetch;

@@ -177,7 +177,7 @@ class ComputeAgentTest {
     try (var work = TempDirectory.create("arbor-agent-down-")) {
       var down = new ComputeAgentSpec(1, TenantId.random(), TimelineId.random(), Mode.READ_WRITE, null,
           "http://127.0.0.1:" + FreePort.pick(), Map.of("sk-0", "http://127.0.0.1:" + FreePort.pick()), 15, "127.0.0.1",
-          FreePort.pick(), FreePort.pick(), work.resolve("agent"), Map.of(), List.of(), List.of(), null);
+          FreePort.pick(), FreePort.pick(), work.resolve("agent"), Map.of(), List.of(), List.of(), null, null);
       try (AgentProcess agent = AgentProcess.start(down, work.resolve("spec.json"), Map.of())) {
         assertThat(agent.awaitExit()).isEqualTo(1);
         assertThat(agent.output()).anyMatch(l -> l.contains("event=start_failed reason=\"cannot reach the pageserver at "

@@ -95,7 +95,7 @@ class ReadOnlyAtLsnTest {
         assertThat(rw2.pgTli()).isGreaterThan(rw.pgTli());
         Sql.exec(rw2, "DELETE FROM items WHERE id <= 50");
         var computeSpec = new ComputeSpec(tenant.tenantId(), main, storage.pageserverUrl(), Map.of(), PostgresInstallation.find(15),
-            work.resolve("ro-2"), "127.0.0.1", FreePort.pick(), Map.of(), null);
+            work.resolve("ro-2"), "127.0.0.1", FreePort.pick(), Map.of(), null, storage.computeTokens(tenant.tenantId(), main));
         try (RunningSnapshot again = new SnapshotStart(computeSpec, lsn).start();
              Connection reader = again.server().connect("postgres", "reader", READER_PASSWORD)) {
           assertThat(bool(reader, "SELECT " + AT_LSN + " FROM items")).as("exactly the rows at " + lsn + " after a restart").isTrue();

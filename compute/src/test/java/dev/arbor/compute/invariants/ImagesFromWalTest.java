@@ -127,7 +127,7 @@ class ImagesFromWalTest {
   private static String contentAt(StorageProcesses storage, TenantId tenant, TimelineId timeline, Lsn lsn, Path workDir)
       throws Exception {
     var spec = new ComputeSpec(tenant, timeline, storage.pageserverUrl(), Map.of(), PostgresInstallation.find(15), workDir,
-        "127.0.0.1", FreePort.pick(), Map.of(), null);
+        "127.0.0.1", FreePort.pick(), Map.of(), null, storage.computeTokens(tenant, timeline));
     try (RunningSnapshot snapshot = new SnapshotStart(spec, lsn).start();
          Connection conn = snapshot.server().connectLocal("postgres", "postgres", "images-test")) {
       return content(conn);

@@ -66,7 +66,8 @@ class PartialElectionTest {
   }
 
   private TimelineWalStatus status(String safekeeperUrl) throws IOException {
-    return new SafekeeperClient(safekeeperUrl, Duration.ofSeconds(10), RetryPolicy.NONE).timeline(tenant.tenantId(), tenant.rootTimelineId());
+    return new SafekeeperClient(safekeeperUrl, Duration.ofSeconds(10), RetryPolicy.NONE, storage.adminTokens())
+        .timeline(tenant.tenantId(), tenant.rootTimelineId());
   }
 
   @Test

@@ -79,7 +79,7 @@ class SafekeeperCatchUpTest {
   private static ComputeSpec spec(StorageProcesses storage, TenantInfo tenant, Path dir, String maxSlotWalKeepSize) {
     return new ComputeSpec(tenant.tenantId(), tenant.rootTimelineId(), storage.pageserverUrl(), storage.safekeeperUrls(),
         PostgresInstallation.find(15), dir, "127.0.0.1", FreePort.pick(), Map.of("max_wal_size", "64MB", "min_wal_size", "32MB"),
-        maxSlotWalKeepSize);
+        maxSlotWalKeepSize, storage.computeTokens(tenant.tenantId(), tenant.rootTimelineId()));
   }
 
   private TimelineWalStatus status(StorageProcesses storage, TenantInfo tenant, String id) throws Exception {

@@ -23,26 +23,33 @@ public final class AgentSpecs {
       List<Role> roles, List<Database> databases) {
     return new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION, tenant, timeline, Mode.READ_WRITE, null, storage.pageserverUrl(),
         storage.safekeeperUrls(), 15, "127.0.0.1", FreePort.pick(), FreePort.pick(), workDir, Map.of("work_mem", "8MB"),
-        roles, databases, Duration.ofMinutes(5));
+        roles, databases, Duration.ofMinutes(5), tokenFile(storage, tenant, timeline));
   }
 
   public static ComputeAgentSpec readOnly(StorageProcesses storage, TenantId tenant, TimelineId timeline, Lsn lsn, Path workDir,
       List<Role> roles) {
     return new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION, tenant, timeline, Mode.READ_ONLY, lsn, storage.pageserverUrl(),
-        Map.of(), 15, "127.0.0.1", FreePort.pick(), FreePort.pick(), workDir, Map.of(), roles, List.of(), null);
+        Map.of(), 15, "127.0.0.1", FreePort.pick(), FreePort.pick(), workDir, Map.of(), roles, List.of(), null,
+        tokenFile(storage, tenant, timeline));
+  }
+
+  /** The compute's token file the harness mints, as the spec names it; null when the storage checks no tokens. */
+  private static String tokenFile(StorageProcesses storage, TenantId tenant, TimelineId timeline) {
+    Path file = storage.computeTokenFile(tenant, timeline);
+    return file == null ? null : file.toString();
   }
 
   /** The same spec with these PostgreSQL parameters instead of its own. */
   public static ComputeAgentSpec withParameters(ComputeAgentSpec s, Map<String, String> parameters) {
     return new ComputeAgentSpec(s.formatVersion(), s.tenantId(), s.timelineId(), s.mode(), s.lsn(), s.pageserverUrl(), s.safekeepers(),
         s.postgresVersion(), s.listenHost(), s.port(), s.httpPort(), s.workDir(), parameters, s.roles(), s.databases(),
-        s.suspendTimeout());
+        s.suspendTimeout(), s.storageTokenFile());
   }
 
   /** The same spec in another work dir, on fresh ports: a restart of the compute elsewhere. */
   public static ComputeAgentSpec movedTo(ComputeAgentSpec s, Path workDir) {
     return new ComputeAgentSpec(s.formatVersion(), s.tenantId(), s.timelineId(), s.mode(), s.lsn(), s.pageserverUrl(), s.safekeepers(),
         s.postgresVersion(), s.listenHost(), FreePort.pick(), FreePort.pick(), workDir, s.parameters(), s.roles(), s.databases(),
-        s.suspendTimeout());
+        s.suspendTimeout(), s.storageTokenFile());
   }
 }

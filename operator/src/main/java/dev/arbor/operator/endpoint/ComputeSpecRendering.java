@@ -58,7 +58,8 @@ final class ComputeSpecRendering {
         endpoint.getSpec().getPostgresParameters(),
         specRoles,
         specDatabases,
-        suspend);
+        suspend,
+        null); // the operator does not mint storage tokens yet (docs/security.md)
   }
 
   static boolean readWrite(Endpoint endpoint) {

@@ -585,7 +585,8 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   /** The Endpoint's own part of the compute: its spec as rendered, without what the operator's configuration adds. */
   private static String endpointRevision(ComputeAgentSpec spec, Endpoint endpoint, Map<String, String> roleKeys) {
     var own = new ComputeAgentSpec(spec.formatVersion(), spec.tenantId(), spec.timelineId(), spec.mode(), spec.lsn(), null, null,
-        spec.postgresVersion(), null, null, null, null, spec.parameters(), spec.roles(), spec.databases(), spec.suspendTimeout());
+        spec.postgresVersion(), null, null, null, null, spec.parameters(), spec.roles(), spec.databases(), spec.suspendTimeout(),
+        spec.storageTokenFile());
     return ComputeRollouts.hash(ComputeSpecJson.toJson(own) + "\n" + Serialization.asJson(endpoint.getSpec().getResources()) + "\n" + roleKeys);
   }
 

@@ -1,5 +1,6 @@
 package dev.arbor.storage.image;
 
+import dev.arbor.api.pageserver.Basebackup;
 import java.util.Set;
 
 /**
@@ -32,7 +33,9 @@ final class PgdataExclusions {
   private static final Set<String> FILES = Set.of(
       "postmaster.pid", "postmaster.opts", "standby.signal", "recovery.signal",
       "backup_label", "tablespace_map", "backup_manifest",
-      "postgresql.auto.conf.tmp", "current_logfiles.tmp");
+      "postgresql.auto.conf.tmp", "current_logfiles.tmp",
+      // the storage token of whoever ran the server: never in an image
+      Basebackup.STORAGE_AUTH_FILE);
 
   private static final Set<String> EMPTIED_DIRECTORIES = Set.of(
       "pg_wal", "pg_replslot", "pg_stat_tmp", "pg_dynshmem", "pg_notify", "pg_serial", "pg_snapshots", "pg_subtrans");

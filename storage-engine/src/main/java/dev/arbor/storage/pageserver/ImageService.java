@@ -1,5 +1,8 @@
 package dev.arbor.storage.pageserver;
 
+import dev.arbor.api.pageserver.Basebackup;
+import dev.arbor.client.auth.AuthHeaderFile;
+import dev.arbor.client.auth.TokenSource;
 import dev.arbor.postgres.ControlData;
 import dev.arbor.api.pageserver.ImageMade;
 import dev.arbor.api.Lsn;
@@ -97,6 +100,8 @@ public final class ImageService implements AutoCloseable {
   private final IntFunction<PostgresInstallation> postgres;
   private final Path workDir;
   private final String walBaseUrl;
+  /** The token the working copies' restore_command sends to this pageserver: its own ({@code --token-file}). */
+  private final TokenSource tokens;
   private final Policy policy;
   private final ReentrantLock oneAtATime = new ReentrantLock();
   private volatile boolean closed;
@@ -104,7 +109,8 @@ public final class ImageService implements AutoCloseable {
 
   /** @param walBaseUrl this pageserver's URL as its own working copies reach it (for restore_command) */
   ImageService(Catalog catalog, TimelineService timelines, WalService wal, BasebackupService basebackups,
-      IntFunction<PostgresInstallation> postgres, Path workDir, String walBaseUrl, Policy policy) {
+      IntFunction<PostgresInstallation> postgres, Path workDir, String walBaseUrl, TokenSource tokens, Policy policy) {
+    this.tokens = tokens;
     this.catalog = catalog;
     this.timelines = timelines;
     this.wal = wal;
@@ -272,7 +278,11 @@ public final class ImageService implements AutoCloseable {
     Files.deleteIfExists(log);
     // Short (a socket path is limited to 107 bytes) and new: the server start makes it reachable for its user.
     Path socketDir = Path.of(System.getProperty("java.io.tmpdir"), "arbor-image-" + Long.toUnsignedString(RANDOM.nextLong(), 36));
+    Path authFile = pgdata.resolve(Basebackup.STORAGE_AUTH_FILE);
     try {
+      if (AuthHeaderFile.write(authFile, tokens)) {
+        ServerUser.current().handOver(authFile);
+      }
       String walUrl = walBaseUrl + "/v1/tenant/" + meta.tenantId() + "/timeline/" + meta.timelineId() + "/wal/%f?until_lsn="
           + durable;
       PostgresServer.builder(installation, pgdata)
@@ -291,6 +301,7 @@ public final class ImageService implements AutoCloseable {
           .build()
           .runUntilExit(RECOVERY_TIMEOUT);
     } finally {
+      Files.deleteIfExists(authFile);
       deleteRecursively(socketDir);
     }
     Lsn stoppedAfter = stoppedAfter(log).orElseThrow(() -> new IOException("the recovery of the working copy of timeline "

@@ -5,6 +5,8 @@ import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.UnreachableDirectoryException;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.ProblemTypes;
+import dev.arbor.api.auth.Scope;
+import dev.arbor.server.Access;
 import dev.arbor.server.HttpApi;
 import dev.arbor.server.Response;
 import dev.arbor.server.TwoPortApi;
@@ -45,9 +47,9 @@ public final class Pageserver implements AutoCloseable {
 
   public Pageserver(PageserverConfig config) {
     this.config = config;
-    this.api = new TwoPortApi("pageserver", "pageserver", config.listen(), config.managementListen(), Port.BOTH);
+    this.api = new TwoPortApi("pageserver", "pageserver", config.listen(), config.managementListen(), Port.BOTH, config.auth().inbound());
     var catalog = new Catalog(config.objectStore());
-    var safekeepers = new SafekeeperSet(config.safekeeperUrls(), Duration.ofSeconds(5));
+    var safekeepers = new SafekeeperSet(config.safekeeperUrls(), Duration.ofSeconds(5), config.auth().outbound());
     this.timelines = new TimelineService(catalog, safekeepers);
     this.tenants = new TenantService(catalog, timelines, safekeepers, config.postgres(), config.workDir());
     this.generations = new GenerationService(catalog, timelines);
@@ -74,7 +76,7 @@ public final class Pageserver implements AutoCloseable {
     String host = config.listen().getAddress() != null && config.listen().getAddress().isAnyLocalAddress() ? "127.0.0.1"
         : config.listen().getHostString();
     images = new ImageService(catalog, timelines, wal, basebackups, config.postgres(), config.workDir(),
-        "http://" + host + ":" + api.port(), config.images()).startScheduler();
+        "http://" + host + ":" + api.port(), config.auth().outbound(), config.images()).startScheduler();
     return this;
   }
 
@@ -104,35 +106,42 @@ public final class Pageserver implements AutoCloseable {
     api.close();
   }
 
+  /** Tenant and timeline management: the operator and the CLI. */
+  private static final Access ADMIN = Access.scopes();
+  /** What a compute calls for its own timeline (docs/security.md). */
+  private static final Access COMPUTE = Access.ownTimeline();
+  /** WAL: a compute's restore_command for its own timeline, and this pageserver's working copies (its own token). */
+  private static final Access WAL = Access.ownTimeline(Scope.PAGESERVER);
+
   private void routes(Catalog catalog) {
     String tenant = "/v1/tenant/{tenant_id}";
     String timeline = tenant + "/timeline/{timeline_id}";
-    route(Port.BOTH, "GET", "/v1/status", r -> Response.ok(Map.of("component", "pageserver", "status", "ok")));
+    route(Port.BOTH, "GET", "/v1/status", Access.OPEN, r -> Response.ok(Map.of("component", "pageserver", "status", "ok")));
     api.document("/v1/openapi.json", Pageserver.class.getResource("/pageserver-openapi.json"));
-    route(Port.MANAGEMENT, "POST", "/v1/tenant", r -> {
+    route(Port.MANAGEMENT, "POST", "/v1/tenant", ADMIN, r -> {
       var result = tenants.create(r.json());
       return Response.json(result.created() ? 201 : 200, result.info());
     });
-    route(Port.MANAGEMENT, "GET", "/v1/tenant", r -> Response.ok(tenants.list()));
-    route(Port.MANAGEMENT, "GET", tenant, r -> Response.ok(tenants.get(r.path("tenant_id"))));
-    route(Port.MANAGEMENT, "DELETE", tenant, r -> {
+    route(Port.MANAGEMENT, "GET", "/v1/tenant", ADMIN, r -> Response.ok(tenants.list()));
+    route(Port.MANAGEMENT, "GET", tenant, ADMIN, r -> Response.ok(tenants.get(r.path("tenant_id"))));
+    route(Port.MANAGEMENT, "DELETE", tenant, ADMIN, r -> {
       tenants.delete(r.path("tenant_id"));
       return Response.noContent();
     });
-    route(Port.MANAGEMENT, "POST", tenant + "/timeline", r -> {
+    route(Port.MANAGEMENT, "POST", tenant + "/timeline", ADMIN, r -> {
       var result = timelines.createBranch(r.path("tenant_id"), r.json());
       return Response.json(result.created() ? 201 : 200, result.info());
     });
-    route(Port.MANAGEMENT, "GET", tenant + "/timeline", r -> Response.ok(timelines.list(r.path("tenant_id"))));
+    route(Port.MANAGEMENT, "GET", tenant + "/timeline", ADMIN, r -> Response.ok(timelines.list(r.path("tenant_id"))));
     // The compute agent checks its timeline (and its PostgreSQL version) before it starts; the operator reads it.
-    route(Port.BOTH, "GET", timeline, r -> Response.ok(timelines.get(r.path("tenant_id"), r.path("timeline_id"))));
-    route(Port.MANAGEMENT, "DELETE", timeline, r -> {
+    route(Port.BOTH, "GET", timeline, COMPUTE, r -> Response.ok(timelines.get(r.path("tenant_id"), r.path("timeline_id"))));
+    route(Port.MANAGEMENT, "DELETE", timeline, ADMIN, r -> {
       timelines.delete(r.path("tenant_id"), r.path("timeline_id"));
       return Response.noContent();
     });
-    route(Port.COMPUTE, "POST", timeline + "/generation", r -> Response.ok(generations.reserve(r.path("tenant_id"), r.path("timeline_id"),
-        r.json())));
-    route(Port.COMPUTE, "POST", timeline + "/generation/{generation}/started", r -> {
+    route(Port.COMPUTE, "POST", timeline + "/generation", COMPUTE, r -> Response.ok(generations.reserve(r.path("tenant_id"),
+        r.path("timeline_id"), r.json())));
+    route(Port.COMPUTE, "POST", timeline + "/generation/{generation}/started", COMPUTE, r -> {
       long g;
       try {
         g = Long.parseLong(r.path("generation"));
@@ -141,8 +150,8 @@ public final class Pageserver implements AutoCloseable {
       }
       return Response.ok(generations.started(r.path("tenant_id"), r.path("timeline_id"), g, r.json()));
     });
-    route(Port.MANAGEMENT, "POST", timeline + "/image", r -> Response.ok(images.make(r.path("tenant_id"), r.path("timeline_id"))));
-    route(Port.COMPUTE, "GET", timeline + "/basebackup", r -> {
+    route(Port.MANAGEMENT, "POST", timeline + "/image", ADMIN, r -> Response.ok(images.make(r.path("tenant_id"), r.path("timeline_id"))));
+    route(Port.COMPUTE, "GET", timeline + "/basebackup", COMPUTE, r -> {
       var plan = basebackups.plan(r.path("tenant_id"), r.path("timeline_id"), r.query("lsn"), r.query("pg_tli"),
           r.query("end_lsn"), r.query("recovery_from"));
       return Response.stream("application/x-tar", out -> basebackups.write(plan, out))
@@ -150,7 +159,7 @@ public final class Pageserver implements AutoCloseable {
           .header("X-Arbor-Target-Tli", Integer.toString(plan.targetTli()));
     });
     // restore_command of computes and of the image working copies.
-    route(Port.COMPUTE, "GET", timeline + "/wal/{file}", r -> {
+    route(Port.COMPUTE, "GET", timeline + "/wal/{file}", WAL, r -> {
       Optional<Lsn> until = r.query("until_lsn").map(text -> {
         if (!Lsn.isValid(text)) {
           throw ApiProblem.invalid("until_lsn", "'" + text + "' is not an LSN: expected X/Y in hex");
@@ -165,7 +174,7 @@ public final class Pageserver implements AutoCloseable {
     });
   }
 
-  private void route(Port port, String method, String pattern, HttpApi.Handler handler) {
-    api.route(port, method, pattern, handler);
+  private void route(Port port, String method, String pattern, Access access, HttpApi.Handler handler) {
+    api.route(port, method, pattern, access, handler);
   }
 }

@@ -1,6 +1,7 @@
 package dev.arbor.storage.pageserver;
 
 import dev.arbor.postgres.PostgresInstallation;
+import dev.arbor.storage.StorageAuth;
 import dev.arbor.storage.objectstore.ObjectStore;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -18,6 +19,7 @@ import java.util.function.IntFunction;
  * @param images when to make images from WAL
  * @param managementListen where the management routes listen, apart from what computes use (port 0: any free
  *     port); null: {@code listen} serves everything
+ * @param auth the tokens it checks and the one it sends to the safekeepers and to itself (its working copies' WAL)
  */
 public record PageserverConfig(
     InetSocketAddress listen,
@@ -27,15 +29,16 @@ public record PageserverConfig(
     IntFunction<PostgresInstallation> postgres,
     Path workDir,
     ImageService.Policy images,
-    InetSocketAddress managementListen) {
+    InetSocketAddress managementListen,
+    StorageAuth auth) {
 
-  /** With the default image policy and without a management listener. */
+  /** With the default image policy, without a management listener, checking no tokens (tests in-process). */
   public PageserverConfig(InetSocketAddress listen, String advertisedUrl, ObjectStore objectStore, List<String> safekeeperUrls,
       IntFunction<PostgresInstallation> postgres, Path workDir) {
-    this(listen, advertisedUrl, objectStore, safekeeperUrls, postgres, workDir, ImageService.Policy.DEFAULT, null);
+    this(listen, advertisedUrl, objectStore, safekeeperUrls, postgres, workDir, ImageService.Policy.DEFAULT, null, StorageAuth.INSECURE);
   }
 
   public PageserverConfig withManagementListen(InetSocketAddress address) {
-    return new PageserverConfig(listen, advertisedUrl, objectStore, safekeeperUrls, postgres, workDir, images, address);
+    return new PageserverConfig(listen, advertisedUrl, objectStore, safekeeperUrls, postgres, workDir, images, address, auth);
   }
 }

@@ -10,6 +10,8 @@ import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.ProblemTypes;
 import dev.arbor.client.HttpJson;
+import dev.arbor.api.auth.Scope;
+import dev.arbor.server.Access;
 import dev.arbor.server.Request;
 import dev.arbor.server.Response;
 import dev.arbor.server.TwoPortApi;
@@ -78,7 +80,8 @@ public final class Safekeeper implements AutoCloseable {
 
   public Safekeeper(SafekeeperConfig config) {
     this.config = config;
-    this.api = new TwoPortApi("safekeeper", "safekeeper-" + config.id(), config.listen(), config.managementListen(), Port.MANAGEMENT);
+    this.api = new TwoPortApi("safekeeper", "safekeeper-" + config.id(), config.listen(), config.managementListen(), Port.MANAGEMENT,
+        config.auth().inbound());
     MeterRegistry m = api.metrics();
     walBytes = Counter.builder("arbor_safekeeper_wal_bytes_total").description("WAL received from computes and made durable.")
         .register(m);
@@ -95,18 +98,18 @@ public final class Safekeeper implements AutoCloseable {
     receiverMetrics = registerMetrics(m);
     String tl = "/v1/tenant/{tenant_id}/timeline/{timeline_id}";
     api.document("/v1/openapi.json", Safekeeper.class.getResource("/safekeeper-openapi.json"))
-        .route(Port.BOTH, "GET", SafekeeperClient.STATUS_PATH, r -> Response.ok(new SafekeeperStatus("safekeeper", config.id(),
+        .route(Port.BOTH, "GET", SafekeeperClient.STATUS_PATH, Access.OPEN, r -> Response.ok(new SafekeeperStatus("safekeeper", config.id(),
             timelines.size(), quarantined.size())))
         // The compute's election and follow keepers, the pageserver's durable end, and the CLI read it.
-        .route(Port.BOTH, "GET", tl, r -> Response.ok(existing(r).map(SafekeeperTimeline::status)
+        .route(Port.BOTH, "GET", tl, Access.ownTimeline(Scope.PAGESERVER), r -> Response.ok(existing(r).map(SafekeeperTimeline::status)
             .orElse(new TimelineWalStatus(config.id(), 0, 0, Lsn.ZERO, false))))
-        .route(Port.COMPUTE, "POST", tl + "/fence", r -> {
+        .route(Port.COMPUTE, "POST", tl + "/fence", Access.ownTimeline(), r -> {
           JsonNode body = r.json();
           long g = generation(body);
           boolean started = timelineStarted(body);
           return Response.ok(timeline(r, true).orElseThrow().fence(g, started));
         })
-        .route(Port.COMPUTE, "POST", tl + "/follow", r -> {
+        .route(Port.COMPUTE, "POST", tl + "/follow", Access.ownTimeline(), r -> {
           FollowRequest req = Json.MAPPER.treeToValue(r.json(), FollowRequest.class);
           if (req.tli() < 1) {
             throw ApiProblem.invalid("tli", "tli is required: the PostgreSQL timeline the compute of this generation promoted into, "
@@ -119,7 +122,7 @@ public final class Safekeeper implements AutoCloseable {
           return Response.ok(t.status());
         })
         // A compute's recovery, the pageserver's restore_command answers and peers catching up fetch WAL.
-        .route(Port.BOTH, "GET", tl + "/wal/{file}", r -> {
+        .route(Port.BOTH, "GET", tl + "/wal/{file}", Access.ownTimeline(Scope.PAGESERVER), r -> {
           Optional<Lsn> minFlush = r.query("min_flush_lsn").map(Lsn::parse);
           Optional<SafekeeperTimeline> t = existing(r);
           Optional<SafekeeperTimeline.WalFileBody> file = t.isPresent() ? t.get().walFile(r.path("file"), minFlush) : Optional.empty();
@@ -132,7 +135,7 @@ public final class Safekeeper implements AutoCloseable {
           return Response.stream("application/octet-stream", file.get().length(), file.get().in());
         })
         // The pageserver deleting a timeline or tenant.
-        .route(Port.MANAGEMENT, "DELETE", tl, r -> {
+        .route(Port.MANAGEMENT, "DELETE", tl, Access.scopes(Scope.PAGESERVER), r -> {
           ids(r);
           Quarantined q = quarantined.remove(key(r));
           if (q != null) {
@@ -287,8 +290,8 @@ public final class Safekeeper implements AutoCloseable {
             var tenant = new TenantId(t.getFileName().toString());
             var timeline = new TimelineId(tl.getFileName().toString());
             try {
-              timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(), PEER_TIMEOUT,
-                  receiverMetrics));
+              timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(),
+                  PEER_TIMEOUT, config.auth().outbound(), receiverMetrics));
             } catch (IOException | RuntimeException e) {
               String cause = String.valueOf(e.getMessage()).replace('"', '\'').replace('\n', ' ');
               quarantined.put(tenant + "/" + timeline, new Quarantined(tl.toAbsolutePath().normalize(), cause));
@@ -353,7 +356,8 @@ public final class Safekeeper implements AutoCloseable {
       return Optional.of(timelines.computeIfAbsent(key(r), k -> {
         try {
           return SafekeeperTimeline.open(config.id(), tenant, holder[0],
-              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), PEER_TIMEOUT, receiverMetrics);
+              config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), PEER_TIMEOUT,
+              config.auth().outbound(), receiverMetrics);
         } catch (IOException e) {
           throw new java.io.UncheckedIOException(e);
         }

@@ -1,5 +1,6 @@
 package dev.arbor.storage.safekeeper;
 
+import dev.arbor.client.auth.TokenSource;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
@@ -69,13 +70,23 @@ final class SafekeeperCatchUp {
   private final TimelineId timeline;
   private final ObjectStore objects;
   private final Duration peerTimeout;
+  private final TokenSource peerTokens;
 
-  /** @param peerTimeout bounds connecting to a peer safekeeper (each peer is asked once per segment) */
+  /** Sending peers no token. */
   SafekeeperCatchUp(TenantId tenant, TimelineId timeline, ObjectStore objects, Duration peerTimeout) {
+    this(tenant, timeline, objects, peerTimeout, TokenSource.NONE);
+  }
+
+  /**
+   * @param peerTimeout bounds connecting to a peer safekeeper (each peer is asked once per segment)
+   * @param peerTokens the token this safekeeper sends its peers ({@code --token-file})
+   */
+  SafekeeperCatchUp(TenantId tenant, TimelineId timeline, ObjectStore objects, Duration peerTimeout, TokenSource peerTokens) {
     this.tenant = tenant;
     this.timeline = timeline;
     this.objects = objects;
     this.peerTimeout = peerTimeout;
+    this.peerTokens = peerTokens;
   }
 
   /**
@@ -156,7 +167,7 @@ final class SafekeeperCatchUp {
     }
     for (String peer : peers) {
       try {
-        Optional<InputStream> in = new SafekeeperClient(peer, peerTimeout, RetryPolicy.NONE)
+        Optional<InputStream> in = new SafekeeperClient(peer, peerTimeout, RetryPolicy.NONE, peerTokens)
             .walFile(tenant, timeline, name, segmentEnd, PEER_READ_TIMEOUT);
         if (in.isEmpty()) {
           continue; // the peer does not hold it complete

@@ -1,5 +1,6 @@
 package dev.arbor.storage.safekeeper;
 
+import dev.arbor.storage.StorageAuth;
 import dev.arbor.storage.objectstore.ObjectStore;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -12,16 +13,17 @@ import java.nio.file.Path;
  * @param objectStore where finished segments are offloaded
  * @param managementListen where the routes computes do not need listen (deletes, metrics naming timelines;
  *     port 0: any free port); null: {@code listen} serves everything
+ * @param auth the tokens it checks and the one it sends to its peers when it catches up from them
  */
 public record SafekeeperConfig(String id, InetSocketAddress listen, Path dataDir, ObjectStore objectStore,
-    InetSocketAddress managementListen) {
+    InetSocketAddress managementListen, StorageAuth auth) {
 
-  /** Without a management listener. */
+  /** Without a management listener, checking no tokens (tests in-process). */
   public SafekeeperConfig(String id, InetSocketAddress listen, Path dataDir, ObjectStore objectStore) {
-    this(id, listen, dataDir, objectStore, null);
+    this(id, listen, dataDir, objectStore, null, StorageAuth.INSECURE);
   }
 
   public SafekeeperConfig withManagementListen(InetSocketAddress address) {
-    return new SafekeeperConfig(id, listen, dataDir, objectStore, address);
+    return new SafekeeperConfig(id, listen, dataDir, objectStore, address, auth);
   }
 }

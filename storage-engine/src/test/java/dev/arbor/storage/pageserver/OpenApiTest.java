@@ -190,7 +190,8 @@ class OpenApiTest {
     contract.answerWithoutRoute(405, "PUT", api.baseUrl(), "/v1/tenant");
     contract.answerWithoutRoute(404, "GET", api.baseUrl(), "/v2/nothing");
 
-    assertThat(contract.unexercised()).as("documented answers this test did not see").containsExactlyInAnyOrder(
+    // 401 and 403 need a server that checks tokens: StorageTokensTest validates them against this document.
+    assertThat(contract.unexercised().stream().filter(answer -> !answer.endsWith(" 401") && !answer.endsWith(" 403"))).as("documented answers this test did not see").containsExactlyInAnyOrder(
         // tenant-exists: the same id with another PostgreSQL major version, which must be installed (it is checked
         // first); the build host has PostgreSQL 15 only.
         "POST /v1/tenant 409",

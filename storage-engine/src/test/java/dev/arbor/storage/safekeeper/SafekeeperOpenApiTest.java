@@ -146,7 +146,8 @@ class SafekeeperOpenApiTest {
     contract.answerWithoutRoute(405, "PUT", compute, "/v1/status");
     contract.answerWithoutRoute(404, "GET", compute, "/v2/nothing");
 
-    assertThat(contract.unexercised()).as("documented answers this test did not see").isEmpty();
+    // 401 and 403 need a server that checks tokens: StorageTokensTest validates them against this document.
+    assertThat(contract.unexercised().stream().filter(answer -> !answer.endsWith(" 401") && !answer.endsWith(" 403"))).as("documented answers this test did not see").isEmpty();
   }
 
   /** Raw on purpose: the answers checked include those to requests no typed client would send. */
