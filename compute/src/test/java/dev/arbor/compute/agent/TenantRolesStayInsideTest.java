@@ -54,6 +54,8 @@ class TenantRolesStayInsideTest {
               "COPY notes FROM '/etc/passwd'",
               "SELECT pg_read_file('postgresql.conf')",
               "SELECT pg_read_file('" + appPasswordFile + "')",
+              "SELECT pg_read_file('" + spec.storageTokenFile() + "')",
+              "SELECT pg_read_file('arbor-storage-auth')", // restore_command's header file, in PGDATA
               "SELECT pg_read_binary_file('/proc/self/environ')",
               "SELECT pg_ls_dir('.')",
               "SELECT lo_import('/etc/passwd')",
