@@ -302,7 +302,12 @@ final class ClientSession implements Runnable {
           copy(fromBackend, toClient, length - 8, buf);
           toClient.flush();
           if (Wire.authenticationAwaitsAnswer(code)) {
-            passClientMessage(c.getInputStream(), b.getOutputStream());
+            try {
+              passClientMessage(c.getInputStream(), b.getOutputStream());
+            } catch (SocketTimeoutException e) {
+              throw new Wire.ProtocolException("the client did not answer the authentication request within "
+                  + proxy.config().authTimeout().toSeconds() + " s");
+            }
           } else if (!Wire.authenticationAwaitsNothing(code)) {
             // An exchange whose turns the proxy does not follow (GSSAPI, SSPI): the client's bytes flow as they come.
             clientThread = startClientThread(c, b);

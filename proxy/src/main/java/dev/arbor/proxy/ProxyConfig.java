@@ -36,6 +36,10 @@ public record ProxyConfig(Duration startupTimeout, Duration wakeTimeout, Duratio
     return new ProxyConfig(startupTimeout, wakeTimeout, authTimeout, maxHeldPerEndpoint, wakesPerMinute, tls);
   }
 
+  public ProxyConfig withAuthTimeout(Duration authTimeout) {
+    return new ProxyConfig(startupTimeout, wakeTimeout, authTimeout, maxHeldPerEndpoint, wakesPerMinute, tls);
+  }
+
   public ProxyConfig withStartupTimeout(Duration startupTimeout) {
     return new ProxyConfig(startupTimeout, wakeTimeout, authTimeout, maxHeldPerEndpoint, wakesPerMinute, tls);
   }

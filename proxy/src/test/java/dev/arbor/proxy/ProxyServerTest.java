@@ -249,6 +249,26 @@ class ProxyServerTest {
   }
 
   @Test
+  void aClientThatDoesNotAnswerTheAuthenticationRequestIsToldSo() throws Exception {
+    try (var p = new ProxyServer(ProxyConfig.defaults().withAuthTimeout(Duration.ofSeconds(1)), computes, new SimpleMeterRegistry());
+        Socket s = new Socket()) {
+      int port = p.listen("guarded", new InetSocketAddress("127.0.0.1", 0)).getPort();
+      s.connect(new InetSocketAddress("127.0.0.1", port));
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write(startupMessage("postgres", "postgres"));
+      var in = new DataInputStream(s.getInputStream());
+      assertThat(in.read()).as("the compute's AuthenticationSASL").isEqualTo('R');
+      in.readFully(new byte[in.readInt() - 4]);
+      assertThat(in.read()).as("an ErrorResponse once the client kept silent").isEqualTo('E');
+      byte[] body = new byte[in.readInt() - 4];
+      in.readFully(body);
+      assertThat(Wire.errorFields(body).toString()).contains("08P01")
+          .contains("the client did not answer the authentication request within 1 s");
+    }
+    steadyStillServes();
+  }
+
+  @Test
   void gssEncryptionIsDeclinedAndTheStartupGoesOn() throws Exception {
     try (Socket s = new Socket("127.0.0.1", steadyPort)) {
       s.setSoTimeout(10_000);
