@@ -17,6 +17,7 @@ import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.api.auth.Scope;
 import dev.arbor.api.auth.StorageGrant;
 import dev.arbor.client.auth.KeyDirectory;
+import dev.arbor.client.auth.SigningKey;
 import dev.arbor.client.auth.TokenSource;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -64,6 +65,10 @@ public final class StorageProcesses implements AutoCloseable {
   private static final Duration SAFEKEEPER_STATUS_TIMEOUT = Duration.ofSeconds(5);
   /** The installation's keys; null ({@link #withoutAuth()}): the daemons run with {@code --insecure-no-auth}. */
   private KeyDirectory keys;
+  /** The key that signs the tokens the harness mints now: the directory's until {@link #rotateKeys}. */
+  private SigningKey signer;
+  /** Every token file the harness minted, with its grant: {@link #rotateKeys} mints them all again. */
+  private final Map<Path, StorageGrant> minted = new LinkedHashMap<>();
   /** The issuer of the harness's tokens. */
   public static final String ISSUER = "arbor-test";
   /** How long the tokens the harness mints stay valid: longer than any test. */
@@ -80,8 +85,9 @@ public final class StorageProcesses implements AutoCloseable {
     pageserverWorkDir = dir.resolve("pageserver");
     try {
       keys = KeyDirectory.open(dir.resolve("auth"), ISSUER, "test-key-1");
-      keys.mintInto(adminTokenFile(), StorageGrant.of("storage-processes", Scope.STORAGE_ADMIN), TOKEN_TTL);
-      keys.mintInto(pageserverTokenFile(), StorageGrant.of("pageserver", Scope.PAGESERVER), TOKEN_TTL);
+      signer = keys.signingKey();
+      mintInto(adminTokenFile(), StorageGrant.of("storage-processes", Scope.STORAGE_ADMIN));
+      mintInto(pageserverTokenFile(), StorageGrant.of("pageserver", Scope.PAGESERVER));
     } catch (IOException e) {
       dir.close();
       throw new UncheckedIOException(e);
@@ -131,11 +137,39 @@ public final class StorageProcesses implements AutoCloseable {
       return null;
     }
     try {
-      return keys.mintInto(dir.resolve("auth/compute-" + tenant + "-" + timeline + ".token"),
-          StorageGrant.compute("compute-" + timeline, tenant, timeline), TOKEN_TTL);
+      return mintInto(dir.resolve("auth/compute-" + tenant + "-" + timeline + ".token"),
+          StorageGrant.compute("compute-" + timeline, tenant, timeline));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  private Path mintInto(Path file, StorageGrant grant) throws IOException {
+    SigningKey.writePrivately(file, signer.mint(ISSUER, grant, TOKEN_TTL) + "\n");
+    minted.put(file, grant);
+    return file;
+  }
+
+  /**
+   * Rotates the installation's signing key the way docs/security.md describes, with every daemon running: the public
+   * key set gains a new key {@code kid} (the daemons read the set again on their next request), then every token file
+   * the harness handed out (its own, the daemons', the computes') is minted again with the new key, each replaced
+   * whole. The old key stays accepted until {@link #retireOldKeys}. Returns the key that signed until now.
+   */
+  public SigningKey rotateKeys(String kid) throws IOException {
+    SigningKey previous = signer;
+    SigningKey next = SigningKey.generate(kid);
+    SigningKey.writePublicSet(keys().publicKeys(), List.of(previous, next));
+    signer = next;
+    for (var token : Map.copyOf(minted).entrySet()) {
+      mintInto(token.getKey(), token.getValue());
+    }
+    return previous;
+  }
+
+  /** Ends a rotation: the public key set holds only the key that signs now, so tokens of older keys are refused. */
+  public void retireOldKeys() throws IOException {
+    SigningKey.writePublicSet(keys().publicKeys(), List.of(signer));
   }
 
   /** The token a compute of {@code tenant} and {@code timeline} sends: from {@link #computeTokenFile}, none {@link #withoutAuth()}. */
