@@ -92,6 +92,11 @@ class TenantRolesStayInsideTest {
                 name -> assertThat(ServerUser.PASSED_ENVIRONMENT).contains(name),
                 name -> assertThat(name).startsWith("LC_")));
 
+        // Nor are they in the agent's output (its own lines and PostgreSQL's log).
+        String token = Files.readString(Path.of(spec.storageTokenFile())).strip();
+        assertThat(agent.outputText()).doesNotContain(REPORTER_PASSWORD).doesNotContain(APP_PASSWORD).doesNotContain(token)
+            .doesNotContain(token.substring(token.lastIndexOf('.') + 1));
+
         // Privileges a declared role got behind the spec's back are taken again at the next start.
         try (Connection su = agent.superuser("postgres"); Statement st = su.createStatement()) {
           st.execute("ALTER ROLE app SUPERUSER BYPASSRLS");
