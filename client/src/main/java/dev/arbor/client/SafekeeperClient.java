@@ -43,6 +43,11 @@ public final class SafekeeperClient extends ServiceClient {
     return new SafekeeperClient(baseUrl(), timeout, retry, tokens());
   }
 
+  /** The same safekeeper with another retry policy, for a caller that must outlast a restart of it. */
+  public SafekeeperClient withRetry(RetryPolicy retry) {
+    return new SafekeeperClient(baseUrl(), timeout(), retry, tokens());
+  }
+
   @Override
   protected String statusPath() {
     return STATUS_PATH;

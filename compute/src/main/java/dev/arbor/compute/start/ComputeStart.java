@@ -70,6 +70,8 @@ public final class ComputeStart {
   private static final int ELECTION_ATTEMPTS = 10;
   /** A fence and the WAL the recovery check reads wait as long as the start's pageserver calls; a status read, 10 s. */
   private static final Duration SAFEKEEPER_WRITE_TIMEOUT = Duration.ofSeconds(30);
+  /** Reads of the end of WAL outlast a restart of its safekeeper: refused connections are tried again for ~10 s. */
+  private static final RetryPolicy RECOVERY_END_RETRY = new RetryPolicy(8, Duration.ofMillis(100), Duration.ofSeconds(2)).refusedOnly();
 
   private final ComputeSpec spec;
   private final SafekeeperSet safekeepers;
@@ -151,8 +153,9 @@ public final class ComputeStart {
    * that safekeeper has no copy (an older TLI's segment, or a TLI it never received).
    */
   private RecoveryEnd recoveryEnd(Election election) {
+    // The one safekeeper that holds the elected end: a restart of it while the start reads must not fail the start.
     SafekeeperClient safekeeper = safekeepers.member(spec.safekeepers().get(election.end.safekeeperId()))
-        .withTimeout(SAFEKEEPER_WRITE_TIMEOUT);
+        .withTimeout(SAFEKEEPER_WRITE_TIMEOUT).withRetry(RECOVERY_END_RETRY);
     return RecoveryEnd.overHttp(Lsn.DEFAULT_SEGMENT_SIZE, election.end.tli(), election.end.flushLsn(),
         RecoveryEnd.ofSafekeeper(safekeeper, spec.tenant(), spec.timeline()), pageserver, spec);
   }
