@@ -56,7 +56,8 @@ class EndpointSpecTest {
     assertThat(spec.httpPort()).isEqualTo(55433);
     assertThat(spec.suspendTimeout()).isEqualTo(java.time.Duration.ofSeconds(10));
     assertThat(spec.workDir()).isEqualTo(HOME.resolve("postgres/compute/default/main/work"));
-    assertThat(spec.roles()).containsExactly(new ComputeAgentSpec.Role(Endpoints.ROLE, PASSWORD_FILE.toString(), null, true, true, true));
+    // CREATEROLE only from PostgreSQL 16, where it reaches only the roles it made (ComputeAgentSpec.CREATEROLE_BEFORE_16)
+    assertThat(spec.roles()).containsExactly(new ComputeAgentSpec.Role(Endpoints.ROLE, PASSWORD_FILE.toString(), null, true, true, false));
     assertThat(spec.databases()).containsExactly(new ComputeAgentSpec.Database(Endpoints.DATABASE, Endpoints.ROLE));
     assertThat(spec.storageTokenFile()).as("the token's file, never the token").isEqualTo(TOKEN_FILE.toString());
   }
