@@ -68,7 +68,7 @@ public final class Pem {
         out.add((X509Certificate) c);
       }
     } catch (CertificateException e) {
-      throw new IOException(file + " does not hold PEM certificates (-----BEGIN CERTIFICATE-----): " + e.getMessage());
+      throw new IOException(file + " does not hold PEM certificates (-----BEGIN CERTIFICATE-----): " + withoutClassNames(e.getMessage()));
     }
     if (out.isEmpty()) {
       throw new IOException(file + " holds no certificate; expected PEM (-----BEGIN CERTIFICATE-----)");
@@ -86,7 +86,7 @@ public final class Pem {
       } while (parsed != null && !(parsed instanceof PrivateKeyInfo || parsed instanceof PEMKeyPair
           || parsed instanceof PEMEncryptedKeyPair || parsed instanceof PKCS8EncryptedPrivateKeyInfo));
     } catch (IOException | RuntimeException e) {
-      throw new IOException(file + " is not a PEM private key: " + e.getMessage());
+      throw new IOException(file + " is not a PEM private key: " + withoutClassNames(e.getMessage()));
     }
     if (parsed == null) {
       throw new IOException(file + " holds no private key; expected PEM (-----BEGIN PRIVATE KEY----- or -----BEGIN EC PRIVATE KEY-----)");
@@ -98,7 +98,7 @@ public final class Pem {
       var converter = new JcaPEMKeyConverter();
       return parsed instanceof PEMKeyPair pair ? converter.getKeyPair(pair).getPrivate() : converter.getPrivateKey((PrivateKeyInfo) parsed);
     } catch (IOException e) {
-      throw new IOException(file + ": the private key cannot be used: " + e.getMessage());
+      throw new IOException(file + ": the private key cannot be used: " + withoutClassNames(e.getMessage()));
     }
   }
 
@@ -126,6 +126,11 @@ public final class Pem {
     } catch (GeneralSecurityException e) {
       return false;
     }
+  }
+
+  /** A parser's message as a person reads it: "problem parsing PRIVATE KEY: failed to ...", no Java class names. */
+  private static String withoutClassNames(String message) {
+    return String.valueOf(message).replaceAll("\\b[a-z]+(\\.[a-z0-9]+)*\\.[A-Z][A-Za-z]*(Exception|Error): ", "");
   }
 
   private static byte[] read(Path file, String what) throws IOException {
