@@ -50,13 +50,8 @@ public final class WatchedFile {
   private Object stampNow() {
     try {
       BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
-      Object inode;
-      try {
-        inode = Files.getAttribute(file, "unix:ino");
-      } catch (UnsupportedOperationException | IllegalArgumentException noUnixView) {
-        inode = a.fileKey();
-      }
-      return java.util.List.of(a.lastModifiedTime(), a.size(), String.valueOf(inode));
+      // fileKey: device and inode on Linux, as TokenVerifier compares its key set file
+      return java.util.List.of(a.lastModifiedTime(), a.size(), String.valueOf(a.fileKey()));
     } catch (IOException gone) {
       return "missing";
     }
