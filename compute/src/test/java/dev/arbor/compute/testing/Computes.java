@@ -44,7 +44,7 @@ public final class Computes {
   private static RunningCompute start(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
       Map<String, String> safekeeperUrls, Map<String, String> settings, String maxSlotWalKeepSize) throws IOException {
     var spec = new ComputeSpec(tenant, timeline, storage.pageserverUrl(), safekeeperUrls, PostgresInstallation.find(15),
-        workDir, "127.0.0.1", FreePort.pick(), settings, maxSlotWalKeepSize, storage.computeTokens(tenant, timeline));
+        workDir, "127.0.0.1", FreePort.pick(), settings, maxSlotWalKeepSize, storage.computeTokens(tenant, timeline), storage.clientTls());
     return new ComputeStart(spec).start();
   }
 }
