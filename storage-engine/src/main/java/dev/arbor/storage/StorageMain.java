@@ -10,6 +10,7 @@ import dev.arbor.storage.objectstore.ObjectStores;
 import dev.arbor.storage.pageserver.ImageService;
 import dev.arbor.storage.pageserver.Pageserver;
 import dev.arbor.storage.pageserver.PageserverConfig;
+import dev.arbor.storage.safekeeper.ReplicationTls;
 import dev.arbor.storage.safekeeper.Safekeeper;
 import dev.arbor.storage.safekeeper.SafekeeperConfig;
 import java.io.IOException;
@@ -30,13 +31,17 @@ import java.util.concurrent.CountDownLatch;
  *            [--management-listen HOST:PORT]   (tenant and timeline management on its own port, see Pageserver)
  * safekeeper --id ID --listen HOST:PORT --data-dir DIR --object-store STORE
  *            [--management-listen HOST:PORT]   (timeline deletion and metrics on their own port, see Safekeeper)
+ *            [--tls-cert FILE --tls-key FILE --tls-ca FILE]   (PEM; its identity toward computes that serve TLS)
  * and for both: --auth-keys FILE --auth-issuer ISSUER [--token-file FILE]   (or, for development only, --insecure-no-auth)
  * </pre>
  * {@code --auth-keys} is the public JWK set that tokens are checked against (read again when it changes, so keys
  * rotate without a restart), {@code --auth-issuer} the {@code iss} they must carry, and {@code --token-file} the
  * token the component sends on its own calls (required for the pageserver; a safekeeper sends it to its peers),
  * read on every call. Without keys the start is refused unless {@code --insecure-no-auth} is given, which serves
- * every route to anyone and says so in a warning line (docs/security.md).
+ * every route to anyone and says so in a warning line (docs/security.md). A safekeeper's {@code --tls-cert} and
+ * {@code --tls-key} are the client certificate it presents to computes that serve TLS (its common name must be the
+ * replication role, {@code arbor_replication}), {@code --tls-ca} the CA their certificates must chain to; the three
+ * go together, and are read again for every connection ({@link ReplicationTls}).
  * STORE is {@code s3://BUCKET/PREFIX} (with AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY) or a directory ({@link ObjectStores}). A store that cannot be used stops the start
  * with one line on stderr and exit status 2. Prints {@code listening on http://HOST:PORT} (the {@code --listen}
@@ -75,7 +80,7 @@ public final class StorageMain {
         url = ps.url();
       } else {
         var config = new SafekeeperConfig(require(opts, "id"), address(require(opts, "listen"), "listen"), Path.of(require(opts, "data-dir")),
-            objects, managementListen(opts), auth);
+            objects, managementListen(opts), auth, replicationTls(opts));
         var sk = new Safekeeper(config).start();
         component = sk;
         url = sk.url();
@@ -115,7 +120,37 @@ public final class StorageMain {
   private static final Map<String, List<String>> OPTIONS = Map.of(
       "pageserver", List.of("listen", "management-listen", "advertise", "object-store", "work-dir", "safekeepers", "image-threshold",
           "auth-keys", "auth-issuer", "token-file"),
-      "safekeeper", List.of("id", "listen", "management-listen", "data-dir", "object-store", "auth-keys", "auth-issuer", "token-file"));
+      "safekeeper", List.of("id", "listen", "management-listen", "data-dir", "object-store", "auth-keys", "auth-issuer", "token-file",
+          "tls-cert", "tls-key", "tls-ca"));
+
+  /**
+   * {@code --tls-cert}, {@code --tls-key} and {@code --tls-ca}, all three or none, each file read once now so that an
+   * unusable one stops the start naming its flag; null without them.
+   */
+  static ReplicationTls replicationTls(Map<String, String> opts) throws IOException {
+    List<String> flags = List.of("tls-cert", "tls-key", "tls-ca");
+    List<String> given = flags.stream().filter(opts::containsKey).toList();
+    if (given.isEmpty()) {
+      return null;
+    }
+    if (given.size() < flags.size()) {
+      throw new IllegalArgumentException("--tls-cert, --tls-key and --tls-ca go together (the certificate and key it presents to "
+          + "computes, and the CA their certificates must chain to); --" + String.join(" and --", given) + " given alone");
+    }
+    ReplicationTls tls;
+    try {
+      tls = new ReplicationTls(Path.of(require(opts, "tls-cert")), Path.of(require(opts, "tls-key")), Path.of(require(opts, "tls-ca")))
+          .checked();
+    } catch (ReplicationTls.MaterialException e) {
+      throw new IllegalArgumentException(e.getMessage(), e);
+    }
+    String cn = tls.clientCommonName();
+    if (!cn.equals(ReplicationTls.CLIENT_NAME)) {
+      log.warn("event=tls_client_name_mismatch cert={} common_name=\"{}\" reason=\"computes that serve TLS accept replication only from "
+          + "a certificate whose common name is {}; this one will be refused\"", tls.certFile(), cn, ReplicationTls.CLIENT_NAME);
+    }
+    return tls;
+  }
 
   /** The flag (without a value) that serves every route to anyone: development only. */
   public static final String INSECURE_FLAG = "insecure-no-auth";
