@@ -6,6 +6,7 @@ import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.UnreachableDirectoryException;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
+import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.api.compute.ManagedParameters;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -26,6 +27,8 @@ import java.util.Map;
  *     holding WAL for it ({@link SlotTrimmer}); this bounds the compute's disk against a dead safekeeper.
  *     PostgreSQL's own {@code max_slot_wal_keep_size} is always -1.
  * @param storageTokens the token every call to the storage engine sends, restore_command's included (null: none)
+ * @param tls PostgreSQL's certificate, key and client CA, and the name the safekeepers verify ({@link ServerTls}); null:
+ *     no TLS
  */
 public record ComputeSpec(
     TenantId tenant,
@@ -38,7 +41,14 @@ public record ComputeSpec(
     int port,
     Map<String, String> settings,
     String maxSlotWalKeepSize,
-    TokenSource storageTokens) {
+    TokenSource storageTokens,
+    ComputeAgentSpec.Tls tls) {
+
+  /** A compute without TLS. */
+  public ComputeSpec(TenantId tenant, TimelineId timeline, String pageserverUrl, Map<String, String> safekeepers, PostgresInstallation postgres,
+      Path workDir, String listenHost, int port, Map<String, String> settings, String maxSlotWalKeepSize, TokenSource storageTokens) {
+    this(tenant, timeline, pageserverUrl, safekeepers, postgres, workDir, listenHost, port, settings, maxSlotWalKeepSize, storageTokens, null);
+  }
 
   public ComputeSpec {
     safekeepers = Map.copyOf(new LinkedHashMap<>(safekeepers));
@@ -75,6 +85,14 @@ public record ComputeSpec(
   /** Where PostgreSQL's stdout and stderr go (appended, one line per log line). */
   public Path logFile() {
     return workDir.resolve("postgres.log");
+  }
+
+  /**
+   * The host the safekeepers connect to: the name PostgreSQL's certificate is issued for with TLS (they verify it),
+   * else {@link #listenHost}.
+   */
+  public String replicationHost() {
+    return tls != null ? tls.dnsName() : listenHost;
   }
 
   /** The directory of PostgreSQL's unix socket; only this compute uses it (pg_hba trusts local connections). */

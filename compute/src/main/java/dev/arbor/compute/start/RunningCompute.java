@@ -48,9 +48,11 @@ public final class RunningCompute implements StartedCompute {
   private final AtomicBoolean fenced = new AtomicBoolean(false);
   private final List<Thread> followKeepers = new CopyOnWriteArrayList<>();
   private volatile SlotTrimmer slotTrimmer;
+  private final ServerTls.Watch tlsWatch;
 
   RunningCompute(ComputeSpec spec, PostgresServer server, SafekeeperSet safekeepers, long generation, int pgTli, Lsn startLsn,
-      String replicationPassword, RedoRange redo) {
+      String replicationPassword, RedoRange redo, ServerTls.Watch tlsWatch) {
+    this.tlsWatch = tlsWatch;
     this.spec = spec;
     this.server = server;
     this.safekeepers = safekeepers;
@@ -158,8 +160,9 @@ public final class RunningCompute implements StartedCompute {
       if (status.following() && status.generation() == generation) {
         return true;
       }
-      var req = new FollowRequest(generation, pgTli, startLsn.segmentStart(Lsn.DEFAULT_SEGMENT_SIZE), spec.listenHost(), server.port(),
-          ComputeStart.REPLICATION_ROLE, replicationPassword, ComputeStart.slotName(safekeeperId), peersOf(safekeeperId));
+      var req = new FollowRequest(generation, pgTli, startLsn.segmentStart(Lsn.DEFAULT_SEGMENT_SIZE), spec.replicationHost(),
+          server.port(), ComputeStart.REPLICATION_ROLE, replicationPassword, ComputeStart.slotName(safekeeperId), peersOf(safekeeperId),
+          spec.tls() != null);
       try {
         safekeeper.follow(spec.tenant(), spec.timeline(), req);
       } catch (ApiProblem p) {
@@ -212,6 +215,7 @@ public final class RunningCompute implements StartedCompute {
   public void stop() {
     boolean wasRunning = running.getAndSet(false);
     followKeepers.forEach(Thread::interrupt);
+    tlsWatch.close();
     closeSlotTrimmer();
     server.stop();
     if (wasRunning) {
@@ -224,6 +228,7 @@ public final class RunningCompute implements StartedCompute {
   public void kill() {
     running.set(false);
     followKeepers.forEach(Thread::interrupt);
+    tlsWatch.close();
     server.kill();
     closeSlotTrimmer();
   }
