@@ -75,6 +75,8 @@ public final class StorageProcesses implements AutoCloseable {
   public static final Duration TOKEN_TTL = Duration.ofHours(12);
   /** Safekeeper id → the crashfs its data directory lives on, when created {@link #withCrashableSafekeeperDisks()}. */
   private final Map<String, CrashableDirectory> disks = new LinkedHashMap<>();
+  /** Every safekeeper's {@code --tls-cert}, {@code --tls-key}, {@code --tls-ca}; empty: none. */
+  private List<String> safekeeperTlsArguments = List.of();
 
   public StorageProcesses(int safekeeperCount) {
     dir = TempDirectory.create("arbor-se-");
@@ -189,6 +191,15 @@ public final class StorageProcesses implements AutoCloseable {
   private List<String> authArguments() {
     return keys == null ? List.of("--insecure-no-auth") : List.of("--auth-keys", keys.publicKeys().toString(), "--auth-issuer", ISSUER,
         "--token-file", pageserverTokenFile().toString());
+  }
+
+  /**
+   * Gives every safekeeper a TLS identity toward computes that serve TLS: {@code cert} and {@code key} (PEM) as its
+   * client certificate, {@code ca} as the CA computes' certificates must chain to. Call before {@link #start()}.
+   */
+  public StorageProcesses withSafekeeperTls(Path cert, Path key, Path ca) {
+    safekeeperTlsArguments = List.of("--tls-cert", cert.toString(), "--tls-key", key.toString(), "--tls-ca", ca.toString());
+    return this;
   }
 
   /** The pageserver's {@code --image-threshold} (e.g. "0": images only when a test asks, or "32MiB"). */
@@ -312,6 +323,7 @@ public final class StorageProcesses implements AutoCloseable {
       args.addAll(List.of("--management-listen", "127.0.0.1:" + safekeeperManagementPorts.get(id)));
     }
     args.addAll(authArguments());
+    args.addAll(safekeeperTlsArguments);
     safekeepers.put(id, launch(id, args));
   }
 
@@ -533,8 +545,13 @@ public final class StorageProcesses implements AutoCloseable {
    * (a wiped disk), from its log, which is kept across restarts.
    */
   public long refusedVotes(String id) {
+    return countLogLines(id, l -> l.contains("event=generation_accepted") && l.contains("vote=refused_no_wal"));
+  }
+
+  /** How many lines of safekeeper {@code id}'s log (kept across restarts) {@code matches} accepts. */
+  public long countLogLines(String id, java.util.function.Predicate<String> matches) {
     try (var lines = Files.lines(dir.resolve("logs/" + id + ".log"))) {
-      return lines.filter(l -> l.contains("event=generation_accepted") && l.contains("vote=refused_no_wal")).count();
+      return lines.filter(matches).count();
     } catch (NoSuchFileException e) {
       return 0;
     } catch (IOException e) {

@@ -8,6 +8,7 @@ import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
+import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.testing.FreePort;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -39,6 +40,14 @@ public final class Computes {
   public static RunningCompute startWithSafekeepers(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
       Map<String, String> safekeeperUrls) throws IOException {
     return start(storage, tenant, timeline, workDir, safekeeperUrls, Map.of(), "256MB");
+  }
+
+  /** A start whose PostgreSQL serves TLS with {@code tls}'s files, the safekeepers verifying {@code tls.dns_name()}. */
+  public static RunningCompute startWithTls(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
+      ComputeAgentSpec.Tls tls) throws IOException {
+    var spec = new ComputeSpec(tenant, timeline, storage.pageserverUrl(), storage.safekeeperUrls(), PostgresInstallation.find(15),
+        workDir, "127.0.0.1", FreePort.pick(), Map.of(), "256MB", storage.computeTokens(tenant, timeline), tls);
+    return new ComputeStart(spec).start();
   }
 
   private static RunningCompute start(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
