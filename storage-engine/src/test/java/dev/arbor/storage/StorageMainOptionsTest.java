@@ -48,12 +48,21 @@ class StorageMainOptionsTest {
   void anUnknownRepeatedOrValuelessOptionIsRefusedByName() {
     assertThatThrownBy(() -> StorageMain.options("safekeeper", new String[] {"--image-threshold=1GiB"}))
         .hasMessage("unknown option --image-threshold for the safekeeper; it takes --id, --listen, --management-listen, --data-dir, --object-store, "
-            + "--auth-keys, --auth-issuer, --token-file");
+            + "--auth-keys, --auth-issuer, --token-file, --tls-cert, --tls-key, --tls-ca");
     assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"--listen", "a:1", "--listen=b:2"}))
         .hasMessage("--listen is given twice");
     assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"--listen"})).hasMessage("--listen needs a value");
     assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"listen", "a:1"}))
         .hasMessageContaining("expected --option value (or --option=value), got 'listen'");
+  }
+
+  @Test
+  void theSafekeepersTlsFlagsGoTogether() throws Exception {
+    assertThat(StorageMain.replicationTls(java.util.Map.of())).as("none: computes are followed in the clear only").isNull();
+    assertThatThrownBy(() -> StorageMain.replicationTls(java.util.Map.of("tls-cert", "/c.crt", "tls-key", "/c.key")))
+        .hasMessageContaining("--tls-cert, --tls-key and --tls-ca go together").hasMessageContaining("--tls-cert and --tls-key given alone");
+    assertThatThrownBy(() -> StorageMain.replicationTls(java.util.Map.of("tls-cert", "/nonexistent/c.crt", "tls-key", "/nonexistent/c.key",
+        "tls-ca", "/nonexistent/ca.crt"))).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--tls-cert /nonexistent/c.crt");
   }
 
   @Test

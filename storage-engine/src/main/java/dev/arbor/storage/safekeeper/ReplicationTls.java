@@ -52,7 +52,35 @@ public record ReplicationTls(Path certFile, Path keyFile, Path caFile) {
   /** Reads every file once, so that a start with unusable files fails at once, naming the flag. */
   public ReplicationTls checked() throws MaterialException {
     sslContext();
+    X509Certificate cert = (X509Certificate) certificates(certFile, "--tls-cert").getFirst();
+    PrivateKey key = privateKey(keyFile);
+    if (!signsFor(key, cert)) {
+      throw new MaterialException("--tls-key " + keyFile + " does not go with --tls-cert " + certFile + " (a signature made with the "
+          + "key does not verify with the certificate); give the key of that certificate", null);
+    }
     return this;
+  }
+
+  /** Whether {@code key} is the private half of {@code cert}'s public key: a signature made with it verifies. */
+  private static boolean signsFor(PrivateKey key, X509Certificate cert) {
+    String algorithm = switch (key.getAlgorithm()) {
+      case "EC" -> "SHA256withECDSA";
+      case "RSA" -> "SHA256withRSA";
+      default -> key.getAlgorithm(); // Ed25519, Ed448
+    };
+    try {
+      byte[] probe = "arbor replication identity".getBytes(StandardCharsets.US_ASCII);
+      java.security.Signature signer = java.security.Signature.getInstance(algorithm);
+      signer.initSign(key);
+      signer.update(probe);
+      byte[] signature = signer.sign();
+      java.security.Signature verifier = java.security.Signature.getInstance(algorithm);
+      verifier.initVerify(cert.getPublicKey());
+      verifier.update(probe);
+      return verifier.verify(signature);
+    } catch (GeneralSecurityException | RuntimeException e) {
+      return false; // e.g. an EC key and an RSA certificate
+    }
   }
 
   /** The certificate's subject common name (what the compute's pg_hba compares with the role), or "" without one. */
