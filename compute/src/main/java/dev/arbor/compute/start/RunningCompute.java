@@ -47,6 +47,8 @@ public final class RunningCompute implements StartedCompute {
   private final AtomicBoolean running = new AtomicBoolean(true);
   private final AtomicBoolean fenced = new AtomicBoolean(false);
   private final List<Thread> followKeepers = new CopyOnWriteArrayList<>();
+  /** Safekeeper id → the last refusal of a follow request logged, so that a lasting one is logged once. */
+  private final Map<String, String> lastRefusal = new java.util.concurrent.ConcurrentHashMap<>();
   private volatile SlotTrimmer slotTrimmer;
   private final ServerTls.Watch tlsWatch;
 
@@ -184,6 +186,10 @@ public final class RunningCompute implements StartedCompute {
         // A newer generation took over: this compute can never again get a commit acknowledged.
         log.warn("event=compute_fenced timeline={} generation={} safekeeper={} detail=\"{}\"", spec.timeline(), generation,
             safekeeperId, p.getMessage());
+      } else if (!p.is("stale-generation") && !p.getMessage().equals(lastRefusal.put(safekeeperId, p.getMessage()))) {
+        // e.g. a safekeeper without a TLS identity asked to follow a TLS compute: said once, not every second
+        log.warn("event=follow_refused timeline={} generation={} safekeeper={} status={} field={} detail=\"{}\"", spec.timeline(),
+            generation, safekeeperId, p.status(), p.field(), p.getMessage().replace('"', '\''));
       }
       return false;
     } catch (IOException unreachable) {
