@@ -57,15 +57,6 @@ class StorageMainOptionsTest {
   }
 
   @Test
-  void theSafekeepersTlsFlagsGoTogether() throws Exception {
-    assertThat(StorageMain.replicationTls(java.util.Map.of())).as("none: computes are followed in the clear only").isNull();
-    assertThatThrownBy(() -> StorageMain.replicationTls(java.util.Map.of("tls-cert", "/c.crt", "tls-key", "/c.key")))
-        .hasMessageContaining("--tls-cert, --tls-key and --tls-ca go together").hasMessageContaining("--tls-cert and --tls-key given alone");
-    assertThatThrownBy(() -> StorageMain.replicationTls(java.util.Map.of("tls-cert", "/nonexistent/c.crt", "tls-key", "/nonexistent/c.key",
-        "tls-ca", "/nonexistent/ca.crt"))).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--tls-cert /nonexistent/c.crt");
-  }
-
-  @Test
   void withoutKeysTheStartIsRefusedUnlessTheInsecureFlagIsGiven() {
     assertThatThrownBy(() -> StorageMain.auth("safekeeper", java.util.Map.of(), false))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--auth-keys FILE").hasMessageContaining("--insecure-no-auth");

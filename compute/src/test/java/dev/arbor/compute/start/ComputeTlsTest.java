@@ -6,12 +6,15 @@ import static org.awaitility.Awaitility.await;
 
 import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.api.pageserver.TenantInfo;
+import dev.arbor.client.tls.CertificateAuthority.Usage;
+import dev.arbor.client.tls.Pem;
 import dev.arbor.compute.testing.Computes;
 import dev.arbor.compute.testing.Sql;
 import dev.arbor.testing.StorageProcesses;
 import dev.arbor.testing.TempDirectory;
 import dev.arbor.testing.TestCertificates;
 import java.io.DataOutputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.math.BigInteger;
 import java.net.Socket;
@@ -26,7 +29,9 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.List;
 import java.util.Properties;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLSocket;
@@ -39,7 +44,9 @@ import org.postgresql.PGProperty;
 
 /**
  * Compute PostgreSQL with TLS and three safekeepers replicating over verify-full TLS with their client identity (issue
- * 16, item 3): real PostgreSQL 15, real safekeeper and pageserver JVMs, certificates made with openssl. Commits reach
+ * 16, item 3): real PostgreSQL 15, real safekeeper and pageserver JVMs on HTTPS ({@link StorageProcesses#withTls()}: their
+ * certificate is also the safekeepers' replication identity), certificates of the harness's CA, and of another CA made
+ * with openssl. Commits reach
  * the safekeepers over TLS and survive a restart; a replication connection in the clear, without a client certificate,
  * with one of another CA or of another name is refused, and the password is still required; a renewed certificate is
  * served without a restart; a certificate for another name than the one the safekeepers connect to is not followed.
@@ -47,7 +54,6 @@ import org.postgresql.PGProperty;
 @Timeout(value = 5, unit = TimeUnit.MINUTES) // a commit whose safekeepers cannot connect would wait for good
 class ComputeTlsTest {
   private static TempDirectory dir;
-  private static TestCertificates ca;
   private static TestCertificates otherCa;
   private static TestCertificates.Issued safekeeperIdentity;
   private static StorageProcesses storage;
@@ -55,12 +61,11 @@ class ComputeTlsTest {
   @BeforeAll
   static void startStorage() {
     dir = TempDirectory.create("arbor-tls-");
-    ca = TestCertificates.ca(dir.path(), "arbor-test-ca");
     otherCa = TestCertificates.ca(dir.path(), "other-ca");
-    // The safekeepers' identity: the replication role as common name, the key in SEC1 as cert-manager writes EC keys.
-    var issued = ca.issue("safekeeper", "arbor_replication", "localhost");
-    safekeeperIdentity = new TestCertificates.Issued(issued.cert(), ca.convertKey(issued, "traditional"));
-    storage = new StorageProcesses(3).withSafekeeperTls(safekeeperIdentity.cert(), safekeeperIdentity.key(), ca.caCert()).start();
+    // One TLS switch: the certificate the daemons serve HTTPS with is the safekeepers' client identity too.
+    storage = new StorageProcesses(3).withTls().start();
+    Path certs = storage.serverCertificateDirectory();
+    safekeeperIdentity = new TestCertificates.Issued(certs.resolve(Pem.CERT), certs.resolve(Pem.KEY));
   }
 
   @AfterAll
@@ -76,8 +81,8 @@ class ComputeTlsTest {
   @Test
   void commitsReachTheSafekeepersOverTlsAndReplicationNeedsTheClientIdentity() throws Exception {
     TenantInfo tenant = storage.createTenant(15);
-    TestCertificates.Issued server = ca.issue("compute", "compute", "localhost");
-    var tls = new ComputeAgentSpec.Tls(server.cert().toString(), server.key().toString(), ca.caCert().toString(), "localhost");
+    TestCertificates.Issued server = issue("compute", "compute", "localhost");
+    var tls = new ComputeAgentSpec.Tls(server.cert().toString(), server.key().toString(), storage.caFile().toString(), "localhost");
     Path work = dir.resolve("compute-" + tenant.tenantId());
     int rows;
     try (RunningCompute compute = Computes.startWithTls(storage, tenant.tenantId(), tenant.rootTimelineId(), work, tls)) {
@@ -97,7 +102,7 @@ class ComputeTlsTest {
       // A known password, so that each refusal below is about the certificate: the streaming safekeepers keep their sessions.
       Sql.exec(compute, "SET synchronous_commit = local; ALTER ROLE " + ComputeStart.REPLICATION_ROLE + " PASSWORD 'known'");
       int port = compute.port();
-      Path clientKey = ca.convertKey(safekeeperIdentity, "der");
+      Path clientKey = der(safekeeperIdentity);
       try (Connection ok = replication(port, "verify-full", safekeeperIdentity.cert(), clientKey, "known")) {
         assertThat(identifySystem(ok)).as("the positive control: the CA's certificate for the role, and the password").isNotBlank();
       }
@@ -117,8 +122,8 @@ class ComputeTlsTest {
       assertThat(psql).as("psql with another CA's certificate").doesNotContain("IDENTIFY_SYSTEM ok");
       await().atMost(Duration.ofSeconds(10)).until(() -> Files.readString(compute.server().logFile())
           .contains("could not accept SSL connection: certificate verify failed"));
-      var intruder = ca.issue("intruder", "sk-intruder", "localhost");
-      assertThatThrownBy(() -> replication(port, "verify-full", intruder.cert(), ca.convertKey(intruder, "der"), "known"))
+      var intruder = issue("intruder", "sk-intruder", "localhost");
+      assertThatThrownBy(() -> replication(port, "verify-full", intruder.cert(), der(intruder), "known"))
           .as("the CA's certificate for another name, with the password")
           .isInstanceOf(SQLException.class); // PostgreSQL answers as for a wrong password, and logs why
       await().atMost(Duration.ofSeconds(10)).until(() -> Files.readString(compute.server().logFile()).contains("CN mismatch"));
@@ -130,7 +135,7 @@ class ComputeTlsTest {
       BigInteger before = servedSerial(port);
       assertThat(before).isEqualTo(TestCertificates.serial(server.cert()));
       long pid = compute.server().pid();
-      TestCertificates.Issued renewed = ca.issue("compute", "compute", "localhost");
+      TestCertificates.Issued renewed = issue("compute", "compute", "localhost");
       BigInteger next = TestCertificates.serial(renewed.cert());
       assertThat(next).isNotEqualTo(before);
       await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(500)).until(() -> servedSerial(port).equals(next));
@@ -154,8 +159,8 @@ class ComputeTlsTest {
   @Test
   void aCertificateForAnotherNameIsNotFollowed() throws Exception {
     TenantInfo tenant = storage.createTenant(15);
-    TestCertificates.Issued server = ca.issue("compute-other-name", "compute", "db.example.org");
-    var tls = new ComputeAgentSpec.Tls(server.cert().toString(), server.key().toString(), ca.caCert().toString(), "localhost");
+    TestCertificates.Issued server = issue("compute-other-name", "compute", "db.example.org");
+    var tls = new ComputeAgentSpec.Tls(server.cert().toString(), server.key().toString(), storage.caFile().toString(), "localhost");
     try (RunningCompute compute = Computes.startWithTls(storage, tenant.tenantId(), tenant.rootTimelineId(),
         dir.resolve("compute-" + tenant.tenantId()), tls)) {
       String where = "compute=localhost:" + compute.port();
@@ -163,6 +168,24 @@ class ComputeTlsTest {
           l -> l.contains("event=wal_receiver_failed") && l.contains(where) && l.contains("reason=tls_failed")) > 0));
       assertThat(Sql.one(compute, "SELECT count(*) FROM pg_stat_replication")).as("no safekeeper streams").isEqualTo("0");
     }
+  }
+
+  /**
+   * A certificate of the harness's CA, subject {@code CN=commonName}, for {@code dnsName}, for server and client use, in
+   * {@code dir/file} ({@code tls.crt}, {@code tls.key}), written over an earlier one of the same file (as a renewal does).
+   */
+  private static TestCertificates.Issued issue(String file, String commonName, String dnsName) throws IOException {
+    Path out = dir.resolve(file);
+    storage.certificateAuthority().issue(commonName, List.of(dnsName), List.of(), Set.of(Usage.SERVER, Usage.CLIENT), Duration.ofDays(1))
+        .writeTo(out);
+    return new TestCertificates.Issued(out.resolve(Pem.CERT), out.resolve(Pem.KEY));
+  }
+
+  /** {@code issued}'s key as PKCS#8 DER, the only form pgjdbc's own factory reads. */
+  private static Path der(TestCertificates.Issued issued) throws IOException {
+    Path out = issued.key().resolveSibling(issued.key().getFileName() + ".der");
+    Files.write(out, Pem.readPrivateKey(issued.key()).getEncoded());
+    return out;
   }
 
   /** A physical replication connection as the replication role, as a safekeeper makes it. */
@@ -179,7 +202,7 @@ class ComputeTlsTest {
       PGProperty.SSL_FACTORY.set(props, "org.postgresql.ssl.NonValidatingFactory");
     } else {
       // pgjdbc's own factory, which reads a key as PKCS#8 DER
-      PGProperty.SSL_ROOT_CERT.set(props, ca.caCert().toString());
+      PGProperty.SSL_ROOT_CERT.set(props, storage.caFile().toString());
       PGProperty.SSL_CERT.set(props, cert.toString());
       PGProperty.SSL_KEY.set(props, derKey.toString());
     }
@@ -209,7 +232,7 @@ class ComputeTlsTest {
   private static BigInteger servedSerial(int port) throws Exception {
     KeyStore trust = KeyStore.getInstance("PKCS12");
     trust.load(null, null);
-    try (InputStream in = Files.newInputStream(ca.caCert())) {
+    try (InputStream in = Files.newInputStream(storage.caFile())) {
       trust.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
     }
     var tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());

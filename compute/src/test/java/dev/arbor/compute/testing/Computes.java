@@ -14,7 +14,10 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
 
-/** Starts read-write computes against a {@link StorageProcesses} storage engine, each in a fresh directory. */
+/**
+ * Starts read-write computes against a {@link StorageProcesses} storage engine, each in a fresh directory; with its
+ * daemons on HTTPS, PostgreSQL serves TLS too and the safekeepers replicate over verify-full TLS.
+ */
 public final class Computes {
   private Computes() {}
 
@@ -42,18 +45,26 @@ public final class Computes {
     return start(storage, tenant, timeline, workDir, safekeeperUrls, Map.of(), "256MB");
   }
 
-  /** A start whose PostgreSQL serves TLS with {@code tls}'s files, the safekeepers verifying {@code tls.dns_name()}. */
+  /**
+   * A start whose PostgreSQL serves TLS with {@code tls}'s files, the safekeepers verifying {@code tls.dns_name()}; the
+   * other starts do so with a certificate of the harness's CA ({@link AgentSpecs#computeTls}) when its daemons serve HTTPS.
+   */
   public static RunningCompute startWithTls(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
       ComputeAgentSpec.Tls tls) throws IOException {
-    var spec = new ComputeSpec(tenant, timeline, storage.pageserverUrl(), storage.safekeeperUrls(), PostgresInstallation.find(15),
-        workDir, "127.0.0.1", FreePort.pick(), Map.of(), "256MB", storage.computeTokens(tenant, timeline), tls);
-    return new ComputeStart(spec).start();
+    return start(storage, tenant, timeline, workDir, storage.safekeeperUrls(), Map.of(), "256MB", tls);
   }
 
   private static RunningCompute start(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
       Map<String, String> safekeeperUrls, Map<String, String> settings, String maxSlotWalKeepSize) throws IOException {
+    return start(storage, tenant, timeline, workDir, safekeeperUrls, settings, maxSlotWalKeepSize, AgentSpecs.computeTls(storage));
+  }
+
+  private static RunningCompute start(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
+      Map<String, String> safekeeperUrls, Map<String, String> settings, String maxSlotWalKeepSize, ComputeAgentSpec.Tls tls)
+      throws IOException {
     var spec = new ComputeSpec(tenant, timeline, storage.pageserverUrl(), safekeeperUrls, PostgresInstallation.find(15),
-        workDir, "127.0.0.1", FreePort.pick(), settings, maxSlotWalKeepSize, storage.computeTokens(tenant, timeline));
+        workDir, "127.0.0.1", FreePort.pick(), settings, maxSlotWalKeepSize, storage.computeTokens(tenant, timeline), storage.clientTls(),
+        tls);
     return new ComputeStart(spec).start();
   }
 }
