@@ -242,7 +242,7 @@ final class Endpoints {
         List.of(new ComputeAgentSpec.Database(DATABASE, ROLE)),
         info.suspendAfter().isZero() ? null : info.suspendAfter(), storageTokenFile.toString(),
         // Local daemons serve plain HTTP on loopback (--insecure-no-tls, LocalStorage): said here, explicitly.
-        null, true);
+        null, true, null);
   }
 
   private static boolean running(ComputeAgentClient agent) {
