@@ -1,0 +1,305 @@
+package dev.arbor.operator.auth;
+
+import dev.arbor.api.TenantId;
+import dev.arbor.api.TimelineId;
+import dev.arbor.api.auth.Scope;
+import dev.arbor.api.auth.StorageGrant;
+import dev.arbor.client.auth.KeyDirectory;
+import dev.arbor.client.auth.SigningKey;
+import dev.arbor.client.auth.TokenSource;
+import dev.arbor.operator.config.OperatorConfig;
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.api.model.OwnerReference;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import io.quarkus.runtime.configuration.ConfigurationException;
+import jakarta.annotation.Priority;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import jakarta.inject.Singleton;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.jboss.logging.Logger;
+
+/**
+ * The operator's side of storage tokens on Kubernetes (docs/security.md, "Who sends which token"). It holds the
+ * installation's Ed25519 signing key in the Secret {@code PREFIX-storage-signing-key} (made once, when missing, and
+ * read again after every restart), publishes the public key set in the ConfigMap {@code PREFIX-storage-auth-keys}
+ * (the pageserver's and safekeepers' {@code --auth-keys}), and keeps the daemons' {@code pageserver} token in the
+ * Secret {@code PREFIX-storage-token}, all in the operator's namespace. It mints the {@code storage_admin} token of
+ * the operator's own calls in memory ({@link #adminTokens()}) and each Endpoint's {@code compute} token
+ * ({@link #computeTokenSecret}). Every token is minted again at half its life: a timer here for the daemons' token,
+ * the Endpoint's reconcile for a compute's. Tokens and the private key are never logged.
+ */
+@Singleton
+public class TokenIssuer implements AutoCloseable {
+  private static final Logger log = Logger.getLogger(TokenIssuer.class);
+  private static final String FIELD_MANAGER = "arbor-operator";
+  /** The Secret item holding the private JWK. */
+  public static final String SIGNING_KEY_ITEM = KeyDirectory.SIGNING_KEY;
+  /** The ConfigMap item holding the public JWK set: the daemons' {@code --auth-keys} file in the mounted directory. */
+  public static final String PUBLIC_KEYS_ITEM = KeyDirectory.PUBLIC_KEYS;
+  /** The operator's own token lives this long in memory, minted again at half of it. */
+  static final Duration ADMIN_TOKEN_TTL = Duration.ofHours(1);
+  /** A token shorter-lived than this could expire before the kubelet has even delivered its successor. */
+  static final Duration MIN_TTL = Duration.ofSeconds(10);
+
+  /** The settings, resolved: {@code namespace} is never null. */
+  public record Settings(String issuer, String namespace, String namePrefix, Duration computeTokenTtl, Duration storageTokenTtl) {
+    public Settings {
+      if (issuer == null || issuer.isBlank()) {
+        throw new ConfigurationException("arbor.auth.issuer (ARBOR_AUTH_ISSUER) is not set: set it to the --auth-issuer of the "
+            + "pageserver and the safekeepers (the Helm chart sets arbor/NAMESPACE/RELEASE); the storage engine refuses tokens of "
+            + "any other issuer");
+      }
+      check("arbor.auth.compute-token-ttl (ARBOR_AUTH_COMPUTE_TOKEN_TTL)", computeTokenTtl);
+      check("arbor.auth.storage-token-ttl (ARBOR_AUTH_STORAGE_TOKEN_TTL)", storageTokenTtl);
+    }
+
+    private static void check(String setting, Duration ttl) {
+      if (ttl.compareTo(MIN_TTL) < 0) {
+        throw new ConfigurationException(setting + " is " + ttl + ", shorter than " + MIN_TTL.toSeconds() + "s: a token is minted "
+            + "again at half its life and must outlive the kubelet's update of the mounted Secret; use hours (e.g. 8h)");
+      }
+    }
+
+    public String signingKeySecret() {
+      return namePrefix + "-storage-signing-key";
+    }
+
+    public String publicKeysConfigMap() {
+      return namePrefix + "-storage-auth-keys";
+    }
+
+    public String storageTokenSecret() {
+      return namePrefix + "-storage-token";
+    }
+  }
+
+  private final KubernetesClient client;
+  private final Settings settings;
+  private final Clock clock;
+  private final MintedTokens adminTokens;
+  private volatile SigningKey key;
+  private ScheduledExecutorService timer;
+
+  @Inject
+  public TokenIssuer(OperatorConfig config, KubernetesClient client) {
+    this(client, settings(config.auth(), client), Clock.systemUTC());
+  }
+
+  public TokenIssuer(KubernetesClient client, Settings settings, Clock clock) {
+    this.client = client;
+    this.settings = settings;
+    this.clock = clock;
+    this.adminTokens = new MintedTokens(this::signingKey, settings.issuer(), StorageGrant.of("arbor-operator", Scope.STORAGE_ADMIN),
+        ADMIN_TOKEN_TTL, clock);
+  }
+
+  private static Settings settings(OperatorConfig.Auth auth, KubernetesClient client) {
+    // kubectl's rule: a kubeconfig without a namespace means "default".
+    String namespace = auth.namespace().or(() -> Optional.ofNullable(client.getNamespace())).orElse("default");
+    return new Settings(auth.issuer().orElse(null), namespace, auth.namePrefix(), auth.computeTokenTtl(), auth.storageTokenTtl());
+  }
+
+  public Settings settings() {
+    return settings;
+  }
+
+  /**
+   * At start, before the controllers (quarkus-operator-sdk's observer has priority 3123): the key, the key set and the
+   * daemons' token are in place, or the operator does not start. Then the timer keeps them so.
+   */
+  void start(@Observes @Priority(1100) StartupEvent event) {
+    ensureInstallation();
+    // Often enough that the daemons' token is minted again near its half-life, and a deleted object comes back soon.
+    long every = Math.max(1, Math.min(60, settings.storageTokenTtl().toSeconds() / 8));
+    timer = Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform().daemon().name("storage-auth").unstarted(r));
+    timer.scheduleWithFixedDelay(this::refresh, every, every, TimeUnit.SECONDS);
+  }
+
+  void stop(@Observes ShutdownEvent event) {
+    close();
+  }
+
+  @Override
+  public void close() {
+    if (timer != null) {
+      timer.shutdownNow();
+    }
+  }
+
+  private void refresh() {
+    try {
+      ensureInstallation();
+    } catch (RuntimeException e) {
+      log.warnf("event=storage_auth_refresh_failed namespace=%s error=%s", settings.namespace(), oneLine(e));
+    }
+  }
+
+  /**
+   * Makes the installation's objects what they should be: the signing key (created when missing), the public key set
+   * it belongs to, and a daemons' token that is not yet half-way through its life.
+   */
+  public synchronized void ensureInstallation() {
+    SigningKey signer = signingKey();
+    applyPublicKeys(List.of(signer));
+    renewStorageToken(signer);
+  }
+
+  /** The installation's signing key: read from its Secret, or created there when there is none. */
+  public SigningKey signingKey() {
+    SigningKey k = key;
+    if (k == null) {
+      synchronized (this) {
+        if (key == null) {
+          key = loadOrCreateKey();
+        }
+        k = key;
+      }
+    }
+    return k;
+  }
+
+  /** The {@code storage_admin} token of the operator's own storage-engine calls, minted in memory. */
+  public TokenSource adminTokens() {
+    return adminTokens;
+  }
+
+  /** The grant of an Endpoint's compute token: its tenant and timeline only. */
+  public static StorageGrant computeGrant(String namespace, String endpoint, TenantId tenant, TimelineId timeline) {
+    return StorageGrant.compute("endpoint/" + namespace + "/" + endpoint, tenant, timeline);
+  }
+
+  /** When the token in {@code secret} is due for minting again; empty: now (missing, another grant, another key). */
+  public Optional<Instant> renewAt(Secret secret, StorageGrant grant) {
+    return TokenSecrets.renewAt(secret, grant, signingKey());
+  }
+
+  /** A new Secret {@code name} with a compute token of {@code grant}, valid for {@code arbor.auth.compute-token-ttl}. */
+  public Secret computeTokenSecret(String name, String namespace, Map<String, String> labels, OwnerReference owner, StorageGrant grant) {
+    return TokenSecrets.mint(signingKey(), settings.issuer(), grant, clock.instant(), settings.computeTokenTtl(), name, namespace,
+        labels, List.of(owner));
+  }
+
+  private SigningKey loadOrCreateKey() {
+    String name = settings.signingKeySecret();
+    var secret = client.secrets().inNamespace(settings.namespace()).withName(name);
+    Secret existing = call(() -> secret.get(), "read", "Secret " + name);
+    if (existing == null) {
+      SigningKey fresh = SigningKey.generate("arbor-" + DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(ZoneOffset.UTC)
+          .format(clock.instant()));
+      Secret desired = new SecretBuilder()
+          .withNewMetadata().withName(name).withNamespace(settings.namespace()).withLabels(labels()).endMetadata()
+          .withType("Opaque")
+          .withData(Map.of(SIGNING_KEY_ITEM, base64(fresh.privateJwk())))
+          .build();
+      try {
+        call(() -> client.resource(desired).create(), "create", "Secret " + name);
+        log.infof("event=storage_signing_key_created secret=%s/%s kid=%s", settings.namespace(), name, fresh.kid());
+        return fresh;
+      } catch (KubernetesClientException e) {
+        if (e.getCode() != 409) {
+          throw e;
+        }
+        // Another operator replica made it first: its key is the installation's.
+        existing = call(() -> secret.get(), "read", "Secret " + name);
+      }
+    }
+    String jwk = existing.getData() == null ? null : existing.getData().get(SIGNING_KEY_ITEM);
+    if (jwk == null) {
+      throw new ConfigurationException("Secret " + settings.namespace() + "/" + name + " has no item " + SIGNING_KEY_ITEM + ": it is not "
+          + "the installation's signing key; delete it and the operator makes a new key (every token is minted again)");
+    }
+    try {
+      SigningKey loaded = SigningKey.parse(new String(Base64.getDecoder().decode(jwk), StandardCharsets.UTF_8),
+          "item " + SIGNING_KEY_ITEM + " of Secret " + settings.namespace() + "/" + name);
+      log.infof("event=storage_signing_key_loaded secret=%s/%s kid=%s", settings.namespace(), name, loaded.kid());
+      return loaded;
+    } catch (IOException | IllegalArgumentException e) {
+      throw new ConfigurationException(e.getMessage() + "; delete the Secret and the operator makes a new key (every token is minted again)");
+    }
+  }
+
+  private void applyPublicKeys(List<SigningKey> keys) {
+    String name = settings.publicKeysConfigMap();
+    String set = SigningKey.publicSet(keys);
+    ConfigMap existing = call(() -> client.configMaps().inNamespace(settings.namespace()).withName(name).get(), "read", "ConfigMap " + name);
+    if (existing != null && existing.getData() != null && set.equals(existing.getData().get(PUBLIC_KEYS_ITEM))) {
+      return;
+    }
+    ConfigMap desired = new ConfigMapBuilder()
+        .withNewMetadata().withName(name).withNamespace(settings.namespace()).withLabels(labels()).endMetadata()
+        .withData(Map.of(PUBLIC_KEYS_ITEM, set))
+        .build();
+    call(() -> client.resource(desired).fieldManager(FIELD_MANAGER).forceConflicts().serverSideApply(), "apply", "ConfigMap " + name);
+    log.infof("event=storage_public_keys_written configmap=%s/%s kids=%s", settings.namespace(), name,
+        String.join(",", keys.stream().map(SigningKey::kid).toList()));
+  }
+
+  private void renewStorageToken(SigningKey signer) {
+    String name = settings.storageTokenSecret();
+    StorageGrant grant = StorageGrant.of("pageserver", Scope.PAGESERVER);
+    Secret existing = call(() -> client.secrets().inNamespace(settings.namespace()).withName(name).get(), "read", "Secret " + name);
+    Optional<Instant> due = TokenSecrets.renewAt(existing, grant, signer);
+    if (due.isPresent() && clock.instant().isBefore(due.get())) {
+      return;
+    }
+    Secret fresh = TokenSecrets.mint(signer, settings.issuer(), grant, clock.instant(), settings.storageTokenTtl(), name,
+        settings.namespace(), labels(), List.of());
+    call(() -> client.resource(fresh).fieldManager(FIELD_MANAGER).forceConflicts().serverSideApply(), "apply", "Secret " + name);
+    log.infof("event=storage_token_minted secret=%s/%s scope=pageserver kid=%s expires_at=%s", settings.namespace(), name, signer.kid(),
+        fresh.getMetadata().getAnnotations().get(TokenSecrets.EXPIRES_AT));
+  }
+
+  private static Map<String, String> labels() {
+    Map<String, String> m = new LinkedHashMap<>();
+    m.put("app.kubernetes.io/name", "arbor");
+    m.put("app.kubernetes.io/component", "storage-auth");
+    m.put("app.kubernetes.io/part-of", "arbor");
+    m.put("app.kubernetes.io/managed-by", "arbor-operator");
+    return m;
+  }
+
+  /** A refusal by RBAC says which grant is missing instead of a stack trace of a 403. */
+  private <T> T call(java.util.function.Supplier<T> call, String verb, String what) {
+    try {
+      return call.get();
+    } catch (KubernetesClientException e) {
+      if (e.getCode() == 403) {
+        throw new ConfigurationException("the operator may not " + verb + " " + what + " in namespace " + settings.namespace()
+            + " (HTTP 403): its ServiceAccount needs get, create and patch on the storage-auth Secrets and ConfigMap there "
+            + "(the Helm chart's Role " + settings.namePrefix() + "-operator-storage-auth), or set arbor.auth.namespace");
+      }
+      throw e;
+    }
+  }
+
+  private static String base64(String text) {
+    return Base64.getEncoder().encodeToString(text.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static String oneLine(Throwable e) {
+    String m = Objects.requireNonNullElse(e.getMessage(), e.getClass().getSimpleName());
+    return m.replaceAll("\\s+", " ");
+  }
+}
