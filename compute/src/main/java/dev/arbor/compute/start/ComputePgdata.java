@@ -1,7 +1,6 @@
 package dev.arbor.compute.start;
 
 import dev.arbor.api.pageserver.Basebackup;
-import dev.arbor.client.auth.AuthHeaderFile;
 import dev.arbor.api.pageserver.BasebackupRequest;
 import dev.arbor.client.PageserverClient;
 import dev.arbor.client.RetryPolicy;
@@ -196,12 +195,12 @@ final class ComputePgdata {
     return received;
   }
 
-  /** The header restore_command sends to the storage engine (Basebackup.STORAGE_AUTH_FILE), from the compute's token now. */
+  /**
+   * The header restore_command sends to the storage engine (Basebackup.STORAGE_AUTH_FILE), from the compute's token now;
+   * {@link StorageAuthHeader#keepFresh} rewrites it while the compute runs.
+   */
   private void writeStorageAuth() throws IOException {
-    Path file = dir().resolve(Basebackup.STORAGE_AUTH_FILE);
-    if (AuthHeaderFile.write(file, spec.storageTokens())) {
-      ServerUser.current().handOver(file);
-    }
+    StorageAuthHeader.write(dir(), spec.storageTokens());
   }
 
   /**
