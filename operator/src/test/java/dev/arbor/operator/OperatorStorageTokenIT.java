@@ -65,6 +65,13 @@ class OperatorStorageTokenIT extends OperatorTestBase {
     operator = startOperator(Map.of("ARBOR_AUTH_COMPUTE_TOKEN_TTL", COMPUTE_TTL.toSeconds() + "s"));
   }
 
+  /** Tokens of any other issuer are refused by the daemons: an operator that is not told theirs does not start. */
+  @Test
+  void withoutAnIssuerTheOperatorDoesNotStartAndSaysWhatToSet() throws Exception {
+    assertThat(refusedStartLine(Map.of("ARBOR_AUTH_ISSUER", ""), "arbor.auth.issuer"))
+        .contains("arbor.auth.issuer (ARBOR_AUTH_ISSUER) is not set", "--auth-issuer");
+  }
+
   @Test
   void theInstallationsKeyPublicSetAndDaemonTokenAreInTheOperatorsNamespace() throws Exception {
     String ns = ChartRbac.NAMESPACE;

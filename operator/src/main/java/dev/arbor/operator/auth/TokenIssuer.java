@@ -65,7 +65,11 @@ public class TokenIssuer implements AutoCloseable {
 
   /** The settings, resolved: {@code namespace} is never null. */
   public record Settings(String issuer, String namespace, String namePrefix, Duration computeTokenTtl, Duration storageTokenTtl) {
-    public Settings {
+    /**
+     * Refuses settings no installation can work with, naming the setting and the fix. Called at the operator's start,
+     * where Quarkus prints a {@link ConfigurationException}'s message as the one line of a failed start.
+     */
+    public Settings validate() {
       if (issuer == null || issuer.isBlank()) {
         throw new ConfigurationException("arbor.auth.issuer (ARBOR_AUTH_ISSUER) is not set: set it to the --auth-issuer of the "
             + "pageserver and the safekeepers (the Helm chart sets arbor/NAMESPACE/RELEASE); the storage engine refuses tokens of "
@@ -73,6 +77,7 @@ public class TokenIssuer implements AutoCloseable {
       }
       check("arbor.auth.compute-token-ttl (ARBOR_AUTH_COMPUTE_TOKEN_TTL)", computeTokenTtl);
       check("arbor.auth.storage-token-ttl (ARBOR_AUTH_STORAGE_TOKEN_TTL)", storageTokenTtl);
+      return this;
     }
 
     private static void check(String setting, Duration ttl) {
@@ -111,6 +116,7 @@ public class TokenIssuer implements AutoCloseable {
     this.client = client;
     this.settings = settings;
     this.clock = clock;
+    // Minting needs an issuer; the operator's start refuses without one (validate) before anything mints.
     this.adminTokens = new MintedTokens(this::signingKey, settings.issuer(), StorageGrant.of("arbor-operator", Scope.STORAGE_ADMIN),
         ADMIN_TOKEN_TTL, clock);
   }
@@ -130,6 +136,7 @@ public class TokenIssuer implements AutoCloseable {
    * daemons' token are in place, or the operator does not start. Then the timer keeps them so.
    */
   void start(@Observes @Priority(1100) StartupEvent event) {
+    settings.validate();
     ensureInstallation();
     // Often enough that the daemons' token is minted again near its half-life, and a deleted object comes back soon.
     long every = Math.max(1, Math.min(60, settings.storageTokenTtl().toSeconds() / 8));

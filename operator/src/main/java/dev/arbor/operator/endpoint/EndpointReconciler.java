@@ -406,7 +406,11 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     String ns = endpoint.getMetadata().getNamespace();
     String name = ComputeResources.storageTokenSecretName(endpoint);
     StorageGrant grant = TokenIssuer.computeGrant(ns, endpoint.getMetadata().getName(), spec.tenantId(), spec.timelineId());
-    Secret current = Caches.get(context, Secret.class, CONNECTION_SECRETS, name, ns).filter(s -> controlledBy(s, endpoint)).orElse(null);
+    // The cache can lag behind the apply of a moment ago (a reconcile raised by another event); read the Secret then,
+    // rather than mint a second token for nothing.
+    Secret current = Caches.get(context, Secret.class, CONNECTION_SECRETS, name, ns)
+        .or(() -> Optional.ofNullable(context.getClient().secrets().inNamespace(ns).withName(name).get()))
+        .filter(s -> controlledBy(s, endpoint)).orElse(null);
     Instant now = Instant.now();
     Optional<Instant> renewAt = tokens.renewAt(current, grant);
     if (renewAt.isEmpty() || !now.isBefore(renewAt.get())) {

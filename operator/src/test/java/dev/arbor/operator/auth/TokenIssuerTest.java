@@ -134,10 +134,10 @@ class TokenIssuerTest {
 
   @Test
   void anOperatorWithoutAnIssuerOrWithATinyTtlIsRefusedNamingTheSetting() {
-    assertThatThrownBy(() -> new TokenIssuer.Settings(" ", "ns", "arbor", COMPUTE_TTL, STORAGE_TTL))
+    assertThatThrownBy(() -> new TokenIssuer.Settings(" ", "ns", "arbor", COMPUTE_TTL, STORAGE_TTL).validate())
         .isInstanceOf(ConfigurationException.class).hasMessageContaining("arbor.auth.issuer (ARBOR_AUTH_ISSUER) is not set")
         .hasMessageContaining("--auth-issuer");
-    assertThatThrownBy(() -> new TokenIssuer.Settings(ISSUER, "ns", "arbor", Duration.ofSeconds(2), STORAGE_TTL))
+    assertThatThrownBy(() -> new TokenIssuer.Settings(ISSUER, "ns", "arbor", Duration.ofSeconds(2), STORAGE_TTL).validate())
         .isInstanceOf(ConfigurationException.class).hasMessageContaining("arbor.auth.compute-token-ttl");
   }
 
@@ -165,7 +165,7 @@ class TokenIssuerTest {
   }
 
   private static TokenIssuer.Settings settings(String ns) {
-    return new TokenIssuer.Settings(ISSUER, ns, "arbor", COMPUTE_TTL, STORAGE_TTL);
+    return new TokenIssuer.Settings(ISSUER, ns, "arbor", COMPUTE_TTL, STORAGE_TTL).validate();
   }
 
   private static String namespace(String name) {
