@@ -136,7 +136,7 @@ class OperatorStorageTokenIT extends OperatorTestBase {
     assertThat(c.getEnv()).noneMatch(e -> e.getValueFrom() != null && e.getValueFrom().getSecretKeyRef() != null
         && e.getValueFrom().getSecretKeyRef().getName().equals("shop-rw-storage-token"));
     String specJson = c.getEnv().stream().filter(e -> e.getName().equals("ARBOR_COMPUTE_SPEC")).findFirst().orElseThrow().getValue();
-    assertThat(specJson).contains("\"storage_token_file\":\"/var/run/arbor/storage-token/token\"");
+    assertThat(specJson.replaceAll("\\s", "")).contains("\"storage_token_file\":\"/var/run/arbor/storage-token/token\"");
 
     // A compute started from the pod, with the token as the kubelet would mount it.
     try (var pods = TempDirectory.create("arbor-tok-pods-")) {
