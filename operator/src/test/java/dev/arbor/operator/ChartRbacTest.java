@@ -61,10 +61,11 @@ class ChartRbacTest {
 
   /**
    * TokenIssuer, in the release's namespace: the signing-key Secret created when missing, else read; the key-set ConfigMap
-   * and the daemons' token Secret read and applied server-side (create when new, patch after). By name only (the Role's
+   * and the daemons' token Secret read and applied server-side (create when new, patch after); the key Secret updated at
+   * each step of a key rotation (an update of the version read, so two replicas cannot both step). By name only (the Role's
    * resourceNames), but for create, which RBAC cannot narrow by name.
    */
-  static final Map<String, List<String>> NEEDED_FOR_STORAGE_AUTH = Map.of("/secrets", List.of("get", "create", "patch"),
+  static final Map<String, List<String>> NEEDED_FOR_STORAGE_AUTH = Map.of("/secrets", List.of("get", "create", "patch", "update"),
       "/configmaps", List.of("get", "create", "patch"));
 
   /** The proxy pods' informer (ProxyPods), in the release's namespace, where the chart runs arbor-proxy. */

@@ -29,6 +29,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -56,6 +57,20 @@ public class TokenIssuer implements AutoCloseable {
   private static final String FIELD_MANAGER = "arbor-operator";
   /** The Secret item holding the private JWK. */
   public static final String SIGNING_KEY_ITEM = KeyDirectory.SIGNING_KEY;
+  /** During a rotation: the key published in the set but not signing yet. */
+  public static final String NEXT_KEY_ITEM = "next-signing-key.jwk";
+  /** After a rotation: the key that signed before, still in the set until every token it signed has expired. */
+  public static final String PREVIOUS_KEY_ITEM = "previous-signing-key.jwk";
+  /**
+   * Annotation on the signing-key Secret that asks for a rotation (any time stamp later than {@value #KEY_SIGNS_SINCE}):
+   * {@code kubectl annotate secret PREFIX-storage-signing-key arbor.dev/rotate-requested-at=$(date -u +%FT%TZ)}.
+   */
+  public static final String ROTATE_REQUESTED_AT = "arbor.dev/rotate-requested-at";
+  static final String KEY_SIGNS_SINCE = "arbor.dev/key-signs-since";
+  static final String NEXT_KEY_PUBLISHED_AT = "arbor.dev/next-key-published-at";
+  static final String PREVIOUS_KEY_RETIRES_AT = "arbor.dev/previous-key-retires-at";
+  /** TokenVerifier's clock skew: a token is accepted this long after its {@code exp}. */
+  static final Duration VERIFIER_SKEW = Duration.ofSeconds(60);
   /** The ConfigMap item holding the public JWK set: the daemons' {@code --auth-keys} file in the mounted directory. */
   public static final String PUBLIC_KEYS_ITEM = KeyDirectory.PUBLIC_KEYS;
   /** The operator's own token lives this long in memory, minted again at half of it. */
@@ -64,7 +79,8 @@ public class TokenIssuer implements AutoCloseable {
   static final Duration MIN_TTL = Duration.ofSeconds(10);
 
   /** The settings, resolved: {@code namespace} is never null. */
-  public record Settings(String issuer, String namespace, String namePrefix, Duration computeTokenTtl, Duration storageTokenTtl) {
+  public record Settings(String issuer, String namespace, String namePrefix, Duration computeTokenTtl, Duration storageTokenTtl,
+      Duration keyPropagationDelay) {
     /**
      * Refuses settings no installation can work with, naming the setting and the fix. Called at the operator's start,
      * where Quarkus prints a {@link ConfigurationException}'s message as the one line of a failed start.
@@ -77,6 +93,9 @@ public class TokenIssuer implements AutoCloseable {
       }
       check("arbor.auth.compute-token-ttl (ARBOR_AUTH_COMPUTE_TOKEN_TTL)", computeTokenTtl);
       check("arbor.auth.storage-token-ttl (ARBOR_AUTH_STORAGE_TOKEN_TTL)", storageTokenTtl);
+      if (keyPropagationDelay.isNegative()) {
+        throw new ConfigurationException("arbor.auth.key-propagation-delay (ARBOR_AUTH_KEY_PROPAGATION_DELAY) is negative; use e.g. 2m");
+      }
       return this;
     }
 
@@ -124,7 +143,8 @@ public class TokenIssuer implements AutoCloseable {
   private static Settings settings(OperatorConfig.Auth auth, KubernetesClient client) {
     // kubectl's rule: a kubeconfig without a namespace means "default".
     String namespace = auth.namespace().or(() -> Optional.ofNullable(client.getNamespace())).orElse("default");
-    return new Settings(auth.issuer().orElse(null), namespace, auth.namePrefix(), auth.computeTokenTtl(), auth.storageTokenTtl());
+    return new Settings(auth.issuer().orElse(null), namespace, auth.namePrefix(), auth.computeTokenTtl(), auth.storageTokenTtl(),
+        auth.keyPropagationDelay());
   }
 
   public Settings settings() {
@@ -164,12 +184,24 @@ public class TokenIssuer implements AutoCloseable {
   }
 
   /**
-   * Makes the installation's objects what they should be: the signing key (created when missing), the public key set
-   * it belongs to, and a daemons' token that is not yet half-way through its life.
+   * Makes the installation's objects what they should be: the signing key (created when missing, rotated one step when
+   * asked, see {@link #rotate}), the public key set of every key in the Secret, and a daemons' token of the signing key
+   * that is not yet half-way through its life.
    */
   public synchronized void ensureInstallation() {
-    SigningKey signer = signingKey();
-    applyPublicKeys(List.of(signer));
+    Secret keys = rotate(loadOrCreateKeySecret());
+    SigningKey signer = keyOf(keys, SIGNING_KEY_ITEM);
+    if (key == null || !key.kid().equals(signer.kid())) {
+      log.infof("event=storage_signing_key_loaded secret=%s/%s kid=%s", settings.namespace(), settings.signingKeySecret(), signer.kid());
+    }
+    key = signer;
+    List<SigningKey> published = new ArrayList<>(List.of(signer));
+    for (String item : List.of(NEXT_KEY_ITEM, PREVIOUS_KEY_ITEM)) {
+      if (keys.getData().containsKey(item)) {
+        published.add(keyOf(keys, item));
+      }
+    }
+    applyPublicKeys(published);
     renewStorageToken(signer);
   }
 
@@ -179,12 +211,88 @@ public class TokenIssuer implements AutoCloseable {
     if (k == null) {
       synchronized (this) {
         if (key == null) {
-          key = loadOrCreateKey();
+          key = keyOf(loadOrCreateKeySecret(), SIGNING_KEY_ITEM);
         }
         k = key;
       }
     }
     return k;
+  }
+
+  /**
+   * One step of a key rotation without a restart, its state kept in the Secret (so a restarted operator or another
+   * replica carries on): asked for ({@value #ROTATE_REQUESTED_AT} later than the key's {@value #KEY_SIGNS_SINCE}), a new
+   * key is made and published in the set but does not sign; once {@code arbor.auth.key-propagation-delay} has passed
+   * (the kubelet has updated the daemons' mounted set), it signs, and every token is minted again (a Secret whose key id
+   * differs is due at once; the operator's own at its next call); the old key stays in the set until every token it
+   * signed has expired (the longest TTL plus the verifier's skew), then goes. A rotation asked for while the previous one
+   * is still retiring its old key waits for that. Writes are updates of the read version: of two replicas one wins.
+   */
+  private Secret rotate(Secret secret) {
+    Map<String, String> data = new LinkedHashMap<>(secret.getData());
+    Map<String, String> a = new LinkedHashMap<>(Objects.requireNonNullElse(secret.getMetadata().getAnnotations(), Map.of()));
+    Instant now = clock.instant();
+    String step;
+    String kid;
+    if (!data.containsKey(NEXT_KEY_ITEM) && !data.containsKey(PREVIOUS_KEY_ITEM)
+        && instant(a.get(ROTATE_REQUESTED_AT)).filter(r -> r.isAfter(instant(a.get(KEY_SIGNS_SINCE)).orElse(Instant.EPOCH))).isPresent()) {
+      SigningKey next = SigningKey.generate(newKid());
+      data.put(NEXT_KEY_ITEM, base64(next.privateJwk()));
+      a.put(NEXT_KEY_PUBLISHED_AT, now.toString());
+      step = "published";
+      kid = next.kid();
+    } else if (data.containsKey(NEXT_KEY_ITEM)
+        && !now.isBefore(instant(a.get(NEXT_KEY_PUBLISHED_AT)).orElse(Instant.EPOCH).plus(settings.keyPropagationDelay()))) {
+      data.put(PREVIOUS_KEY_ITEM, data.get(SIGNING_KEY_ITEM));
+      data.put(SIGNING_KEY_ITEM, data.remove(NEXT_KEY_ITEM));
+      a.remove(NEXT_KEY_PUBLISHED_AT);
+      a.put(KEY_SIGNS_SINCE, now.toString());
+      a.put(PREVIOUS_KEY_RETIRES_AT, now.plus(longestTokenLife()).toString());
+      step = "signing";
+      kid = keyOf(data, SIGNING_KEY_ITEM).kid();
+    } else if (data.containsKey(PREVIOUS_KEY_ITEM)
+        && !now.isBefore(instant(a.get(PREVIOUS_KEY_RETIRES_AT)).orElse(Instant.EPOCH))) {
+      step = "retired";
+      kid = keyOf(data, PREVIOUS_KEY_ITEM).kid();
+      data.remove(PREVIOUS_KEY_ITEM);
+      a.remove(PREVIOUS_KEY_RETIRES_AT);
+    } else {
+      return secret;
+    }
+    Secret next = new SecretBuilder(secret).editMetadata().withAnnotations(a).endMetadata().withData(data).build();
+    try {
+      Secret written = call(() -> client.resource(next).update(), "update", "Secret " + settings.signingKeySecret());
+      log.infof("event=storage_key_rotation secret=%s/%s step=%s kid=%s", settings.namespace(), settings.signingKeySecret(), step, kid);
+      return written;
+    } catch (KubernetesClientException e) {
+      if (e.getCode() != 409) {
+        throw e;
+      }
+      // Another replica took this step first: go on from what it wrote.
+      return loadOrCreateKeySecret();
+    }
+  }
+
+  /** Until every token minted before now has expired, with the verifier's skew. */
+  private Duration longestTokenLife() {
+    Duration longest = settings.computeTokenTtl();
+    for (Duration d : List.of(settings.storageTokenTtl(), ADMIN_TOKEN_TTL)) {
+      longest = d.compareTo(longest) > 0 ? d : longest;
+    }
+    return longest.plus(VERIFIER_SKEW);
+  }
+
+  private static Optional<Instant> instant(String text) {
+    try {
+      return text == null ? Optional.empty() : Optional.of(Instant.parse(text));
+    } catch (java.time.format.DateTimeParseException e) {
+      return Optional.empty();
+    }
+  }
+
+  private String newKid() {
+    return "arbor-" + DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(ZoneOffset.UTC).format(clock.instant()) + "-"
+        + java.util.HexFormat.of().toHexDigits((short) java.util.concurrent.ThreadLocalRandom.current().nextInt());
   }
 
   /** The {@code storage_admin} token of the operator's own storage-engine calls, minted in memory. */
@@ -208,22 +316,22 @@ public class TokenIssuer implements AutoCloseable {
         labels, List.of(owner));
   }
 
-  private SigningKey loadOrCreateKey() {
+  private Secret loadOrCreateKeySecret() {
     String name = settings.signingKeySecret();
     var secret = client.secrets().inNamespace(settings.namespace()).withName(name);
     Secret existing = call(() -> secret.get(), "read", "Secret " + name);
     if (existing == null) {
-      SigningKey fresh = SigningKey.generate("arbor-" + DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(ZoneOffset.UTC)
-          .format(clock.instant()));
+      SigningKey fresh = SigningKey.generate(newKid());
       Secret desired = new SecretBuilder()
-          .withNewMetadata().withName(name).withNamespace(settings.namespace()).withLabels(labels()).endMetadata()
+          .withNewMetadata().withName(name).withNamespace(settings.namespace()).withLabels(labels())
+          .withAnnotations(Map.of(KEY_SIGNS_SINCE, clock.instant().toString())).endMetadata()
           .withType("Opaque")
           .withData(Map.of(SIGNING_KEY_ITEM, base64(fresh.privateJwk())))
           .build();
       try {
-        call(() -> client.resource(desired).create(), "create", "Secret " + name);
+        Secret created = call(() -> client.resource(desired).create(), "create", "Secret " + name);
         log.infof("event=storage_signing_key_created secret=%s/%s kid=%s", settings.namespace(), name, fresh.kid());
-        return fresh;
+        return created;
       } catch (KubernetesClientException e) {
         if (e.getCode() != 409) {
           throw e;
@@ -232,16 +340,21 @@ public class TokenIssuer implements AutoCloseable {
         existing = call(() -> secret.get(), "read", "Secret " + name);
       }
     }
-    String jwk = existing.getData() == null ? null : existing.getData().get(SIGNING_KEY_ITEM);
-    if (jwk == null) {
+    if (existing.getData() == null || existing.getData().get(SIGNING_KEY_ITEM) == null) {
       throw new ConfigurationException("Secret " + settings.namespace() + "/" + name + " has no item " + SIGNING_KEY_ITEM + ": it is not "
           + "the installation's signing key; delete it and the operator makes a new key (every token is minted again)");
     }
+    return existing;
+  }
+
+  private SigningKey keyOf(Secret secret, String item) {
+    return keyOf(secret.getData(), item);
+  }
+
+  private SigningKey keyOf(Map<String, String> data, String item) {
+    String where = "item " + item + " of Secret " + settings.namespace() + "/" + settings.signingKeySecret();
     try {
-      SigningKey loaded = SigningKey.parse(new String(Base64.getDecoder().decode(jwk), StandardCharsets.UTF_8),
-          "item " + SIGNING_KEY_ITEM + " of Secret " + settings.namespace() + "/" + name);
-      log.infof("event=storage_signing_key_loaded secret=%s/%s kid=%s", settings.namespace(), name, loaded.kid());
-      return loaded;
+      return SigningKey.parse(new String(Base64.getDecoder().decode(data.get(item)), StandardCharsets.UTF_8), where);
     } catch (IOException | IllegalArgumentException e) {
       throw new ConfigurationException(e.getMessage() + "; delete the Secret and the operator makes a new key (every token is minted again)");
     }

@@ -61,6 +61,13 @@ public interface OperatorConfig {
     /** How long the storage daemons' {@code pageserver} token lives; minted again at half its life. */
     @WithDefault("24h")
     Duration storageTokenTtl();
+
+    /**
+     * In a key rotation, how long a new key is published in the key set before it signs: long enough for the kubelet to
+     * update the ConfigMap mounted into every storage pod (its sync period plus its cache, about a minute by default).
+     */
+    @WithDefault("2m")
+    Duration keyPropagationDelay();
   }
 
   interface StorageEngine {

@@ -40,6 +40,7 @@ class TokenIssuerTest {
   static final String ISSUER = "arbor/test-ns/arbor";
   static final Duration COMPUTE_TTL = Duration.ofHours(8);
   static final Duration STORAGE_TTL = Duration.ofHours(24);
+  static final Duration PROPAGATION = Duration.ofMinutes(2);
 
   @Test
   void theKeyIsMadeOnceAndFoundAgainByTheNextOperator() throws Exception {
@@ -132,12 +133,74 @@ class TokenIssuerTest {
     assertThat(issuer.adminTokens().token().orElseThrow()).isNotEqualTo(first);
   }
 
+  /**
+   * Key rotation without a restart, step by step as the operator's timer takes them: asked for on the Secret, a new
+   * key is published first (the old one still signs), then signs once the kubelet had time to update the daemons'
+   * set (every token minted again with it), and the old key leaves the set once every token it signed has expired.
+   * A restarted operator carries on from the Secret.
+   */
+  @Test
+  void aRequestedRotationPublishesThenSignsThenRetiresTheOldKey() throws Exception {
+    String ns = namespace("issuer-rotation");
+    var clock = new MutableClock();
+    var issuer = new TokenIssuer(client(), settings(ns), clock);
+    issuer.ensureInstallation();
+    String oldKid = issuer.signingKey().kid();
+    String oldToken = token(ns, "arbor-storage-token");
+    String oldSet = publicSet(ns);
+
+    clock.advance(Duration.ofSeconds(5));
+    client().secrets().inNamespace(ns).withName("arbor-storage-signing-key").edit(s -> {
+      s.getMetadata().getAnnotations().put(TokenIssuer.ROTATE_REQUESTED_AT, clock.instant().toString());
+      return s;
+    });
+    issuer.ensureInstallation();
+    assertThat(kids(publicSet(ns))).as("published: the old key and the next one").hasSize(2).contains(oldKid);
+    assertThat(issuer.signingKey().kid()).as("the old key still signs").isEqualTo(oldKid);
+    assertThat(token(ns, "arbor-storage-token")).isEqualTo(oldToken);
+
+    clock.advance(PROPAGATION.minusSeconds(1));
+    issuer.ensureInstallation();
+    assertThat(issuer.signingKey().kid()).as("before the kubelet had time").isEqualTo(oldKid);
+    clock.advance(Duration.ofSeconds(1));
+    var restarted = new TokenIssuer(client(), settings(ns), clock);
+    restarted.ensureInstallation();
+    String newKid = restarted.signingKey().kid();
+    assertThat(newKid).isNotEqualTo(oldKid);
+    assertThat(kids(publicSet(ns))).containsExactlyInAnyOrder(newKid, oldKid);
+    String newToken = token(ns, "arbor-storage-token");
+    assertThat(newToken).as("the daemons' token, minted again with the new key").isNotEqualTo(oldToken);
+    verify(publicSet(ns), newToken, clock.instant());
+    verify(publicSet(ns), oldToken, clock.instant());
+    assertThat(verify(publicSet(ns), restarted.adminTokens().token().orElseThrow(), clock.instant()).getStringClaimValue("scope"))
+        .isEqualTo("storage_admin");
+
+    clock.advance(STORAGE_TTL.plus(TokenIssuer.VERIFIER_SKEW).minusSeconds(1));
+    restarted.ensureInstallation();
+    assertThat(kids(publicSet(ns))).as("not every token of the old key has expired yet").contains(oldKid);
+    clock.advance(Duration.ofSeconds(1));
+    restarted.ensureInstallation();
+    assertThat(kids(publicSet(ns))).as("retired").containsExactly(newKid);
+    assertThatThrownBy(() -> verify(publicSet(ns), oldToken, Instant.now())).as("a token of the old key against the set");
+    assertThat(client().secrets().inNamespace(ns).withName("arbor-storage-signing-key").get().getData())
+        .containsOnlyKeys(TokenIssuer.SIGNING_KEY_ITEM);
+    assertThat(oldSet).isNotEqualTo(publicSet(ns));
+  }
+
+  private static String publicSet(String ns) {
+    return client().configMaps().inNamespace(ns).withName("arbor-storage-auth-keys").get().getData().get(TokenIssuer.PUBLIC_KEYS_ITEM);
+  }
+
+  private static java.util.List<String> kids(String publicSet) throws Exception {
+    return new JsonWebKeySet(publicSet).getJsonWebKeys().stream().map(k -> k.getKeyId()).toList();
+  }
+
   @Test
   void anOperatorWithoutAnIssuerOrWithATinyTtlIsRefusedNamingTheSetting() {
-    assertThatThrownBy(() -> new TokenIssuer.Settings(" ", "ns", "arbor", COMPUTE_TTL, STORAGE_TTL).validate())
+    assertThatThrownBy(() -> new TokenIssuer.Settings(" ", "ns", "arbor", COMPUTE_TTL, STORAGE_TTL, PROPAGATION).validate())
         .isInstanceOf(ConfigurationException.class).hasMessageContaining("arbor.auth.issuer (ARBOR_AUTH_ISSUER) is not set")
         .hasMessageContaining("--auth-issuer");
-    assertThatThrownBy(() -> new TokenIssuer.Settings(ISSUER, "ns", "arbor", Duration.ofSeconds(2), STORAGE_TTL).validate())
+    assertThatThrownBy(() -> new TokenIssuer.Settings(ISSUER, "ns", "arbor", Duration.ofSeconds(2), STORAGE_TTL, PROPAGATION).validate())
         .isInstanceOf(ConfigurationException.class).hasMessageContaining("arbor.auth.compute-token-ttl");
   }
 
@@ -165,7 +228,7 @@ class TokenIssuerTest {
   }
 
   private static TokenIssuer.Settings settings(String ns) {
-    return new TokenIssuer.Settings(ISSUER, ns, "arbor", COMPUTE_TTL, STORAGE_TTL).validate();
+    return new TokenIssuer.Settings(ISSUER, ns, "arbor", COMPUTE_TTL, STORAGE_TTL, PROPAGATION).validate();
   }
 
   private static String namespace(String name) {
