@@ -21,6 +21,7 @@ public final class BenchMain {
       case "daemon-start" -> DaemonStart.run(Options.parse(rest));
       case "proxy-overhead" -> ProxyOverhead.run(Options.parse(rest));
       case "wake" -> WakeLatency.run(Options.parse(rest));
+      case "security-cost" -> SecurityCost.run(Options.parse(rest));
       default -> {
         System.err.println("""
             usage: bench/run NAME [--option value ...]
@@ -43,6 +44,9 @@ public final class BenchMain {
               proxy-overhead  [--scale 10] [--clients 8] [--seconds 20] [--rounds 3] [--pin false] [--haproxy false]
                   pgbench TPC-B and select-only TPS and SELECT 1 latency, directly and through arbor-proxy (and HAProxy
                   as a reference with --haproxy true), in turn; --pin true: PostgreSQL and pgbench on CPU 0, proxies on 1
+              security-cost   [--scale 10] [--clients 8] [--seconds 30] [--warmup 10] [--starts 5] [--rounds 2]
+                  the price of tokens and TLS: pgbench TPC-B TPS of a compute with 3 safekeepers and compute start to
+                  first query, on a storage engine with both on and one with both off, alternating round by round
               wake            [--db-mb 100] [--wakes 30] [--clients 20]
                   local mode: connect to the first row of SELECT 1 on a suspended endpoint, p50/p95/max with the phases
                   (proxy, agent JVM, election, basebackup, PostgreSQL start, roles, proxy); then N clients at once: one wake

@@ -104,7 +104,7 @@ final class PgbenchQuorum {
    * A compute refuses its superuser on TCP, so pgbench connects (over TCP, as the plain PostgreSQL run does) as a
    * role of its own that may create its tables; returns the role's password.
    */
-  private static String benchRole(RunningCompute c) throws java.sql.SQLException {
+  static String benchRole(RunningCompute c) throws java.sql.SQLException {
     byte[] random = new byte[18];
     new java.security.SecureRandom().nextBytes(random);
     String password = java.util.HexFormat.of().formatHex(random);
@@ -135,13 +135,13 @@ final class PgbenchQuorum {
    * The measured run follows an unmeasured one of {@code warmup} seconds on both sides alike: long-running
    * servers are measured warm (the safekeepers' JIT compiler is busy for ~20 s after a start).
    */
-  private record Load(int scale, int clients, int seconds, int warmup) {
+  record Load(int scale, int clients, int seconds, int warmup) {
     List<String> run(int runSeconds) {
       return List.of("-c", Integer.toString(clients), "-j", "2", "-T", Integer.toString(runSeconds));
     }
   }
 
-  private static double pgbench(PostgresInstallation pg, int port, String user, String password, Load load)
+  static double pgbench(PostgresInstallation pg, int port, String user, String password, Load load)
       throws IOException, InterruptedException {
     run(pg, port, user, password, List.of("-i", "-q", "-s", Integer.toString(load.scale())));
     if (load.warmup() > 0) {
@@ -162,6 +162,9 @@ final class PgbenchQuorum {
     cmd.addAll(args);
     cmd.add("postgres");
     var pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+    // The client's own TLS is the application's choice, not Arbor's price: a compute with ssl=on would be
+    // reached over TLS by libpq's default (prefer), and a server without it in the clear.
+    pb.environment().put("PGSSLMODE", "disable");
     if (password != null) {
       pb.environment().put("PGPASSWORD", password);
     }

@@ -3,11 +3,13 @@ package dev.arbor.client;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.Problem;
 import dev.arbor.client.auth.TokenSource;
+import dev.arbor.client.tls.ClientTls;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.ConnectException;
 import java.net.HttpURLConnection;
+import javax.net.ssl.HttpsURLConnection;
 import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -30,10 +32,23 @@ import java.util.Optional;
  *
  * <p>A thread blocked in a request is not woken by an interrupt: calls end within their timeouts, and a
  * call on an interrupted thread fails at once, as before any I/O.
+ *
+ * <p>TLS: {@code https://} URLs are verified with the {@link ClientTls} given (a CA bundle, or the JDK's trust store),
+ * the host name included. A token is never sent over plain {@code http://} unless its {@link TokenSource} allows it
+ * ({@link TokenSource#allowPlainHttp()}, development only): such a call fails with a {@link PlainHttpRefused} before
+ * anything is sent.
  */
 public final class HttpJson {
   private final Duration timeout;
   private final TokenSource tokens;
+  private final ClientTls tls;
+
+  /** A call that would send a token over plain {@code http://} without {@link TokenSource#allowPlainHttp()}. */
+  public static final class PlainHttpRefused extends IllegalStateException {
+    PlainHttpRefused(String message) {
+      super(message);
+    }
+  }
 
   /** Sends no token. */
   public HttpJson(Duration timeout) {
@@ -42,8 +57,14 @@ public final class HttpJson {
 
   /** Sends the token {@code tokens} gives, asked again for every request, as {@code Authorization: Bearer}. */
   public HttpJson(Duration timeout, TokenSource tokens) {
+    this(timeout, tokens, ClientTls.SYSTEM);
+  }
+
+  /** @param tls whom {@code https://} URLs are trusted from */
+  public HttpJson(Duration timeout, TokenSource tokens, ClientTls tls) {
     this.timeout = timeout;
-    this.tokens = tokens;
+    this.tokens = java.util.Objects.requireNonNull(tokens, "tokens");
+    this.tls = java.util.Objects.requireNonNull(tls, "tls");
   }
 
   public <T> T get(String url, Class<T> type) throws IOException {
@@ -155,8 +176,17 @@ public final class HttpJson {
     c.setUseCaches(false);
     c.setInstanceFollowRedirects(false);
     c.setRequestProperty("Accept", "application/json, application/problem+json, */*");
+    if (c instanceof HttpsURLConnection https && tls.socketFactory() != null) {
+      // The default host name verifier stays: the JDK then checks the host called against the certificate's names.
+      https.setSSLSocketFactory(tls.socketFactory());
+    }
     Optional<String> token = tokens.token();
     if (token.isPresent()) {
+      if (!(c instanceof HttpsURLConnection) && !tokens.plainHttpAllowed()) {
+        throw new PlainHttpRefused("refusing to send a storage token over plain HTTP to " + url + ": use the https:// URL of a "
+            + "server with TLS on (--tls-cert), or, for development only, allow plain HTTP (--insecure-no-tls, "
+            + "storage_insecure_http)");
+      }
       c.setRequestProperty("Authorization", "Bearer " + token.get());
     }
     return c;

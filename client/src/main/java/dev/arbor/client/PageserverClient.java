@@ -1,6 +1,7 @@
 package dev.arbor.client;
 
 import dev.arbor.client.auth.TokenSource;
+import dev.arbor.client.tls.ClientTls;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.TenantId;
@@ -41,7 +42,12 @@ public final class PageserverClient extends ServiceClient {
   }
 
   public PageserverClient(String baseUrl, Duration timeout, RetryPolicy retry, TokenSource tokens) {
-    super("pageserver", baseUrl, timeout, retry, tokens);
+    this(baseUrl, timeout, retry, tokens, ClientTls.SYSTEM);
+  }
+
+  /** @param tls whom an {@code https://} URL is trusted from (the storage engine's CA) */
+  public PageserverClient(String baseUrl, Duration timeout, RetryPolicy retry, TokenSource tokens, ClientTls tls) {
+    super("pageserver", baseUrl, timeout, retry, tokens, tls);
   }
 
   /** With {@link RetryPolicy#DEFAULT}. */

@@ -1,6 +1,7 @@
 package dev.arbor.client;
 
 import dev.arbor.client.auth.TokenSource;
+import dev.arbor.client.tls.ClientTls;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
@@ -34,18 +35,23 @@ public final class SafekeeperClient extends ServiceClient {
   }
 
   public SafekeeperClient(String baseUrl, Duration timeout, RetryPolicy retry, TokenSource tokens) {
-    super("safekeeper", baseUrl, timeout, retry, tokens);
+    this(baseUrl, timeout, retry, tokens, ClientTls.SYSTEM);
+  }
+
+  /** @param tls whom an {@code https://} URL is trusted from (the storage engine's CA) */
+  public SafekeeperClient(String baseUrl, Duration timeout, RetryPolicy retry, TokenSource tokens, ClientTls tls) {
+    super("safekeeper", baseUrl, timeout, retry, tokens, tls);
     this.retry = retry;
   }
 
   /** The same safekeeper with another timeout per call, for a caller whose calls may take longer than the usual ones. */
   public SafekeeperClient withTimeout(Duration timeout) {
-    return new SafekeeperClient(baseUrl(), timeout, retry, tokens());
+    return new SafekeeperClient(baseUrl(), timeout, retry, tokens(), tls());
   }
 
   /** The same safekeeper with another retry policy, for a caller that must outlast a restart of it. */
   public SafekeeperClient withRetry(RetryPolicy retry) {
-    return new SafekeeperClient(baseUrl(), timeout(), retry, tokens());
+    return new SafekeeperClient(baseUrl(), timeout(), retry, tokens(), tls());
   }
 
   @Override

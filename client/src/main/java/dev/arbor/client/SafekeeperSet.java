@@ -1,6 +1,7 @@
 package dev.arbor.client;
 
 import dev.arbor.client.auth.TokenSource;
+import dev.arbor.client.tls.ClientTls;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.ProblemTypes;
@@ -44,10 +45,15 @@ public final class SafekeeperSet {
 
   /** @param tokens the token each call sends */
   public SafekeeperSet(List<String> baseUrls, Duration timeout, TokenSource tokens) {
+    this(baseUrls, timeout, tokens, ClientTls.SYSTEM);
+  }
+
+  /** @param tls whom {@code https://} URLs are trusted from (the storage engine's CA) */
+  public SafekeeperSet(List<String> baseUrls, Duration timeout, TokenSource tokens, ClientTls tls) {
     if (baseUrls.isEmpty()) {
       throw new IllegalArgumentException("at least one safekeeper is needed");
     }
-    this.members = baseUrls.stream().map(url -> new SafekeeperClient(url, timeout, RetryPolicy.NONE, tokens)).toList();
+    this.members = baseUrls.stream().map(url -> new SafekeeperClient(url, timeout, RetryPolicy.NONE, tokens, tls)).toList();
   }
 
   public List<String> urls() {

@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.StringJoiner;
 import dev.arbor.client.auth.TokenSource;
+import dev.arbor.client.tls.ClientTls;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,6 +39,7 @@ public abstract class ServiceClient {
   private final RetryPolicy retry;
   private final Duration timeout;
   private final TokenSource tokens;
+  private final ClientTls tls;
 
   /**
    * @param service how messages name the service ("pageserver", "safekeeper sk-1", "compute agent")
@@ -49,17 +51,28 @@ public abstract class ServiceClient {
 
   /** @param tokens the token every request sends (see {@link TokenSource}) */
   protected ServiceClient(String service, String baseUrl, Duration timeout, RetryPolicy retry, TokenSource tokens) {
+    this(service, baseUrl, timeout, retry, tokens, ClientTls.SYSTEM);
+  }
+
+  /** @param tls whom an {@code https://} base URL is trusted from */
+  protected ServiceClient(String service, String baseUrl, Duration timeout, RetryPolicy retry, TokenSource tokens, ClientTls tls) {
     this.service = service;
     this.baseUrl = baseUrl.replaceAll("/+$", "");
     this.timeout = timeout;
     this.tokens = tokens;
-    this.http = new HttpJson(timeout, tokens);
+    this.tls = tls;
+    this.http = new HttpJson(timeout, tokens, tls);
     this.retry = retry;
   }
 
   /** What every request of this client sends as its token. */
   public TokenSource tokens() {
     return tokens;
+  }
+
+  /** Whom this client trusts on {@code https://}. */
+  public ClientTls tls() {
+    return tls;
   }
 
   public String baseUrl() {

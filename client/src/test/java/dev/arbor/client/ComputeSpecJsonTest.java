@@ -207,6 +207,33 @@ class ComputeSpecJsonTest {
             .satisfies(f -> assertThat(f.message()).startsWith("is not valid JSON (line 1")));
   }
 
+  /** A spec that names a token file sends the token only to https:// URLs, unless it says storage_insecure_http. */
+  @Test
+  void aTokenGoesToHttpsUrlsOnlyUnlessPlainHttpIsAllowedExplicitly() {
+    assertError(d -> {
+      d.put("storage_token_file", "/run/arbor/token").put("pageserver_url", "http://127.0.0.1:9898");
+      d.set("safekeepers", Json.MAPPER.valueToTree(Map.of("sk-0", "https://sk-0:7676")));
+    }, "pageserver_url",
+        "'http://127.0.0.1:9898' is plain HTTP, and the compute sends its storage token (storage_token_file) there",
+        "https://", "storage_ca_file", "storage_insecure_http: true");
+    assertError(d -> {
+      d.put("storage_token_file", "/run/arbor/token").put("pageserver_url", "https://ps:9898");
+      d.set("safekeepers", Json.MAPPER.valueToTree(Map.of("sk-0", "http://sk-0:7676")));
+    }, "safekeepers.sk-0", "is plain HTTP");
+
+    ObjectNode https = valid().put("storage_token_file", "/run/arbor/token").put("pageserver_url", "https://ps:9898")
+        .put("storage_ca_file", "/run/arbor/ca.crt");
+    https.set("safekeepers", Json.MAPPER.valueToTree(Map.of("sk-0", "https://sk-0:7676")));
+    ComputeAgentSpec spec = parse(https);
+    assertThat(spec.storageCaFile()).isEqualTo("/run/arbor/ca.crt");
+    assertThat(ComputeSpecJson.parse(ComputeSpecJson.write(spec))).isEqualTo(spec);
+
+    ComputeAgentSpec allowed = parse(valid().put("storage_token_file", "/run/arbor/token").put("storage_insecure_http", true));
+    assertThat(allowed.storageInsecureHttp()).as("development: said explicitly").isTrue();
+    assertThat(parse(valid()).storageInsecureHttp()).as("no token, no rule").isNull();
+    assertError(d -> d.put("storage_ca_file", "ca.crt"), "storage_ca_file", "'ca.crt' is relative; give an absolute path");
+  }
+
   private static void assertError(Consumer<ObjectNode> change, String field, String... fragments) {
     assertThat(errorsOf(change)).as("errors after changing %s", field).singleElement().satisfies(e -> {
       assertThat(e.field()).isEqualTo(field);

@@ -202,7 +202,10 @@ class HelmChartTest {
       pod.at("/containers/0/volumeMounts").forEach(m -> assertThat(m.has("subPath")).as(daemon + " mount " + m).isFalse());
     }
     assertThat(operatorEnv(rendered)).containsEntry("ARBOR_AUTH_ISSUER", issuer).containsEntry("ARBOR_AUTH_NAMESPACE", "arbor-system")
-        .containsEntry("ARBOR_AUTH_NAME_PREFIX", "arbor").containsEntry("ARBOR_AUTH_COMPUTE_TOKEN_TTL", "8h");
+        .containsEntry("ARBOR_AUTH_NAME_PREFIX", "arbor").containsEntry("ARBOR_AUTH_COMPUTE_TOKEN_TTL", "8h")
+        // Until the chart issues certificates, both sides say plain HTTP explicitly (docs/security.md, "TLS").
+        .containsEntry("ARBOR_STORAGE_ENGINE_INSECURE_HTTP", "true");
+    assertThat(rendered).contains("- --insecure-no-tls");
   }
 
   /** compute.pgdataVolume reaches the operator: no storage class by default (emptyDir), the class and size when set. */

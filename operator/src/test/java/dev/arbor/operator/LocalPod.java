@@ -150,7 +150,7 @@ public final class LocalPod {
     ComputeAgentSpec spec = podSpec;
     spec = new ComputeAgentSpec(spec.formatVersion(), spec.tenantId(), spec.timelineId(), spec.mode(), spec.lsn(), spec.pageserverUrl(),
         spec.safekeepers(), spec.postgresVersion(), spec.listenHost(), spec.port(), spec.httpPort(), local, spec.parameters(),
-        spec.roles(), spec.databases(), spec.suspendTimeout(), tokenFile);
+        spec.roles(), spec.databases(), spec.suspendTimeout(), tokenFile, spec.storageCaFile(), spec.storageInsecureHttp());
     env.put("ARBOR_COMPUTE_SPEC", ComputeSpecJson.toJson(spec));
     HTTPGetAction probe = c.getReadinessProbe().getHttpGet();
     assertThat(probe).as("the container's readiness probe is an HTTP GET").isNotNull();

@@ -68,7 +68,7 @@ class OperatorSecurityIT extends OperatorTestBase {
     try (var pods = TempDirectory.create("arbor-sec-pods-")) {
       LocalPod podA = LocalPod.of(client(), "sec-a", "pa-rw", pods.resolve("pa-rw-0"));
       var viaCompute = new PageserverClient(podA.spec.pageserverUrl(), Duration.ofSeconds(30), RetryPolicy.NONE,
-          TokenSource.file(podA.storageTokenFile()));
+          TokenSource.file(podA.storageTokenFile()).allowPlainHttp());
       var bId = new TenantId(bTenant);
       assertForbidden(() -> viaCompute.deleteTenant(bId));
       assertForbidden(() -> viaCompute.deleteTimeline(bId, new TimelineId(bTimeline)));

@@ -71,7 +71,7 @@ class OperatorStorageIsolationIT extends OperatorTestBase {
         TimelineWalStatus held = awaitHeld(bTenant, bTimeline, written);
 
         for (String sk : a.spec.safekeepers().values()) {
-          var asA = new SafekeeperClient(sk, Duration.ofSeconds(30), RetryPolicy.NONE, TokenSource.file(a.storageTokenFile()));
+          var asA = new SafekeeperClient(sk, Duration.ofSeconds(30), RetryPolicy.NONE, TokenSource.file(a.storageTokenFile()).allowPlainHttp());
           assertForbidden(() -> asA.deleteTimeline(new TenantId(bTenant), new TimelineId(bTimeline)));
           // HttpJson.get, not download: download reads any 404 as "not there".
           assertRefusedOnComputePort(() -> http.get(sk + "/metrics", String.class));
@@ -79,7 +79,7 @@ class OperatorStorageIsolationIT extends OperatorTestBase {
           assertThat(text(sk + SafekeeperClient.STATUS_PATH)).doesNotContain(bTenant, bTimeline);
         }
         String pageserver = a.spec.pageserverUrl();
-        var viaCompute = new PageserverClient(pageserver, Duration.ofSeconds(30), RetryPolicy.NONE, TokenSource.file(a.storageTokenFile()));
+        var viaCompute = new PageserverClient(pageserver, Duration.ofSeconds(30), RetryPolicy.NONE, TokenSource.file(a.storageTokenFile()).allowPlainHttp());
         assertForbidden(viaCompute::tenants);
         assertForbidden(() -> viaCompute.timelines(new TenantId(bTenant)));
         assertThat(text(pageserver + "/metrics")).doesNotContain(bTenant, bTimeline);

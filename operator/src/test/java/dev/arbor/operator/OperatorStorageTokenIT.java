@@ -90,7 +90,7 @@ class OperatorStorageTokenIT extends OperatorTestBase {
     Project p = readyProject("tok-daemons", "pd");
     Branch main = awaitBranchReady("tok-daemons", "pd-main");
     var asPageserver = new SafekeeperClient(storage.safekeeperUrls().get("sk-0"), Duration.ofSeconds(30), RetryPolicy.NONE,
-        TokenSource.fixed(daemons));
+        TokenSource.fixed(daemons).allowPlainHttp());
     asPageserver.timeline(new TenantId(p.getStatus().getTenantId()), new TimelineId(main.getStatus().getTimelineId()));
   }
 
@@ -178,7 +178,7 @@ class OperatorStorageTokenIT extends OperatorTestBase {
 
       // The token reaches its own timeline: shop-dev's is another timeline of the same tenant, refused with 403.
       var asShopRw = new PageserverClient(pod.spec.pageserverUrl(), Duration.ofSeconds(30), RetryPolicy.NONE,
-          TokenSource.file(pod.storageTokenFile()));
+          TokenSource.file(pod.storageTokenFile()).allowPlainHttp());
       assertThat(asShopRw.timeline(new TenantId(tenant), new TimelineId(main.getStatus().getTimelineId())).timelineId().value())
           .isEqualTo(main.getStatus().getTimelineId());
       assertThatThrownBy(() -> asShopRw.timeline(new TenantId(tenant), new TimelineId(dev.getStatus().getTimelineId())))

@@ -150,7 +150,9 @@ abstract class OperatorTestBase {
         // The issuer the daemons check (--auth-issuer), and where the storage-auth objects live: as the chart sets them.
         "ARBOR_AUTH_ISSUER", StorageProcesses.ISSUER,
         "ARBOR_AUTH_NAMESPACE", ChartRbac.NAMESPACE,
-        "ARBOR_AUTH_NAME_PREFIX", AUTH_PREFIX));
+        "ARBOR_AUTH_NAME_PREFIX", AUTH_PREFIX,
+        // The harness's daemons serve plain HTTP (--insecure-no-tls), as the chart's do until TLS runs on Kubernetes.
+        "ARBOR_STORAGE_ENGINE_INSECURE_HTTP", "true"));
     env.putAll(Map.of(
         "KUBECONFIG", kubeconfig.toString(),
         "ARBOR_STORAGE_ENGINE_PAGESERVER_URL", storage.pageserverUrl(),

@@ -7,6 +7,7 @@ import dev.arbor.api.auth.StorageGrant;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsServer;
 import dev.arbor.client.Json;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Meter;
@@ -84,6 +85,8 @@ public final class HttpApi implements AutoCloseable {
   private String documentPath = "/v1/openapi.json";
   private HttpServer server;
   private ExecutorService executor;
+  /** Null: plain HTTP. */
+  private ServerTls tls;
 
   /** A server that takes no tokens: every route is open to whoever reaches the port. */
   public HttpApi(String name) {
@@ -117,7 +120,25 @@ public final class HttpApi implements AutoCloseable {
     this.beforeScrape = first.beforeScrape;
     this.requests = first.requests;
     this.durations = first.durations;
+    this.tls = first.tls;
     add("GET", "/metrics", Access.OPEN, r -> renderMetrics());
+  }
+
+  /**
+   * Serves HTTPS with {@code tls} (null: plain HTTP, the default) from {@link #start} on; a {@link #secondListener}
+   * made after this call serves it too.
+   */
+  public HttpApi serveTls(ServerTls tls) {
+    if (server != null) {
+      throw new IllegalStateException(name + " is serving already: choose TLS before start()");
+    }
+    this.tls = tls;
+    return this;
+  }
+
+  /** {@code https} with TLS, else {@code http}. */
+  public String scheme() {
+    return tls == null ? "http" : "https";
   }
 
   /**
@@ -231,13 +252,19 @@ public final class HttpApi implements AutoCloseable {
 
   /** Binds to {@code address} (port 0 picks a free one) and starts serving. */
   public HttpApi start(InetSocketAddress address) throws IOException {
-    server = HttpServer.create(address, 128);
+    if (tls != null) {
+      HttpsServer https = HttpsServer.create(address, 128);
+      https.setHttpsConfigurator(tls.configurator());
+      server = https;
+    } else {
+      server = HttpServer.create(address, 128);
+    }
     executor = Executors.newVirtualThreadPerTaskExecutor();
     server.setExecutor(executor);
     server.createContext("/", this::dispatch);
     server.start();
-    log.info("event=http_listening component={}{} address={}:{}", name, listener == null ? "" : " listener=" + listener,
-        address.getHostString(), port());
+    log.info("event=http_listening component={}{} address={}:{} scheme={}", name, listener == null ? "" : " listener=" + listener,
+        address.getHostString(), port(), scheme());
     return this;
   }
 

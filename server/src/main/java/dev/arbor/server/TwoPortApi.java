@@ -45,10 +45,16 @@ public final class TwoPortApi implements AutoCloseable {
    */
   public TwoPortApi(String component, String name, InetSocketAddress listen, InetSocketAddress managementListen, Port metricsOn,
       HttpApi.Authenticator authenticator) {
+    this(component, name, listen, managementListen, metricsOn, authenticator, null);
+  }
+
+  /** @param tls what both ports serve HTTPS with; null: plain HTTP */
+  public TwoPortApi(String component, String name, InetSocketAddress listen, InetSocketAddress managementListen, Port metricsOn,
+      HttpApi.Authenticator authenticator, ServerTls tls) {
     this.component = component;
     this.listen = listen;
     this.managementListen = managementListen;
-    this.api = new HttpApi(name, java.util.Objects.requireNonNull(authenticator, "authenticator"));
+    this.api = new HttpApi(name, java.util.Objects.requireNonNull(authenticator, "authenticator")).serveTls(tls);
     this.management = managementListen == null ? null : api.secondListener("management");
     // HttpApi serves /metrics on every listener by itself; take it off the one that must not.
     if (management != null && metricsOn != Port.BOTH) {
@@ -139,14 +145,19 @@ public final class TwoPortApi implements AutoCloseable {
     return api.port();
   }
 
-  /** The compute port's URL ({@code --listen}). */
+  /** The compute port's URL ({@code --listen}), {@code https://} with TLS. */
   public String url() {
-    return "http://" + listen.getHostString() + ":" + api.port();
+    return api.scheme() + "://" + listen.getHostString() + ":" + api.port();
   }
 
   /** The management listener's URL; {@link #url()} when there is none. */
   public String managementUrl() {
-    return management == null ? url() : "http://" + managementListen.getHostString() + ":" + management.port();
+    return management == null ? url() : api.scheme() + "://" + managementListen.getHostString() + ":" + management.port();
+  }
+
+  /** {@code https} when both ports serve TLS, else {@code http}. */
+  public String scheme() {
+    return api.scheme();
   }
 
   @Override

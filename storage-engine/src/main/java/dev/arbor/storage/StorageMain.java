@@ -1,6 +1,9 @@
 package dev.arbor.storage;
 
 import dev.arbor.client.auth.TokenSource;
+import dev.arbor.client.tls.ClientTls;
+import dev.arbor.client.tls.Pem;
+import dev.arbor.server.ServerTls;
 import dev.arbor.postgres.MissingPrerequisiteException;
 import dev.arbor.server.HttpApi;
 import dev.arbor.server.TokenVerifier;
@@ -31,12 +34,19 @@ import java.util.concurrent.CountDownLatch;
  * safekeeper --id ID --listen HOST:PORT --data-dir DIR --object-store STORE
  *            [--management-listen HOST:PORT]   (timeline deletion and metrics on their own port, see Safekeeper)
  * and for both: --auth-keys FILE --auth-issuer ISSUER [--token-file FILE]   (or, for development only, --insecure-no-auth)
+ *               --tls-cert FILE --tls-key FILE --tls-ca FILE   (or, for development only, --insecure-no-tls)
  * </pre>
  * {@code --auth-keys} is the public JWK set that tokens are checked against (read again when it changes, so keys
  * rotate without a restart), {@code --auth-issuer} the {@code iss} they must carry, and {@code --token-file} the
  * token the component sends on its own calls (required for the pageserver; a safekeeper sends it to its peers),
  * read on every call. Without keys the start is refused unless {@code --insecure-no-auth} is given, which serves
  * every route to anyone and says so in a warning line (docs/security.md).
+ * {@code --tls-cert} and {@code --tls-key} (PEM: the certificate chain, the component's own first, and its private key,
+ * as a cert-manager Secret's {@code tls.crt} and {@code tls.key}) make both ports serve HTTPS, reloading the pair when
+ * the files change; {@code --tls-ca} is the CA bundle the component's own calls trust (the pageserver's to the
+ * safekeepers and to itself from its working copies, a safekeeper's to its peers), required with them. A component
+ * that checks or sends tokens serves HTTPS, unless {@code --insecure-no-tls} says, for development only, that tokens
+ * may go over plain HTTP (docs/security.md, "TLS").
  * STORE is {@code s3://BUCKET/PREFIX} (with AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY) or a directory ({@link ObjectStores}). A store that cannot be used stops the start
  * with one line on stderr and exit status 2. Prints {@code listening on http://HOST:PORT} (the {@code --listen}
@@ -61,8 +71,9 @@ public final class StorageMain {
     try {
       List<String> rest = new java.util.ArrayList<>(Arrays.asList(args).subList(1, args.length));
       boolean insecure = rest.remove("--" + INSECURE_FLAG);
+      boolean insecureTls = rest.remove("--" + INSECURE_TLS_FLAG);
       Map<String, String> opts = options(args[0], rest.toArray(String[]::new));
-      auth = auth(args[0], opts, insecure);
+      auth = withTls(args[0], opts, auth(args[0], opts, insecure), insecureTls);
       objects = ObjectStores.open(require(opts, "object-store"));
       if (args[0].equals("pageserver")) {
         var images = new ImageService.Policy(bytes(opts.getOrDefault("image-threshold",
@@ -90,6 +101,10 @@ public final class StorageMain {
       System.exit(1);
       return;
     }
+    if (auth.serverTls() == null && auth.outbound().plainHttpAllowed()) {
+      log.warn("event=tls_disabled component={} reason=\"--{}: plain HTTP, tokens included; for development only\"", args[0],
+          INSECURE_TLS_FLAG);
+    }
     if (auth.inbound() == HttpApi.Authenticator.INSECURE) {
       log.warn("event=auth_disabled component={} reason=\"--{}: every route is served to anyone who reaches the port; for development only\"",
           args[0], INSECURE_FLAG);
@@ -114,11 +129,99 @@ public final class StorageMain {
   /** The options each role takes; any other is refused, never ignored. */
   private static final Map<String, List<String>> OPTIONS = Map.of(
       "pageserver", List.of("listen", "management-listen", "advertise", "object-store", "work-dir", "safekeepers", "image-threshold",
-          "auth-keys", "auth-issuer", "token-file"),
-      "safekeeper", List.of("id", "listen", "management-listen", "data-dir", "object-store", "auth-keys", "auth-issuer", "token-file"));
+          "auth-keys", "auth-issuer", "token-file", "tls-cert", "tls-key", "tls-ca"),
+      "safekeeper", List.of("id", "listen", "management-listen", "data-dir", "object-store", "auth-keys", "auth-issuer", "token-file",
+          "tls-cert", "tls-key", "tls-ca"));
 
   /** The flag (without a value) that serves every route to anyone: development only. */
   public static final String INSECURE_FLAG = "insecure-no-auth";
+
+  /** The flag (without a value) that lets a component checking or sending tokens speak plain HTTP: development only. */
+  public static final String INSECURE_TLS_FLAG = "insecure-no-tls";
+
+  /**
+   * {@code auth} with the component's TLS: the certificate it serves ({@code --tls-cert}, {@code --tls-key}) and the CA
+   * its own calls trust ({@code --tls-ca}). A component that checks tokens ({@code --auth-keys}) or sends one
+   * ({@code --token-file}) needs them, unless {@code insecureTls} ({@code --insecure-no-tls}) lets its tokens go over
+   * plain HTTP. Each file is read here, and one that cannot be used is refused naming its flag.
+   */
+  static StorageAuth withTls(String role, Map<String, String> opts, StorageAuth auth, boolean insecureTls) {
+    boolean cert = opts.containsKey("tls-cert");
+    boolean key = opts.containsKey("tls-key");
+    if (cert != key) {
+      throw new IllegalArgumentException("--tls-cert FILE and --tls-key FILE go together: give both (the certificate chain and its "
+          + "private key, PEM, e.g. a cert-manager Secret's tls.crt and tls.key)");
+    }
+    if (insecureTls && cert) {
+      throw new IllegalArgumentException("--" + INSECURE_TLS_FLAG + " serves plain HTTP; it cannot be given with --tls-cert and --tls-key");
+    }
+    boolean tokens = auth.inbound() != HttpApi.Authenticator.INSECURE || opts.containsKey("token-file");
+    if (!cert && tokens && !insecureTls) {
+      throw new IllegalArgumentException("--tls-cert FILE, --tls-key FILE and --tls-ca FILE are required with --auth-keys or "
+          + "--token-file: tokens go over HTTPS only; to let them go over plain HTTP, for development only, give --" + INSECURE_TLS_FLAG);
+    }
+    if (cert && !opts.containsKey("tls-ca")) {
+      throw new IllegalArgumentException("--tls-ca FILE is required with --tls-cert: the CA bundle (PEM, e.g. a cert-manager Secret's "
+          + "ca.crt) that the " + role + "'s own calls to the storage engine trust");
+    }
+    ClientTls trust = ClientTls.SYSTEM;
+    if (opts.containsKey("tls-ca")) {
+      Path ca = Path.of(require(opts, "tls-ca"));
+      try {
+        trust = ClientTls.trusting(ca);
+      } catch (IOException e) {
+        throw new IllegalArgumentException("--tls-ca " + ca + ": " + e.getMessage() + "; give the PEM bundle of the CA that signed the "
+            + "storage engine's certificates (a cert-manager Secret's ca.crt)");
+      }
+    }
+    ServerTls serve = null;
+    if (cert) {
+      serve = serverTls(Path.of(require(opts, "tls-cert")), Path.of(require(opts, "tls-key")));
+      if (role.equals("pageserver")) {
+        for (String url : require(opts, "safekeepers").split(",")) {
+          requireHttps("safekeepers", url.strip());
+        }
+        if (opts.containsKey("advertise")) {
+          requireHttps("advertise", opts.get("advertise"));
+        }
+      }
+    }
+    TokenSource outbound = insecureTls ? auth.outbound().allowPlainHttp() : auth.outbound();
+    return new StorageAuth(auth.inbound(), outbound, serve, trust);
+  }
+
+  /** The pair of {@code --tls-cert} and {@code --tls-key}, each file checked on its own first so the error names its flag. */
+  private static ServerTls serverTls(Path cert, Path key) {
+    java.security.cert.X509Certificate leaf;
+    java.security.PrivateKey privateKey;
+    try {
+      leaf = Pem.readCertificates(cert).get(0);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("--tls-cert " + cert + ": " + e.getMessage() + "; give the server's certificate chain as PEM "
+          + "(its own certificate first; a cert-manager Secret's tls.crt)");
+    }
+    try {
+      privateKey = Pem.readPrivateKey(key);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("--tls-key " + key + ": " + e.getMessage() + "; give the certificate's private key as PEM "
+          + "(a cert-manager Secret's tls.key)");
+    }
+    if (!Pem.matches(privateKey, leaf)) {
+      throw new IllegalArgumentException("--tls-key " + key + " is not the private key of the certificate in --tls-cert " + cert
+          + "; give the key that was issued with that certificate");
+    }
+    try {
+      return ServerTls.fromFiles(cert, key);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("--tls-cert " + cert + " / --tls-key " + key + ": " + e.getMessage());
+    }
+  }
+
+  private static void requireHttps(String option, String url) {
+    if (!url.startsWith("https://")) {
+      throw new IllegalArgumentException("--" + option + " " + url + ": with --tls-cert the storage engine speaks HTTPS; give its https:// URL");
+    }
+  }
 
   /** The tokens a component checks and sends, from its options; without keys, only with {@code --insecure-no-auth}. */
   static StorageAuth auth(String role, Map<String, String> opts, boolean insecure) {

@@ -48,7 +48,7 @@ class StorageMainOptionsTest {
   void anUnknownRepeatedOrValuelessOptionIsRefusedByName() {
     assertThatThrownBy(() -> StorageMain.options("safekeeper", new String[] {"--image-threshold=1GiB"}))
         .hasMessage("unknown option --image-threshold for the safekeeper; it takes --id, --listen, --management-listen, --data-dir, --object-store, "
-            + "--auth-keys, --auth-issuer, --token-file");
+            + "--auth-keys, --auth-issuer, --token-file, --tls-cert, --tls-key, --tls-ca");
     assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"--listen", "a:1", "--listen=b:2"}))
         .hasMessage("--listen is given twice");
     assertThatThrownBy(() -> StorageMain.options("pageserver", new String[] {"--listen"})).hasMessage("--listen needs a value");

@@ -19,6 +19,9 @@ import dev.arbor.api.auth.StorageGrant;
 import dev.arbor.client.auth.KeyDirectory;
 import dev.arbor.client.auth.SigningKey;
 import dev.arbor.client.auth.TokenSource;
+import dev.arbor.client.tls.CertificateAuthority;
+import dev.arbor.client.tls.ClientTls;
+import dev.arbor.client.tls.Pem;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -42,6 +45,8 @@ import java.util.concurrent.TimeUnit;
  * expects it), sharing a local object store. Everything lives in one temporary directory removed on close.
  * The daemons check storage tokens, as every installation does (docs/security.md): the harness holds the keys and
  * mints the tokens its own clients and the computes tests start send, unless it is made {@link #withoutAuth()}.
+ * They serve plain HTTP and let tokens go over it ({@code --insecure-no-tls}) unless the harness is made
+ * {@link #withTls()}: then they serve HTTPS with certificates of a CA of the harness's own.
  */
 public final class StorageProcesses implements AutoCloseable {
   private final TempDirectory dir;
@@ -73,6 +78,9 @@ public final class StorageProcesses implements AutoCloseable {
   public static final String ISSUER = "arbor-test";
   /** How long the tokens the harness mints stay valid: longer than any test. */
   public static final Duration TOKEN_TTL = Duration.ofHours(12);
+  /** The CA of the daemons' certificates, null: plain HTTP ({@link #withTls()}). */
+  private CertificateAuthority ca;
+  private ClientTls clientTls = ClientTls.SYSTEM;
   /** Safekeeper id → the crashfs its data directory lives on, when created {@link #withCrashableSafekeeperDisks()}. */
   private final Map<String, CrashableDirectory> disks = new LinkedHashMap<>();
 
@@ -118,6 +126,71 @@ public final class StorageProcesses implements AutoCloseable {
     return this;
   }
 
+  /**
+   * Serves HTTPS on every daemon's ports: a CA made in the harness's directory ({@link #caFile()}) issues one certificate
+   * for {@code 127.0.0.1} and {@code localhost} ({@link #serverCertificateDirectory()}: {@code tls.crt}, {@code tls.key},
+   * {@code ca.crt}), which every daemon is given with {@code --tls-cert}, {@code --tls-key} and {@code --tls-ca}. The URLs
+   * are {@code https://}, and the harness's clients, and the computes' specs, trust that CA only. Call before
+   * {@link #start()}.
+   */
+  public StorageProcesses withTls() {
+    if (pageserverProxy != null) {
+      throw new IllegalStateException("the pageserver proxy speaks plain HTTP: withTls() does not go with withPageserverProxy()");
+    }
+    try {
+      ca = CertificateAuthority.create("arbor-test-ca", Duration.ofDays(2));
+      ca.writeTo(dir.resolve("tls/ca"));
+      issueServerCertificate();
+      clientTls = ClientTls.trusting(caFile());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return this;
+  }
+
+  /**
+   * Issues the daemons' certificate again, with a new key and serial, written over the files they serve (they pick it
+   * up without a restart). Returns it.
+   */
+  public CertificateAuthority.Issued issueServerCertificate() throws IOException {
+    if (ca == null) {
+      throw new IllegalStateException("the daemons serve plain HTTP: create the harness withTls()");
+    }
+    var issued = ca.issue("arbor-storage", List.of("localhost"), List.of("127.0.0.1"),
+        java.util.Set.of(CertificateAuthority.Usage.SERVER, CertificateAuthority.Usage.CLIENT), Duration.ofDays(1));
+    issued.writeTo(serverCertificateDirectory());
+    return issued;
+  }
+
+  /** Whether the daemons serve HTTPS ({@link #withTls()}). */
+  public boolean tls() {
+    return ca != null;
+  }
+
+  /** The CA bundle the daemons' certificates chain to; null without {@link #withTls()}. */
+  public Path caFile() {
+    return ca == null ? null : dir.resolve("tls/ca").resolve(Pem.CA);
+  }
+
+  /** The directory of the daemons' certificate ({@code tls.crt}, {@code tls.key}, {@code ca.crt}). */
+  public Path serverCertificateDirectory() {
+    return dir.resolve("tls/storage");
+  }
+
+  /** Whom the harness's clients trust: the harness's CA {@link #withTls()}, else the JDK's trust store. */
+  public ClientTls clientTls() {
+    return clientTls;
+  }
+
+  private String scheme() {
+    return ca == null ? "http" : "https";
+  }
+
+  /** The token files' tokens as a client sends them: over plain HTTP too when the daemons serve it. */
+  private TokenSource overTransport(TokenSource tokens) {
+    return ca == null ? tokens.allowPlainHttp() : tokens;
+  }
+
   /** The keys that sign the tokens the daemons accept; none {@link #withoutAuth()}. */
   public KeyDirectory keys() {
     if (keys == null) {
@@ -128,7 +201,7 @@ public final class StorageProcesses implements AutoCloseable {
 
   /** The token every call of {@link #pageserver()} and {@link #safekeeper} sends: none {@link #withoutAuth()}. */
   public TokenSource adminTokens() {
-    return keys == null ? TokenSource.NONE : TokenSource.file(adminTokenFile());
+    return keys == null ? TokenSource.NONE : overTransport(TokenSource.file(adminTokenFile()));
   }
 
   /** A file holding a compute token of {@code tenant} and {@code timeline}, for a compute's spec; null {@link #withoutAuth()}. */
@@ -174,7 +247,7 @@ public final class StorageProcesses implements AutoCloseable {
 
   /** The token a compute of {@code tenant} and {@code timeline} sends: from {@link #computeTokenFile}, none {@link #withoutAuth()}. */
   public TokenSource computeTokens(TenantId tenant, TimelineId timeline) {
-    return TokenSource.fileOrNone(computeTokenFile(tenant, timeline));
+    return overTransport(TokenSource.fileOrNone(computeTokenFile(tenant, timeline)));
   }
 
   private Path adminTokenFile() {
@@ -185,10 +258,21 @@ public final class StorageProcesses implements AutoCloseable {
     return dir.resolve("auth/pageserver.token");
   }
 
-  /** The daemons' token options: keys, issuer and their own token, or {@code --insecure-no-auth}. */
+  /**
+   * The daemons' token options (keys, issuer and their own token, or {@code --insecure-no-auth}) and TLS options (their
+   * certificate and the CA, or, with tokens over plain HTTP, {@code --insecure-no-tls}).
+   */
   private List<String> authArguments() {
-    return keys == null ? List.of("--insecure-no-auth") : List.of("--auth-keys", keys.publicKeys().toString(), "--auth-issuer", ISSUER,
-        "--token-file", pageserverTokenFile().toString());
+    List<String> args = new ArrayList<>(keys == null ? List.of("--insecure-no-auth") : List.of("--auth-keys", keys.publicKeys().toString(),
+        "--auth-issuer", ISSUER, "--token-file", pageserverTokenFile().toString()));
+    if (ca != null) {
+      Path certs = serverCertificateDirectory();
+      args.addAll(List.of("--tls-cert", certs.resolve(Pem.CERT).toString(), "--tls-key", certs.resolve(Pem.KEY).toString(),
+          "--tls-ca", caFile().toString()));
+    } else if (keys != null) {
+      args.add("--insecure-no-tls");
+    }
+    return args;
   }
 
   /** The pageserver's {@code --image-threshold} (e.g. "0": images only when a test asks, or "32MiB"). */
@@ -214,6 +298,9 @@ public final class StorageProcesses implements AutoCloseable {
    * computes still reach the pageserver directly ({@link #pageserverUrl()}).
    */
   public StorageProcesses withPageserverProxy() {
+    if (ca != null) {
+      throw new IllegalStateException("the pageserver proxy speaks plain HTTP: withPageserverProxy() does not go with withTls()");
+    }
     try {
       pageserverProxy = FaultProxy.start(pageserverUrl());
     } catch (IOException e) {
@@ -274,30 +361,30 @@ public final class StorageProcesses implements AutoCloseable {
 
   /** Where computes reach the pageserver ({@code --listen}). */
   public String pageserverUrl() {
-    return "http://127.0.0.1:" + pageserverPort;
+    return scheme() + "://127.0.0.1:" + pageserverPort;
   }
 
   /** Where tenants and timelines are managed: the management listener, or {@link #pageserverUrl()} without one. */
   public String pageserverManagementUrl() {
-    return pageserverManagementPort == 0 ? pageserverUrl() : "http://127.0.0.1:" + pageserverManagementPort;
+    return pageserverManagementPort == 0 ? pageserverUrl() : scheme() + "://127.0.0.1:" + pageserverManagementPort;
   }
 
   /** Safekeeper id → URL, in order: where computes reach them ({@code --listen}). */
   public Map<String, String> safekeeperUrls() {
     Map<String, String> out = new LinkedHashMap<>();
-    safekeeperPorts.forEach((id, port) -> out.put(id, "http://127.0.0.1:" + port));
+    safekeeperPorts.forEach((id, port) -> out.put(id, scheme() + "://127.0.0.1:" + port));
     return out;
   }
 
   /** A client of safekeeper {@code id} on the URL computes use; one try per call, 10 s each. */
   public SafekeeperClient safekeeper(String id) {
-    return new SafekeeperClient(safekeeperUrls().get(id), Duration.ofSeconds(10), RetryPolicy.NONE, adminTokens());
+    return new SafekeeperClient(safekeeperUrls().get(id), Duration.ofSeconds(10), RetryPolicy.NONE, adminTokens(), clientTls);
   }
 
   /** Safekeeper id → URL of its management listener, or {@link #safekeeperUrls()} without them; the pageserver's. */
   public Map<String, String> safekeeperManagementUrls() {
     Map<String, String> out = safekeeperUrls();
-    safekeeperManagementPorts.forEach((id, port) -> out.put(id, "http://127.0.0.1:" + port));
+    safekeeperManagementPorts.forEach((id, port) -> out.put(id, scheme() + "://127.0.0.1:" + port));
     return out;
   }
 
@@ -547,7 +634,7 @@ public final class StorageProcesses implements AutoCloseable {
    * another), answering within 60 s, idempotent calls retried.
    */
   public PageserverClient pageserver() {
-    return new PageserverClient(pageserverManagementUrl(), Duration.ofSeconds(60), RetryPolicy.DEFAULT, adminTokens());
+    return new PageserverClient(pageserverManagementUrl(), Duration.ofSeconds(60), RetryPolicy.DEFAULT, adminTokens(), clientTls);
   }
 
   public TenantInfo createTenant(int pgVersion) throws IOException {

@@ -37,7 +37,8 @@ import java.util.regex.Pattern;
  *   "roles": [{"name": "app", "password_file": "/run/secrets/app", "createdb": true}],
  *   "databases": [{"name": "app", "owner": "app"}],
  *   "suspend_timeout": "5m",
- *   "storage_token_file": "/var/run/arbor/storage-token"
+ *   "storage_token_file": "/var/run/arbor/storage-token",
+ *   "storage_ca_file": "/var/run/arbor/storage-ca.crt"
  * }
  * }</pre>
  * One model for everyone who writes or reads a spec: the agent runs it, the operator renders it from an
@@ -59,6 +60,10 @@ import java.util.regex.Pattern;
  * @param storageTokenFile an absolute path to the file holding this compute's storage token (scope compute, its
  *     tenant and timeline), read on every call to the storage engine; null: it sends none (a storage engine started
  *     with {@code --insecure-no-auth}). The token itself is never in the spec.
+ * @param storageCaFile an absolute path to the CA bundle (PEM) that {@code https://} storage URLs are trusted from, the
+ *     only one they are (read again when it changes; copied for restore_command at each start); null: the JDK's trust store
+ * @param storageInsecureHttp development only: the storage token may be sent to {@code http://} storage URLs. Without
+ *     it, a spec with a {@code storage_token_file} names {@code https://} URLs only.
  */
 public record ComputeAgentSpec(
     Integer formatVersion,
@@ -77,7 +82,17 @@ public record ComputeAgentSpec(
     List<Role> roles,
     List<Database> databases,
     Duration suspendTimeout,
-    String storageTokenFile) {
+    String storageTokenFile,
+    String storageCaFile,
+    Boolean storageInsecureHttp) {
+
+  /** A spec without TLS settings of its own (no {@code storage_ca_file}, no {@code storage_insecure_http}). */
+  public ComputeAgentSpec(Integer formatVersion, TenantId tenantId, TimelineId timelineId, Mode mode, Lsn lsn, String pageserverUrl,
+      Map<String, String> safekeepers, Integer postgresVersion, String listenHost, Integer port, Integer httpPort, Path workDir,
+      Map<String, String> parameters, List<Role> roles, List<Database> databases, Duration suspendTimeout, String storageTokenFile) {
+    this(formatVersion, tenantId, timelineId, mode, lsn, pageserverUrl, safekeepers, postgresVersion, listenHost, port, httpPort, workDir,
+        parameters, roles, databases, suspendTimeout, storageTokenFile, null, null);
+  }
 
   /** The {@code format_version} this model reads and writes. */
   public static final int FORMAT_VERSION = 1;
@@ -115,6 +130,7 @@ public record ComputeAgentSpec(
   /** A database the agent creates if missing, owned by one of the spec's roles. */
   public record Database(String name, String owner) {}
 
+  @com.fasterxml.jackson.annotation.JsonCreator
   public ComputeAgentSpec {
     safekeepers = safekeepers == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(safekeepers));
     parameters = parameters == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(parameters));
@@ -211,6 +227,15 @@ public record ComputeAgentSpec(
     if (storageTokenFile != null && !Path.of(storageTokenFile).isAbsolute()) {
       errors.add(new FieldError("storage_token_file", "'" + storageTokenFile + "' is relative; give an absolute path"));
     }
+    if (storageCaFile != null && !Path.of(storageCaFile).isAbsolute()) {
+      errors.add(new FieldError("storage_ca_file", "'" + storageCaFile + "' is relative; give an absolute path"));
+    }
+    if (storageTokenFile != null && !Boolean.TRUE.equals(storageInsecureHttp)) {
+      checkHttps(errors, "pageserver_url", pageserverUrl);
+      if (mode == Mode.READ_WRITE) {
+        safekeepers.forEach((id, url) -> checkHttps(errors, "safekeepers." + id, url));
+      }
+    }
     return errors;
   }
 
@@ -299,6 +324,15 @@ public record ComputeAgentSpec(
       errors.add(new FieldError(field, "is required: a TCP port" + (zeroAllowed ? " (0 picks a free one)" : "")));
     } else if (port < (zeroAllowed ? 0 : 1) || port > 65535) {
       errors.add(new FieldError(field, port + " is not a TCP port; use " + (zeroAllowed ? "0" : "1") + " to 65535"));
+    }
+  }
+
+  /** A URL the storage token is sent to: https, unless storage_insecure_http allows plain HTTP. */
+  private static void checkHttps(List<FieldError> errors, String field, String url) {
+    if (url != null && url.startsWith("http://")) {
+      errors.add(new FieldError(field, "'" + url + "' is plain HTTP, and the compute sends its storage token (storage_token_file) "
+          + "there; use the https:// URL of a storage engine serving TLS (trusted through storage_ca_file), or, for development "
+          + "only, set storage_insecure_http: true"));
     }
   }
 

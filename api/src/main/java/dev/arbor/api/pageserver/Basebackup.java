@@ -31,6 +31,13 @@ public final class Basebackup {
   public static final String STORAGE_AUTH_FILE = "arbor-storage-auth";
 
   /**
+   * A file in PGDATA: the CA bundle (PEM) restore_command trusts on an {@code https://} storage URL
+   * ({@code curl --cacert FILE}); without it curl uses its own trust store. Whoever runs the server copies it from
+   * the CA it trusts (a compute's {@code storage_ca_file}, the pageserver's {@code --tls-ca}). Images never hold it.
+   */
+  public static final String STORAGE_CA_FILE = "arbor-storage-ca.crt";
+
+  /**
    * The content of {@value #RECOVERY_WAL}: restore_command's URL ({@code %f} stands for the file name) and
    * the segment files recovery reads, oldest first.
    */

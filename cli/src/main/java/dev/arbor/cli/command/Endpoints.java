@@ -240,7 +240,9 @@ final class Endpoints {
         List.of(new ComputeAgentSpec.Role(ROLE, passwordFile.toString(), null, true, true,
             project.pgVersion() >= ComputeAgentSpec.CREATEROLE_CONFINED_SINCE)),
         List.of(new ComputeAgentSpec.Database(DATABASE, ROLE)),
-        info.suspendAfter().isZero() ? null : info.suspendAfter(), storageTokenFile.toString());
+        info.suspendAfter().isZero() ? null : info.suspendAfter(), storageTokenFile.toString(),
+        // Local daemons serve plain HTTP on loopback (--insecure-no-tls, LocalStorage): said here, explicitly.
+        null, true);
   }
 
   private static boolean running(ComputeAgentClient agent) {

@@ -64,9 +64,13 @@ public record ArborHome(Path root) {
     }
   }
 
-  /** An admin token for this CLI process's own calls, minted now and never written down. */
+  /**
+   * An admin token for this CLI process's own calls, minted now and never written down; sent over plain HTTP, as the
+   * local daemons serve it on loopback ({@code --insecure-no-tls}).
+   */
   public TokenSource adminTokens() {
-    return TokenSource.fixed(keys().mint(StorageGrant.of("arbor-cli", Scope.STORAGE_ADMIN), java.time.Duration.ofHours(1)));
+    return TokenSource.fixed(keys().mint(StorageGrant.of("arbor-cli", Scope.STORAGE_ADMIN), java.time.Duration.ofHours(1)))
+        .allowPlainHttp();
   }
 
   public Path objects() {

@@ -20,6 +20,39 @@ public interface TokenSource {
 
   TokenSource NONE = Optional::empty;
 
+  /**
+   * Whether this token may be sent over plain {@code http://}. Never, unless the caller said so with
+   * {@link #allowPlainHttp()}: a token on the wire unencrypted is a token for anyone on the path. {@code HttpJson}
+   * refuses to send one otherwise.
+   */
+  default boolean plainHttpAllowed() {
+    return false;
+  }
+
+  /**
+   * The same tokens, allowed over plain {@code http://} as well: development only (the storage engine's
+   * {@code --insecure-no-tls}, a compute spec's {@code storage_insecure_http}, local mode).
+   */
+  default TokenSource allowPlainHttp() {
+    TokenSource tokens = this;
+    return new TokenSource() {
+      @Override
+      public Optional<String> token() throws IOException {
+        return tokens.token();
+      }
+
+      @Override
+      public boolean plainHttpAllowed() {
+        return true;
+      }
+
+      @Override
+      public String toString() {
+        return tokens + " (plain HTTP allowed)";
+      }
+    };
+  }
+
   static TokenSource fixed(String token) {
     if (token == null || token.isBlank()) {
       throw new IllegalArgumentException("a fixed token is not empty");

@@ -1,6 +1,7 @@
 package dev.arbor.compute.agent;
 
 import dev.arbor.client.auth.TokenSource;
+import dev.arbor.client.tls.ClientTls;
 import dev.arbor.api.compute.AgentActivity;
 import dev.arbor.api.compute.AgentCommand;
 import dev.arbor.api.compute.AgentStatus;
@@ -88,6 +89,7 @@ public final class ComputeAgent implements AutoCloseable {
   private volatile boolean stopRequested;
   private boolean stopped;
   private HttpApi http;
+  private ClientTls storageTls;
   private PostgresLogForwarder postgresLog;
   private volatile StartedCompute compute;
   private Connection connection;
@@ -126,7 +128,7 @@ public final class ComputeAgent implements AutoCloseable {
       checkTimeline();
       ComputeSpec computeSpec = new ComputeSpec(spec.tenantId(), spec.timelineId(), spec.pageserverUrl(), spec.safekeepers(),
           PostgresInstallation.find(spec.postgresVersion()), spec.workDir(), spec.listenHost(), spec.port(), spec.parameters(), null,
-          storageTokens());
+          storageTokens(), storageTls());
       computeSpec.createWorkDir();
       postgresLog = new PostgresLogForwarder(computeSpec.logFile(), System.out).start();
 
@@ -167,16 +169,33 @@ public final class ComputeAgent implements AutoCloseable {
     return api;
   }
 
-  /** The spec's {@code storage_token_file}, read on every call; none without one. */
+  /**
+   * The spec's {@code storage_token_file}, read on every call; none without one. Sent over plain HTTP only when the spec
+   * says {@code storage_insecure_http}.
+   */
   private TokenSource storageTokens() {
-    return TokenSource.fileOrNone(spec.storageTokenFile() == null ? null : Path.of(spec.storageTokenFile()));
+    TokenSource tokens = TokenSource.fileOrNone(spec.storageTokenFile() == null ? null : Path.of(spec.storageTokenFile()));
+    return Boolean.TRUE.equals(spec.storageInsecureHttp()) ? tokens.allowPlainHttp() : tokens;
+  }
+
+  /** Whom https:// storage URLs are trusted from: the spec's {@code storage_ca_file}, read once per agent. */
+  private ClientTls storageTls() {
+    if (storageTls == null) {
+      try {
+        storageTls = ClientTls.trustingOrSystem(spec.storageCaFile() == null ? null : Path.of(spec.storageCaFile()));
+      } catch (IOException e) {
+        throw new ComputeStartException("storage_ca_file: " + e.getMessage() + "; give the PEM bundle of the CA that signed the "
+            + "storage engine's certificates", e);
+      }
+    }
+    return storageTls;
   }
 
   /** The pageserver must be reachable and know the timeline, with the spec's PostgreSQL version. */
   private void checkTimeline() {
     TimelineInfo info;
     try {
-      info = new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE, storageTokens())
+      info = new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE, storageTokens(), storageTls())
           .timeline(spec.tenantId(), spec.timelineId());
     } catch (ApiProblem p) {
       if (p.status() == 404) {

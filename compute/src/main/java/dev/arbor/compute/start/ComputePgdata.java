@@ -149,7 +149,8 @@ final class ComputePgdata {
    * returns the bytes received. One try, connecting within 10 s; an interrupt between two reads aborts the transfer.
    */
   long extractBasebackup(BasebackupRequest request) throws IOException {
-    var pageserver = new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE, spec.storageTokens());
+    var pageserver = new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE, spec.storageTokens(),
+        spec.storageTls());
     String source = spec.pageserverUrl() + " (timeline " + spec.timeline() + ", " + request + ")";
     InputStream body;
     try {
@@ -196,10 +197,28 @@ final class ComputePgdata {
   }
 
   /**
-   * The header restore_command sends to the storage engine (Basebackup.STORAGE_AUTH_FILE), from the compute's token now;
-   * {@link StorageAuthHeader#keepFresh} rewrites it while the compute runs.
+   * The header restore_command sends to the storage engine (Basebackup.STORAGE_AUTH_FILE), from the compute's token now,
+   * and the CA bundle it trusts (Basebackup.STORAGE_CA_FILE). A token is never handed to a restore_command whose URL
+   * is plain HTTP, unless the compute's tokens may go there ({@code storage_insecure_http}).
+   * {@link StorageAuthHeader#keepFresh} rewrites the header while the compute runs.
    */
   private void writeStorageAuth() throws IOException {
+    Path ca = dir().resolve(Basebackup.STORAGE_CA_FILE);
+    if (spec.storageTls().caBundle() != null) {
+      Files.copy(spec.storageTls().caBundle(), ca, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      ServerUser.current().handOver(ca);
+    } else {
+      Files.deleteIfExists(ca);
+    }
+    Path recoveryWal = dir().resolve(Basebackup.RECOVERY_WAL);
+    if (!spec.storageTokens().plainHttpAllowed() && Files.exists(recoveryWal)) {
+      String walUrl = dev.arbor.client.Json.read(Files.readAllBytes(recoveryWal), Basebackup.RecoveryWal.class).walUrl();
+      if (walUrl != null && walUrl.startsWith("http://") && spec.storageTokens().token().isPresent()) {
+        throw new ComputeStartException("the basebackup's restore_command fetches WAL from " + walUrl + " over plain HTTP, and the "
+            + "compute would send its storage token there; give the pageserver an https:// --advertise URL (--tls-cert), or, for "
+            + "development only, set storage_insecure_http");
+      }
+    }
     StorageAuthHeader.write(dir(), spec.storageTokens());
   }
 

@@ -1,6 +1,7 @@
 package dev.arbor.compute.start;
 
 import dev.arbor.client.auth.TokenSource;
+import dev.arbor.client.tls.ClientTls;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.UnreachableDirectoryException;
@@ -26,6 +27,8 @@ import java.util.Map;
  *     holding WAL for it ({@link SlotTrimmer}); this bounds the compute's disk against a dead safekeeper.
  *     PostgreSQL's own {@code max_slot_wal_keep_size} is always -1.
  * @param storageTokens the token every call to the storage engine sends, restore_command's included (null: none)
+ * @param storageTls whom {@code https://} storage URLs are trusted from, restore_command's included (null: the JDK's
+ *     trust store; restore_command then uses curl's)
  */
 public record ComputeSpec(
     TenantId tenant,
@@ -38,7 +41,16 @@ public record ComputeSpec(
     int port,
     Map<String, String> settings,
     String maxSlotWalKeepSize,
-    TokenSource storageTokens) {
+    TokenSource storageTokens,
+    ClientTls storageTls) {
+
+  /** Trusting the JDK's trust store on https:// URLs. */
+  public ComputeSpec(TenantId tenant, TimelineId timeline, String pageserverUrl, Map<String, String> safekeepers,
+      PostgresInstallation postgres, Path workDir, String listenHost, int port, Map<String, String> settings, String maxSlotWalKeepSize,
+      TokenSource storageTokens) {
+    this(tenant, timeline, pageserverUrl, safekeepers, postgres, workDir, listenHost, port, settings, maxSlotWalKeepSize, storageTokens,
+        ClientTls.SYSTEM);
+  }
 
   public ComputeSpec {
     safekeepers = Map.copyOf(new LinkedHashMap<>(safekeepers));
@@ -53,6 +65,9 @@ public record ComputeSpec(
     }
     if (storageTokens == null) {
       storageTokens = TokenSource.NONE;
+    }
+    if (storageTls == null) {
+      storageTls = ClientTls.SYSTEM;
     }
   }
 

@@ -81,7 +81,8 @@ public final class ComputeStart {
   public ComputeStart(ComputeSpec spec) {
     this.spec = spec;
     this.pageserver = pageserver(spec);
-    this.safekeepers = new SafekeeperSet(List.copyOf(spec.safekeepers().values()), Duration.ofSeconds(10), spec.storageTokens());
+    this.safekeepers = new SafekeeperSet(List.copyOf(spec.safekeepers().values()), Duration.ofSeconds(10), spec.storageTokens(),
+        spec.storageTls());
   }
 
   public RunningCompute start() throws IOException {
@@ -124,7 +125,7 @@ public final class ComputeStart {
       }
     }, command -> Thread.ofVirtual().name("recovery-end").start(command));
     // From here on the WAL recovery will read downloads in the background, while PostgreSQL gets ready.
-    try (var prefetch = WalPrefetch.start(pgdata.dir(), spec.storageTokens())) {
+    try (var prefetch = WalPrefetch.start(pgdata.dir(), spec.storageTokens(), spec.storageTls())) {
       configure(pgdata);
       log.info("event=pgdata_ready timeline={} basebackup_ms={} basebackup_bytes={} configure_ms={}", spec.timeline(),
           (t1 - t0) / 1_000_000, basebackupBytes, (System.nanoTime() - t1) / 1_000_000);
@@ -387,7 +388,7 @@ public final class ComputeStart {
    * its own (the agent's, the operator's), and a reservation must not be sent twice.
    */
   static PageserverClient pageserver(ComputeSpec spec) {
-    return new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(30), RetryPolicy.NONE, spec.storageTokens());
+    return new PageserverClient(spec.pageserverUrl(), Duration.ofSeconds(30), RetryPolicy.NONE, spec.storageTokens(), spec.storageTls());
   }
 
   /** What PostgreSQL stores for a password; a verifier has no quote, so it needs no escaping in a literal. */

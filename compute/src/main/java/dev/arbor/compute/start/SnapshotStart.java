@@ -73,7 +73,7 @@ public final class SnapshotStart {
       Lsn replayed;
       RecoveryEnd end = RecoveryEnd.overHttp(Lsn.DEFAULT_SEGMENT_SIZE,
           targetTli(pgdata.dir()), lsn, RecoveryEnd.WalFiles.NONE, ComputeStart.pageserver(spec), spec);
-      try (var prefetch = WalPrefetch.start(pgdata.dir(), spec.storageTokens())) {
+      try (var prefetch = WalPrefetch.start(pgdata.dir(), spec.storageTokens(), spec.storageTls())) {
         server.start(); // returns once PostgreSQL accepts read-only connections, which is before replay reached the LSN
         replayed = awaitEndOfWal(server, end.lastRecordEnd());
       }

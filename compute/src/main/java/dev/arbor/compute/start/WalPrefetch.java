@@ -7,6 +7,7 @@ import dev.arbor.postgres.ServerUser;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.client.HttpJson;
 import dev.arbor.client.Json;
+import dev.arbor.client.tls.ClientTls;
 import dev.arbor.api.pageserver.Basebackup.RecoveryWal;
 import java.io.IOException;
 import java.io.InputStream;
@@ -48,9 +49,9 @@ final class WalPrefetch implements AutoCloseable {
   private volatile int fetched;
   private volatile int missing;
 
-  private WalPrefetch(Path dir, RecoveryWal wal, TokenSource tokens) {
+  private WalPrefetch(Path dir, RecoveryWal wal, TokenSource tokens, ClientTls tls) {
     this.dir = dir;
-    this.http = new HttpJson(Duration.ofSeconds(10), tokens);
+    this.http = new HttpJson(Duration.ofSeconds(10), tokens, tls);
     this.wal = wal;
     this.thread = wal == null ? null : Thread.ofPlatform().daemon().name("wal-prefetch").unstarted(this::run);
   }
@@ -60,19 +61,19 @@ final class WalPrefetch implements AutoCloseable {
    * pageserver that does not list them, or nothing to replay). The first file is claimed before this
    * returns, so a PostgreSQL started afterwards waits for it instead of downloading it too.
    */
-  static WalPrefetch start(Path pgdata, TokenSource tokens) throws IOException {
+  static WalPrefetch start(Path pgdata, TokenSource tokens, ClientTls tls) throws IOException {
     Path dir = pgdata.resolve(Basebackup.PREFETCHED_WAL_DIR);
     Path list = pgdata.resolve(Basebackup.RECOVERY_WAL);
     if (!Files.exists(list)) {
-      return new WalPrefetch(dir, null, tokens);
+      return new WalPrefetch(dir, null, tokens, tls);
     }
     RecoveryWal wal = Json.read(Files.readAllBytes(list), RecoveryWal.class);
     if (wal.files() == null || wal.files().isEmpty() || wal.walUrl() == null) {
-      return new WalPrefetch(dir, null, tokens);
+      return new WalPrefetch(dir, null, tokens, tls);
     }
     Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
     ServerUser.current().handOver(dir); // restore_command, run by PostgreSQL, moves files out of it
-    var prefetch = new WalPrefetch(dir, wal, tokens);
+    var prefetch = new WalPrefetch(dir, wal, tokens, tls);
     prefetch.claim(wal.files().get(0));
     prefetch.thread.start();
     return prefetch;

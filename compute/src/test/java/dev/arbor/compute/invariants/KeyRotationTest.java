@@ -54,7 +54,8 @@ class KeyRotationTest {
 
         SigningKey old = storage.rotateKeys("test-key-2");
         PageserverClient withOldKey = new PageserverClient(storage.pageserverUrl(), Duration.ofSeconds(10), RetryPolicy.NONE,
-            TokenSource.fixed(old.mint(StorageProcesses.ISSUER, StorageGrant.of("old-admin", Scope.STORAGE_ADMIN), Duration.ofHours(1))));
+            TokenSource.fixed(old.mint(StorageProcesses.ISSUER, StorageGrant.of("old-admin", Scope.STORAGE_ADMIN), Duration.ofHours(1)))
+                .allowPlainHttp());
         assertThat(withOldKey.timeline(tenant.tenantId(), tenant.rootTimelineId()).timelineId())
             .as("during the rotation both keys are accepted").isEqualTo(tenant.rootTimelineId());
         int during = ledger.count();

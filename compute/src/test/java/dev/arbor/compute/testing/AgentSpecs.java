@@ -23,14 +23,14 @@ public final class AgentSpecs {
       List<Role> roles, List<Database> databases) {
     return new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION, tenant, timeline, Mode.READ_WRITE, null, storage.pageserverUrl(),
         storage.safekeeperUrls(), 15, "127.0.0.1", FreePort.pick(), FreePort.pick(), workDir, Map.of("work_mem", "8MB"),
-        roles, databases, Duration.ofMinutes(5), tokenFile(storage, tenant, timeline));
+        roles, databases, Duration.ofMinutes(5), tokenFile(storage, tenant, timeline), caFile(storage), insecureHttp(storage));
   }
 
   public static ComputeAgentSpec readOnly(StorageProcesses storage, TenantId tenant, TimelineId timeline, Lsn lsn, Path workDir,
       List<Role> roles) {
     return new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION, tenant, timeline, Mode.READ_ONLY, lsn, storage.pageserverUrl(),
         Map.of(), 15, "127.0.0.1", FreePort.pick(), FreePort.pick(), workDir, Map.of(), roles, List.of(), null,
-        tokenFile(storage, tenant, timeline));
+        tokenFile(storage, tenant, timeline), caFile(storage), insecureHttp(storage));
   }
 
   /** The compute's token file the harness mints, as the spec names it; null when the storage checks no tokens. */
@@ -39,17 +39,27 @@ public final class AgentSpecs {
     return file == null ? null : file.toString();
   }
 
+  /** The harness's CA when its daemons serve HTTPS; null otherwise. */
+  private static String caFile(StorageProcesses storage) {
+    return storage.tls() ? storage.caFile().toString() : null;
+  }
+
+  /** True where the token goes over plain HTTP, as the harness's daemons allow without TLS ({@code --insecure-no-tls}). */
+  private static Boolean insecureHttp(StorageProcesses storage) {
+    return storage.tls() ? null : true;
+  }
+
   /** The same spec with these PostgreSQL parameters instead of its own. */
   public static ComputeAgentSpec withParameters(ComputeAgentSpec s, Map<String, String> parameters) {
     return new ComputeAgentSpec(s.formatVersion(), s.tenantId(), s.timelineId(), s.mode(), s.lsn(), s.pageserverUrl(), s.safekeepers(),
         s.postgresVersion(), s.listenHost(), s.port(), s.httpPort(), s.workDir(), parameters, s.roles(), s.databases(),
-        s.suspendTimeout(), s.storageTokenFile());
+        s.suspendTimeout(), s.storageTokenFile(), s.storageCaFile(), s.storageInsecureHttp());
   }
 
   /** The same spec in another work dir, on fresh ports: a restart of the compute elsewhere. */
   public static ComputeAgentSpec movedTo(ComputeAgentSpec s, Path workDir) {
     return new ComputeAgentSpec(s.formatVersion(), s.tenantId(), s.timelineId(), s.mode(), s.lsn(), s.pageserverUrl(), s.safekeepers(),
         s.postgresVersion(), s.listenHost(), FreePort.pick(), FreePort.pick(), workDir, s.parameters(), s.roles(), s.databases(),
-        s.suspendTimeout(), s.storageTokenFile());
+        s.suspendTimeout(), s.storageTokenFile(), s.storageCaFile(), s.storageInsecureHttp());
   }
 }

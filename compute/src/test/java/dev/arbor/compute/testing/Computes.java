@@ -8,6 +8,7 @@ import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.postgres.PostgresInstallation;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
+import dev.arbor.client.auth.TokenSource;
 import dev.arbor.testing.FreePort;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -41,10 +42,22 @@ public final class Computes {
     return start(storage, tenant, timeline, workDir, safekeeperUrls, Map.of(), "256MB");
   }
 
+  /** A start that sends {@code tokens} (e.g. a token file the test mints into itself) instead of the harness's. */
+  public static RunningCompute startWithTokens(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
+      TokenSource tokens) throws IOException {
+    return start(storage, tenant, timeline, workDir, storage.safekeeperUrls(), Map.of(), "256MB", tokens);
+  }
+
   private static RunningCompute start(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
       Map<String, String> safekeeperUrls, Map<String, String> settings, String maxSlotWalKeepSize) throws IOException {
+    return start(storage, tenant, timeline, workDir, safekeeperUrls, settings, maxSlotWalKeepSize, storage.computeTokens(tenant, timeline));
+  }
+
+  private static RunningCompute start(StorageProcesses storage, TenantId tenant, TimelineId timeline, Path workDir,
+      Map<String, String> safekeeperUrls, Map<String, String> settings, String maxSlotWalKeepSize, TokenSource tokens)
+      throws IOException {
     var spec = new ComputeSpec(tenant, timeline, storage.pageserverUrl(), safekeeperUrls, PostgresInstallation.find(15),
-        workDir, "127.0.0.1", FreePort.pick(), settings, maxSlotWalKeepSize, storage.computeTokens(tenant, timeline));
+        workDir, "127.0.0.1", FreePort.pick(), settings, maxSlotWalKeepSize, tokens, storage.clientTls());
     return new ComputeStart(spec).start();
   }
 }

@@ -105,6 +105,14 @@ public interface OperatorConfig {
      */
     @WithDefault("10")
     int maxConcurrentCalls();
+
+    /**
+     * Development only, until TLS runs on Kubernetes: storage tokens may go over plain {@code http://} (the operator's
+     * own, and the computes' through {@code storage_insecure_http} in their specs), as the daemons do with
+     * {@code --insecure-no-tls}. Off, a token is never sent to an {@code http://} URL.
+     */
+    @WithDefault("false")
+    boolean insecureHttp();
   }
 
   interface Postgres {

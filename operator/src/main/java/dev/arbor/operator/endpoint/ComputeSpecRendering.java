@@ -31,7 +31,7 @@ final class ComputeSpecRendering {
    * scratch volume (the compute's work_dir is {@code compute} below it), and the file its storage token is mounted at.
    */
   record Placement(String pageserverUrl, Map<String, String> safekeepers, int port, int httpPort, String dataPath,
-      String storageTokenFile) {}
+      String storageTokenFile, boolean insecureHttp) {}
 
   /** Assumes what the reconciler checked first: the Branch has a timeline, the Project a tenant and version. */
   static ComputeAgentSpec render(Endpoint endpoint, Branch branch, Project project, Placement placement) {
@@ -60,7 +60,9 @@ final class ComputeSpecRendering {
         specRoles,
         specDatabases,
         suspend,
-        placement.storageTokenFile());
+        placement.storageTokenFile(),
+        null,
+        placement.insecureHttp() ? Boolean.TRUE : null);
   }
 
   static boolean readWrite(Endpoint endpoint) {

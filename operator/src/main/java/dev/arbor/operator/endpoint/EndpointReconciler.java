@@ -287,7 +287,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
 
     ComputeAgentSpec spec = ComputeSpecRendering.render(endpoint, branch, project, new ComputeSpecRendering.Placement(
         storage.pageserverUrl(), storage.safekeepers(), config.compute().port(), config.compute().httpPort(), config.compute().dataPath(),
-        ComputeResources.STORAGE_TOKEN_FILE));
+        ComputeResources.STORAGE_TOKEN_FILE, config.storageEngine().insecureHttp()));
     List<FieldError> problems = spec.problems();
     if (!problems.isEmpty()) {
       return statuses.finish(endpoint, status, Outcome.stalled("InvalidComputeSpec", problems.stream()
@@ -633,7 +633,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private static String endpointRevision(ComputeAgentSpec spec, Endpoint endpoint, Map<String, String> roleKeys) {
     var own = new ComputeAgentSpec(spec.formatVersion(), spec.tenantId(), spec.timelineId(), spec.mode(), spec.lsn(), null, null,
         spec.postgresVersion(), null, null, null, null, spec.parameters(), spec.roles(), spec.databases(), spec.suspendTimeout(),
-        null);
+        null, null, null);
     return ComputeRollouts.hash(ComputeSpecJson.toJson(own) + "\n" + Serialization.asJson(endpoint.getSpec().getResources()) + "\n" + roleKeys);
   }
 

@@ -56,7 +56,7 @@ public class StorageEngine {
 
   @Inject
   public StorageEngine(OperatorConfig config, TokenIssuer tokens) {
-    this(config, tokens.adminTokens());
+    this(config, config.storageEngine().insecureHttp() ? tokens.adminTokens().allowPlainHttp() : tokens.adminTokens());
   }
 
   /** @param tokens what every call sends: the operator's {@code storage_admin} token ({@link TokenIssuer#adminTokens()}) */

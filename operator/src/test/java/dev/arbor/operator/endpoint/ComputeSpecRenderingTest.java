@@ -33,7 +33,7 @@ class ComputeSpecRenderingTest {
   private static final ComputeSpecRendering.Placement PLACEMENT = new ComputeSpecRendering.Placement(
       "http://arbor-pageserver.arbor-system.svc:9898", Map.of("sk-0", "http://arbor-safekeeper-0.arbor-safekeeper:7676",
           "sk-1", "http://arbor-safekeeper-1.arbor-safekeeper:7676", "sk-2", "http://arbor-safekeeper-2.arbor-safekeeper:7676"),
-      5432, 3080, "/var/lib/arbor", ComputeResources.STORAGE_TOKEN_FILE);
+      5432, 3080, "/var/lib/arbor", ComputeResources.STORAGE_TOKEN_FILE, false);
 
   private static final Project PROJECT = Serialization.unmarshal("""
       apiVersion: arbor.dev/v1alpha1

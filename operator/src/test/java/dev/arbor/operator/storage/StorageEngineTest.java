@@ -225,6 +225,11 @@ class StorageEngineTest {
       public int maxConcurrentCalls() {
         return maxConcurrentCalls;
       }
+
+      @Override
+      public boolean insecureHttp() {
+        return true;
+      }
     };
     return new StorageEngine(new OperatorConfig() {
       @Override

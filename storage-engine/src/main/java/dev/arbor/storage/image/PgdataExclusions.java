@@ -34,8 +34,8 @@ final class PgdataExclusions {
       "postmaster.pid", "postmaster.opts", "standby.signal", "recovery.signal",
       "backup_label", "tablespace_map", "backup_manifest",
       "postgresql.auto.conf.tmp", "current_logfiles.tmp",
-      // the storage token of whoever ran the server: never in an image
-      Basebackup.STORAGE_AUTH_FILE);
+      // the storage token of whoever ran the server: never in an image; nor the CA it trusted
+      Basebackup.STORAGE_AUTH_FILE, Basebackup.STORAGE_CA_FILE);
 
   private static final Set<String> EMPTIED_DIRECTORIES = Set.of(
       "pg_wal", "pg_replslot", "pg_stat_tmp", "pg_dynshmem", "pg_notify", "pg_serial", "pg_snapshots", "pg_subtrans");

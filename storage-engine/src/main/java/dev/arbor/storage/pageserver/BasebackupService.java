@@ -4,6 +4,7 @@ import static dev.arbor.api.pageserver.Basebackup.PREFETCHED_WAL_DIR;
 import static dev.arbor.api.pageserver.Basebackup.RECOVERY_CONF;
 import static dev.arbor.api.pageserver.Basebackup.RECOVERY_WAL;
 import static dev.arbor.api.pageserver.Basebackup.STORAGE_AUTH_FILE;
+import static dev.arbor.api.pageserver.Basebackup.STORAGE_CA_FILE;
 
 import dev.arbor.api.pageserver.Basebackup.RecoveryWal;
 
@@ -177,14 +178,16 @@ public final class BasebackupService {
    * <p>A prefetched file is renamed into place (same file system, so all or nothing); while one is being
    * prefetched ({@code NAME.part} exists) the command waits for it, up to 10 s. Otherwise it downloads to
    * a temporary name, so a partial transfer never looks like a restored segment. It sends the header in
-   * {@value dev.arbor.api.pageserver.Basebackup#STORAGE_AUTH_FILE} (relative: PostgreSQL runs it in PGDATA) when that file exists. ({@code %%}
+   * {@value dev.arbor.api.pageserver.Basebackup#STORAGE_AUTH_FILE} (relative: PostgreSQL runs it in PGDATA) when that file exists, and
+   * trusts the CA bundle {@value dev.arbor.api.pageserver.Basebackup#STORAGE_CA_FILE} when that one exists. ({@code %%}
    * is a literal {@code %} in PostgreSQL's substitution.)
    */
   static String restoreCommand(String walUrl) {
     String prefetched = PREFETCHED_WAL_DIR + "/%f";
     return "i=0; while [ -f \"" + prefetched + ".part\" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; "
         + "if [ -f \"" + prefetched + "\" ]; then mv \"" + prefetched + "\" \"%p\" || exit 127; exit 0; fi; "
-        + "code=$(curl -sS --retry 3 $([ -f " + STORAGE_AUTH_FILE + " ] && echo -H @" + STORAGE_AUTH_FILE + ") -o \"%p.arbor-tmp\" "
+        + "code=$(curl -sS --retry 3 $([ -f " + STORAGE_CA_FILE + " ] && echo --cacert " + STORAGE_CA_FILE + ") $([ -f "
+        + STORAGE_AUTH_FILE + " ] && echo -H @" + STORAGE_AUTH_FILE + ") -o \"%p.arbor-tmp\" "
         + "-w \"%%{http_code}\" \"" + walUrl + "\"); rc=$?; "
         + "if [ $rc -eq 0 ] && [ \"$code\" = 200 ]; then mv \"%p.arbor-tmp\" \"%p\" || exit 127; exit 0; fi; "
         + "rm -f \"%p.arbor-tmp\"; "

@@ -102,15 +102,21 @@ public final class ImageService implements AutoCloseable {
   private final String walBaseUrl;
   /** The token the working copies' restore_command sends to this pageserver: its own ({@code --token-file}). */
   private final TokenSource tokens;
+  /** The CA bundle the working copies' restore_command trusts ({@code --tls-ca}); null: curl's own trust store. */
+  private final Path caBundle;
   private final Policy policy;
   private final ReentrantLock oneAtATime = new ReentrantLock();
   private volatile boolean closed;
   private Thread scheduler;
 
-  /** @param walBaseUrl this pageserver's URL as its own working copies reach it (for restore_command) */
+  /**
+   * @param walBaseUrl this pageserver's URL as its own working copies reach it (for restore_command)
+   * @param caBundle the CA bundle their restore_command trusts on an https:// walBaseUrl; null: none of its own
+   */
   ImageService(Catalog catalog, TimelineService timelines, WalService wal, BasebackupService basebackups,
-      IntFunction<PostgresInstallation> postgres, Path workDir, String walBaseUrl, TokenSource tokens, Policy policy) {
+      IntFunction<PostgresInstallation> postgres, Path workDir, String walBaseUrl, TokenSource tokens, Path caBundle, Policy policy) {
     this.tokens = tokens;
+    this.caBundle = caBundle;
     this.catalog = catalog;
     this.timelines = timelines;
     this.wal = wal;
@@ -279,7 +285,12 @@ public final class ImageService implements AutoCloseable {
     // Short (a socket path is limited to 107 bytes) and new: the server start makes it reachable for its user.
     Path socketDir = Path.of(System.getProperty("java.io.tmpdir"), "arbor-image-" + Long.toUnsignedString(RANDOM.nextLong(), 36));
     Path authFile = pgdata.resolve(Basebackup.STORAGE_AUTH_FILE);
+    Path caFile = pgdata.resolve(Basebackup.STORAGE_CA_FILE);
     try {
+      if (caBundle != null) {
+        Files.copy(caBundle, caFile, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        ServerUser.current().handOver(caFile);
+      }
       if (AuthHeaderFile.write(authFile, tokens)) {
         ServerUser.current().handOver(authFile);
       }
@@ -302,6 +313,7 @@ public final class ImageService implements AutoCloseable {
           .runUntilExit(RECOVERY_TIMEOUT);
     } finally {
       Files.deleteIfExists(authFile);
+      Files.deleteIfExists(caFile);
       deleteRecursively(socketDir);
     }
     Lsn stoppedAfter = stoppedAfter(log).orElseThrow(() -> new IOException("the recovery of the working copy of timeline "

@@ -47,9 +47,10 @@ public final class Pageserver implements AutoCloseable {
 
   public Pageserver(PageserverConfig config) {
     this.config = config;
-    this.api = new TwoPortApi("pageserver", "pageserver", config.listen(), config.managementListen(), Port.BOTH, config.auth().inbound());
+    this.api = new TwoPortApi("pageserver", "pageserver", config.listen(), config.managementListen(), Port.BOTH, config.auth().inbound(),
+        config.auth().serverTls());
     var catalog = new Catalog(config.objectStore());
-    var safekeepers = new SafekeeperSet(config.safekeeperUrls(), Duration.ofSeconds(5), config.auth().outbound());
+    var safekeepers = new SafekeeperSet(config.safekeeperUrls(), Duration.ofSeconds(5), config.auth().outbound(), config.auth().clientTls());
     this.timelines = new TimelineService(catalog, safekeepers);
     this.tenants = new TenantService(catalog, timelines, safekeepers, config.postgres(), config.workDir());
     this.generations = new GenerationService(catalog, timelines);
@@ -69,14 +70,15 @@ public final class Pageserver implements AutoCloseable {
     }
     api.start();
     String advertised = config.advertisedUrl() != null ? config.advertisedUrl()
-        : "http://" + config.listen().getHostString() + ":" + api.port();
+        : api.scheme() + "://" + config.listen().getHostString() + ":" + api.port();
     var catalog = new Catalog(config.objectStore());
     basebackups = new BasebackupService(catalog, timelines, wal, advertised);
     // Working copies fetch WAL over loopback when the API listens on every address.
     String host = config.listen().getAddress() != null && config.listen().getAddress().isAnyLocalAddress() ? "127.0.0.1"
         : config.listen().getHostString();
     images = new ImageService(catalog, timelines, wal, basebackups, config.postgres(), config.workDir(),
-        "http://" + host + ":" + api.port(), config.auth().outbound(), config.images()).startScheduler();
+        api.scheme() + "://" + host + ":" + api.port(), config.auth().outbound(), config.auth().clientTls().caBundle(), config.images())
+        .startScheduler();
     return this;
   }
 

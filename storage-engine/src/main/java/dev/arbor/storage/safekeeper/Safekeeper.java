@@ -81,7 +81,7 @@ public final class Safekeeper implements AutoCloseable {
   public Safekeeper(SafekeeperConfig config) {
     this.config = config;
     this.api = new TwoPortApi("safekeeper", "safekeeper-" + config.id(), config.listen(), config.managementListen(), Port.MANAGEMENT,
-        config.auth().inbound());
+        config.auth().inbound(), config.auth().serverTls());
     MeterRegistry m = api.metrics();
     walBytes = Counter.builder("arbor_safekeeper_wal_bytes_total").description("WAL received from computes and made durable.")
         .register(m);
@@ -291,7 +291,7 @@ public final class Safekeeper implements AutoCloseable {
             var timeline = new TimelineId(tl.getFileName().toString());
             try {
               timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(),
-                  PEER_TIMEOUT, config.auth().outbound(), receiverMetrics));
+                  PEER_TIMEOUT, config.auth().outbound(), config.auth().clientTls(), receiverMetrics));
             } catch (IOException | RuntimeException e) {
               String cause = String.valueOf(e.getMessage()).replace('"', '\'').replace('\n', ' ');
               quarantined.put(tenant + "/" + timeline, new Quarantined(tl.toAbsolutePath().normalize(), cause));
@@ -357,7 +357,7 @@ public final class Safekeeper implements AutoCloseable {
         try {
           return SafekeeperTimeline.open(config.id(), tenant, holder[0],
               config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), PEER_TIMEOUT,
-              config.auth().outbound(), receiverMetrics);
+              config.auth().outbound(), config.auth().clientTls(), receiverMetrics);
         } catch (IOException e) {
           throw new java.io.UncheckedIOException(e);
         }

@@ -1,6 +1,7 @@
 package dev.arbor.storage.safekeeper;
 
 import dev.arbor.client.auth.TokenSource;
+import dev.arbor.client.tls.ClientTls;
 import dev.arbor.api.Lsn;
 import dev.arbor.postgres.WalFileName;
 import dev.arbor.api.ApiProblem;
@@ -71,22 +72,26 @@ final class SafekeeperCatchUp {
   private final ObjectStore objects;
   private final Duration peerTimeout;
   private final TokenSource peerTokens;
+  private final ClientTls peerTls;
 
   /** Sending peers no token. */
   SafekeeperCatchUp(TenantId tenant, TimelineId timeline, ObjectStore objects, Duration peerTimeout) {
-    this(tenant, timeline, objects, peerTimeout, TokenSource.NONE);
+    this(tenant, timeline, objects, peerTimeout, TokenSource.NONE, ClientTls.SYSTEM);
   }
 
   /**
    * @param peerTimeout bounds connecting to a peer safekeeper (each peer is asked once per segment)
    * @param peerTokens the token this safekeeper sends its peers ({@code --token-file})
+   * @param peerTls whom their https:// URLs are trusted from ({@code --tls-ca})
    */
-  SafekeeperCatchUp(TenantId tenant, TimelineId timeline, ObjectStore objects, Duration peerTimeout, TokenSource peerTokens) {
+  SafekeeperCatchUp(TenantId tenant, TimelineId timeline, ObjectStore objects, Duration peerTimeout, TokenSource peerTokens,
+      ClientTls peerTls) {
     this.tenant = tenant;
     this.timeline = timeline;
     this.objects = objects;
     this.peerTimeout = peerTimeout;
     this.peerTokens = peerTokens;
+    this.peerTls = peerTls;
   }
 
   /**
@@ -167,7 +172,7 @@ final class SafekeeperCatchUp {
     }
     for (String peer : peers) {
       try {
-        Optional<InputStream> in = new SafekeeperClient(peer, peerTimeout, RetryPolicy.NONE, peerTokens)
+        Optional<InputStream> in = new SafekeeperClient(peer, peerTimeout, RetryPolicy.NONE, peerTokens, peerTls)
             .walFile(tenant, timeline, name, segmentEnd, PEER_READ_TIMEOUT);
         if (in.isEmpty()) {
           continue; // the peer does not hold it complete

@@ -85,10 +85,12 @@ final class SafekeeperTimeline implements AutoCloseable {
    * @param objects where the safekeepers offload complete segments, and where this one catches up from
    * @param peerTimeout bounds connecting to peer safekeepers when fetching complete segments from them
    * @param peerTokens the token sent to them
+   * @param peerTls whom their https:// URLs are trusted from ({@code --tls-ca})
    * @param receiverListener told of every receiver's flushes and failures (metrics)
    */
   static SafekeeperTimeline open(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, ObjectStore objects,
-      Duration peerTimeout, TokenSource peerTokens, WalReceiver.Listener receiverListener) throws IOException {
+      Duration peerTimeout, TokenSource peerTokens, dev.arbor.client.tls.ClientTls peerTls, WalReceiver.Listener receiverListener)
+      throws IOException {
     DurableFiles.createDirectories(dir);
     long accepted = 0;
     try {
@@ -97,7 +99,7 @@ final class SafekeeperTimeline implements AutoCloseable {
       // a timeline this safekeeper has not seen a compute of yet
     }
     return new SafekeeperTimeline(safekeeperId, tenant, timeline, dir, WalSegmentStore.open(dir.resolve("wal-store")), accepted,
-        Files.exists(dir.resolve(JOINED_LATE_FILE)), new SafekeeperCatchUp(tenant, timeline, objects, peerTimeout, peerTokens), receiverListener);
+        Files.exists(dir.resolve(JOINED_LATE_FILE)), new SafekeeperCatchUp(tenant, timeline, objects, peerTimeout, peerTokens, peerTls), receiverListener);
   }
 
   /**

@@ -27,7 +27,8 @@ class SafekeeperTimelineDirectoryTest {
     Path tenantDir = data.resolve(tenant.toString());
     Path timelineDir = tenantDir.resolve(timeline.toString());
     var events = FileIo.during(() -> SafekeeperTimeline.open("sk-test", tenant, timeline, timelineDir,
-        new LocalObjectStore(data.resolve("objects")), Duration.ofSeconds(1), dev.arbor.client.auth.TokenSource.NONE, WalReceiver.Listener.NONE).close());
+        new LocalObjectStore(data.resolve("objects")), Duration.ofSeconds(1), dev.arbor.client.auth.TokenSource.NONE,
+        dev.arbor.client.tls.ClientTls.SYSTEM, WalReceiver.Listener.NONE).close());
     assertThat(FileIo.forced(events)).as("directories fsynced while the timeline was created")
         .contains(data, tenantDir, timelineDir);
   }
