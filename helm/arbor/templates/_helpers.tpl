@@ -154,3 +154,31 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/* Storage tokens (docs/security.md): the issuer every token names and the daemons check. */}}
+{{- define "arbor.authIssuer" -}}
+{{- .Values.auth.issuer | default (printf "arbor/%s/%s" .Release.Namespace .Release.Name) -}}
+{{- end -}}
+
+{{/* The storage daemons' token flags: the public key set and their own token, each a file in a directory mount
+(never subPath: the kubelet then updates the files when the operator changes the ConfigMap or Secret). */}}
+{{- define "arbor.storageAuthArgs" -}}
+- --auth-keys=/etc/arbor/auth-keys/public-keys.jwks
+- --auth-issuer={{ include "arbor.authIssuer" . }}
+- --token-file=/var/run/arbor/storage-token/token
+# Plain HTTP until the chart issues certificates (docs/security.md, "TLS"): tokens are checked, not yet encrypted.
+- --insecure-no-tls
+{{- end -}}
+
+{{- define "arbor.storageAuthMounts" -}}
+- {name: auth-keys, mountPath: /etc/arbor/auth-keys, readOnly: true}
+- {name: storage-token, mountPath: /var/run/arbor/storage-token, readOnly: true}
+{{- end -}}
+
+{{/* The operator creates both at its start; until then the kubelet holds the pod in ContainerCreating. */}}
+{{- define "arbor.storageAuthVolumes" -}}
+- name: auth-keys
+  configMap: {name: {{ include "arbor.fullname" . }}-storage-auth-keys}
+- name: storage-token
+  secret: {secretName: {{ include "arbor.fullname" . }}-storage-token, defaultMode: 0440}
+{{- end -}}

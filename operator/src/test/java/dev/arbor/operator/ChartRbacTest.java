@@ -59,6 +59,15 @@ class ChartRbacTest {
   static final Map<String, List<String>> NEEDED_IN_RELEASE_NAMESPACE = Map.of(
       "coordination.k8s.io/leases", List.of("get", "create", "update", "patch"));
 
+  /**
+   * TokenIssuer, in the release's namespace: the signing-key Secret created when missing, else read; the key-set ConfigMap
+   * and the daemons' token Secret read and applied server-side (create when new, patch after); the key Secret updated at
+   * each step of a key rotation (an update of the version read, so two replicas cannot both step). By name only (the Role's
+   * resourceNames), but for create, which RBAC cannot narrow by name.
+   */
+  static final Map<String, List<String>> NEEDED_FOR_STORAGE_AUTH = Map.of("/secrets", List.of("get", "create", "patch", "update"),
+      "/configmaps", List.of("get", "create", "patch"));
+
   /** The proxy pods' informer (ProxyPods), in the release's namespace, where the chart runs arbor-proxy. */
   static final Map<String, List<String>> NEEDED_FOR_PROXY_PODS = Map.of("/pods", List.of("list", "watch"));
 
@@ -68,10 +77,16 @@ class ChartRbacTest {
     ClusterRole cluster = objects.stream().filter(ClusterRole.class::isInstance).map(ClusterRole.class::cast).findFirst().orElseThrow();
     Role leader = role(objects, "arbor-operator-leader-election");
     Role proxyPods = role(objects, "arbor-operator-proxy-pods");
+    Role storageAuth = role(objects, "arbor-operator-storage-auth");
     assertThat(grants(cluster.getRules())).as("the chart's ClusterRole (helm/arbor/templates/operator-rbac.yaml)").isEqualTo(sorted(NEEDED));
     assertThat(grants(leader.getRules())).as("the chart's leader-election Role").isEqualTo(sorted(NEEDED_IN_RELEASE_NAMESPACE));
     assertThat(grants(proxyPods.getRules())).as("the chart's proxy-pods Role").isEqualTo(sorted(NEEDED_FOR_PROXY_PODS));
     assertThat(proxyPods.getMetadata().getNamespace()).isEqualTo(ChartRbac.NAMESPACE);
+    assertThat(grants(storageAuth.getRules())).as("the chart's storage-auth Role").isEqualTo(sorted(NEEDED_FOR_STORAGE_AUTH));
+    assertThat(storageAuth.getMetadata().getNamespace()).isEqualTo(ChartRbac.NAMESPACE);
+    // Reading and changing are by name: the signing key and the tokens only, not every Secret of the namespace.
+    assertThat(storageAuth.getRules()).filteredOn(r -> r.getVerbs().contains("get") || r.getVerbs().contains("patch"))
+        .allSatisfy(r -> assertThat(r.getResourceNames()).as("resourceNames of %s", r).isNotEmpty());
   }
 
   private static Role role(List<HasMetadata> objects, String name) {

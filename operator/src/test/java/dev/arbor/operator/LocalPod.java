@@ -1,10 +1,12 @@
 package dev.arbor.operator;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.arbor.client.ServiceLaunch;
 import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.client.ComputeSpecJson;
+import dev.arbor.client.auth.SigningKey;
 import dev.arbor.testing.AgentProcess;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
@@ -40,6 +42,9 @@ import java.util.concurrent.ThreadLocalRandom;
  *   <li>the pod IP ({@code status.podIP}) is a fresh loopback address, so the pod's ports are its own;</li>
  *   <li>the data emptyDir is a local directory: the spec's work_dir below the volume's mount path is moved
  *       under that directory;</li>
+ *   <li>a Secret volume is a local directory holding the Secret's items as files (0600), and the spec's
+ *       storage_token_file below its mount path is moved there; {@link #syncSecretVolumes()} writes them again from
+ *       the API server, each file replaced whole, as the kubelet's periodic sync does;</li>
  *   <li>the image's {@code java -cp ...} becomes this JVM with the test classpath (the same classes).</li>
  * </ul>
  * And it does not reproduce the rest of the pod, so the tests that use it show nothing about these:
@@ -59,12 +64,41 @@ public final class LocalPod {
   final ComputeAgentSpec spec;
   /** The container's readiness probe as the kubelet would run it: an HTTP GET of this URL. */
   final URI readinessUrl;
+  private final KubernetesClient client;
+  private final String namespace;
+  /** Secret name → the local directory standing for its volume. */
+  private final Map<String, Path> secretVolumes;
 
-  private LocalPod(String podIp, Map<String, String> env, ComputeAgentSpec spec, URI readinessUrl) {
+  private LocalPod(String podIp, Map<String, String> env, ComputeAgentSpec spec, URI readinessUrl, KubernetesClient client,
+      String namespace, Map<String, Path> secretVolumes) {
     this.podIp = podIp;
     this.env = env;
     this.spec = spec;
     this.readinessUrl = readinessUrl;
+    this.client = client;
+    this.namespace = namespace;
+    this.secretVolumes = secretVolumes;
+  }
+
+  /** The local file holding the compute's storage token (the spec's storage_token_file, moved here). */
+  Path storageTokenFile() {
+    assertThat(spec.storageTokenFile()).as("the compute spec's storage_token_file").isNotNull();
+    return Path.of(spec.storageTokenFile());
+  }
+
+  /** Writes every Secret volume's files again from the API server, as the kubelet does after a Secret changed. */
+  void syncSecretVolumes() throws IOException {
+    for (var v : secretVolumes.entrySet()) {
+      writeSecret(client, namespace, v.getKey(), v.getValue());
+    }
+  }
+
+  private static void writeSecret(KubernetesClient client, String ns, String name, Path dir) throws IOException {
+    Secret s = client.secrets().inNamespace(ns).withName(name).get();
+    assertThat(s).as("Secret " + name + " mounted by the pod").isNotNull();
+    for (var item : s.getData().entrySet()) {
+      SigningKey.writePrivately(dir.resolve(item.getKey()), new String(Base64.getDecoder().decode(item.getValue()), StandardCharsets.UTF_8));
+    }
   }
 
   static LocalPod of(KubernetesClient client, String namespace, String statefulSet, Path volumeRoot) throws IOException {
@@ -93,17 +127,38 @@ public final class LocalPod {
     Path mount = Path.of(data.getMountPath());
     Path local = volumeRoot.resolve(data.getName()).resolve(mount.relativize(workDir).toString());
     Files.createDirectories(volumeRoot.resolve(data.getName()));
+    // Secret volumes: the kubelet would not start the pod before the Secret exists.
+    Map<String, Path> secretVolumes = new LinkedHashMap<>();
+    String tokenFile = podSpec.storageTokenFile();
+    for (VolumeMount m : c.getVolumeMounts()) {
+      var volume = pod.getVolumes().stream().filter(v -> v.getName().equals(m.getName()) && v.getSecret() != null).findFirst();
+      if (volume.isEmpty()) {
+        continue;
+      }
+      assertThat(m.getSubPath()).as("Secret volume " + m.getName() + " is mounted whole (a subPath mount is never updated)").isNull();
+      Path dir = volumeRoot.resolve(m.getName());
+      Files.createDirectories(dir);
+      String secretName = volume.get().getSecret().getSecretName();
+      await().atMost(java.time.Duration.ofMinutes(1)).untilAsserted(() ->
+          assertThat(client.secrets().inNamespace(namespace).withName(secretName).get()).as("Secret " + secretName).isNotNull());
+      writeSecret(client, namespace, secretName, dir);
+      secretVolumes.put(secretName, dir);
+      if (tokenFile != null && Path.of(tokenFile).startsWith(Path.of(m.getMountPath()))) {
+        tokenFile = dir.resolve(Path.of(m.getMountPath()).relativize(Path.of(tokenFile)).toString()).toString();
+      }
+    }
     ComputeAgentSpec spec = podSpec;
     spec = new ComputeAgentSpec(spec.formatVersion(), spec.tenantId(), spec.timelineId(), spec.mode(), spec.lsn(), spec.pageserverUrl(),
         spec.safekeepers(), spec.postgresVersion(), spec.listenHost(), spec.port(), spec.httpPort(), local, spec.parameters(),
-        spec.roles(), spec.databases(), spec.suspendTimeout(), spec.storageTokenFile());
+        spec.roles(), spec.databases(), spec.suspendTimeout(), tokenFile, spec.storageCaFile(), spec.storageInsecureHttp(), spec.tls());
     env.put("ARBOR_COMPUTE_SPEC", ComputeSpecJson.toJson(spec));
     HTTPGetAction probe = c.getReadinessProbe().getHttpGet();
     assertThat(probe).as("the container's readiness probe is an HTTP GET").isNotNull();
     int probePort = c.getPorts().stream().filter(p -> p.getName().equals(probe.getPort().getStrVal())).findFirst()
         .orElseThrow(() -> new AssertionError("the readiness probe's port " + probe.getPort() + " is none of the container's"))
         .getContainerPort();
-    return new LocalPod(podIp, env, spec, URI.create("http://" + podIp + ":" + probePort + probe.getPath()));
+    return new LocalPod(podIp, env, spec, URI.create("http://" + podIp + ":" + probePort + probe.getPath()), client, namespace,
+        secretVolumes);
   }
 
   /** The status code the readiness probe gets now (the kubelet counts 200-399 as ready). */

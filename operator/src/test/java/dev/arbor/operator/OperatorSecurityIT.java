@@ -33,6 +33,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import dev.arbor.client.auth.TokenSource;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.Test;
 
@@ -44,8 +45,9 @@ class OperatorSecurityIT extends OperatorTestBase {
   private static final String APP_PASSWORD_REF = "$(ARBOR_ROLE_PASSWORD_APP)";
 
   /**
-   * Compute A is given the pageserver's compute port, which serves only what a compute calls to start; through it,
-   * B's tenant can be neither listed, created next to, nor deleted. The pods get no ServiceAccount token.
+   * Compute A is given the pageserver's compute port and a compute token of its own timeline; with them, B's tenant
+   * can be neither listed, created next to, nor deleted (403: the token does not reach those routes). The pods get
+   * no ServiceAccount token.
    */
   @Test
   void aComputeCannotManageAnotherTenantsStorageNorReachTheKubernetesApi() throws Exception {
@@ -64,14 +66,15 @@ class OperatorSecurityIT extends OperatorTestBase {
     String bTenant = b.getStatus().getTenantId();
     String bTimeline = bMain.getStatus().getTimelineId();
     try (var pods = TempDirectory.create("arbor-sec-pods-")) {
-      String computeA = LocalPod.of(client(), "sec-a", "pa-rw", pods.resolve("pa-rw-0")).spec.pageserverUrl();
-      var viaCompute = new PageserverClient(computeA, Duration.ofSeconds(30), RetryPolicy.NONE);
+      LocalPod podA = LocalPod.of(client(), "sec-a", "pa-rw", pods.resolve("pa-rw-0"));
+      var viaCompute = new PageserverClient(podA.spec.pageserverUrl(), Duration.ofSeconds(30), RetryPolicy.NONE,
+          TokenSource.file(podA.storageTokenFile()).allowPlainHttp());
       var bId = new TenantId(bTenant);
-      assertRefusedOnComputePort(() -> viaCompute.deleteTenant(bId));
-      assertRefusedOnComputePort(() -> viaCompute.deleteTimeline(bId, new TimelineId(bTimeline)));
-      assertRefusedOnComputePort(viaCompute::tenants);
-      assertRefusedOnComputePort(() -> viaCompute.timelines(bId));
-      assertRefusedOnComputePort(() -> viaCompute.createTenant(CreateTenantRequest.withRandomId(15)));
+      assertForbidden(() -> viaCompute.deleteTenant(bId));
+      assertForbidden(() -> viaCompute.deleteTimeline(bId, new TimelineId(bTimeline)));
+      assertForbidden(viaCompute::tenants);
+      assertForbidden(() -> viaCompute.timelines(bId));
+      assertForbidden(() -> viaCompute.createTenant(CreateTenantRequest.withRandomId(15)));
     }
     assertThat(tenant(bTenant).tenantId().toString()).isEqualTo(bTenant);
     assertThat(timelineExists(bTenant, bTimeline)).isTrue();
@@ -173,10 +176,10 @@ class OperatorSecurityIT extends OperatorTestBase {
     client().resource(e).create();
   }
 
-  private static void assertRefusedOnComputePort(ThrowingCallable call) {
+  private static void assertForbidden(ThrowingCallable call) {
     assertThatThrownBy(call).isInstanceOfSatisfying(ApiProblem.class, p -> {
-      assertThat(p.status()).isEqualTo(404);
-      assertThat(p.is(ProblemTypes.SERVED_ON_MANAGEMENT_PORT)).as("refused as a management route: %s", p.getMessage()).isTrue();
+      assertThat(p.status()).as(p.getMessage()).isEqualTo(403);
+      assertThat(p.is(ProblemTypes.FORBIDDEN)).as("refused for its token's scope: %s", p.getMessage()).isTrue();
     });
   }
 }

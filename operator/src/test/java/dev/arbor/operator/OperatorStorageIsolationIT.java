@@ -18,6 +18,7 @@ import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.client.RetryPolicy;
 import dev.arbor.client.SafekeeperClient;
+import dev.arbor.client.auth.TokenSource;
 import dev.arbor.api.safekeeper.TimelineWalStatus;
 import dev.arbor.testing.TempDirectory;
 import java.io.IOException;
@@ -31,7 +32,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * What a compute reaches of the storage engine (review item 1): the URLs in its ARBOR_COMPUTE_SPEC are the
- * pageserver's and the safekeepers' compute ports, which serve what a compute calls and name no other tenant;
+ * pageserver's and the safekeepers' compute ports, which serve what a compute calls and name no other tenant, and
+ * its token reaches its own timeline only (a management route gets 403 for it);
  * listing ids, deleting a timeline's WAL and the metrics that name every timeline are on the management ports,
  * which only the pageserver (and the operator, on the pageserver's) is given.
  */
@@ -69,17 +71,17 @@ class OperatorStorageIsolationIT extends OperatorTestBase {
         TimelineWalStatus held = awaitHeld(bTenant, bTimeline, written);
 
         for (String sk : a.spec.safekeepers().values()) {
-          var asA = new SafekeeperClient(sk, Duration.ofSeconds(30), RetryPolicy.NONE);
-          assertRefusedOnComputePort(() -> asA.deleteTimeline(new TenantId(bTenant), new TimelineId(bTimeline)));
+          var asA = new SafekeeperClient(sk, Duration.ofSeconds(30), RetryPolicy.NONE, TokenSource.file(a.storageTokenFile()).allowPlainHttp());
+          assertForbidden(() -> asA.deleteTimeline(new TenantId(bTenant), new TimelineId(bTimeline)));
           // HttpJson.get, not download: download reads any 404 as "not there".
           assertRefusedOnComputePort(() -> http.get(sk + "/metrics", String.class));
           // The raw body, not the typed status: nothing the safekeeper answers may name B.
           assertThat(text(sk + SafekeeperClient.STATUS_PATH)).doesNotContain(bTenant, bTimeline);
         }
         String pageserver = a.spec.pageserverUrl();
-        var viaCompute = new PageserverClient(pageserver, Duration.ofSeconds(30), RetryPolicy.NONE);
-        assertRefusedOnComputePort(viaCompute::tenants);
-        assertRefusedOnComputePort(() -> viaCompute.timelines(new TenantId(bTenant)));
+        var viaCompute = new PageserverClient(pageserver, Duration.ofSeconds(30), RetryPolicy.NONE, TokenSource.file(a.storageTokenFile()).allowPlainHttp());
+        assertForbidden(viaCompute::tenants);
+        assertForbidden(() -> viaCompute.timelines(new TenantId(bTenant)));
         assertThat(text(pageserver + "/metrics")).doesNotContain(bTenant, bTimeline);
         assertThat(text(pageserver + "/v1/status")).doesNotContain(bTenant, bTimeline);
 
@@ -136,6 +138,14 @@ class OperatorStorageIsolationIT extends OperatorTestBase {
     try (InputStream in = http.download(url, Duration.ofSeconds(30)).orElseThrow()) {
       return new String(in.readAllBytes(), StandardCharsets.UTF_8);
     }
+  }
+
+  /** A route A's compute token does not reach: refused for the token before the port is looked at. */
+  private static void assertForbidden(ThrowingCallable call) {
+    assertThatThrownBy(call).isInstanceOfSatisfying(ApiProblem.class, p -> {
+      assertThat(p.status()).as(p.getMessage()).isEqualTo(403);
+      assertThat(p.is(ProblemTypes.FORBIDDEN)).as("refused for its token's scope: %s", p.getMessage()).isTrue();
+    });
   }
 
   private static void assertRefusedOnComputePort(ThrowingCallable call) {

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
 import dev.arbor.testing.StorageProcesses;
+import dev.arbor.operator.auth.TokenIssuer;
 import dev.arbor.crds.v1alpha1.Branch;
 import dev.arbor.crds.v1alpha1.BranchSpec;
 import dev.arbor.crds.v1alpha1.Condition;
@@ -69,13 +70,15 @@ abstract class OperatorTestBase {
   static String operatorKubeconfig;
   static final HttpJson http = new HttpJson(Duration.ofSeconds(30));
   static final Duration WAIT = Duration.ofMinutes(2);
+  /** The chart's full name of release "arbor": the prefix of the storage-auth objects. */
+  static final String AUTH_PREFIX = "arbor";
 
   @BeforeAll
   static void startEverything() throws Exception {
     installCrds();
     operatorKubeconfig = ChartRbac.operatorKubeconfig(kube);
-    // The operator does not mint storage tokens yet (docs/security.md).
-    storage = new StorageProcesses(1).withManagementListener().withoutAuth().start();
+    storage = new StorageProcesses(1).withManagementListener().start();
+    seedSigningKey();
     work = TempDirectory.create("arbor-operator-it-");
     operator = startOperator();
   }
@@ -99,6 +102,19 @@ abstract class OperatorTestBase {
       assertThat(log.lines().filter(l -> l.contains("forbidden")).toList()).as("operator log lines saying the chart's RBAC "
           + "(helm/arbor/templates/operator-rbac.yaml) refused a call").isEmpty();
     }
+  }
+
+  /**
+   * The daemons here are processes outside the cluster, started with the harness's key set as {@code --auth-keys}: the
+   * operator is given that key as the installation's signing key, as an operator that made it earlier finds it in its
+   * Secret (creating it when missing is TokenIssuerTest's). The storage daemons' token Secret of an earlier class goes.
+   */
+  static void seedSigningKey() {
+    client().secrets().inNamespace(ChartRbac.NAMESPACE).withName(AUTH_PREFIX + "-storage-token").delete();
+    client().resource(new io.fabric8.kubernetes.api.model.SecretBuilder().withNewMetadata().withName(AUTH_PREFIX + "-storage-signing-key")
+        .withNamespace(ChartRbac.NAMESPACE).endMetadata()
+        .withStringData(Map.of(TokenIssuer.SIGNING_KEY_ITEM, storage.keys().signingKey().privateJwk())).build())
+        .createOr(io.fabric8.kubernetes.client.dsl.NonDeletingOperation::update);
   }
 
   static OperatorProcess startOperator() throws IOException {
@@ -130,7 +146,14 @@ abstract class OperatorTestBase {
   static Map<String, String> operatorEnvironment() throws IOException {
     Path kubeconfig = work.resolve("kubeconfig");
     Files.writeString(kubeconfig, operatorKubeconfig);
-    return Map.of(
+    Map<String, String> env = new java.util.HashMap<>(Map.of(
+        // The issuer the daemons check (--auth-issuer), and where the storage-auth objects live: as the chart sets them.
+        "ARBOR_AUTH_ISSUER", StorageProcesses.ISSUER,
+        "ARBOR_AUTH_NAMESPACE", ChartRbac.NAMESPACE,
+        "ARBOR_AUTH_NAME_PREFIX", AUTH_PREFIX,
+        // The harness's daemons serve plain HTTP (--insecure-no-tls), as the chart's do until TLS runs on Kubernetes.
+        "ARBOR_STORAGE_ENGINE_INSECURE_HTTP", "true"));
+    env.putAll(Map.of(
         "KUBECONFIG", kubeconfig.toString(),
         "ARBOR_STORAGE_ENGINE_PAGESERVER_URL", storage.pageserverUrl(),
         "ARBOR_STORAGE_ENGINE_PAGESERVER_MANAGEMENT_URL", storage.pageserverManagementUrl(),
@@ -143,7 +166,8 @@ abstract class OperatorTestBase {
         // A killed leader's lease must run out before a new operator leads; keep that short in tests.
         "ARBOR_LEADER_ELECTION_LEASE_DURATION", "6s",
         "ARBOR_LEADER_ELECTION_RENEW_DEADLINE", "4s",
-        "ARBOR_LEADER_ELECTION_RETRY_PERIOD", "1s");
+        "ARBOR_LEADER_ELECTION_RETRY_PERIOD", "1s"));
+    return env;
   }
 
   static void installCrds() throws IOException {

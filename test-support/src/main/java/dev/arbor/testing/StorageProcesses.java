@@ -117,8 +117,8 @@ public final class StorageProcesses implements AutoCloseable {
   }
 
   /**
-   * Starts the daemons with {@code --insecure-no-auth}, for callers that send no tokens yet (the operator: see
-   * docs/security.md). By default they check tokens: a key pair in the harness's directory, the public set as
+   * Starts the daemons with {@code --insecure-no-auth}, the development flag, for a test of that mode (no suite needs
+   * it: the operator's tests give the operator {@link #keys()}' signing key, see docs/security.md). By default they check tokens: a key pair in the harness's directory, the public set as
    * {@code --auth-keys}, a {@code pageserver} token as every daemon's {@code --token-file}, a {@code storage_admin}
    * token behind {@link #pageserver()} and {@link #safekeeper}, and a compute token per timeline
    * ({@link #computeTokenFile}) for the computes tests start.

@@ -49,16 +49,29 @@ public final class SigningKey {
 
   /** Reads a private JWK file written by {@link #write}. */
   public static SigningKey read(Path file) throws IOException {
+    return parse(Files.readString(file, StandardCharsets.UTF_8), file.toString());
+  }
+
+  /**
+   * A private JWK as {@link #privateJwk} writes it; {@code source} names where it came from in the message of a
+   * failure (never the text itself: it is a private key).
+   */
+  public static SigningKey parse(String json, String source) throws IOException {
     try {
-      JsonWebKey jwk = JsonWebKey.Factory.newJwk(Files.readString(file, StandardCharsets.UTF_8));
+      JsonWebKey jwk = JsonWebKey.Factory.newJwk(json);
       if (!(jwk instanceof OctetKeyPairJsonWebKey okp) || okp.getPrivateKey() == null
           || !OctetKeyPairJsonWebKey.SUBTYPE_ED25519.equals(okp.getSubtype()) || okp.getKeyId() == null) {
-        throw new IOException(file + " is not a private Ed25519 JWK with a kid");
+        throw new IOException(source + " is not a private Ed25519 JWK with a kid");
       }
       return new SigningKey(okp);
     } catch (JoseException e) {
-      throw new IOException(file + " is not a JWK: " + e.getMessage(), e);
+      throw new IOException(source + " is not a JWK: " + e.getMessage(), e);
     }
+  }
+
+  /** The private key as JWK text (what {@link #write} puts into a file, and {@link #parse} reads): a secret. */
+  public String privateJwk() {
+    return jwk.toJson(JsonWebKey.OutputControlLevel.INCLUDE_PRIVATE);
   }
 
   public String kid() {
@@ -67,7 +80,7 @@ public final class SigningKey {
 
   /** Writes the private key as a JWK file only its owner can read (0600), replacing the file whole. */
   public void write(Path file) throws IOException {
-    writePrivately(file, jwk.toJson(JsonWebKey.OutputControlLevel.INCLUDE_PRIVATE));
+    writePrivately(file, privateJwk());
   }
 
   /** The public JWK (no private part). */
@@ -84,8 +97,13 @@ public final class SigningKey {
    * reads), replacing the file whole: a server that reads it while it is written sees the old set or the new one.
    */
   public static void writePublicSet(Path file, Collection<SigningKey> keys) throws IOException {
+    replace(file, publicSet(keys), "rw-r--r--");
+  }
+
+  /** The public halves of {@code keys} as JWK set text, what {@link #writePublicSet} writes. */
+  public static String publicSet(Collection<SigningKey> keys) {
     List<JsonWebKey> publics = keys.stream().map(SigningKey::publicJwk).toList();
-    replace(file, new JsonWebKeySet(publics).toJson(JsonWebKey.OutputControlLevel.PUBLIC_ONLY), "rw-r--r--");
+    return new JsonWebKeySet(publics).toJson(JsonWebKey.OutputControlLevel.PUBLIC_ONLY);
   }
 
   /** A token of {@code grant} from issuer {@code issuer}, valid from now for {@code ttl}. */

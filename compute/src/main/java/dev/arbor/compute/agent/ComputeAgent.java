@@ -13,6 +13,7 @@ import dev.arbor.client.PageserverClient;
 import dev.arbor.client.RetryPolicy;
 import dev.arbor.compute.start.ComputeSpec;
 import dev.arbor.compute.start.ComputeStart;
+import dev.arbor.compute.start.StorageAuthHeader;
 import dev.arbor.compute.start.ComputeStartException;
 import dev.arbor.compute.start.RunningCompute;
 import dev.arbor.compute.start.SnapshotStart;
@@ -93,6 +94,7 @@ public final class ComputeAgent implements AutoCloseable {
   private volatile StartedCompute compute;
   private Connection connection;
   private volatile ComputeMonitor monitor;
+  private volatile StorageAuthHeader storageAuthHeader;
   /** The latest {@code POST /activity}, or null. */
   private final AtomicReference<Instant> reportedActivity = new AtomicReference<>();
 
@@ -133,6 +135,8 @@ public final class ComputeAgent implements AutoCloseable {
       compute = spec.mode() == Mode.READ_WRITE
           ? new ComputeStart(computeSpec).start()
           : new SnapshotStart(computeSpec, spec.lsn()).start();
+      // restore_command reads its token from a header file in PGDATA: kept in step with the token file from now on.
+      storageAuthHeader = StorageAuthHeader.keepFresh(computeSpec.dataDir(), computeSpec.storageTokens());
       connection = compute.server().connectLocal("postgres", ComputeStart.SUPERUSER, APPLICATION_NAME);
       applyCatalog(catalog);
       monitor = new ComputeMonitor(compute.server(), connection, compute::ownSessionPids, Instant.now(), this::postgresExited)
@@ -367,6 +371,9 @@ public final class ComputeAgent implements AutoCloseable {
     }
     if (monitor != null) {
       monitor.close();
+    }
+    if (storageAuthHeader != null) {
+      storageAuthHeader.close();
     }
     if (connection != null) {
       try {

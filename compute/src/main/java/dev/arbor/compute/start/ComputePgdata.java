@@ -1,7 +1,6 @@
 package dev.arbor.compute.start;
 
 import dev.arbor.api.pageserver.Basebackup;
-import dev.arbor.client.auth.AuthHeaderFile;
 import dev.arbor.api.pageserver.BasebackupRequest;
 import dev.arbor.client.PageserverClient;
 import dev.arbor.client.RetryPolicy;
@@ -209,6 +208,7 @@ final class ComputePgdata {
    * The header restore_command sends to the storage engine (Basebackup.STORAGE_AUTH_FILE), from the compute's token now,
    * and the CA bundle it trusts (Basebackup.STORAGE_CA_FILE). A token is never handed to a restore_command whose URL
    * is plain HTTP, unless the compute's tokens may go there ({@code storage_insecure_http}).
+   * {@link StorageAuthHeader#keepFresh} rewrites the header while the compute runs.
    */
   private void writeStorageAuth() throws IOException {
     Path ca = dir().resolve(Basebackup.STORAGE_CA_FILE);
@@ -218,7 +218,6 @@ final class ComputePgdata {
     } else {
       Files.deleteIfExists(ca);
     }
-    Path file = dir().resolve(Basebackup.STORAGE_AUTH_FILE);
     Path recoveryWal = dir().resolve(Basebackup.RECOVERY_WAL);
     if (!spec.storageTokens().plainHttpAllowed() && Files.exists(recoveryWal)) {
       String walUrl = dev.arbor.client.Json.read(Files.readAllBytes(recoveryWal), Basebackup.RecoveryWal.class).walUrl();
@@ -228,9 +227,7 @@ final class ComputePgdata {
             + "development only, set storage_insecure_http");
       }
     }
-    if (AuthHeaderFile.write(file, spec.storageTokens())) {
-      ServerUser.current().handOver(file);
-    }
+    StorageAuthHeader.write(dir(), spec.storageTokens());
   }
 
   /**

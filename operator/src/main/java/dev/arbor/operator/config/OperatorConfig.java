@@ -25,6 +25,51 @@ public interface OperatorConfig {
 
   LeaderElection leaderElection();
 
+  Auth auth();
+
+  /**
+   * The storage-engine tokens the operator mints (docs/security.md, "Who sends which token"): their issuer, where the
+   * installation's signing key, public key set and the storage daemons' token live, and how long tokens live.
+   */
+  interface Auth {
+    /**
+     * The {@code iss} of every token, the same as the pageserver's and safekeepers' {@code --auth-issuer}; required
+     * (the Helm chart sets {@code arbor/NAMESPACE/RELEASE}).
+     */
+    Optional<String> issuer();
+
+    /**
+     * The namespace of the signing-key Secret, the public-key ConfigMap and the storage daemons' token Secret; unset:
+     * the operator's own (its ServiceAccount's, or its kubeconfig's).
+     */
+    Optional<String> namespace();
+
+    /**
+     * The prefix of those three names: {@code PREFIX-storage-signing-key}, {@code PREFIX-storage-auth-keys},
+     * {@code PREFIX-storage-token} (the Helm chart's full name of the release).
+     */
+    @WithDefault("arbor")
+    String namePrefix();
+
+    /**
+     * How long a compute's token lives; the operator mints it again at half its life. The kubelet takes up to about
+     * a minute (its sync period) to update a mounted Secret, so keep this well above that.
+     */
+    @WithDefault("8h")
+    Duration computeTokenTtl();
+
+    /** How long the storage daemons' {@code pageserver} token lives; minted again at half its life. */
+    @WithDefault("24h")
+    Duration storageTokenTtl();
+
+    /**
+     * In a key rotation, how long a new key is published in the key set before it signs: long enough for the kubelet to
+     * update the ConfigMap mounted into every storage pod (its sync period plus its cache, about a minute by default).
+     */
+    @WithDefault("2m")
+    Duration keyPropagationDelay();
+  }
+
   interface StorageEngine {
     /** Base URL of the pageserver's HTTP API as computes reach it, e.g. {@code http://arbor-pageserver:9898}. */
     String pageserverUrl();
@@ -60,6 +105,14 @@ public interface OperatorConfig {
      */
     @WithDefault("10")
     int maxConcurrentCalls();
+
+    /**
+     * Development only, until TLS runs on Kubernetes: storage tokens may go over plain {@code http://} (the operator's
+     * own, and the computes' through {@code storage_insecure_http} in their specs), as the daemons do with
+     * {@code --insecure-no-tls}. Off, a token is never sent to an {@code http://} URL.
+     */
+    @WithDefault("false")
+    boolean insecureHttp();
   }
 
   interface Postgres {

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.TextNode;
 import dev.arbor.api.compute.AgentCommand;
 import dev.arbor.crds.v1alpha1.Endpoint;
+import dev.arbor.operator.auth.TokenSecrets;
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.operator.kube.Labels;
 import dev.arbor.client.Json;
@@ -54,6 +55,16 @@ final class ComputeResources {
   static final String CONTAINER = "compute";
   static final String DATA_VOLUME = "data";
   static final String TMP_VOLUME = "tmp";
+  /**
+   * The Endpoint's storage-token Secret, mounted as a directory (not {@code subPath}: the kubelet then replaces the
+   * file when the operator mints the token again, and the pod template does not change). Never an env variable.
+   */
+  static final String STORAGE_TOKEN_VOLUME = "storage-token";
+  static final String STORAGE_TOKEN_DIR = "/var/run/arbor/storage-token";
+  /** The compute spec's {@code storage_token_file}. */
+  static final String STORAGE_TOKEN_FILE = STORAGE_TOKEN_DIR + "/" + TokenSecrets.TOKEN_ITEM;
+  /** Owner and group (the pod's fsGroup) may read the token; nobody may write it. */
+  static final int STORAGE_TOKEN_MODE = 0440;
   /** The name of the Service's one port, and so of the EndpointSlice's. */
   static final String POSTGRES_PORT = "postgres";
   /** EndpointSlice label naming its Service, and the one naming who manages it. */
@@ -73,6 +84,11 @@ final class ComputeResources {
 
   static String connectionSecretName(Endpoint e) {
     return e.getMetadata().getName() + "-connection";
+  }
+
+  /** The Secret holding the compute's storage token ({@link dev.arbor.operator.auth.TokenIssuer#computeTokenSecret}). */
+  static String storageTokenSecretName(Endpoint e) {
+    return e.getMetadata().getName() + "-storage-token";
   }
 
   static String host(Endpoint e, OperatorConfig config) {
@@ -147,12 +163,15 @@ final class ComputeResources {
         .withInitialDelaySeconds(30).withPeriodSeconds(10).withFailureThreshold(6).endLivenessProbe()
         .addNewVolumeMount().withName(DATA_VOLUME).withMountPath(c.dataPath()).endVolumeMount()
         .addNewVolumeMount().withName(TMP_VOLUME).withMountPath("/tmp").endVolumeMount()
+        .addNewVolumeMount().withName(STORAGE_TOKEN_VOLUME).withMountPath(STORAGE_TOKEN_DIR).withReadOnly(true).endVolumeMount()
         .withNewSecurityContext().withAllowPrivilegeEscalation(false).withReadOnlyRootFilesystem(true)
         .withNewCapabilities().withDrop("ALL").endCapabilities().endSecurityContext()
         .withResources(e.getSpec().getResources())
         .endContainer()
         .addToVolumes(data)
         .addNewVolume().withName(TMP_VOLUME).withNewEmptyDir().endEmptyDir().endVolume()
+        .addNewVolume().withName(STORAGE_TOKEN_VOLUME).withNewSecret().withSecretName(storageTokenSecretName(e))
+            .withDefaultMode(STORAGE_TOKEN_MODE).endSecret().endVolume()
         .endSpec()
         .endTemplate()
         .endSpec()

@@ -27,10 +27,11 @@ final class ComputeSpecRendering {
   private ComputeSpecRendering() {}
 
   /**
-   * What the operator adds to every spec: where the storage engine is, the pod's ports, and the mount of its
-   * scratch volume (the compute's work_dir is {@code compute} below it).
+   * What the operator adds to every spec: where the storage engine is, the pod's ports, the mount of its
+   * scratch volume (the compute's work_dir is {@code compute} below it), and the file its storage token is mounted at.
    */
-  record Placement(String pageserverUrl, Map<String, String> safekeepers, int port, int httpPort, String dataPath) {}
+  record Placement(String pageserverUrl, Map<String, String> safekeepers, int port, int httpPort, String dataPath,
+      String storageTokenFile, boolean insecureHttp) {}
 
   /** Assumes what the reconciler checked first: the Branch has a timeline, the Project a tenant and version. */
   static ComputeAgentSpec render(Endpoint endpoint, Branch branch, Project project, Placement placement) {
@@ -59,7 +60,10 @@ final class ComputeSpecRendering {
         specRoles,
         specDatabases,
         suspend,
-        null); // the operator does not mint storage tokens yet (docs/security.md)
+        placement.storageTokenFile(),
+        null,
+        placement.insecureHttp() ? Boolean.TRUE : null,
+        null);
   }
 
   static boolean readWrite(Endpoint endpoint) {

@@ -9,6 +9,9 @@ import dev.arbor.crds.v1alpha1.EndpointWake;
 import dev.arbor.crds.v1alpha1.Project;
 import dev.arbor.crds.v1alpha1.Role;
 import dev.arbor.crds.v1alpha1.RoleOption;
+import dev.arbor.api.auth.StorageGrant;
+import dev.arbor.operator.auth.TokenIssuer;
+import dev.arbor.operator.auth.TokenSecrets;
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.operator.kube.Caches;
 import dev.arbor.operator.kube.Indexes;
@@ -95,13 +98,15 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private final ComputeRollouts rollouts;
   private final ProxyPorts proxyPorts;
   private final PgdataVolume pgdataVolume;
+  private final TokenIssuer tokens;
   private final Wakes wakes = new Wakes();
   private volatile IndexerResourceCache<Endpoint> allEndpoints;
   private volatile ProxyPods proxyPods;
 
   public EndpointReconciler(OperatorConfig config, StorageEngine storage, StatusUpdates statuses, KubeEvents events,
-      PgdataVolume pgdataVolume) {
+      PgdataVolume pgdataVolume, TokenIssuer tokens) {
     this.config = config;
+    this.tokens = tokens;
     this.pgdataVolume = pgdataVolume;
     this.storage = storage;
     this.statuses = statuses;
@@ -281,7 +286,8 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     String password = new String(Base64.getDecoder().decode(passwords.getData().get(user)), StandardCharsets.UTF_8);
 
     ComputeAgentSpec spec = ComputeSpecRendering.render(endpoint, branch, project, new ComputeSpecRendering.Placement(
-        storage.pageserverUrl(), storage.safekeepers(), config.compute().port(), config.compute().httpPort(), config.compute().dataPath()));
+        storage.pageserverUrl(), storage.safekeepers(), config.compute().port(), config.compute().httpPort(), config.compute().dataPath(),
+        ComputeResources.STORAGE_TOKEN_FILE, config.storageEngine().insecureHttp()));
     List<FieldError> problems = spec.problems();
     if (!problems.isEmpty()) {
       return statuses.finish(endpoint, status, Outcome.stalled("InvalidComputeSpec", problems.stream()
@@ -319,6 +325,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
         Projects.rolePasswordsSecret(projectName), user, password, database, running, annotations);
     status.setBranchUid(branch.getMetadata().getUid());
     status.setTimelineId(branch.getStatus().getTimelineId());
+    Duration tokenRenewal = ensureStorageToken(endpoint, spec, inputs, context);
     StatefulSet desired = ComputeResources.statefulSet(inputs, config, onClaim);
     ComputeRollouts.stampRevision(desired);
     boolean pending = ComputeRollouts.operatorOnlyChange(existing, desired) && !rollouts.tryStart();
@@ -347,45 +354,84 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     String what = (readWrite ? "read-write" : "read-only at " + endpoint.getSpec().getLsn()) + " compute of Branch " + branchName;
     if (manuallySuspended) {
       status.setPhase(EndpointPhase.Suspended);
-      return statuses.finish(endpoint, status, Outcome.ready("Suspended", what + " is suspended (spec.suspended: true); "
-          + "client connections do not wake it"));
+      return renewingToken(statuses.finish(endpoint, status, Outcome.ready("Suspended", what + " is suspended (spec.suspended: true); "
+          + "client connections do not wake it")), tokenRenewal);
     }
     if (!running) {
       status.setPhase(EndpointPhase.Suspended);
-      return statuses.finish(endpoint, status, Outcome.ready("Suspended", what + " was suspended after "
-          + DurationText.format(suspendTimeout) + " without activity; a client connection wakes it"));
+      return renewingToken(statuses.finish(endpoint, status, Outcome.ready("Suspended", what + " was suspended after "
+          + DurationText.format(suspendTimeout) + " without activity; a client connection wakes it")), tokenRenewal);
     }
     Optional<String> failing = context.getSecondaryResources(Pod.class).stream().map(ComputeStatus::crashLoop)
         .flatMap(Optional::stream).findFirst();
     if (failing.isPresent()) {
       status.setPhase(EndpointPhase.Failed);
-      return statuses.finish(endpoint, status, Outcome.stalled("ComputeFailing", failing.get()));
+      return renewingToken(statuses.finish(endpoint, status, Outcome.stalled("ComputeFailing", failing.get())), tokenRenewal);
     }
     boolean rolledOut = ComputeStatus.rolledOut(sts);
     boolean waking = status.getPhase() == EndpointPhase.Waking;
     status.setPhase(rolledOut ? EndpointPhase.Running : waking ? EndpointPhase.Waking : EndpointPhase.Starting);
     if (pending) {
-      return statuses.finish(endpoint, status, Outcome.reconciling("ConfigRolloutPending", "the operator's configuration or "
+      return renewingToken(statuses.finish(endpoint, status, Outcome.reconciling("ConfigRolloutPending", "the operator's configuration or "
           + "version changed the " + what + "; its restart waits its turn (at most arbor.compute.max-config-rollouts-per-minute "
-          + "such restarts a minute)")).rescheduleAfter(rollouts.untilNextSlot().plusSeconds(1));
+          + "such restarts a minute)")).rescheduleAfter(rollouts.untilNextSlot().plusSeconds(1)), tokenRenewal);
     }
     if (rolledOut) {
       var control = statuses.finish(endpoint, status, Outcome.ready("Running", what + " is running; connect with Secret "
           + status.getConnectionSecret() + noProxyNote()));
       // Its activity is looked at on this schedule; nothing else would trigger a reconcile when it goes idle.
-      return suspendTimeout.isZero() ? control
-          : control.rescheduleAfter(lookAgainIn != null ? lookAgainIn : IdleSuspend.pollInterval(suspendTimeout));
+      return renewingToken(suspendTimeout.isZero() ? control
+          : control.rescheduleAfter(lookAgainIn != null ? lookAgainIn : IdleSuspend.pollInterval(suspendTimeout)), tokenRenewal);
     }
     if (waking) {
-      return statuses.finish(endpoint, status, Outcome.ready("Waking", what + " was woken by a client connection; "
-          + "waiting for StatefulSet " + endpoint.getMetadata().getName() + " to become ready"));
+      return renewingToken(statuses.finish(endpoint, status, Outcome.ready("Waking", what + " was woken by a client connection; "
+          + "waiting for StatefulSet " + endpoint.getMetadata().getName() + " to become ready")), tokenRenewal);
     }
     if (ComputeStatus.readyReplicas(sts) >= 1) {
-      return statuses.finish(endpoint, status, Outcome.reconciling("RollingOut", "the StatefulSet " + endpoint.getMetadata().getName()
-          + " is rolling out the current template of the " + what + "; the previous pod serves until the new one is ready"));
+      return renewingToken(statuses.finish(endpoint, status, Outcome.reconciling("RollingOut", "the StatefulSet " + endpoint.getMetadata().getName()
+          + " is rolling out the current template of the " + what + "; the previous pod serves until the new one is ready")), tokenRenewal);
     }
-    return statuses.finish(endpoint, status, Outcome.reconciling("Starting", "waiting for the " + what + " (StatefulSet "
-        + endpoint.getMetadata().getName() + ") to become ready"));
+    return renewingToken(statuses.finish(endpoint, status, Outcome.reconciling("Starting", "waiting for the " + what + " (StatefulSet "
+        + endpoint.getMetadata().getName() + ") to become ready")), tokenRenewal);
+  }
+
+  /**
+   * The Endpoint's storage-token Secret: a {@code compute} token of its tenant and timeline only, minted again at half
+   * its life (or when the grant or the signing key changed). Applied before the StatefulSet, whose pod mounts it; a new
+   * token changes the Secret only, never the pod template, so the kubelet swaps the file under a running compute.
+   * Returns when to mint it again.
+   */
+  private Duration ensureStorageToken(Endpoint endpoint, ComputeAgentSpec spec, ComputeResources.Inputs inputs,
+      Context<Endpoint> context) {
+    String ns = endpoint.getMetadata().getNamespace();
+    String name = ComputeResources.storageTokenSecretName(endpoint);
+    StorageGrant grant = TokenIssuer.computeGrant(ns, endpoint.getMetadata().getName(), spec.tenantId(), spec.timelineId());
+    // The cache can lag behind the apply of a moment ago (a reconcile raised by another event); read the Secret then,
+    // rather than mint a second token for nothing.
+    Secret current = Caches.get(context, Secret.class, CONNECTION_SECRETS, name, ns)
+        .or(() -> Optional.ofNullable(context.getClient().secrets().inNamespace(ns).withName(name).get()))
+        .filter(s -> controlledBy(s, endpoint)).orElse(null);
+    Instant now = Instant.now();
+    Optional<Instant> renewAt = tokens.renewAt(current, grant);
+    if (renewAt.isEmpty() || !now.isBefore(renewAt.get())) {
+      String reason = current == null ? "missing" : renewAt.isPresent() ? "half_life" : "grant_or_key_changed";
+      Secret fresh = tokens.computeTokenSecret(name, ns, Labels.compute(endpoint.getMetadata().getName(), inputs.branch(),
+          inputs.project()), ComputeResources.owner(endpoint), grant);
+      apply(context.getClient(), fresh);
+      renewAt = tokens.renewAt(fresh, grant);
+      log.infof("event=compute_token_minted endpoint=%s/%s secret=%s timeline=%s expires_at=%s reason=%s", ns,
+          endpoint.getMetadata().getName(), name, spec.timelineId(), fresh.getMetadata().getAnnotations().get(TokenSecrets.EXPIRES_AT),
+          reason);
+    }
+    Duration left = Duration.between(now, renewAt.orElseThrow());
+    return left.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : left;
+  }
+
+  /** Makes sure the next reconcile comes by the time the compute's token is due for minting again. */
+  private static UpdateControl<Endpoint> renewingToken(UpdateControl<Endpoint> control, Duration renewIn) {
+    long millis = renewIn.toMillis();
+    Optional<Long> scheduled = control.getScheduleDelay();
+    return scheduled.isPresent() && scheduled.get() <= millis ? control : control.rescheduleAfter(millis);
   }
 
   /**
@@ -530,11 +576,12 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     StatefulSet sts = cached != null ? cached : client.apps().statefulSets().inNamespace(ns).withName(name).get();
     Service service = client.services().inNamespace(ns).withName(ComputeResources.serviceName(endpoint)).get();
     Secret secret = client.secrets().inNamespace(ns).withName(ComputeResources.connectionSecretName(endpoint)).get();
+    Secret tokenSecret = client.secrets().inNamespace(ns).withName(ComputeResources.storageTokenSecretName(endpoint)).get();
     // The claim's name matters only while the Endpoint wants one.
     PersistentVolumeClaim claim = !onClaim ? null : cachedClaim != null ? cachedClaim
         : client.persistentVolumeClaims().inNamespace(ns).withName(PgdataVolume.claimName(endpoint)).get();
     List<String> taken = new ArrayList<>();
-    for (HasMetadata o : new HasMetadata[] {sts, service, secret, claim}) {
+    for (HasMetadata o : new HasMetadata[] {sts, service, secret, tokenSecret, claim}) {
       if (o != null && !controlledBy(o, endpoint)) {
         taken.add(o.getKind() + " " + o.getMetadata().getName());
       }
@@ -586,7 +633,7 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private static String endpointRevision(ComputeAgentSpec spec, Endpoint endpoint, Map<String, String> roleKeys) {
     var own = new ComputeAgentSpec(spec.formatVersion(), spec.tenantId(), spec.timelineId(), spec.mode(), spec.lsn(), null, null,
         spec.postgresVersion(), null, null, null, null, spec.parameters(), spec.roles(), spec.databases(), spec.suspendTimeout(),
-        spec.storageTokenFile());
+        null, null, null, null);
     return ComputeRollouts.hash(ComputeSpecJson.toJson(own) + "\n" + Serialization.asJson(endpoint.getSpec().getResources()) + "\n" + roleKeys);
   }
 

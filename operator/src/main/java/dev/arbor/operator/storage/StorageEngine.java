@@ -7,6 +7,8 @@ import dev.arbor.api.pageserver.CreateTimelineRequest;
 import dev.arbor.client.PageserverClient;
 import dev.arbor.client.RetryPolicy;
 import dev.arbor.client.ServiceClient;
+import dev.arbor.client.auth.TokenSource;
+import dev.arbor.operator.auth.TokenIssuer;
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.operator.config.Safekeepers;
 import dev.arbor.api.ApiProblem;
@@ -15,6 +17,7 @@ import dev.arbor.api.TimelineId;
 import dev.arbor.api.pageserver.TenantInfo;
 import dev.arbor.api.pageserver.TimelineInfo;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.Map;
@@ -34,6 +37,8 @@ import java.util.concurrent.TimeUnit;
  * Creations carry the id the operator chose (derived from the object's UID), so a repeat after a crash or a lost
  * answer finds the same tenant or timeline instead of a second one.
  *
+ * <p>Every call sends the operator's {@code storage_admin} token, minted in memory ({@link TokenIssuer#adminTokens()}).
+ *
  * <p>Every call goes to the pageserver's management URL ({@code arbor.storage-engine.pageserver-management-url},
  * else {@code pageserver-url}); {@link #pageserverUrl()}, what computes are given, may be another port.
  */
@@ -49,7 +54,13 @@ public class StorageEngine {
   private final Semaphore inFlight;
   private final int maxInFlight;
 
-  public StorageEngine(OperatorConfig config) {
+  @Inject
+  public StorageEngine(OperatorConfig config, TokenIssuer tokens) {
+    this(config, config.storageEngine().insecureHttp() ? tokens.adminTokens().allowPlainHttp() : tokens.adminTokens());
+  }
+
+  /** @param tokens what every call sends: the operator's {@code storage_admin} token ({@link TokenIssuer#adminTokens()}) */
+  public StorageEngine(OperatorConfig config, TokenSource tokens) {
     this.pageserverUrl = config.storageEngine().pageserverUrl().replaceAll("/+$", "");
     this.managementUrl = config.storageEngine().pageserverManagementUrl().map(u -> u.replaceAll("/+$", "")).orElse(pageserverUrl);
     this.managementSetting = config.storageEngine().pageserverManagementUrl().isPresent()
@@ -57,7 +68,7 @@ public class StorageEngine {
     this.safekeepers = Safekeepers.parse(config.storageEngine().safekeepers());
     int attempts = Math.max(1, config.storageEngine().attempts());
     this.pageserver = new PageserverClient(managementUrl, config.storageEngine().requestTimeout(),
-        new RetryPolicy(attempts, Duration.ofMillis(100), Duration.ofMillis(100L << Math.min(20, attempts))).refusedOnly());
+        new RetryPolicy(attempts, Duration.ofMillis(100), Duration.ofMillis(100L << Math.min(20, attempts))).refusedOnly(), tokens);
     this.maxInFlight = Math.max(1, config.storageEngine().maxConcurrentCalls());
     this.inFlight = new Semaphore(maxInFlight);
   }

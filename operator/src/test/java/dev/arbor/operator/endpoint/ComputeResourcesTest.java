@@ -95,10 +95,18 @@ class ComputeResourcesTest {
     assertThat(security.getCapabilities().getDrop()).as("capabilities dropped").containsExactly("ALL");
     assertThat(security.getCapabilities().getAdd()).as("capabilities added").isNullOrEmpty();
     // Where it writes, with a read-only root: PGDATA below the data path, sockets and temporary files in /tmp, both
-    // emptyDirs (no hostPath).
+    // emptyDirs (no hostPath). Its storage token is a Secret mounted read-only (0440: the pod's group reads it), whole.
     Map<String, Volume> volumes = pod.getVolumes().stream().collect(Collectors.toMap(Volume::getName, v -> v));
-    assertThat(c.getVolumeMounts()).extracting(m -> m.getMountPath()).containsExactlyInAnyOrder("/var/lib/arbor", "/tmp");
-    assertThat(c.getVolumeMounts()).allSatisfy(m -> {
+    assertThat(c.getVolumeMounts()).extracting(m -> m.getMountPath()).containsExactlyInAnyOrder("/var/lib/arbor", "/tmp",
+        ComputeResources.STORAGE_TOKEN_DIR);
+    assertThat(c.getVolumeMounts()).filteredOn(m -> m.getMountPath().equals(ComputeResources.STORAGE_TOKEN_DIR)).singleElement()
+        .satisfies(m -> {
+          assertThat(m.getReadOnly()).isTrue();
+          assertThat(m.getSubPath()).as("subPath: the kubelet would never update the file").isNull();
+          assertThat(volumes.get(m.getName()).getSecret().getSecretName()).isEqualTo(ENDPOINT.getMetadata().getName() + "-storage-token");
+          assertThat(volumes.get(m.getName()).getSecret().getDefaultMode()).isEqualTo(0440);
+        });
+    assertThat(c.getVolumeMounts()).filteredOn(m -> !m.getMountPath().equals(ComputeResources.STORAGE_TOKEN_DIR)).allSatisfy(m -> {
       assertThat(m.getReadOnly()).as("%s read-only", m.getMountPath()).isNotEqualTo(true);
       assertThat(volumes.get(m.getName()).getEmptyDir()).as("the volume at %s is an emptyDir", m.getMountPath()).isNotNull();
     });

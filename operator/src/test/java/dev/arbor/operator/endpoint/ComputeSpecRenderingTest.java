@@ -30,10 +30,11 @@ class ComputeSpecRenderingTest {
   private static final String MAIN_TIMELINE = "fedcba9876543210fedcba9876543210";
   private static final String DEV_TIMELINE = "00112233445566778899aabbccddeeff";
   private static final String POD_IP = "10.244.0.7";
+  // As the chart renders it until TLS runs on Kubernetes: http:// URLs, the token allowed over them (insecure-http).
   private static final ComputeSpecRendering.Placement PLACEMENT = new ComputeSpecRendering.Placement(
       "http://arbor-pageserver.arbor-system.svc:9898", Map.of("sk-0", "http://arbor-safekeeper-0.arbor-safekeeper:7676",
           "sk-1", "http://arbor-safekeeper-1.arbor-safekeeper:7676", "sk-2", "http://arbor-safekeeper-2.arbor-safekeeper:7676"),
-      5432, 3080, "/var/lib/arbor");
+      5432, 3080, "/var/lib/arbor", ComputeResources.STORAGE_TOKEN_FILE, true);
 
   private static final Project PROJECT = Serialization.unmarshal("""
       apiVersion: arbor.dev/v1alpha1
