@@ -5,9 +5,14 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.arbor.api.auth.Scope;
+import dev.arbor.api.auth.StorageGrant;
+import dev.arbor.client.auth.KeyDirectory;
+import dev.arbor.client.auth.SigningKey;
 import dev.arbor.testing.RepoFiles;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.LocalPortForward;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
@@ -20,6 +25,7 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
@@ -383,8 +389,10 @@ class HelmInstallE2ETest {
       long committed = lsn(find(out, "(?m)^lsn=(\\S+)$"));
       List<JsonNode> statuses = new ArrayList<>();
       for (String url : safekeepers.values()) {
-        statuses.add(JSON.readTree(inPod(ns, pod, "curl -sSf " + url + "/v1/tenant/" + spec.path("tenant_id").asText() + "/timeline/"
-            + spec.path("timeline_id").asText())));
+        // With the compute's own token, read from its file in the pod (the token never reaches this command line).
+        statuses.add(JSON.readTree(inPod(ns, pod, "read -r token < " + spec.path("storage_token_file").asText()
+            + " && curl -sSf -H \"Authorization: Bearer $token\" " + url + "/v1/tenant/" + spec.path("tenant_id").asText()
+            + "/timeline/" + spec.path("timeline_id").asText())));
       }
       long generation = statuses.stream().mapToLong(s -> s.path("generation").asLong()).max().orElseThrow();
       assertThat(statuses.stream().filter(s -> s.path("generation").asLong() == generation && s.path("following").asBoolean()
@@ -396,30 +404,45 @@ class HelmInstallE2ETest {
   }
 
   /**
-   * From the Endpoint's compute, with the pageserver URL it was given: another team's tenant and its timeline
-   * cannot be deleted, nor the tenants listed; the pageserver, asked on its management port (the operator's), still
-   * has both.
+   * From the Endpoint's compute, with the pageserver URL and the storage token it was given: another team's tenant and
+   * its timeline cannot be read or deleted, nor the tenants listed (403: the token is valid, its scope does not reach
+   * them); the pageserver, asked on its management port with an admin token, still has both.
    */
   private static void assertAnotherTeamsTenantIsOutOfReach(String ns, String endpoint, String otherNs) throws Exception {
     String tenant = statusField(PROJECTS, otherNs, "shop", "tenantId");
     String timeline = statusField(BRANCHES, otherNs, "shop-main", "timelineId");
-    String pageserver = computeSpec(ns, endpoint + "-0").path("pageserver_url").asText();
+    JsonNode spec = computeSpec(ns, endpoint + "-0");
+    String pageserver = spec.path("pageserver_url").asText();
     List<List<String>> attempts = List.of(List.of("DELETE", "/v1/tenant/" + tenant), List.of("DELETE", "/v1/tenant/" + tenant
-        + "/timeline/" + timeline), List.of("GET", "/v1/tenant"));
+        + "/timeline/" + timeline), List.of("GET", "/v1/tenant/" + tenant + "/timeline/" + timeline + "/basebackup"),
+        List.of("GET", "/v1/tenant"));
     for (List<String> attempt : attempts) {
-      String code = inPod(ns, endpoint + "-0", "curl -s -o /dev/null -w '%{http_code}' -X " + attempt.get(0) + " " + pageserver
-          + attempt.get(1)).strip();
-      assertThat(code).as("HTTP status of %s %s%s from %s's compute", attempt.get(0), pageserver, attempt.get(1), endpoint)
-          .matches("4\\d\\d");
+      String code = inPod(ns, endpoint + "-0", "read -r token < " + spec.path("storage_token_file").asText()
+          + " && curl -s -o /dev/null -w '%{http_code}' -H \"Authorization: Bearer $token\" -X " + attempt.get(0) + " "
+          + pageserver + attempt.get(1)).strip();
+      assertThat(code).as("HTTP status of %s %s%s from %s's compute, with its token", attempt.get(0), pageserver, attempt.get(1),
+          endpoint).isEqualTo("403");
     }
     try (LocalPortForward management = cluster.client().pods().inNamespace(SYSTEM).withName(RELEASE + "-pageserver-0").portForward(9899)) {
       HttpClient http = HttpClient.newHttpClient();
       for (String path : List.of("/v1/tenant/" + tenant, "/v1/tenant/" + tenant + "/timeline/" + timeline)) {
         HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + management.getLocalPort() + path))
-            .timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
+            .header("Authorization", "Bearer " + adminToken()).timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
         assertThat(r.statusCode()).as("GET %s on the pageserver's management port: %s", path, r.body()).isEqualTo(200);
       }
     }
+  }
+
+  /**
+   * A {@code storage_admin} token, as the installation's administrator can mint one: signed with the key the operator
+   * keeps in its Secret, for the issuer the chart gives the daemons.
+   */
+  private static String adminToken() throws IOException {
+    Secret keys = cluster.client().secrets().inNamespace(SYSTEM).withName(RELEASE + "-storage-signing-key").get();
+    assertThat(keys).as("the operator's signing-key Secret %s/%s-storage-signing-key", SYSTEM, RELEASE).isNotNull();
+    String jwk = new String(Base64.getDecoder().decode(keys.getData().get(KeyDirectory.SIGNING_KEY)), StandardCharsets.UTF_8);
+    return SigningKey.parse(jwk, "Secret " + SYSTEM + "/" + RELEASE + "-storage-signing-key")
+        .mint("arbor/" + SYSTEM + "/" + RELEASE, StorageGrant.of("e2e-admin", Scope.STORAGE_ADMIN), Duration.ofMinutes(10));
   }
 
   /** Every container of the pod runs as it was first started: no restart (a crash or a failed liveness probe). */
