@@ -62,6 +62,11 @@ class CliEndToEndTest {
     request.setSSLSocketFactory(ClientTls.trusting(ca).socketFactory());
     assertThat(request.getResponseCode()).as("the local pageserver over HTTPS, without a token").isEqualTo(401);
     request.disconnect();
+    assertThat(spec).as("PostgreSQL serves TLS with a certificate of the home's CA for localhost")
+        .contains("\"dns_name\" : \"localhost\"").contains("\"ca_file\" : \"" + ca + "\"");
+    assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(home.resolve("endpoints/default/main/tls/tls.key"))))
+        .isEqualTo("rw-------");
+    assertThat(psql(home.arbor().ok("connstr", "main").lastLine(), "SHOW ssl")).isEqualTo("on");
   }
 
   /**

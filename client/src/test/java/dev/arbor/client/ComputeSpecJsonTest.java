@@ -168,13 +168,14 @@ class ComputeSpecJsonTest {
   void onlyAllowedParametersMayBeSetAndTheRestIsRefusedByName() {
     for (String refused : List.of("log_statement", "log_min_duration_statement", "log_min_error_statement", "log_lock_waits",
         "shared_preload_libraries", "session_preload_libraries", "local_preload_libraries", "dynamic_library_path",
-        "archive_timeout", "ssl", "ssl_key_file", "krb_server_keyfile", "search_path", "session_replication_role",
+        "archive_timeout", "krb_server_keyfile", "search_path", "session_replication_role",
         "default_transaction_read_only", "arbor.leak")) {
       assertError(d -> ((ObjectNode) d.get("parameters")).put(refused, "x"), "parameters." + refused, "is not allowed",
           "docs/compute-agent.md, \"Parameters\"", "remove it");
     }
     // Managed ones keep saying why.
-    for (String managed : List.of("listen_addresses", "port", "hba_file", "ident_file", "restore_command", "archive_command")) {
+    for (String managed : List.of("listen_addresses", "port", "hba_file", "ident_file", "restore_command", "archive_command", "ssl",
+        "ssl_key_file")) {
       assertError(d -> ((ObjectNode) d.get("parameters")).put(managed, "x"), "parameters." + managed, "is set by the compute agent itself");
     }
     ObjectNode doc = valid();
@@ -198,6 +199,29 @@ class ComputeSpecJsonTest {
     ObjectNode doc = valid().put("postgres_version", 16);
     ((ObjectNode) doc.get("roles").get(0)).put("createrole", true);
     assertThat(parse(doc).roles().getFirst().createrole()).isTrue();
+  }
+
+  @Test
+  void tlsNamesItsFilesAndTheNameTheSafekeepersVerify() {
+    ObjectNode doc = valid();
+    doc.set("tls", Json.MAPPER.valueToTree(Map.of("cert_file", "/run/tls/tls.crt", "key_file", "/run/tls/tls.key", "ca_file",
+        "/run/tls/ca.crt", "dns_name", "ep-1.arbor.svc")));
+    ComputeAgentSpec spec = parse(doc);
+    assertThat(spec.tls()).isEqualTo(new ComputeAgentSpec.Tls("/run/tls/tls.crt", "/run/tls/tls.key", "/run/tls/ca.crt", "ep-1.arbor.svc"));
+    assertThat(ComputeSpecJson.parse(ComputeSpecJson.write(spec))).isEqualTo(spec);
+    assertThat(parse(valid()).tls()).as("optional").isNull();
+    assertThat(ComputeSpecJson.toJson(parse(valid()))).as("a spec without tls is written as before").doesNotContain("tls");
+
+    assertError(d -> d.set("tls", Json.MAPPER.valueToTree(Map.of("cert_file", "tls.crt", "key_file", "/k", "ca_file", "/ca",
+        "dns_name", "localhost"))), "tls.cert_file", "'tls.crt' is relative; give an absolute path");
+    assertError(d -> d.set("tls", Json.MAPPER.valueToTree(Map.of("cert_file", "/c", "ca_file", "/ca", "dns_name", "localhost"))),
+        "tls.key_file", "is required with tls");
+    assertError(d -> d.set("tls", Json.MAPPER.valueToTree(Map.of("cert_file", "/c", "key_file", "/k", "ca_file", "/ca"))),
+        "tls.dns_name", "is required", "the name the safekeepers connect to");
+    assertError(d -> d.set("tls", Json.MAPPER.valueToTree(Map.of("cert_file", "/c", "key_file", "/k", "ca_file", "/ca",
+        "dns_name", "https://ep-1"))), "tls.dns_name", "is not a DNS name");
+    assertError(d -> d.set("tls", Json.MAPPER.valueToTree(Map.of("cert_file", "/c", "key_file", "/k", "ca_file", "/ca",
+        "dns_name", "localhost", "sslmode", "verify-full"))), "tls.sslmode", "is not a field");
   }
 
   @Test

@@ -13,6 +13,7 @@ import dev.arbor.storage.objectstore.ObjectStores;
 import dev.arbor.storage.pageserver.ImageService;
 import dev.arbor.storage.pageserver.Pageserver;
 import dev.arbor.storage.pageserver.PageserverConfig;
+import dev.arbor.storage.safekeeper.ReplicationTls;
 import dev.arbor.storage.safekeeper.Safekeeper;
 import dev.arbor.storage.safekeeper.SafekeeperConfig;
 import java.io.IOException;
@@ -46,7 +47,10 @@ import java.util.concurrent.CountDownLatch;
  * the files change; {@code --tls-ca} is the CA bundle the component's own calls trust (the pageserver's to the
  * safekeepers and to itself from its working copies, a safekeeper's to its peers), required with them. A component
  * that checks or sends tokens serves HTTPS, unless {@code --insecure-no-tls} says, for development only, that tokens
- * may go over plain HTTP (docs/security.md, "TLS").
+ * may go over plain HTTP (docs/security.md, "TLS"). A safekeeper's {@code --tls-cert} and {@code --tls-key} are also
+ * the client certificate it presents to computes that serve TLS (its common name must be the replication role,
+ * {@code arbor_replication}, and it needs both server and client use), and {@code --tls-ca} the CA their certificates
+ * must chain to; read again for every replication connection ({@link ReplicationTls}).
  * STORE is {@code s3://BUCKET/PREFIX} (with AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY) or a directory ({@link ObjectStores}). A store that cannot be used stops the start
  * with one line on stderr and exit status 2. Prints {@code listening on http://HOST:PORT} (the {@code --listen}
@@ -86,7 +90,7 @@ public final class StorageMain {
         url = ps.url();
       } else {
         var config = new SafekeeperConfig(require(opts, "id"), address(require(opts, "listen"), "listen"), Path.of(require(opts, "data-dir")),
-            objects, managementListen(opts), auth);
+            objects, managementListen(opts), auth, replicationTls(opts));
         var sk = new Safekeeper(config).start();
         component = sk;
         url = sk.url();
@@ -132,6 +136,32 @@ public final class StorageMain {
           "auth-keys", "auth-issuer", "token-file", "tls-cert", "tls-key", "tls-ca"),
       "safekeeper", List.of("id", "listen", "management-listen", "data-dir", "object-store", "auth-keys", "auth-issuer", "token-file",
           "tls-cert", "tls-key", "tls-ca"));
+
+  /**
+   * The safekeeper's identity toward computes that serve TLS: the {@code --tls-cert} and {@code --tls-key} it serves
+   * HTTPS with ({@link #withTls} checked them, and that {@code --tls-ca} comes with them), verifying computes against
+   * {@code --tls-ca}; null without them, when computes are followed in the clear only. Warns when the certificate's
+   * common name is not the replication role, which computes refuse.
+   */
+  static ReplicationTls replicationTls(Map<String, String> opts) {
+    if (!opts.containsKey("tls-cert")) {
+      return null;
+    }
+    ReplicationTls tls;
+    String cn;
+    try {
+      tls = new ReplicationTls(Path.of(require(opts, "tls-cert")), Path.of(require(opts, "tls-key")), Path.of(require(opts, "tls-ca")))
+          .checked();
+      cn = tls.clientCommonName();
+    } catch (ReplicationTls.MaterialException e) {
+      throw new IllegalArgumentException(e.getMessage(), e);
+    }
+    if (!cn.equals(ReplicationTls.CLIENT_NAME)) {
+      log.warn("event=tls_client_name_mismatch cert={} common_name=\"{}\" reason=\"computes that serve TLS accept replication only from "
+          + "a certificate whose common name is {}; this one will be refused\"", tls.certFile(), cn, ReplicationTls.CLIENT_NAME);
+    }
+    return tls;
+  }
 
   /** The flag (without a value) that serves every route to anyone: development only. */
   public static final String INSECURE_FLAG = "insecure-no-auth";

@@ -69,6 +69,18 @@ class StorageMainTlsOptionsTest {
   }
 
   @Test
+  void aSafekeepersServingCertificateIsAlsoItsReplicationIdentity() {
+    StorageMain.withTls("safekeeper", tls(), TOKENS_ON, false);
+    var identity = StorageMain.replicationTls(tls());
+    assertThat(identity).as("the files it serves HTTPS with, and the CA it checks computes against").isNotNull();
+    assertThat(identity.certFile()).isEqualTo(cert);
+    assertThat(identity.keyFile()).isEqualTo(key);
+    assertThat(identity.caFile()).isEqualTo(ca);
+    assertThat(StorageMain.replicationTls(Map.of())).as("without them computes are followed in the clear only").isNull();
+    assertThat(StorageMain.replicationTls(Map.of("tls-ca", ca.toString()))).as("a CA alone is no identity").isNull();
+  }
+
+  @Test
   void tokensOverPlainHttpNeedTheExplicitDevelopmentFlag() {
     assertThatThrownBy(() -> StorageMain.withTls("safekeeper", Map.of(), TOKENS_ON, false))
         .isInstanceOf(IllegalArgumentException.class)

@@ -78,6 +78,8 @@ public final class StorageProcesses implements AutoCloseable {
   public static final String ISSUER = "arbor-test";
   /** How long the tokens the harness mints stay valid: longer than any test. */
   public static final Duration TOKEN_TTL = Duration.ofHours(12);
+  /** The common name of the daemons' certificate: the safekeepers' client identity toward TLS computes (ReplicationTls). */
+  public static final String REPLICATION_CLIENT_NAME = "arbor_replication";
   /** The CA of the daemons' certificates, null: plain HTTP ({@link #withTls()}). */
   private CertificateAuthority ca;
   private ClientTls clientTls = ClientTls.SYSTEM;
@@ -130,8 +132,10 @@ public final class StorageProcesses implements AutoCloseable {
    * Serves HTTPS on every daemon's ports: a CA made in the harness's directory ({@link #caFile()}) issues one certificate
    * for {@code 127.0.0.1} and {@code localhost} ({@link #serverCertificateDirectory()}: {@code tls.crt}, {@code tls.key},
    * {@code ca.crt}), which every daemon is given with {@code --tls-cert}, {@code --tls-key} and {@code --tls-ca}. The URLs
-   * are {@code https://}, and the harness's clients, and the computes' specs, trust that CA only. Call before
-   * {@link #start()}.
+   * are {@code https://}, and the harness's clients, and the computes' specs, trust that CA only. The same certificate
+   * is the safekeepers' client identity toward computes that serve TLS (its common name is the replication role), and
+   * {@code --tls-ca} the CA they check computes' certificates against: computes with a certificate of
+   * {@link #certificateAuthority()} are followed over verify-full TLS. Call before {@link #start()}.
    */
   public StorageProcesses withTls() {
     if (pageserverProxy != null) {
@@ -150,16 +154,22 @@ public final class StorageProcesses implements AutoCloseable {
 
   /**
    * Issues the daemons' certificate again, with a new key and serial, written over the files they serve (they pick it
-   * up without a restart). Returns it.
+   * up without a restart). Returns it. Common name {@code arbor_replication} (the role a TLS compute's pg_hba requires of
+   * a safekeeper's client certificate), for server and client use, names {@code localhost} and {@code 127.0.0.1}.
    */
   public CertificateAuthority.Issued issueServerCertificate() throws IOException {
     if (ca == null) {
       throw new IllegalStateException("the daemons serve plain HTTP: create the harness withTls()");
     }
-    var issued = ca.issue("arbor-storage", List.of("localhost"), List.of("127.0.0.1"),
+    var issued = ca.issue(REPLICATION_CLIENT_NAME, List.of("localhost"), List.of("127.0.0.1"),
         java.util.Set.of(CertificateAuthority.Usage.SERVER, CertificateAuthority.Usage.CLIENT), Duration.ofDays(1));
     issued.writeTo(serverCertificateDirectory());
     return issued;
+  }
+
+  /** The harness's CA ({@link #withTls()}), e.g. for a compute's PostgreSQL certificate; null without it. */
+  public CertificateAuthority certificateAuthority() {
+    return ca;
   }
 
   /** Whether the daemons serve HTTPS ({@link #withTls()}). */
@@ -620,8 +630,13 @@ public final class StorageProcesses implements AutoCloseable {
    * (a wiped disk), from its log, which is kept across restarts.
    */
   public long refusedVotes(String id) {
+    return countLogLines(id, l -> l.contains("event=generation_accepted") && l.contains("vote=refused_no_wal"));
+  }
+
+  /** How many lines of safekeeper {@code id}'s log (kept across restarts) {@code matches} accepts. */
+  public long countLogLines(String id, java.util.function.Predicate<String> matches) {
     try (var lines = Files.lines(dir.resolve("logs/" + id + ".log"))) {
-      return lines.filter(l -> l.contains("event=generation_accepted") && l.contains("vote=refused_no_wal")).count();
+      return lines.filter(matches).count();
     } catch (NoSuchFileException e) {
       return 0;
     } catch (IOException e) {

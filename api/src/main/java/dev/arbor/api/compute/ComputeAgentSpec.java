@@ -1,5 +1,6 @@
 package dev.arbor.api.compute;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import dev.arbor.api.Lsn;
 import dev.arbor.api.TenantId;
@@ -38,7 +39,9 @@ import java.util.regex.Pattern;
  *   "databases": [{"name": "app", "owner": "app"}],
  *   "suspend_timeout": "5m",
  *   "storage_token_file": "/var/run/arbor/storage-token",
- *   "storage_ca_file": "/var/run/arbor/storage-ca.crt"
+ *   "storage_ca_file": "/var/run/arbor/storage-ca.crt",
+ *   "tls": {"cert_file": "/run/tls/tls.crt", "key_file": "/run/tls/tls.key", "ca_file": "/run/tls/ca.crt",
+ *           "dns_name": "ep-1.arbor.svc"}
  * }
  * }</pre>
  * One model for everyone who writes or reads a spec: the agent runs it, the operator renders it from an
@@ -64,6 +67,8 @@ import java.util.regex.Pattern;
  *     only one they are (read again when it changes; copied for restore_command at each start); null: the JDK's trust store
  * @param storageInsecureHttp development only: the storage token may be sent to {@code http://} storage URLs. Without
  *     it, a spec with a {@code storage_token_file} names {@code https://} URLs only.
+ * @param tls PostgreSQL's server certificate and the CA of the safekeepers' client certificates; null: PostgreSQL
+ *     runs without TLS and the safekeepers replicate in the clear (docs/security.md, "TLS")
  */
 public record ComputeAgentSpec(
     Integer formatVersion,
@@ -84,14 +89,15 @@ public record ComputeAgentSpec(
     Duration suspendTimeout,
     String storageTokenFile,
     String storageCaFile,
-    Boolean storageInsecureHttp) {
+    Boolean storageInsecureHttp,
+    Tls tls) {
 
-  /** A spec without TLS settings of its own (no {@code storage_ca_file}, no {@code storage_insecure_http}). */
+  /** A spec without TLS settings of its own (no {@code storage_ca_file}, {@code storage_insecure_http} or {@code tls}). */
   public ComputeAgentSpec(Integer formatVersion, TenantId tenantId, TimelineId timelineId, Mode mode, Lsn lsn, String pageserverUrl,
       Map<String, String> safekeepers, Integer postgresVersion, String listenHost, Integer port, Integer httpPort, Path workDir,
       Map<String, String> parameters, List<Role> roles, List<Database> databases, Duration suspendTimeout, String storageTokenFile) {
     this(formatVersion, tenantId, timelineId, mode, lsn, pageserverUrl, safekeepers, postgresVersion, listenHost, port, httpPort, workDir,
-        parameters, roles, databases, suspendTimeout, storageTokenFile, null, null);
+        parameters, roles, databases, suspendTimeout, storageTokenFile, null, null, null);
   }
 
   /** The {@code format_version} this model reads and writes. */
@@ -130,7 +136,19 @@ public record ComputeAgentSpec(
   /** A database the agent creates if missing, owned by one of the spec's roles. */
   public record Database(String name, String owner) {}
 
-  @com.fasterxml.jackson.annotation.JsonCreator
+  /**
+   * PostgreSQL's TLS: it serves {@code certFile} (PEM, the chain from the compute's certificate up) with
+   * {@code keyFile} (PEM; any owner and mode, the agent copies it to a private file PostgreSQL accepts) and asks
+   * clients for certificates of {@code caFile}'s CAs. Replication connections must come over TLS with a client
+   * certificate of that CA whose common name is the replication role ({@code arbor_replication}), besides its
+   * password. The files are read again when they change (a renewed certificate is served without a restart).
+   *
+   * @param dnsName the name the safekeepers connect to and check the certificate against (verify-full): a name
+   *     the certificate is issued for, that reaches this compute (e.g. its Service), {@code localhost} locally
+   */
+  public record Tls(String certFile, String keyFile, String caFile, String dnsName) {}
+
+  @JsonCreator
   public ComputeAgentSpec {
     safekeepers = safekeepers == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(safekeepers));
     parameters = parameters == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(parameters));
@@ -236,7 +254,37 @@ public record ComputeAgentSpec(
         safekeepers.forEach((id, url) -> checkHttps(errors, "safekeepers." + id, url));
       }
     }
+    checkTls(errors);
     return errors;
+  }
+
+  /** A DNS name (or an IP address, which a certificate can name too): labels of letters, digits and '-'. */
+  private static final Pattern DNS_NAME = Pattern.compile("^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+      + "(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$");
+
+  private void checkTls(List<FieldError> errors) {
+    if (tls == null) {
+      return;
+    }
+    checkTlsFile(errors, "tls.cert_file", tls.certFile(), "PostgreSQL's server certificate (PEM, with its chain)");
+    checkTlsFile(errors, "tls.key_file", tls.keyFile(), "the certificate's private key (PEM)");
+    checkTlsFile(errors, "tls.ca_file", tls.caFile(), "the CA certificates (PEM) the safekeepers' client certificates are checked "
+        + "against");
+    if (tls.dnsName() == null || tls.dnsName().isBlank()) {
+      errors.add(new FieldError("tls.dns_name", "is required: the name the safekeepers connect to and check the certificate "
+          + "against, one the certificate is issued for (e.g. the compute's Service name; localhost for a local compute)"));
+    } else if (!DNS_NAME.matcher(tls.dnsName()).matches()) {
+      errors.add(new FieldError("tls.dns_name", "'" + tls.dnsName() + "' is not a DNS name: dot-separated labels of letters, digits "
+          + "and '-', such as ep-1.arbor.svc"));
+    }
+  }
+
+  private static void checkTlsFile(List<FieldError> errors, String field, String file, String what) {
+    if (file == null || file.isBlank()) {
+      errors.add(new FieldError(field, "is required with tls: an absolute path to " + what));
+    } else if (!Path.of(file).isAbsolute()) {
+      errors.add(new FieldError(field, "'" + file + "' is relative; give an absolute path"));
+    }
   }
 
   private void checkRoles(List<FieldError> errors) {

@@ -22,6 +22,7 @@ import java.util.Set;
  * tls/ca/ca.crt        the CA certificate: what the CLI, the computes and the daemons trust, and nothing else
  * tls/ca/tls.key       its private key (0600; the directory 0700)
  * tls/storage/         the daemons' certificate: tls.crt, tls.key (0600), ca.crt
+ * endpoints/&lt;project&gt;/&lt;branch&gt;/tls/   a compute's PostgreSQL certificate ({@link #ensureCompute})
  * </pre>
  * The first {@code up} makes both; each later {@code up} keeps the CA and issues the daemons' certificate again when
  * less than a third of its life is left. The daemons read the files again when they change, so a renewal needs no
@@ -71,12 +72,25 @@ public final class LocalCertificates {
    * not this CA's, a key that is not its own) or less than a third of its life is left.
    */
   public Outcome ensure() {
+    return ensureLeaf(storageDirectory(), STORAGE_COMMON_NAME, Set.of(CertificateAuthority.Usage.SERVER, CertificateAuthority.Usage.CLIENT));
+  }
+
+  /**
+   * A local compute's PostgreSQL certificate in {@code dir} ({@code tls.crt}, {@code tls.key} 0600, {@code ca.crt}): DNS
+   * {@code localhost} (the name the safekeepers connect to and verify) and IP {@code 127.0.0.1}, serverAuth, issued when
+   * missing or under a third of its life, as {@link #ensure} does for the daemons' one; kept otherwise.
+   */
+  public Outcome ensureCompute(Path dir) {
+    return ensureLeaf(dir, "arbor-local-compute", Set.of(CertificateAuthority.Usage.SERVER));
+  }
+
+  private Outcome ensureLeaf(Path leafDir, String commonName, Set<CertificateAuthority.Usage> usages) {
     CertificateAuthority ca = caMadeOrLoaded();
-    Path cert = storageCertificate();
+    Path cert = leafDir.resolve(Pem.CERT);
     Outcome outcome;
     if (!Files.exists(cert)) {
       outcome = Outcome.ISSUED;
-    } else if (usable(ca, cert, storageKey())) {
+    } else if (usable(ca, cert, leafDir.resolve(Pem.KEY))) {
       return Outcome.KEPT;
     } else {
       outcome = Outcome.RENEWED;
@@ -88,11 +102,10 @@ public final class LocalCertificates {
           + dir + ", and run ./arbor up (it makes a new CA and certificate)");
     }
     try {
-      ca.issue(STORAGE_COMMON_NAME, List.of("localhost"), List.of("127.0.0.1"),
-          Set.of(CertificateAuthority.Usage.SERVER, CertificateAuthority.Usage.CLIENT),
-          caLeft.compareTo(STORAGE_VALIDITY) < 0 ? caLeft : STORAGE_VALIDITY).writeTo(storageDirectory());
+      ca.issue(commonName, List.of("localhost"), List.of("127.0.0.1"), usages,
+          caLeft.compareTo(STORAGE_VALIDITY) < 0 ? caLeft : STORAGE_VALIDITY).writeTo(leafDir);
     } catch (IOException e) {
-      throw new CliException("cannot write the storage engine's certificate into " + storageDirectory() + ": " + e.getMessage());
+      throw new CliException("cannot write a TLS certificate into " + leafDir + ": " + e.getMessage());
     }
     return outcome;
   }

@@ -38,7 +38,8 @@ class EndpointSpecTest {
   private static ComputeAgentSpec accepted(String branch, String mode, String lsn) {
     var info = new Endpoints.EndpointInfo("default", branch, mode, lsn, 25432, 55433, 55432, "10s", Endpoints.RUNNING);
     byte[] specFile = ComputeSpecJson.write(Endpoints.computeSpec(PROJECT, PROJECT.branches().get(branch), CONFIG, info,
-        HOME.resolve("postgres/compute/default/" + branch + "/work"), PASSWORD_FILE, TOKEN_FILE, CA_FILE));
+        HOME.resolve("postgres/compute/default/" + branch + "/work"), PASSWORD_FILE, TOKEN_FILE, CA_FILE,
+        HOME.resolve("endpoints/default/" + branch + "/tls")));
     return ComputeSpecJson.parse(new String(specFile, StandardCharsets.UTF_8));
   }
 
@@ -64,6 +65,9 @@ class EndpointSpecTest {
     assertThat(spec.storageTokenFile()).as("the token's file, never the token").isEqualTo(TOKEN_FILE.toString());
     assertThat(spec.storageCaFile()).as("the home's CA, the only one trusted").isEqualTo(CA_FILE.toString());
     assertThat(spec.storageInsecureHttp()).as("tokens go over HTTPS only").isNull();
+    assertThat(spec.tls()).as("PostgreSQL serves TLS for localhost; the safekeepers' certificates chain to the home's CA")
+        .isEqualTo(new ComputeAgentSpec.Tls(HOME.resolve("endpoints/default/main/tls/tls.crt").toString(),
+            HOME.resolve("endpoints/default/main/tls/tls.key").toString(), CA_FILE.toString(), "localhost"));
   }
 
   @Test

@@ -126,7 +126,7 @@ public final class ComputeAgent implements AutoCloseable {
       checkTimeline();
       ComputeSpec computeSpec = new ComputeSpec(spec.tenantId(), spec.timelineId(), spec.pageserverUrl(), spec.safekeepers(),
           PostgresInstallation.find(spec.postgresVersion()), spec.workDir(), spec.listenHost(), spec.port(), spec.parameters(), null,
-          storageTokens(), storageTls());
+          storageTokens(), storageTls(), spec.tls());
       computeSpec.createWorkDir();
       postgresLog = new PostgresLogForwarder(computeSpec.logFile(), System.out).start();
 

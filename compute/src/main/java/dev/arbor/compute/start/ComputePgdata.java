@@ -49,9 +49,17 @@ final class ComputePgdata {
   static final Map<String, String> DEFAULTS = Map.of("fsync", "off");
 
   private final ComputeSpec spec;
+  /** PostgreSQL's TLS files when the spec has them; null: no TLS. */
+  private final ServerTls tls;
 
   ComputePgdata(ComputeSpec spec) {
     this.spec = spec;
+    this.tls = spec.tls() == null ? null : new ServerTls(spec.tls(), spec.workDir());
+  }
+
+  /** Has PostgreSQL serve renewed TLS files as they come; nothing to do without TLS. */
+  ServerTls.Watch watchTls(dev.arbor.postgres.PostgresServer server) {
+    return tls == null ? ServerTls.Watch.NONE : tls.watch(server);
   }
 
   Path dir() {
@@ -241,6 +249,10 @@ final class ComputePgdata {
       }
     });
     managed.forEach((k, v) -> conf.append(k).append(" = ").append(quote(v)).append('\n'));
+    if (tls != null) {
+      tls.install();
+      tls.settings().forEach((k, v) -> conf.append(k).append(" = ").append(quote(v)).append('\n'));
+    }
     settings.forEach((k, v) -> conf.append(k).append(" = ").append(quote(v)).append('\n'));
     Files.writeString(dir().resolve(COMPUTE_CONF), conf.toString());
 
@@ -256,7 +268,14 @@ final class ComputePgdata {
         # the unix socket lives in a directory only the compute can reach
         local   all          all                                  trust
         """);
-    if (replication) {
+    if (replication && tls != null) {
+      // Over TLS only, with a client certificate of the spec's CA whose common name is the role (verify-full), and the
+      // role's password. There is no plain replication line: a connection without TLS finds no entry and is refused.
+      hba.append("""
+          hostssl replication  %1$s  0.0.0.0/0   scram-sha-256  clientcert=verify-full
+          hostssl replication  %1$s  ::0/0       scram-sha-256  clientcert=verify-full
+          """.formatted(ComputeStart.REPLICATION_ROLE));
+    } else if (replication) {
       hba.append("""
           host    replication  %1$s  0.0.0.0/0   scram-sha-256
           host    replication  %1$s  ::0/0       scram-sha-256

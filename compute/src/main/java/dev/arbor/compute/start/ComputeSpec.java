@@ -7,6 +7,7 @@ import dev.arbor.postgres.ServerUser;
 import dev.arbor.postgres.UnreachableDirectoryException;
 import dev.arbor.api.TenantId;
 import dev.arbor.api.TimelineId;
+import dev.arbor.api.compute.ComputeAgentSpec;
 import dev.arbor.api.compute.ManagedParameters;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -29,6 +30,8 @@ import java.util.Map;
  * @param storageTokens the token every call to the storage engine sends, restore_command's included (null: none)
  * @param storageTls whom {@code https://} storage URLs are trusted from, restore_command's included (null: the JDK's
  *     trust store; restore_command then uses curl's)
+ * @param tls PostgreSQL's certificate, key and client CA, and the name the safekeepers verify ({@link ServerTls}); null:
+ *     no TLS
  */
 public record ComputeSpec(
     TenantId tenant,
@@ -42,14 +45,15 @@ public record ComputeSpec(
     Map<String, String> settings,
     String maxSlotWalKeepSize,
     TokenSource storageTokens,
-    ClientTls storageTls) {
+    ClientTls storageTls,
+    ComputeAgentSpec.Tls tls) {
 
-  /** Trusting the JDK's trust store on https:// URLs. */
+  /** A compute without TLS of its own, trusting the JDK's trust store on https:// URLs. */
   public ComputeSpec(TenantId tenant, TimelineId timeline, String pageserverUrl, Map<String, String> safekeepers,
       PostgresInstallation postgres, Path workDir, String listenHost, int port, Map<String, String> settings, String maxSlotWalKeepSize,
       TokenSource storageTokens) {
     this(tenant, timeline, pageserverUrl, safekeepers, postgres, workDir, listenHost, port, settings, maxSlotWalKeepSize, storageTokens,
-        ClientTls.SYSTEM);
+        ClientTls.SYSTEM, null);
   }
 
   public ComputeSpec {
@@ -90,6 +94,14 @@ public record ComputeSpec(
   /** Where PostgreSQL's stdout and stderr go (appended, one line per log line). */
   public Path logFile() {
     return workDir.resolve("postgres.log");
+  }
+
+  /**
+   * The host the safekeepers connect to: the name PostgreSQL's certificate is issued for with TLS (they verify it),
+   * else {@link #listenHost}.
+   */
+  public String replicationHost() {
+    return tls != null ? tls.dnsName() : listenHost;
   }
 
   /** The directory of PostgreSQL's unix socket; only this compute uses it (pg_hba trusts local connections). */

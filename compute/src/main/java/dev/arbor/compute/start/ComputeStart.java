@@ -142,7 +142,7 @@ public final class ComputeStart {
       throw e;
     }
     try {
-      return finishStart(server, election, mustReach);
+      return finishStart(server, election, mustReach, pgdata);
     } catch (IOException | RuntimeException e) {
       server.stop();
       throw e;
@@ -282,7 +282,8 @@ public final class ComputeStart {
     }
   }
 
-  private RunningCompute finishStart(PostgresServer server, Election election, CompletableFuture<Lsn> mustReach) throws IOException {
+  private RunningCompute finishStart(PostgresServer server, Election election, CompletableFuture<Lsn> mustReach, ComputePgdata pgdata)
+      throws IOException {
     String walFile = server.psql(SUPERUSER, "postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
     int tli = WalFileName.timelineOf(walFile);
     if (tli != election.pgTli) {
@@ -317,7 +318,7 @@ public final class ComputeStart {
 
     Optional<RedoRange> redo = RedoRange.lastIn(server.logFile());
     var compute = new RunningCompute(spec, server, safekeepers, election.generation, tli, startLsn,
-        replicationPassword, redo.orElse(null));
+        replicationPassword, redo.orElse(null), pgdata.watchTls(server));
     int following = startFollowing(compute);
     try {
       compute.startTrimmingSlots();

@@ -47,10 +47,14 @@ public final class RunningCompute implements StartedCompute {
   private final AtomicBoolean running = new AtomicBoolean(true);
   private final AtomicBoolean fenced = new AtomicBoolean(false);
   private final List<Thread> followKeepers = new CopyOnWriteArrayList<>();
+  /** Safekeeper id → the last refusal of a follow request logged, so that a lasting one is logged once. */
+  private final Map<String, String> lastRefusal = new java.util.concurrent.ConcurrentHashMap<>();
   private volatile SlotTrimmer slotTrimmer;
+  private final ServerTls.Watch tlsWatch;
 
   RunningCompute(ComputeSpec spec, PostgresServer server, SafekeeperSet safekeepers, long generation, int pgTli, Lsn startLsn,
-      String replicationPassword, RedoRange redo) {
+      String replicationPassword, RedoRange redo, ServerTls.Watch tlsWatch) {
+    this.tlsWatch = tlsWatch;
     this.spec = spec;
     this.server = server;
     this.safekeepers = safekeepers;
@@ -158,8 +162,9 @@ public final class RunningCompute implements StartedCompute {
       if (status.following() && status.generation() == generation) {
         return true;
       }
-      var req = new FollowRequest(generation, pgTli, startLsn.segmentStart(Lsn.DEFAULT_SEGMENT_SIZE), spec.listenHost(), server.port(),
-          ComputeStart.REPLICATION_ROLE, replicationPassword, ComputeStart.slotName(safekeeperId), peersOf(safekeeperId));
+      var req = new FollowRequest(generation, pgTli, startLsn.segmentStart(Lsn.DEFAULT_SEGMENT_SIZE), spec.replicationHost(),
+          server.port(), ComputeStart.REPLICATION_ROLE, replicationPassword, ComputeStart.slotName(safekeeperId), peersOf(safekeeperId),
+          spec.tls() != null);
       try {
         safekeeper.follow(spec.tenant(), spec.timeline(), req);
       } catch (ApiProblem p) {
@@ -181,6 +186,10 @@ public final class RunningCompute implements StartedCompute {
         // A newer generation took over: this compute can never again get a commit acknowledged.
         log.warn("event=compute_fenced timeline={} generation={} safekeeper={} detail=\"{}\"", spec.timeline(), generation,
             safekeeperId, p.getMessage());
+      } else if (!p.is("stale-generation") && !p.getMessage().equals(lastRefusal.put(safekeeperId, p.getMessage()))) {
+        // e.g. a safekeeper without a TLS identity asked to follow a TLS compute: said once, not every second
+        log.warn("event=follow_refused timeline={} generation={} safekeeper={} status={} field={} detail=\"{}\"", spec.timeline(),
+            generation, safekeeperId, p.status(), p.field(), p.getMessage().replace('"', '\''));
       }
       return false;
     } catch (IOException unreachable) {
@@ -212,6 +221,7 @@ public final class RunningCompute implements StartedCompute {
   public void stop() {
     boolean wasRunning = running.getAndSet(false);
     followKeepers.forEach(Thread::interrupt);
+    tlsWatch.close();
     closeSlotTrimmer();
     server.stop();
     if (wasRunning) {
@@ -224,6 +234,7 @@ public final class RunningCompute implements StartedCompute {
   public void kill() {
     running.set(false);
     followKeepers.forEach(Thread::interrupt);
+    tlsWatch.close();
     server.kill();
     closeSlotTrimmer();
   }

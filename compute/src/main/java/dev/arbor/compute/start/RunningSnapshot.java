@@ -10,10 +10,12 @@ import dev.arbor.postgres.PostgresServer;
 public final class RunningSnapshot implements StartedCompute {
   private final PostgresServer server;
   private final Lsn lsn;
+  private final ServerTls.Watch tlsWatch;
 
-  RunningSnapshot(PostgresServer server, Lsn lsn) {
+  RunningSnapshot(PostgresServer server, Lsn lsn, ServerTls.Watch tlsWatch) {
     this.server = server;
     this.lsn = lsn;
+    this.tlsWatch = tlsWatch;
   }
 
   /** The point in the timeline's history this snapshot shows. */
@@ -33,11 +35,13 @@ public final class RunningSnapshot implements StartedCompute {
 
   @Override
   public void stop() {
+    tlsWatch.close();
     server.stop();
   }
 
   @Override
   public void kill() {
+    tlsWatch.close();
     server.kill();
   }
 }

@@ -86,7 +86,7 @@ public final class SnapshotStart {
       throw e;
     }
     log.info("event=snapshot_started tenant={} timeline={} lsn={} port={}", spec.tenant(), spec.timeline(), lsn, spec.port());
-    return new RunningSnapshot(server, lsn);
+    return new RunningSnapshot(server, lsn, pgdata.watchTls(server));
   }
 
   /** The TLI the basebackup's recovery configuration follows: the one the snapshot's LSN is on. */

@@ -29,7 +29,9 @@ import org.junit.jupiter.api.Test;
  * started with certificates of a CA ({@link StorageProcesses#withTls()}), a compute that elects, fetches its basebackup
  * and streams WAL over HTTPS with its token, an image made while it commits (the pageserver's working copy fetches WAL
  * from the pageserver itself with curl and the CA), and a restart through the agent, whose spec names https URLs and
- * the CA, that finds every acknowledged commit (its restore_command fetches WAL over HTTPS too).
+ * the CA, that finds every acknowledged commit (its restore_command fetches WAL over HTTPS too). The compute's
+ * PostgreSQL serves TLS with a certificate of the same CA, and the safekeepers stream from it over verify-full TLS with
+ * the certificate they serve HTTPS with as client identity: one TLS switch for both.
  */
 class StorageOverTlsTest {
 
@@ -40,6 +42,11 @@ class StorageOverTlsTest {
       assertThat(storage.safekeeperUrls().values()).allMatch(u -> u.startsWith("https://"));
       TenantInfo tenant = storage.createTenant(15);
       RunningCompute main = Computes.start(storage, tenant.tenantId(), tenant.rootTimelineId(), work.resolve("main-1"));
+      assertThat(Sql.one(main, "SHOW ssl")).as("with TLS storage the compute serves TLS too").isEqualTo("on");
+      await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(Sql.one(main, "SELECT string_agg(s.ssl || ':' "
+          + "|| coalesce(s.client_dn, '-'), ',') FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"))
+          .as("every safekeeper streams over TLS with the certificate it serves HTTPS with")
+          .isEqualTo("true:/CN=arbor_replication,true:/CN=arbor_replication,true:/CN=arbor_replication"));
       Sql.exec(main, CommitLedger.DDL);
       Set<Long> acked;
       try (var ledger = new CommitLedger(4, Sql.connections(main))) {
@@ -57,6 +64,8 @@ class StorageOverTlsTest {
       assertThat(spec.pageserverUrl()).startsWith("https://");
       assertThat(spec.storageCaFile()).isEqualTo(storage.caFile().toString());
       assertThat(spec.storageInsecureHttp()).as("no plain HTTP allowed").isNull();
+      assertThat(spec.tls()).as("PostgreSQL's certificate of the harness's CA").isNotNull();
+      assertThat(spec.tls().dnsName()).isEqualTo("localhost");
       try (AgentProcess agent = AgentProcess.start(spec, work.resolve("spec.json"), Map.of())) {
         agent.awaitRunning();
         Set<Long> present = new HashSet<>();

@@ -24,6 +24,8 @@ public final class ReceiveQueueSocketFactory extends SocketFactory {
 
   static final String KEY_PROPERTY = "arborReceiveQueueKey";
   private static final Map<String, Socket> CREATED = new ConcurrentHashMap<>();
+  /** The TLS sockets {@link ReplicationTlsSocketFactory} wrapped around ours, by the same key. */
+  private static final Map<String, Socket> WRAPPED = new ConcurrentHashMap<>();
 
   private final String key;
 
@@ -34,6 +36,15 @@ public final class ReceiveQueueSocketFactory extends SocketFactory {
   /** The socket created for {@code key}, once; the caller must collect it even when connecting failed. */
   static Socket collect(String key) {
     return CREATED.remove(key);
+  }
+
+  /** The TLS socket wrapped around the one created for {@code key}, once; null on a plain connection. */
+  static Socket collectTls(String key) {
+    return WRAPPED.remove(key);
+  }
+
+  static void putTls(String key, Socket tls) {
+    WRAPPED.put(key, tls);
   }
 
   @Override

@@ -291,7 +291,7 @@ public final class Safekeeper implements AutoCloseable {
             var timeline = new TimelineId(tl.getFileName().toString());
             try {
               timelines.put(tenant + "/" + timeline, SafekeeperTimeline.open(config.id(), tenant, timeline, tl, config.objectStore(),
-                  PEER_TIMEOUT, config.auth().outbound(), config.auth().clientTls(), receiverMetrics));
+                  PEER_TIMEOUT, config.auth().outbound(), config.auth().clientTls(), receiverMetrics, config.replicationTls()));
             } catch (IOException | RuntimeException e) {
               String cause = String.valueOf(e.getMessage()).replace('"', '\'').replace('\n', ' ');
               quarantined.put(tenant + "/" + timeline, new Quarantined(tl.toAbsolutePath().normalize(), cause));
@@ -357,7 +357,7 @@ public final class Safekeeper implements AutoCloseable {
         try {
           return SafekeeperTimeline.open(config.id(), tenant, holder[0],
               config.dataDir().resolve(tenant.toString()).resolve(holder[0].toString()), config.objectStore(), PEER_TIMEOUT,
-              config.auth().outbound(), config.auth().clientTls(), receiverMetrics);
+              config.auth().outbound(), config.auth().clientTls(), receiverMetrics, config.replicationTls());
         } catch (IOException e) {
           throw new java.io.UncheckedIOException(e);
         }

@@ -14,9 +14,16 @@ import java.nio.file.Path;
  * @param managementListen where the routes computes do not need listen (deletes, metrics naming timelines;
  *     port 0: any free port); null: {@code listen} serves everything
  * @param auth the tokens it checks and the one it sends to its peers when it catches up from them
+ * @param replicationTls its identity toward computes that serve TLS ({@code --tls-cert}, {@code --tls-key}, {@code --tls-ca});
+ *     null: it follows computes in the clear only, and refuses a follow request that asks for TLS
  */
 public record SafekeeperConfig(String id, InetSocketAddress listen, Path dataDir, ObjectStore objectStore,
-    InetSocketAddress managementListen, StorageAuth auth) {
+    InetSocketAddress managementListen, StorageAuth auth, ReplicationTls replicationTls) {
+
+  public SafekeeperConfig(String id, InetSocketAddress listen, Path dataDir, ObjectStore objectStore, InetSocketAddress managementListen,
+      StorageAuth auth) {
+    this(id, listen, dataDir, objectStore, managementListen, auth, null);
+  }
 
   /** Without a management listener, checking no tokens (tests in-process). */
   public SafekeeperConfig(String id, InetSocketAddress listen, Path dataDir, ObjectStore objectStore) {
@@ -24,6 +31,10 @@ public record SafekeeperConfig(String id, InetSocketAddress listen, Path dataDir
   }
 
   public SafekeeperConfig withManagementListen(InetSocketAddress address) {
-    return new SafekeeperConfig(id, listen, dataDir, objectStore, address, auth);
+    return new SafekeeperConfig(id, listen, dataDir, objectStore, address, auth, replicationTls);
+  }
+
+  public SafekeeperConfig withReplicationTls(ReplicationTls tls) {
+    return new SafekeeperConfig(id, listen, dataDir, objectStore, managementListen, auth, tls);
   }
 }

@@ -61,6 +61,8 @@ final class SafekeeperTimeline implements AutoCloseable {
   private final WalSegmentStore store;
   private final SafekeeperCatchUp catchUp;
   private final WalReceiver.Listener receiverListener;
+  /** This safekeeper's identity toward computes that serve TLS; null: none. */
+  private final ReplicationTls replicationTls;
   private long acceptedGeneration;
   private boolean joinedLate;
   private FollowRequest following;
@@ -68,8 +70,10 @@ final class SafekeeperTimeline implements AutoCloseable {
   private final Set<String> offloaded = new HashSet<>();
 
   private SafekeeperTimeline(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, WalSegmentStore store, long accepted,
-      boolean joinedLate, SafekeeperCatchUp catchUp, WalReceiver.Listener receiverListener) throws IOException {
+      boolean joinedLate, SafekeeperCatchUp catchUp, WalReceiver.Listener receiverListener, ReplicationTls replicationTls)
+      throws IOException {
     this.directoryKey = directoryKey(dir);
+    this.replicationTls = replicationTls;
     this.safekeeperId = safekeeperId;
     this.receiverListener = receiverListener;
     this.catchUp = catchUp;
@@ -87,9 +91,11 @@ final class SafekeeperTimeline implements AutoCloseable {
    * @param peerTokens the token sent to them
    * @param peerTls whom their https:// URLs are trusted from ({@code --tls-ca})
    * @param receiverListener told of every receiver's flushes and failures (metrics)
+   * @param replicationTls the identity its receivers present to computes that serve TLS; null: none
    */
   static SafekeeperTimeline open(String safekeeperId, TenantId tenant, TimelineId timeline, Path dir, ObjectStore objects,
-      Duration peerTimeout, TokenSource peerTokens, dev.arbor.client.tls.ClientTls peerTls, WalReceiver.Listener receiverListener)
+      Duration peerTimeout, TokenSource peerTokens, dev.arbor.client.tls.ClientTls peerTls, WalReceiver.Listener receiverListener,
+      ReplicationTls replicationTls)
       throws IOException {
     DurableFiles.createDirectories(dir);
     long accepted = 0;
@@ -99,7 +105,8 @@ final class SafekeeperTimeline implements AutoCloseable {
       // a timeline this safekeeper has not seen a compute of yet
     }
     return new SafekeeperTimeline(safekeeperId, tenant, timeline, dir, WalSegmentStore.open(dir.resolve("wal-store")), accepted,
-        Files.exists(dir.resolve(JOINED_LATE_FILE)), new SafekeeperCatchUp(tenant, timeline, objects, peerTimeout, peerTokens, peerTls), receiverListener);
+        Files.exists(dir.resolve(JOINED_LATE_FILE)), new SafekeeperCatchUp(tenant, timeline, objects, peerTimeout, peerTokens, peerTls), receiverListener,
+        replicationTls);
   }
 
   /**
@@ -181,6 +188,11 @@ final class SafekeeperTimeline implements AutoCloseable {
 
   /** Follows the compute of the accepted generation; a repeated request while streaming changes nothing. */
   synchronized void follow(FollowRequest req) {
+    if (req.tls() && replicationTls == null) {
+      throw ApiProblem.invalid("tls", "safekeeper " + safekeeperId + " has no TLS identity to follow a compute that serves TLS: start it "
+          + "with --tls-cert, --tls-key (a client certificate with common name " + ReplicationTls.CLIENT_NAME + ") and --tls-ca (the "
+          + "CA of the computes' certificates)");
+    }
     if (req.generation() < acceptedGeneration) {
       throw ApiProblem.conflict(ProblemTypes.STALE_GENERATION, "generation", "safekeeper " + safekeeperId + " accepted generation "
           + acceptedGeneration + " of timeline " + timeline + ", not " + req.generation() + "; this compute was fenced off and must stop");
@@ -220,9 +232,10 @@ final class SafekeeperTimeline implements AutoCloseable {
         .listener(receiverListener)
         .previousFailure(previousFailure)
         .streamBelowSlot(walGone)
+        .tls(req.tls() ? replicationTls : null)
         .start();
-    log.info("event=following_compute safekeeper={} tenant={} timeline={} generation={} tli={} compute={}:{} start_lsn={}",
-        safekeeperId, tenant, timeline, req.generation(), req.tli(), req.host(), req.port(), req.startLsn());
+    log.info("event=following_compute safekeeper={} tenant={} timeline={} generation={} tli={} compute={}:{} start_lsn={} tls={}",
+        safekeeperId, tenant, timeline, req.generation(), req.tli(), req.host(), req.port(), req.startLsn(), req.tls());
   }
 
   /**

@@ -76,6 +76,13 @@ public final class WalReceiver implements AutoCloseable {
     COMPUTE_UNREACHABLE(true),
     /** The compute refused the credentials. Retrying helps once the credentials are fixed. */
     AUTHENTICATION_FAILED(true),
+    /**
+     * TLS with the compute failed: its certificate does not chain to this safekeeper's CA or is not issued for the host
+     * name followed (verify-full), the compute refused this safekeeper's certificate, the compute serves no TLS, or this
+     * safekeeper's own files cannot be used. Retrying helps once the certificates are fixed (renewed files are read
+     * again on every connection).
+     */
+    TLS_FAILED(true),
     /** The connection broke while following the compute. */
     CONNECTION_LOST(true),
     /** The compute ended the replication stream (it shut down, or its timeline changed). */
@@ -153,6 +160,8 @@ public final class WalReceiver implements AutoCloseable {
   private final Listener listener;
   private final FailureReason previousFailure;
   private final boolean streamBelowSlot;
+  /** The safekeeper's TLS identity and CA when the compute serves TLS; null: in the clear. */
+  private final ReplicationTls tls;
   private final String socketKey = UUID.randomUUID().toString();
   private final Thread thread;
   private final CountDownLatch terminated = new CountDownLatch(1);
@@ -164,6 +173,8 @@ public final class WalReceiver implements AutoCloseable {
   private Connection connection;
   /** The connection's socket, to ask whether more bytes are waiting; null when pgjdbc did not use ours. */
   private Socket socket;
+  /** The TLS socket around {@link #socket}; null in the clear. */
+  private Socket tlsSocket;
 
   private volatile State state = State.CONNECTING;
   private volatile Failure failure;
@@ -188,6 +199,7 @@ public final class WalReceiver implements AutoCloseable {
     this.listener = b.listener;
     this.previousFailure = b.previousFailure;
     this.streamBelowSlot = b.streamBelowSlot;
+    this.tls = b.tls;
     this.thread = Thread.ofPlatform().daemon().name("wal-receiver-" + safekeeperId).unstarted(this::run);
   }
 
@@ -287,9 +299,9 @@ public final class WalReceiver implements AutoCloseable {
       streamStart = start;
       state = State.STREAMING;
       log.info("event=wal_receiver_streaming safekeeper={} compute={}:{} system_id={} timeline={} start_lsn={} "
-              + "compute_flush_lsn={} slot={}", safekeeperId, host, port,
+              + "compute_flush_lsn={} slot={} tls={}", safekeeperId, host, port,
           Long.toUnsignedString(identity.systemIdentifier()), identity.timeline(), start, identity.flushLsn(),
-          slotName == null ? "-" : slotName);
+          slotName == null ? "-" : slotName, tls != null);
       follow(copy, identity.timeline(), start);
       closed(); // follow returns only once close() was called
     } catch (ReceiverFailure e) {
@@ -329,6 +341,7 @@ public final class WalReceiver implements AutoCloseable {
       conn = DriverManager.getConnection(jdbcUrl(), connectionProperties());
     } finally {
       socket = ReceiveQueueSocketFactory.collect(socketKey);
+      tlsSocket = ReceiveQueueSocketFactory.collectTls(socketKey);
       lifecycle.lock();
       try {
         connecting = false;
@@ -374,6 +387,15 @@ public final class WalReceiver implements AutoCloseable {
     PGProperty.TCP_KEEP_ALIVE.set(props, true);
     PGProperty.SOCKET_FACTORY.set(props, ReceiveQueueSocketFactory.class.getName());
     props.setProperty(ReceiveQueueSocketFactory.KEY_PROPERTY, socketKey);
+    if (tls != null) {
+      // verify-full: the compute's certificate must chain to our CA and name the host we connect to. pgjdbc's own
+      // LibPQFactory reads keys only as PKCS#8 DER or PKCS#12 files; ours reads the PEM files as they are.
+      PGProperty.SSL_MODE.set(props, "verify-full");
+      PGProperty.SSL_FACTORY.set(props, ReplicationTlsSocketFactory.class.getName());
+      ReplicationTlsSocketFactory.set(props, tls);
+    } else {
+      PGProperty.SSL_MODE.set(props, "disable");
+    }
     return props;
   }
 
@@ -709,7 +731,9 @@ public final class WalReceiver implements AutoCloseable {
       return false;
     }
     try {
-      return socket.getInputStream().available() > 0;
+      // Under TLS: records the TLS socket decrypted and pgjdbc has not read, or encrypted bytes not read off the socket
+      // yet (in practice the rest of a record; PostgreSQL sends no session tickets or renegotiations mid-stream).
+      return tlsSocket != null && tlsSocket.getInputStream().available() > 0 || socket.getInputStream().available() > 0;
     } catch (IOException e) {
       return false; // the next read reports the broken connection
     }
@@ -752,11 +776,29 @@ public final class WalReceiver implements AutoCloseable {
     if (sqlState.startsWith("28")) {
       return FailureReason.AUTHENTICATION_FAILED;
     }
+    if (step == Step.CONNECT && (causedByTls(e) || sqlState.equals("08004") && Objects.requireNonNullElse(e.getMessage(), "")
+        .contains("SSL"))) {
+      return FailureReason.TLS_FAILED;
+    }
     // 08: connection exceptions; 57P: the server is shutting down, crashed or starting up.
     if (sqlState.startsWith("08") || sqlState.startsWith("57P") || sqlState.isEmpty()) {
       return step == Step.CONNECT ? FailureReason.COMPUTE_UNREACHABLE : FailureReason.CONNECTION_LOST;
     }
     return FailureReason.REPLICATION_REFUSED;
+  }
+
+  /**
+   * A TLS handshake that failed (an untrusted or misnamed certificate on either side) or TLS files that cannot be used;
+   * pgjdbc wraps both in a connection error. A compute without TLS answers the SSL request with "N" (08004).
+   */
+  private static boolean causedByTls(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof javax.net.ssl.SSLException || t instanceof ReplicationTls.MaterialException
+          || t instanceof java.security.cert.CertificateException) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private boolean isClosing() {
@@ -852,6 +894,7 @@ public final class WalReceiver implements AutoCloseable {
     private Listener listener = Listener.NONE;
     private FailureReason previousFailure;
     private boolean streamBelowSlot;
+    private ReplicationTls tls;
 
     private Builder(WalSegmentStore store) {
       this.store = Objects.requireNonNull(store, "store");
@@ -961,6 +1004,15 @@ public final class WalReceiver implements AutoCloseable {
      */
     public Builder streamBelowSlot(boolean allowed) {
       this.streamBelowSlot = allowed;
+      return this;
+    }
+
+    /**
+     * Connect over TLS with verify-full: the compute's certificate must chain to {@code tls}'s CA and be issued for the
+     * host given to {@link #compute}; {@code tls}'s certificate is the client identity. Null (default): in the clear.
+     */
+    public Builder tls(ReplicationTls tls) {
+      this.tls = tls;
       return this;
     }
 

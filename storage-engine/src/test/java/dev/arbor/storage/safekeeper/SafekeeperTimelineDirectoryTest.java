@@ -28,7 +28,7 @@ class SafekeeperTimelineDirectoryTest {
     Path timelineDir = tenantDir.resolve(timeline.toString());
     var events = FileIo.during(() -> SafekeeperTimeline.open("sk-test", tenant, timeline, timelineDir,
         new LocalObjectStore(data.resolve("objects")), Duration.ofSeconds(1), dev.arbor.client.auth.TokenSource.NONE,
-        dev.arbor.client.tls.ClientTls.SYSTEM, WalReceiver.Listener.NONE).close());
+        dev.arbor.client.tls.ClientTls.SYSTEM, WalReceiver.Listener.NONE, null).close());
     assertThat(FileIo.forced(events)).as("directories fsynced while the timeline was created")
         .contains(data, tenantDir, timelineDir);
   }
