@@ -3,9 +3,12 @@ package dev.arbor.cli;
 import static dev.arbor.cli.CliProcesses.psql;
 import static dev.arbor.cli.CliProcesses.psqlResult;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.arbor.cli.CliProcesses.Result;
 import dev.arbor.client.Json;
+import dev.arbor.client.tls.ClientTls;
+import java.io.IOException;
 import java.net.HttpURLConnection;
 import java.net.URI;
 import java.nio.file.Files;
@@ -13,6 +16,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
+import javax.net.ssl.HttpsURLConnection;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -28,24 +32,41 @@ class CliEndToEndTest {
   void upBranchDownUpAsAUserWould() throws Exception {
     upBranchDownUp(home.arbor(), List.of(), home.arbor());
     assertThat(home.arbor().ok("status").out()).contains("object store: " + home.resolve("objects"));
-    localModeUsesTokens();
+    localModeUsesTokensAndTls();
   }
 
   /**
    * One code path (docs/security.md): the local storage engine checks tokens, from keys in the home that only its
-   * owner reads, and an endpoint's spec names its token file, never the token.
+   * owner reads, and serves HTTPS only, with a certificate of the home's CA; an endpoint's spec names its token file
+   * (never the token) and that CA, and never allows plain HTTP.
    */
-  private void localModeUsesTokens() throws Exception {
+  private void localModeUsesTokensAndTls() throws Exception {
     Path endpointToken = home.resolve("endpoints/default/main/storage.token");
-    for (Path secret : List.of(home.resolve("auth/signing-key.jwk"), home.resolve("auth/pageserver.token"), endpointToken)) {
+    for (Path secret : List.of(home.resolve("auth/signing-key.jwk"), home.resolve("auth/pageserver.token"), endpointToken,
+        home.resolve("tls/ca/tls.key"), home.resolve("tls/storage/tls.key"))) {
       assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(secret))).as(secret.toString()).isEqualTo("rw-------");
     }
+    Path ca = home.resolve("tls/ca/ca.crt");
     String spec = Files.readString(home.resolve("endpoints/default/main/spec.json"));
-    assertThat(spec).contains("\"storage_token_file\" : \"" + endpointToken + "\"").doesNotContain(Files.readString(endpointToken).strip());
-    int port = Json.MAPPER.readTree(home.resolve("config.json").toFile()).path("pageserver_port").asInt();
-    var request = (HttpURLConnection) URI.create("http://127.0.0.1:" + port + "/v1/tenant").toURL().openConnection();
-    assertThat(request.getResponseCode()).as("the local pageserver without a token").isEqualTo(401);
+    assertThat(spec).contains("\"storage_token_file\" : \"" + endpointToken + "\"").doesNotContain(Files.readString(endpointToken).strip())
+        .contains("\"storage_ca_file\" : \"" + ca + "\"").doesNotContain("storage_insecure_http").doesNotContain("http://");
+    var config = Json.MAPPER.readTree(home.resolve("config.json").toFile());
+    List<Integer> ports = new ArrayList<>(List.of(config.path("pageserver_port").asInt()));
+    config.path("safekeepers").forEach(p -> ports.add(p.asInt()));
+    for (int port : ports) {
+      var plain = (HttpURLConnection) URI.create("http://127.0.0.1:" + port + "/v1/status").toURL().openConnection();
+      assertThatThrownBy(plain::getResponseCode).as("plain HTTP to the local daemon on port " + port).isInstanceOf(IOException.class);
+      plain.disconnect();
+    }
+    var request = (HttpsURLConnection) URI.create("https://127.0.0.1:" + ports.getFirst() + "/v1/tenant").toURL().openConnection();
+    request.setSSLSocketFactory(ClientTls.trusting(ca).socketFactory());
+    assertThat(request.getResponseCode()).as("the local pageserver over HTTPS, without a token").isEqualTo(401);
     request.disconnect();
+    assertThat(spec).as("PostgreSQL serves TLS with a certificate of the home's CA for localhost")
+        .contains("\"dns_name\" : \"localhost\"").contains("\"ca_file\" : \"" + ca + "\"");
+    assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(home.resolve("endpoints/default/main/tls/tls.key"))))
+        .isEqualTo("rw-------");
+    assertThat(psql(home.arbor().ok("connstr", "main").lastLine(), "SHOW ssl")).isEqualTo("on");
   }
 
   /**

@@ -17,6 +17,7 @@ import dev.arbor.api.compute.ComputeAgentSpec.Mode;
 import dev.arbor.api.compute.DurationText;
 import dev.arbor.postgres.ServerUser;
 import dev.arbor.client.ComputeSpecJson;
+import dev.arbor.client.tls.Pem;
 import dev.arbor.api.ApiProblem;
 import dev.arbor.api.compute.AgentStatus;
 import dev.arbor.client.ComputeAgentClient;
@@ -165,7 +166,10 @@ final class Endpoints {
       Path tokenFile = inst.home.keys().mintInto(dir.resolve("storage.token"),
           StorageGrant.compute("endpoint-" + project + "-" + branch, new TenantId(p.tenantId()), new TimelineId(b.timelineId())),
           ArborHome.TOKEN_TTL);
-      Files.write(specFile, ComputeSpecJson.write(computeSpec(p, b, config, info, work, passwordFile, tokenFile)));
+      Path computeTls = dir.resolve("tls");
+      inst.home.certificates().ensureCompute(computeTls);
+      Files.write(specFile, ComputeSpecJson.write(computeSpec(p, b, config, info, work, passwordFile, tokenFile,
+          inst.home.certificates().caFile(), computeTls)));
       save(inst, info.with(RUNNING));
       ServerUser.current().handOver(work);
 
@@ -220,12 +224,13 @@ final class Endpoints {
   }
 
   /**
-   * The spec of a local endpoint: the branch's timeline in the project's tenant, the local storage engine, loopback
-   * ports, and role {@value #ROLE} (password from the project's file) owning database {@value #DATABASE}. A
+   * The spec of a local endpoint: the branch's timeline in the project's tenant, the local storage engine over HTTPS
+   * trusting the home's CA ({@code storageCaFile}) only, PostgreSQL's certificate of that CA in {@code computeTls},
+   * loopback ports, and role {@value #ROLE} (password from the project's file) owning database {@value #DATABASE}. A
    * read-write compute gets every safekeeper; a read-only one is a snapshot at {@code info.lsn()}.
    */
   static ComputeAgentSpec computeSpec(LocalState.Project project, LocalState.Branch branch, LocalConfig config, EndpointInfo info,
-      Path workDir, Path passwordFile, Path storageTokenFile) {
+      Path workDir, Path passwordFile, Path storageTokenFile, Path storageCaFile, Path computeTls) {
     boolean readOnly = info.mode().equals(Mode.READ_ONLY.text());
     return new ComputeAgentSpec(ComputeAgentSpec.FORMAT_VERSION, new TenantId(project.tenantId()), new TimelineId(branch.timelineId()),
         readOnly ? Mode.READ_ONLY : Mode.READ_WRITE,
@@ -241,8 +246,11 @@ final class Endpoints {
             project.pgVersion() >= ComputeAgentSpec.CREATEROLE_CONFINED_SINCE)),
         List.of(new ComputeAgentSpec.Database(DATABASE, ROLE)),
         info.suspendAfter().isZero() ? null : info.suspendAfter(), storageTokenFile.toString(),
-        // Local daemons serve plain HTTP on loopback (--insecure-no-tls, LocalStorage): said here, explicitly.
-        null, true, null);
+        // The local daemons serve HTTPS with a certificate of the home's CA (LocalCertificates); the compute trusts only it,
+        // serves PostgreSQL over TLS with a certificate of that CA for localhost, and takes the safekeepers' as theirs.
+        storageCaFile.toString(), null,
+        new ComputeAgentSpec.Tls(computeTls.resolve(Pem.CERT).toString(), computeTls.resolve(Pem.KEY).toString(),
+            storageCaFile.toString(), "localhost"));
   }
 
   private static boolean running(ComputeAgentClient agent) {

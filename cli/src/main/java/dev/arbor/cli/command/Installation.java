@@ -20,6 +20,6 @@ final class Installation {
   }
 
   Pageserver pageserver() {
-    return new Pageserver(config(), home.adminTokens());
+    return new Pageserver(config(), home.adminTokens(), home.certificates().clientTls());
   }
 }

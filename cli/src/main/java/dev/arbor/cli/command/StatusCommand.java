@@ -37,11 +37,12 @@ public final class StatusCommand implements Callable<Integer> {
     var storage = new LocalStorage(inst.home);
     Daemons daemons = storage.daemons();
     List<Map<String, Object>> rows = new ArrayList<>();
+    var tls = inst.home.certificates().clientTls();
     for (var sk : config.safekeepers().entrySet()) {
-      rows.add(row(sk.getKey(), daemons.pid(sk.getKey()).orElse(null), sk.getValue(), LocalStorage.safekeeper(sk.getValue()).isRunning()));
+      rows.add(row(sk.getKey(), daemons.pid(sk.getKey()).orElse(null), sk.getValue(), LocalStorage.safekeeper(sk.getValue(), tls).isRunning()));
     }
     rows.add(row(LocalStorage.PAGESERVER, daemons.pid(LocalStorage.PAGESERVER).orElse(null), config.pageserverPort(),
-        storage.pageserverRunning(config)));
+        storage.pageserverRunning(config, tls)));
     Long proxyPid = daemons.pid(LocalProxy.DAEMON).orElse(null);
     rows.add(row(LocalProxy.DAEMON + " (every endpoint's port)", proxyPid, null, proxyPid != null));
     for (var e : Endpoints.all(inst)) {

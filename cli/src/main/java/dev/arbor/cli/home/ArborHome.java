@@ -30,6 +30,7 @@ import java.util.Optional;
  * endpoints/&lt;project&gt;/&lt;branch&gt;/   endpoint specs
  * endpoints/&lt;project&gt;/&lt;branch&gt;/compute/   compute work directories (PGDATA)  *
  * auth/                  the storage engine's keys (signing-key.jwk 0600, public-keys.jwks) and the pageserver's token
+ * tls/                   the local CA and the storage daemons' certificate ({@link LocalCertificates})
  * endpoints/&lt;project&gt;/&lt;branch&gt;/storage.token   the endpoint's compute token (0600), re-minted at each start
  * run/&lt;name&gt;.pid         processes started in the background
  * logs/&lt;name&gt;.log        their output
@@ -64,13 +65,14 @@ public record ArborHome(Path root) {
     }
   }
 
-  /**
-   * An admin token for this CLI process's own calls, minted now and never written down; sent over plain HTTP, as the
-   * local daemons serve it on loopback ({@code --insecure-no-tls}).
-   */
+  /** An admin token for this CLI process's own calls, minted now and never written down; sent over HTTPS only. */
   public TokenSource adminTokens() {
-    return TokenSource.fixed(keys().mint(StorageGrant.of("arbor-cli", Scope.STORAGE_ADMIN), java.time.Duration.ofHours(1)))
-        .allowPlainHttp();
+    return TokenSource.fixed(keys().mint(StorageGrant.of("arbor-cli", Scope.STORAGE_ADMIN), java.time.Duration.ofHours(1)));
+  }
+
+  /** The local CA and the storage daemons' certificate ({@code tls/}). */
+  public LocalCertificates certificates() {
+    return new LocalCertificates(root.resolve("tls"));
   }
 
   public Path objects() {

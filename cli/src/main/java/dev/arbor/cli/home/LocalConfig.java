@@ -35,12 +35,12 @@ public record LocalConfig(int formatVersion, int pageserverPort, Map<String, Int
   }
 
   public String pageserverUrl() {
-    return "http://127.0.0.1:" + pageserverPort;
+    return "https://127.0.0.1:" + pageserverPort;
   }
 
   public Map<String, String> safekeeperUrls() {
     Map<String, String> out = new LinkedHashMap<>();
-    safekeepers.forEach((id, port) -> out.put(id, "http://127.0.0.1:" + port));
+    safekeepers.forEach((id, port) -> out.put(id, "https://127.0.0.1:" + port));
     return out;
   }
 

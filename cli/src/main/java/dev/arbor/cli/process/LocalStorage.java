@@ -6,7 +6,10 @@ import dev.arbor.api.auth.StorageGrant;
 import dev.arbor.client.auth.KeyDirectory;
 import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.ArborHome;
+import dev.arbor.cli.home.LocalCertificates;
 import dev.arbor.cli.home.LocalConfig;
+import dev.arbor.client.auth.TokenSource;
+import dev.arbor.client.tls.ClientTls;
 import dev.arbor.client.ServiceLaunch;
 import dev.arbor.client.PageserverClient;
 import dev.arbor.client.RetryPolicy;
@@ -130,10 +133,12 @@ public final class LocalStorage {
   }
 
   private void startDaemons(LocalConfig config, PrintStream progress) {
+    certificates(progress);
+    ClientTls tls = home.certificates().clientTls();
     List<String> auth = authArguments();
     for (var sk : config.safekeepers().entrySet()) {
       String id = sk.getKey();
-      SafekeeperClient safekeeper = safekeeper(sk.getValue());
+      SafekeeperClient safekeeper = safekeeper(sk.getValue(), tls);
       ensure(id, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, concat(List.of("safekeeper",
           "--id", id, "--listen", "127.0.0.1:" + sk.getValue(), "--data-dir", home.safekeeper(id).toString(),
           "--object-store", config.objectStoreArgument(home)), auth))), safekeeper.baseUrl(), safekeeper::isRunning);
@@ -142,12 +147,27 @@ public final class LocalStorage {
     ensure(PAGESERVER, progress, () -> withObjectStoreEnvironment(config, Daemons.java(ServiceLaunch.STORAGE_ENGINE, concat(List.of(
         "pageserver", "--listen", "127.0.0.1:" + config.pageserverPort(), "--object-store", config.objectStoreArgument(home),
         "--work-dir", home.pageserver().toString(), "--safekeepers", String.join(",", config.safekeeperUrls().values())), auth))),
-        config.pageserverUrl(), () -> pageserverRunning(config));
+        config.pageserverUrl(), () -> pageserverRunning(config, tls));
   }
 
   /**
-   * The daemons check tokens, as on Kubernetes: the home's public key set and issuer, and a {@code pageserver} token
-   * (minted again at each start) that they send each other. One code path: local mode never runs without keys.
+   * The local CA (made by the first {@code up}) and the daemons' certificate, issued when missing and again when less
+   * than a third of its life is left; running daemons serve a renewed one from their next connection on.
+   */
+  private void certificates(PrintStream progress) {
+    long t0 = System.nanoTime();
+    LocalCertificates.Outcome outcome = home.certificates().ensure();
+    if (outcome != LocalCertificates.Outcome.KEPT) {
+      progress.printf("%s the storage engine's TLS certificate (%d days) ... ok (%.1f s)%n",
+          outcome == LocalCertificates.Outcome.ISSUED ? "issuing" : "renewing", LocalCertificates.STORAGE_VALIDITY.toDays(),
+          (System.nanoTime() - t0) / 1e9);
+    }
+  }
+
+  /**
+   * The daemons check tokens and serve HTTPS, as on Kubernetes: the home's public key set and issuer, a {@code pageserver}
+   * token (minted again at each start) that they send each other, and the certificate of the home's CA. One code path:
+   * local mode never runs with {@code --insecure-no-auth} or {@code --insecure-no-tls}.
    */
   private List<String> authArguments() {
     KeyDirectory keys = home.keys();
@@ -157,9 +177,9 @@ public final class LocalStorage {
     } catch (IOException e) {
       throw new CliException("cannot write the pageserver's token " + token + ": " + e.getMessage());
     }
-    // Plain HTTP on loopback, said explicitly: TLS for local mode is a later increment of issue 16 (docs/security.md, "TLS").
+    LocalCertificates tls = home.certificates();
     return List.of("--auth-keys", keys.publicKeys().toString(), "--auth-issuer", keys.issuer(), "--token-file", token.toString(),
-        "--insecure-no-tls");
+        "--tls-cert", tls.storageCertificate().toString(), "--tls-key", tls.storageKey().toString(), "--tls-ca", tls.caFile().toString());
   }
 
   private static List<String> concat(List<String> a, List<String> b) {
@@ -171,6 +191,10 @@ public final class LocalStorage {
   private void ensure(String name, PrintStream progress, java.util.function.Supplier<List<String>> command, String url,
       BooleanSupplier running) {
     if (daemons.pid(name).isPresent()) {
+      if (!answersWithin(Duration.ofSeconds(10), running)) {
+        throw new CliException(name + " runs (pid " + daemons.pid(name).orElseThrow() + ") but does not answer on " + url
+            + "; if it was started by an Arbor before local TLS (plain HTTP), restart it: ./arbor down, then ./arbor up");
+      }
       return;
     }
     if (running.getAsBoolean()) {
@@ -183,14 +207,30 @@ public final class LocalStorage {
     progress.printf("ok (%.1f s)%n", (System.nanoTime() - t0) / 1e9);
   }
 
-  /** Whether the pageserver of this home answers its status route (within 2 s). */
-  public boolean pageserverRunning(LocalConfig config) {
-    return new PageserverClient(config.pageserverUrl(), Duration.ofSeconds(2), RetryPolicy.NONE).isRunning();
+  private static boolean answersWithin(Duration patience, BooleanSupplier running) {
+    long deadline = System.nanoTime() + patience.toNanos();
+    while (!running.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        return false;
+      }
+      try {
+        Thread.sleep(200);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return false;
+      }
+    }
+    return true;
   }
 
-  /** The local safekeeper on {@code port}: one try per call, 2 s each (readiness is polled). */
-  public static SafekeeperClient safekeeper(int port) {
-    return new SafekeeperClient("http://127.0.0.1:" + port, Duration.ofSeconds(2), RetryPolicy.NONE);
+  /** Whether the pageserver of this home answers its status route over HTTPS with the home's CA (within 2 s). */
+  public boolean pageserverRunning(LocalConfig config, ClientTls tls) {
+    return new PageserverClient(config.pageserverUrl(), Duration.ofSeconds(2), RetryPolicy.NONE, TokenSource.NONE, tls).isRunning();
+  }
+
+  /** The local safekeeper on {@code port}, trusting {@code tls}: one try per call, 2 s each (readiness is polled). */
+  public static SafekeeperClient safekeeper(int port, ClientTls tls) {
+    return new SafekeeperClient("https://127.0.0.1:" + port, Duration.ofSeconds(2), RetryPolicy.NONE, TokenSource.NONE, tls);
   }
 
   /** Stops the pageserver and the safekeepers; returns the names it stopped. */

@@ -11,6 +11,7 @@ import dev.arbor.cli.CliException;
 import dev.arbor.cli.home.LocalConfig;
 import dev.arbor.client.PageserverClient;
 import dev.arbor.client.RetryPolicy;
+import dev.arbor.client.tls.ClientTls;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.time.Duration;
@@ -25,10 +26,13 @@ public final class Pageserver {
   private final String url;
   private final PageserverClient client;
 
-  /** @param tokens what the calls send: an admin token of the installation */
-  public Pageserver(LocalConfig config, TokenSource tokens) {
+  /**
+   * @param tokens what the calls send: an admin token of the installation
+   * @param tls whom they trust: the installation's CA
+   */
+  public Pageserver(LocalConfig config, TokenSource tokens, ClientTls tls) {
     this.url = config.pageserverUrl();
-    this.client = new PageserverClient(url, Duration.ofSeconds(120), RetryPolicy.NONE, tokens);
+    this.client = new PageserverClient(url, Duration.ofSeconds(120), RetryPolicy.NONE, tokens, tls);
   }
 
   public TenantInfo createTenant(int pgVersion) {

@@ -32,12 +32,14 @@ class EndpointSpecTest {
   private static final Path HOME = Path.of("/home/someone/arbor/.arbor");
   private static final Path PASSWORD_FILE = HOME.resolve("secrets/default.password");
   private static final Path TOKEN_FILE = HOME.resolve("endpoints/default/main/storage.token");
+  private static final Path CA_FILE = HOME.resolve("tls/ca/ca.crt");
 
   /** What the agent makes of the spec file the CLI writes for this start. */
   private static ComputeAgentSpec accepted(String branch, String mode, String lsn) {
     var info = new Endpoints.EndpointInfo("default", branch, mode, lsn, 25432, 55433, 55432, "10s", Endpoints.RUNNING);
     byte[] specFile = ComputeSpecJson.write(Endpoints.computeSpec(PROJECT, PROJECT.branches().get(branch), CONFIG, info,
-        HOME.resolve("postgres/compute/default/" + branch + "/work"), PASSWORD_FILE, TOKEN_FILE));
+        HOME.resolve("postgres/compute/default/" + branch + "/work"), PASSWORD_FILE, TOKEN_FILE, CA_FILE,
+        HOME.resolve("endpoints/default/" + branch + "/tls")));
     return ComputeSpecJson.parse(new String(specFile, StandardCharsets.UTF_8));
   }
 
@@ -49,7 +51,8 @@ class EndpointSpecTest {
     assertThat(spec.tenantId().toString()).isEqualTo(TENANT);
     assertThat(spec.timelineId().toString()).isEqualTo(MAIN_TIMELINE);
     assertThat(spec.safekeepers()).isEqualTo(CONFIG.safekeeperUrls());
-    assertThat(spec.pageserverUrl()).isEqualTo("http://127.0.0.1:9898");
+    assertThat(spec.pageserverUrl()).isEqualTo("https://127.0.0.1:9898");
+    assertThat(spec.safekeepers()).containsEntry("sk-0", "https://127.0.0.1:7676");
     assertThat(spec.postgresVersion()).isEqualTo(15);
     assertThat(spec.listenHost()).isEqualTo("127.0.0.1");
     assertThat(spec.port()).as("PostgreSQL's own port, behind the proxy's 25432").isEqualTo(55432);
@@ -60,6 +63,11 @@ class EndpointSpecTest {
     assertThat(spec.roles()).containsExactly(new ComputeAgentSpec.Role(Endpoints.ROLE, PASSWORD_FILE.toString(), null, true, true, false));
     assertThat(spec.databases()).containsExactly(new ComputeAgentSpec.Database(Endpoints.DATABASE, Endpoints.ROLE));
     assertThat(spec.storageTokenFile()).as("the token's file, never the token").isEqualTo(TOKEN_FILE.toString());
+    assertThat(spec.storageCaFile()).as("the home's CA, the only one trusted").isEqualTo(CA_FILE.toString());
+    assertThat(spec.storageInsecureHttp()).as("tokens go over HTTPS only").isNull();
+    assertThat(spec.tls()).as("PostgreSQL serves TLS for localhost; the safekeepers' certificates chain to the home's CA")
+        .isEqualTo(new ComputeAgentSpec.Tls(HOME.resolve("endpoints/default/main/tls/tls.crt").toString(),
+            HOME.resolve("endpoints/default/main/tls/tls.key").toString(), CA_FILE.toString(), "localhost"));
   }
 
   @Test
