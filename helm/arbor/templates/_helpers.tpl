@@ -35,16 +35,38 @@ helm.sh/chart: {{ include "arbor.chart" $root }}
 {{- printf "%sarbor-%s:%s" $root.Values.image.registry (index . 1) ($root.Values.image.tag | default $root.Chart.AppVersion) -}}
 {{- end -}}
 
+{{/* https, unless tls.enabled is off (development only: the daemons then run --insecure-no-tls). */}}
+{{- define "arbor.scheme" -}}
+{{ if .Values.tls.enabled }}https{{ else }}http{{ end }}
+{{- end -}}
+
+{{/* The kubelet's probes: HTTPS without checking the certificate (probes carry no token), or plain HTTP. */}}
+{{- define "arbor.probeScheme" -}}
+{{ if .Values.tls.enabled }}HTTPS{{ else }}HTTP{{ end }}
+{{- end -}}
+
+{{/* "name,name,...": the DNS names of the storage daemons' certificate (the operator's ARBOR_TLS_STORAGE_DNS_NAMES):
+the pageserver's Service and every safekeeper pod, each as clients in the namespace and outside it write it. */}}
+{{- define "arbor.storageDnsNames" -}}
+{{- $root := . -}}
+{{- $fullname := include "arbor.fullname" . -}}
+{{- $names := list (printf "%s-pageserver" $fullname) (printf "%s-pageserver.%s" $fullname .Release.Namespace) (include "arbor.pageserverHost" .) -}}
+{{- range $i := until (int .Values.safekeepers.replicas) -}}
+{{- $names = append $names (include "arbor.safekeeperHost" (list $root $i)) -}}
+{{- end -}}
+{{- join "," $names -}}
+{{- end -}}
+
 {{- define "arbor.pageserverHost" -}}
 {{ include "arbor.fullname" . }}-pageserver.{{ .Release.Namespace }}.svc
 {{- end -}}
 
 {{/* The pageserver's port for computes (basebackup, WAL, generations) and for management (tenants, timelines). */}}
 {{- define "arbor.pageserverUrl" -}}
-http://{{ include "arbor.pageserverHost" . }}:9898
+{{ include "arbor.scheme" . }}://{{ include "arbor.pageserverHost" . }}:9898
 {{- end -}}
 {{- define "arbor.pageserverManagementUrl" -}}
-http://{{ include "arbor.pageserverHost" . }}:9899
+{{ include "arbor.scheme" . }}://{{ include "arbor.pageserverHost" . }}:9899
 {{- end -}}
 
 {{/* Safekeeper i's id (its pod's name) and URLs (its name in the headless Service): port 7676 for computes (and
@@ -57,10 +79,10 @@ peers catching up), 7677 for management (timeline deletion by the pageserver, me
 {{ include "arbor.safekeeperName" . }}.{{ include "arbor.fullname" $root }}-safekeeper.{{ $root.Release.Namespace }}.svc
 {{- end -}}
 {{- define "arbor.safekeeperUrl" -}}
-http://{{ include "arbor.safekeeperHost" . }}:7676
+{{ include "arbor.scheme" (index . 0) }}://{{ include "arbor.safekeeperHost" . }}:7676
 {{- end -}}
 {{- define "arbor.safekeeperManagementUrl" -}}
-http://{{ include "arbor.safekeeperHost" . }}:7677
+{{ include "arbor.scheme" (index . 0) }}://{{ include "arbor.safekeeperHost" . }}:7677
 {{- end -}}
 
 {{/* "url,url,url": the pageserver's --safekeepers, their management ports (it deletes timelines' WAL there) */}}
@@ -166,13 +188,24 @@ imagePullSecrets:
 - --auth-keys=/etc/arbor/auth-keys/public-keys.jwks
 - --auth-issuer={{ include "arbor.authIssuer" . }}
 - --token-file=/var/run/arbor/storage-token/token
-# Plain HTTP until the chart issues certificates (docs/security.md, "TLS"): tokens are checked, not yet encrypted.
+{{- if .Values.tls.enabled }}
+# HTTPS with the certificate the operator issues from the installation's CA (docs/security.md, "TLS"); the
+# safekeepers present it to computes too, and trust computes' certificates of the same CA.
+- --tls-cert=/var/run/arbor/tls/tls.crt
+- --tls-key=/var/run/arbor/tls/tls.key
+- --tls-ca=/var/run/arbor/tls/ca.crt
+{{- else }}
+# tls.enabled=false, development only: tokens are checked but travel unencrypted.
 - --insecure-no-tls
+{{- end }}
 {{- end -}}
 
 {{- define "arbor.storageAuthMounts" -}}
 - {name: auth-keys, mountPath: /etc/arbor/auth-keys, readOnly: true}
 - {name: storage-token, mountPath: /var/run/arbor/storage-token, readOnly: true}
+{{- if .Values.tls.enabled }}
+- {name: tls, mountPath: /var/run/arbor/tls, readOnly: true}
+{{- end }}
 {{- end -}}
 
 {{/* The operator creates both at its start; until then the kubelet holds the pod in ContainerCreating. */}}
@@ -181,4 +214,8 @@ imagePullSecrets:
   configMap: {name: {{ include "arbor.fullname" . }}-storage-auth-keys}
 - name: storage-token
   secret: {secretName: {{ include "arbor.fullname" . }}-storage-token, defaultMode: 0440}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret: {secretName: {{ include "arbor.fullname" . }}-storage-tls, defaultMode: 0440}
+{{- end }}
 {{- end -}}

@@ -202,10 +202,49 @@ class HelmChartTest {
       pod.at("/containers/0/volumeMounts").forEach(m -> assertThat(m.has("subPath")).as(daemon + " mount " + m).isFalse());
     }
     assertThat(operatorEnv(rendered)).containsEntry("ARBOR_AUTH_ISSUER", issuer).containsEntry("ARBOR_AUTH_NAMESPACE", "arbor-system")
-        .containsEntry("ARBOR_AUTH_NAME_PREFIX", "arbor").containsEntry("ARBOR_AUTH_COMPUTE_TOKEN_TTL", "8h")
-        // Until the chart issues certificates, both sides say plain HTTP explicitly (docs/security.md, "TLS").
-        .containsEntry("ARBOR_STORAGE_ENGINE_INSECURE_HTTP", "true");
-    assertThat(rendered).contains("- --insecure-no-tls");
+        .containsEntry("ARBOR_AUTH_NAME_PREFIX", "arbor").containsEntry("ARBOR_AUTH_COMPUTE_TOKEN_TTL", "8h");
+  }
+
+  /**
+   * TLS is on by default (docs/security.md, "TLS"): the daemons serve HTTPS with the certificate the operator issues
+   * into arbor-storage-tls, mounted whole; every storage URL is https; the kubelet probes over HTTPS; the operator issues
+   * for every name the daemons are reached by; nothing says plain HTTP. Off (development only), both sides say so.
+   */
+  @Test
+  void tlsIsOnByDefault() throws IOException {
+    String rendered = cli.helm("template", "arbor", "helm/arbor", "-n", "arbor-system", "--set", DEV).check().out();
+    assertThat(rendered).doesNotContain("--insecure-no-tls").doesNotContain("ARBOR_STORAGE_ENGINE_INSECURE_HTTP");
+    List<JsonNode> objects = objects(rendered);
+    for (String daemon : List.of("arbor-pageserver", "arbor-safekeeper")) {
+      JsonNode pod = object(objects, "StatefulSet", daemon).at("/spec/template/spec");
+      List<String> args = new ArrayList<>();
+      pod.at("/containers/0/args").forEach(a -> args.add(a.asText()));
+      assertThat(args).as(daemon + " args").contains("--tls-cert=/var/run/arbor/tls/tls.crt", "--tls-key=/var/run/arbor/tls/tls.key",
+          "--tls-ca=/var/run/arbor/tls/ca.crt");
+      assertThat(args.stream().filter(a -> a.contains("://")).toList()).as(daemon + " URLs")
+          .allMatch(a -> !a.contains("http://") || a.contains("s3-dev"));
+      Map<String, JsonNode> volumes = new java.util.LinkedHashMap<>();
+      pod.get("volumes").forEach(v -> volumes.put(v.get("name").asText(), v));
+      assertThat(volumes.get("tls").at("/secret/secretName").asText()).isEqualTo("arbor-storage-tls");
+      assertThat(pod.at("/containers/0/readinessProbe/httpGet/scheme").asText()).isEqualTo("HTTPS");
+      assertThat(pod.at("/containers/0/livenessProbe/httpGet/scheme").asText()).isEqualTo("HTTPS");
+    }
+    Map<String, String> env = operatorEnv(rendered);
+    assertThat(env).containsEntry("ARBOR_TLS_ENABLED", "true").doesNotContainKey("ARBOR_TLS_CA_SECRET");
+    assertThat(env.get("ARBOR_STORAGE_ENGINE_PAGESERVER_URL")).isEqualTo("https://arbor-pageserver.arbor-system.svc:9898");
+    assertThat(env.get("ARBOR_STORAGE_ENGINE_PAGESERVER_MANAGEMENT_URL")).isEqualTo("https://arbor-pageserver.arbor-system.svc:9899");
+    assertThat(env.get("ARBOR_STORAGE_ENGINE_SAFEKEEPERS").split(",")).allMatch(e -> e.contains("=https://"));
+    assertThat(env.get("ARBOR_TLS_STORAGE_DNS_NAMES").split(",")).containsExactly("arbor-pageserver", "arbor-pageserver.arbor-system",
+        "arbor-pageserver.arbor-system.svc", "arbor-safekeeper-0.arbor-safekeeper.arbor-system.svc",
+        "arbor-safekeeper-1.arbor-safekeeper.arbor-system.svc", "arbor-safekeeper-2.arbor-safekeeper.arbor-system.svc");
+
+    String mine = cli.helm("template", "arbor", "helm/arbor", "-n", "arbor-system", "--set", DEV, "--set", "tls.caSecret=my-ca").check().out();
+    assertThat(operatorEnv(mine)).containsEntry("ARBOR_TLS_CA_SECRET", "my-ca");
+    assertThat(mine).contains("resourceNames: [my-ca]");
+
+    String off = cli.helm("template", "arbor", "helm/arbor", "-n", "arbor-system", "--set", DEV, "--set", "tls.enabled=false").check().out();
+    assertThat(off).contains("- --insecure-no-tls").doesNotContain("--tls-cert");
+    assertThat(operatorEnv(off)).containsEntry("ARBOR_STORAGE_ENGINE_INSECURE_HTTP", "true").doesNotContainKey("ARBOR_TLS_ENABLED");
   }
 
   /** compute.pgdataVolume reaches the operator: no storage class by default (emptyDir), the class and size when set. */

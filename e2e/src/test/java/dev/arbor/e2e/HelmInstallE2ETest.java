@@ -18,11 +18,9 @@ import io.fabric8.kubernetes.client.LocalPortForward;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -374,7 +372,8 @@ class HelmInstallE2ETest {
           + psql + "'INSERT INTO quorum_probe VALUES (now())' && "
           + psql + "\"SELECT 'lsn=' || pg_current_wal_lsn()\" && "
           + psql + "\"SELECT 'standbys=' || current_setting('synchronous_standby_names')\" && "
-          + psql + "\"SELECT 'standby=' || application_name || ' ' || sync_state FROM pg_stat_replication\"");
+          + psql + "\"SELECT 'standby=' || application_name || ' ' || sync_state FROM pg_stat_replication\" && "
+          + psql + "\"SELECT 'plain=' || count(*) FROM pg_stat_replication r JOIN pg_stat_ssl USING (pid) WHERE NOT ssl\"");
       Matcher any = Pattern.compile("(?m)^standbys=ANY (\\d+) \\((.*)\\)$").matcher(out);
       assertThat(any.find()).as("synchronous_standby_names of the compute:%n%s", out).isTrue();
       assertThat(Integer.parseInt(any.group(1))).as("safekeepers a commit waits for, of %d", replicas).isEqualTo(majority);
@@ -386,12 +385,14 @@ class HelmInstallE2ETest {
         quorum.add(standby.group(1));
       }
       assertThat(quorum).as("safekeepers streaming from the compute:%n%s", out).hasSizeGreaterThanOrEqualTo(majority).isSubsetOf(chart);
+      assertThat(find(out, "(?m)^plain=(\\d+)$")).as("replication connections without TLS:%n%s", out).isEqualTo("0");
       long committed = lsn(find(out, "(?m)^lsn=(\\S+)$"));
       List<JsonNode> statuses = new ArrayList<>();
       for (String url : safekeepers.values()) {
         // With the compute's own token, read from its file in the pod (the token never reaches this command line).
         statuses.add(JSON.readTree(inPod(ns, pod, "read -r token < " + spec.path("storage_token_file").asText()
-            + " && curl -sSf -H \"Authorization: Bearer $token\" " + url + "/v1/tenant/" + spec.path("tenant_id").asText()
+            + " && curl -sSf --cacert " + spec.path("storage_ca_file").asText() + " -H \"Authorization: Bearer $token\" " + url
+            + "/v1/tenant/" + spec.path("tenant_id").asText()
             + "/timeline/" + spec.path("timeline_id").asText())));
       }
       long generation = statuses.stream().mapToLong(s -> s.path("generation").asLong()).max().orElseThrow();
@@ -418,18 +419,48 @@ class HelmInstallE2ETest {
         List.of("GET", "/v1/tenant"));
     for (List<String> attempt : attempts) {
       String code = inPod(ns, endpoint + "-0", "read -r token < " + spec.path("storage_token_file").asText()
-          + " && curl -s -o /dev/null -w '%{http_code}' -H \"Authorization: Bearer $token\" -X " + attempt.get(0) + " "
+          + " && curl -s --cacert " + spec.path("storage_ca_file").asText() + " -o /dev/null -w '%{http_code}' -H \"Authorization: "
+          + "Bearer $token\" -X " + attempt.get(0) + " "
           + pageserver + attempt.get(1)).strip();
       assertThat(code).as("HTTP status of %s %s%s from %s's compute, with its token", attempt.get(0), pageserver, attempt.get(1),
           endpoint).isEqualTo("403");
     }
     try (LocalPortForward management = cluster.client().pods().inNamespace(SYSTEM).withName(RELEASE + "-pageserver-0").portForward(9899)) {
-      HttpClient http = HttpClient.newHttpClient();
       for (String path : List.of("/v1/tenant/" + tenant, "/v1/tenant/" + tenant + "/timeline/" + timeline)) {
-        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + management.getLocalPort() + path))
-            .header("Authorization", "Bearer " + adminToken()).timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofString());
-        assertThat(r.statusCode()).as("GET %s on the pageserver's management port: %s", path, r.body()).isEqualTo(200);
+        assertThat(managementGet(management.getLocalPort(), path)).as("GET %s on the pageserver's management port", path)
+            .startsWith("200 ");
       }
+    }
+  }
+
+  /**
+   * GET {@code path} on the pageserver's management port, forwarded to {@code localPort}, with an admin token, over TLS
+   * checked as a client in the cluster checks it: the installation's CA (the bundle in the daemons' Secret) and the
+   * pageserver Service's name (curl --resolve sends that name to the forwarded port). "STATUS body".
+   */
+  private static String managementGet(int localPort, String path) throws Exception {
+    Secret tls = cluster.client().secrets().inNamespace(SYSTEM).withName(RELEASE + "-storage-tls").get();
+    assertThat(tls).as("the storage daemons' certificate Secret %s/%s-storage-tls", SYSTEM, RELEASE).isNotNull();
+    Path dir = Files.createTempDirectory("arbor-e2e-ca");
+    try {
+      Path ca = Files.write(dir.resolve("ca.crt"), Base64.getDecoder().decode(tls.getData().get("ca.crt")));
+      // The header from a file: the token never reaches a command line.
+      Path header = Files.writeString(dir.resolve("header"), "Authorization: Bearer " + adminToken() + "\n");
+      Path body = dir.resolve("body");
+      String host = RELEASE + "-pageserver." + SYSTEM + ".svc";
+      Process curl = new ProcessBuilder("curl", "-sS", "--max-time", "30", "--cacert", ca.toString(), "--resolve",
+          host + ":" + localPort + ":127.0.0.1", "-H", "@" + header, "-o", body.toString(), "-w", "%{http_code}",
+          "https://" + host + ":" + localPort + path).redirectErrorStream(true).start();
+      String out = new String(curl.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(curl.waitFor()).as("curl %s: %s", path, out).isZero();
+      return out.strip() + " " + (Files.exists(body) ? Files.readString(body) : "");
+    } finally {
+      try (var files = Files.list(dir)) {
+        for (Path f : files.toList()) {
+          Files.delete(f);
+        }
+      }
+      Files.delete(dir);
     }
   }
 

@@ -75,12 +75,16 @@ public final class CertificateAuthority {
 
   /** A new CA: a fresh P-256 key and a self-signed certificate with {@code CN=commonName}, valid for {@code validity}. */
   public static CertificateAuthority create(String commonName, Duration validity) {
+    return create(commonName, validity, Instant.now());
+  }
+
+  /** {@link #create(String, Duration)} as of {@code now} (an operator's clock). */
+  public static CertificateAuthority create(String commonName, Duration validity, Instant now) {
     requirePositive(validity);
     KeyPair pair = newKeyPair();
     X500Name subject = name(commonName);
     try {
       var extensions = new JcaX509ExtensionUtils();
-      Instant now = Instant.now();
       X509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(subject, serial(), Date.from(now.minus(BACKDATE)),
           Date.from(now.plus(validity)), subject, pair.getPublic())
           .addExtension(Extension.basicConstraints, true, new BasicConstraints(true))
@@ -94,15 +98,26 @@ public final class CertificateAuthority {
 
   /** The CA written by {@link #writeTo}: its certificate {@code dir/ca.crt} and key {@code dir/tls.key}. */
   public static CertificateAuthority load(Path dir) throws IOException {
-    X509Certificate cert = Pem.readCertificates(dir.resolve(Pem.CA)).get(0);
-    PrivateKey key = Pem.readPrivateKey(dir.resolve(Pem.KEY));
+    return of(Pem.readCertificates(dir.resolve(Pem.CA)).get(0), Pem.readPrivateKey(dir.resolve(Pem.KEY)), dir.resolve(Pem.CA).toString(),
+        dir.resolve(Pem.KEY).toString());
+  }
+
+  /**
+   * A CA of a certificate and its key read elsewhere (a Secret's items, named by {@code certWhere} and {@code keyWhere}
+   * in the errors): the key must be the certificate's, and the certificate a CA's.
+   */
+  public static CertificateAuthority of(X509Certificate cert, PrivateKey key, String certWhere, String keyWhere) throws IOException {
     if (!Pem.matches(key, cert)) {
-      throw new IOException(dir.resolve(Pem.KEY) + " is not the private key of the CA certificate " + dir.resolve(Pem.CA));
+      throw new IOException(keyWhere + " is not the private key of the CA certificate " + certWhere);
     }
     if (cert.getBasicConstraints() < 0) {
-      throw new IOException(dir.resolve(Pem.CA) + " is not a CA certificate (no CA:true basic constraint)");
+      throw new IOException(certWhere + " is not a CA certificate (no CA:true basic constraint)");
     }
     return new CertificateAuthority(cert, key);
+  }
+
+  public PrivateKey privateKey() {
+    return key;
   }
 
   /** Writes the CA's certificate as {@code dir/ca.crt} and its key as {@code dir/tls.key} (0600). */
@@ -120,6 +135,12 @@ public final class CertificateAuthority {
    * subject alternative names (at least one of them), valid for {@code validity} (not past the CA's own end).
    */
   public Issued issue(String commonName, List<String> dnsNames, List<String> ipAddresses, Set<Usage> usages, Duration validity) {
+    return issue(commonName, dnsNames, ipAddresses, usages, validity, Instant.now());
+  }
+
+  /** {@link #issue(String, List, List, Set, Duration)} as of {@code now} (an operator's clock). */
+  public Issued issue(String commonName, List<String> dnsNames, List<String> ipAddresses, Set<Usage> usages, Duration validity,
+      Instant now) {
     requirePositive(validity);
     if (usages.isEmpty()) {
       throw new IllegalArgumentException("usages: give SERVER, CLIENT or both");
@@ -134,7 +155,6 @@ public final class CertificateAuthority {
     if (names.isEmpty()) {
       throw new IllegalArgumentException("give at least one DNS name or IP address: clients check the host they called against them");
     }
-    Instant now = Instant.now();
     Instant notAfter = now.plus(validity);
     if (notAfter.isAfter(certificate.getNotAfter().toInstant())) {
       throw new IllegalArgumentException("validity " + validity + " ends after the CA's certificate (" + certificate.getNotAfter().toInstant()

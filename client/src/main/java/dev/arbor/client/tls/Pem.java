@@ -41,44 +41,67 @@ public final class Pem {
 
   /** Writes {@code certificates} in order (the leaf first), replacing the file whole; readable by everyone (0644). */
   public static void writeCertificates(Path file, List<X509Certificate> certificates) throws IOException {
+    replace(file, certificatesText(certificates), "rw-r--r--");
+  }
+
+  /** Writes {@code key} as PKCS#8 ({@code -----BEGIN PRIVATE KEY-----}) into a file only its owner reads (0600). */
+  public static void writePrivateKey(Path file, PrivateKey key) throws IOException {
+    SigningKey.writePrivately(file, privateKeyText(key));
+  }
+
+  /** {@code certificates} as PEM text, in order: what {@link #writeCertificates} writes, e.g. for a Secret's item. */
+  public static String certificatesText(List<X509Certificate> certificates) {
     StringWriter text = new StringWriter();
     try (JcaPEMWriter pem = new JcaPEMWriter(text)) {
       for (X509Certificate c : certificates) {
         pem.writeObject(c);
       }
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e); // a StringWriter does not fail
     }
-    replace(file, text.toString(), "rw-r--r--");
+    return text.toString();
   }
 
-  /** Writes {@code key} as PKCS#8 ({@code -----BEGIN PRIVATE KEY-----}) into a file only its owner reads (0600). */
-  public static void writePrivateKey(Path file, PrivateKey key) throws IOException {
+  /** {@code key} as PKCS#8 PEM text: what {@link #writePrivateKey} writes. */
+  public static String privateKeyText(PrivateKey key) {
     StringWriter text = new StringWriter();
     try (JcaPEMWriter pem = new JcaPEMWriter(text)) {
       pem.writeObject(new org.bouncycastle.util.io.pem.PemObject("PRIVATE KEY", key.getEncoded()));
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
     }
-    SigningKey.writePrivately(file, text.toString());
+    return text.toString();
   }
 
   /** The certificates in {@code file}, in order; a file with none, or with something else, fails naming the file. */
   public static List<X509Certificate> readCertificates(Path file) throws IOException {
-    byte[] bytes = read(file, "certificate");
+    return parseCertificates(read(file, "certificate"), file.toString());
+  }
+
+  /** The certificates in {@code bytes} (PEM), in order; none, or something else, fails naming {@code where}. */
+  public static List<X509Certificate> parseCertificates(byte[] bytes, String where) throws IOException {
     List<X509Certificate> out = new ArrayList<>();
     try {
       for (var c : CertificateFactory.getInstance("X.509").generateCertificates(new ByteArrayInputStream(bytes))) {
         out.add((X509Certificate) c);
       }
     } catch (CertificateException e) {
-      throw new IOException(file + " does not hold PEM certificates (-----BEGIN CERTIFICATE-----): " + withoutClassNames(e.getMessage()));
+      throw new IOException(where + " does not hold PEM certificates (-----BEGIN CERTIFICATE-----): " + withoutClassNames(e.getMessage()));
     }
     if (out.isEmpty()) {
-      throw new IOException(file + " holds no certificate; expected PEM (-----BEGIN CERTIFICATE-----)");
+      throw new IOException(where + " holds no certificate; expected PEM (-----BEGIN CERTIFICATE-----)");
     }
     return out;
   }
 
   /** The private key in {@code file}: PKCS#8, SEC1 (EC) or PKCS#1 (RSA) PEM, not encrypted. */
   public static PrivateKey readPrivateKey(Path file) throws IOException {
-    String text = new String(read(file, "private key"), StandardCharsets.US_ASCII);
+    return parsePrivateKey(read(file, "private key"), file.toString());
+  }
+
+  /** The private key in {@code bytes}: PKCS#8, SEC1 (EC) or PKCS#1 (RSA) PEM, not encrypted; failures name {@code where}. */
+  public static PrivateKey parsePrivateKey(byte[] bytes, String where) throws IOException {
+    String text = new String(bytes, StandardCharsets.US_ASCII);
     Object parsed;
     try (PEMParser parser = new PEMParser(new StringReader(text))) {
       do {
@@ -86,19 +109,19 @@ public final class Pem {
       } while (parsed != null && !(parsed instanceof PrivateKeyInfo || parsed instanceof PEMKeyPair
           || parsed instanceof PEMEncryptedKeyPair || parsed instanceof PKCS8EncryptedPrivateKeyInfo));
     } catch (IOException | RuntimeException e) {
-      throw new IOException(file + " is not a PEM private key: " + withoutClassNames(e.getMessage()));
+      throw new IOException(where + " is not a PEM private key: " + withoutClassNames(e.getMessage()));
     }
     if (parsed == null) {
-      throw new IOException(file + " holds no private key; expected PEM (-----BEGIN PRIVATE KEY----- or -----BEGIN EC PRIVATE KEY-----)");
+      throw new IOException(where + " holds no private key; expected PEM (-----BEGIN PRIVATE KEY----- or -----BEGIN EC PRIVATE KEY-----)");
     }
     if (parsed instanceof PEMEncryptedKeyPair || parsed instanceof PKCS8EncryptedPrivateKeyInfo) {
-      throw new IOException(file + " holds an encrypted private key; give it unencrypted (e.g. openssl pkey -in KEY -out KEY.plain)");
+      throw new IOException(where + " holds an encrypted private key; give it unencrypted (e.g. openssl pkey -in KEY -out KEY.plain)");
     }
     try {
       var converter = new JcaPEMKeyConverter();
       return parsed instanceof PEMKeyPair pair ? converter.getKeyPair(pair).getPrivate() : converter.getPrivateKey((PrivateKeyInfo) parsed);
     } catch (IOException e) {
-      throw new IOException(file + ": the private key cannot be used: " + withoutClassNames(e.getMessage()));
+      throw new IOException(where + ": the private key cannot be used: " + withoutClassNames(e.getMessage()));
     }
   }
 

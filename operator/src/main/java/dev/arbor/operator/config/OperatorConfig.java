@@ -27,6 +27,40 @@ public interface OperatorConfig {
 
   Auth auth();
 
+  Tls tls();
+
+  /**
+   * TLS between the components on Kubernetes (docs/security.md, "TLS"): the CA, the storage daemons' certificate and each
+   * Endpoint's, which the operator issues ({@code dev.arbor.operator.auth.CertificateIssuer}). The CA's and the daemons'
+   * Secrets live with the storage-auth objects ({@code arbor.auth.namespace}, names prefixed {@code arbor.auth.name-prefix}).
+   */
+  interface Tls {
+    /**
+     * On: the operator issues certificates, computes run PostgreSQL with {@code ssl=on} and are followed over TLS, and
+     * the operator trusts the storage engine through the installation's CA only. The Helm chart turns it on.
+     */
+    @WithDefault("false")
+    boolean enabled();
+
+    /**
+     * A CA of the user's (a {@code kubernetes.io/tls} Secret with the CA's {@code tls.crt} and {@code tls.key}, as a
+     * cert-manager CA Certificate writes it) in {@code arbor.auth.namespace}; the operator signs with it and never writes
+     * it. Unset: the operator's own CA in {@code PREFIX-ca}, made when missing and replaced well before it expires.
+     */
+    Optional<String> caSecret();
+
+    /** The DNS names of the storage daemons' certificate: the pageserver's Service and every safekeeper pod. */
+    Optional<List<String>> storageDnsNames();
+
+    /** How long a certificate lives; it is issued again at two thirds of that. */
+    @WithDefault("2160h")
+    Duration certificateValidity();
+
+    /** How long the operator's own CA lives; a new one takes over at two thirds of that. */
+    @WithDefault("87600h")
+    Duration caValidity();
+  }
+
   /**
    * The storage-engine tokens the operator mints (docs/security.md, "Who sends which token"): their issuer, where the
    * installation's signing key, public key set and the storage daemons' token live, and how long tokens live.
@@ -107,9 +141,9 @@ public interface OperatorConfig {
     int maxConcurrentCalls();
 
     /**
-     * Development only, until TLS runs on Kubernetes: storage tokens may go over plain {@code http://} (the operator's
-     * own, and the computes' through {@code storage_insecure_http} in their specs), as the daemons do with
-     * {@code --insecure-no-tls}. Off, a token is never sent to an {@code http://} URL.
+     * Development only: storage tokens may go over plain {@code http://} (the operator's own, and the computes' through
+     * {@code storage_insecure_http} in their specs), as the daemons do with {@code --insecure-no-tls}. Off, a token is
+     * never sent to an {@code http://} URL.
      */
     @WithDefault("false")
     boolean insecureHttp();

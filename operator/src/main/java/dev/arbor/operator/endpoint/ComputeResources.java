@@ -65,6 +65,12 @@ final class ComputeResources {
   static final String STORAGE_TOKEN_FILE = STORAGE_TOKEN_DIR + "/" + TokenSecrets.TOKEN_ITEM;
   /** Owner and group (the pod's fsGroup) may read the token; nobody may write it. */
   static final int STORAGE_TOKEN_MODE = 0440;
+  /**
+   * The Endpoint's certificate Secret ({@code tls.crt}, {@code tls.key}, {@code ca.crt}), mounted as a directory: the
+   * agent copies the files for PostgreSQL and copies them again when the kubelet updates them.
+   */
+  static final String TLS_VOLUME = "tls";
+  static final String TLS_DIR = "/var/run/arbor/tls";
   /** The name of the Service's one port, and so of the EndpointSlice's. */
   static final String POSTGRES_PORT = "postgres";
   /** EndpointSlice label naming its Service, and the one naming who manages it. */
@@ -76,7 +82,7 @@ final class ComputeResources {
   /** What the reconciler resolved for one Endpoint. */
   record Inputs(Endpoint endpoint, String branch, String project, String specJson, Map<String, String> roleSecretKeys,
       String rolePasswordsSecret, String user, String password, String database, boolean running,
-      Map<String, String> templateAnnotations) {}
+      Map<String, String> templateAnnotations, boolean tls) {}
 
   static String serviceName(Endpoint e) {
     return e.getMetadata().getName();
@@ -89,6 +95,26 @@ final class ComputeResources {
   /** The Secret holding the compute's storage token ({@link dev.arbor.operator.auth.TokenIssuer#computeTokenSecret}). */
   static String storageTokenSecretName(Endpoint e) {
     return e.getMetadata().getName() + "-storage-token";
+  }
+
+  /** The Secret of the compute's certificate ({@link dev.arbor.operator.auth.CertificateIssuer#endpointSecret}). */
+  static String tlsSecretName(Endpoint e) {
+    return e.getMetadata().getName() + "-tls";
+  }
+
+  /** The headless Service that gives the compute pod the DNS name the safekeepers connect to and check its certificate against. */
+  static String replicationServiceName(Endpoint e) {
+    return e.getMetadata().getName() + "-replication";
+  }
+
+  static String replicationHost(Endpoint e, OperatorConfig config) {
+    return replicationServiceName(e) + "." + e.getMetadata().getNamespace() + "." + config.compute().serviceDomain();
+  }
+
+  /** PostgreSQL's TLS files in the spec: the mounted certificate Secret; its CA bundle also checks the safekeepers' certificates. */
+  static dev.arbor.api.compute.ComputeAgentSpec.Tls specTls(Endpoint e, OperatorConfig config) {
+    return new dev.arbor.api.compute.ComputeAgentSpec.Tls(TLS_DIR + "/tls.crt", TLS_DIR + "/tls.key", TLS_DIR + "/ca.crt",
+        replicationHost(e, config));
   }
 
   static String host(Endpoint e, OperatorConfig config) {
@@ -130,7 +156,7 @@ final class ComputeResources {
         ? new VolumeBuilder().withName(DATA_VOLUME).withNewPersistentVolumeClaim().withClaimName(PgdataVolume.claimName(e))
             .endPersistentVolumeClaim().build()
         : new VolumeBuilder().withName(DATA_VOLUME).withNewEmptyDir().endEmptyDir().build();
-    return new StatefulSetBuilder()
+    var sts = new StatefulSetBuilder()
         .withNewMetadata().withName(e.getMetadata().getName()).withNamespace(e.getMetadata().getNamespace()).withLabels(labels)
         .withOwnerReferences(owner(e)).endMetadata()
         .withNewSpec()
@@ -174,6 +200,34 @@ final class ComputeResources {
             .withDefaultMode(STORAGE_TOKEN_MODE).endSecret().endVolume()
         .endSpec()
         .endTemplate()
+        .endSpec()
+        .build();
+    if (in.tls()) {
+      var pod = sts.getSpec().getTemplate().getSpec();
+      pod.getContainers().getFirst().getVolumeMounts().add(new io.fabric8.kubernetes.api.model.VolumeMountBuilder().withName(TLS_VOLUME)
+          .withMountPath(TLS_DIR).withReadOnly(true).build());
+      pod.getVolumes().add(new VolumeBuilder().withName(TLS_VOLUME).withNewSecret().withSecretName(tlsSecretName(e))
+          .withDefaultMode(STORAGE_TOKEN_MODE).endSecret().build());
+    }
+    return sts;
+  }
+
+  /**
+   * The headless Service of the compute pod (not-ready pods too: the safekeepers follow a compute before it is ready):
+   * its name resolves to the pod's IP, and PostgreSQL's certificate is issued for it, so the safekeepers check the
+   * compute they reach (verify-full) without knowing its IP in advance.
+   */
+  static Service replicationService(Inputs in, OperatorConfig config) {
+    Endpoint e = in.endpoint();
+    return new ServiceBuilder()
+        .withNewMetadata().withName(replicationServiceName(e)).withNamespace(e.getMetadata().getNamespace())
+        .withLabels(Labels.compute(e.getMetadata().getName(), in.branch(), in.project())).withOwnerReferences(owner(e)).endMetadata()
+        .withNewSpec()
+        .withClusterIP("None")
+        .withPublishNotReadyAddresses(true)
+        .withSelector(Labels.selector(e.getMetadata().getName()))
+        .addNewPort().withName(POSTGRES_PORT).withPort(config.compute().port()).withTargetPort(new IntOrString(config.compute().port()))
+        .withProtocol("TCP").endPort()
         .endSpec()
         .build();
   }

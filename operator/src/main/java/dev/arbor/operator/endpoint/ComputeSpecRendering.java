@@ -28,10 +28,17 @@ final class ComputeSpecRendering {
 
   /**
    * What the operator adds to every spec: where the storage engine is, the pod's ports, the mount of its
-   * scratch volume (the compute's work_dir is {@code compute} below it), and the file its storage token is mounted at.
+   * scratch volume (the compute's work_dir is {@code compute} below it), the file its storage token is mounted at, and
+   * with TLS the CA bundle the storage engine is trusted from and PostgreSQL's certificate (null without TLS).
    */
   record Placement(String pageserverUrl, Map<String, String> safekeepers, int port, int httpPort, String dataPath,
-      String storageTokenFile, boolean insecureHttp) {}
+      String storageTokenFile, boolean insecureHttp, String storageCaFile, ComputeAgentSpec.Tls tls) {
+    /** Without TLS. */
+    Placement(String pageserverUrl, Map<String, String> safekeepers, int port, int httpPort, String dataPath, String storageTokenFile,
+        boolean insecureHttp) {
+      this(pageserverUrl, safekeepers, port, httpPort, dataPath, storageTokenFile, insecureHttp, null, null);
+    }
+  }
 
   /** Assumes what the reconciler checked first: the Branch has a timeline, the Project a tenant and version. */
   static ComputeAgentSpec render(Endpoint endpoint, Branch branch, Project project, Placement placement) {
@@ -61,9 +68,9 @@ final class ComputeSpecRendering {
         specDatabases,
         suspend,
         placement.storageTokenFile(),
-        null,
+        placement.storageCaFile(),
         placement.insecureHttp() ? Boolean.TRUE : null,
-        null);
+        placement.tls());
   }
 
   static boolean readWrite(Endpoint endpoint) {

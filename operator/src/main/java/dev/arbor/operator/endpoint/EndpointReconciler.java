@@ -10,6 +10,7 @@ import dev.arbor.crds.v1alpha1.Project;
 import dev.arbor.crds.v1alpha1.Role;
 import dev.arbor.crds.v1alpha1.RoleOption;
 import dev.arbor.api.auth.StorageGrant;
+import dev.arbor.operator.auth.CertificateIssuer;
 import dev.arbor.operator.auth.TokenIssuer;
 import dev.arbor.operator.auth.TokenSecrets;
 import dev.arbor.operator.config.OperatorConfig;
@@ -99,14 +100,16 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
   private final ProxyPorts proxyPorts;
   private final PgdataVolume pgdataVolume;
   private final TokenIssuer tokens;
+  private final CertificateIssuer certificates;
   private final Wakes wakes = new Wakes();
   private volatile IndexerResourceCache<Endpoint> allEndpoints;
   private volatile ProxyPods proxyPods;
 
   public EndpointReconciler(OperatorConfig config, StorageEngine storage, StatusUpdates statuses, KubeEvents events,
-      PgdataVolume pgdataVolume, TokenIssuer tokens) {
+      PgdataVolume pgdataVolume, TokenIssuer tokens, CertificateIssuer certificates) {
     this.config = config;
     this.tokens = tokens;
+    this.certificates = certificates;
     this.pgdataVolume = pgdataVolume;
     this.storage = storage;
     this.statuses = statuses;
@@ -287,7 +290,9 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
 
     ComputeAgentSpec spec = ComputeSpecRendering.render(endpoint, branch, project, new ComputeSpecRendering.Placement(
         storage.pageserverUrl(), storage.safekeepers(), config.compute().port(), config.compute().httpPort(), config.compute().dataPath(),
-        ComputeResources.STORAGE_TOKEN_FILE, config.storageEngine().insecureHttp()));
+        ComputeResources.STORAGE_TOKEN_FILE, config.storageEngine().insecureHttp(),
+        certificates.enabled() ? ComputeResources.TLS_DIR + "/ca.crt" : null,
+        certificates.enabled() ? ComputeResources.specTls(endpoint, config) : null));
     List<FieldError> problems = spec.problems();
     if (!problems.isEmpty()) {
       return statuses.finish(endpoint, status, Outcome.stalled("InvalidComputeSpec", problems.stream()
@@ -322,10 +327,15 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     boolean running = !manuallySuspended && status.getSuspendedAt() == null;
     var annotations = ComputeRollouts.inputs(endpointRevision(spec, endpoint, roleKeys), passwordsHash(passwords, roleKeys));
     var inputs = new ComputeResources.Inputs(endpoint, branchName, projectName, ComputeSpecJson.toJson(spec), roleKeys,
-        Projects.rolePasswordsSecret(projectName), user, password, database, running, annotations);
+        Projects.rolePasswordsSecret(projectName), user, password, database, running, annotations, certificates.enabled());
     status.setBranchUid(branch.getMetadata().getUid());
     status.setTimelineId(branch.getStatus().getTimelineId());
     Duration tokenRenewal = ensureStorageToken(endpoint, spec, inputs, context);
+    if (certificates.enabled()) {
+      Duration certificateRenewal = ensureCertificate(endpoint, inputs, context);
+      tokenRenewal = certificateRenewal.compareTo(tokenRenewal) < 0 ? certificateRenewal : tokenRenewal;
+      apply(client, ComputeResources.replicationService(inputs, config));
+    }
     StatefulSet desired = ComputeResources.statefulSet(inputs, config, onClaim);
     ComputeRollouts.stampRevision(desired);
     boolean pending = ComputeRollouts.operatorOnlyChange(existing, desired) && !rollouts.tryStart();
@@ -424,6 +434,24 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
           reason);
     }
     Duration left = Duration.between(now, renewAt.orElseThrow());
+    return left.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : left;
+  }
+
+  /**
+   * The Endpoint's certificate Secret: PostgreSQL's certificate for the name the safekeepers connect to (its replication
+   * Service), issued again at two thirds of its life or when the CA changed. Applied before the StatefulSet, whose pod
+   * mounts it; like the token, a new certificate changes the Secret only. Returns when to issue it again.
+   */
+  private Duration ensureCertificate(Endpoint endpoint, ComputeResources.Inputs inputs, Context<Endpoint> context) {
+    String ns = endpoint.getMetadata().getNamespace();
+    String name = ComputeResources.tlsSecretName(endpoint);
+    Secret current = Caches.get(context, Secret.class, CONNECTION_SECRETS, name, ns)
+        .or(() -> Optional.ofNullable(context.getClient().secrets().inNamespace(ns).withName(name).get()))
+        .filter(s -> controlledBy(s, endpoint)).orElse(null);
+    Secret serving = certificates.endpointSecret(current, name, ns, List.of(ComputeResources.replicationHost(endpoint, config)),
+        Labels.compute(endpoint.getMetadata().getName(), inputs.branch(), inputs.project()), ComputeResources.owner(endpoint))
+        .map(fresh -> apply(context.getClient(), fresh)).orElse(current);
+    Duration left = Duration.between(Instant.now(), certificates.renewAt(serving));
     return left.compareTo(Duration.ofSeconds(1)) < 0 ? Duration.ofSeconds(1) : left;
   }
 
@@ -577,11 +605,13 @@ public class EndpointReconciler implements Reconciler<Endpoint> {
     Service service = client.services().inNamespace(ns).withName(ComputeResources.serviceName(endpoint)).get();
     Secret secret = client.secrets().inNamespace(ns).withName(ComputeResources.connectionSecretName(endpoint)).get();
     Secret tokenSecret = client.secrets().inNamespace(ns).withName(ComputeResources.storageTokenSecretName(endpoint)).get();
+    Secret tlsSecret = client.secrets().inNamespace(ns).withName(ComputeResources.tlsSecretName(endpoint)).get();
+    Service replication = client.services().inNamespace(ns).withName(ComputeResources.replicationServiceName(endpoint)).get();
     // The claim's name matters only while the Endpoint wants one.
     PersistentVolumeClaim claim = !onClaim ? null : cachedClaim != null ? cachedClaim
         : client.persistentVolumeClaims().inNamespace(ns).withName(PgdataVolume.claimName(endpoint)).get();
     List<String> taken = new ArrayList<>();
-    for (HasMetadata o : new HasMetadata[] {sts, service, secret, tokenSecret, claim}) {
+    for (HasMetadata o : new HasMetadata[] {sts, service, secret, tokenSecret, tlsSecret, replication, claim}) {
       if (o != null && !controlledBy(o, endpoint)) {
         taken.add(o.getKind() + " " + o.getMetadata().getName());
       }

@@ -8,6 +8,8 @@ import dev.arbor.client.PageserverClient;
 import dev.arbor.client.RetryPolicy;
 import dev.arbor.client.ServiceClient;
 import dev.arbor.client.auth.TokenSource;
+import dev.arbor.client.tls.ClientTls;
+import dev.arbor.operator.auth.CertificateIssuer;
 import dev.arbor.operator.auth.TokenIssuer;
 import dev.arbor.operator.config.OperatorConfig;
 import dev.arbor.operator.config.Safekeepers;
@@ -55,12 +57,16 @@ public class StorageEngine {
   private final int maxInFlight;
 
   @Inject
-  public StorageEngine(OperatorConfig config, TokenIssuer tokens) {
-    this(config, config.storageEngine().insecureHttp() ? tokens.adminTokens().allowPlainHttp() : tokens.adminTokens());
+  public StorageEngine(OperatorConfig config, TokenIssuer tokens, CertificateIssuer certificates) {
+    this(config, config.storageEngine().insecureHttp() ? tokens.adminTokens().allowPlainHttp() : tokens.adminTokens(),
+        certificates.enabled() ? certificates.clientTls() : ClientTls.SYSTEM);
   }
 
-  /** @param tokens what every call sends: the operator's {@code storage_admin} token ({@link TokenIssuer#adminTokens()}) */
-  public StorageEngine(OperatorConfig config, TokenSource tokens) {
+  /**
+   * @param tokens what every call sends: the operator's {@code storage_admin} token ({@link TokenIssuer#adminTokens()})
+   * @param tls whom {@code https://} storage URLs are trusted from: the installation's CA ({@link CertificateIssuer#clientTls()})
+   */
+  public StorageEngine(OperatorConfig config, TokenSource tokens, ClientTls tls) {
     this.pageserverUrl = config.storageEngine().pageserverUrl().replaceAll("/+$", "");
     this.managementUrl = config.storageEngine().pageserverManagementUrl().map(u -> u.replaceAll("/+$", "")).orElse(pageserverUrl);
     this.managementSetting = config.storageEngine().pageserverManagementUrl().isPresent()
@@ -68,7 +74,7 @@ public class StorageEngine {
     this.safekeepers = Safekeepers.parse(config.storageEngine().safekeepers());
     int attempts = Math.max(1, config.storageEngine().attempts());
     this.pageserver = new PageserverClient(managementUrl, config.storageEngine().requestTimeout(),
-        new RetryPolicy(attempts, Duration.ofMillis(100), Duration.ofMillis(100L << Math.min(20, attempts))).refusedOnly(), tokens);
+        new RetryPolicy(attempts, Duration.ofMillis(100), Duration.ofMillis(100L << Math.min(20, attempts))).refusedOnly(), tokens, tls);
     this.maxInFlight = Math.max(1, config.storageEngine().maxConcurrentCalls());
     this.inFlight = new Semaphore(maxInFlight);
   }

@@ -248,6 +248,10 @@ class TokenIssuerTest {
       now = now.plus(d);
     }
 
+    void set(Instant at) {
+      now = at;
+    }
+
     @Override
     public Instant instant() {
       return now;

@@ -63,7 +63,7 @@ class ComputeResourcesTest {
 
   private static PodSpec podTemplate(OperatorConfig config) {
     var inputs = new ComputeResources.Inputs(ENDPOINT, "shop-main", "shop", "{}", Map.of("app", "app"), "shop-role-passwords", "app",
-        "secret", "app", true, Map.of());
+        "secret", "app", true, Map.of(), false);
     return ComputeResources.statefulSet(inputs, config, false).getSpec().getTemplate().getSpec();
   }
 

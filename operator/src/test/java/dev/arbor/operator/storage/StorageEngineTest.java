@@ -261,6 +261,11 @@ class StorageEngineTest {
       public Auth auth() {
         throw new UnsupportedOperationException("not read by StorageEngine");
       }
-    }, tokens);
+
+      @Override
+      public Tls tls() {
+        throw new UnsupportedOperationException("not read by StorageEngine");
+      }
+    }, tokens, dev.arbor.client.tls.ClientTls.SYSTEM);
   }
 }
