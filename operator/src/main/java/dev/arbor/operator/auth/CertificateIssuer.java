@@ -507,25 +507,12 @@ public class CertificateIssuer implements AutoCloseable {
   }
 
   private static Map<String, String> labels() {
-    Map<String, String> m = new LinkedHashMap<>();
-    m.put("app.kubernetes.io/name", "arbor");
-    m.put("app.kubernetes.io/component", "storage-tls");
-    m.put("app.kubernetes.io/part-of", "arbor");
-    m.put("app.kubernetes.io/managed-by", "arbor-operator");
-    return m;
+    return InstallationObjects.labels("storage-tls");
   }
 
   private <T> T call(java.util.function.Supplier<T> call, String verb, String what) {
-    try {
-      return call.get();
-    } catch (KubernetesClientException e) {
-      if (e.getCode() == 403) {
-        throw new ConfigurationException("the operator may not " + verb + " " + what + " in namespace " + settings.namespace()
-            + " (HTTP 403): its ServiceAccount needs get, create and patch on the storage TLS Secrets there (the Helm chart's Role "
-            + settings.namePrefix() + "-operator-storage-auth)");
-      }
-      throw e;
-    }
+    return InstallationObjects.call(call, verb, what, settings.namespace(), "its ServiceAccount needs get, create and patch on the "
+        + "storage TLS Secrets there (the Helm chart's Role " + settings.namePrefix() + "-operator-storage-auth)");
   }
 
   private static String base64(String text) {
