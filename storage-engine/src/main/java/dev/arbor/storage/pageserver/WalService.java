@@ -160,6 +160,12 @@ public final class WalService {
     if (knownEnd != null && !knownEnd.isAfter(start)) {
       return Optional.empty();
     }
+    Optional<Lsn> begin = tliBegin(meta, tli);
+    if (knownEnd != null && begin.isPresent() && !begin.get().isBefore(knownEnd)) {
+      // The TLI ended where it began (a compute promoted and stopped before the safekeepers acknowledged any of its
+      // WAL): it holds no WAL of its own, here or anywhere. The end of WAL; PostgreSQL reads the TLI before it.
+      return Optional.empty();
+    }
     Lsn needed = knownEnd == null ? end : Lsn.min(knownEnd, end);
     String key = ObjectKeys.wal(meta.tenantId(), meta.timelineId(), fileName);
     boolean endsHere = ended.isPresent() && ended.get().isAfter(start) && ended.get().isBefore(end);
@@ -175,7 +181,6 @@ public final class WalService {
       }
     }
     if (in.isEmpty()) {
-      Optional<Lsn> begin = tliBegin(meta, tli);
       boolean holdsWal = knownEnd != null && begin.isPresent() && begin.get().isBefore(end);
       if (holdsWal) {
         throw ApiProblem.unavailable(ProblemTypes.WAL_UNAVAILABLE, fileName + " holds WAL of timeline " + meta.timelineId() + " (TLI " + tli

@@ -72,6 +72,22 @@ class WalServiceEndOfWalTest {
     assertThat(reply.json().get("type").asText()).endsWith("safekeepers-unavailable");
   }
 
+  /**
+   * A compute promoted into TLI 2 and stopped before the safekeepers acknowledged any WAL of it; the next generation's
+   * election ended TLI 2 where it began. Its segment holds nothing of its own and no source will ever serve one: the end
+   * of WAL (PostgreSQL then reads TLI 1's segment), not a 503 that would stop every later start.
+   */
+  @Test
+  void aTliThatEndedWhereItBeganHoldsNoWalOfItsOwn() {
+    JsonNode reservation = pageserver.api().post(timelinePath(tenant, root) + "/generation", Map.of("generation", 2)).expect(200);
+    assertThat(reservation.get("pg_tli").asInt()).isEqualTo(3);
+    pageserver.api().post(timelinePath(tenant, root) + "/generation/2/started", Map.of("parent_tli", 2, "start_lsn",
+        switchPoint.toString(), "history", "1\t" + switchPoint + "\tno recovery target specified\n2\t" + switchPoint
+            + "\tno recovery target specified\n")).expect(200);
+    RawApi.Reply reply = wal(segment(2, switchPoint), "");
+    assertThat(reply.status()).as(reply.describe()).isEqualTo(404);
+  }
+
   @Test
   void beyondTheGivenEndIsTheEndOfWal() {
     Lsn end = switchPoint.plus(4096);
