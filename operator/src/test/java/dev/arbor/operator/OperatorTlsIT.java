@@ -77,7 +77,7 @@ class OperatorTlsIT extends OperatorTestBase {
     endpoint(ns, "shop-rw", "shop-main");
     StatefulSet sts = awaitStatefulSet(ns, "shop-rw");
     Endpoint owner = client().resources(Endpoint.class).inNamespace(ns).withName("shop-rw").get();
-    String host = "shop-rw-replication." + ns + ".svc";
+    String host = "shop-rw-repl." + ns + ".svc";
 
     await().atMost(WAIT).until(() -> client().secrets().inNamespace(ns).withName("shop-rw-tls").get() != null);
     Secret tls = client().secrets().inNamespace(ns).withName("shop-rw-tls").get();
@@ -88,7 +88,7 @@ class OperatorTlsIT extends OperatorTestBase {
     assertThat(CertificateIssuer.dnsNamesOf(cert)).containsExactly(host);
     assertThat(Pem.matches(Pem.parsePrivateKey(bytes(tls, Pem.KEY), "tls.key"), cert)).isTrue();
 
-    Service replication = client().services().inNamespace(ns).withName("shop-rw-replication").get();
+    Service replication = client().services().inNamespace(ns).withName("shop-rw-repl").get();
     assertOwnedAndLabelled(replication, owner);
     assertThat(replication.getSpec().getClusterIP()).as("headless: the name resolves to the pod").isEqualTo("None");
     assertThat(replication.getSpec().getPublishNotReadyAddresses()).as("reached before the compute is ready").isTrue();

@@ -102,9 +102,12 @@ final class ComputeResources {
     return e.getMetadata().getName() + "-tls";
   }
 
-  /** The headless Service that gives the compute pod the DNS name the safekeepers connect to and check its certificate against. */
+  /**
+   * The headless Service that gives the compute pod the DNS name the safekeepers connect to and check its certificate
+   * against. A short suffix: a Service name is a DNS label (63 characters), an Endpoint's name up to 52.
+   */
   static String replicationServiceName(Endpoint e) {
-    return e.getMetadata().getName() + "-replication";
+    return e.getMetadata().getName() + "-repl";
   }
 
   static String replicationHost(Endpoint e, OperatorConfig config) {

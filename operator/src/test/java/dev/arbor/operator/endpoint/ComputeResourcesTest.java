@@ -121,4 +121,34 @@ class ComputeResourcesTest {
     assertThat(security.getRunAsGroup()).isEqualTo(20002L);
     assertThat(security.getFsGroup()).isEqualTo(20002L);
   }
+
+  /**
+   * With TLS, the pod also mounts its certificate Secret whole and read-only, and a headless Service gives it the name its
+   * certificate carries: a valid Service name (a DNS label) for the longest Endpoint name the CRD admits (52).
+   */
+  @Test
+  void withTlsTheCertificateIsMountedAndTheReplicationServiceNameFitsTheLongestEndpointName() {
+    Endpoint longest = Serialization.unmarshal("""
+        apiVersion: arbor.dev/v1alpha1
+        kind: Endpoint
+        metadata: {name: %s, namespace: team-a, uid: 6f1c2a3b-0d4e-4f5a-8b6c-7d8e9f0a1b2c}
+        spec: {branchRef: shop-main}
+        """.formatted("e" + "x".repeat(51)), Endpoint.class);
+    OperatorConfig config = config(Map.of());
+    var inputs = new ComputeResources.Inputs(longest, "shop-main", "shop", "{}", Map.of("app", "app"), "shop-role-passwords", "app",
+        "secret", "app", true, Map.of(), true);
+    var service = ComputeResources.replicationService(inputs, config);
+    assertThat(service.getMetadata().getName()).hasSizeLessThanOrEqualTo(63).matches("^[a-z]([-a-z0-9]*[a-z0-9])?$");
+    assertThat(service.getSpec().getClusterIP()).isEqualTo("None");
+    assertThat(ComputeResources.specTls(longest, config).dnsName())
+        .isEqualTo(service.getMetadata().getName() + ".team-a." + config.compute().serviceDomain());
+    PodSpec pod = ComputeResources.statefulSet(inputs, config, false).getSpec().getTemplate().getSpec();
+    Map<String, Volume> volumes = pod.getVolumes().stream().collect(Collectors.toMap(Volume::getName, v -> v));
+    assertThat(pod.getContainers().getFirst().getVolumeMounts()).filteredOn(m -> m.getMountPath().equals(ComputeResources.TLS_DIR))
+        .singleElement().satisfies(m -> {
+          assertThat(m.getReadOnly()).isTrue();
+          assertThat(m.getSubPath()).isNull();
+          assertThat(volumes.get(m.getName()).getSecret().getSecretName()).isEqualTo(longest.getMetadata().getName() + "-tls");
+        });
+  }
 }
