@@ -18,6 +18,7 @@ import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.client.dsl.NonDeletingOperation;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.security.cert.X509Certificate;
 import java.util.Base64;
 import java.util.List;
@@ -112,6 +113,26 @@ class OperatorTlsIT extends OperatorTestBase {
     assertThat(spec.has("storage_insecure_http")).as("no plain-HTTP allowance").isFalse();
     assertThat(spec.path("pageserver_url").asText()).startsWith("https://");
     spec.path("safekeepers").forEach(url -> assertThat(url.asText()).startsWith("https://"));
+
+    // No private key where people look: Events, statuses, the StatefulSet, the operator's log.
+    List<String> keys = new java.util.ArrayList<>(List.of("PRIVATE KEY", pemBody(Pem.privateKeyText(ca.privateKey()))));
+    keys.add(pemBody(new String(bytes(tls, Pem.KEY), java.nio.charset.StandardCharsets.US_ASCII)));
+    keys.add(pemBody(new String(bytes(client().secrets().inNamespace(ChartRbac.NAMESPACE).withName(AUTH_PREFIX + "-storage-tls").get(),
+        Pem.KEY), java.nio.charset.StandardCharsets.US_ASCII)));
+    Map<String, String> places = new java.util.LinkedHashMap<>();
+    places.put("Events", Serialization.asJson(client().v1().events().inAnyNamespace().list().getItems()));
+    places.put("Endpoint statuses", Serialization.asJson(client().resources(Endpoint.class).inAnyNamespace().list().getItems().stream()
+        .map(Endpoint::getStatus).toList()));
+    places.put("StatefulSets", Serialization.asJson(client().apps().statefulSets().inNamespace(ns).list().getItems()));
+    places.put("operator log", operator.logText());
+    String mounted = new String(bytes(tls, Pem.KEY), java.nio.charset.StandardCharsets.US_ASCII);
+    assertThat(keys.get(2)).as("positive control: the Endpoint key's body as searched").isSubstringOf(mounted);
+    places.forEach((where, text) -> assertThat(keys).as("private keys found in " + where).noneMatch(text::contains));
+  }
+
+  /** The base64 of a PEM block, one line: what a key looks like wherever it leaked. */
+  private static String pemBody(String pem) {
+    return pem.lines().filter(l -> !l.startsWith("-----")).reduce("", String::concat).substring(0, 40);
   }
 
   private static X509Certificate cert(Secret s, String item) throws Exception {
