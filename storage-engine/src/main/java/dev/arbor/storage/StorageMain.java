@@ -64,11 +64,8 @@ public final class StorageMain {
   private StorageMain() {}
 
   public static void main(String[] args) throws Exception {
-    // Names are looked up again within seconds: a compute's replication Service, a safekeeper or the pageserver gets a
-    // new pod IP when its pod is replaced, and the JDK's default (30 s for an answer, 10 s for none) would keep
-    // following the old address, or none, through a restart.
-    java.security.Security.setProperty("networkaddress.cache.ttl", "2");
-    java.security.Security.setProperty("networkaddress.cache.negative.ttl", "0");
+    // A compute's replication Service, a safekeeper or the pageserver gets a new pod IP when its pod is replaced.
+    dev.arbor.client.NameLookups.followReplacedPods();
     if (args.length == 0 || !(args[0].equals("pageserver") || args[0].equals("safekeeper"))) {
       System.err.println("usage: StorageMain pageserver|safekeeper --option value ...");
       System.exit(2);

@@ -414,6 +414,8 @@ public final class ComputeAgent implements AutoCloseable {
   }
 
   public static void main(String[] args) throws InterruptedException {
+    // The safekeepers and the pageserver are reached by name, and a replaced pod has a new IP.
+    dev.arbor.client.NameLookups.followReplacedPods();
     ComputeAgentSpec spec;
     try {
       spec = acceptSpec(readSpec(args));
