@@ -37,9 +37,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import org.jboss.logging.Logger;
 
 /**
@@ -148,9 +146,8 @@ public class CertificateIssuer implements AutoCloseable {
       return;
     }
     ensureInstallation();
-    timer = Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform().daemon().name("storage-tls").unstarted(r));
-    long every = Math.max(1, Math.min(60, settings.certificateValidity().toSeconds() / 30));
-    timer.scheduleWithFixedDelay(this::refresh, every, every, TimeUnit.SECONDS);
+    timer = InstallationObjects.every(Math.max(1, Math.min(60, settings.certificateValidity().toSeconds() / 30)), "storage-tls",
+        this::refresh);
   }
 
   void stop(@Observes ShutdownEvent event) {

@@ -4,6 +4,9 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.quarkus.runtime.configuration.ConfigurationException;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 /**
@@ -37,5 +40,12 @@ final class InstallationObjects {
       }
       throw e;
     }
+  }
+
+  /** Runs {@code refresh} every {@code seconds} on a daemon thread {@code name} until the returned timer is shut down. */
+  static ScheduledExecutorService every(long seconds, String name, Runnable refresh) {
+    ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform().daemon().name(name).unstarted(r));
+    timer.scheduleWithFixedDelay(refresh, seconds, seconds, TimeUnit.SECONDS);
+    return timer;
   }
 }

@@ -36,9 +36,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import org.jboss.logging.Logger;
 
 /**
@@ -159,9 +157,8 @@ public class TokenIssuer implements AutoCloseable {
     settings.validate();
     ensureInstallation();
     // Often enough that the daemons' token is minted again near its half-life, and a deleted object comes back soon.
-    long every = Math.max(1, Math.min(60, settings.storageTokenTtl().toSeconds() / 8));
-    timer = Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform().daemon().name("storage-auth").unstarted(r));
-    timer.scheduleWithFixedDelay(this::refresh, every, every, TimeUnit.SECONDS);
+    timer = InstallationObjects.every(Math.max(1, Math.min(60, settings.storageTokenTtl().toSeconds() / 8)), "storage-auth",
+        this::refresh);
   }
 
   void stop(@Observes ShutdownEvent event) {
